@@ -1,0 +1,30 @@
+/* A growable byte buffer, reused across operations to avoid allocation on hot paths.
+ * The owner frees it with spine_buf_free(); data is always NUL-terminated when len > 0. */
+#ifndef SPINE_BUF_H
+#define SPINE_BUF_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+typedef struct spine_buf {
+  char *data;
+  size_t len;
+  size_t cap;
+} spine_buf;
+
+#define SPINE_BUF_INIT {NULL, 0, 0}
+
+/* Ensures room for `extra` more bytes plus a NUL. Returns 0 or SPINE_ENOMEM. */
+int spine_buf_reserve(spine_buf *b, size_t extra);
+int spine_buf_append(spine_buf *b, const void *data, size_t len);
+int spine_buf_puts(spine_buf *b, const char *s);
+int spine_buf_putc(spine_buf *b, char c);
+int spine_buf_printf(spine_buf *b, const char *fmt, ...) SPINE_PRINTF(2, 3);
+/* Empties the buffer, keeping its memory. */
+void spine_buf_reset(spine_buf *b);
+void spine_buf_free(spine_buf *b);
+/* Borrowed: "" when empty. Valid until the next change to the buffer. */
+const char *spine_buf_str(const spine_buf *b);
+
+#endif

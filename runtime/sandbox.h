@@ -1,0 +1,55 @@
+/* The sandbox that playbooks and adapters run in: a restricted global environment,
+ * an instruction budget per resume, and memory accounting per workflow.
+ * It owns the Lua allocator; it never lets a script see os, io, debug, load, require. */
+#ifndef SPINE_SANDBOX_H
+#define SPINE_SANDBOX_H
+
+#include <lua.h>
+#include <stdint.h>
+
+#include "err.h"
+
+typedef enum {
+  SPINE_LIMIT_NONE = 0,
+  SPINE_LIMIT_INSTRUCTIONS, /* the instruction budget of one resume ran out */
+  SPINE_LIMIT_MEMORY,       /* an allocation would pass the memory limit */
+} spine_limit_kind;
+
+/* Per-coroutine limits; embedded by the owner (a workflow) and attached to its coroutine.
+ * Invariant: `tripped` stays set once set, until spine_sandbox_begin() of the next resume. */
+typedef struct spine_limits {
+  int64_t instructions_left; /* decremented by the count hook */
+  int64_t mem_grown;         /* net bytes allocated during the current resume */
+  int64_t mem_limit;         /* maximum net growth in one resume */
+  spine_limit_kind tripped;
+} spine_limits;
+
+/* Creates a Lua state whose allocator enforces `state_limit` bytes in all (0 = none) and
+ * accounts allocations to the limits of the resume in progress. Opens the standard libraries
+ * the sandbox draws from. Returns NULL on OOM. Close with lua_close(). */
+lua_State *spine_sandbox_new_state(size_t state_limit);
+
+/* Pushes a fresh environment table for one chunk: assert error ipairs next pairs pcall select
+ * tonumber tostring type xpcall rawequal rawget rawlen rawset setmetatable getmetatable,
+ * read-only string table math (no random/randomseed) utf8. Reading an undefined global or
+ * assigning any global raises "undeclared global 'x'". */
+void spine_sandbox_push_env(lua_State *L);
+
+/* Compiles `src` (text only; binary chunks refused) as `chunkname` ("@playbooks/x.lua"),
+ * with a new sandbox environment as its _ENV, runs it under a budget of `instructions`,
+ * and pushes its single return value. On failure pushes nothing and returns SPINE_ESYNTAX
+ * (compile), SPINE_ERUNTIME (running it) or SPINE_ELIMIT, e->msg "file:line: message". */
+int spine_sandbox_load(lua_State *L, const char *src, size_t len, const char *chunkname,
+                       int64_t instructions, spine_err *e);
+
+/* Attaches `lim` to coroutine `co` (stored in its extra space) and installs the count hook. */
+void spine_sandbox_attach(lua_State *co, spine_limits *lim);
+/* Before each resume of `co`: refills the budget, clears `tripped` and mem_grown, and makes
+ * its limits the ones allocations are accounted to. */
+void spine_sandbox_begin(lua_State *co, int64_t instructions, int64_t mem_limit);
+/* After each resume: allocations are no longer accounted to `co`'s limits. */
+void spine_sandbox_end(lua_State *co);
+/* The limits attached to `co`, or NULL. */
+spine_limits *spine_sandbox_limits(lua_State *co);
+
+#endif

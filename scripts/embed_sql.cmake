@@ -1,0 +1,13 @@
+# Writes OUT: a C array of {name, sql} for every migration file in FILES, in order.
+set(body "/* Generated from runtime/sql and intents/sql: do not edit. */\n#include \"migrate.h\"\n\nconst spine_migration spine_migrations[] = {\n")
+foreach(f ${FILES})
+  get_filename_component(name ${f} NAME)
+  file(READ ${f} sql)
+  string(REPLACE "\\" "\\\\" sql "${sql}")
+  string(REPLACE "\"" "\\\"" sql "${sql}")
+  string(REPLACE "\n" "\\n\"\n\"" sql "${sql}")
+  string(APPEND body "  {\"${name}\", \"${sql}\"},\n")
+endforeach()
+string(APPEND body "  {0, 0},\n};\n")
+file(WRITE ${OUT}.tmp "${body}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different ${OUT}.tmp ${OUT})

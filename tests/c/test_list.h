@@ -1,0 +1,11 @@
+/* Every C test, one line each: XX(name) runs TEST_IMPL(name). Keep sorted by file. */
+XX(err_format)
+XX(codec_roundtrip)
+XX(codec_canonical)
+XX(codec_refuses)
+XX(codec_decode_errors)
+XX(sandbox_env)
+XX(sandbox_budget)
+XX(sandbox_memory)
+XX(sandbox_load_errors)
+XX(sha256_vectors)
