@@ -1,10 +1,62 @@
 /* The command-line interface: one file per command, each exporting spine_cli_<command>().
  * Each takes argv after the command word's position (argv[0] is the command word), prints its
  * answer on stdout (one JSON object with --json), logs on stderr, and returns the exit status:
- * 0 done, 1 rejected request, 2 usage error. */
+ * 0 done, 1 rejected request, 2 usage error. Commands other than run/serve/bench talk to the
+ * database with blocking libpq: they have no loop to block. */
 #ifndef SPINE_CLI_H
 #define SPINE_CLI_H
 
+#include <libpq-fe.h>
+
+#include "err.h"
+
+#define SPINE_EXIT_OK 0
+#define SPINE_EXIT_REJECTED 1
+#define SPINE_EXIT_USAGE 2
+
 int spine_cli_db(int argc, char **argv);
+int spine_cli_run(int argc, char **argv);
+int spine_cli_serve(int argc, char **argv);
+int spine_cli_start(int argc, char **argv);
+int spine_cli_signal(int argc, char **argv);
+int spine_cli_show(int argc, char **argv);
+int spine_cli_list(int argc, char **argv);
+int spine_cli_cancel(int argc, char **argv);
+int spine_cli_retry(int argc, char **argv);
+int spine_cli_replay(int argc, char **argv);
+int spine_cli_bench(int argc, char **argv);
+
+/* ---- shared by the command files ---- */
+
+/* Options: `spec` lists the long options a command takes, "json" or "input=" (takes a value).
+ * Fills values[i] for spec[i] ("1" for flags, NULL if absent) and the positional arguments.
+ * Returns 0, or prints the usage error (naming the option) and returns SPINE_EXIT_USAGE;
+ * with --help prints `usage` and returns -1 (the caller exits 0). */
+typedef struct spine_cli_args {
+  const char *values[16];
+  const char *pos[8];
+  int npos;
+} spine_cli_args;
+int spine_cli__parse(int argc, char **argv, const char *const *spec, const char *usage,
+                     int min_pos, int max_pos, spine_cli_args *out);
+/* The value of option `name` (as in spec, without '='), or NULL. */
+const char *spine_cli__opt(const spine_cli_args *a, const char *const *spec, const char *name);
+
+/* The database: $SPINE_DATABASE_URL, or the embedded cluster (started on demand). */
+int spine_cli__conninfo(char *out, size_t size, spine_err *e);
+/* Connects and migrates (blocking). NULL with `e` filled on failure. */
+PGconn *spine_cli__connect(spine_err *e);
+
+/* Reports a failed request: with json, {"error": {kind, code, message, where?, field?}} on
+ * stdout; else "spine: message" on stderr. Returns SPINE_EXIT_REJECTED. */
+int spine_cli__fail(int json, const spine_err *e, const char *code);
+/* Runs a one-row, one-column query returning JSON text; the caller frees with PQclear.
+ * NULL (and `e` filled) on error; a result with 0 rows when nothing matched. */
+PGresult *spine_cli__query(PGconn *c, const char *sql, int n, const char *const *params,
+                           spine_err *e);
+/* Prints a workflow (the JSON of spine_cli__workflow_sql) for people: status, steps. */
+void spine_cli__print_workflow(const char *json);
+/* SQL that returns one workflow as a JSON object (with steps), by id $1. */
+extern const char spine_cli__workflow_sql[];
 
 #endif

@@ -1,0 +1,30 @@
+/* BenchRecord: writes one business row (spine.bench_effects). Used by `spine bench` for
+ * intent_steps_per_s and by the engine's exactly-once tests; it has no business meaning. */
+#include "intents.h"
+
+static int insert_row;
+
+static void prepare(void) {
+  insert_row = spine_intents_result_statement(
+      "INSERT INTO spine.bench_effects (workflow_id, seq, n) VALUES ($1, $2, $3)"
+      " RETURNING jsonb_build_object('n', n)");
+}
+
+static int apply(spine_intent_call *c, spine_err *e) {
+  long long n = 0;
+  int rc = spine_intent_arg_int(c, "n", 0, &n, e);
+  if (rc < 0) return rc;
+  spine_op_stmt(c->op, insert_row, 0);
+  spine_op_param(c->op, c->workflow_id ? c->workflow_id : c->actor);
+  spine_op_param_int(c->op, c->seq);
+  spine_op_param_int(c->op, n);
+  return 0;
+}
+
+const spine_intent spine_intent_bench_record = {
+    .name = "BenchRecord",
+    .description = "Records one row in spine.bench_effects (benchmarks and engine tests).",
+    .args = "n: integer?",
+    .prepare = prepare,
+    .apply = apply,
+};

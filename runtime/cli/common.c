@@ -1,0 +1,220 @@
+/* What the commands share: option parsing, the database connection, error and workflow output. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "codec.h"
+#include "log.h"
+#include "migrate.h"
+#include "pgembed.h"
+
+int spine_cli__parse(int argc, char **argv, const char *const *spec, const char *usage,
+                     int min_pos, int max_pos, spine_cli_args *out) {
+  memset(out, 0, sizeof *out);
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      fputs(usage, stdout);
+      return -1;
+    }
+    if (a[0] == '-' && a[1] == '-') {
+      const char *name = a + 2;
+      const char *eq = strchr(name, '=');
+      size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+      int found = -1, takes = 0;
+      for (int k = 0; spec[k]; k++) {
+        size_t sl = strlen(spec[k]);
+        int t = spec[k][sl - 1] == '=';
+        if (sl - (size_t)t == nlen && !strncmp(spec[k], name, nlen)) {
+          found = k;
+          takes = t;
+          break;
+        }
+      }
+      if (found < 0) {
+        fprintf(stderr, "spine %s: unknown option --%.*s\n\n%s", argv[0], (int)nlen, name, usage);
+        return SPINE_EXIT_USAGE;
+      }
+      if (takes) {
+        if (eq)
+          out->values[found] = eq + 1;
+        else if (i + 1 < argc)
+          out->values[found] = argv[++i];
+        else {
+          fprintf(stderr, "spine %s: option --%s needs a value\n\n%s", argv[0], spec[found],
+                  usage);
+          return SPINE_EXIT_USAGE;
+        }
+      } else {
+        out->values[found] = "1";
+      }
+      continue;
+    }
+    if (out->npos == max_pos || out->npos == 8) {
+      fprintf(stderr, "spine %s: unexpected argument \"%s\"\n\n%s", argv[0], a, usage);
+      return SPINE_EXIT_USAGE;
+    }
+    out->pos[out->npos++] = a;
+  }
+  if (out->npos < min_pos) {
+    fprintf(stderr, "spine %s: missing argument\n\n%s", argv[0], usage);
+    return SPINE_EXIT_USAGE;
+  }
+  return 0;
+}
+
+const char *spine_cli__opt(const spine_cli_args *a, const char *const *spec, const char *name) {
+  size_t n = strlen(name);
+  for (int k = 0; spec[k]; k++)
+    if (!strncmp(spec[k], name, n) && (spec[k][n] == '\0' || spec[k][n] == '='))
+      return a->values[k];
+  return NULL;
+}
+
+int spine_cli__conninfo(char *out, size_t size, spine_err *e) {
+  const char *url = getenv("SPINE_DATABASE_URL");
+  if (url && *url) {
+    snprintf(out, size, "%s", url);
+    return 0;
+  }
+  spine_pgembed pg;
+  int rc = spine_pgembed_init(&pg, e);
+  if (!rc) rc = spine_pgembed_start(&pg, e);
+  if (!rc) snprintf(out, size, "%s", pg.conninfo);
+  return rc;
+}
+
+PGconn *spine_cli__connect(spine_err *e) {
+  char conninfo[1024];
+  if (spine_cli__conninfo(conninfo, sizeof conninfo, e)) return NULL;
+  PGconn *c = PQconnectdb(conninfo);
+  if (PQstatus(c) != CONNECTION_OK) {
+    spine_err_set(e, SPINE_EDB, "database", NULL, "cannot connect: %s", PQerrorMessage(c));
+    PQfinish(c);
+    return NULL;
+  }
+  PGresult *r = PQexec(c, "SET client_min_messages = warning");
+  PQclear(r);
+  if (spine_migrate(c, NULL, e)) {
+    PQfinish(c);
+    return NULL;
+  }
+  return c;
+}
+
+int spine_cli__fail(int json, const spine_err *e, const char *code) {
+  if (json) {
+    spine_buf b = SPINE_BUF_INIT;
+    spine_buf_puts(&b, "{\"error\":{\"kind\":");
+    const char *kind = spine_err_kind(e->code);
+    spine_log_json_string(&b, kind, strlen(kind));
+    spine_buf_puts(&b, ",\"code\":");
+    spine_log_json_string(&b, code ? code : kind, strlen(code ? code : kind));
+    spine_buf_puts(&b, ",\"message\":");
+    spine_log_json_string(&b, e->msg, strlen(e->msg));
+    if (e->where[0]) {
+      spine_buf_puts(&b, ",\"where\":");
+      spine_log_json_string(&b, e->where, strlen(e->where));
+    }
+    if (e->field[0]) {
+      spine_buf_puts(&b, ",\"field\":");
+      spine_log_json_string(&b, e->field, strlen(e->field));
+    }
+    spine_buf_puts(&b, "}}\n");
+    fputs(spine_buf_str(&b), stdout);
+    spine_buf_free(&b);
+  } else {
+    char msg[600];
+    fprintf(stderr, "spine: %s\n", spine_err_format(e, msg, sizeof msg));
+  }
+  return SPINE_EXIT_REJECTED;
+}
+
+PGresult *spine_cli__query(PGconn *c, const char *sql, int n, const char *const *params,
+                           spine_err *e) {
+  PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+  ExecStatusType st = PQresultStatus(r);
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+    const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    spine_err_set(e, SPINE_EDB, "database", NULL, "%s", m ? m : PQerrorMessage(c));
+    PQclear(r);
+    return NULL;
+  }
+  return r;
+}
+
+#define EPOCH_ISO(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+const char spine_cli__workflow_sql[] =
+    "SELECT jsonb_build_object('id', w.id, 'status', w.status, 'process', w.process,"
+    " 'playbook', w.playbook, 'version', w.version, 'variant', w.variant,"
+    " 'experiment', w.experiment, 'state', w.state, 'attributes', w.attributes,"
+    " 'input', w.input, 'result', w.result, 'error', w.error, 'parent_id', w.parent_id,"
+    " 'trace_id', w.trace_id, 'attempt', w.attempt,"
+    " 'created_at', " EPOCH_ISO("w.created_at") ", 'updated_at', " EPOCH_ISO("w.updated_at") ","
+    " 'waiting_for', CASE WHEN w.status = 'waiting' THEN w.waiting_for"
+    " WHEN w.status = 'running' AND w.owner IS NOT NULL THEN jsonb_build_object('kind', 'lease',"
+    " 'name', 'worker ' || w.owner) END,"
+    " 'steps', (SELECT coalesce(jsonb_agg(jsonb_build_object('seq', s.seq, 'kind', s.kind,"
+    " 'name', s.name, 'status', s.status, 'attempt', s.attempt, 'result', s.result,"
+    " 'error', s.error, 'started_at', " EPOCH_ISO("s.started_at") ","
+    " 'ended_at', " EPOCH_ISO("s.ended_at") ", 'wake_at', " EPOCH_ISO("s.wake_at") ")"
+    " ORDER BY s.seq), '[]'::jsonb) FROM spine.steps s WHERE s.workflow_id = w.id))::text"
+    " FROM spine.workflows w WHERE w.id = $1";
+
+static const char *field(lua_State *L, int t, const char *k) {
+  lua_getfield(L, t, k);
+  const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  lua_pop(L, 1); /* still referenced by the table */
+  return s;
+}
+
+/* A JSON rendering of field k of table t, or "" if absent. */
+static const char *json_of(lua_State *L, int t, const char *k, spine_buf *b) {
+  spine_buf_reset(b);
+  if (lua_getfield(L, t, k) != LUA_TNIL) spine_codec_encode(L, -1, k, b, NULL);
+  lua_pop(L, 1);
+  return spine_buf_str(b);
+}
+
+void spine_cli__print_workflow(const char *json) {
+  lua_State *L = luaL_newstate();
+  if (!L || spine_codec_decode(L, json, strlen(json), NULL) || !lua_istable(L, -1)) {
+    printf("%s\n", json);
+    if (L) lua_close(L);
+    return;
+  }
+  int w = lua_gettop(L);
+  spine_buf b = SPINE_BUF_INIT;
+  printf("workflow  %s\n", field(L, w, "id"));
+  printf("status    %s\n", field(L, w, "status"));
+  printf("process   %s (playbook %s, version %.12s)\n", field(L, w, "process"),
+         field(L, w, "playbook"), field(L, w, "version"));
+  const char *state = field(L, w, "state");
+  if (state) printf("state     %s\n", state);
+  if (*json_of(L, w, "waiting_for", &b)) printf("waiting   %s\n", spine_buf_str(&b));
+  if (*json_of(L, w, "result", &b)) printf("result    %s\n", spine_buf_str(&b));
+  if (*json_of(L, w, "error", &b)) printf("error     %s\n", spine_buf_str(&b));
+  printf("created   %s\nsteps\n", field(L, w, "created_at"));
+  lua_getfield(L, w, "steps");
+  int steps = lua_gettop(L);
+  for (lua_Integer i = 1; lua_rawgeti(L, steps, i) == LUA_TTABLE; i++) {
+    int s = lua_gettop(L);
+    lua_getfield(L, s, "seq");
+    lua_getfield(L, s, "attempt");
+    long long seq = (long long)lua_tointeger(L, -2), attempt = (long long)lua_tointeger(L, -1);
+    lua_pop(L, 2);
+    const char *outcome = json_of(L, s, "error", &b);
+    if (!*outcome) outcome = json_of(L, s, "result", &b);
+    printf("  %3lld  %-10s %-24s %-9s %.60s\n", seq, field(L, s, "kind"), field(L, s, "name"),
+           field(L, s, "status"), outcome);
+    if (attempt > 1) printf("       after %lld attempts\n", attempt);
+    lua_pop(L, 1);
+  }
+  spine_buf_free(&b);
+  lua_close(L);
+}

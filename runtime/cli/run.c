@@ -1,0 +1,108 @@
+/* `spine run PLAYBOOK`: runs one workflow to its end in this process and prints it. With
+ * --clock virtual, sleeps and timeouts fire as soon as nothing else is left to do. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "cli.h"
+#include "scheduler.h"
+
+static const char *const spec[] = {"input=", "clock=", "json", NULL};
+static const char usage[] =
+    "usage: spine run PLAYBOOK [--input JSON] [--clock virtual|real] [--json]\n"
+    "  Runs PLAYBOOK (a file path, or a name in playbooks/) to its end in this process and\n"
+    "  prints the workflow with its steps. Exit 0 when it completed, 1 otherwise.\n";
+
+typedef struct run_state {
+  char id[80];
+  int done;
+  spine_wf_status status;
+  spine_engine *eng;
+} run_state;
+
+static void on_end(void *data, const spine_wf *wf, const char *result, const char *error) {
+  (void)result, (void)error;
+  run_state *rs = data;
+  if (strcmp(wf->id, rs->id)) return; /* a child */
+  rs->done = 1;
+  rs->status = wf->status;
+  spine_engine_stop(rs->eng);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  (void)signum;
+  run_state *rs = h->data;
+  spine_engine_stop(rs->eng);
+  uv_close((uv_handle_t *)h, NULL);
+}
+
+int spine_cli_run(int argc, char **argv) {
+  spine_cli_args a;
+  int rc = spine_cli__parse(argc, argv, spec, usage, 1, 1, &a);
+  if (rc) return rc < 0 ? 0 : rc;
+  int json = spine_cli__opt(&a, spec, "json") != NULL;
+  const char *clock = spine_cli__opt(&a, spec, "clock");
+  if (clock && strcmp(clock, "virtual") && strcmp(clock, "real")) {
+    fprintf(stderr, "spine run: --clock must be virtual or real\n");
+    return SPINE_EXIT_USAGE;
+  }
+  spine_err e;
+  spine_err_clear(&e);
+  char conninfo[1024];
+  if (spine_cli__conninfo(conninfo, sizeof conninfo, &e)) return spine_cli__fail(json, &e, NULL);
+
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  spine_engine_opts o = {0};
+  o.conninfo = conninfo;
+  o.pool = 2;
+  o.virtual_clock = clock && !strcmp(clock, "virtual");
+  o.quiet = 1;
+  run_state rs = {0};
+  if (spine_engine_new(&loop, &o, &rs.eng, &e)) {
+    uv_loop_close(&loop);
+    return spine_cli__fail(json, &e, NULL);
+  }
+  spine_engine_on_end(rs.eng, on_end, &rs);
+  if (spine_engine_serve(rs.eng, &e) ||
+      spine_engine_start(rs.eng, a.pos[0], spine_cli__opt(&a, spec, "input"), rs.id, &e)) {
+    spine_engine_stop(rs.eng);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    spine_engine_free(rs.eng);
+    uv_loop_close(&loop);
+    return spine_cli__fail(json, &e, e.code == SPINE_ENOTFOUND ? "not_found" : NULL);
+  }
+  uv_signal_t sig;
+  uv_signal_init(&loop, &sig);
+  sig.data = &rs;
+  uv_signal_start(&sig, on_signal, SIGINT);
+  uv_unref((uv_handle_t *)&sig);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (!uv_is_closing((uv_handle_t *)&sig)) uv_close((uv_handle_t *)&sig, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  spine_engine_free(rs.eng);
+  uv_loop_close(&loop);
+  if (!rs.done) {
+    spine_err_set(&e, SPINE_ECANCELLED, NULL, NULL, "interrupted before the workflow ended");
+    return spine_cli__fail(json, &e, "interrupted");
+  }
+
+  PGconn *c = spine_cli__connect(&e);
+  if (!c) return spine_cli__fail(json, &e, NULL);
+  const char *params[1] = {rs.id};
+  PGresult *r = spine_cli__query(c, spine_cli__workflow_sql, 1, params, &e);
+  if (!r || PQntuples(r) != 1) {
+    if (r) PQclear(r);
+    PQfinish(c);
+    return spine_cli__fail(json, &e, NULL);
+  }
+  if (json)
+    printf("%s\n", PQgetvalue(r, 0, 0));
+  else
+    spine_cli__print_workflow(PQgetvalue(r, 0, 0));
+  PQclear(r);
+  PQfinish(c);
+  return rs.status == SPINE_WF_COMPLETED ? SPINE_EXIT_OK : SPINE_EXIT_REJECTED;
+}

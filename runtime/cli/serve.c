@@ -1,0 +1,69 @@
+/* `spine serve`: a worker. Claims free workflows, runs them, wakes on NOTIFY and timers, takes
+ * over dead workers' work. SIGINT/SIGTERM release its workflows to the others and exit. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <uv.h>
+
+#include "cli.h"
+#include "log.h"
+#include "scheduler.h"
+
+static const char *const spec[] = {"listen=", "pool=", "json", NULL};
+static const char usage[] =
+    "usage: spine serve [--pool N] [--listen HOST:PORT]\n"
+    "  Runs workflows stored in the database until SIGINT or SIGTERM. Several `spine serve`\n"
+    "  processes may share one database. --pool sets the pipelined connections (default 4).\n";
+
+static spine_engine *engine;
+
+static void on_signal(uv_signal_t *h, int signum) {
+  (void)signum;
+  spine_log_info("serve", "stopping: releasing workflows to other workers", NULL);
+  spine_engine_stop(engine);
+  uv_close((uv_handle_t *)h, NULL);
+  uv_signal_t *other = h->data;
+  if (!uv_is_closing((uv_handle_t *)other)) uv_close((uv_handle_t *)other, NULL);
+}
+
+int spine_cli_serve(int argc, char **argv) {
+  spine_cli_args a;
+  int rc = spine_cli__parse(argc, argv, spec, usage, 0, 0, &a);
+  if (rc) return rc < 0 ? 0 : rc;
+  spine_err e;
+  spine_err_clear(&e);
+  char conninfo[1024];
+  if (spine_cli__conninfo(conninfo, sizeof conninfo, &e)) return spine_cli__fail(0, &e, NULL);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  spine_engine_opts o = {0};
+  o.conninfo = conninfo;
+  o.claims = 1;
+  const char *pool = spine_cli__opt(&a, spec, "pool");
+  if (pool) o.pool = atoi(pool);
+  const char *lease = getenv("SPINE_LEASE_MS");
+  if (lease) o.lease_ms = atoll(lease);
+  if (spine_engine_new(&loop, &o, &engine, &e) || spine_engine_serve(engine, &e)) {
+    if (engine) {
+      spine_engine_stop(engine);
+      uv_run(&loop, UV_RUN_DEFAULT);
+      spine_engine_free(engine);
+    }
+    uv_loop_close(&loop);
+    return spine_cli__fail(0, &e, NULL);
+  }
+  char worker[24];
+  snprintf(worker, sizeof worker, "%lld", (long long)spine_engine_worker(engine));
+  spine_log_info("serve", "serving", "worker", worker, NULL);
+  uv_signal_t sigint, sigterm;
+  uv_signal_init(&loop, &sigint);
+  uv_signal_init(&loop, &sigterm);
+  sigint.data = &sigterm;
+  sigterm.data = &sigint;
+  uv_signal_start(&sigint, on_signal, SIGINT);
+  uv_signal_start(&sigterm, on_signal, SIGTERM);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  spine_engine_free(engine);
+  uv_loop_close(&loop);
+  return 0;
+}

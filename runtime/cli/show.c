@@ -1,0 +1,109 @@
+/* `spine show ID` and `spine list`: workflows as the database has them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char *const show_spec[] = {"json", NULL};
+static const char show_usage[] =
+    "usage: spine show ID [--json]\n"
+    "  Status, process, variant, business state, result or error, and every step in order.\n";
+
+int spine_cli_show(int argc, char **argv) {
+  spine_cli_args a;
+  int rc = spine_cli__parse(argc, argv, show_spec, show_usage, 1, 1, &a);
+  if (rc) return rc < 0 ? 0 : rc;
+  int json = a.values[0] != NULL;
+  spine_err e;
+  spine_err_clear(&e);
+  PGconn *c = spine_cli__connect(&e);
+  if (!c) return spine_cli__fail(json, &e, NULL);
+  const char *params[1] = {a.pos[0]};
+  PGresult *r = spine_cli__query(c, spine_cli__workflow_sql, 1, params, &e);
+  int status = SPINE_EXIT_OK;
+  if (!r) {
+    status = spine_cli__fail(json, &e, NULL);
+  } else if (PQntuples(r) == 0) {
+    spine_err_set(&e, SPINE_ENOTFOUND, NULL, "id", "no workflow %s", a.pos[0]);
+    status = spine_cli__fail(json, &e, "not_found");
+  } else if (json) {
+    printf("%s\n", PQgetvalue(r, 0, 0));
+  } else {
+    spine_cli__print_workflow(PQgetvalue(r, 0, 0));
+  }
+  if (r) PQclear(r);
+  PQfinish(c);
+  return status;
+}
+
+static const char *const list_spec[] = {"status=", "process=", "limit=", "cursor=", "json", NULL};
+static const char list_usage[] =
+    "usage: spine list [--status S] [--process P] [--limit N] [--cursor C] [--json]\n"
+    "  Workflows, newest first; --json adds next_cursor when there are more.\n";
+
+int spine_cli_list(int argc, char **argv) {
+  spine_cli_args a;
+  int rc = spine_cli__parse(argc, argv, list_spec, list_usage, 0, 0, &a);
+  if (rc) return rc < 0 ? 0 : rc;
+  int json = spine_cli__opt(&a, list_spec, "json") != NULL;
+  const char *limit = spine_cli__opt(&a, list_spec, "limit");
+  char lim[16];
+  snprintf(lim, sizeof lim, "%d", limit ? atoi(limit) : 100);
+  if (atoi(lim) <= 0) {
+    fprintf(stderr, "spine list: --limit must be a positive number\n");
+    return SPINE_EXIT_USAGE;
+  }
+  spine_err e;
+  spine_err_clear(&e);
+  PGconn *c = spine_cli__connect(&e);
+  if (!c) return spine_cli__fail(json, &e, NULL);
+  const char *params[4] = {spine_cli__opt(&a, list_spec, "status"),
+                           spine_cli__opt(&a, list_spec, "process"), lim,
+                           spine_cli__opt(&a, list_spec, "cursor")};
+  /* The cursor is the last item's (created_at, id), so pages hold under concurrent inserts. */
+  PGresult *r = spine_cli__query(
+      c,
+      "WITH page AS (SELECT w.*, (extract(epoch from w.created_at) * 1000000)::int8 AS us"
+      " FROM spine.workflows w WHERE ($1::text IS NULL OR w.status = $1)"
+      " AND ($2::text IS NULL OR w.process = $2)"
+      " AND ($4::text IS NULL OR (w.created_at, w.id) < (to_timestamp(split_part($4, '/', 1)::int8"
+      " / 1000000.0), split_part($4, '/', 2)))"
+      " ORDER BY w.created_at DESC, w.id DESC LIMIT $3::int + 1)"
+      " SELECT jsonb_build_object('workflows', coalesce((SELECT jsonb_agg(jsonb_build_object("
+      "'id', id, 'status', status, 'process', process, 'playbook', playbook, 'version', version,"
+      " 'variant', variant, 'experiment', experiment, 'state', state, 'attributes', attributes,"
+      " 'input', input, 'result', result, 'error', error, 'waiting_for', waiting_for,"
+      " 'created_at', created_at, 'updated_at', updated_at) ORDER BY created_at DESC, id DESC)"
+      " FROM (SELECT * FROM page ORDER BY created_at DESC, id DESC LIMIT $3::int) p), '[]'),"
+      " 'next_cursor', (SELECT us || '/' || id FROM (SELECT * FROM page ORDER BY created_at"
+      " DESC, id DESC LIMIT $3::int) p WHERE (SELECT count(*) FROM page) > $3::int"
+      " ORDER BY created_at, id LIMIT 1))::text",
+      4, params, &e);
+  int status = SPINE_EXIT_OK;
+  if (!r) {
+    status = spine_cli__fail(json, &e, NULL);
+  } else {
+    if (json) {
+      printf("%s\n", PQgetvalue(r, 0, 0));
+    } else {
+      PGresult *t = spine_cli__query(
+          c,
+          "SELECT id, status, process, coalesce(state, ''), to_char(created_at, 'YYYY-MM-DD"
+          " HH24:MI:SS') FROM spine.workflows w WHERE ($1::text IS NULL OR w.status = $1)"
+          " AND ($2::text IS NULL OR w.process = $2) ORDER BY created_at DESC, id DESC"
+          " LIMIT $3::int",
+          3, params, &e);
+      if (t) {
+        printf("%-40s %-12s %-24s %-20s %s\n", "ID", "STATUS", "PROCESS", "STATE", "CREATED");
+        for (int i = 0; i < PQntuples(t); i++)
+          printf("%-40s %-12s %-24s %-20s %s\n", PQgetvalue(t, i, 0), PQgetvalue(t, i, 1),
+                 PQgetvalue(t, i, 2), PQgetvalue(t, i, 3), PQgetvalue(t, i, 4));
+        PQclear(t);
+      }
+    }
+    PQclear(r);
+  }
+  PQfinish(c);
+  return status;
+}

@@ -1,0 +1,1143 @@
+/* The playbook API, `ctx` (ctx.h). Every call that has an effect is a step: replayed from the
+ * log when recorded, else started and checkpointed before the playbook sees its outcome.
+ * Calls check their arguments first (raising holds no resource), then yield with a
+ * continuation; only the scheduler resumes. Never blocks, never raises through C callbacks. */
+#include "ctx.h"
+
+#include <lauxlib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "duration.h"
+#include "intents.h"
+#include "log.h"
+#include "playbook.h"
+#include "scheduler.h"
+#include "steplog.h"
+#include "uuid.h"
+
+/* Stack slots a waiting call keeps across its yield. */
+enum { STEP_OK = 1, STEP_FAILED, STEP_BACKOFF };
+
+
+/* ---- errors ---- */
+
+void spine_ctx_push_error(lua_State *L, const char *kind, const char *code, const char *message,
+                          const char *field) {
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "kind");
+  lua_pushstring(L, code);
+  lua_setfield(L, -2, "code");
+  lua_pushstring(L, message);
+  lua_setfield(L, -2, "message");
+  if (field && *field) {
+    lua_pushstring(L, field);
+    lua_setfield(L, -2, "field");
+  }
+}
+
+static int raise_error(lua_State *L, const char *kind, const char *code, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  luaL_where(L, 1);
+  lua_pushstring(L, msg);
+  lua_concat(L, 2);
+  spine_ctx_push_error(L, kind, code, lua_tostring(L, -1), NULL);
+  lua_remove(L, -2);
+  return lua_error(L);
+}
+
+/* "file:line" of the innermost Lua function on `co`'s stack, or "". */
+static void where_of(lua_State *co, char *out, size_t size) {
+  lua_Debug ar;
+  out[0] = '\0';
+  for (int level = 0; lua_getstack(co, level, &ar); level++) {
+    if (!lua_getinfo(co, "Sl", &ar)) continue;
+    if (ar.currentline > 0 && ar.source[0] == '@') {
+      snprintf(out, size, "%s:%d", ar.short_src, ar.currentline);
+      return;
+    }
+  }
+}
+
+void spine_ctx_normalize_error(spine_wf *wf, lua_State *co, int status) {
+  char where[300];
+  where_of(co, where, sizeof where);
+  spine_limits *lim = &wf->limits;
+  if (lim->tripped == SPINE_LIMIT_INSTRUCTIONS || lim->tripped == SPINE_LIMIT_MEMORY ||
+      status == LUA_ERRMEM) {
+    int mem = lim->tripped != SPINE_LIMIT_INSTRUCTIONS;
+    char msg[400];
+    snprintf(msg, sizeof msg, "%s%s%s", where, where[0] ? ": " : "",
+             mem ? "memory limit exceeded (the playbook allocated too much in one step)"
+                 : "instruction budget exceeded (an endless loop?)");
+    lua_pop(co, 1);
+    spine_ctx_push_error(co, "limit", mem ? "memory_limit" : "instruction_budget", msg, NULL);
+  } else if (lua_type(co, -1) == LUA_TTABLE) {
+    lua_getfield(co, -1, "kind");
+    int has_kind = lua_type(co, -1) == LUA_TSTRING;
+    lua_pop(co, 1);
+    if (!has_kind) {
+      lua_pushliteral(co, "runtime");
+      lua_setfield(co, -2, "kind");
+      lua_pushliteral(co, "error");
+      lua_setfield(co, -2, "code");
+    }
+  } else {
+    const char *s = lua_tostring(co, -1);
+    char msg[600];
+    snprintf(msg, sizeof msg, "%s", s ? s : "error (a non-string error value)");
+    lua_pop(co, 1);
+    spine_ctx_push_error(co, "runtime", "runtime_error", msg, NULL);
+  }
+  if (where[0]) {
+    lua_getfield(co, -1, "where");
+    int has = !lua_isnil(co, -1);
+    lua_pop(co, 1);
+    if (!has) {
+      lua_pushstring(co, where);
+      lua_setfield(co, -2, "where");
+    }
+  }
+  lua_pushinteger(co, wf->seq - 1);
+  lua_setfield(co, -2, "step");
+}
+
+/* ---- common machinery ---- */
+
+static spine_wf *check_wf(lua_State *L) {
+  spine_limits *lim = spine_sandbox_limits(L);
+  if (!lim) luaL_error(L, "ctx can only be used while a workflow runs (inside run)");
+  spine_wf *wf = (spine_wf *)lim; /* limits is the first member */
+  if (wf->doomed) {
+    spine_ctx_push_error(L, "stuck", "stopped", "the workflow was stopped", NULL);
+    lua_error(L);
+  }
+  if (wf->in_step) luaL_error(L, "ctx calls are not allowed inside the function of ctx.step");
+  return wf;
+}
+
+static void push_json(lua_State *L, const char *json, size_t len) {
+  if (!json || spine_codec_decode(L, json, len, NULL)) lua_pushnil(L);
+}
+
+/* The continuation of calls whose outcome the scheduler pushes. */
+static int value_k(lua_State *L, int status, lua_KContext k) {
+  (void)status, (void)k;
+  spine_wf *wf = (spine_wf *)spine_sandbox_limits(L);
+  if (wf->kstate & SPINE_CTX_RAISE) {
+    wf->kstate = 0;
+    return lua_error(L);
+  }
+  wf->kstate = 0;
+  return 1;
+}
+
+/* The continuation of calls whose outcome is already on their stack, under the resume value:
+ * k = STEP_OK returns it, k = STEP_FAILED raises it. */
+static int keep_k(lua_State *L, int status, lua_KContext k) {
+  (void)status;
+  spine_wf *wf = (spine_wf *)spine_sandbox_limits(L);
+  if (wf->kstate & SPINE_CTX_RAISE) { /* the checkpoint could not be written */
+    wf->kstate = 0;
+    return lua_error(L);
+  }
+  lua_pop(L, 1);
+  if (k == STEP_FAILED) return lua_error(L);
+  return 1;
+}
+
+/* A checkpoint failed to commit: lost to another worker, or a fault an operator must see. */
+static void checkpoint_failed(spine_wf *wf, spine_op *op) {
+  if (op->status == SPINE_ECONFLICT && !strcmp(op->sqlstate, "23505"))
+    spine_sched_lost(wf, op->err.msg);
+  else
+    spine_sched_stuck(wf, "checkpoint_failed", op->err.msg);
+}
+
+static void step_committed(spine_op *op) {
+  spine_wf *wf = op->data;
+  wf->busy = 0;
+  if (op->status) {
+    checkpoint_failed(wf, op);
+    return;
+  }
+  spine_sched_count_step(wf);
+  lua_pushnil(wf->co);
+  spine_sched_resume(wf, 0);
+}
+
+static void add_step(spine_op *op, spine_wf *wf, int seq, const char *kind, const char *name,
+                     const char *status, const char *result, const char *error, int attempt) {
+  spine_op_stmt(op, SPINE_SQL_STEP_DONE, 0);
+  spine_op_param(op, wf->id);
+  spine_op_param_int(op, seq);
+  spine_op_param(op, kind);
+  spine_op_param(op, name);
+  spine_op_param(op, status);
+  spine_op_param(op, result);
+  spine_op_param(op, error);
+  spine_op_param_int(op, attempt);
+}
+
+static void add_finish(spine_op *op, spine_wf *wf, int seq, const char *status,
+                       const char *result, const char *error, int attempt) {
+  spine_op_stmt(op, SPINE_SQL_STEP_FINISH, 0);
+  spine_op_param(op, wf->id);
+  spine_op_param_int(op, seq);
+  spine_op_param(op, status);
+  spine_op_param(op, result);
+  spine_op_param(op, error);
+  spine_op_param_int(op, attempt);
+}
+
+/* Records the value on top of L as step `seq` and yields until it is durable. */
+static int record_value(lua_State *L, spine_wf *wf, int seq, const char *kind, const char *name) {
+  spine_buf json = SPINE_BUF_INIT;
+  spine_err e;
+  spine_err_clear(&e);
+  if (spine_codec_encode(L, -1, "result", &json, &e)) {
+    spine_buf_free(&json);
+    return raise_error(L, "invalid_argument", "bad_result", "%s: %s", e.field, e.msg);
+  }
+  spine_op *op = spine_sched_op_begin(wf);
+  add_step(op, wf, seq, kind, name, "completed", spine_buf_str(&json), NULL, 1);
+  spine_buf_free(&json);
+  spine_sched_op_submit(wf, step_committed);
+  return lua_yieldk(L, 0, STEP_OK, keep_k);
+}
+
+/* Pushes the outcome of a recorded step, or raises its recorded error. */
+static int replay_outcome(lua_State *L) {
+  lua_getfield(L, -1, "status");
+  int failed = !strcmp(lua_tostring(L, -1), "failed");
+  lua_pop(L, 1);
+  lua_getfield(L, -1, failed ? "error" : "result");
+  lua_remove(L, -2);
+  if (failed) return lua_error(L);
+  return 1;
+}
+
+static int64_t check_duration(lua_State *L, int arg) {
+  if (lua_type(L, arg) == LUA_TNUMBER) {
+    lua_Number s = lua_tonumber(L, arg);
+    luaL_argcheck(L, s >= 0 && s < 9e12, arg, "duration out of range");
+    return (int64_t)(s * 1000);
+  }
+  const char *s = luaL_checkstring(L, arg);
+  int64_t ms;
+  spine_err e;
+  if (spine_duration_parse(s, &ms, &e)) luaL_argerror(L, arg, e.msg);
+  return ms;
+}
+
+static int64_t field_duration(lua_State *L, int t, const char *field, int64_t dflt) {
+  int ty = lua_getfield(L, t, field);
+  int64_t ms = dflt;
+  if (ty != LUA_TNIL) ms = check_duration(L, lua_gettop(L));
+  lua_pop(L, 1);
+  return ms;
+}
+
+static void iso(int64_t ms, char out[32]) {
+  spine_time_format(ms, out);
+}
+
+/* ---- ctx.step ---- */
+
+typedef struct retry_policy {
+  int attempts;
+  int64_t backoff, max;
+  double factor;
+} retry_policy;
+
+static retry_policy check_policy(lua_State *L, int opts) {
+  retry_policy p = {1, 1000, 3600 * 1000, 2.0};
+  if (lua_isnoneornil(L, opts)) return p;
+  luaL_checktype(L, opts, LUA_TTABLE);
+  if (lua_getfield(L, opts, "retry") == LUA_TTABLE) {
+    int r = lua_gettop(L);
+    lua_getfield(L, r, "attempts");
+    if (!lua_isnil(L, -1)) {
+      luaL_argcheck(L, lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1, opts,
+                    "retry.attempts must be a positive integer");
+      p.attempts = (int)lua_tointeger(L, -1);
+    }
+    lua_pop(L, 1);
+    p.backoff = field_duration(L, r, "backoff", p.backoff);
+    p.max = field_duration(L, r, "max", p.max);
+    lua_getfield(L, r, "factor");
+    if (lua_isnumber(L, -1)) p.factor = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return p;
+}
+
+/* Non-retryable: business failures and rejections are answers, not faults. */
+static int retryable(lua_State *L, int err) {
+  lua_getfield(L, err, "kind");
+  const char *kind = lua_tostring(L, -1);
+  int ok = !kind || (strcmp(kind, "business") && strcmp(kind, "rejected") &&
+                     strcmp(kind, "invalid_argument") && strcmp(kind, "limit"));
+  lua_pop(L, 1);
+  return ok;
+}
+
+static int64_t backoff_ms(spine_wf *wf, const retry_policy *p, int attempt) {
+  double d = (double)p->backoff * pow(p->factor, attempt - 1);
+  if (d > (double)p->max) d = (double)p->max;
+  /* Equal jitter: half fixed, half random; the wake time is recorded, so replay agrees. */
+  return (int64_t)(d / 2 + spine_sched_random(wf->eng) * d / 2);
+}
+
+static int run_attempt(lua_State *L, spine_wf *wf);
+
+static void backoff_fired(spine_wf *wf) {
+  lua_pushnil(wf->co);
+  spine_sched_resume(wf, 0);
+}
+
+static void retry_recorded(spine_op *op) {
+  spine_wf *wf = op->data;
+  wf->busy = 0;
+  if (op->status) {
+    checkpoint_failed(wf, op);
+    return;
+  }
+  wf->wait = SPINE_WAIT_TIMER;
+  spine_sched_timer(wf, wf->wake_ms, backoff_fired);
+}
+
+static int step_k(lua_State *L, int status, lua_KContext k) {
+  (void)status;
+  spine_wf *wf = (spine_wf *)spine_sandbox_limits(L);
+  if (wf->kstate & SPINE_CTX_RAISE) {
+    wf->kstate = 0;
+    return lua_error(L);
+  }
+  lua_pop(L, 1);
+  if (k == STEP_OK) return 1;
+  if (k == STEP_FAILED) return lua_error(L);
+  /* STEP_BACKOFF: the wait is over, try again. */
+  lua_settop(L, 5);
+  lua_pushinteger(L, lua_tointeger(L, 5) + 1);
+  lua_replace(L, 5);
+  return run_attempt(L, wf);
+}
+
+/* Stack: 1 name, 2 fn, 3 opts, 4 seq, 5 attempt. */
+static int run_attempt(lua_State *L, spine_wf *wf) {
+  const char *name = lua_tostring(L, 1);
+  int seq = (int)lua_tointeger(L, 4);
+  int attempt = (int)lua_tointeger(L, 5);
+  retry_policy p = check_policy(L, 3);
+  wf->in_step = 1;
+  lua_pushvalue(L, 2);
+  int st = lua_pcall(L, 0, 1, 0);
+  wf->in_step = 0;
+  if (wf->limits.tripped || wf->doomed) return lua_error(L);
+  spine_buf json = SPINE_BUF_INIT;
+  spine_err e;
+  spine_err_clear(&e);
+  if (st == LUA_OK && spine_codec_encode(L, -1, "result", &json, &e)) {
+    lua_pop(L, 1);
+    char msg[400];
+    snprintf(msg, sizeof msg, "ctx.step \"%s\" returned a value that cannot be recorded: %s: %s",
+             name, e.field, e.msg);
+    spine_ctx_push_error(L, "invalid_argument", "bad_result", msg, NULL);
+    st = LUA_ERRRUN;
+  } else if (st != LUA_OK) {
+    spine_ctx_normalize_error(wf, L, st);
+  }
+  spine_op *op = spine_sched_op_begin(wf);
+  if (st == LUA_OK) {
+    if (attempt > 1)
+      add_finish(op, wf, seq, "completed", spine_buf_str(&json), NULL, attempt);
+    else
+      add_step(op, wf, seq, "step", name, "completed", spine_buf_str(&json), NULL, 1);
+    spine_buf_free(&json);
+    spine_sched_op_submit(wf, step_committed);
+    return lua_yieldk(L, 0, STEP_OK, step_k);
+  }
+  spine_buf_reset(&json);
+  spine_codec_encode(L, -1, "error", &json, NULL);
+  if (attempt < p.attempts && retryable(L, lua_gettop(L))) {
+    lua_pop(L, 1);
+    wf->wake_ms = spine_sched_now(wf->eng) + backoff_ms(wf, &p, attempt);
+    spine_op_stmt(op, SPINE_SQL_STEP_RETRY, 0);
+    spine_op_param(op, wf->id);
+    spine_op_param_int(op, seq);
+    spine_op_param(op, "step");
+    spine_op_param(op, name);
+    spine_op_param(op, spine_buf_str(&json));
+    spine_op_param_int(op, attempt);
+    spine_op_param_int(op, wf->wake_ms);
+    spine_buf_free(&json);
+    spine_sched_op_submit(wf, retry_recorded);
+    return lua_yieldk(L, 0, STEP_BACKOFF, step_k);
+  }
+  if (attempt > 1)
+    add_finish(op, wf, seq, "failed", NULL, spine_buf_str(&json), attempt);
+  else
+    add_step(op, wf, seq, "step", name, "failed", NULL, spine_buf_str(&json), 1);
+  spine_buf_free(&json);
+  spine_sched_op_submit(wf, step_committed);
+  return lua_yieldk(L, 0, STEP_FAILED, step_k);
+}
+
+static int ctx_step(lua_State *L) {
+  spine_wf *wf = check_wf(L);
+  const char *name = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  check_policy(L, 3);
+  lua_settop(L, 3);
+  int seq = wf->seq++;
+  int m = spine_steplog_expect(wf, L, seq, "step", name);
+  if (m < 0) return lua_error(L);
+  if (m == 0) {
+    lua_pushinteger(L, seq);
+    lua_pushinteger(L, 1);
+    return run_attempt(L, wf);
+  }
+  /* Recorded, its entry at 4. A step waiting out a backoff waits again, then tries again. */
+  lua_getfield(L, 4, "status");
+  if (!strcmp(lua_tostring(L, -1), "retrying")) {
+    lua_getfield(L, 4, "attempt");
+    lua_Integer attempt = lua_tointeger(L, -1);
+    lua_getfield(L, 4, "wake_at");
+    int64_t wake = (int64_t)lua_tointeger(L, -1);
+    lua_settop(L, 3);
+    lua_pushinteger(L, seq);
+    lua_pushinteger(L, attempt);
+    wf->wait = SPINE_WAIT_TIMER;
+    spine_sched_timer(wf, wake, backoff_fired);
+    return lua_yieldk(L, 0, STEP_BACKOFF, step_k);
+  }
+  lua_pop(L, 1);
+  return replay_outcome(L);
+}
+
+/* ---- ctx.now, ctx.random, ctx.uuid, ctx.patched ---- */
+
+static int simple_step(lua_State *L, const char *kind, void (*make)(lua_State *, spine_wf *)) {
+  spine_wf *wf = check_wf(L);
+  int seq = wf->seq++;
+  int m = spine_steplog_expect(wf, L, seq, kind, kind);
+  if (m < 0) return lua_error(L);
+  if (m > 0) return replay_outcome(L);
+  make(L, wf);
+  return record_value(L, wf, seq, kind, kind);
+}
+
+static void make_now(lua_State *L, spine_wf *wf) {
+  lua_pushnumber(L, (lua_Number)spine_sched_now(wf->eng) / 1000.0);
+}
+
+static void make_random(lua_State *L, spine_wf *wf) {
+  lua_pushnumber(L, spine_sched_random(wf->eng));
+}
+
+static void make_uuid(lua_State *L, spine_wf *wf) {
+  (void)wf;
+  char id[37];
+  spine_uuid(id);
+  lua_pushstring(L, id);
+}
+
+static int ctx_now(lua_State *L) {
+  return simple_step(L, "now", make_now);
+}
+
+static int ctx_random(lua_State *L) {
+  return simple_step(L, "random", make_random);
+}
+
+static int ctx_uuid(lua_State *L) {
+  return simple_step(L, "uuid", make_uuid);
+}
+
+static int ctx_patched(lua_State *L) {
+  spine_wf *wf = check_wf(L);
+  const char *id = luaL_checkstring(L, 1);
+  int seq = wf->seq;
+  if (seq <= wf->nlog) {
+    /* Replaying: the branch is taken only if the history recorded it here. */
+    spine_steplog_peek(wf, L, seq);
+    int taken = 0;
+    if (lua_istable(L, -1)) {
+      lua_getfield(L, -1, "kind");
+      lua_getfield(L, -2, "name");
+      taken = !strcmp(lua_tostring(L, -2), "patch") && !strcmp(lua_tostring(L, -1), id);
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+    if (taken) wf->seq++;
+    lua_pushboolean(L, taken);
+    return 1;
+  }
+  wf->seq++;
+  lua_pushboolean(L, 1);
+  return record_value(L, wf, seq, "patch", id);
+}
+
+/* ---- ctx.intent ---- */
+
+static void rejection_recorded(spine_op *op) {
+  spine_wf *wf = op->data;
+  wf->busy = 0;
+  if (op->status) {
+    checkpoint_failed(wf, op);
+    return;
+  }
+  spine_sched_count_step(wf);
+  lua_pushnil(wf->co);
+  spine_sched_resume(wf, 0);
+}
+
+static int is_rejection(int code) {
+  return code == SPINE_EINVAL || code == SPINE_ENOTFOUND || code == SPINE_ETRANSITION ||
+         code == SPINE_ECONFLICT || code == SPINE_EREJECTED;
+}
+
+static void intent_done(spine_op *op) {
+  spine_wf *wf = op->data;
+  wf->busy = 0;
+  int seq = wf->wait_seq;
+  if (op->status == 0) {
+    PGresult *r = spine_op_result(op, op->nstmts - 1);
+    spine_sched_count_step(wf);
+    if (r && PQntuples(r) == 1)
+      push_json(wf->co, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
+    else
+      lua_pushnil(wf->co);
+    spine_sched_resume(wf, 0);
+    return;
+  }
+  int step_key = op->status == SPINE_ECONFLICT && !strcmp(op->err.field, "steps_pkey");
+  if (step_key || !is_rejection(op->status)) {
+    checkpoint_failed(wf, op);
+    return;
+  }
+  /* A rejection is an answer: record it, so replay raises it again. */
+  lua_State *co = wf->co;
+  char msg[300];
+  snprintf(msg, sizeof msg, "%s", op->err.msg);
+  spine_ctx_push_error(co, "rejected", spine_err_kind(op->status), msg, op->err.field);
+  spine_buf json = SPINE_BUF_INIT;
+  spine_codec_encode(co, -1, "error", &json, NULL);
+  lua_getfield(co, 1, "name");
+  lua_pop(co, 1);
+  const char *name = lua_tostring(co, 1);
+  spine_op *rec = spine_sched_op_begin(wf);
+  add_step(rec, wf, seq, "intent", name, "failed", NULL, spine_buf_str(&json), 1);
+  spine_buf_free(&json);
+  spine_sched_op_submit(wf, rejection_recorded);
+}
+
+static int ctx_intent(lua_State *L) {
+  spine_wf *wf = check_wf(L);
+  const char *name = luaL_checkstring(L, 1);
+  if (lua_isnoneornil(L, 2)) {
+    lua_settop(L, 1);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  const spine_intent *in = spine_intents_find(name);
+  if (!in) return raise_error(L, "invalid_argument", "unknown_intent", "no intent named \"%s\"", name);
+  int seq = wf->seq++;
+  int m = spine_steplog_expect(wf, L, seq, "intent", name);
+  if (m < 0) return lua_error(L);
+  if (m > 0) return replay_outcome(L);
+
+  spine_op *op = spine_sched_op_begin(wf);
+  char actor[100];
+  snprintf(actor, sizeof actor, "workflow:%s", wf->id);
+  spine_intent_call call = {L, 2, op, wf->id, seq, actor, wf->trace_id};
+  spine_err e;
+  spine_err_clear(&e);
+  wf->wait_seq = seq;
+  int rc = in->apply(&call, &e);
+  if (rc) {
+    char msg[400];
+    snprintf(msg, sizeof msg, "%s: %s%s%s", name, e.field, e.field[0] ? ": " : "", e.msg);
+    spine_ctx_push_error(L, "rejected", spine_err_kind(rc), msg, e.field);
+    spine_buf json = SPINE_BUF_INIT;
+    spine_codec_encode(L, -1, "error", &json, NULL);
+    add_step(op, wf, seq, "intent", name, "failed", NULL, spine_buf_str(&json), 1);
+    spine_buf_free(&json);
+    spine_sched_op_submit(wf, step_committed);
+    return lua_yieldk(L, 0, STEP_FAILED, keep_k);
+  }
+  spine_op_stmt(op, SPINE_SQL_STEP_INTENT, 1);
+  spine_op_param(op, wf->id);
+  spine_op_param_int(op, seq);
+  spine_op_param(op, name);
+  spine_sched_op_submit(wf, intent_done);
+  return lua_yieldk(L, 0, 0, value_k);
+}
+
+/* ---- ctx.sleep, ctx.sleep_until ---- */
+
+static void sleep_finished(spine_op *op) {
+  spine_wf *wf = op->data;
+  wf->busy = 0;
+  if (op->status) {
+    checkpoint_failed(wf, op);
+    return;
+  }
+  spine_sched_count_step(wf);
+  lua_pushnil(wf->co);
+  spine_sched_resume(wf, 0);
+}
+
+static void sleep_fired(spine_wf *wf) {
+  spine_op *op = spine_sched_op_begin(wf);
+  add_finish(op, wf, wf->wait_seq, "completed", NULL, NULL, 1);
+  spine_sched_op_submit(wf, sleep_finished);
+}
+
+static void sleep_recorded(spine_op *op) {
+  spine_wf *wf = op->data;
+  wf->busy = 0;
+  if (op->status) {
+    checkpoint_failed(wf, op);
+    return;
+  }
+  wf->row_waiting = 1;
+  wf->wait = SPINE_WAIT_TIMER;
+  spine_sched_timer(wf, wf->wake_ms, sleep_fired);
+}
+
+static int sleep_k(lua_State *L, int status, lua_KContext k) {
+  (void)status, (void)k;
+  spine_wf *wf = (spine_wf *)spine_sandbox_limits(L);
+  if (wf->kstate & SPINE_CTX_RAISE) {
+    wf->kstate = 0;
+    return lua_error(L);
+  }
+  return 0;
+}
+
+static int sleep_to(lua_State *L, spine_wf *wf, int64_t wake) {
+  int seq = wf->seq++;
+  int m = spine_steplog_expect(wf, L, seq, "sleep", "sleep");
+  if (m < 0) return lua_error(L);
+  wf->wait_seq = seq;
+  if (m > 0) {
+    lua_getfield(L, -1, "status");
+    int waiting = !strcmp(lua_tostring(L, -1), "waiting");
+    lua_getfield(L, -2, "wake_at");
+    wake = (int64_t)lua_tointeger(L, -1);
+    lua_pop(L, 3);
+    if (!waiting) return 0;
+    wf->wait = SPINE_WAIT_TIMER;
+    spine_sched_timer(wf, wake, sleep_fired);
+    return lua_yieldk(L, 0, 0, sleep_k);
+  }
+  char until[32], waiting_for[96];
+  iso(wake, until);
+  snprintf(waiting_for, sizeof waiting_for, "{\"kind\":\"timer\",\"until\":\"%s\"}", until);
+  wf->wake_ms = wake;
+  spine_op *op = spine_sched_op_begin(wf);
+  spine_op_stmt(op, SPINE_SQL_STEP_WAIT, 0);
+  spine_op_param(op, wf->id);
+  spine_op_param_int(op, seq);
+  spine_op_param(op, "sleep");
+  spine_op_param(op, "sleep");
+  spine_op_param(op, NULL);
+  spine_op_param_int(op, wake);
+  spine_op_stmt(op, SPINE_SQL_WF_WAIT, 0);
+  spine_op_param(op, wf->id);
+  spine_op_param(op, waiting_for);
+  spine_op_param_int(op, wake);
+  spine_sched_op_submit(wf, sleep_recorded);
+  return lua_yieldk(L, 0, 0, sleep_k);
+}
+
+static int ctx_sleep(lua_State *L) {
+  spine_wf *wf = check_wf(L);
+  int64_t ms = check_duration(L, 1);
+  return sleep_to(L, wf, spine_sched_now(wf->eng) + ms);
+}
+
+static int ctx_sleep_until(lua_State *L) {
+  spine_wf *wf = check_wf(L);
+  int64_t at;
+  if (lua_type(L, 1) == LUA_TNUMBER) {
+    at = (int64_t)(lua_tonumber(L, 1) * 1000);
+  } else {
+    spine_err e;
+    if (spine_time_parse(luaL_checkstring(L, 1), &at, &e)) return luaL_argerror(L, 1, e.msg);
+  }
+  return sleep_to(L, wf, at);
+}
+
+/* ---- ctx.wait and child waits: signals ---- */
+
+static void deliver(spine_wf *wf, int timeout);
+
+static void delivered(spine_op *op) {
+  spine_wf *wf = op->data;
+  wf->busy = 0;
+  if (op->status) {
+    checkpoint_failed(wf, op);
+    return;
+  }
+  PGresult *r = spine_op_result(op, 0);
+  if (r && PQntuples(r) == 1) {
+    spine_sched_timer_cancel(wf);
+    spine_sched_count_step(wf);
+    wf->signal_pending = wf->timer_fired = 0;
+    push_json(wf->co, PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0),
+              (size_t)PQgetlength(r, 0, 0));
+    spine_sched_resume(wf, 0);
+    return;
+  }
+  wf->wait = SPINE_WAIT_SIGNAL;
+  if (wf->timer_fired)
+    deliver(wf, 1);
+  else if (wf->signal_pending)
+    deliver(wf, 0);
+}
+
+/* Takes the oldest stored signal for the wait, or (timeout) ends the wait without one. */
+static void deliver(spine_wf *wf, int timeout) {
+  if (wf->busy) {
+    if (timeout)
+      wf->timer_fired = 1;
+    else
+      wf->signal_pending = 1;
+    return;
+  }
+  if (timeout) wf->timer_fired = 0;
+  wf->signal_pending = 0;
+  spine_op *op = &wf->op;
+  spine_op_reset(op); /* not op_begin: the row stays "waiting" if nothing comes */
+  spine_op_stmt(op, SPINE_SQL_WAIT_DELIVER, 1);
+  spine_op_param(op, wf->id);
+  spine_op_param_int(op, wf->wait_seq);
+  spine_op_param(op, wf->signal);
+  spine_op_param_bool(op, timeout);
+  spine_sched_op_submit(wf, delivered);
+}
+
+static void wait_timeout(spine_wf *wf) {
+  deliver(wf, 1);
+}
+
+void spine_ctx_signal_arrived(spine_wf *wf) {
+  if (wf->wait == SPINE_WAIT_SIGNAL && !wf->busy)
+    deliver(wf, 0);
+  else
+    wf->signal_pending = 1;
+}
+
+/* After WAIT_BEGIN (statement `i` of the op): resume at once or wait. */
+static void wait_begun(spine_wf *wf, spine_op *op, int i) {
+  PGresult *r = spine_op_result(op, i);
+  wf->row_waiting = 1;
+  if (r && PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "completed")) {
+    spine_sched_count_step(wf);
+    push_json(wf->co, PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1),
+              (size_t)PQgetlength(r, 0, 1));
+    spine_sched_resume(wf, 0);
+    return;
+  }
+  wf->wait = SPINE_WAIT_SIGNAL;
+  if (wf->wake_ms) spine_sched_timer(wf, wf->wake_ms, wait_timeout);
+  if (wf->signal_pending) deliver(wf, 0);
+}
+
+static void wait_recorded(spine_op *op) {
+  spine_wf *wf = op->data;
+  wf->busy = 0;
+  if (op->status) {
+    checkpoint_failed(wf, op);
+    return;
+  }
+  wait_begun(wf, op, op->nstmts - 2);
+}
+
+/* Waits for signal `signal` as step `seq` (kind, name); `wake` 0 = no deadline. Returns how
+ * the call yields: the caller passes its continuation. */
+static void start_wait(lua_State *L, spine_wf *wf, int seq, const char *kind, const char *name,
+                       const char *signal, int64_t wake, const char *waiting_kind) {
+  (void)L;
+  wf->wait_seq = seq;
+  snprintf(wf->signal, sizeof wf->signal, "%s", signal);
+  wf->wake_ms = wake;
+  char until[32] = "";
+  if (wake) iso(wake, until);
+  spine_buf waiting_for = SPINE_BUF_INIT;
+  spine_buf_printf(&waiting_for, "{\"kind\":\"%s\",\"name\":", waiting_kind);
+  spine_log_json_string(&waiting_for, name, strlen(name));
+  if (wake) spine_buf_printf(&waiting_for, ",\"until\":\"%s\"", until);
+  spine_buf_putc(&waiting_for, '}');
+  spine_op *op = &wf->op; /* the caller began it */
+  spine_op_stmt(op, SPINE_SQL_WAIT_BEGIN, 1);
+  spine_op_param(op, wf->id);
+  spine_op_param_int(op, seq);
+  spine_op_param(op, kind);
+  spine_op_param(op, name);
+  spine_op_param(op, signal);
+  if (wake)
+    spine_op_param_int(op, wake);
+  else
+    spine_op_param(op, NULL);
+  spine_op_stmt(op, SPINE_SQL_WF_WAIT, 0);
+  spine_op_param(op, wf->id);
+  spine_op_param(op, spine_buf_str(&waiting_for));
+  if (wake)
+    spine_op_param_int(op, wake);
+  else
+    spine_op_param(op, NULL);
+  spine_buf_free(&waiting_for);
+}
+
+/* A recorded step still waiting (the workflow was replayed): wait again. Entry on top. */
+static void rewait(lua_State *L, spine_wf *wf, int seq, const char *signal) {
+  lua_getfield(L, -1, "wake_at");
+  int64_t wake = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : 0;
+  lua_pop(L, 2);
+  wf->wait_seq = seq;
+  snprintf(wf->signal, sizeof wf->signal, "%s", signal);
+  wf->wake_ms = wake;
+  wf->wait = SPINE_WAIT_SIGNAL;
+  if (wake) spine_sched_timer(wf, wake, wait_timeout);
+  deliver(wf, 0); /* a signal may have come while nobody held the workflow */
+}
+
+static int recorded_waiting(lua_State *L) {
+  lua_getfield(L, -1, "status");
+  int waiting = !strcmp(lua_tostring(L, -1), "waiting");
+  lua_pop(L, 1);
+  return waiting;
+}
+
+static int ctx_wait(lua_State *L) {
+  spine_wf *wf = check_wf(L);
+  const char *name = luaL_checkstring(L, 1);
+  luaL_argcheck(L, strlen(name) < sizeof wf->signal, 1, "signal name too long");
+  int64_t timeout = 0;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    timeout = field_duration(L, 2, "timeout", 0);
+  }
+  int seq = wf->seq++;
+  int m = spine_steplog_expect(wf, L, seq, "wait", name);
+  if (m < 0) return lua_error(L);
+  if (m > 0) {
+    if (!recorded_waiting(L)) return replay_outcome(L);
+    rewait(L, wf, seq, name);
+    return lua_yieldk(L, 0, 0, value_k);
+  }
+  spine_sched_op_begin(wf);
+  start_wait(L, wf, seq, "wait", name, name,
+             timeout ? spine_sched_now(wf->eng) + timeout : 0, "signal");
+  spine_sched_op_submit(wf, wait_recorded);
+  return lua_yieldk(L, 0, 0, value_k);
+}
+
+/* ---- ctx.child, ctx.start ---- */
+
+/* The child's end, as its signal payload on top: its result, or raise its failure. */
+static int child_outcome(lua_State *L) {
+  if (!lua_istable(L, -1)) return 1;
+  lua_getfield(L, -1, "status");
+  const char *status = lua_tostring(L, -1);
+  if (status && !strcmp(status, "completed")) {
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "result");
+    return 1;
+  }
+  char msg[200];
+  lua_getfield(L, -2, "id");
+  snprintf(msg, sizeof msg, "child workflow %s ended %s", lua_tostring(L, -1),
+           status ? status : "?");
+  int payload = lua_gettop(L) - 2;
+  spine_ctx_push_error(L, "child_failed", status ? status : "failed", msg, NULL);
+  lua_getfield(L, payload, "error");
+  lua_setfield(L, -2, "error");
+  lua_getfield(L, payload, "id");
+  lua_setfield(L, -2, "child");
+  return lua_error(L);
+}
+
+static int child_k(lua_State *L, int status, lua_KContext k) {
+  (void)status, (void)k;
+  spine_wf *wf = (spine_wf *)spine_sandbox_limits(L);
+  if (wf->kstate & SPINE_CTX_RAISE) {
+    wf->kstate = 0;
+    return lua_error(L);
+  }
+  return child_outcome(L);
+}
+
+/* After the op that inserted the child committed: run the child here. */
+static void adopt_child(spine_wf *wf) {
+  lua_State *co = wf->co;
+  /* Stack of the yielded call: 1 process, 2 input, 3 child id, 4 input json, 5 version. */
+  spine_version *v = lua_touserdata(co, 5);
+  spine_err e;
+  spine_err_clear(&e);
+  if (spine_sched_adopt(wf->eng, lua_tostring(co, 3), v, lua_tostring(co, 1),
+                        lua_tostring(co, 4), wf->trace_id, wf->id, wf->wait_seq, &e))
+    spine_log_error("ctx", "cannot run child workflow", "workflow", wf->id, "error", e.msg, NULL);
+}
+
+static void child_recorded(spine_op *op) {
+  spine_wf *wf = op->data;
+  wf->busy = 0;
+  if (op->status) {
+    checkpoint_failed(wf, op);
+    return;
+  }
+  adopt_child(wf);
+  wait_begun(wf, op, op->nstmts - 2);
+}
+
+static void start_recorded(spine_op *op) {
+  spine_wf *wf = op->data;
+  wf->busy = 0;
+  if (op->status) {
+    checkpoint_failed(wf, op);
+    return;
+  }
+  spine_sched_count_step(wf);
+  adopt_child(wf);
+  lua_pushvalue(wf->co, 3);
+  spine_sched_resume(wf, 0);
+}
+
+static int child_or_start(lua_State *L, int wait) {
+  spine_wf *wf = check_wf(L);
+  const char *process = luaL_checkstring(L, 1);
+  if (lua_isnoneornil(L, 2)) {
+    lua_settop(L, 1);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  spine_err e;
+  spine_err_clear(&e);
+  spine_version *v = spine_sched_version(wf->eng, process, &e);
+  if (!v) return raise_error(L, "invalid_argument", "unknown_process", "%s", e.msg);
+  spine_buf input = SPINE_BUF_INIT;
+  if (spine_codec_encode(L, 2, "input", &input, &e)) {
+    spine_buf_free(&input);
+    return raise_error(L, "invalid_argument", "bad_input", "%s: %s", e.field, e.msg);
+  }
+  const char *kind = wait ? "child" : "start";
+  int seq = wf->seq++;
+  int m = spine_steplog_expect(wf, L, seq, kind, process);
+  if (m < 0) {
+    spine_buf_free(&input);
+    return lua_error(L);
+  }
+  char child_id[100];
+  snprintf(child_id, sizeof child_id, "%s.%d", wf->id, seq);
+  char signal[64];
+  snprintf(signal, sizeof signal, "spine.child:%d", seq);
+  if (m > 0) {
+    spine_buf_free(&input);
+    if (!wait) {
+      lua_getfield(L, -1, "result");
+      lua_getfield(L, -1, "id");
+      return 1;
+    }
+    if (!recorded_waiting(L)) {
+      lua_getfield(L, -1, "status");
+      int failed = !strcmp(lua_tostring(L, -1), "failed");
+      lua_pop(L, 1);
+      if (failed) return replay_outcome(L);
+      lua_getfield(L, -1, "result");
+      return child_outcome(L);
+    }
+    rewait(L, wf, seq, signal);
+    return lua_yieldk(L, 0, 0, child_k);
+  }
+  lua_pushstring(L, child_id);
+  lua_pushstring(L, spine_buf_str(&input));
+  lua_pushlightuserdata(L, v);
+  wf->wait_seq = seq;
+  spine_op *op = spine_sched_op_begin(wf);
+  spine_sched_add_insert(wf->eng, op, child_id, v, process, spine_buf_str(&input), wf->trace_id,
+                         wf->id, seq);
+  spine_buf_free(&input);
+  if (!wait) {
+    spine_buf res = SPINE_BUF_INIT;
+    spine_buf_puts(&res, "{\"id\":");
+    spine_log_json_string(&res, child_id, strlen(child_id));
+    spine_buf_putc(&res, '}');
+    add_step(op, wf, seq, "start", process, "completed", spine_buf_str(&res), NULL, 1);
+    spine_buf_free(&res);
+    spine_sched_op_submit(wf, start_recorded);
+    return lua_yieldk(L, 0, 0, value_k);
+  }
+  start_wait(L, wf, seq, "child", process, signal, 0, "child");
+  spine_sched_op_submit(wf, child_recorded);
+  return lua_yieldk(L, 0, 0, child_k);
+}
+
+static int ctx_child(lua_State *L) {
+  return child_or_start(L, 1);
+}
+
+static int ctx_start(lua_State *L) {
+  return child_or_start(L, 0);
+}
+
+/* ---- state, attributes, logs, failure, compensation ---- */
+
+static int ctx_state(lua_State *L) {
+  spine_wf *wf = check_wf(L);
+  const char *s = luaL_checkstring(L, 1);
+  luaL_argcheck(L, strlen(s) <= 200, 1, "state name longer than 200 bytes");
+  if (!wf->state || strcmp(wf->state, s)) {
+    free(wf->state);
+    wf->state = strdup(s);
+    wf->dirty = 1;
+  }
+  return 0;
+}
+
+static int ctx_set(lua_State *L) {
+  spine_wf *wf = check_wf(L);
+  const char *key = luaL_checkstring(L, 1);
+  luaL_checkany(L, 2);
+  lua_settop(L, 2);
+  spine_buf tmp = SPINE_BUF_INIT;
+  spine_err e;
+  int rc = spine_codec_encode(L, 2, key, &tmp, &e);
+  spine_buf_free(&tmp);
+  if (rc) return luaL_argerror(L, 2, e.msg);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, wf->anchor);
+  lua_rawgeti(L, -1, SPINE_ANCHOR_ATTRS);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_rawset(L, -3);
+  wf->dirty = 1;
+  return 0;
+}
+
+static int ctx_log(lua_State *L) {
+  spine_wf *wf = check_wf(L);
+  const char *level = luaL_checkstring(L, 1);
+  const char *msg = luaL_checkstring(L, 2);
+  spine_log_level lv;
+  if (spine_log_parse_level(level, &lv))
+    return luaL_argerror(L, 1, "level must be debug, info, warn or error");
+  if (wf->seq <= wf->nlog) return 0; /* replaying: it was logged the first time */
+  spine_buf m = SPINE_BUF_INIT;
+  spine_buf_puts(&m, ",\"workflow\":");
+  spine_log_json_string(&m, wf->id, strlen(wf->id));
+  spine_buf_printf(&m, ",\"trace_id\":\"%s\"", wf->trace_id);
+  if (!lua_isnoneornil(L, 3)) {
+    spine_buf_puts(&m, ",\"fields\":");
+    if (spine_codec_encode(L, 3, "fields", &m, NULL)) spine_buf_puts(&m, "null");
+  }
+  spine_log_raw(lv, "playbook", msg, m.data ? m.data : "", m.len);
+  spine_buf_free(&m);
+  return 0;
+}
+
+static int ctx_fail(lua_State *L) {
+  check_wf(L);
+  const char *code = luaL_checkstring(L, 1);
+  const char *message = luaL_optstring(L, 2, code);
+  spine_ctx_push_error(L, "business", code, message, NULL);
+  if (!lua_isnoneornil(L, 3)) {
+    lua_pushvalue(L, 3);
+    lua_setfield(L, -2, "details");
+  }
+  char where[300];
+  where_of(L, where, sizeof where);
+  if (where[0]) {
+    lua_pushstring(L, where);
+    lua_setfield(L, -2, "where");
+  }
+  return lua_error(L);
+}
+
+static int ctx_compensate(lua_State *L) {
+  spine_wf *wf = check_wf(L);
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, wf->anchor);
+  lua_rawgeti(L, -1, SPINE_ANCHOR_COMPS);
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+  return 0;
+}
+
+int spine_ctx_mark_compensation(lua_State *L) {
+  spine_wf *wf = check_wf(L);
+  lua_Integer i = luaL_checkinteger(L, 1);
+  char name[32];
+  snprintf(name, sizeof name, "compensation %lld", (long long)i);
+  int seq = wf->seq++;
+  int m = spine_steplog_expect(wf, L, seq, "compensate", name);
+  if (m < 0) return lua_error(L);
+  if (m > 0) return 0;
+  lua_pushboolean(L, 1);
+  return record_value(L, wf, seq, "compensate", name);
+}
+
+/* ---- the ctx object ---- */
+
+static int ctx_index(lua_State *L) {
+  const char *key = luaL_checkstring(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  lua_pop(L, 1);
+  spine_limits *lim = spine_sandbox_limits(L);
+  if (!lim) return 0;
+  spine_wf *wf = (spine_wf *)lim;
+  if (!strcmp(key, "id")) lua_pushstring(L, wf->id);
+  else if (!strcmp(key, "process")) lua_pushstring(L, wf->process);
+  else if (!strcmp(key, "playbook")) lua_pushstring(L, spine_version_name(wf->version));
+  else if (!strcmp(key, "version")) lua_pushstring(L, spine_version_hash(wf->version));
+  else if (!strcmp(key, "attempt")) lua_pushinteger(L, wf->attempt);
+  else if (!strcmp(key, "trace_id")) lua_pushstring(L, wf->trace_id);
+  else if (!strcmp(key, "parent_id") && wf->parent_id) lua_pushstring(L, wf->parent_id);
+  else lua_pushnil(L); /* variant, experiment: set by the dispatcher (not yet) */
+  return 1;
+}
+
+static int ctx_newindex(lua_State *L) {
+  return luaL_error(L, "ctx is read-only");
+}
+
+void spine_ctx_open(lua_State *L) {
+  static const luaL_Reg fns[] = {
+      {"intent", ctx_intent},   {"step", ctx_step},
+      {"sleep", ctx_sleep},     {"sleep_until", ctx_sleep_until},
+      {"wait", ctx_wait},       {"now", ctx_now},
+      {"random", ctx_random},   {"uuid", ctx_uuid},
+      {"patched", ctx_patched}, {"child", ctx_child},
+      {"start", ctx_start},     {"state", ctx_state},
+      {"set", ctx_set},         {"log", ctx_log},
+      {"fail", ctx_fail},       {"compensate", ctx_compensate},
+      {NULL, NULL},
+  };
+  lua_newuserdatauv(L, 0, 0);
+  lua_createtable(L, 0, 4);
+  luaL_newlib(L, fns);
+  lua_pushcclosure(L, ctx_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, ctx_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushliteral(L, "ctx");
+  lua_setfield(L, -2, "__name");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);
+}

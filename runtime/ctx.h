@@ -1,0 +1,27 @@
+/* `ctx`, the playbook API (SPEC §4): each effect is a step, replayed from the log when it is
+ * recorded, else started, checkpointed and yielded on; the scheduler resumes the coroutine with
+ * one value and the continuation returns it or raises it at the call site. */
+#ifndef SPINE_CTX_H
+#define SPINE_CTX_H
+
+#include <lua.h>
+
+#include "workflow.h"
+
+/* Set in wf->kstate by the scheduler when the resume value is an error to raise. */
+#define SPINE_CTX_RAISE 0x40000000
+
+/* Pushes the ctx object (one for all workflows: its calls act on the running one). */
+void spine_ctx_open(lua_State *L);
+/* Pushes an error table {kind, code, message, field?}. */
+void spine_ctx_push_error(lua_State *L, const char *kind, const char *code, const char *message,
+                          const char *field);
+/* Replaces the error value on top of the dead coroutine `co` with an error table that says
+ * where it happened (file:line) and why (limits included). `status` is lua_resume's. */
+void spine_ctx_normalize_error(spine_wf *wf, lua_State *co, int status);
+/* The compensation runner's marker: records a `compensate` step before each undo. */
+int spine_ctx_mark_compensation(lua_State *L);
+/* A signal for `wf` was stored: deliver it if the workflow waits for one. */
+void spine_ctx_signal_arrived(spine_wf *wf);
+
+#endif

@@ -1,0 +1,92 @@
+/* Duration and time parsing for ctx.sleep, timeouts and retry policies. Pure functions. */
+#include "duration.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int spine_duration_parse(const char *s, int64_t *ms, spine_err *e) {
+  char *end;
+  double v = strtod(s, &end);
+  if (end == s || v < 0)
+    return spine_err_set(e, SPINE_EINVAL, NULL, NULL,
+                         "bad duration \"%s\" (expected e.g. \"30s\", \"5m\", \"2h\", \"14d\")", s);
+  double unit;
+  if (!strcmp(end, "ms"))
+    unit = 1;
+  else if (!strcmp(end, "s") || !*end)
+    unit = 1000;
+  else if (!strcmp(end, "m"))
+    unit = 60e3;
+  else if (!strcmp(end, "h"))
+    unit = 3600e3;
+  else if (!strcmp(end, "d"))
+    unit = 86400e3;
+  else if (!strcmp(end, "w"))
+    unit = 7 * 86400e3;
+  else
+    return spine_err_set(e, SPINE_EINVAL, NULL, NULL,
+                         "bad duration unit in \"%s\" (expected ms, s, m, h, d or w)", s);
+  double total = v * unit;
+  if (total > 9.2e15) return spine_err_set(e, SPINE_EINVAL, NULL, NULL, "duration too long");
+  *ms = (int64_t)total;
+  return 0;
+}
+
+static int digits(const char *s, int n, int *out) {
+  int v = 0;
+  for (int i = 0; i < n; i++) {
+    if (!isdigit((unsigned char)s[i])) return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
+static int64_t days_from_civil(int y, int m, int d) {
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+int spine_time_parse(const char *s, int64_t *ms, spine_err *e) {
+  int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0;
+  size_t n = strlen(s);
+  if (n < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
+      digits(s + 8, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > 31)
+    goto bad;
+  const char *p = s + 10;
+  if (*p == 'T' || *p == ' ') {
+    if (strlen(p) < 9 || digits(p + 1, 2, &h) || p[3] != ':' || digits(p + 4, 2, &mi) ||
+        p[6] != ':' || digits(p + 7, 2, &sec) || h > 23 || mi > 59 || sec > 60)
+      goto bad;
+    p += 9;
+    if (*p == '.') {
+      int scale = 100;
+      for (p++; isdigit((unsigned char)*p); p++, scale /= 10) frac += (*p - '0') * scale;
+    }
+    if (*p == 'Z') p++;
+    else if (!strcmp(p, "+00:00")) p += 6;
+  }
+  if (*p) goto bad;
+  *ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + sec * 1000 + frac;
+  return 0;
+bad:
+  return spine_err_set(e, SPINE_EINVAL, NULL, NULL,
+                       "bad time \"%s\" (expected \"YYYY-MM-DD\" or \"YYYY-MM-DDTHH:MM:SSZ\")", s);
+}
+
+void spine_time_format(int64_t ms, char out[32]) {
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char base[24];
+  strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out, 32, "%s.%03dZ", base, (int)(ms % 1000));
+}

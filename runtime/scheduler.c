@@ -1,0 +1,1292 @@
+/* The engine (scheduler.h): workflows in memory, the one place that resumes coroutines, the
+ * timer heap on one uv timer, claims of free work, LISTEN wake-ups, worker heartbeats, and the
+ * end of workflows (completion, failure and compensation, stuck). It never blocks the loop
+ * after spine_engine_serve(): every database call goes through the store. */
+#include "scheduler.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "ctx.h"
+#include "intents.h"
+#include "log.h"
+#include "migrate.h"
+#include "playbook.h"
+#include "steplog.h"
+#include "uuid.h"
+
+#define CLAIM_BATCH 256
+
+struct spine_version {
+  char hash[65];
+  char *name;  /* the playbook's name (its `name` field, else the file's) */
+  char *key;   /* what it was asked for by ("contract_activation", "x/y.lua"); NULL if by hash */
+  char *path;
+  char *source;
+  size_t len;
+  int module;  /* registry ref to the compiled module table */
+  int stored;  /* known to be in spine.playbook_versions */
+  int loading; /* its source is being read from the database */
+  spine_op op; /* the load */
+  spine_engine *eng;
+  spine_wf *waiters; /* claimed workflows waiting for the load */
+  spine_version *next;
+};
+
+/* A workflow's row data between its insert or claim and its first resume. */
+typedef struct spine_pending {
+  char *input;
+  char *log;
+  char *attrs;
+} pending_start;
+
+static void pending_free(spine_wf *wf) {
+  pending_start *ps = wf->pending;
+  if (!ps) return;
+  free(ps->input);
+  free(ps->log);
+  free(ps->attrs);
+  free(ps);
+  wf->pending = NULL;
+}
+
+static pending_start *pending_new(spine_wf *wf, char *input, char *log, char *attrs) {
+  pending_start *ps = calloc(1, sizeof *ps);
+  if (!ps) abort();
+  ps->input = input;
+  ps->log = log;
+  ps->attrs = attrs;
+  wf->pending = ps;
+  return ps;
+}
+
+struct spine_engine {
+  uv_loop_t *loop;
+  spine_store *store;
+  lua_State *L;
+  spine_engine_opts o;
+  int64_t worker;
+  int serving;
+  int stopping;
+
+  int64_t vnow; /* the virtual clock, ms since the epoch */
+  uv_timer_t timer;     /* the nearest workflow deadline */
+  uv_timer_t wake;      /* the nearest deadline of free workflows (claims) */
+  uv_timer_t heartbeat; /* lease renewal and reaping of dead workers */
+  uv_timer_t vtick;     /* virtual clock: fires the next deadline when idle */
+  spine_wf **heap;
+  int nheap, cap_heap;
+
+  int ctx_ref;    /* the ctx object */
+  int wfs_ref;    /* id -> lightuserdata wf */
+  int runner_ref; /* the compensation runner */
+  spine_version *versions;
+
+  int live;
+  uint64_t steps;
+  spine_op claim_op;
+  int claim_busy, claim_again;
+  spine_op hb_op;
+  int hb_busy;
+  spine_op wake_op;
+  int wake_busy;
+  spine_engine_end_cb end_cb;
+  void *end_data;
+  void (*begin_cb)(void *data, const spine_wf *wf);
+  void *begin_data;
+  uint64_t rng[2];
+  /* `spine replay`: no database; the run stops where the history ends or diverges. */
+  int dry;
+  spine_replay_report *report;
+};
+
+static void begin(spine_wf *wf, const char *input_json, const char *log_json,
+                  const char *attrs_json);
+static void fail(spine_wf *wf);
+static void end(spine_wf *wf, spine_wf_status status, const char *result, const char *error);
+static void claim(spine_engine *eng);
+
+const char *spine_wf_status_name(spine_wf_status s) {
+  static const char *const names[] = {"pending", "running",     "waiting",   "completed", "failed",
+                                      "compensated", "cancelled", "stuck", "paused"};
+  return names[s];
+}
+
+/* ---- clock and timers ---- */
+
+static int64_t real_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t spine_sched_now(spine_engine *eng) {
+  return eng->o.virtual_clock ? eng->vnow : real_now();
+}
+
+static void heap_swap(spine_engine *eng, int i, int j) {
+  spine_wf *t = eng->heap[i];
+  eng->heap[i] = eng->heap[j];
+  eng->heap[j] = t;
+  eng->heap[i]->heap_index = i;
+  eng->heap[j]->heap_index = j;
+}
+
+static void heap_up(spine_engine *eng, int i) {
+  while (i > 0) {
+    int p = (i - 1) / 2;
+    if (eng->heap[p]->wake_ms <= eng->heap[i]->wake_ms) break;
+    heap_swap(eng, i, p);
+    i = p;
+  }
+}
+
+static void heap_down(spine_engine *eng, int i) {
+  for (;;) {
+    int l = 2 * i + 1, r = l + 1, m = i;
+    if (l < eng->nheap && eng->heap[l]->wake_ms < eng->heap[m]->wake_ms) m = l;
+    if (r < eng->nheap && eng->heap[r]->wake_ms < eng->heap[m]->wake_ms) m = r;
+    if (m == i) return;
+    heap_swap(eng, i, m);
+    i = m;
+  }
+}
+
+static void heap_remove(spine_engine *eng, spine_wf *wf) {
+  int i = wf->heap_index;
+  if (i < 0) return;
+  wf->heap_index = -1;
+  eng->nheap--;
+  if (i == eng->nheap) return;
+  eng->heap[i] = eng->heap[eng->nheap];
+  eng->heap[i]->heap_index = i;
+  heap_up(eng, i);
+  heap_down(eng, eng->heap[i]->heap_index);
+}
+
+static void on_timer(uv_timer_t *t);
+
+static void arm(spine_engine *eng) {
+  if (eng->o.virtual_clock || eng->stopping) return;
+  if (!eng->nheap) {
+    uv_timer_stop(&eng->timer);
+    return;
+  }
+  int64_t delay = eng->heap[0]->wake_ms - real_now();
+  uv_timer_start(&eng->timer, on_timer, delay > 0 ? (uint64_t)delay : 0, 0);
+}
+
+/* Fires every deadline up to `now`. */
+static void fire_due(spine_engine *eng, int64_t now) {
+  while (eng->nheap && eng->heap[0]->wake_ms <= now) {
+    spine_wf *wf = eng->heap[0];
+    heap_remove(eng, wf);
+    spine_wf_timer_fn fn = wf->on_timer;
+    wf->on_timer = NULL;
+    if (fn) fn(wf);
+  }
+}
+
+static void on_timer(uv_timer_t *t) {
+  spine_engine *eng = t->data;
+  fire_due(eng, real_now());
+  arm(eng);
+}
+
+/* The virtual clock jumps to the next deadline once nothing else can happen first. */
+static void on_vtick(uv_timer_t *t) {
+  spine_engine *eng = t->data;
+  if (!eng->nheap || !spine_store_idle(eng->store)) return;
+  if (eng->heap[0]->wake_ms > eng->vnow) eng->vnow = eng->heap[0]->wake_ms;
+  fire_due(eng, eng->vnow);
+}
+
+static void on_store_idle(void *data) {
+  spine_engine *eng = data;
+  if (eng->o.virtual_clock && eng->nheap && !eng->stopping)
+    uv_timer_start(&eng->vtick, on_vtick, 0, 0);
+}
+
+void spine_sched_timer(spine_wf *wf, int64_t wake_ms, spine_wf_timer_fn fn) {
+  spine_engine *eng = wf->eng;
+  heap_remove(eng, wf);
+  wf->wake_ms = wake_ms;
+  wf->on_timer = fn;
+  if (eng->nheap == eng->cap_heap) {
+    int cap = eng->cap_heap ? eng->cap_heap * 2 : 256;
+    spine_wf **h = realloc(eng->heap, (size_t)cap * sizeof *h);
+    if (!h) abort();
+    eng->heap = h;
+    eng->cap_heap = cap;
+  }
+  eng->heap[eng->nheap] = wf;
+  wf->heap_index = eng->nheap++;
+  heap_up(eng, wf->heap_index);
+  arm(eng);
+  if (eng->o.virtual_clock) on_store_idle(eng);
+}
+
+void spine_sched_timer_cancel(spine_wf *wf) {
+  heap_remove(wf->eng, wf);
+  wf->on_timer = NULL;
+  arm(wf->eng);
+}
+
+/* ---- workflows in memory ---- */
+
+static void registry_set(spine_engine *eng, const char *id, spine_wf *wf) {
+  lua_rawgeti(eng->L, LUA_REGISTRYINDEX, eng->wfs_ref);
+  if (wf)
+    lua_pushlightuserdata(eng->L, wf);
+  else
+    lua_pushnil(eng->L);
+  lua_setfield(eng->L, -2, id);
+  lua_pop(eng->L, 1);
+}
+
+static spine_wf *registry_get(spine_engine *eng, const char *id) {
+  lua_rawgeti(eng->L, LUA_REGISTRYINDEX, eng->wfs_ref);
+  lua_getfield(eng->L, -1, id);
+  spine_wf *wf = lua_touserdata(eng->L, -1);
+  lua_pop(eng->L, 2);
+  return wf;
+}
+
+static spine_wf *wf_new(spine_engine *eng, const char *id, spine_version *v, const char *process,
+                        const char *trace_id, const char *parent_id, int parent_seq) {
+  spine_wf *wf = calloc(1, sizeof *wf);
+  if (!wf) return NULL;
+  wf->eng = eng;
+  wf->version = v;
+  snprintf(wf->id, sizeof wf->id, "%s", id);
+  snprintf(wf->trace_id, sizeof wf->trace_id, "%s", trace_id);
+  wf->process = strdup(process);
+  wf->parent_id = parent_id ? strdup(parent_id) : NULL;
+  wf->parent_seq = parent_seq;
+  wf->attempt = 1;
+  wf->status = SPINE_WF_RUNNING;
+  wf->anchor = LUA_NOREF;
+  wf->seq = 1;
+  wf->heap_index = -1;
+  spine_op_init(&wf->op);
+  wf->op.data = wf;
+  registry_set(eng, wf->id, wf);
+  eng->live++;
+  return wf;
+}
+
+static void wf_free(spine_wf *wf) {
+  spine_engine *eng = wf->eng;
+  heap_remove(eng, wf);
+  if (wf->anchor != LUA_NOREF) {
+    luaL_unref(eng->L, LUA_REGISTRYINDEX, wf->anchor);
+    wf->anchor = LUA_NOREF;
+  }
+  registry_set(eng, wf->id, NULL);
+  spine_op_free(&wf->op);
+  pending_free(wf);
+  free(wf->process);
+  free(wf->parent_id);
+  free(wf->state);
+  free(wf->end_result);
+  free(wf->end_error);
+  free(wf);
+  eng->live--;
+}
+
+/* ---- resuming ---- */
+
+static void after_resume(spine_wf *wf, int st, int nres) {
+  lua_State *co = wf->co;
+  if (st == LUA_YIELD) {
+    lua_pop(co, nres);
+    if (wf->wait == SPINE_WAIT_NONE && !wf->doomed)
+      spine_sched_stuck(wf, "yield_outside_ctx",
+                        "the playbook yielded outside a ctx call (coroutines are not allowed)");
+    return;
+  }
+  if (wf->doomed) return; /* already stuck or lost: its end is being written */
+  if (st == LUA_OK) {
+    if (wf->compensating) {
+      lua_State *L = wf->eng->L;
+      lua_rawgeti(L, LUA_REGISTRYINDEX, wf->anchor);
+      lua_rawgeti(L, -1, SPINE_ANCHOR_ERROR);
+      spine_buf err = SPINE_BUF_INIT;
+      spine_codec_encode(L, -1, "error", &err, NULL);
+      lua_pop(L, 2);
+      end(wf, wf->cancel_requested ? SPINE_WF_CANCELLED : SPINE_WF_COMPENSATED, NULL,
+          spine_buf_str(&err));
+      spine_buf_free(&err);
+      return;
+    }
+    spine_buf res = SPINE_BUF_INIT;
+    spine_err e;
+    spine_err_clear(&e);
+    int rc = spine_codec_encode(co, nres ? -nres : lua_gettop(co) + 1, "result", &res, &e);
+    if (nres == 0) {
+      spine_buf_reset(&res);
+      spine_buf_puts(&res, "null");
+      rc = 0;
+    }
+    lua_settop(co, 0);
+    if (rc) {
+      spine_ctx_push_error(co, "invalid_argument", "bad_result", e.msg, e.field);
+      spine_buf_free(&res);
+      fail(wf);
+      return;
+    }
+    end(wf, SPINE_WF_COMPLETED, spine_buf_str(&res), NULL);
+    spine_buf_free(&res);
+    return;
+  }
+  /* An error: make it an error table with where it happened, then fail the workflow. */
+  spine_ctx_normalize_error(wf, co, st);
+  if (wf->compensating) {
+    lua_State *L = wf->eng->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, wf->anchor);
+    lua_rawgeti(L, -1, SPINE_ANCHOR_ERROR);
+    lua_xmove(co, L, 1);
+    lua_setfield(L, -2, "compensation_error");
+    spine_buf err = SPINE_BUF_INIT;
+    spine_codec_encode(L, -1, "error", &err, NULL);
+    lua_pop(L, 2);
+    end(wf, SPINE_WF_FAILED, NULL, spine_buf_str(&err));
+    spine_buf_free(&err);
+    return;
+  }
+  fail(wf);
+}
+
+void spine_sched_resume(spine_wf *wf, int error) {
+  spine_engine *eng = wf->eng;
+  lua_State *co = wf->co;
+  wf->wait = SPINE_WAIT_NONE;
+  if (error) wf->kstate |= SPINE_CTX_RAISE;
+  spine_sandbox_begin(co, eng->o.instructions, eng->o.mem_limit);
+  int nres = 0;
+  int st = lua_resume(co, eng->L, 1, &nres);
+  spine_sandbox_end(co);
+  after_resume(wf, st, nres);
+}
+
+static void resume_first(spine_wf *wf, int nargs) {
+  spine_engine *eng = wf->eng;
+  spine_sandbox_begin(wf->co, eng->o.instructions, eng->o.mem_limit);
+  int nres = 0;
+  int st = lua_resume(wf->co, eng->L, nargs, &nres);
+  spine_sandbox_end(wf->co);
+  after_resume(wf, st, nres);
+}
+
+/* ---- operations every workflow needs ---- */
+
+spine_op *spine_sched_op_begin(spine_wf *wf) {
+  spine_op *op = &wf->op;
+  spine_op_reset(op);
+  if (wf->row_waiting) {
+    spine_op_stmt(op, SPINE_SQL_WF_RUN, 0);
+    spine_op_param(op, wf->id);
+    wf->row_waiting = 0;
+  }
+  if (wf->dirty) {
+    lua_State *L = wf->eng->L;
+    spine_buf attrs = SPINE_BUF_INIT;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, wf->anchor);
+    lua_rawgeti(L, -1, SPINE_ANCHOR_ATTRS);
+    if (spine_codec_encode(L, -1, "attributes", &attrs, NULL)) spine_buf_puts(&attrs, "{}");
+    lua_pop(L, 2);
+    spine_op_stmt(op, SPINE_SQL_WF_ATTRS, 0);
+    spine_op_param(op, wf->id);
+    spine_op_param(op, wf->state);
+    spine_op_param(op, spine_buf_str(&attrs));
+    spine_buf_free(&attrs);
+    wf->dirty = 0;
+  }
+  return op;
+}
+
+void spine_sched_op_submit(spine_wf *wf, spine_op_cb cb) {
+  if (wf->eng->dry) { /* replay only: the history ends here */
+    wf->doomed = 1;
+    wf->busy = 0;
+    wf->wait = SPINE_WAIT_COMMIT;
+    return;
+  }
+  wf->op.cb = cb;
+  wf->op.data = wf;
+  wf->busy = 1;
+  wf->wait = SPINE_WAIT_COMMIT;
+  spine_store_submit(wf->eng->store, &wf->op);
+}
+
+static void count_step(spine_wf *wf) {
+  wf->eng->steps++;
+}
+
+/* ---- the end of a workflow ---- */
+
+static void ended(spine_op *op) {
+  spine_wf *wf = op->data;
+  spine_engine *eng = wf->eng;
+  wf->busy = 0;
+  if (op->status)
+    spine_log_error("scheduler", "cannot record the end of a workflow", "workflow", wf->id,
+                    "error", op->err.msg, NULL);
+  if (eng->end_cb) eng->end_cb(eng->end_data, wf, wf->end_result, wf->end_error);
+  wf_free(wf);
+}
+
+static void end(spine_wf *wf, spine_wf_status status, const char *result, const char *error) {
+  spine_engine *eng = wf->eng;
+  if (eng->dry) {
+    eng->report->ended = 1;
+    eng->report->status = status;
+    snprintf(eng->report->error, sizeof eng->report->error, "%s", error ? error : "");
+    wf->doomed = 1;
+    return;
+  }
+  spine_sched_timer_cancel(wf);
+  wf->status = status;
+  wf->ending = 1;
+  spine_op *op = spine_sched_op_begin(wf);
+  spine_op_stmt(op, SPINE_SQL_WF_END, 0);
+  spine_op_param(op, wf->id);
+  spine_op_param(op, spine_wf_status_name(status));
+  spine_op_param(op, result);
+  spine_op_param(op, error);
+  spine_op_param_int(op, eng->worker);
+  if (wf->parent_id) {
+    spine_buf payload = SPINE_BUF_INIT;
+    spine_buf_printf(&payload, "{\"status\":\"%s\",\"result\":%s,\"error\":%s,\"id\":",
+                     spine_wf_status_name(status), result ? result : "null",
+                     error ? error : "null");
+    spine_log_json_string(&payload, wf->id, strlen(wf->id));
+    spine_buf_putc(&payload, '}');
+    char name[64];
+    snprintf(name, sizeof name, "spine.child:%d", wf->parent_seq);
+    spine_op_stmt(op, SPINE_SQL_SIGNAL_SEND, 0);
+    spine_op_param(op, wf->parent_id);
+    spine_op_param(op, name);
+    spine_op_param(op, spine_buf_str(&payload));
+    spine_buf_free(&payload);
+  }
+  if (!eng->o.quiet)
+    spine_log(status == SPINE_WF_COMPLETED ? SPINE_LOG_INFO : SPINE_LOG_WARN, "workflow",
+              "workflow ended", "workflow", wf->id, "trace_id", wf->trace_id, "status",
+              spine_wf_status_name(status), "error", error, NULL);
+  /* Reported once committed: kept until then. */
+  wf->end_result = result ? strdup(result) : NULL;
+  wf->end_error = error ? strdup(error) : NULL;
+  spine_sched_op_submit(wf, ended);
+}
+
+void spine_sched_stuck(spine_wf *wf, const char *code, const char *message) {
+  if (wf->doomed) return;
+  wf->doomed = 1;
+  wf->limits.instructions_left = 0; /* a pcall in the playbook cannot go on for long */
+  spine_buf err = SPINE_BUF_INIT;
+  spine_buf_puts(&err, "{\"kind\":\"stuck\",\"code\":");
+  spine_log_json_string(&err, code, strlen(code));
+  spine_buf_puts(&err, ",\"message\":");
+  spine_log_json_string(&err, message, strlen(message));
+  spine_buf_printf(&err, ",\"step\":%d}", wf->seq - 1);
+  end(wf, SPINE_WF_STUCK, NULL, spine_buf_str(&err));
+  spine_buf_free(&err);
+}
+
+static void lost_done(spine_op *op) {
+  wf_free(op->data);
+}
+
+void spine_sched_lost(spine_wf *wf, const char *why) {
+  if (wf->doomed) return;
+  wf->doomed = 1;
+  spine_log_warn("scheduler", "workflow taken over by another worker; dropped here", "workflow",
+                 wf->id, "why", why, NULL);
+  spine_sched_timer_cancel(wf);
+  if (!wf->busy) {
+    /* Free it on the next batch boundary: the coroutine may be on the C stack right now. */
+    spine_op_reset(&wf->op);
+    spine_op_stmt(&wf->op, SPINE_SQL_NOTIFY_WORK, 0);
+    spine_sched_op_submit(wf, lost_done);
+  }
+}
+
+/* The playbook failed (error table on top of the coroutine): record the failure as a step,
+ * then run the compensations in reverse order, durably, or end as failed. */
+static void compensate_or_end(spine_wf *wf) {
+  spine_engine *eng = wf->eng;
+  lua_State *L = eng->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, wf->anchor);
+  int anchor = lua_gettop(L);
+  lua_rawgeti(L, anchor, SPINE_ANCHOR_COMPS);
+  lua_Integer n = luaL_len(L, -1);
+  if (n == 0) {
+    lua_rawgeti(L, anchor, SPINE_ANCHOR_ERROR);
+    spine_buf err = SPINE_BUF_INIT;
+    spine_codec_encode(L, -1, "error", &err, NULL);
+    lua_settop(L, anchor - 1);
+    end(wf, wf->cancel_requested ? SPINE_WF_CANCELLED : SPINE_WF_FAILED, NULL,
+        spine_buf_str(&err));
+    spine_buf_free(&err);
+    return;
+  }
+  lua_State *co = lua_newthread(L);
+  lua_rawseti(L, anchor, SPINE_ANCHOR_CO); /* the old coroutine is dropped */
+  spine_sandbox_attach(co, &wf->limits);
+  wf->co = co;
+  wf->compensating = 1;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, eng->runner_ref);
+  lua_pushvalue(L, -2); /* comps */
+  lua_pushcfunction(L, spine_ctx_mark_compensation);
+  lua_xmove(L, co, 3);
+  lua_settop(L, anchor - 1);
+  resume_first(wf, 2);
+}
+
+static void fail_recorded(spine_op *op) {
+  spine_wf *wf = op->data;
+  wf->busy = 0;
+  if (op->status) {
+    if (op->status == SPINE_ECONFLICT) spine_sched_lost(wf, op->err.msg);
+    else spine_sched_stuck(wf, "checkpoint_failed", op->err.msg);
+    return;
+  }
+  count_step(wf);
+  compensate_or_end(wf);
+}
+
+static void fail(spine_wf *wf) {
+  spine_engine *eng = wf->eng;
+  lua_State *L = eng->L;
+  /* Keep the error in the anchor: compensations run in another coroutine. */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, wf->anchor);
+  lua_xmove(wf->co, L, 1);
+  lua_rawseti(L, -2, SPINE_ANCHOR_ERROR);
+  int seq = wf->seq++;
+  if (seq <= wf->nlog) {
+    int m = spine_steplog_expect(wf, L, seq, "fail", "fail");
+    lua_pop(L, 1);
+    if (m < 0) return; /* stuck: non-determinism */
+    compensate_or_end(wf);
+    return;
+  }
+  lua_rawgeti(L, -1, SPINE_ANCHOR_ERROR);
+  spine_buf err = SPINE_BUF_INIT;
+  spine_codec_encode(L, -1, "error", &err, NULL);
+  lua_pop(L, 2);
+  spine_op *op = spine_sched_op_begin(wf);
+  spine_op_stmt(op, SPINE_SQL_STEP_DONE, 0);
+  spine_op_param(op, wf->id);
+  spine_op_param_int(op, seq);
+  spine_op_param(op, "fail");
+  spine_op_param(op, "fail");
+  spine_op_param(op, "failed");
+  spine_op_param(op, NULL);
+  spine_op_param(op, spine_buf_str(&err));
+  spine_op_param_int(op, 1);
+  spine_buf_free(&err);
+  spine_sched_op_submit(wf, fail_recorded);
+}
+
+/* ---- starting ---- */
+
+/* Creates the coroutine and runs the playbook from the top; with a log, replays it first. */
+static void begin(spine_wf *wf, const char *input_json, const char *log_json,
+                  const char *attrs_json) {
+  spine_engine *eng = wf->eng;
+  lua_State *L = eng->L;
+  lua_createtable(L, 5, 0);
+  int anchor = lua_gettop(L);
+  lua_State *co = lua_newthread(L);
+  lua_rawseti(L, anchor, SPINE_ANCHOR_CO);
+  lua_newtable(L);
+  lua_rawseti(L, anchor, SPINE_ANCHOR_COMPS);
+  spine_err e;
+  spine_err_clear(&e);
+  if (!attrs_json || spine_codec_decode(L, attrs_json, strlen(attrs_json), &e) ||
+      !lua_istable(L, -1)) {
+    lua_settop(L, anchor);
+    lua_newtable(L);
+  }
+  lua_rawseti(L, anchor, SPINE_ANCHOR_ATTRS);
+  wf->nlog = 0;
+  if (log_json && strcmp(log_json, "[]") != 0) {
+    if (spine_codec_decode(L, log_json, strlen(log_json), &e) == 0) {
+      wf->nlog = spine_steplog_index(L);
+      lua_rawseti(L, anchor, SPINE_ANCHOR_LOG);
+    }
+  }
+  wf->anchor = luaL_ref(L, LUA_REGISTRYINDEX);
+  wf->co = co;
+  spine_sandbox_attach(co, &wf->limits);
+
+  lua_rawgeti(L, LUA_REGISTRYINDEX, wf->version->module);
+  lua_getfield(L, -1, "run");
+  lua_remove(L, -2);
+  spine_sched_push_ctx(eng, L);
+  if (spine_codec_decode(L, input_json ? input_json : "{}", strlen(input_json ? input_json : "{}"),
+                         &e))
+    lua_newtable(L);
+  lua_xmove(L, co, 3);
+  if (eng->begin_cb) eng->begin_cb(eng->begin_data, wf);
+  resume_first(wf, 2);
+}
+
+/* Begins a workflow with its pending row data, then drops that data. */
+static void start_pending(spine_wf *wf) {
+  pending_start *ps = wf->pending;
+  wf->pending = NULL;
+  begin(wf, ps ? ps->input : NULL, ps ? ps->log : NULL, ps ? ps->attrs : NULL);
+  if (ps) {
+    free(ps->input);
+    free(ps->log);
+    free(ps->attrs);
+    free(ps);
+  }
+}
+
+static void started(spine_op *op) {
+  spine_wf *wf = op->data;
+  wf->busy = 0;
+  wf->wait = SPINE_WAIT_NONE;
+  if (op->status) {
+    spine_log_error("scheduler", "cannot start workflow", "workflow", wf->id, "error",
+                    op->err.msg, NULL);
+    wf_free(wf);
+    return;
+  }
+  wf->version->stored = 1;
+  start_pending(wf);
+}
+
+static spine_version *find_version(spine_engine *eng, const char *key, const char *hash) {
+  for (spine_version *v = eng->versions; v; v = v->next)
+    if ((key && v->key && !strcmp(v->key, key)) || (hash && !strcmp(v->hash, hash))) return v;
+  return NULL;
+}
+
+static spine_version *add_version(spine_engine *eng, const char *key, const char *path,
+                                  const char *source, size_t len, const char *hash,
+                                  spine_err *e) {
+  lua_State *L = eng->L;
+  int rc = spine_playbook_compile(L, source, len, path, eng->o.instructions, e);
+  if (rc) return NULL;
+  spine_version *v = calloc(1, sizeof *v);
+  if (!v) {
+    lua_pop(L, 1);
+    spine_err_set(e, SPINE_ENOMEM, path, NULL, "out of memory");
+    return NULL;
+  }
+  lua_getfield(L, -1, "name");
+  const char *name = lua_tostring(L, -1);
+  v->name = strdup(name ? name : key ? key : path);
+  lua_pop(L, 1);
+  v->module = luaL_ref(L, LUA_REGISTRYINDEX);
+  snprintf(v->hash, sizeof v->hash, "%s", hash);
+  v->key = key ? strdup(key) : NULL;
+  v->path = strdup(path);
+  v->source = malloc(len + 1);
+  memcpy(v->source, source, len);
+  v->source[len] = '\0';
+  v->len = len;
+  v->eng = eng;
+  spine_op_init(&v->op);
+  v->next = eng->versions;
+  eng->versions = v;
+  return v;
+}
+
+spine_version *spine_sched_version(spine_engine *eng, const char *name_or_path, spine_err *e) {
+  spine_version *v = find_version(eng, name_or_path, NULL);
+  if (v) return v;
+  spine_playbook_src src;
+  if (spine_playbook_read(name_or_path, eng->o.playbooks, &src, e)) return NULL;
+  v = find_version(eng, NULL, src.hash);
+  if (v && !v->key) v->key = strdup(name_or_path);
+  if (!v) v = add_version(eng, name_or_path, src.path, src.source, src.len, src.hash, e);
+  spine_playbook_src_free(&src);
+  return v;
+}
+
+const char *spine_version_hash(const spine_version *v) {
+  return v->hash;
+}
+const char *spine_version_name(const spine_version *v) {
+  return v->name;
+}
+const char *spine_version_path(const spine_version *v) {
+  return v->path;
+}
+const char *spine_version_source(const spine_version *v, size_t *len) {
+  if (len) *len = v->len;
+  return v->source;
+}
+
+/* Adds the statements that insert a workflow row owned by this worker. */
+static void add_insert(spine_engine *eng, spine_op *op, const char *id, spine_version *v,
+                       const char *process, const char *input, const char *trace,
+                       const char *parent, int parent_seq) {
+  if (!v->stored) {
+    spine_op_stmt(op, SPINE_SQL_VERSION_INSERT, 0);
+    spine_op_param(op, v->hash);
+    spine_op_param(op, v->name);
+    spine_op_param(op, v->path);
+    spine_op_param_len(op, v->source, v->len);
+  }
+  spine_op_stmt(op, SPINE_SQL_WF_INSERT, 0);
+  spine_op_param(op, id);
+  spine_op_param(op, process);
+  spine_op_param(op, v->name);
+  spine_op_param(op, v->hash);
+  spine_op_param(op, input);
+  spine_op_param(op, trace);
+  spine_op_param_int(op, eng->worker);
+  spine_op_param(op, parent);
+  if (parent)
+    spine_op_param_int(op, parent_seq);
+  else
+    spine_op_param(op, NULL);
+}
+
+void spine_sched_add_insert(spine_engine *eng, spine_op *op, const char *id, spine_version *v,
+                            const char *process, const char *input, const char *trace,
+                            const char *parent, int parent_seq) {
+  add_insert(eng, op, id, v, process, input, trace, parent, parent_seq);
+}
+
+int spine_engine_start(spine_engine *eng, const char *playbook, const char *input_json,
+                       char id_out[80], spine_err *e) {
+  spine_version *v = spine_sched_version(eng, playbook, e);
+  if (!v) return e ? e->code : SPINE_EINVAL;
+  lua_State *L = eng->L;
+  const char *input = input_json ? input_json : "{}";
+  if (spine_codec_decode(L, input, strlen(input), e)) return SPINE_EINVAL;
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    return spine_err_set(e, SPINE_EINVAL, NULL, "input", "must be a JSON object");
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, v->module);
+  int rc = spine_playbook_check_input(L, -1, -2, v->path, e);
+  lua_pop(L, 2);
+  if (rc) return rc;
+  char id[37], trace[33];
+  spine_uuid(id);
+  spine_trace_id(trace);
+  spine_wf *wf = wf_new(eng, id, v, v->name, trace, NULL, 0);
+  if (!wf) return spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");
+  pending_new(wf, strdup(input), NULL, NULL);
+  spine_op *op = &wf->op;
+  spine_op_reset(op);
+  add_insert(eng, op, id, v, v->name, input, trace, NULL, 0);
+  spine_sched_op_submit(wf, started);
+  snprintf(id_out, 80, "%s", id);
+  return 0;
+}
+
+int spine_sched_adopt(spine_engine *eng, const char *id, spine_version *v, const char *process,
+                      const char *input_json, const char *trace_id, const char *parent_id,
+                      int parent_seq, spine_err *e) {
+  v->stored = 1;
+  spine_wf *wf = wf_new(eng, id, v, process, trace_id, parent_id, parent_seq);
+  if (!wf) return spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");
+  begin(wf, input_json, NULL, NULL);
+  return 0;
+}
+
+/* ---- claims: free workflows this worker takes ---- */
+
+static void version_loaded(spine_op *op) {
+  spine_version *v = op->data;
+  spine_engine *eng = v->eng;
+  v->loading = 0;
+  PGresult *r = spine_op_result(op, 0);
+  spine_err e;
+  spine_err_clear(&e);
+  int ok = 0;
+  if (!op->status && r && PQntuples(r) == 1) {
+    const char *path = PQgetvalue(r, 0, 1);
+    const char *src = PQgetvalue(r, 0, 2);
+    size_t len = (size_t)PQgetlength(r, 0, 2);
+    lua_State *L = eng->L;
+    if (spine_playbook_compile(L, src, len, path, eng->o.instructions, &e) == 0) {
+      lua_getfield(L, -1, "name");
+      const char *name = lua_tostring(L, -1);
+      free(v->name);
+      v->name = strdup(name ? name : PQgetvalue(r, 0, 0));
+      lua_pop(L, 1);
+      v->module = luaL_ref(L, LUA_REGISTRYINDEX);
+      free(v->path);
+      v->path = strdup(path);
+      v->source = malloc(len + 1);
+      memcpy(v->source, src, len);
+      v->source[len] = '\0';
+      v->len = len;
+      v->stored = 1;
+      ok = 1;
+    }
+  }
+  spine_wf *w = v->waiters;
+  v->waiters = NULL;
+  while (w) {
+    spine_wf *next = w->next_free;
+    w->next_free = NULL;
+    if (ok) {
+      start_pending(w);
+    } else {
+      spine_log_error("scheduler", "cannot load the playbook version of a workflow", "workflow",
+                      w->id, "version", v->hash, "error", e.msg, NULL);
+      w->doomed = 1;
+      wf_free(w);
+    }
+    w = next;
+  }
+}
+
+static char *dup_value(PGresult *r, int row, int col) {
+  return PQgetisnull(r, row, col) ? NULL : strdup(PQgetvalue(r, row, col));
+}
+
+static void claimed(spine_op *op) {
+  spine_engine *eng = op->data;
+  eng->claim_busy = 0;
+  PGresult *r = spine_op_result(op, 0);
+  int n = (!op->status && r) ? PQntuples(r) : 0;
+  if (op->status)
+    spine_log_error("scheduler", "claim failed", "error", op->err.msg, NULL);
+  for (int i = 0; i < n; i++) {
+    const char *id = PQgetvalue(r, i, 0);
+    if (registry_get(eng, id)) continue; /* ours already */
+    const char *hash = PQgetvalue(r, i, 3);
+    spine_version *v = find_version(eng, NULL, hash);
+    if (!v) {
+      v = calloc(1, sizeof *v);
+      if (!v) abort();
+      snprintf(v->hash, sizeof v->hash, "%s", hash);
+      v->name = strdup(PQgetvalue(r, i, 2));
+      v->path = strdup("");
+      v->module = LUA_NOREF;
+      v->eng = eng;
+      spine_op_init(&v->op);
+      v->next = eng->versions;
+      eng->versions = v;
+    }
+    spine_wf *wf = wf_new(eng, id, v, PQgetvalue(r, i, 1), PQgetvalue(r, i, 5),
+                          PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6),
+                          PQgetisnull(r, i, 7) ? 0 : atoi(PQgetvalue(r, i, 7)));
+    if (!wf) abort();
+    wf->cancel_requested = PQgetvalue(r, i, 9)[0] == 't';
+    wf->attempt = atoi(PQgetvalue(r, i, 10));
+    wf->state = dup_value(r, i, 11);
+    wf->row_waiting = !strcmp(PQgetvalue(r, i, 8), "waiting");
+    pending_new(wf, dup_value(r, i, 4), dup_value(r, i, 13), dup_value(r, i, 12));
+    if (v->module != LUA_NOREF) {
+      start_pending(wf);
+      continue;
+    }
+    wf->next_free = v->waiters; /* parked until the version loads (see version_loaded) */
+    v->waiters = wf;
+    if (!v->loading) {
+      v->loading = 1;
+      spine_op_reset(&v->op);
+      spine_op_stmt(&v->op, SPINE_SQL_VERSION_LOAD, 1);
+      spine_op_param(&v->op, v->hash);
+      v->op.cb = version_loaded;
+      v->op.data = v;
+      spine_store_submit(eng->store, &v->op);
+    }
+  }
+  if (n == CLAIM_BATCH || eng->claim_again) {
+    eng->claim_again = 0;
+    claim(eng);
+    return;
+  }
+  /* Arm the wake-up for the nearest deadline among free workflows. */
+  if (!eng->wake_busy && !eng->stopping) {
+    eng->wake_busy = 1;
+    spine_op_reset(&eng->wake_op);
+    spine_op_stmt(&eng->wake_op, SPINE_SQL_NEXT_WAKE, 1);
+    spine_store_submit(eng->store, &eng->wake_op);
+  }
+}
+
+static void on_wake(uv_timer_t *t) {
+  claim(t->data);
+}
+
+static void next_wake(spine_op *op) {
+  spine_engine *eng = op->data;
+  eng->wake_busy = 0;
+  PGresult *r = spine_op_result(op, 0);
+  if (op->status || !r || PQntuples(r) != 1 || PQgetisnull(r, 0, 0) || eng->stopping) return;
+  int64_t at = atoll(PQgetvalue(r, 0, 0));
+  int64_t delay = at - real_now();
+  uv_timer_start(&eng->wake, on_wake, delay > 0 ? (uint64_t)delay + 5 : 0, 0);
+}
+
+static void claim(spine_engine *eng) {
+  if (!eng->o.claims || eng->stopping) return;
+  if (eng->claim_busy) {
+    eng->claim_again = 1;
+    return;
+  }
+  eng->claim_busy = 1;
+  spine_op_reset(&eng->claim_op);
+  spine_op_stmt(&eng->claim_op, SPINE_SQL_CLAIM, 1);
+  spine_op_param_int(&eng->claim_op, eng->worker);
+  spine_op_param_int(&eng->claim_op, CLAIM_BATCH);
+  spine_store_submit(eng->store, &eng->claim_op);
+}
+
+static void on_notify(void *data, const char *channel, const char *payload) {
+  spine_engine *eng = data;
+  (void)channel;
+  if (payload[0] == 's' && payload[1] == ':') {
+    spine_wf *wf = registry_get(eng, payload + 2);
+    if (wf) {
+      spine_ctx_signal_arrived(wf);
+      return;
+    }
+  }
+  claim(eng);
+}
+
+/* ---- heartbeats: keep our lease, reap dead workers ---- */
+
+static void heartbeat_done(spine_op *op) {
+  spine_engine *eng = op->data;
+  eng->hb_busy = 0;
+  if (op->status) {
+    spine_log_error("scheduler", "heartbeat failed", "error", op->err.msg, NULL);
+    return;
+  }
+  PGresult *mine = spine_op_result(op, 0);
+  if (mine && PQntuples(mine) == 0) {
+    spine_log_error("scheduler", "this worker's lease was taken: its workflows moved on", NULL);
+    exit(3);
+  }
+  PGresult *reaped = spine_op_result(op, 1);
+  if (reaped && PQntuples(reaped) > 0) {
+    char n[16];
+    snprintf(n, sizeof n, "%d", PQntuples(reaped));
+    spine_log_info("scheduler", "took over the workflows of dead workers", "workflows", n, NULL);
+    spine_op_reset(op);
+    spine_op_stmt(op, SPINE_SQL_NOTIFY_WORK, 0);
+    op->cb = heartbeat_done;
+    eng->hb_busy = 1;
+    spine_store_submit(eng->store, op);
+    claim(eng);
+  }
+}
+
+static void on_heartbeat(uv_timer_t *t) {
+  spine_engine *eng = t->data;
+  if (eng->hb_busy || eng->stopping) return;
+  eng->hb_busy = 1;
+  spine_op *op = &eng->hb_op;
+  spine_op_reset(op);
+  spine_op_stmt(op, SPINE_SQL_WORKER_HEARTBEAT, 1);
+  spine_op_param_int(op, eng->worker);
+  spine_op_param_int(op, eng->o.lease_ms);
+  spine_op_stmt(op, SPINE_SQL_WORKERS_REAP, 1);
+  spine_op_param_int(op, eng->worker);
+  op->cb = heartbeat_done;
+  op->data = eng;
+  spine_store_submit(eng->store, op);
+}
+
+/* ---- setup ---- */
+
+/* Runs the compensations in reverse order; `mark` records each as a step first. */
+static const char runner_src[] =
+    "local comps, mark = ...\n"
+    "for i = #comps, 1, -1 do\n"
+    "  mark(i)\n"
+    "  comps[i]()\n"
+    "end\n";
+
+static int register_worker(spine_engine *eng, spine_err *e) {
+  PGconn *pg = spine_store_session(eng->store);
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  char pid[16], lease[24];
+  snprintf(pid, sizeof pid, "%d", (int)getpid());
+  snprintf(lease, sizeof lease, "%lld", (long long)eng->o.lease_ms);
+  const char *params[3] = {host, pid, lease};
+  /* The row and the session's advisory lock appear together: no one sees us without it. */
+  PGresult *r = PQexec(pg, "BEGIN");
+  PQclear(r);
+  r = PQexecParams(pg,
+                   "WITH w AS (INSERT INTO spine.workers (host, pid, lease_until)"
+                   " VALUES ($1, $2, now() + $3 * interval '1 ms') RETURNING id)"
+                   " SELECT id, pg_advisory_lock(7780, id::int4) FROM w",
+                   3, NULL, params, NULL, NULL, 0);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    spine_err_set(e, SPINE_EDB, "database", NULL, "cannot register worker: %s",
+                  PQresultErrorMessage(r));
+    PQclear(r);
+    return SPINE_EDB;
+  }
+  eng->worker = atoll(PQgetvalue(r, 0, 0));
+  PQclear(r);
+  r = PQexec(pg, "COMMIT");
+  PQclear(r);
+  return 0;
+}
+
+int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engine **out,
+                     spine_err *e) {
+  spine_intents_init();
+  spine_engine *eng = calloc(1, sizeof *eng);
+  if (!eng) return SPINE_ENOMEM;
+  eng->loop = loop;
+  eng->o = *opts;
+  if (!eng->o.pool) eng->o.pool = 4;
+  if (!eng->o.instructions) eng->o.instructions = 50 * 1000 * 1000;
+  if (!eng->o.mem_limit) eng->o.mem_limit = 64 << 20;
+  if (!eng->o.playbooks) eng->o.playbooks = "playbooks";
+  if (!eng->o.lease_ms) eng->o.lease_ms = 10000;
+  eng->vnow = real_now();
+  *out = NULL;
+
+  eng->L = spine_sandbox_new_state(0);
+  if (!eng->L) {
+    free(eng);
+    return spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "cannot create the Lua state");
+  }
+  int rc = spine_store_open(loop, opts->conninfo, eng->o.pool, &eng->store, e);
+  if (!rc) rc = spine_store_session_open(eng->store, opts->conninfo, e);
+  if (!rc) rc = spine_migrate(spine_store_session(eng->store), NULL, e);
+  if (!rc) rc = register_worker(eng, e);
+  if (rc) {
+    if (eng->store) spine_store_close(eng->store);
+    lua_close(eng->L);
+    free(eng);
+    return rc;
+  }
+  spine_store_on_idle(eng->store, on_store_idle, eng);
+  lua_State *L = eng->L;
+  lua_newtable(L);
+  eng->wfs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  spine_ctx_open(L);
+  eng->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (luaL_loadbufferx(L, runner_src, sizeof runner_src - 1, "=compensations", "t")) abort();
+  eng->runner_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  uint64_t seed = (uint64_t)real_now() ^ ((uint64_t)getpid() << 40);
+  eng->rng[0] = seed | 1;
+  eng->rng[1] = seed * 0x9E3779B97F4A7C15ull;
+  uv_timer_init(loop, &eng->timer);
+  uv_timer_init(loop, &eng->wake);
+  uv_timer_init(loop, &eng->heartbeat);
+  uv_timer_init(loop, &eng->vtick);
+  eng->timer.data = eng->wake.data = eng->heartbeat.data = eng->vtick.data = eng;
+  spine_op_init(&eng->claim_op);
+  eng->claim_op.cb = claimed;
+  eng->claim_op.data = eng;
+  spine_op_init(&eng->hb_op);
+  spine_op_init(&eng->wake_op);
+  eng->wake_op.cb = next_wake;
+  eng->wake_op.data = eng;
+  *out = eng;
+  return 0;
+}
+
+int spine_engine_serve(spine_engine *eng, spine_err *e) {
+  PGconn *pg = spine_store_session(eng->store);
+  PGresult *r = PQexec(pg, "LISTEN spine");
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+    spine_err_set(e, SPINE_EDB, "database", NULL, "LISTEN failed: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    return SPINE_EDB;
+  }
+  PQclear(r);
+  spine_store_session_listen(eng->store, on_notify, eng);
+  eng->serving = 1;
+  if (eng->o.claims) {
+    uint64_t every = (uint64_t)eng->o.lease_ms / 5;
+    on_heartbeat(&eng->heartbeat); /* reap at once: a restart takes over its old work now */
+    uv_timer_start(&eng->heartbeat, on_heartbeat, every, every);
+    claim(eng);
+  }
+  return 0;
+}
+
+static void release_all(spine_engine *eng) {
+  PGconn *pg = spine_store_session(eng->store);
+  if (!pg) return;
+  char worker[24];
+  snprintf(worker, sizeof worker, "%lld", (long long)eng->worker);
+  const char *params[1] = {worker};
+  PGresult *r = PQexecParams(pg, spine_sql_text(SPINE_SQL_WF_RELEASE_ALL), 1, NULL, params, NULL,
+                             NULL, 0);
+  PQclear(r);
+  r = PQexecParams(pg, "DELETE FROM spine.workers WHERE id = $1", 1, NULL, params, NULL, NULL, 0);
+  PQclear(r);
+  r = PQexec(pg, "SELECT pg_notify('spine', 'w')");
+  PQclear(r);
+}
+
+void spine_engine_stop(spine_engine *eng) {
+  if (eng->stopping) return;
+  eng->stopping = 1;
+  uv_timer_stop(&eng->timer);
+  uv_timer_stop(&eng->wake);
+  uv_timer_stop(&eng->heartbeat);
+  uv_timer_stop(&eng->vtick);
+  /* Blocking is fine here: the loop serves nothing more. The session connection is idle. */
+  release_all(eng);
+  uv_close((uv_handle_t *)&eng->timer, NULL);
+  uv_close((uv_handle_t *)&eng->wake, NULL);
+  uv_close((uv_handle_t *)&eng->heartbeat, NULL);
+  uv_close((uv_handle_t *)&eng->vtick, NULL);
+  spine_store_close(eng->store);
+}
+
+void spine_engine_free(spine_engine *eng) {
+  lua_State *L = eng->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, eng->wfs_ref);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    spine_wf *wf = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (wf) {
+      pending_free(wf);
+      spine_op_free(&wf->op);
+      free(wf->process);
+      free(wf->parent_id);
+      free(wf->state);
+      free(wf);
+    }
+  }
+  lua_pop(L, 1);
+  for (spine_version *v = eng->versions, *next; v; v = next) {
+    next = v->next;
+    spine_op_free(&v->op);
+    free(v->name);
+    free(v->key);
+    free(v->path);
+    free(v->source);
+    free(v);
+  }
+  spine_op_free(&eng->claim_op);
+  spine_op_free(&eng->hb_op);
+  spine_op_free(&eng->wake_op);
+  free(eng->heap);
+  lua_close(L);
+  free(eng);
+}
+
+void spine_engine_on_end(spine_engine *eng, spine_engine_end_cb cb, void *data) {
+  eng->end_cb = cb;
+  eng->end_data = data;
+}
+
+void spine_engine_on_begin(spine_engine *eng, void (*cb)(void *data, const spine_wf *wf),
+                           void *data) {
+  eng->begin_cb = cb;
+  eng->begin_data = data;
+}
+
+int spine_engine_live(const spine_engine *eng) {
+  return eng->live;
+}
+
+uint64_t spine_engine_steps(const spine_engine *eng) {
+  return eng->steps;
+}
+
+int64_t spine_engine_worker(const spine_engine *eng) {
+  return eng->worker;
+}
+
+int64_t spine_sched_worker(spine_engine *eng) {
+  return eng->worker;
+}
+
+lua_State *spine_engine_lua(spine_engine *eng) {
+  return eng->L;
+}
+
+spine_store *spine_engine_store(spine_engine *eng) {
+  return eng->store;
+}
+
+void spine_sched_push_ctx(spine_engine *eng, lua_State *L) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, eng->ctx_ref);
+}
+
+double spine_sched_random(spine_engine *eng) {
+  /* xorshift128+, top 53 bits */
+  uint64_t s1 = eng->rng[0];
+  const uint64_t s0 = eng->rng[1];
+  eng->rng[0] = s0;
+  s1 ^= s1 << 23;
+  eng->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+  return (double)((eng->rng[1] + s0) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+int spine_engine_replay(const char *path, const char *source, size_t len, const char *input_json,
+                        const char *steps_json, spine_replay_report *out, spine_err *e) {
+  memset(out, 0, sizeof *out);
+  spine_intents_init();
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  spine_engine *eng = calloc(1, sizeof *eng);
+  if (!eng) return SPINE_ENOMEM;
+  eng->loop = &loop;
+  eng->dry = 1;
+  eng->report = out;
+  eng->o.instructions = 50 * 1000 * 1000;
+  eng->o.mem_limit = 64 << 20;
+  eng->o.playbooks = "playbooks";
+  eng->o.virtual_clock = 1;
+  eng->o.quiet = 1;
+  eng->vnow = real_now();
+  eng->L = spine_sandbox_new_state(0);
+  if (!eng->L) {
+    free(eng);
+    return spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "cannot create the Lua state");
+  }
+  lua_State *L = eng->L;
+  lua_newtable(L);
+  eng->wfs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  spine_ctx_open(L);
+  eng->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (luaL_loadbufferx(L, runner_src, sizeof runner_src - 1, "=compensations", "t")) abort();
+  eng->runner_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  uv_timer_init(&loop, &eng->timer);
+  uv_timer_init(&loop, &eng->vtick);
+  eng->timer.data = eng->vtick.data = eng;
+  char hash[65] = "replay";
+  int rc = 0;
+  spine_version *v = add_version(eng, NULL, path, source, len, hash, e);
+  if (!v) {
+    rc = e ? e->code : SPINE_EINVAL;
+  } else {
+    spine_wf *wf = wf_new(eng, "replay", v, v->name, "00000000000000000000000000000000", NULL, 0);
+    if (!wf) abort();
+    begin(wf, input_json, steps_json, NULL);
+    out->recorded = wf->nlog;
+    out->replayed = wf->seq - 1 < wf->nlog ? wf->seq - 1 : wf->nlog;
+    out->nondeterministic = out->ended && out->status == SPINE_WF_STUCK;
+    if (out->nondeterministic && out->replayed > 0) out->replayed--;
+    wf_free(wf);
+  }
+  uv_close((uv_handle_t *)&eng->timer, NULL);
+  uv_close((uv_handle_t *)&eng->vtick, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  eng->store = NULL;
+  spine_engine_free(eng);
+  return rc;
+}
+
+void spine_sched_count_step(spine_wf *wf) {
+  count_step(wf);
+}

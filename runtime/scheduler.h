@@ -1,0 +1,112 @@
+/* The engine: one libuv loop, one Lua state, the store, the timer heap, and every workflow this
+ * process holds. Only the scheduler resumes coroutines. It claims runnable workflows (SKIP
+ * LOCKED), wakes on LISTEN/NOTIFY and one timer, replays workflows it takes over, and ends them
+ * (completion, failure with compensations, non-determinism). */
+#ifndef SPINE_SCHEDULER_H
+#define SPINE_SCHEDULER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "err.h"
+#include "workflow.h"
+
+typedef struct spine_engine_opts {
+  const char *conninfo;
+  int pool;              /* pipelined connections (default 4) */
+  int claims;            /* claim free workflows (serve); 0 for `spine run` */
+  int virtual_clock;     /* timers fire as soon as nothing else is to do */
+  int64_t instructions;  /* budget per resume (default 50M) */
+  int64_t mem_limit;     /* bytes a resume may grow (default 64 MB) */
+  const char *playbooks; /* directory of playbooks by name (default "playbooks") */
+  int64_t lease_ms;      /* worker lease (default 10 s) */
+  int quiet;             /* no info logs */
+} spine_engine_opts;
+
+/* Called when a workflow this engine ran reaches an end (completed, failed, compensated,
+ * cancelled, stuck): its id and status, the result or error as JSON text (may be NULL). */
+typedef void (*spine_engine_end_cb)(void *data, const spine_wf *wf, const char *result_json,
+                                    const char *error_json);
+
+/* Connects (blocking), migrates, registers this worker, and prepares the Lua state. */
+int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engine **out,
+                     spine_err *e);
+/* Starts serving: LISTEN, reaping dead workers, claiming, heartbeats (claims mode only). */
+int spine_engine_serve(spine_engine *eng, spine_err *e);
+/* Stops timers and connections; the loop then ends. Workflows in memory are released. */
+void spine_engine_stop(spine_engine *eng);
+void spine_engine_free(spine_engine *eng);
+void spine_engine_on_end(spine_engine *eng, spine_engine_end_cb cb, void *data);
+/* Called when a workflow's coroutine first runs (bench: start-to-first-step latency). */
+void spine_engine_on_begin(spine_engine *eng, void (*cb)(void *data, const spine_wf *wf),
+                           void *data);
+
+/* Starts a workflow of playbook `playbook` (a path, or a name in the playbooks directory)
+ * owned by this process, with input JSON (NULL = {}). Its id goes into id_out[80]. */
+int spine_engine_start(spine_engine *eng, const char *playbook, const char *input_json,
+                       char id_out[80], spine_err *e);
+
+/* What `spine replay` found: how far the history replayed, and how the playbook diverged. */
+typedef struct spine_replay_report {
+  int recorded;         /* steps in the history */
+  int replayed;         /* steps that matched */
+  int nondeterministic; /* the playbook asked for another step than the history has */
+  int ended;            /* the playbook ended within the history */
+  spine_wf_status status;
+  char error[1024];     /* JSON of the divergence or failure, "" if none */
+} spine_replay_report;
+
+/* Replays a history (steps as the JSON array the store keeps) against a playbook source,
+ * without a database. Returns 0 with the report, or an error (the playbook does not compile). */
+int spine_engine_replay(const char *path, const char *source, size_t len, const char *input_json,
+                        const char *steps_json, spine_replay_report *out, spine_err *e);
+
+/* Number of workflows in memory; of steps committed. */
+int spine_engine_live(const spine_engine *eng);
+uint64_t spine_engine_steps(const spine_engine *eng);
+int64_t spine_engine_worker(const spine_engine *eng);
+lua_State *spine_engine_lua(spine_engine *eng);
+spine_store *spine_engine_store(spine_engine *eng);
+
+/* ---- for ctx.c ---- */
+
+/* Now, on the engine's clock (virtual or real), in ms since the epoch. */
+int64_t spine_sched_now(spine_engine *eng);
+/* Starts wf->op: first the row updates the workflow owes (state, running again). */
+spine_op *spine_sched_op_begin(spine_wf *wf);
+/* Submits wf->op with `cb`; the workflow waits for the commit. */
+void spine_sched_op_submit(spine_wf *wf, spine_op_cb cb);
+/* Resumes the coroutine with the one value on top of its stack; `error` raises it there. */
+void spine_sched_resume(spine_wf *wf, int error);
+/* Arms wf's timer for `wake_ms`; `fn` runs when it fires. Replaces an armed one. */
+void spine_sched_timer(spine_wf *wf, int64_t wake_ms, spine_wf_timer_fn fn);
+void spine_sched_timer_cancel(spine_wf *wf);
+/* The workflow lost its claim (another worker committed its step): drop it from memory. */
+void spine_sched_lost(spine_wf *wf, const char *why);
+/* The workflow hit a fault it cannot go on from: it goes stuck with this error table (top). */
+void spine_sched_stuck(spine_wf *wf, const char *code, const char *message);
+/* Starts, in memory, a workflow whose row the caller's op has just committed (ctx.child). */
+int spine_sched_adopt(spine_engine *eng, const char *id, spine_version *v, const char *process,
+                      const char *input_json, const char *trace_id, const char *parent_id,
+                      int parent_seq, spine_err *e);
+/* The version of playbook `name_or_path`, loading and compiling it on first use. */
+spine_version *spine_sched_version(spine_engine *eng, const char *name_or_path, spine_err *e);
+/* Hash of a version (64 hex). */
+const char *spine_version_hash(const spine_version *v);
+const char *spine_version_name(const spine_version *v);
+const char *spine_version_path(const spine_version *v);
+const char *spine_version_source(const spine_version *v, size_t *len);
+/* Pushes the ctx object (shared by all workflows; it reads the running one). */
+void spine_sched_push_ctx(spine_engine *eng, lua_State *L);
+/* The engine's PRNG (ctx.random records its draw). */
+double spine_sched_random(spine_engine *eng);
+int64_t spine_sched_worker(spine_engine *eng);
+/* Counts a committed step (bench figures). */
+void spine_sched_count_step(spine_wf *wf);
+/* Adds to `op` the statements that insert a workflow row owned by this worker (and its
+ * playbook version if not yet stored). */
+void spine_sched_add_insert(spine_engine *eng, spine_op *op, const char *id, spine_version *v,
+                            const char *process, const char *input, const char *trace,
+                            const char *parent, int parent_seq);
+
+#endif

@@ -1,0 +1,116 @@
+/* The engine's SQL, prepared once on every pooled connection. One X-macro list: the name
+ * (SPINE_SQL_<name>) and the text. Times cross the wire as milliseconds since the epoch. */
+#ifndef SPINE_SQL_H
+#define SPINE_SQL_H
+
+#define SPINE_MS(p) "to_timestamp((" p ")::float8 / 1000)"
+#define SPINE_EPOCH_MS(c) "(extract(epoch from " c ") * 1000)::int8"
+
+/* The columns a claimed or loaded workflow comes back with, steps included as one JSON array. */
+#define SPINE_WF_COLUMNS                                                                           \
+  "w.id, w.process, w.playbook, w.version, w.input, w.trace_id, w.parent_id, w.parent_seq,"       \
+  " w.status, w.cancel_requested, w.attempt, w.state, w.attributes,"                               \
+  " (SELECT coalesce(jsonb_agg(jsonb_build_object('seq', s.seq, 'kind', s.kind, 'name', s.name,"  \
+  " 'status', s.status, 'result', s.result, 'error', s.error, 'attempt', s.attempt,"              \
+  " 'wake_at', " SPINE_EPOCH_MS("s.wake_at") ") ORDER BY s.seq), '[]')"                           \
+  " FROM spine.steps s WHERE s.workflow_id = w.id)"
+
+#define SPINE_SQL_LIST(XX)                                                                         \
+  XX(VERSION_INSERT, "INSERT INTO spine.playbook_versions (hash, name, path, source)"             \
+                     " VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING")                     \
+  XX(VERSION_LOAD, "SELECT name, path, source FROM spine.playbook_versions WHERE hash = $1")       \
+  XX(WF_INSERT, "INSERT INTO spine.workflows (id, process, playbook, version, status, input,"     \
+                " trace_id, owner, wake_at, parent_id, parent_seq)"                                \
+                " VALUES ($1, $2, $3, $4, CASE WHEN $7::int8 IS NULL THEN 'pending' ELSE"          \
+                " 'running' END, $5, $6, $7, CASE WHEN $7::int8 IS NULL THEN now() END, $8, $9)"   \
+                " ON CONFLICT (id) DO NOTHING")                                                    \
+  XX(STEP_DONE, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, error,"   \
+                " attempt, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())")              \
+  XX(STEP_INTENT, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result,"        \
+                  " attempt, ended_at) VALUES ($1, $2, 'intent', $3, 'completed',"                 \
+                  " current_setting('spine.result')::jsonb, 1, now()) RETURNING result")           \
+  XX(STEP_WAIT, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, attempt," \
+                " wake_at) VALUES ($1, $2, $3, $4, 'waiting', $5, 1, " SPINE_MS("$6") ")")         \
+  XX(STEP_RETRY, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, error, attempt," \
+                 " wake_at) VALUES ($1, $2, $3, $4, 'retrying', $5, $6, " SPINE_MS("$7") ")"       \
+                 " ON CONFLICT (workflow_id, seq) DO UPDATE SET status = 'retrying',"              \
+                 " error = EXCLUDED.error, attempt = EXCLUDED.attempt, wake_at = EXCLUDED.wake_at" \
+                 " WHERE spine.steps.status = 'retrying' AND spine.steps.kind = EXCLUDED.kind")    \
+  XX(STEP_FINISH, "UPDATE spine.steps SET status = $3, result = $4, error = $5, attempt = $6,"    \
+                  " ended_at = now() WHERE workflow_id = $1 AND seq = $2"                          \
+                  " AND status IN ('waiting', 'retrying')")                                        \
+  XX(WAIT_BEGIN,                                                                                   \
+     "WITH s AS (SELECT id, payload FROM spine.signals WHERE workflow_id = $1 AND name = $5"      \
+     " AND consumed_seq IS NULL ORDER BY id LIMIT 1 FOR UPDATE),"                                  \
+     " u AS (UPDATE spine.signals g SET consumed_seq = $2 FROM s WHERE g.id = s.id"               \
+     " RETURNING s.payload)"                                                                       \
+     " INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, wake_at, ended_at)"  \
+     " SELECT $1, $2, $3, $4, CASE WHEN u.payload IS NULL THEN 'waiting' ELSE 'completed' END,"    \
+     " u.payload, " SPINE_MS("$6") ", CASE WHEN u.payload IS NULL THEN NULL ELSE now() END"       \
+     " FROM (SELECT 1) one LEFT JOIN u ON true RETURNING status, result")                          \
+  XX(WAIT_DELIVER,                                                                                 \
+     "WITH st AS (SELECT 1 FROM spine.steps WHERE workflow_id = $1 AND seq = $2"                  \
+     " AND status = 'waiting' FOR UPDATE),"                                                        \
+     " s AS (SELECT id, payload FROM spine.signals WHERE workflow_id = $1 AND name = $3"          \
+     " AND consumed_seq IS NULL AND EXISTS (SELECT 1 FROM st) ORDER BY id LIMIT 1 FOR UPDATE),"    \
+     " u AS (UPDATE spine.signals g SET consumed_seq = $2 FROM s WHERE g.id = s.id"               \
+     " RETURNING s.payload)"                                                                       \
+     " UPDATE spine.steps t SET status = 'completed', result = (SELECT payload FROM u),"          \
+     " ended_at = now() WHERE t.workflow_id = $1 AND t.seq = $2 AND t.status = 'waiting'"          \
+     " AND (EXISTS (SELECT 1 FROM u) OR $4::bool) RETURNING t.result")                             \
+  XX(WF_WAIT, "UPDATE spine.workflows SET status = 'waiting', waiting_for = $2,"                  \
+              " wake_at = " SPINE_MS("$3") ", updated_at = now() WHERE id = $1")                   \
+  XX(WF_RUN, "UPDATE spine.workflows SET status = 'running', waiting_for = NULL,"                 \
+             " updated_at = now() WHERE id = $1")                                                  \
+  XX(WF_ATTRS, "UPDATE spine.workflows SET state = $2, attributes = $3, updated_at = now()"       \
+               " WHERE id = $1")                                                                   \
+  XX(WF_END, "UPDATE spine.workflows SET status = $2, result = $3, error = $4, owner = NULL,"     \
+             " wake_at = NULL, waiting_for = NULL, updated_at = now(), ended_at = now()"           \
+             " WHERE id = $1 AND owner = $5")                                                      \
+  XX(WF_RELEASE_ALL, "UPDATE spine.workflows f SET owner = NULL, wake_at = CASE WHEN"             \
+                     " f.status = 'waiting' AND NOT EXISTS (SELECT 1 FROM spine.signals g"         \
+                     " WHERE g.workflow_id = f.id AND g.consumed_seq IS NULL) THEN f.wake_at"      \
+                     " ELSE now() END WHERE f.owner = $1")                                         \
+  XX(SIGNAL_SEND,                                                                                  \
+     "WITH w AS (UPDATE spine.workflows SET wake_at = now() WHERE id = $1 AND owner IS NULL"      \
+     " AND status = 'waiting' RETURNING 1),"                                                       \
+     " i AS (INSERT INTO spine.signals (workflow_id, name, payload) VALUES ($1, $2, $3)"          \
+     " RETURNING id)"                                                                              \
+     " SELECT (SELECT id FROM i), pg_notify('spine', 's:' || $1)")                                 \
+  XX(NOTIFY_WORK, "SELECT pg_notify('spine', 'w')")                                                \
+  XX(CLAIM, "UPDATE spine.workflows w SET owner = $1, status = CASE WHEN w.status = 'pending'"    \
+            " THEN 'running' ELSE w.status END, updated_at = now()"                                \
+            " FROM (SELECT id FROM spine.workflows WHERE owner IS NULL AND wake_at <= now()"       \
+            " ORDER BY wake_at LIMIT $2 FOR UPDATE SKIP LOCKED) c"                                 \
+            " WHERE w.id = c.id RETURNING " SPINE_WF_COLUMNS)                                      \
+  XX(NEXT_WAKE, "SELECT " SPINE_EPOCH_MS("min(wake_at)")                                           \
+                " FROM spine.workflows WHERE owner IS NULL AND wake_at IS NOT NULL")               \
+  XX(WORKER_HEARTBEAT, "UPDATE spine.workers SET lease_until = now() + $2 * interval '1 ms'"      \
+                       " WHERE id = $1 RETURNING id")                                              \
+  XX(WORKERS_REAP,                                                                                 \
+     "WITH dead AS (DELETE FROM spine.workers k WHERE k.id <> $1 AND (k.lease_until < now()"      \
+     " OR NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'"                      \
+     " AND l.classid = 7780 AND l.objid::int8 = k.id AND l.objsubid = 2 AND l.granted))"           \
+     " RETURNING k.id)"                                                                            \
+     " UPDATE spine.workflows f SET owner = NULL, wake_at = CASE WHEN f.status = 'waiting'"       \
+     " AND NOT EXISTS (SELECT 1 FROM spine.signals g WHERE g.workflow_id = f.id"                   \
+     " AND g.consumed_seq IS NULL) THEN f.wake_at ELSE now() END"                                  \
+     " FROM dead WHERE f.owner = dead.id RETURNING f.id")                                          \
+  XX(WF_RELEASE, "UPDATE spine.workflows f SET owner = NULL, wake_at = CASE WHEN"                 \
+                 " f.status = 'waiting' AND NOT EXISTS (SELECT 1 FROM spine.signals g"             \
+                 " WHERE g.workflow_id = f.id AND g.consumed_seq IS NULL) THEN f.wake_at"          \
+                 " ELSE now() END WHERE f.id = $1 AND f.owner = $2")
+
+typedef enum {
+#define XX(name, text) SPINE_SQL_##name,
+  SPINE_SQL_LIST(XX)
+#undef XX
+      SPINE_SQL_COUNT_
+} spine_sql_id;
+
+/* The statement's text (static). */
+const char *spine_sql_text(spine_sql_id id);
+/* The statement's prepared name ("s3"), static. */
+const char *spine_sql_name(spine_sql_id id);
+
+#endif

@@ -1,0 +1,552 @@
+/* Group commit over a pool of pipelined libpq connections (see store.h).
+ * Each connection carries at most one batch: its ops' statements, then one Sync, so the whole
+ * batch is one implicit transaction. A failing statement aborts its batch: the failing op gets
+ * its error (or is retried if transient), the innocent ones are queued again at the front. */
+#include "store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define MAX_EXTRA_STATEMENTS 256
+#define MAX_BATCH 1024
+#define MAX_TRIES 20
+
+static const char *extra_texts[MAX_EXTRA_STATEMENTS];
+static int nextra;
+
+typedef struct conn {
+  uv_poll_t poll; /* first: the handle's close callback recovers the conn */
+  PGconn *pg;
+  spine_store *store;
+  spine_op *batch, *batch_tail; /* the ops in flight, in send order */
+  int busy;                     /* a batch is in flight */
+  int events;                   /* what the poll waits for */
+  spine_op *cur;                /* the op whose results are being read */
+  int cur_stmt;
+  spine_op *failed;             /* the op whose statement failed first */
+  int listen;                   /* the LISTEN connection: notifications only */
+} conn;
+
+struct spine_store {
+  uv_loop_t *loop;
+  uv_prepare_t prepare; /* flushes queued ops once per loop iteration */
+  int prepare_active;
+  conn *conns;
+  int nconns;
+  conn *session;
+  spine_notify_cb notify_cb;
+  void *notify_data;
+  spine_op *head, *tail;
+  int queued;
+  int open_handles;
+  int closing;
+  int busy_conns;
+  void (*idle_cb)(void *data);
+  void *idle_data;
+  spine_store_stats stats;
+};
+
+int spine_store_statement(const char *text) {
+  if (nextra == MAX_EXTRA_STATEMENTS) abort(); /* a programming error: raise the limit */
+  extra_texts[nextra] = text;
+  return SPINE_SQL_COUNT_ + nextra++;
+}
+
+static const char *statement_text(int id) {
+  return id < SPINE_SQL_COUNT_ ? spine_sql_text((spine_sql_id)id)
+                               : extra_texts[id - SPINE_SQL_COUNT_];
+}
+
+static void statement_name(int id, char out[32]) {
+  if (id < SPINE_SQL_COUNT_)
+    snprintf(out, 32, "%s", spine_sql_name((spine_sql_id)id));
+  else
+    snprintf(out, 32, "spine_x%d", id - SPINE_SQL_COUNT_);
+}
+
+/* ---- operations ---- */
+
+void spine_op_init(spine_op *op) {
+  memset(op, 0, sizeof *op);
+  op->failed_stmt = -1;
+}
+
+void spine_op_reset(spine_op *op) {
+  for (int i = 0; i < op->nstmts && i < op->cap_results; i++) {
+    PQclear(op->results[i]);
+    op->results[i] = NULL;
+  }
+  op->nstmts = 0;
+  op->nparams = 0;
+  spine_buf_reset(&op->params);
+  op->status = 0;
+  op->failed_stmt = -1;
+  op->sqlstate[0] = '\0';
+  op->tries = 0;
+  op->next = NULL;
+  spine_err_clear(&op->err);
+}
+
+void spine_op_free(spine_op *op) {
+  spine_op_reset(op);
+  free(op->stmts);
+  free(op->param_off);
+  free(op->param_ptr);
+  free(op->results);
+  spine_buf_free(&op->params);
+  memset(op, 0, sizeof *op);
+}
+
+static void *grow(void *p, int *cap, int need, size_t size) {
+  if (need <= *cap) return p;
+  int n = *cap ? *cap * 2 : 8;
+  while (n < need) n *= 2;
+  void *q = realloc(p, (size_t)n * size);
+  if (!q) abort(); /* small control arrays: out of memory here is not recoverable */
+  *cap = n;
+  return q;
+}
+
+void spine_op_stmt(spine_op *op, int sql, int want_rows) {
+  op->stmts = grow(op->stmts, &op->cap_stmts, op->nstmts + 1, sizeof *op->stmts);
+  op->stmts[op->nstmts++] = (spine_stmt){sql, 0, op->nparams, want_rows};
+}
+
+static void add_param(spine_op *op, int off) {
+  op->param_off = grow(op->param_off, &op->cap_params, op->nparams + 1, sizeof *op->param_off);
+  op->param_off[op->nparams++] = off;
+  op->stmts[op->nstmts - 1].nparams++;
+}
+
+void spine_op_param_len(spine_op *op, const char *text, size_t len) {
+  if (!text) {
+    add_param(op, -1);
+    return;
+  }
+  int off = (int)op->params.len;
+  if (spine_buf_append(&op->params, text, len) || spine_buf_putc(&op->params, '\0')) abort();
+  add_param(op, off);
+}
+
+void spine_op_param(spine_op *op, const char *text) {
+  spine_op_param_len(op, text, text ? strlen(text) : 0);
+}
+
+void spine_op_param_int(spine_op *op, int64_t v) {
+  char tmp[24];
+  int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
+  spine_op_param_len(op, tmp, (size_t)n);
+}
+
+void spine_op_param_bool(spine_op *op, int v) {
+  spine_op_param(op, v ? "t" : "f");
+}
+
+PGresult *spine_op_result(spine_op *op, int i) {
+  return i < op->nstmts && i < op->cap_results ? op->results[i] : NULL;
+}
+
+/* ---- classification ---- */
+
+int spine_store_classify(const PGresult *r, spine_err *e) {
+  const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+  const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  const char *detail = r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL;
+  if (!msg) msg = "connection lost";
+  if (!state) return spine_err_set(e, SPINE_ETRANSIENT, NULL, NULL, "%s", msg);
+  if (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strncmp(state, "08", 2) ||
+      !strncmp(state, "57P", 3) || !strcmp(state, "53300"))
+    return spine_err_set(e, SPINE_ETRANSIENT, NULL, NULL, "%s (%s)", msg, state);
+  if (!strcmp(state, "57014")) return spine_err_set(e, SPINE_ETIMEOUT, NULL, NULL, "%s", msg);
+  if (!strcmp(state, "23505"))
+    return spine_err_set(e, SPINE_ECONFLICT, NULL, detail, "%s", msg);
+  /* Business rejections raised by intent SQL carry their kind in the SQLSTATE. */
+  if (!strcmp(state, "SPNF0")) return spine_err_set(e, SPINE_ENOTFOUND, NULL, NULL, "%s", msg);
+  if (!strcmp(state, "SPIT0")) return spine_err_set(e, SPINE_ETRANSITION, NULL, NULL, "%s", msg);
+  if (!strcmp(state, "SPCF0")) return spine_err_set(e, SPINE_ECONFLICT, NULL, NULL, "%s", msg);
+  if (!strcmp(state, "SPIA0")) return spine_err_set(e, SPINE_EINVAL, NULL, NULL, "%s", msg);
+  if (!strncmp(state, "22", 2) || !strncmp(state, "23", 2))
+    return spine_err_set(e, SPINE_EREJECTED, NULL, detail, "%s", msg);
+  return spine_err_set(e, SPINE_EDB, NULL, NULL, "%s (%s)", msg, state);
+}
+
+/* ---- connections ---- */
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+static void fatal(spine_store *s, const char *what, PGconn *pg) {
+  spine_log_error("store", "database connection failed", "what", what, "detail",
+                  pg ? PQerrorMessage(pg) : "", NULL);
+  (void)s;
+  /* No reconnect yet: a worker without its database stops; its leases expire and the work
+   * moves on. Exit status 3 tells a supervisor to restart it. */
+  exit(3);
+}
+
+static void set_events(conn *c, int events) {
+  if (c->events == events) return;
+  c->events = events;
+  uv_poll_start(&c->poll, events, on_poll);
+}
+
+static int prepare_all(PGconn *pg, spine_err *e) {
+  int total = SPINE_SQL_COUNT_ + nextra;
+  for (int id = 0; id < total; id++) {
+    char name[32];
+    statement_name(id, name);
+    PGresult *r = PQprepare(pg, name, statement_text(id), 0, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+      spine_err_set(e, SPINE_EDB, name, NULL, "cannot prepare: %s", PQresultErrorMessage(r));
+      PQclear(r);
+      return SPINE_EDB;
+    }
+    PQclear(r);
+  }
+  return 0;
+}
+
+static int conn_open(spine_store *s, conn *c, const char *conninfo, int listen, spine_err *e) {
+  c->store = s;
+  c->listen = listen;
+  c->pg = PQconnectdb(conninfo);
+  if (PQstatus(c->pg) != CONNECTION_OK)
+    return spine_err_set(e, SPINE_EDB, "database", NULL, "cannot connect: %s",
+                         PQerrorMessage(c->pg));
+  PGresult *r = PQexec(c->pg, "SET client_min_messages = warning");
+  PQclear(r);
+  if (!listen) {
+    int rc = prepare_all(c->pg, e);
+    if (rc) return rc;
+    if (PQsetnonblocking(c->pg, 1) || !PQenterPipelineMode(c->pg))
+      return spine_err_set(e, SPINE_EDB, "database", NULL, "cannot enter pipeline mode: %s",
+                           PQerrorMessage(c->pg));
+  }
+  int rc = uv_poll_init(s->loop, &c->poll, PQsocket(c->pg));
+  if (rc) return spine_err_set(e, rc, "database", NULL, "uv_poll_init: %s", uv_strerror(rc));
+  c->poll.data = c;
+  s->open_handles++;
+  if (listen) set_events(c, UV_READABLE);
+  return 0;
+}
+
+static void queue_front(spine_store *s, spine_op *first, spine_op *last, int n) {
+  if (!first) return;
+  last->next = s->head;
+  s->head = first;
+  if (!s->tail) s->tail = last;
+  s->queued += n;
+}
+
+static void kick(spine_store *s);
+
+/* The batch's Sync arrived: its transaction committed, or rolled back after `c->failed`. */
+static void finish_batch(conn *c) {
+  spine_store *s = c->store;
+  spine_op *ops = c->batch;
+  spine_op *failed = c->failed;
+  c->batch = c->batch_tail = c->cur = c->failed = NULL;
+  c->busy = 0;
+  s->busy_conns--;
+  set_events(c, UV_READABLE);
+  s->stats.batches++;
+
+  if (failed) {
+    int code = failed->status;
+    /* Everyone but a definite failure runs again, in the order they came. */
+    spine_op *again = NULL, *again_tail = NULL, *done = NULL;
+    int nagain = 0;
+    for (spine_op *op = ops, *next; op; op = next) {
+      next = op->next;
+      op->next = NULL;
+      int retry = op != failed || (code == SPINE_ETRANSIENT && ++op->tries < MAX_TRIES);
+      if (retry) {
+        for (int i = 0; i < op->nstmts && i < op->cap_results; i++) {
+          PQclear(op->results[i]);
+          op->results[i] = NULL;
+        }
+        if (op != failed) {
+          op->status = 0;
+          op->failed_stmt = -1;
+          op->sqlstate[0] = '\0';
+        }
+        if (again_tail)
+          again_tail->next = op;
+        else
+          again = op;
+        again_tail = op;
+        nagain++;
+      } else {
+        done = op;
+      }
+    }
+    s->stats.retries += (uint64_t)nagain;
+    queue_front(s, again, again_tail, nagain);
+    if (nagain) kick(s);
+    if (done) done->cb(done);
+  } else {
+    for (spine_op *op = ops, *next; op; op = next) {
+      next = op->next;
+      op->next = NULL;
+      s->stats.ops++;
+      op->cb(op); /* may submit new work */
+    }
+  }
+  if (s->idle_cb && spine_store_idle(s)) s->idle_cb(s->idle_data);
+}
+
+int spine_store_idle(const spine_store *s) {
+  return !s->head && s->busy_conns == 0;
+}
+
+void spine_store_on_idle(spine_store *s, void (*cb)(void *data), void *data) {
+  s->idle_cb = cb;
+  s->idle_data = data;
+}
+
+static void read_results(conn *c) {
+  while (c->busy) {
+    if (PQisBusy(c->pg)) return;
+    PGresult *r = PQgetResult(c->pg);
+    if (!r) { /* the end of one statement's results */
+      if (c->cur && ++c->cur_stmt >= c->cur->nstmts) {
+        c->cur = c->cur->next;
+        c->cur_stmt = 0;
+      }
+      continue;
+    }
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_PIPELINE_SYNC) {
+      PQclear(r);
+      finish_batch(c);
+      return;
+    }
+    spine_op *op = c->cur;
+    if (!op) { /* more results than statements: a protocol bug */
+      PQclear(r);
+      fatal(c->store, "unexpected result", c->pg);
+      return;
+    }
+    if (st == PGRES_FATAL_ERROR && !c->failed) {
+      c->failed = op;
+      op->failed_stmt = c->cur_stmt;
+      const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+      snprintf(op->sqlstate, sizeof op->sqlstate, "%s", state ? state : "");
+      op->status = spine_store_classify(r, &op->err);
+      PQclear(r);
+    } else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+      if (op->stmts[c->cur_stmt].want_rows) {
+        op->results = grow(op->results, &op->cap_results, op->nstmts, sizeof *op->results);
+        PQclear(op->results[c->cur_stmt]);
+        op->results[c->cur_stmt] = r;
+      } else {
+        PQclear(r);
+      }
+    } else {
+      PQclear(r); /* PGRES_PIPELINE_ABORTED after the failure */
+    }
+  }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  conn *c = h->data;
+  if (c->store->closing) return;
+  if (status < 0 && status != UV_EBADF) {
+    fatal(c->store, uv_strerror(status), c->pg);
+    return;
+  }
+  if (events & UV_WRITABLE) {
+    int f = PQflush(c->pg);
+    if (f < 0) {
+      fatal(c->store, "flush", c->pg);
+      return;
+    }
+    if (f == 0) set_events(c, UV_READABLE);
+  }
+  if (events & UV_READABLE) {
+    if (!PQconsumeInput(c->pg)) {
+      fatal(c->store, "read", c->pg);
+      return;
+    }
+    if (c->listen) {
+      PGnotify *n;
+      while ((n = PQnotifies(c->pg))) {
+        if (c->store->notify_cb) c->store->notify_cb(c->store->notify_data, n->relname, n->extra);
+        PQfreemem(n);
+      }
+      return;
+    }
+    read_results(c);
+  }
+}
+
+static void send_batch(spine_store *s, conn *c, int n) {
+  c->busy = 1;
+  s->busy_conns++;
+  c->cur_stmt = 0;
+  for (int k = 0; k < n && s->head; k++) {
+    spine_op *op = s->head;
+    s->head = op->next;
+    if (!s->head) s->tail = NULL;
+    s->queued--;
+    op->next = NULL;
+    if (c->batch_tail)
+      c->batch_tail->next = op;
+    else
+      c->batch = op;
+    c->batch_tail = op;
+    if (op->nparams) {
+      int cap = op->cap_params;
+      op->param_ptr = grow(op->param_ptr, &cap, op->nparams, sizeof *op->param_ptr);
+      for (int i = 0; i < op->nparams; i++)
+        op->param_ptr[i] = op->param_off[i] < 0 ? NULL : op->params.data + op->param_off[i];
+      op->cap_params = cap;
+      op->param_off = grow(op->param_off, &op->cap_params, op->nparams, sizeof *op->param_off);
+    }
+    for (int i = 0; i < op->nstmts; i++) {
+      const spine_stmt *st = &op->stmts[i];
+      char name[32];
+      statement_name(st->sql, name);
+      if (!PQsendQueryPrepared(c->pg, name, st->nparams, op->param_ptr + st->first, NULL, NULL,
+                               0)) {
+        fatal(s, "send", c->pg);
+        return;
+      }
+    }
+  }
+  c->cur = c->batch;
+  if (!PQpipelineSync(c->pg)) {
+    fatal(s, "sync", c->pg);
+    return;
+  }
+  int f = PQflush(c->pg);
+  if (f < 0) fatal(s, "flush", c->pg);
+  set_events(c, f ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+}
+
+static void on_prepare(uv_prepare_t *h) {
+  spine_store *s = h->data;
+  int idle = 0;
+  for (int i = 0; i < s->nconns; i++) idle += !s->conns[i].busy;
+  for (int i = 0; i < s->nconns && s->head && idle; i++) {
+    conn *c = &s->conns[i];
+    if (c->busy) continue;
+    int n = (s->queued + idle - 1) / idle;
+    if (n > MAX_BATCH) n = MAX_BATCH;
+    send_batch(s, c, n);
+    idle--;
+  }
+  if (!s->head && s->prepare_active) {
+    uv_prepare_stop(&s->prepare);
+    s->prepare_active = 0;
+  }
+}
+
+static void kick(spine_store *s) {
+  if (s->prepare_active || s->closing) return;
+  uv_prepare_start(&s->prepare, on_prepare);
+  s->prepare_active = 1;
+}
+
+void spine_store_submit(spine_store *s, spine_op *op) {
+  op->next = NULL;
+  op->status = 0;
+  op->failed_stmt = -1;
+  if (s->tail)
+    s->tail->next = op;
+  else
+    s->head = op;
+  s->tail = op;
+  s->queued++;
+  kick(s);
+}
+
+int spine_store_open(uv_loop_t *loop, const char *conninfo, int pool, spine_store **out,
+                     spine_err *e) {
+  spine_store *s = calloc(1, sizeof *s);
+  if (!s) return SPINE_ENOMEM;
+  s->loop = loop;
+  if (pool < 1) pool = 1;
+  s->conns = calloc((size_t)pool, sizeof *s->conns);
+  if (!s->conns) {
+    free(s);
+    return SPINE_ENOMEM;
+  }
+  uv_prepare_init(loop, &s->prepare);
+  s->prepare.data = s;
+  s->open_handles = 1;
+  int rc = 0;
+  for (int i = 0; i < pool && rc == 0; i++) {
+    rc = conn_open(s, &s->conns[i], conninfo, 0, e);
+    if (s->conns[i].pg) s->nconns = i + 1;
+  }
+  *out = s;
+  if (rc) {
+    spine_store_close(s);
+    *out = NULL;
+  }
+  return rc;
+}
+
+int spine_store_session_open(spine_store *s, const char *conninfo, spine_err *e) {
+  s->session = calloc(1, sizeof *s->session);
+  if (!s->session) return SPINE_ENOMEM;
+  return conn_open(s, s->session, conninfo, 1, e);
+}
+
+PGconn *spine_store_session(spine_store *s) {
+  return s->session ? s->session->pg : NULL;
+}
+
+void spine_store_session_listen(spine_store *s, spine_notify_cb cb, void *data) {
+  s->notify_cb = cb;
+  s->notify_data = data;
+  /* Setup queries may have buffered notifications already. */
+  PGnotify *n;
+  while ((n = PQnotifies(s->session->pg))) {
+    cb(data, n->relname, n->extra);
+    PQfreemem(n);
+  }
+}
+
+static void on_closed(uv_handle_t *h) {
+  spine_store *s;
+  if (h->type == UV_PREPARE) {
+    s = h->data;
+  } else {
+    conn *c = h->data;
+    s = c->store;
+    PQfinish(c->pg);
+    c->pg = NULL;
+  }
+  if (--s->open_handles == 0) {
+    free(s->conns);
+    free(s->session);
+    free(s);
+  }
+}
+
+static void conn_close(conn *c) {
+  if (!c->pg) return;
+  if (uv_is_active((uv_handle_t *)&c->poll) || c->poll.data) {
+    uv_close((uv_handle_t *)&c->poll, on_closed);
+  } else {
+    PQfinish(c->pg);
+    c->pg = NULL;
+  }
+}
+
+void spine_store_close(spine_store *s) {
+  if (s->closing) return;
+  s->closing = 1;
+  for (int i = 0; i < s->nconns; i++) conn_close(&s->conns[i]);
+  if (s->session) conn_close(s->session);
+  uv_close((uv_handle_t *)&s->prepare, on_closed);
+}
+
+const spine_store_stats *spine_store_stats_get(const spine_store *s) {
+  return &s->stats;
+}

@@ -1,0 +1,6 @@
+return {
+  name = "bad_syntax",
+  run = function(ctx, input)
+    local x = = 1
+  end,
+}

@@ -1,0 +1,152 @@
+-- `spine serve`: workers sharing a database, killed with kill -9, taking over each other's work.
+local T = require("spine_test")
+
+local function count(url, where)
+  return tonumber(T.sql(url, "SELECT count(*) FROM spine.workflows WHERE " .. where))
+end
+
+-- Stores n cases of playbook through one SQL statement per batch (spine start is one process
+-- per case: too slow for thousands) after registering the version with one spine start.
+local function start_many(url, playbook, n)
+  local code, first = T.spine_json(url, { "start", playbook })
+  assert.are.equal(0, code)
+  T.sql(url, ("INSERT INTO spine.workflows (id, process, playbook, version, status, input," ..
+    " trace_id, wake_at) SELECT 'bulk-' || g, w.process, w.playbook, w.version, 'pending', '{}'," ..
+    " md5(g::text), now() FROM generate_series(2, %d) g, spine.workflows w WHERE w.id = '%s'")
+    :format(n, first.id))
+  T.sql(url, "NOTIFY spine, 'w'")
+  return first.id
+end
+
+describe("spine serve", function()
+  it("runs a started case, delivers a signal, and shows the result", function()
+    local url = T.newdb("spec_serve_signal")
+    local srv = T.serve(url)
+    local code, started = T.spine_json(url, { "start", "tests/playbooks/waiter.lua" })
+    assert.are.equal(0, code)
+    T.wait_until(function()
+      local _, wf = T.spine_json(url, { "show", started.id })
+      return wf and wf.status == "waiting" and wf.waiting_for.name == "go"
+    end, 30, "the workflow to wait for go")
+    code = T.spine_json(url, { "signal", started.id, "go", "--data", '{"value": 42}' })
+    assert.are.equal(0, code)
+    local wf = T.wait_until(function()
+      local _, w = T.spine_json(url, { "show", started.id })
+      return w and w.status == "completed" and w
+    end, 30, "the workflow to complete")
+    assert.are.same({ got = 42 }, wf.result)
+    T.kill(srv, "TERM")
+  end)
+
+  it("keeps a signal sent before the wait until the workflow asks for it", function()
+    local url = T.newdb("spec_serve_early_signal")
+    local code, started = T.spine_json(url, { "start", "tests/playbooks/waiter.lua" })
+    assert.are.equal(0, code)
+    assert.are.equal(0, (T.spine_json(url, { "signal", started.id, "go", "--data", '{"value":1}' })))
+    assert.are.equal(0, (T.spine_json(url, { "signal", started.id, "go", "--data", '{"value":2}' })))
+    local srv = T.serve(url)
+    local wf = T.wait_until(function()
+      local _, w = T.spine_json(url, { "show", started.id })
+      return w and w.status == "completed" and w
+    end, 30, "the workflow to complete")
+    assert.are.same({ got = 1 }, wf.result) -- the first signal, in arrival order
+    T.kill(srv, "TERM")
+  end)
+
+  it("applies every intent exactly once across a kill -9 with 1,000 workflows in flight", function()
+    local url = T.newdb("spec_serve_kill")
+    start_many(url, "tests/playbooks/intents10.lua", 1000)
+    local srv = T.serve(url)
+    T.wait_until(function()
+      return tonumber(T.sql(url, "SELECT count(*) FROM spine.bench_effects")) >= 2000
+    end, 120, "a fifth of the steps")
+    T.kill(srv, "KILL")
+    local done_at_kill = tonumber(T.sql(url, "SELECT count(*) FROM spine.bench_effects"))
+    assert.is_true(done_at_kill < 10000, "the kill came too late to test anything")
+    local srv2 = T.serve(url)
+    T.wait_until(function() return count(url, "status = 'completed'") == 1000 end, 300,
+                 "all 1000 workflows to complete")
+    T.kill(srv2, "TERM")
+    assert.are.equal("10000", T.sql(url, "SELECT count(*) FROM spine.bench_effects"))
+    -- none twice: every (workflow, step) once, and every workflow has exactly 10
+    assert.are.equal("10000", T.sql(url,
+      "SELECT count(DISTINCT (workflow_id, seq)) FROM spine.bench_effects"))
+    assert.are.equal("0", T.sql(url, "SELECT count(*) FROM (SELECT workflow_id FROM " ..
+      "spine.bench_effects GROUP BY workflow_id HAVING count(*) <> 10) x"))
+  end)
+
+  it("lets a second worker finish the work of a killed one", function()
+    local url = T.newdb("spec_serve_two")
+    local a = T.serve(url, { SPINE_LEASE_MS = "3000" })
+    local b = T.serve(url, { SPINE_LEASE_MS = "3000" })
+    start_many(url, "tests/playbooks/waiter.lua", 200)
+    T.wait_until(function() return count(url, "status = 'waiting'") == 200 end, 60,
+                 "200 workflows waiting")
+    local owners = T.sql(url, "SELECT count(DISTINCT owner) FROM spine.workflows")
+    assert.are.equal("2", owners) -- both workers took a share
+    T.kill(a, "KILL")
+    -- signal every workflow; the survivor must finish all of them, the dead one's included
+    T.sql(url, "WITH i AS (INSERT INTO spine.signals (workflow_id, name, payload) " ..
+      "SELECT id, 'go', '{\"value\":5}' FROM spine.workflows RETURNING workflow_id), " ..
+      "u AS (UPDATE spine.workflows SET wake_at = now() WHERE owner IS NULL " ..
+      "AND status = 'waiting') SELECT count(pg_notify('spine', 's:' || workflow_id)) FROM i")
+    T.wait_until(function() return count(url, "status = 'completed'") == 200 end, 120,
+                 "the survivor to finish all 200")
+    T.kill(b, "TERM")
+    assert.are.equal("200", T.sql(url, "SELECT count(*) FROM spine.bench_effects"))
+  end)
+
+  it("pins waiting runs to their source while new runs take the edited playbook", function()
+    local url = T.newdb("spec_serve_versions")
+    local dir = os.tmpname() .. ".d"
+    os.execute("mkdir -p " .. dir)
+    local path = dir .. "/versioned.lua"
+    local function write(body)
+      local f = assert(io.open(path, "w"))
+      f:write(body)
+      f:close()
+    end
+    write([[return { name = "versioned", run = function(ctx, input)
+      local got = ctx.wait("go")
+      ctx.intent("BenchRecord", { n = 1 })
+      return { version = 1 }
+    end }]])
+    local srv = T.serve(url)
+    local _, old = T.spine_json(url, { "start", path })
+    T.wait_until(function()
+      local _, w = T.spine_json(url, { "show", old.id })
+      return w and w.status == "waiting"
+    end, 30, "the old run to wait")
+    write([[return { name = "versioned", run = function(ctx, input)
+      ctx.intent("BenchRecord", { n = 2 })
+      local got = ctx.wait("go")
+      return { version = 2 }
+    end }]])
+    local _, new = T.spine_json(url, { "start", path })
+    assert.are_not.equal(old.version, new.version)
+    -- the edit changes the step order: replaying the old history against it must say so
+    local code, rep = T.spine_json(url, { "replay", old.id, "--playbook", path })
+    assert.are.equal(1, code)
+    assert.is_false(rep.deterministic)
+    assert.matches("non%-determinism at step 1", rep.divergence.message)
+    code, rep = T.spine_json(url, { "replay", old.id })
+    assert.are.equal(0, code)
+    assert.is_true(rep.deterministic)
+    for _, id in ipairs({ old.id, new.id }) do
+      T.wait_until(function()
+        local _, w = T.spine_json(url, { "show", id })
+        return w and w.status == "waiting"
+      end, 30, "both runs to wait")
+      T.spine_json(url, { "signal", id, "go" })
+    end
+    for id, version in pairs({ [old.id] = 1, [new.id] = 2 }) do
+      local wf = T.wait_until(function()
+        local _, w = T.spine_json(url, { "show", id })
+        return w and w.status == "completed" and w
+      end, 30, "the run to complete")
+      assert.are.equal(version, wf.result.version)
+    end
+    T.kill(srv, "TERM")
+    os.execute("rm -rf " .. dir)
+  end)
+end)
