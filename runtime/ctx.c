@@ -490,6 +490,7 @@ static int ctx_patched(lua_State *L) {
 
 /* ---- ctx.intent ---- */
 
+/* The rejection is recorded; its error table is on top of the coroutine: raise it there. */
 static void rejection_recorded(spine_op *op) {
   spine_wf *wf = op->data;
   wf->busy = 0;
@@ -498,8 +499,7 @@ static void rejection_recorded(spine_op *op) {
     return;
   }
   spine_sched_count_step(wf);
-  lua_pushnil(wf->co);
-  spine_sched_resume(wf, 0);
+  spine_sched_resume(wf, 1);
 }
 
 static int is_rejection(int code) {
@@ -533,9 +533,7 @@ static void intent_done(spine_op *op) {
   spine_ctx_push_error(co, "rejected", spine_err_kind(op->status), msg, op->err.field);
   spine_buf json = SPINE_BUF_INIT;
   spine_codec_encode(co, -1, "error", &json, NULL);
-  lua_getfield(co, 1, "name");
-  lua_pop(co, 1);
-  const char *name = lua_tostring(co, 1);
+  const char *name = lua_tostring(co, 1); /* ctx.intent's first argument, on its frame */
   spine_op *rec = spine_sched_op_begin(wf);
   add_step(rec, wf, seq, "intent", name, "failed", NULL, spine_buf_str(&json), 1);
   spine_buf_free(&json);

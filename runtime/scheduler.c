@@ -328,12 +328,8 @@ static void after_resume(spine_wf *wf, int st, int nres) {
     spine_buf res = SPINE_BUF_INIT;
     spine_err e;
     spine_err_clear(&e);
-    int rc = spine_codec_encode(co, nres ? -nres : lua_gettop(co) + 1, "result", &res, &e);
-    if (nres == 0) {
-      spine_buf_reset(&res);
-      spine_buf_puts(&res, "null");
-      rc = 0;
-    }
+    int rc = nres ? spine_codec_encode(co, -nres, "result", &res, &e)
+                  : spine_buf_puts(&res, "null");
     lua_settop(co, 0);
     if (rc) {
       spine_ctx_push_error(co, "invalid_argument", "bad_result", e.msg, e.field);
@@ -565,6 +561,7 @@ static void fail_recorded(spine_op *op) {
 static void fail(spine_wf *wf) {
   spine_engine *eng = wf->eng;
   lua_State *L = eng->L;
+  int top = lua_gettop(L);
   /* Keep the error in the anchor: compensations run in another coroutine. */
   lua_rawgeti(L, LUA_REGISTRYINDEX, wf->anchor);
   lua_xmove(wf->co, L, 1);
@@ -572,15 +569,17 @@ static void fail(spine_wf *wf) {
   int seq = wf->seq++;
   if (seq <= wf->nlog) {
     int m = spine_steplog_expect(wf, L, seq, "fail", "fail");
-    lua_pop(L, 1);
+    lua_settop(L, top);
     if (m < 0) return; /* stuck: non-determinism */
-    compensate_or_end(wf);
-    return;
+    if (m > 0) {
+      compensate_or_end(wf);
+      return;
+    }
   }
   lua_rawgeti(L, -1, SPINE_ANCHOR_ERROR);
   spine_buf err = SPINE_BUF_INIT;
   spine_codec_encode(L, -1, "error", &err, NULL);
-  lua_pop(L, 2);
+  lua_settop(L, top);
   spine_op *op = spine_sched_op_begin(wf);
   spine_op_stmt(op, SPINE_SQL_STEP_DONE, 0);
   spine_op_param(op, wf->id);
@@ -1040,6 +1039,17 @@ static int register_worker(spine_engine *eng, spine_err *e) {
   return 0;
 }
 
+static int migrate(const char *conninfo, spine_err *e) {
+  PGconn *c = PQconnectdb(conninfo);
+  int rc;
+  if (PQstatus(c) != CONNECTION_OK)
+    rc = spine_err_set(e, SPINE_EDB, "database", NULL, "cannot connect: %s", PQerrorMessage(c));
+  else
+    rc = spine_migrate(c, NULL, e);
+  PQfinish(c);
+  return rc;
+}
+
 int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engine **out,
                      spine_err *e) {
   spine_intents_init();
@@ -1060,12 +1070,14 @@ int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engin
     free(eng);
     return spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "cannot create the Lua state");
   }
-  int rc = spine_store_open(loop, opts->conninfo, eng->o.pool, &eng->store, e);
+  /* Migrate first: the pool prepares its statements against the tables. */
+  int rc = migrate(opts->conninfo, e);
+  if (!rc) rc = spine_store_open(loop, opts->conninfo, eng->o.pool, &eng->store, e);
   if (!rc) rc = spine_store_session_open(eng->store, opts->conninfo, e);
-  if (!rc) rc = spine_migrate(spine_store_session(eng->store), NULL, e);
   if (!rc) rc = register_worker(eng, e);
   if (rc) {
     if (eng->store) spine_store_close(eng->store);
+    uv_run(loop, UV_RUN_DEFAULT); /* let the store's handles close */
     lua_close(eng->L);
     free(eng);
     return rc;
@@ -1108,12 +1120,12 @@ int spine_engine_serve(spine_engine *eng, spine_err *e) {
   PQclear(r);
   spine_store_session_listen(eng->store, on_notify, eng);
   eng->serving = 1;
-  if (eng->o.claims) {
-    uint64_t every = (uint64_t)eng->o.lease_ms / 5;
-    on_heartbeat(&eng->heartbeat); /* reap at once: a restart takes over its old work now */
-    uv_timer_start(&eng->heartbeat, on_heartbeat, every, every);
-    claim(eng);
-  }
+  /* Every engine keeps its lease (a long `spine run` must not look dead); reaping at once
+   * lets a restarted worker take over its old work now. */
+  uint64_t every = (uint64_t)eng->o.lease_ms / 5;
+  on_heartbeat(&eng->heartbeat);
+  uv_timer_start(&eng->heartbeat, on_heartbeat, every, every);
+  claim(eng);
   return 0;
 }
 

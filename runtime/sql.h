@@ -45,7 +45,8 @@
      " u AS (UPDATE spine.signals g SET consumed_seq = $2 FROM s WHERE g.id = s.id"               \
      " RETURNING s.payload)"                                                                       \
      " INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, wake_at, ended_at)"  \
-     " SELECT $1, $2, $3, $4, CASE WHEN u.payload IS NULL THEN 'waiting' ELSE 'completed' END,"    \
+     " SELECT $1::text, $2::int, $3::text, $4::text,"                                              \
+     " CASE WHEN u.payload IS NULL THEN 'waiting' ELSE 'completed' END,"    \
      " u.payload, " SPINE_MS("$6") ", CASE WHEN u.payload IS NULL THEN NULL ELSE now() END"       \
      " FROM (SELECT 1) one LEFT JOIN u ON true RETURNING status, result")                          \
   XX(WAIT_DELIVER,                                                                                 \

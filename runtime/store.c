@@ -339,7 +339,9 @@ static void read_results(conn *c) {
       PQclear(r);
     } else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
       if (op->stmts[c->cur_stmt].want_rows) {
+        int old = op->cap_results;
         op->results = grow(op->results, &op->cap_results, op->nstmts, sizeof *op->results);
+        memset(op->results + old, 0, (size_t)(op->cap_results - old) * sizeof *op->results);
         PQclear(op->results[c->cur_stmt]);
         op->results[c->cur_stmt] = r;
       } else {
@@ -399,12 +401,9 @@ static void send_batch(spine_store *s, conn *c, int n) {
       c->batch = op;
     c->batch_tail = op;
     if (op->nparams) {
-      int cap = op->cap_params;
-      op->param_ptr = grow(op->param_ptr, &cap, op->nparams, sizeof *op->param_ptr);
+      op->param_ptr = grow(op->param_ptr, &op->cap_ptr, op->nparams, sizeof *op->param_ptr);
       for (int i = 0; i < op->nparams; i++)
         op->param_ptr[i] = op->param_off[i] < 0 ? NULL : op->params.data + op->param_off[i];
-      op->cap_params = cap;
-      op->param_off = grow(op->param_off, &op->cap_params, op->nparams, sizeof *op->param_off);
     }
     for (int i = 0; i < op->nstmts; i++) {
       const spine_stmt *st = &op->stmts[i];
@@ -486,7 +485,7 @@ int spine_store_open(uv_loop_t *loop, const char *conninfo, int pool, spine_stor
   *out = s;
   if (rc) {
     spine_store_close(s);
-    *out = NULL;
+    *out = NULL; /* freed once the loop has closed its handles */
   }
   return rc;
 }

@@ -40,6 +40,7 @@ struct spine_op {
   int *param_off;      /* offset of each parameter in `params`, -1 for NULL */
   int nparams, cap_params;
   const char **param_ptr; /* scratch: pointers built at send time */
+  int cap_ptr;
   PGresult **results;  /* per statement (NULL unless want_rows), owned by the op */
   int cap_results;
   int status;          /* 0 committed; else SPINE_E* (results then unset) */
