@@ -1,0 +1,89 @@
+/* The engine in one process on a real database, under the sanitizers: playbooks run to their
+ * end on the virtual clock, failures compensate, errors name file and line. */
+#include <uv.h>
+
+#include "scheduler.h"
+#include "test.h"
+
+typedef struct ended {
+  int count;
+  spine_wf_status status[8];
+  char error[8][512];
+  char result[8][256];
+} ended;
+
+static void on_end(void *data, const spine_wf *wf, const char *result, const char *error) {
+  ended *e = data;
+  if (wf->parent_id) return;
+  int i = e->count++;
+  e->status[i] = wf->status;
+  snprintf(e->result[i], sizeof e->result[i], "%s", result ? result : "");
+  snprintf(e->error[i], sizeof e->error[i], "%s", error ? error : "");
+}
+
+/* Runs the playbooks (paths relative to the source tree) one after the other. */
+static void run_all(const char *db, const char *const *playbooks, int n, ended *out) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  spine_engine_opts o = {0};
+  o.conninfo = db;
+  o.pool = 2;
+  o.virtual_clock = 1;
+  o.quiet = 1;
+  spine_engine *eng;
+  spine_err e;
+  if (spine_engine_new(&loop, &o, &eng, &e)) TEST_FAIL_("engine: %s", e.msg);
+  spine_engine_on_end(eng, on_end, out);
+  ASSERT_EQ(spine_engine_serve(eng, &e), 0);
+  for (int i = 0; i < n; i++) {
+    char id[80];
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", getenv("SPINE_SRC"), playbooks[i]);
+    if (spine_engine_start(eng, path, "{\"customer\":\"c\"}", id, &e))
+      TEST_FAIL_("start %s: %s", playbooks[i], e.msg);
+    while (out->count <= i) uv_run(&loop, UV_RUN_ONCE);
+  }
+  /* children may still be running: let them end */
+  while (spine_engine_live(eng) > 0) uv_run(&loop, UV_RUN_ONCE);
+  spine_engine_stop(eng);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  spine_engine_free(eng);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+}
+
+TEST_IMPL(engine_runs_playbooks) {
+  const char *db = test_newdb("engine_runs_playbooks");
+  static const char *const playbooks[] = {"tests/playbooks/durable_tour.lua",
+                                          "tests/playbooks/saga.lua",
+                                          "tests/playbooks/parent.lua"};
+  ended out = {0};
+  run_all(db, playbooks, 3, &out);
+  ASSERT_EQ(out.count, 3);
+  ASSERT_EQ(out.status[0], SPINE_WF_COMPLETED);
+  ASSERT_STR_EQ(out.result[0], "{\"recorded\":7,\"slept_days\":14,\"tries\":3}");
+  ASSERT_EQ(out.status[1], SPINE_WF_COMPENSATED);
+  ASSERT_STR_CONTAINS(out.error[1], "\"code\":\"no_capacity\"");
+  ASSERT_EQ(out.status[2], SPINE_WF_COMPLETED);
+  ASSERT_STR_EQ(out.result[2], "{\"child\":true,\"started\":true}");
+  return 0;
+}
+
+TEST_IMPL(engine_contains_bad_playbooks) {
+  const char *db = test_newdb("engine_contains_bad_playbooks");
+  static const char *const playbooks[] = {"tests/playbooks/bad_loop.lua",
+                                          "tests/playbooks/bad_memory.lua",
+                                          "tests/playbooks/bad_runtime.lua",
+                                          "tests/playbooks/durable_tour.lua"};
+  ended out = {0};
+  run_all(db, playbooks, 4, &out);
+  ASSERT_EQ(out.status[0], SPINE_WF_FAILED);
+  ASSERT_STR_CONTAINS(out.error[0], "instruction_budget");
+  ASSERT_STR_CONTAINS(out.error[0], "bad_loop.lua:");
+  ASSERT_EQ(out.status[1], SPINE_WF_FAILED);
+  ASSERT_STR_CONTAINS(out.error[1], "memory_limit");
+  ASSERT_EQ(out.status[2], SPINE_WF_FAILED);
+  ASSERT_STR_CONTAINS(out.error[2], "bad_runtime.lua:6: attempt to index");
+  /* and the engine still runs a good one afterwards */
+  ASSERT_EQ(out.status[3], SPINE_WF_COMPLETED);
+  return 0;
+}
