@@ -124,6 +124,16 @@ static spine_wf *check_wf(lua_State *L) {
   return wf;
 }
 
+/* A cancelled workflow stops at its next call that would act or wait (its undos still run). */
+static int cancelled(const spine_wf *wf) {
+  return wf->cancel_requested && !wf->compensating;
+}
+
+static int raise_cancel(lua_State *L) {
+  spine_ctx_push_error(L, "cancelled", "cancelled", "the workflow was cancelled", NULL);
+  return lua_error(L);
+}
+
 static void push_json(lua_State *L, const char *json, size_t len) {
   if (!json || spine_codec_decode(L, json, len, NULL)) lua_pushnil(L);
 }
@@ -403,6 +413,7 @@ static int ctx_step(lua_State *L) {
   int m = spine_steplog_expect(wf, L, seq, "step", name);
   if (m < 0) return lua_error(L);
   if (m == 0) {
+    if (cancelled(wf)) return raise_cancel(L);
     lua_pushinteger(L, seq);
     lua_pushinteger(L, 1);
     return run_attempt(L, wf);
@@ -410,6 +421,7 @@ static int ctx_step(lua_State *L) {
   /* Recorded, its entry at 4. A step waiting out a backoff waits again, then tries again. */
   lua_getfield(L, 4, "status");
   if (!strcmp(lua_tostring(L, -1), "retrying")) {
+    if (cancelled(wf)) return raise_cancel(L);
     lua_getfield(L, 4, "attempt");
     lua_Integer attempt = lua_tointeger(L, -1);
     lua_getfield(L, 4, "wake_at");
@@ -433,6 +445,7 @@ static int simple_step(lua_State *L, const char *kind, void (*make)(lua_State *,
   int m = spine_steplog_expect(wf, L, seq, kind, kind);
   if (m < 0) return lua_error(L);
   if (m > 0) return replay_outcome(L);
+  if (cancelled(wf)) return raise_cancel(L);
   make(L, wf);
   return record_value(L, wf, seq, kind, kind);
 }
@@ -483,6 +496,7 @@ static int ctx_patched(lua_State *L) {
     lua_pushboolean(L, taken);
     return 1;
   }
+  if (cancelled(wf)) return raise_cancel(L);
   wf->seq++;
   lua_pushboolean(L, 1);
   return record_value(L, wf, seq, "patch", id);
@@ -555,6 +569,7 @@ static int ctx_intent(lua_State *L) {
   int m = spine_steplog_expect(wf, L, seq, "intent", name);
   if (m < 0) return lua_error(L);
   if (m > 0) return replay_outcome(L);
+  if (cancelled(wf)) return raise_cancel(L);
 
   spine_op *op = spine_sched_op_begin(wf);
   char actor[100];
@@ -637,10 +652,12 @@ static int sleep_to(lua_State *L, spine_wf *wf, int64_t wake) {
     wake = (int64_t)lua_tointeger(L, -1);
     lua_pop(L, 3);
     if (!waiting) return 0;
+    if (cancelled(wf)) return raise_cancel(L);
     wf->wait = SPINE_WAIT_TIMER;
     spine_sched_timer(wf, wake, sleep_fired);
     return lua_yieldk(L, 0, 0, sleep_k);
   }
+  if (cancelled(wf)) return raise_cancel(L);
   char until[32], waiting_for[96];
   iso(wake, until);
   snprintf(waiting_for, sizeof waiting_for, "{\"kind\":\"timer\",\"until\":\"%s\"}", until);
@@ -730,6 +747,17 @@ static void deliver(spine_wf *wf, int timeout) {
 
 static void wait_timeout(spine_wf *wf) {
   deliver(wf, 1);
+}
+
+void spine_ctx_cancel(spine_wf *wf) {
+  int first = !wf->cancel_requested;
+  wf->cancel_requested = 1;
+  if (!first || wf->compensating || wf->ending || wf->doomed || wf->busy) return;
+  if (wf->wait != SPINE_WAIT_TIMER && wf->wait != SPINE_WAIT_SIGNAL) return;
+  /* Waiting: stop waiting now; the call raises the cancellation at its site. */
+  spine_sched_timer_cancel(wf);
+  spine_ctx_push_error(wf->co, "cancelled", "cancelled", "the workflow was cancelled", NULL);
+  spine_sched_resume(wf, 1);
 }
 
 void spine_ctx_signal_arrived(spine_wf *wf) {
@@ -833,8 +861,9 @@ static int ctx_wait(lua_State *L) {
   int seq = wf->seq++;
   int m = spine_steplog_expect(wf, L, seq, "wait", name);
   if (m < 0) return lua_error(L);
+  if (m > 0 && !recorded_waiting(L)) return replay_outcome(L);
+  if (cancelled(wf)) return raise_cancel(L);
   if (m > 0) {
-    if (!recorded_waiting(L)) return replay_outcome(L);
     rewait(L, wf, seq, name);
     return lua_yieldk(L, 0, 0, value_k);
   }
@@ -960,8 +989,13 @@ static int child_or_start(lua_State *L, int wait) {
       lua_getfield(L, -1, "result");
       return child_outcome(L);
     }
+    if (cancelled(wf)) return raise_cancel(L);
     rewait(L, wf, seq, signal);
     return lua_yieldk(L, 0, 0, child_k);
+  }
+  if (cancelled(wf)) {
+    spine_buf_free(&input);
+    return raise_cancel(L);
   }
   lua_pushstring(L, child_id);
   lua_pushstring(L, spine_buf_str(&input));

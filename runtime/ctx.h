@@ -21,6 +21,9 @@ void spine_ctx_push_error(lua_State *L, const char *kind, const char *code, cons
 void spine_ctx_normalize_error(spine_wf *wf, lua_State *co, int status);
 /* The compensation runner's marker: records a `compensate` step before each undo. */
 int spine_ctx_mark_compensation(lua_State *L);
+/* An operator cancelled `wf`: a waiting workflow stops at once, a running one at its next
+ * ctx call; then its compensations run and it ends cancelled. */
+void spine_ctx_cancel(spine_wf *wf);
 /* A signal for `wf` was stored: deliver it if the workflow waits for one. */
 void spine_ctx_signal_arrived(spine_wf *wf);
 

@@ -21,7 +21,7 @@
 #include "steplog.h"
 #include "uuid.h"
 
-#define CLAIM_BATCH 256
+#define CLAIM_BATCH 64
 
 struct spine_version {
   char hash[65];
@@ -362,6 +362,7 @@ static void after_resume(spine_wf *wf, int st, int nres) {
 void spine_sched_resume(spine_wf *wf, int error) {
   spine_engine *eng = wf->eng;
   lua_State *co = wf->co;
+  wf->active_at = real_now();
   wf->wait = SPINE_WAIT_NONE;
   if (error) wf->kstate |= SPINE_CTX_RAISE;
   spine_sandbox_begin(co, eng->o.instructions, eng->o.mem_limit);
@@ -373,6 +374,7 @@ void spine_sched_resume(spine_wf *wf, int error) {
 
 static void resume_first(spine_wf *wf, int nargs) {
   spine_engine *eng = wf->eng;
+  wf->active_at = real_now();
   spine_sandbox_begin(wf->co, eng->o.instructions, eng->o.mem_limit);
   int nres = 0;
   int st = lua_resume(wf->co, eng->L, nargs, &nres);
@@ -852,6 +854,15 @@ static char *dup_value(PGresult *r, int row, int col) {
   return PQgetisnull(r, row, col) ? NULL : strdup(PQgetvalue(r, row, col));
 }
 
+/* Arms the wake-up for the nearest deadline among free workflows (claims mode). */
+static void refresh_wake(spine_engine *eng) {
+  if (eng->wake_busy || eng->stopping || !eng->o.claims) return;
+  eng->wake_busy = 1;
+  spine_op_reset(&eng->wake_op);
+  spine_op_stmt(&eng->wake_op, SPINE_SQL_NEXT_WAKE, 1);
+  spine_store_submit(eng->store, &eng->wake_op);
+}
+
 static void claimed(spine_op *op) {
   spine_engine *eng = op->data;
   eng->claim_busy = 0;
@@ -906,13 +917,7 @@ static void claimed(spine_op *op) {
     claim(eng);
     return;
   }
-  /* Arm the wake-up for the nearest deadline among free workflows. */
-  if (!eng->wake_busy && !eng->stopping) {
-    eng->wake_busy = 1;
-    spine_op_reset(&eng->wake_op);
-    spine_op_stmt(&eng->wake_op, SPINE_SQL_NEXT_WAKE, 1);
-    spine_store_submit(eng->store, &eng->wake_op);
-  }
+  refresh_wake(eng);
 }
 
 static void on_wake(uv_timer_t *t) {
@@ -946,10 +951,13 @@ static void claim(spine_engine *eng) {
 static void on_notify(void *data, const char *channel, const char *payload) {
   spine_engine *eng = data;
   (void)channel;
-  if (payload[0] == 's' && payload[1] == ':') {
+  if ((payload[0] == 's' || payload[0] == 'c') && payload[1] == ':') {
     spine_wf *wf = registry_get(eng, payload + 2);
     if (wf) {
-      spine_ctx_signal_arrived(wf);
+      if (payload[0] == 's')
+        spine_ctx_signal_arrived(wf);
+      else
+        spine_ctx_cancel(wf);
       return;
     }
   }
@@ -984,8 +992,48 @@ static void heartbeat_done(spine_op *op) {
   }
 }
 
+/* ---- eviction: idle waiting workflows leave memory; a wake-up replays them ---- */
+
+static void evicted(spine_op *op) {
+  spine_wf *wf = op->data;
+  spine_engine *eng = wf->eng;
+  int again = wf->signal_pending; /* a signal came while releasing: claim it back */
+  wf->busy = 0;
+  wf_free(wf);
+  if (again) claim(eng);
+  refresh_wake(eng);
+}
+
+static void evict_idle(spine_engine *eng) {
+  if (!eng->o.evict_after_ms || eng->stopping) return;
+  int64_t now = real_now(), idle_before = now - eng->o.evict_after_ms;
+  lua_State *L = eng->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, eng->wfs_ref);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    spine_wf *wf = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!wf || wf->busy || wf->doomed || wf->ending || wf->compensating) continue;
+    if (wf->wait != SPINE_WAIT_SIGNAL && wf->wait != SPINE_WAIT_TIMER) continue;
+    if (wf->active_at > idle_before) continue;
+    if (wf->heap_index >= 0 && wf->wake_ms < now + eng->o.evict_after_ms) continue; /* due soon */
+    spine_sched_timer_cancel(wf);
+    spine_op *op = &wf->op;
+    spine_op_reset(op);
+    spine_op_stmt(op, SPINE_SQL_WF_RELEASE, 0);
+    spine_op_param(op, wf->id);
+    spine_op_param_int(op, eng->worker);
+    wf->busy = 1;
+    op->cb = evicted;
+    op->data = wf;
+    spine_store_submit(eng->store, op); /* freeing it does not disturb this traversal */
+  }
+  lua_pop(L, 1);
+}
+
 static void on_heartbeat(uv_timer_t *t) {
   spine_engine *eng = t->data;
+  evict_idle(eng);
   if (eng->hb_busy || eng->stopping) return;
   eng->hb_busy = 1;
   spine_op *op = &eng->hb_op;

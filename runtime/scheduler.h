@@ -20,6 +20,7 @@ typedef struct spine_engine_opts {
   int64_t mem_limit;     /* bytes a resume may grow (default 64 MB) */
   const char *playbooks; /* directory of playbooks by name (default "playbooks") */
   int64_t lease_ms;      /* worker lease (default 10 s) */
+  int64_t evict_after_ms; /* evict workflows waiting longer than this (0 = never) */
   int quiet;             /* no info logs */
 } spine_engine_opts;
 

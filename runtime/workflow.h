@@ -70,6 +70,7 @@ struct spine_wf {
   int wait_seq;      /* the step that waits (signal waits) */
   char signal[128];  /* the signal name it waits for */
   int kstate;        /* continuation state of the ctx call that yielded */
+  int64_t active_at; /* when it last ran (ms): idle waiting workflows are evicted */
 
   spine_op op; /* the one operation in flight; reused for every step */
 

@@ -43,6 +43,8 @@ int spine_cli_serve(int argc, char **argv) {
   if (pool) o.pool = atoi(pool);
   const char *lease = getenv("SPINE_LEASE_MS");
   if (lease) o.lease_ms = atoll(lease);
+  const char *evict = getenv("SPINE_EVICT_AFTER_MS");
+  o.evict_after_ms = evict ? atoll(evict) : 60000;
   if (spine_engine_new(&loop, &o, &engine, &e) || spine_engine_serve(engine, &e)) {
     if (engine) {
       spine_engine_stop(engine);
