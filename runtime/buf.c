@@ -10,7 +10,8 @@ int spine_buf_reserve(spine_buf *b, size_t extra) {
   size_t need = b->len + extra + 1;
   if (need <= b->cap) return 0;
   size_t cap = b->cap ? b->cap : 64;
-  while (cap < need) cap *= 2;
+  while (cap < need)
+    cap *= 2;
   char *p = realloc(b->data, cap);
   if (!p) return SPINE_ENOMEM;
   b->data = p;

@@ -13,7 +13,8 @@ typedef struct spine_buf {
   size_t cap;
 } spine_buf;
 
-#define SPINE_BUF_INIT {NULL, 0, 0}
+#define SPINE_BUF_INIT                                                                             \
+  { NULL, 0, 0 }
 
 /* Ensures room for `extra` more bytes plus a NUL. Returns 0 or SPINE_ENOMEM. */
 int spine_buf_reserve(spine_buf *b, size_t extra);

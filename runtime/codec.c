@@ -6,6 +6,7 @@
 
 #include <lauxlib.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,7 @@ static int put(spine_buf *b, const char *s, size_t n) {
 
 /* 0: the byte passes through; else the letter after the backslash ('u' for \u00XX). Bytes
  * >= 0x80 pass through unvalidated: Lua strings from JSON or playbooks are UTF-8 by contract. */
+/* clang-format off */
 static const char escapes[256] = {
     'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
     'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
@@ -65,6 +67,7 @@ static const char escapes[256] = {
     0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
     0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   '\\',
 };
+/* clang-format on */
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -193,7 +196,8 @@ static void sort_keys(key *k, size_t n) {
   for (size_t i = 1; i < n; i++) { /* small objects, the usual case: no call per compare */
     key t = k[i];
     size_t j = i;
-    for (; j > 0 && key_cmp(&k[j - 1], &t) > 0; j--) k[j] = k[j - 1];
+    for (; j > 0 && key_cmp(&k[j - 1], &t) > 0; j--)
+      k[j] = k[j - 1];
     k[j] = t;
   }
 }
@@ -247,7 +251,7 @@ static int encode_table(enc *en, int idx, int depth, frame *fr) {
   size_t nkeys = 0, cap = STACK_KEYS, nints = 0;
   lua_Integer max = 0;
   int bad_type = LUA_TNONE, rc = 0;
-  lua_Number bad_num = 0;
+  char bad_num[48] = "";
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
@@ -278,19 +282,17 @@ static int encode_table(enc *en, int idx, int depth, frame *fr) {
       if (k > max) max = k;
     } else if (bad_type == LUA_TNONE) {
       bad_type = kt;
-      if (kt == LUA_TNUMBER) bad_num = lua_tonumber(L, -1);
+      if (kt == LUA_TNUMBER && lua_isinteger(L, -1))
+        snprintf(bad_num, sizeof bad_num, "%lld", (long long)lua_tointeger(L, -1));
+      else if (kt == LUA_TNUMBER)
+        snprintf(bad_num, sizeof bad_num, "%.17g", (double)lua_tonumber(L, -1));
     }
   }
   if (rc == SPINE_ENOMEM) {
     if (en->e) spine_err_set(en->e, rc, NULL, NULL, "out of memory encoding JSON");
   } else if (bad_type == LUA_TNUMBER) {
-    char num[40];
-    if (lua_Number_is_integral(bad_num))
-      snprintf(num, sizeof num, "%.0f", (double)bad_num);
-    else
-      snprintf(num, sizeof num, "%.17g", (double)bad_num);
-    rc = refuse(en, fr,
-                "a number key %s (JSON objects need string keys, lists the keys 1..n)", num);
+    rc = refuse(en, fr, "a number key %s (JSON objects need string keys, lists the keys 1..n)",
+                bad_num);
   } else if (bad_type != LUA_TNONE) {
     rc = refuse(en, fr, "a %s key (JSON objects need string keys)", lua_typename(L, bad_type));
   } else if (nkeys && nints) {
@@ -338,8 +340,9 @@ static int encode_value(enc *en, int idx, int depth, frame *fr) {
       fr->table = lua_topointer(L, idx);
       return encode_table(en, idx, depth + 1, fr);
     default:
-      return refuse(en, fr, "a %s cannot be encoded as JSON (only nil, booleans, numbers, "
-                            "strings and tables)",
+      return refuse(en, fr,
+                    "a %s cannot be encoded as JSON (only nil, booleans, numbers, "
+                    "strings and tables)",
                     luaL_typename(L, idx));
   }
 }
@@ -541,19 +544,22 @@ static int parse_number(dec *d) {
     p++;
     if (is_digit(d, p)) return fail(d, s, "invalid number (leading zero)");
   } else {
-    while (is_digit(d, p)) p++;
+    while (is_digit(d, p))
+      p++;
   }
   if (p < d->end && *p == '.') {
     p++;
     if (!is_digit(d, p)) return fail(d, p, "invalid number (digits must follow '.')");
-    while (is_digit(d, p)) p++;
+    while (is_digit(d, p))
+      p++;
     isfloat = 1;
   }
   if (p < d->end && (*p == 'e' || *p == 'E')) {
     p++;
     if (p < d->end && (*p == '+' || *p == '-')) p++;
     if (!is_digit(d, p)) return fail(d, p, "invalid number (digits must follow the exponent)");
-    while (is_digit(d, p)) p++;
+    while (is_digit(d, p))
+      p++;
     isfloat = 1;
   }
   d->p = p;
@@ -567,9 +573,9 @@ static int parse_number(dec *d) {
       u = u * 10 + digit;
     }
     if (q == p) {
-      lua_pushinteger(d->L, neg ? (u == (uint64_t)LUA_MAXINTEGER + 1 ? LUA_MININTEGER
-                                                                     : -(lua_Integer)u)
-                                : (lua_Integer)u);
+      lua_pushinteger(d->L,
+                      neg ? (u == (uint64_t)LUA_MAXINTEGER + 1 ? LUA_MININTEGER : -(lua_Integer)u)
+                          : (lua_Integer)u);
       return 0;
     }
   }

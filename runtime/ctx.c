@@ -22,7 +22,6 @@
 /* Stack slots a waiting call keeps across its yield. */
 enum { STEP_OK = 1, STEP_FAILED, STEP_BACKOFF };
 
-
 /* ---- errors ---- */
 
 void spine_ctx_push_error(lua_State *L, const char *kind, const char *code, const char *message,
@@ -197,8 +196,8 @@ static void add_step(spine_op *op, spine_wf *wf, int seq, const char *kind, cons
   spine_op_param_int(op, attempt);
 }
 
-static void add_finish(spine_op *op, spine_wf *wf, int seq, const char *status,
-                       const char *result, const char *error, int attempt) {
+static void add_finish(spine_op *op, spine_wf *wf, int seq, const char *status, const char *result,
+                       const char *error, int attempt) {
   spine_op_stmt(op, SPINE_SQL_STEP_FINISH, 0);
   spine_op_param(op, wf->id);
   spine_op_param_int(op, seq);
@@ -564,7 +563,8 @@ static int ctx_intent(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
   const spine_intent *in = spine_intents_find(name);
-  if (!in) return raise_error(L, "invalid_argument", "unknown_intent", "no intent named \"%s\"", name);
+  if (!in)
+    return raise_error(L, "invalid_argument", "unknown_intent", "no intent named \"%s\"", name);
   int seq = wf->seq++;
   int m = spine_steplog_expect(wf, L, seq, "intent", name);
   if (m < 0) return lua_error(L);
@@ -868,8 +868,8 @@ static int ctx_wait(lua_State *L) {
     return lua_yieldk(L, 0, 0, value_k);
   }
   spine_sched_op_begin(wf);
-  start_wait(L, wf, seq, "wait", name, name,
-             timeout ? spine_sched_now(wf->eng) + timeout : 0, "signal");
+  start_wait(L, wf, seq, "wait", name, name, timeout ? spine_sched_now(wf->eng) + timeout : 0,
+             "signal");
   spine_sched_op_submit(wf, wait_recorded);
   return lua_yieldk(L, 0, 0, value_k);
 }
@@ -916,8 +916,8 @@ static void adopt_child(spine_wf *wf) {
   spine_version *v = lua_touserdata(co, 5);
   spine_err e;
   spine_err_clear(&e);
-  if (spine_sched_adopt(wf->eng, lua_tostring(co, 3), v, lua_tostring(co, 1),
-                        lua_tostring(co, 4), wf->trace_id, wf->id, wf->wait_seq, &e))
+  if (spine_sched_adopt(wf->eng, lua_tostring(co, 3), v, lua_tostring(co, 1), lua_tostring(co, 4),
+                        wf->trace_id, wf->id, wf->wait_seq, &e))
     spine_log_error("ctx", "cannot run child workflow", "workflow", wf->id, "error", e.msg, NULL);
 }
 
@@ -1133,14 +1133,22 @@ static int ctx_index(lua_State *L) {
   spine_limits *lim = spine_sandbox_limits(L);
   if (!lim) return 0;
   spine_wf *wf = (spine_wf *)lim;
-  if (!strcmp(key, "id")) lua_pushstring(L, wf->id);
-  else if (!strcmp(key, "process")) lua_pushstring(L, wf->process);
-  else if (!strcmp(key, "playbook")) lua_pushstring(L, spine_version_name(wf->version));
-  else if (!strcmp(key, "version")) lua_pushstring(L, spine_version_hash(wf->version));
-  else if (!strcmp(key, "attempt")) lua_pushinteger(L, wf->attempt);
-  else if (!strcmp(key, "trace_id")) lua_pushstring(L, wf->trace_id);
-  else if (!strcmp(key, "parent_id") && wf->parent_id) lua_pushstring(L, wf->parent_id);
-  else lua_pushnil(L); /* variant, experiment: set by the dispatcher (not yet) */
+  if (!strcmp(key, "id"))
+    lua_pushstring(L, wf->id);
+  else if (!strcmp(key, "process"))
+    lua_pushstring(L, wf->process);
+  else if (!strcmp(key, "playbook"))
+    lua_pushstring(L, spine_version_name(wf->version));
+  else if (!strcmp(key, "version"))
+    lua_pushstring(L, spine_version_hash(wf->version));
+  else if (!strcmp(key, "attempt"))
+    lua_pushinteger(L, wf->attempt);
+  else if (!strcmp(key, "trace_id"))
+    lua_pushstring(L, wf->trace_id);
+  else if (!strcmp(key, "parent_id") && wf->parent_id)
+    lua_pushstring(L, wf->parent_id);
+  else
+    lua_pushnil(L); /* variant, experiment: set by the dispatcher (not yet) */
   return 1;
 }
 
@@ -1150,14 +1158,22 @@ static int ctx_newindex(lua_State *L) {
 
 void spine_ctx_open(lua_State *L) {
   static const luaL_Reg fns[] = {
-      {"intent", ctx_intent},   {"step", ctx_step},
-      {"sleep", ctx_sleep},     {"sleep_until", ctx_sleep_until},
-      {"wait", ctx_wait},       {"now", ctx_now},
-      {"random", ctx_random},   {"uuid", ctx_uuid},
-      {"patched", ctx_patched}, {"child", ctx_child},
-      {"start", ctx_start},     {"state", ctx_state},
-      {"set", ctx_set},         {"log", ctx_log},
-      {"fail", ctx_fail},       {"compensate", ctx_compensate},
+      {"intent", ctx_intent},
+      {"step", ctx_step},
+      {"sleep", ctx_sleep},
+      {"sleep_until", ctx_sleep_until},
+      {"wait", ctx_wait},
+      {"now", ctx_now},
+      {"random", ctx_random},
+      {"uuid", ctx_uuid},
+      {"patched", ctx_patched},
+      {"child", ctx_child},
+      {"start", ctx_start},
+      {"state", ctx_state},
+      {"set", ctx_set},
+      {"log", ctx_log},
+      {"fail", ctx_fail},
+      {"compensate", ctx_compensate},
       {NULL, NULL},
   };
   lua_newuserdatauv(L, 0, 0);

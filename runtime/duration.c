@@ -69,10 +69,13 @@ int spine_time_parse(const char *s, int64_t *ms, spine_err *e) {
     p += 9;
     if (*p == '.') {
       int scale = 100;
-      for (p++; isdigit((unsigned char)*p); p++, scale /= 10) frac += (*p - '0') * scale;
+      for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
+        frac += (*p - '0') * scale;
     }
-    if (*p == 'Z') p++;
-    else if (!strcmp(p, "+00:00")) p += 6;
+    if (*p == 'Z')
+      p++;
+    else if (!strcmp(p, "+00:00"))
+      p += 6;
   }
   if (*p) goto bad;
   *ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + sec * 1000 + frac;

@@ -14,7 +14,7 @@
 
 /* name, kind (the Lua-visible error kind), text */
 #define SPINE_ERRNO_MAP(XX)                                                                        \
-  XX(EINVAL, "invalid_argument", "invalid argument")                                              \
+  XX(EINVAL, "invalid_argument", "invalid argument")                                               \
   XX(ENOTFOUND, "not_found", "not found")                                                          \
   XX(ECONFLICT, "conflict", "conflict")                                                            \
   XX(ETRANSITION, "invalid_transition", "invalid transition")                                      \

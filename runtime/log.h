@@ -21,8 +21,8 @@ void spine_log(spine_log_level level, const char *component, const char *msg, ..
 void spine_log_raw(spine_log_level level, const char *component, const char *msg,
                    const char *json_members, size_t len);
 
-#define spine_log_info(c, m, ...) spine_log(SPINE_LOG_INFO, c, m, __VA_ARGS__)
-#define spine_log_warn(c, m, ...) spine_log(SPINE_LOG_WARN, c, m, __VA_ARGS__)
+#define spine_log_info(c, m, ...)  spine_log(SPINE_LOG_INFO, c, m, __VA_ARGS__)
+#define spine_log_warn(c, m, ...)  spine_log(SPINE_LOG_WARN, c, m, __VA_ARGS__)
 #define spine_log_error(c, m, ...) spine_log(SPINE_LOG_ERROR, c, m, __VA_ARGS__)
 
 /* Appends `s` as a JSON string (quoted, escaped) to the buffer; helper for JSON output. */

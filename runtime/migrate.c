@@ -22,9 +22,8 @@ static int exec_ok(PGconn *conn, const char *sql, const char *what, spine_err *e
 
 static int applied_already(PGconn *conn, const char *name, spine_err *e) {
   const char *params[1] = {name};
-  PGresult *r =
-      PQexecParams(conn, "SELECT 1 FROM spine.migrations WHERE name = $1", 1, NULL, params, NULL,
-                   NULL, 0);
+  PGresult *r = PQexecParams(conn, "SELECT 1 FROM spine.migrations WHERE name = $1", 1, NULL,
+                             params, NULL, NULL, 0);
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
     spine_err_set(e, SPINE_EDB, name, NULL, "%s", PQresultErrorMessage(r));
     PQclear(r);

@@ -10,11 +10,11 @@
 #include "err.h"
 
 typedef struct spine_pgembed {
-  char home[1024];     /* absolute $SPINE_HOME (default ./.spine) */
-  char datadir[1200];  /* the cluster's data directory */
-  char sockdir[256];   /* the Unix socket directory (short: socket paths are limited) */
-  char logfile[1200];  /* the server log */
-  char conninfo[512];  /* libpq connection string for database `spine` */
+  char home[1024];    /* absolute $SPINE_HOME (default ./.spine) */
+  char datadir[1200]; /* the cluster's data directory */
+  char sockdir[256];  /* the Unix socket directory (short: socket paths are limited) */
+  char logfile[1200]; /* the server log */
+  char conninfo[512]; /* libpq connection string for database `spine` */
 } spine_pgembed;
 
 /* Fills `pg` from $SPINE_HOME (or ./.spine) without touching the disk. */

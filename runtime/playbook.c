@@ -83,7 +83,8 @@ int spine_playbook_compile(lua_State *L, const char *src, size_t len, const char
   }
   if (lua_getfield(L, m, "run") != LUA_TFUNCTION) {
     lua_pop(L, 2);
-    return spine_err_set(e, SPINE_EINVAL, path, "run", "missing run function (run = function(ctx, input) ... end)");
+    return spine_err_set(e, SPINE_EINVAL, path, "run",
+                         "missing run function (run = function(ctx, input) ... end)");
   }
   lua_pop(L, 1);
   int t = lua_getfield(L, m, "name");

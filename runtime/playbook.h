@@ -32,7 +32,6 @@ int spine_playbook_compile(lua_State *L, const char *src, size_t len, const char
 
 /* Checks the input table at `input` against the module's declaration at `module`. Unknown
  * fields pass (a later version may read them). e->field names the bad field. */
-int spine_playbook_check_input(lua_State *L, int module, int input, const char *path,
-                               spine_err *e);
+int spine_playbook_check_input(lua_State *L, int module, int input, const char *path, spine_err *e);
 
 #endif

@@ -25,8 +25,8 @@
 
 struct spine_version {
   char hash[65];
-  char *name;  /* the playbook's name (its `name` field, else the file's) */
-  char *key;   /* what it was asked for by ("contract_activation", "x/y.lua"); NULL if by hash */
+  char *name; /* the playbook's name (its `name` field, else the file's) */
+  char *key;  /* what it was asked for by ("contract_activation", "x/y.lua"); NULL if by hash */
   char *path;
   char *source;
   size_t len;
@@ -75,7 +75,7 @@ struct spine_engine {
   int serving;
   int stopping;
 
-  int64_t vnow; /* the virtual clock, ms since the epoch */
+  int64_t vnow;         /* the virtual clock, ms since the epoch */
   uv_timer_t timer;     /* the nearest workflow deadline */
   uv_timer_t wake;      /* the nearest deadline of free workflows (claims) */
   uv_timer_t heartbeat; /* lease renewal and reaping of dead workers */
@@ -113,8 +113,8 @@ static void end(spine_wf *wf, spine_wf_status status, const char *result, const 
 static void claim(spine_engine *eng);
 
 const char *spine_wf_status_name(spine_wf_status s) {
-  static const char *const names[] = {"pending", "running",     "waiting",   "completed", "failed",
-                                      "compensated", "cancelled", "stuck", "paused"};
+  static const char *const names[] = {"pending",     "running",   "waiting", "completed", "failed",
+                                      "compensated", "cancelled", "stuck",   "paused"};
   return names[s];
 }
 
@@ -328,8 +328,8 @@ static void after_resume(spine_wf *wf, int st, int nres) {
     spine_buf res = SPINE_BUF_INIT;
     spine_err e;
     spine_err_clear(&e);
-    int rc = nres ? spine_codec_encode(co, -nres, "result", &res, &e)
-                  : spine_buf_puts(&res, "null");
+    int rc =
+        nres ? spine_codec_encode(co, -nres, "result", &res, &e) : spine_buf_puts(&res, "null");
     lua_settop(co, 0);
     if (rc) {
       spine_ctx_push_error(co, "invalid_argument", "bad_result", e.msg, e.field);
@@ -434,8 +434,8 @@ static void ended(spine_op *op) {
   spine_engine *eng = wf->eng;
   wf->busy = 0;
   if (op->status)
-    spine_log_error("scheduler", "cannot record the end of a workflow", "workflow", wf->id,
-                    "error", op->err.msg, NULL);
+    spine_log_error("scheduler", "cannot record the end of a workflow", "workflow", wf->id, "error",
+                    op->err.msg, NULL);
   if (eng->end_cb) eng->end_cb(eng->end_data, wf, wf->end_result, wf->end_error);
   wf_free(wf);
 }
@@ -530,8 +530,7 @@ static void compensate_or_end(spine_wf *wf) {
     spine_buf err = SPINE_BUF_INIT;
     spine_codec_encode(L, -1, "error", &err, NULL);
     lua_settop(L, anchor - 1);
-    end(wf, wf->cancel_requested ? SPINE_WF_CANCELLED : SPINE_WF_FAILED, NULL,
-        spine_buf_str(&err));
+    end(wf, wf->cancel_requested ? SPINE_WF_CANCELLED : SPINE_WF_FAILED, NULL, spine_buf_str(&err));
     spine_buf_free(&err);
     return;
   }
@@ -552,8 +551,10 @@ static void fail_recorded(spine_op *op) {
   spine_wf *wf = op->data;
   wf->busy = 0;
   if (op->status) {
-    if (op->status == SPINE_ECONFLICT) spine_sched_lost(wf, op->err.msg);
-    else spine_sched_stuck(wf, "checkpoint_failed", op->err.msg);
+    if (op->status == SPINE_ECONFLICT)
+      spine_sched_lost(wf, op->err.msg);
+    else
+      spine_sched_stuck(wf, "checkpoint_failed", op->err.msg);
     return;
   }
   count_step(wf);
@@ -658,8 +659,8 @@ static void started(spine_op *op) {
   wf->busy = 0;
   wf->wait = SPINE_WAIT_NONE;
   if (op->status) {
-    spine_log_error("scheduler", "cannot start workflow", "workflow", wf->id, "error",
-                    op->err.msg, NULL);
+    spine_log_error("scheduler", "cannot start workflow", "workflow", wf->id, "error", op->err.msg,
+                    NULL);
     wf_free(wf);
     return;
   }
@@ -674,8 +675,7 @@ static spine_version *find_version(spine_engine *eng, const char *key, const cha
 }
 
 static spine_version *add_version(spine_engine *eng, const char *key, const char *path,
-                                  const char *source, size_t len, const char *hash,
-                                  spine_err *e) {
+                                  const char *source, size_t len, const char *hash, spine_err *e) {
   lua_State *L = eng->L;
   int rc = spine_playbook_compile(L, source, len, path, eng->o.instructions, e);
   if (rc) return NULL;
@@ -868,8 +868,7 @@ static void claimed(spine_op *op) {
   eng->claim_busy = 0;
   PGresult *r = spine_op_result(op, 0);
   int n = (!op->status && r) ? PQntuples(r) : 0;
-  if (op->status)
-    spine_log_error("scheduler", "claim failed", "error", op->err.msg, NULL);
+  if (op->status) spine_log_error("scheduler", "claim failed", "error", op->err.msg, NULL);
   for (int i = 0; i < n; i++) {
     const char *id = PQgetvalue(r, i, 0);
     if (registry_get(eng, id)) continue; /* ours already */
@@ -1051,12 +1050,11 @@ static void on_heartbeat(uv_timer_t *t) {
 /* ---- setup ---- */
 
 /* Runs the compensations in reverse order; `mark` records each as a step first. */
-static const char runner_src[] =
-    "local comps, mark = ...\n"
-    "for i = #comps, 1, -1 do\n"
-    "  mark(i)\n"
-    "  comps[i]()\n"
-    "end\n";
+static const char runner_src[] = "local comps, mark = ...\n"
+                                 "for i = #comps, 1, -1 do\n"
+                                 "  mark(i)\n"
+                                 "  comps[i]()\n"
+                                 "end\n";
 
 static int register_worker(spine_engine *eng, spine_err *e) {
   PGconn *pg = spine_store_session(eng->store);
@@ -1183,8 +1181,8 @@ static void release_all(spine_engine *eng) {
   char worker[24];
   snprintf(worker, sizeof worker, "%lld", (long long)eng->worker);
   const char *params[1] = {worker};
-  PGresult *r = PQexecParams(pg, spine_sql_text(SPINE_SQL_WF_RELEASE_ALL), 1, NULL, params, NULL,
-                             NULL, 0);
+  PGresult *r =
+      PQexecParams(pg, spine_sql_text(SPINE_SQL_WF_RELEASE_ALL), 1, NULL, params, NULL, NULL, 0);
   PQclear(r);
   r = PQexecParams(pg, "DELETE FROM spine.workers WHERE id = $1", 1, NULL, params, NULL, NULL, 0);
   PQclear(r);

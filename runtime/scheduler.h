@@ -13,15 +13,15 @@
 
 typedef struct spine_engine_opts {
   const char *conninfo;
-  int pool;              /* pipelined connections (default 4) */
-  int claims;            /* claim free workflows (serve); 0 for `spine run` */
-  int virtual_clock;     /* timers fire as soon as nothing else is to do */
-  int64_t instructions;  /* budget per resume (default 50M) */
-  int64_t mem_limit;     /* bytes a resume may grow (default 64 MB) */
-  const char *playbooks; /* directory of playbooks by name (default "playbooks") */
-  int64_t lease_ms;      /* worker lease (default 10 s) */
+  int pool;               /* pipelined connections (default 4) */
+  int claims;             /* claim free workflows (serve); 0 for `spine run` */
+  int virtual_clock;      /* timers fire as soon as nothing else is to do */
+  int64_t instructions;   /* budget per resume (default 50M) */
+  int64_t mem_limit;      /* bytes a resume may grow (default 64 MB) */
+  const char *playbooks;  /* directory of playbooks by name (default "playbooks") */
+  int64_t lease_ms;       /* worker lease (default 10 s) */
   int64_t evict_after_ms; /* evict workflows waiting longer than this (0 = never) */
-  int quiet;             /* no info logs */
+  int quiet;              /* no info logs */
 } spine_engine_opts;
 
 /* Called when a workflow this engine ran reaches an end (completed, failed, compensated,
@@ -54,7 +54,7 @@ typedef struct spine_replay_report {
   int nondeterministic; /* the playbook asked for another step than the history has */
   int ended;            /* the playbook ended within the history */
   spine_wf_status status;
-  char error[1024];     /* JSON of the divergence or failure, "" if none */
+  char error[1024]; /* JSON of the divergence or failure, "" if none */
 } spine_replay_report;
 
 /* Replays a history (steps as the JSON array the store keeps) against a playbook source,

@@ -35,7 +35,8 @@ static void compress(uint32_t h[8], const unsigned char *p) {
   }
   uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
   for (int t = 0; t < 64; t++) {
-    uint32_t t1 = hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[t] + w[t];
+    uint32_t t1 =
+        hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[t] + w[t];
     uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
     hh = g;
     g = f;
@@ -62,7 +63,8 @@ void spine_sha256_hex(const void *data, size_t len, char hex[65]) {
                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
   const unsigned char *p = data;
   size_t left = len;
-  for (; left >= 64; left -= 64, p += 64) compress(h, p);
+  for (; left >= 64; left -= 64, p += 64)
+    compress(h, p);
 
   /* §5.1.1 padding: a 1 bit, zeros, then the message length in bits as 64 bits big-endian;
    * one block if the tail leaves room for 9 bytes, else two. */
@@ -72,11 +74,14 @@ void spine_sha256_hex(const void *data, size_t len, char hex[65]) {
   block[left] = 0x80;
   size_t blocks = left + 9 <= 64 ? 1 : 2;
   uint64_t bits = (uint64_t)len * 8;
-  for (int i = 0; i < 8; i++) block[blocks * 64 - 1 - i] = (unsigned char)(bits >> (8 * i));
-  for (size_t i = 0; i < blocks; i++) compress(h, block + 64 * i);
+  for (int i = 0; i < 8; i++)
+    block[blocks * 64 - 1 - i] = (unsigned char)(bits >> (8 * i));
+  for (size_t i = 0; i < blocks; i++)
+    compress(h, block + 64 * i);
 
   static const char digits[] = "0123456789abcdef";
   for (int i = 0; i < 8; i++)
-    for (int j = 0; j < 8; j++) hex[8 * i + j] = digits[(h[i] >> (28 - 4 * j)) & 0xf];
+    for (int j = 0; j < 8; j++)
+      hex[8 * i + j] = digits[(h[i] >> (28 - 4 * j)) & 0xf];
   hex[64] = '\0';
 }

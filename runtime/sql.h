@@ -3,6 +3,9 @@
 #ifndef SPINE_SQL_H
 #define SPINE_SQL_H
 
+/* Statements read as SQL, aligned by hand. */
+/* clang-format off */
+
 #define SPINE_MS(p) "to_timestamp((" p ")::float8 / 1000)"
 #define SPINE_EPOCH_MS(c) "(extract(epoch from " c ") * 1000)::int8"
 
@@ -113,5 +116,7 @@ typedef enum {
 const char *spine_sql_text(spine_sql_id id);
 /* The statement's prepared name ("s3"), static. */
 const char *spine_sql_name(spine_sql_id id);
+
+/* clang-format on */
 
 #endif

@@ -12,8 +12,8 @@
 #include "log.h"
 
 #define MAX_EXTRA_STATEMENTS 256
-#define MAX_BATCH 1024
-#define MAX_TRIES 20
+#define MAX_BATCH            1024
+#define MAX_TRIES            20
 
 static const char *extra_texts[MAX_EXTRA_STATEMENTS];
 static int nextra;
@@ -27,8 +27,8 @@ typedef struct conn {
   int events;                   /* what the poll waits for */
   spine_op *cur;                /* the op whose results are being read */
   int cur_stmt;
-  spine_op *failed;             /* the op whose statement failed first */
-  int listen;                   /* the LISTEN connection: notifications only */
+  spine_op *failed; /* the op whose statement failed first */
+  int listen;       /* the LISTEN connection: notifications only */
 } conn;
 
 struct spine_store {
@@ -104,7 +104,8 @@ void spine_op_free(spine_op *op) {
 static void *grow(void *p, int *cap, int need, size_t size) {
   if (need <= *cap) return p;
   int n = *cap ? *cap * 2 : 8;
-  while (n < need) n *= 2;
+  while (n < need)
+    n *= 2;
   void *q = realloc(p, (size_t)n * size);
   if (!q) abort(); /* small control arrays: out of memory here is not recoverable */
   *cap = n;
@@ -162,8 +163,7 @@ int spine_store_classify(const PGresult *r, spine_err *e) {
       !strncmp(state, "57P", 3) || !strcmp(state, "53300"))
     return spine_err_set(e, SPINE_ETRANSIENT, NULL, NULL, "%s (%s)", msg, state);
   if (!strcmp(state, "57014")) return spine_err_set(e, SPINE_ETIMEOUT, NULL, NULL, "%s", msg);
-  if (!strcmp(state, "23505"))
-    return spine_err_set(e, SPINE_ECONFLICT, NULL, detail, "%s", msg);
+  if (!strcmp(state, "23505")) return spine_err_set(e, SPINE_ECONFLICT, NULL, detail, "%s", msg);
   /* Business rejections raised by intent SQL carry their kind in the SQLSTATE. */
   if (!strcmp(state, "SPNF0")) return spine_err_set(e, SPINE_ENOTFOUND, NULL, NULL, "%s", msg);
   if (!strcmp(state, "SPIT0")) return spine_err_set(e, SPINE_ETRANSITION, NULL, NULL, "%s", msg);
@@ -429,7 +429,8 @@ static void send_batch(spine_store *s, conn *c, int n) {
 static void on_prepare(uv_prepare_t *h) {
   spine_store *s = h->data;
   int idle = 0;
-  for (int i = 0; i < s->nconns; i++) idle += !s->conns[i].busy;
+  for (int i = 0; i < s->nconns; i++)
+    idle += !s->conns[i].busy;
   for (int i = 0; i < s->nconns && s->head && idle; i++) {
     conn *c = &s->conns[i];
     if (c->busy) continue;
@@ -541,7 +542,8 @@ static void conn_close(conn *c) {
 void spine_store_close(spine_store *s) {
   if (s->closing) return;
   s->closing = 1;
-  for (int i = 0; i < s->nconns; i++) conn_close(&s->conns[i]);
+  for (int i = 0; i < s->nconns; i++)
+    conn_close(&s->conns[i]);
   if (s->session) conn_close(s->session);
   uv_close((uv_handle_t *)&s->prepare, on_closed);
 }

@@ -21,10 +21,10 @@ typedef void (*spine_op_cb)(spine_op *op);
 typedef void (*spine_notify_cb)(void *data, const char *channel, const char *payload);
 
 typedef struct spine_stmt {
-  int sql;        /* a statement id: spine_sql_id or one from spine_store_statement() */
+  int sql; /* a statement id: spine_sql_id or one from spine_store_statement() */
   int nparams;
-  int first;      /* index of its first parameter in the op's parameter arrays */
-  int want_rows;  /* 1: keep the PGresult for the callback */
+  int first;     /* index of its first parameter in the op's parameter arrays */
+  int want_rows; /* 1: keep the PGresult for the callback */
 } spine_stmt;
 
 /* A unit of work that commits atomically with the others of its batch. Embed it in its owner
@@ -36,19 +36,19 @@ struct spine_op {
   void *data;
   spine_stmt *stmts;
   int nstmts, cap_stmts;
-  spine_buf params;    /* parameter bytes, each NUL-terminated */
-  int *param_off;      /* offset of each parameter in `params`, -1 for NULL */
+  spine_buf params; /* parameter bytes, each NUL-terminated */
+  int *param_off;   /* offset of each parameter in `params`, -1 for NULL */
   int nparams, cap_params;
   const char **param_ptr; /* scratch: pointers built at send time */
   int cap_ptr;
-  PGresult **results;  /* per statement (NULL unless want_rows), owned by the op */
+  PGresult **results; /* per statement (NULL unless want_rows), owned by the op */
   int cap_results;
-  int status;          /* 0 committed; else SPINE_E* (results then unset) */
-  int failed_stmt;     /* the statement that failed, or -1 */
-  char sqlstate[6];    /* of the failure, "" if none */
+  int status;       /* 0 committed; else SPINE_E* (results then unset) */
+  int failed_stmt;  /* the statement that failed, or -1 */
+  char sqlstate[6]; /* of the failure, "" if none */
   spine_err err;
-  int tries;           /* transient failures so far */
-  spine_op *next;      /* queue link */
+  int tries;      /* transient failures so far */
+  spine_op *next; /* queue link */
 };
 
 /* Process-wide registry of extra prepared statements (intents): call before any store opens.

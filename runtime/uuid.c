@@ -41,8 +41,8 @@ static uint64_t next(void) {
 
 void spine_uuid(char out[37]) {
   uint64_t a = next(), b = next();
-  a = (a & ~0xF000ull) | 0x4000ull;             /* version 4 */
-  b = (b & ~(3ull << 62)) | (2ull << 62);       /* variant 10 */
+  a = (a & ~0xF000ull) | 0x4000ull;       /* version 4 */
+  b = (b & ~(3ull << 62)) | (2ull << 62); /* variant 10 */
   snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32),
            (unsigned)((a >> 16) & 0xFFFF), (unsigned)(a & 0xFFFF), (unsigned)(b >> 48),
            (unsigned long long)(b & 0xFFFFFFFFFFFFull));

@@ -54,7 +54,7 @@ struct spine_wf {
   char *process;   /* owned */
   char *parent_id; /* owned, NULL for a top-level workflow */
   int parent_seq;
-  char *state;     /* owned business state, NULL if never set */
+  char *state; /* owned business state, NULL if never set */
   int attempt;
   spine_wf_status status;
 
@@ -64,8 +64,8 @@ struct spine_wf {
   int nlog;      /* recorded steps: seq <= nlog replays */
 
   spine_wait wait;
-  int64_t wake_ms;   /* deadline while in the timer heap */
-  int heap_index;    /* -1 when not in the heap */
+  int64_t wake_ms; /* deadline while in the timer heap */
+  int heap_index;  /* -1 when not in the heap */
   spine_wf_timer_fn on_timer;
   int wait_seq;      /* the step that waits (signal waits) */
   char signal[128];  /* the signal name it waits for */
@@ -83,9 +83,9 @@ struct spine_wf {
   unsigned timer_fired : 1;    /* the deadline passed while busy */
   unsigned compensating : 1;
   unsigned cancel_requested : 1;
-  unsigned ending : 1;         /* its end is being committed */
+  unsigned ending : 1; /* its end is being committed */
 
-  char *end_result, *end_error;   /* the outcome being committed (owned) */
+  char *end_result, *end_error;  /* the outcome being committed (owned) */
   struct spine_pending *pending; /* the row's input, log and attributes until begin() */
   spine_wf *next_free;           /* the list of workflows waiting for their version */
 };

@@ -1,5 +1,6 @@
 # Writes OUT: a C array of {name, sql} for every migration file in FILES, in order.
 set(body "/* Generated from runtime/sql and intents/sql: do not edit. */\n#include \"migrate.h\"\n\nconst spine_migration spine_migrations[] = {\n")
+string(REPLACE "|" ";" FILES "${FILES}")
 foreach(f ${FILES})
   get_filename_component(name ${f} NAME)
   file(READ ${f} sql)

@@ -22,18 +22,15 @@ static const char usage[] =
     "  Measures durable steps/s, intent steps/s, 10-step latency, start latency, memory per\n"
     "  waiting workflow and recovery after kill -9, as shared/bench/README.md defines them.\n";
 
-static const char steps_src[] =
-    "return { name = 'bench_steps', run = function(ctx, input)\n"
-    "  for i = 1, 10 do ctx.step('s', function() return i end) end\n"
-    "  return true\nend }\n";
-static const char intents_src[] =
-    "return { name = 'bench_intents', run = function(ctx, input)\n"
-    "  for i = 1, 10 do ctx.intent('BenchRecord', { n = i }) end\n"
-    "  return true\nend }\n";
-static const char wait_src[] =
-    "return { name = 'bench_wait', run = function(ctx, input)\n"
-    "  ctx.step('s', function() return 1 end)\n"
-    "  return ctx.wait('message', { timeout = '24h' })\nend }\n";
+static const char steps_src[] = "return { name = 'bench_steps', run = function(ctx, input)\n"
+                                "  for i = 1, 10 do ctx.step('s', function() return i end) end\n"
+                                "  return true\nend }\n";
+static const char intents_src[] = "return { name = 'bench_intents', run = function(ctx, input)\n"
+                                  "  for i = 1, 10 do ctx.intent('BenchRecord', { n = i }) end\n"
+                                  "  return true\nend }\n";
+static const char wait_src[] = "return { name = 'bench_wait', run = function(ctx, input)\n"
+                               "  ctx.step('s', function() return 1 end)\n"
+                               "  return ctx.wait('message', { timeout = '24h' })\nend }\n";
 
 typedef struct bench {
   uv_loop_t loop;
@@ -67,11 +64,11 @@ static void on_begin(void *data, const spine_wf *wf) {
   b->begun_at = now_s();
 }
 
-static void emit(bench *b, const char *metric, double value, const char *unit,
-                 const char *params) {
+static void emit(bench *b, const char *metric, double value, const char *unit, const char *params) {
   if (b->json)
-    printf("{\"system\":\"spine\",\"metric\":\"%s\",\"value\":%.2f,\"unit\":\"%s\",\"params\":%s}\n",
-           metric, value, unit, params);
+    printf(
+        "{\"system\":\"spine\",\"metric\":\"%s\",\"value\":%.2f,\"unit\":\"%s\",\"params\":%s}\n",
+        metric, value, unit, params);
   else
     printf("%-28s %12.2f %-4s %s\n", metric, value, unit, params);
   fflush(stdout);
@@ -90,7 +87,8 @@ static int run_batch(bench *b, const char *playbook, int n, spine_err *e) {
   char id[80];
   for (int i = 0; i < n; i++)
     if (spine_engine_start(b->eng, playbook, NULL, id, e)) return -1;
-  while (b->ended < target) uv_run(&b->loop, UV_RUN_ONCE);
+  while (b->ended < target)
+    uv_run(&b->loop, UV_RUN_ONCE);
   return 0;
 }
 
@@ -116,8 +114,8 @@ static int throughput(bench *b, const char *name, const char *metric, spine_err 
   for (int r = 0; r < reps; r++) {
     double s = now_s();
     if (run_batch(b, path, batch, e)) return -1;
-    snprintf(elapsed + strlen(elapsed), sizeof elapsed - strlen(elapsed), "%s%.3f",
-             r ? "," : "", now_s() - s);
+    snprintf(elapsed + strlen(elapsed), sizeof elapsed - strlen(elapsed), "%s%.3f", r ? "," : "",
+             now_s() - s);
   }
   double total = now_s() - t0;
   double steps = 10.0 * batch * reps / total;
@@ -142,7 +140,8 @@ static int latency(bench *b, spine_err *e) {
     int target = b->ended + 1;
     b->started_at = now_s();
     if (spine_engine_start(b->eng, path, NULL, id, e)) return -1;
-    while (b->ended < target) uv_run(&b->loop, UV_RUN_ONCE);
+    while (b->ended < target)
+      uv_run(&b->loop, UV_RUN_ONCE);
     if (i < 0) continue;
     lat[i] = (b->ended_at - b->started_at) * 1000;
     start[i] = (b->begun_at - b->started_at) * 1000;
@@ -186,7 +185,8 @@ static void park(bench *b, const char *path, int n) {
   char id[80];
   spine_err e;
   int target = b->begun + n;
-  for (int i = 0; i < n; i++) spine_engine_start(b->eng, path, NULL, id, &e);
+  for (int i = 0; i < n; i++)
+    spine_engine_start(b->eng, path, NULL, id, &e);
   /* parked = its wait is recorded: no workflow has an operation in flight any more */
   while (b->begun < target || !spine_store_idle(spine_engine_store(b->eng)))
     uv_run(&b->loop, UV_RUN_ONCE);
@@ -201,8 +201,8 @@ static int memory(bench *b) {
   park(b, path, n);
   long after = min_rss(b);
   char params[160];
-  snprintf(params, sizeof params, "{\"parked\":%d,\"rss_before\":%ld,\"rss_after\":%ld}", n,
-           before, after);
+  snprintf(params, sizeof params, "{\"parked\":%d,\"rss_before\":%ld,\"rss_after\":%ld}", n, before,
+           after);
   emit(b, "bytes_per_waiting_workflow", (double)(after - before) / n, "B", params);
   return 0;
 }
@@ -256,7 +256,8 @@ static int recovery(bench *b, spine_err *e) {
   PQclear(r);
   long long fifth = (long long)n * 10 / 5, done = 0;
   while ((done = count_sql(c, "SELECT count(*) FROM spine.steps WHERE workflow_id LIKE"
-                              " 'bench-rec-%'")) < fifth && done >= 0)
+                              " 'bench-rec-%'")) < fifth &&
+         done >= 0)
     uv_sleep(20);
   kill(pid, SIGKILL);
   waitpid(pid, NULL, 0);
@@ -273,8 +274,7 @@ static int recovery(bench *b, spine_err *e) {
   PQfinish(c);
   char params[200];
   snprintf(params, sizeof params,
-           "{\"workflows\":%d,\"steps_per_workflow\":10,\"steps_done_at_kill\":%lld}", n,
-           at_kill);
+           "{\"workflows\":%d,\"steps_per_workflow\":10,\"steps_done_at_kill\":%lld}", n, at_kill);
   emit(b, "recovery_s", took, "s", params);
   return 0;
 }
@@ -282,14 +282,14 @@ static int recovery(bench *b, spine_err *e) {
 static void cleanup(bench *b) {
   PGconn *c = PQconnectdb(b->conninfo);
   if (PQstatus(c) == CONNECTION_OK) {
-    PGresult *r = PQexec(
-        c, "DELETE FROM spine.steps WHERE workflow_id IN (SELECT id FROM spine.workflows"
-           " WHERE process LIKE 'bench_%');"
-           "DELETE FROM spine.signals WHERE workflow_id IN (SELECT id FROM spine.workflows"
-           " WHERE process LIKE 'bench_%');"
-           "DELETE FROM spine.bench_effects WHERE workflow_id IN (SELECT id FROM"
-           " spine.workflows WHERE process LIKE 'bench_%');"
-           "DELETE FROM spine.workflows WHERE process LIKE 'bench_%'");
+    PGresult *r =
+        PQexec(c, "DELETE FROM spine.steps WHERE workflow_id IN (SELECT id FROM spine.workflows"
+                  " WHERE process LIKE 'bench_%');"
+                  "DELETE FROM spine.signals WHERE workflow_id IN (SELECT id FROM spine.workflows"
+                  " WHERE process LIKE 'bench_%');"
+                  "DELETE FROM spine.bench_effects WHERE workflow_id IN (SELECT id FROM"
+                  " spine.workflows WHERE process LIKE 'bench_%');"
+                  "DELETE FROM spine.workflows WHERE process LIKE 'bench_%'");
     PQclear(r);
   }
   PQfinish(c);
@@ -310,7 +310,8 @@ int spine_cli_bench(int argc, char **argv) {
   const char *only = spine_cli__opt(&a, spec, "only");
   spine_err e;
   spine_err_clear(&e);
-  if (spine_cli__conninfo(b.conninfo, sizeof b.conninfo, &e)) return spine_cli__fail(b.json, &e, NULL);
+  if (spine_cli__conninfo(b.conninfo, sizeof b.conninfo, &e))
+    return spine_cli__fail(b.json, &e, NULL);
   snprintf(b.dir, sizeof b.dir, "/tmp/spine-bench-XXXXXX");
   if (!mkdtemp(b.dir)) return 1;
   char path[128];

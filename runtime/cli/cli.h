@@ -10,9 +10,9 @@
 
 #include "err.h"
 
-#define SPINE_EXIT_OK 0
+#define SPINE_EXIT_OK       0
 #define SPINE_EXIT_REJECTED 1
-#define SPINE_EXIT_USAGE 2
+#define SPINE_EXIT_USAGE    2
 
 int spine_cli_db(int argc, char **argv);
 int spine_cli_run(int argc, char **argv);
@@ -37,8 +37,8 @@ typedef struct spine_cli_args {
   const char *pos[8];
   int npos;
 } spine_cli_args;
-int spine_cli__parse(int argc, char **argv, const char *const *spec, const char *usage,
-                     int min_pos, int max_pos, spine_cli_args *out);
+int spine_cli__parse(int argc, char **argv, const char *const *spec, const char *usage, int min_pos,
+                     int max_pos, spine_cli_args *out);
 /* The value of option `name` (as in spec, without '='), or NULL. */
 const char *spine_cli__opt(const spine_cli_args *a, const char *const *spec, const char *name);
 

@@ -12,8 +12,8 @@
 #include "migrate.h"
 #include "pgembed.h"
 
-int spine_cli__parse(int argc, char **argv, const char *const *spec, const char *usage,
-                     int min_pos, int max_pos, spine_cli_args *out) {
+int spine_cli__parse(int argc, char **argv, const char *const *spec, const char *usage, int min_pos,
+                     int max_pos, spine_cli_args *out) {
   memset(out, 0, sizeof *out);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -45,8 +45,7 @@ int spine_cli__parse(int argc, char **argv, const char *const *spec, const char 
         else if (i + 1 < argc)
           out->values[found] = argv[++i];
         else {
-          fprintf(stderr, "spine %s: option --%s needs a value\n\n%s", argv[0], spec[found],
-                  usage);
+          fprintf(stderr, "spine %s: option --%s needs a value\n\n%s", argv[0], spec[found], usage);
           return SPINE_EXIT_USAGE;
         }
       } else {
@@ -147,6 +146,8 @@ PGresult *spine_cli__query(PGconn *c, const char *sql, int n, const char *const 
   return r;
 }
 
+/* The query reads as SQL, one clause a line. */
+/* clang-format off */
 #define EPOCH_ISO(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 const char spine_cli__workflow_sql[] =
@@ -165,6 +166,7 @@ const char spine_cli__workflow_sql[] =
     " 'ended_at', " EPOCH_ISO("s.ended_at") ", 'wake_at', " EPOCH_ISO("s.wake_at") ")"
     " ORDER BY s.seq), '[]'::jsonb) FROM spine.steps s WHERE s.workflow_id = w.id))::text"
     " FROM spine.workflows w WHERE w.id = $1";
+/* clang-format on */
 
 static const char *field(lua_State *L, int t, const char *k) {
   lua_getfield(L, t, k);

@@ -222,7 +222,8 @@ static int db_migrate(int argc, char **argv) {
   spine_err e;
   spine_err_clear(&e);
   char conninfo[1024];
-  if (spine_cli__conninfo(conninfo, sizeof conninfo, &e)) return fail(json, "db_migrate_failed", &e);
+  if (spine_cli__conninfo(conninfo, sizeof conninfo, &e))
+    return fail(json, "db_migrate_failed", &e);
   PGconn *c = PQconnectdb(conninfo);
   if (PQstatus(c) != CONNECTION_OK) {
     spine_err_set(&e, SPINE_EDB, "database", NULL, "cannot connect: %s", PQerrorMessage(c));
@@ -234,7 +235,8 @@ static int db_migrate(int argc, char **argv) {
   PQfinish(c);
   if (rc) return fail(json, "db_migrate_failed", &e);
   int total = 0;
-  while (spine_migrations[total].name) total++;
+  while (spine_migrations[total].name)
+    total++;
   if (json)
     printf("{\"applied\":%d,\"migrations\":%d}\n", applied, total);
   else

@@ -22,15 +22,15 @@ static int act(int argc, char **argv, const char *usage, const char *sql, const 
   if (!r) {
     status = spine_cli__fail(json, &e, NULL);
   } else if (PQntuples(r) == 0 || PQgetisnull(r, 0, 0)) {
-    PGresult *s = spine_cli__query(c, "SELECT status FROM spine.workflows WHERE id = $1", 1,
-                                   params, &e);
+    PGresult *s =
+        spine_cli__query(c, "SELECT status FROM spine.workflows WHERE id = $1", 1, params, &e);
     if (s && PQntuples(s) == 1)
       spine_err_set(&e, SPINE_ETRANSITION, NULL, "id", "cannot %s workflow %s: it is %s", verb,
                     a.pos[0], PQgetvalue(s, 0, 0));
     else
       spine_err_set(&e, SPINE_ENOTFOUND, NULL, "id", "no workflow %s", a.pos[0]);
-    status = spine_cli__fail(json, &e, e.code == SPINE_ENOTFOUND ? "not_found"
-                                                                 : "invalid_transition");
+    status =
+        spine_cli__fail(json, &e, e.code == SPINE_ENOTFOUND ? "not_found" : "invalid_transition");
     if (s) PQclear(s);
   } else if (json) {
     printf("{\"id\":\"%s\",\"status\":\"%s\"}\n", a.pos[0], PQgetvalue(r, 0, 0));

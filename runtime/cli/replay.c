@@ -55,8 +55,7 @@ int spine_cli_replay(int argc, char **argv) {
     len = src.len;
   }
   spine_replay_report rep;
-  rc = spine_engine_replay(path, source, len, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 16), &rep,
-                           &e);
+  rc = spine_engine_replay(path, source, len, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 16), &rep, &e);
   int status = SPINE_EXIT_OK;
   if (rc) {
     status = spine_cli__fail(json, &e, NULL);
@@ -67,7 +66,8 @@ int spine_cli_replay(int argc, char **argv) {
       spine_log_json_string(&b, a.pos[0], strlen(a.pos[0]));
       spine_buf_puts(&b, ",\"playbook\":");
       spine_log_json_string(&b, path, strlen(path));
-      spine_buf_printf(&b, ",\"recorded\":%d,\"replayed\":%d,\"deterministic\":%s,\"divergence\":%s}\n",
+      spine_buf_printf(&b,
+                       ",\"recorded\":%d,\"replayed\":%d,\"deterministic\":%s,\"divergence\":%s}\n",
                        rep.recorded, rep.replayed, rep.nondeterministic ? "false" : "true",
                        rep.nondeterministic ? rep.error : "null");
       fputs(spine_buf_str(&b), stdout);

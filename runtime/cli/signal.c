@@ -33,8 +33,7 @@ int spine_cli_signal(int argc, char **argv) {
     const char *st = PQgetvalue(r, 0, 0);
     if (!strcmp(st, "completed") || !strcmp(st, "failed") || !strcmp(st, "compensated") ||
         !strcmp(st, "cancelled")) {
-      spine_err_set(&e, SPINE_ETRANSITION, NULL, "id", "workflow %s has ended (%s)", a.pos[0],
-                    st);
+      spine_err_set(&e, SPINE_ETRANSITION, NULL, "id", "workflow %s has ended (%s)", a.pos[0], st);
       status = spine_cli__fail(json, &e, "ended");
     }
   }

@@ -90,8 +90,8 @@ int spine_cli_start(int argc, char **argv) {
   } else if (PQntuples(r) == 0) {
     /* The key was used: answer with the workflow it started. */
     const char *kp[1] = {key};
-    r2 = spine_cli__query(c, "SELECT id FROM spine.workflows WHERE idempotency_key = $1", 1, kp,
-                          &e);
+    r2 =
+        spine_cli__query(c, "SELECT id FROM spine.workflows WHERE idempotency_key = $1", 1, kp, &e);
     if (!r2 || PQntuples(r2) != 1)
       status = spine_cli__fail(json, &e, NULL);
     else

@@ -26,8 +26,7 @@
 #define ASSERT_INT_OP_(a, op, b)                                                                   \
   do {                                                                                             \
     int64_t a_ = (int64_t)(a), b_ = (int64_t)(b);                                                  \
-    if (!(a_ op b_))                                                                               \
-      TEST_FAIL_("%s %s %s: %" PRId64 " vs %" PRId64, #a, #op, #b, a_, b_);                        \
+    if (!(a_ op b_)) TEST_FAIL_("%s %s %s: %" PRId64 " vs %" PRId64, #a, #op, #b, a_, b_);         \
   } while (0)
 
 #define ASSERT_EQ(a, b) ASSERT_INT_OP_(a, ==, b)

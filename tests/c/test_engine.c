@@ -41,10 +41,12 @@ static void run_all(const char *db, const char *const *playbooks, int n, ended *
     snprintf(path, sizeof path, "%s/%s", getenv("SPINE_SRC"), playbooks[i]);
     if (spine_engine_start(eng, path, "{\"customer\":\"c\"}", id, &e))
       TEST_FAIL_("start %s: %s", playbooks[i], e.msg);
-    while (out->count <= i) uv_run(&loop, UV_RUN_ONCE);
+    while (out->count <= i)
+      uv_run(&loop, UV_RUN_ONCE);
   }
   /* children may still be running: let them end */
-  while (spine_engine_live(eng) > 0) uv_run(&loop, UV_RUN_ONCE);
+  while (spine_engine_live(eng) > 0)
+    uv_run(&loop, UV_RUN_ONCE);
   spine_engine_stop(eng);
   uv_run(&loop, UV_RUN_DEFAULT);
   spine_engine_free(eng);
@@ -54,8 +56,7 @@ static void run_all(const char *db, const char *const *playbooks, int n, ended *
 TEST_IMPL(engine_runs_playbooks) {
   const char *db = test_newdb("engine_runs_playbooks");
   static const char *const playbooks[] = {"tests/playbooks/durable_tour.lua",
-                                          "tests/playbooks/saga.lua",
-                                          "tests/playbooks/parent.lua"};
+                                          "tests/playbooks/saga.lua", "tests/playbooks/parent.lua"};
   ended out = {0};
   run_all(db, playbooks, 3, &out);
   ASSERT_EQ(out.count, 3);
@@ -70,10 +71,9 @@ TEST_IMPL(engine_runs_playbooks) {
 
 TEST_IMPL(engine_contains_bad_playbooks) {
   const char *db = test_newdb("engine_contains_bad_playbooks");
-  static const char *const playbooks[] = {"tests/playbooks/bad_loop.lua",
-                                          "tests/playbooks/bad_memory.lua",
-                                          "tests/playbooks/bad_runtime.lua",
-                                          "tests/playbooks/durable_tour.lua"};
+  static const char *const playbooks[] = {
+      "tests/playbooks/bad_loop.lua", "tests/playbooks/bad_memory.lua",
+      "tests/playbooks/bad_runtime.lua", "tests/playbooks/durable_tour.lua"};
   ended out = {0};
   run_all(db, playbooks, 4, &out);
   ASSERT_EQ(out.status[0], SPINE_WF_FAILED);

@@ -70,7 +70,8 @@ TEST_IMPL(store_group_commit) {
     spine_op_param_int(&p[i].op, i == 57 ? 56 : i);
     spine_store_submit(s, &p[i].op);
   }
-  while (finished < NOPS) uv_run(&loop, UV_RUN_ONCE);
+  while (finished < NOPS)
+    uv_run(&loop, UV_RUN_ONCE);
 
   for (int i = 0; i < NOPS; i++) {
     ASSERT_EQ(p[i].done, 1);
@@ -88,7 +89,8 @@ TEST_IMPL(store_group_commit) {
   ASSERT_GT(st->retries, 0);
   ASSERT_EQ(count(db, "SELECT count(*) FROM t"), NOPS - 1);
 
-  for (int i = 0; i < NOPS; i++) spine_op_free(&p[i].op);
+  for (int i = 0; i < NOPS; i++)
+    spine_op_free(&p[i].op);
   spine_store_close(s);
   uv_run(&loop, UV_RUN_DEFAULT);
   ASSERT_EQ(uv_loop_close(&loop), 0);

@@ -1,0 +1,496 @@
+/* The sandbox playbooks and adapters run in: the state's allocator (a total limit, and net
+ * growth charged to the resume in progress), the restricted environment, and the instruction
+ * budget (a count hook that a playbook's pcall cannot outrun). It owns the allocator's state;
+ * it never lets a script reach os, io, debug, load, require, or a table another script sees. */
+#include "sandbox.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Instructions between two hook calls: small enough to stop a loop promptly, large enough
+ * that the hook costs nothing measurable. */
+#define HOOK_COUNT     1000
+/* Net growth allowed to a chunk's top level (spine_sandbox_load has no mem_limit argument):
+ * a playbook's top level declares tables and functions, it does not build data. */
+#define LOAD_MEM_LIMIT ((int64_t)64 << 20)
+
+/* The allocator's state, one per lua_State. lua_close is the only close callers have, so the
+ * allocator frees this itself when its last block goes: the state block, which lua_close
+ * frees last (total reaches 0 then and only then). */
+typedef struct sandbox_alloc {
+  size_t total;      /* bytes in live blocks */
+  size_t limit;      /* maximum total; 0 = none */
+  spine_limits *cur; /* limits of the resume in progress, or NULL */
+  lua_State *co;     /* the coroutine of `cur`, whose hook is re-armed when memory trips */
+  int pending;       /* the last growth was refused and tripped `cur`: see refuse_growth() */
+  int *freed;        /* during lua_newstate only: set when this struct is freed */
+} sandbox_alloc;
+
+/* Registry key of the sandbox's table; its slots: */
+static const char sandbox_key = 0;
+enum { SLOT_FUNCS = 1, SLOT_ENV_MT, SLOT_LIB_MT };
+
+/* The functions an environment gets, from the base library; setmetatable and xpcall are our
+ * own (below). */
+static const char *const base_names[] = {
+    "assert", "error",  "getmetatable", "ipairs", "next",     "pairs",    "pcall", "rawequal",
+    "rawget", "rawlen", "rawset",       "select", "tonumber", "tostring", "type",
+};
+
+/* Libraries an environment sees through read-only proxies, and what they lose:
+ * string.dump makes bytecode (which the loader refuses anyway); random is not replayable
+ * (ctx.random() is a recorded step). */
+static const struct {
+  const char *name;
+  lua_CFunction open;
+  const char *removed[3];
+} libs[] = {
+    {LUA_STRLIBNAME, luaopen_string, {"dump", NULL, NULL}},
+    {LUA_TABLIBNAME, luaopen_table, {NULL, NULL, NULL}},
+    {LUA_MATHLIBNAME, luaopen_math, {"random", "randomseed", NULL}},
+    {LUA_UTF8LIBNAME, luaopen_utf8, {NULL, NULL, NULL}},
+};
+#define NLIBS (sizeof libs / sizeof libs[0])
+
+/* ---- limits of a coroutine ---- */
+
+static spine_limits *limits_of(lua_State *L) {
+  spine_limits *lim;
+  memcpy(&lim, lua_getextraspace(L), sizeof lim);
+  return lim;
+}
+
+static void set_limits(lua_State *L, spine_limits *lim) {
+  memcpy(lua_getextraspace(L), &lim, sizeof lim);
+}
+
+static void *sandbox_realloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
+static sandbox_alloc *alloc_of(lua_State *L) {
+  void *ud;
+  return lua_getallocf(L, &ud) == sandbox_realloc ? ud : NULL;
+}
+
+/* ---- the instruction budget ---- */
+
+static int arm_count(int64_t left) {
+  return left >= HOOK_COUNT ? HOOK_COUNT : left > 1 ? (int)left : 1;
+}
+
+/* Runs every `count` instructions of a hooked coroutine. Once a limit trips it re-arms with a
+ * count of 1, so every further instruction raises again: a pcall in the playbook catches one
+ * error, then its next instruction raises outside the pcall (as Redis's luaMaskCountHook). */
+static void budget_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  spine_limits *lim = limits_of(L);
+  if (!lim) return; /* a thread that inherited the hook but has no limits */
+  int count = lua_gethookcount(L);
+  lim->instructions_left -= count;
+  if (lim->instructions_left > 0 && lim->tripped == SPINE_LIMIT_NONE) {
+    if (lim->instructions_left < count) /* count the last stretch exactly */
+      lua_sethook(L, budget_hook, LUA_MASKCOUNT, arm_count(lim->instructions_left));
+    return;
+  }
+  if (lim->tripped == SPINE_LIMIT_NONE) lim->tripped = SPINE_LIMIT_INSTRUCTIONS;
+  if (count != 1) lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+  /* Level 0 in a hook is the running Lua function (a hook has no frame of its own). Once
+   * memory has tripped, building this message fails and raises "not enough memory" instead:
+   * just as final. */
+  luaL_where(L, 0);
+  lua_pushstring(L, lim->tripped == SPINE_LIMIT_MEMORY ? "memory limit exceeded"
+                                                       : "instruction budget exceeded");
+  lua_concat(L, 2);
+  lua_error(L);
+}
+
+/* ---- the allocator ---- */
+
+/* Lua answers a refused allocation with an emergency collection (which frees but never
+ * allocates or runs finalizers) and one retry of the same request. So the first refusal
+ * marks the trip as pending: if the retry fits, the collection made room and the trip is
+ * withdrawn. If not, it stands: every later growth in this resume is refused and the hook
+ * re-armed to raise at the next instruction, so a pcall cannot swallow it and go on. (When Lua
+ * cannot retry, the next growth request settles the pending trip instead.) */
+static int refuse_growth(sandbox_alloc *a, spine_limits *lim, size_t grow) {
+  int over = grow > (size_t)INT64_MAX || (int64_t)grow > lim->mem_limit - lim->mem_grown;
+  if (a->pending) {
+    a->pending = 0;
+    if (!over) {
+      lim->tripped = SPINE_LIMIT_NONE;
+      return 0;
+    }
+    if (a->co) lua_sethook(a->co, budget_hook, LUA_MASKCOUNT, 1);
+    return 1;
+  }
+  if (lim->tripped == SPINE_LIMIT_MEMORY) return 1;
+  if (!over) return 0;
+  if (lim->tripped == SPINE_LIMIT_NONE) {
+    lim->tripped = SPINE_LIMIT_MEMORY;
+    a->pending = 1;
+  }
+  return 1;
+}
+
+/* Frees never fail and shrinking never fails (Lua relies on both); growth is refused past the
+ * state's limit or the resume's. */
+static void *sandbox_realloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  sandbox_alloc *a = ud;
+  size_t old = ptr ? osize : 0; /* for a new block, osize is the object's type */
+  spine_limits *lim = a->cur;
+  if (nsize == 0) {
+    free(ptr);
+    if (!ptr) return NULL;
+    a->total -= old;
+    if (lim) lim->mem_grown -= (int64_t)old;
+    if (a->total == 0) { /* the state block itself: lua_close or a failed lua_newstate */
+      if (a->freed) *a->freed = 1;
+      free(a);
+    }
+    return NULL;
+  }
+  if (nsize > old) {
+    size_t grow = nsize - old;
+    if (a->limit && grow > a->limit - a->total) return NULL;
+    if (lim && lim->mem_limit > 0 && refuse_growth(a, lim, grow)) return NULL;
+  }
+  void *p = realloc(ptr, nsize);
+  if (!p) return nsize <= old ? ptr : NULL;
+  a->total = a->total - old + nsize;
+  if (lim) lim->mem_grown += (int64_t)nsize - (int64_t)old;
+  return p;
+}
+
+/* ---- the environment ---- */
+
+static int undeclared(lua_State *L) {
+  if (lua_type(L, 2) == LUA_TSTRING)
+    return luaL_error(L, "undeclared global '%s'", lua_tostring(L, 2));
+  return luaL_error(L, "undeclared global (a %s key)", luaL_typename(L, 2));
+}
+
+static int read_only(lua_State *L) {
+  return luaL_error(L, "attempt to modify read-only table '%s'",
+                    lua_tostring(L, lua_upvalueindex(1)));
+}
+
+/* lbaselib's setmetatable, refusing __gc: a finalizer runs whenever the collector gets to it,
+ * in whatever thread allocates then (the engine's main thread has no budget), so one endless
+ * finalizer would hang the engine. */
+static int safe_setmetatable(lua_State *L) {
+  int t = lua_type(L, 2);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+  if (t == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");
+    int gc = lua_rawget(L, 2);
+    lua_pop(L, 1);
+    if (gc != LUA_TNIL) return luaL_argerror(L, 2, "__gc metamethods are not allowed");
+  }
+  if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+    return luaL_error(L, "cannot change a protected metatable");
+  lua_settop(L, 2);
+  lua_setmetatable(L, 1);
+  return 1;
+}
+
+/* A message handler runs inside the error's dynamic extent, so for an error raised by the
+ * budget hook it runs with hooks off (Lua sets allowhook = 0 while a hook runs): a handler that
+ * loops would never be stopped. Once a limit has tripped the user's handler is skipped and the
+ * error passes through unchanged. */
+static int guarded_handler(lua_State *L) {
+  spine_limits *lim = limits_of(L);
+  if (lim && lim->tripped != SPINE_LIMIT_NONE) return 1;
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+/* lbaselib's xpcall (a continuation keeps it yieldable, for ctx calls inside it), with the
+ * handler guarded as above. */
+static int finish_xpcall(lua_State *L, int status, lua_KContext extra) {
+  if (status != LUA_OK && status != LUA_YIELD) {
+    lua_pushboolean(L, 0);
+    lua_pushvalue(L, -2);
+    return 2;
+  }
+  return lua_gettop(L) - (int)extra;
+}
+
+static int safe_xpcall(lua_State *L) {
+  int n = lua_gettop(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushvalue(L, 2);
+  lua_pushcclosure(L, guarded_handler, 1);
+  lua_replace(L, 2);
+  lua_pushboolean(L, 1); /* first result */
+  lua_pushvalue(L, 1);   /* function */
+  lua_rotate(L, 3, 2);   /* below the function's arguments */
+  int status = lua_pcallk(L, n - 2, LUA_MULTRET, 2, 2, finish_xpcall);
+  return finish_xpcall(L, status, 2);
+}
+
+/* Builds the registry table push_env copies from. The libraries' tables stay as opened, for
+ * the engine's own code; environments see shallow copies without the removed functions, each
+ * behind a proxy with a protected metatable, so the copies are unreachable for writing. */
+static int setup(lua_State *L) {
+  luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+  lua_pop(L, 1);
+  for (size_t i = 0; i < NLIBS; i++) {
+    luaL_requiref(L, libs[i].name, libs[i].open, 1);
+    lua_pop(L, 1);
+  }
+  lua_createtable(L, SLOT_LIB_MT + (int)NLIBS, 0);
+  int s = lua_gettop(L);
+
+  lua_createtable(L, 0, (int)(sizeof base_names / sizeof base_names[0]) + 1);
+  for (size_t i = 0; i < sizeof base_names / sizeof base_names[0]; i++) {
+    lua_getglobal(L, base_names[i]);
+    lua_setfield(L, -2, base_names[i]);
+  }
+  lua_pushcfunction(L, safe_setmetatable);
+  lua_setfield(L, -2, "setmetatable");
+  lua_pushcfunction(L, safe_xpcall);
+  lua_setfield(L, -2, "xpcall");
+  lua_rawseti(L, s, SLOT_FUNCS);
+
+  lua_createtable(L, 0, 3);
+  lua_pushcfunction(L, undeclared);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, undeclared);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushboolean(L, 0); /* getmetatable(_ENV) gives false; setmetatable(_ENV) fails */
+  lua_setfield(L, -2, "__metatable");
+  lua_rawseti(L, s, SLOT_ENV_MT);
+
+  for (size_t i = 0; i < NLIBS; i++) {
+    lua_getglobal(L, libs[i].name);
+    int real = lua_gettop(L);
+    lua_newtable(L);
+    int copy = real + 1;
+    lua_pushnil(L);
+    while (lua_next(L, real)) {
+      int keep = 1;
+      for (int j = 0; libs[i].removed[j] && keep; j++)
+        keep = lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), libs[i].removed[j]);
+      if (keep) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, copy);
+      } else {
+        lua_pop(L, 1);
+      }
+    }
+    lua_createtable(L, 0, 3);
+    lua_pushvalue(L, copy);
+    lua_setfield(L, -2, "__index");
+    lua_pushstring(L, libs[i].name);
+    lua_pushcclosure(L, read_only, 1);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_rawseti(L, s, SLOT_LIB_MT + (int)i);
+    if (libs[i].open == luaopen_string) {
+      /* ("x"):dump() and getmetatable("").__index would reach the real string table. */
+      lua_pushliteral(L, "");
+      lua_getmetatable(L, -1);
+      lua_pushvalue(L, copy);
+      lua_setfield(L, -2, "__index");
+      lua_pushboolean(L, 0);
+      lua_setfield(L, -2, "__metatable");
+      lua_pop(L, 2);
+    }
+    lua_settop(L, real - 1);
+  }
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &sandbox_key);
+  return 0;
+}
+
+static int panic(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "spine: PANIC: unprotected error in call to Lua API (%s)\n",
+          msg ? msg : "error object is not a string");
+  return 0; /* Lua aborts */
+}
+
+lua_State *spine_sandbox_new_state(size_t state_limit) {
+  sandbox_alloc *a = calloc(1, sizeof *a);
+  if (!a) return NULL;
+  a->limit = state_limit;
+  int freed = 0;
+  a->freed = &freed;
+  lua_State *L = lua_newstate(sandbox_realloc, a);
+  if (!L) {
+    if (!freed) free(a);
+    return NULL;
+  }
+  a->freed = NULL;
+  /* New threads copy the main thread's extra space: theirs must start without limits. */
+  set_limits(L, NULL);
+  lua_atpanic(L, panic);
+  lua_pushcfunction(L, setup);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+    lua_close(L);
+    return NULL;
+  }
+  return L;
+}
+
+/* Each environment is a fresh table with fresh proxies: a playbook's rawset reaches only its
+ * own, never what another playbook sees. */
+void spine_sandbox_push_env(lua_State *L) {
+  luaL_checkstack(L, 6, "sandbox environment");
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &sandbox_key) != LUA_TTABLE)
+    luaL_error(L, "not a sandbox state (use spine_sandbox_new_state)");
+  int s = lua_gettop(L);
+  lua_createtable(L, 0, (int)(sizeof base_names / sizeof base_names[0] + 1 + NLIBS));
+  int env = s + 1;
+  lua_rawgeti(L, s, SLOT_FUNCS);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, env);
+  }
+  lua_pop(L, 1);
+  for (size_t i = 0; i < NLIBS; i++) {
+    lua_createtable(L, 0, 0);
+    lua_rawgeti(L, s, SLOT_LIB_MT + (int)i);
+    lua_setmetatable(L, -2);
+    lua_setfield(L, env, libs[i].name); /* env has no metatable yet: a raw set */
+  }
+  lua_rawgeti(L, s, SLOT_ENV_MT);
+  lua_setmetatable(L, env);
+  lua_remove(L, s);
+}
+
+/* ---- loading a chunk ---- */
+
+/* Protected, so that an out-of-memory in making the environment is an error, not a panic. */
+static int run_chunk(lua_State *L) {
+  spine_sandbox_push_env(L);
+  if (!lua_setupvalue(L, 1, 1)) lua_pop(L, 1); /* a main chunk's one upvalue is _ENV */
+  lua_call(L, 0, 1);
+  return 1;
+}
+
+/* "playbooks/x.lua" from "@playbooks/x.lua" or "=x". */
+static const char *display_name(const char *chunkname) {
+  return chunkname[0] == '@' || chunkname[0] == '=' ? chunkname + 1 : chunkname;
+}
+
+static const char *error_text(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TSTRING) return lua_tostring(L, idx);
+  if (lua_type(L, idx) == LUA_TTABLE) {
+    lua_pushliteral(L, "message");
+    int t = lua_rawget(L, idx < 0 ? idx - 1 : idx);
+    const char *s = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    lua_pop(L, 1); /* the string stays alive in the table */
+    if (s) return s;
+  }
+  return lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, idx));
+}
+
+int spine_sandbox_load(lua_State *L, const char *src, size_t len, const char *chunkname,
+                       int64_t instructions, spine_err *e) {
+  int top = lua_gettop(L);
+  if (!chunkname) chunkname = "=chunk";
+  int st = luaL_loadbufferx(L, src, len, chunkname, "t");
+  if (st != LUA_OK) {
+    int code = st == LUA_ERRSYNTAX ? SPINE_ESYNTAX : SPINE_ENOMEM;
+    const char *name = display_name(chunkname), *msg = error_text(L, -1);
+    /* Syntax errors carry "file:line:"; the binary-chunk refusal carries no name at all. */
+    if (strncmp(msg, name, strlen(name)) == 0)
+      spine_err_set(e, code, NULL, NULL, "%s", msg);
+    else
+      spine_err_set(e, code, NULL, NULL, "%s: %s", name, msg);
+    lua_settop(L, top);
+    return code;
+  }
+  lua_pushcfunction(L, run_chunk);
+  lua_insert(L, -2);
+
+  /* Budget the chunk as a resume: limits on L (the main thread, usually) only for the call,
+   * everything as it was afterwards. */
+  sandbox_alloc *a = alloc_of(L);
+  spine_limits *prev = limits_of(L);
+  lua_Hook hook = lua_gethook(L);
+  int mask = lua_gethookmask(L), count = lua_gethookcount(L);
+  spine_limits *prev_cur = a ? a->cur : NULL;
+  lua_State *prev_co = a ? a->co : NULL;
+  spine_limits lim = {instructions, 0, LOAD_MEM_LIMIT, SPINE_LIMIT_NONE};
+  set_limits(L, &lim);
+  if (a) {
+    a->cur = &lim;
+    a->co = L;
+    a->pending = 0;
+  }
+  lua_sethook(L, budget_hook, LUA_MASKCOUNT, arm_count(instructions));
+  st = lua_pcall(L, 1, 1, 0);
+  lua_sethook(L, hook, mask, count);
+  set_limits(L, prev);
+  if (a) {
+    a->cur = prev_cur;
+    a->co = prev_co;
+    a->pending = 0;
+  }
+
+  if (st == LUA_OK) return 0;
+  int code = SPINE_ERUNTIME;
+  if (lim.tripped == SPINE_LIMIT_INSTRUCTIONS) {
+    code = SPINE_ELIMIT;
+    spine_err_set(e, code, NULL, NULL, "%s", error_text(L, -1));
+  } else if (lim.tripped == SPINE_LIMIT_MEMORY || st == LUA_ERRMEM) {
+    code = SPINE_ELIMIT;
+    spine_err_set(e, code, NULL, NULL, "%s: memory limit exceeded (%s)", display_name(chunkname),
+                  lim.tripped == SPINE_LIMIT_MEMORY ? "the top level allocated over 64 MB"
+                                                    : "the state is full");
+  } else {
+    spine_err_set(e, code, NULL, NULL, "%s", error_text(L, -1));
+  }
+  lua_settop(L, top);
+  return code;
+}
+
+/* ---- coroutines ---- */
+
+void spine_sandbox_attach(lua_State *co, spine_limits *lim) {
+  set_limits(co, lim);
+  if (lim)
+    lua_sethook(co, budget_hook, LUA_MASKCOUNT, HOOK_COUNT);
+  else
+    lua_sethook(co, NULL, 0, 0);
+}
+
+void spine_sandbox_begin(lua_State *co, int64_t instructions, int64_t mem_limit) {
+  spine_limits *lim = limits_of(co);
+  if (!lim) return;
+  lim->instructions_left = instructions;
+  lim->mem_grown = 0;
+  lim->mem_limit = mem_limit;
+  lim->tripped = SPINE_LIMIT_NONE;
+  /* Re-arming also drops the count-1 hook of a previous trip. */
+  lua_sethook(co, budget_hook, LUA_MASKCOUNT, arm_count(instructions));
+  sandbox_alloc *a = alloc_of(co);
+  if (a) {
+    a->cur = lim;
+    a->co = co;
+    a->pending = 0;
+  }
+}
+
+void spine_sandbox_end(lua_State *co) {
+  sandbox_alloc *a = alloc_of(co);
+  if (a && a->co == co) {
+    a->cur = NULL;
+    a->co = NULL;
+    a->pending = 0;
+  }
+}
+
+spine_limits *spine_sandbox_limits(lua_State *co) {
+  return limits_of(co);
+}

@@ -1,0 +1,395 @@
+/* The sandbox: what an environment sees and refuses, the instruction budget (which a
+ * playbook's pcall cannot swallow), memory limits per resume and per state, and load errors
+ * carrying "file:line:". */
+#include <lauxlib.h>
+
+#include "sandbox.h"
+#include "test.h"
+
+#define CHUNK "@playbooks/t.lua"
+
+static int load(lua_State *L, const char *src, int64_t instructions, spine_err *e) {
+  spine_err_clear(e);
+  int top = lua_gettop(L);
+  int rc = spine_sandbox_load(L, src, strlen(src), CHUNK, instructions, e);
+  ASSERT_EQ(lua_gettop(L), top + (rc == 0));
+  /* The budget was the load's alone: the main thread is left without hook or limits. */
+  ASSERT(lua_gethook(L) == NULL);
+  ASSERT(spine_sandbox_limits(L) == NULL);
+  return rc;
+}
+
+/* Loads src, which must succeed, and returns its value as a string (it must be one). */
+static const char *load_str(lua_State *L, const char *src) {
+  spine_err e;
+  int rc = load(L, src, 1000000, &e);
+  if (rc) TEST_FAIL_("load %s: %s", src, e.msg);
+  const char *s = lua_tostring(L, -1);
+  ASSERT(s != NULL);
+  lua_pop(L, 1); /* the string stays interned long enough for one comparison */
+  return s;
+}
+
+static void load_fails(lua_State *L, const char *src, int code, const char *msg) {
+  spine_err e;
+  int rc = load(L, src, 1000000, &e);
+  if (rc != code) TEST_FAIL_("load %s: rc %d (%s)", src, rc, e.msg);
+  ASSERT_EQ(e.code, code);
+  ASSERT_STR_EQ(e.msg, msg);
+  ASSERT_STR_EQ(e.where, "");
+}
+
+/* Runs the function returned by `src` in a new coroutine attached to lim, as the scheduler
+ * does; leaves the coroutine's results (or error) on its stack and the coroutine on L's. */
+static lua_State *run_co(lua_State *L, spine_limits *lim, const char *src, int64_t instructions,
+                         int64_t mem_limit, int *status) {
+  spine_err e;
+  if (load(L, src, 1000000, &e)) TEST_FAIL_("load: %s", e.msg);
+  ASSERT_EQ(lua_type(L, -1), LUA_TFUNCTION);
+  lua_State *co = lua_newthread(L);
+  ASSERT(spine_sandbox_limits(co) == NULL); /* not inherited from the main thread */
+  lua_insert(L, -2);
+  lua_xmove(L, co, 1);
+  memset(lim, 0xff, sizeof *lim); /* begin must set every field */
+  spine_sandbox_attach(co, lim);
+  ASSERT(spine_sandbox_limits(co) == lim);
+  spine_sandbox_begin(co, instructions, mem_limit);
+  ASSERT_EQ(lim->tripped, SPINE_LIMIT_NONE);
+  ASSERT_EQ(lim->mem_grown, 0);
+  int nres = 0;
+  *status = lua_resume(co, L, 0, &nres);
+  spine_sandbox_end(co);
+  return co;
+}
+
+static int yield_c(lua_State *L) {
+  return lua_yield(L, 0);
+}
+
+typedef struct dumped {
+  char data[4096];
+  size_t len;
+} dumped;
+
+static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud) {
+  (void)L;
+  dumped *d = ud;
+  if (d->len + sz > sizeof d->data) return 1;
+  memcpy(d->data + d->len, p, sz);
+  d->len += sz;
+  return 0;
+}
+
+TEST_IMPL(sandbox_env) {
+  lua_State *L = spine_sandbox_new_state(0);
+  ASSERT(L != NULL);
+  spine_err e;
+
+  /* What is absent is an undeclared global: reading it raises. */
+  static const char *const absent[] = {
+      "os",      "io", "debug",          "load",  "loadstring", "dofile", "loadfile", "require",
+      "package", "_G", "collectgarbage", "print", "coroutine",  "module", "unpack",
+  };
+  for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++) {
+    char src[128], msg[160];
+    snprintf(src, sizeof src, "local x = 1\nreturn %s", absent[i]);
+    snprintf(msg, sizeof msg, "playbooks/t.lua:2: undeclared global '%s'", absent[i]);
+    load_fails(L, src, SPINE_ERUNTIME, msg);
+  }
+  load_fails(L, "return io.open('/etc/passwd')", SPINE_ERUNTIME,
+             "playbooks/t.lua:1: undeclared global 'io'");
+  /* Writing any global raises too; locals are fine. */
+  load_fails(L, "local y = 2\nx = 1", SPINE_ERUNTIME, "playbooks/t.lua:2: undeclared global 'x'");
+  load_fails(L, "function f() end", SPINE_ERUNTIME, "playbooks/t.lua:1: undeclared global 'f'");
+  load_fails(L, "_ENV[1] = true", SPINE_ERUNTIME,
+             "playbooks/t.lua:1: undeclared global (a number key)");
+  ASSERT_STR_EQ(load_str(L, "local t = {} t.x = 1 local function f() return t.x end "
+                            "return tostring(f())"),
+                "1");
+
+  /* Removed library functions, also through the string metatable. */
+  ASSERT_STR_EQ(load_str(L, "return tostring(string.dump == nil and ('').dump == nil and "
+                            "math.random == nil and math.randomseed == nil)"),
+                "true");
+  /* Libraries are read-only, and their metatables (and the env's) are out of reach. */
+  load_fails(L, "string.upper = nil", SPINE_ERUNTIME,
+             "playbooks/t.lua:1: attempt to modify read-only table 'string'");
+  load_fails(L, "\nmath.pi = 3", SPINE_ERUNTIME,
+             "playbooks/t.lua:2: attempt to modify read-only table 'math'");
+  load_fails(L, "table.insert = print", SPINE_ERUNTIME,
+             "playbooks/t.lua:1: undeclared global 'print'");
+  load_fails(L, "table.insert = nil", SPINE_ERUNTIME,
+             "playbooks/t.lua:1: attempt to modify read-only table 'table'");
+  ASSERT_STR_EQ(load_str(L, "return tostring(getmetatable('')) .. tostring(getmetatable(string))"
+                            " .. tostring(getmetatable(_ENV))"),
+                "falsefalsefalse");
+  load_fails(L, "setmetatable(_ENV, nil)", SPINE_ERUNTIME,
+             "playbooks/t.lua:1: cannot change a protected metatable");
+  load_fails(L, "setmetatable(string, {})", SPINE_ERUNTIME,
+             "playbooks/t.lua:1: cannot change a protected metatable");
+  /* No finalizers: one could run later, in a thread without a budget. */
+  load_fails(L, "setmetatable({}, {__gc = function() while true do end end})", SPINE_ERUNTIME,
+             "playbooks/t.lua:1: bad argument #2 to 'setmetatable' (__gc metamethods are not "
+             "allowed)");
+  ASSERT_STR_EQ(load_str(L, "local t = setmetatable({}, {__index = function(_, k) return k end})"
+                            " return t.hello"),
+                "hello");
+
+  /* What is there works. */
+  ASSERT_STR_EQ(load_str(L, "return ('abc'):upper() .. string.format('%d', 42) .. "
+                            "table.concat({1, 2}, ',') .. utf8.char(228) .. "
+                            "tostring(math.floor(3.7)) .. select('#', 1, 2) .. type(next) .. "
+                            "tostring(tonumber('0x10')) .. rawlen({1, 2, 3}) .. "
+                            "tostring(rawequal(string, string)) .. tostring(math.maxinteger)"),
+                "ABC421,2\xc3\xa4"
+                "32function163true9223372036854775807");
+  ASSERT_STR_EQ(load_str(L, "local ok, err = pcall(error, {code = 1}) "
+                            "local n = 0 for _ in pairs({a = 1, b = 2}) do n = n + 1 end "
+                            "for _, v in ipairs({5, 6}) do n = n + v end "
+                            "assert(xpcall(function() return true end, function() end)) "
+                            "return tostring(ok) .. err.code .. n .. tostring(rawget(_ENV, 'x'))"),
+                "false113nil");
+
+  /* A playbook's rawset reaches only its own environment and proxies. */
+  ASSERT_STR_EQ(load_str(L, "rawset(string, 'upper', function() return 'evil' end) "
+                            "rawset(_ENV, 'y', 'mine') return string.upper('a') .. y"),
+                "evilmine");
+  ASSERT_STR_EQ(load_str(L, "return string.upper('a') .. ('b'):upper() .. tostring(rawget(_ENV, "
+                            "'y'))"),
+                "ABnil");
+  /* The engine's own globals are untouched. */
+  lua_getglobal(L, "string");
+  ASSERT_EQ(lua_getfield(L, -1, "dump"), LUA_TFUNCTION);
+  lua_pop(L, 2);
+  lua_getglobal(L, "os");
+  ASSERT_EQ(lua_type(L, -1), LUA_TNIL); /* never opened */
+  lua_pop(L, 1);
+
+  /* push_env on its own: a fresh table each time. */
+  spine_sandbox_push_env(L);
+  spine_sandbox_push_env(L);
+  ASSERT(lua_topointer(L, -1) != lua_topointer(L, -2));
+  ASSERT_EQ(lua_getfield(L, -1, "pcall"), LUA_TFUNCTION);
+  lua_pop(L, 3);
+  (void)e;
+  ASSERT_EQ(lua_gettop(L), 0);
+  lua_close(L);
+  return 0;
+}
+
+TEST_IMPL(sandbox_budget) {
+  lua_State *L = spine_sandbox_new_state(0);
+  ASSERT(L != NULL);
+  spine_err e;
+
+  /* A chunk's top level is budgeted too. */
+  ASSERT_EQ(load(L, "local n = 0\nwhile true do n = n + 1 end", 100000, &e), SPINE_ELIMIT);
+  ASSERT_STR_EQ(e.msg, "playbooks/t.lua:2: instruction budget exceeded");
+  ASSERT_EQ(load(L, "while true do pcall(function() while true do end end) end", 100000, &e),
+            SPINE_ELIMIT);
+  ASSERT_STR_EQ(e.msg, "playbooks/t.lua:1: instruction budget exceeded");
+  ASSERT_EQ(load(L, "local n = 0 for i = 1, 10 do n = n + i end return n", 1000, &e), 0);
+  ASSERT_EQ(lua_tointeger(L, -1), 55);
+  lua_pop(L, 1);
+  ASSERT_EQ(load(L, "for i = 1, 10000 do end", 1000, &e), SPINE_ELIMIT);
+
+  /* In a coroutine: pcall cannot swallow the trip, not even in a loop around it... */
+  spine_limits lim;
+  int st;
+  lua_State *co = run_co(
+      L, &lim, "return function() while true do pcall(function() while true do end end) end end",
+      1000000, 16 << 20, &st);
+  ASSERT_EQ(st, LUA_ERRRUN);
+  ASSERT_EQ(lim.tripped, SPINE_LIMIT_INSTRUCTIONS);
+  ASSERT_LE(lim.instructions_left, 0);
+  ASSERT_STR_EQ(lua_tostring(co, -1), "playbooks/t.lua:1: instruction budget exceeded");
+  lua_pop(L, 1);
+
+  /* ...nor a message handler that loops itself. */
+  co = run_co(L, &lim,
+              "return function()\n"
+              "  local ok = xpcall(function() while true do end end,\n"
+              "                    function(m) while true do end end)\n"
+              "  return 'survived'\n"
+              "end",
+              1000000, 16 << 20, &st);
+  ASSERT(st != LUA_OK && st != LUA_YIELD);
+  ASSERT_EQ(lim.tripped, SPINE_LIMIT_INSTRUCTIONS);
+  lua_pop(L, 1);
+
+  /* Within budget: counted (in hook strides), not tripped. */
+  co = run_co(L, &lim,
+              "return function() local n = 0 for i = 1, 10000 do n = n + i end "
+              "return n end",
+              1000000, 16 << 20, &st);
+  ASSERT_EQ(st, LUA_OK);
+  ASSERT_EQ(lua_tointeger(co, -1), 50005000);
+  ASSERT_EQ(lim.tripped, SPINE_LIMIT_NONE);
+  ASSERT_GE(1000000 - lim.instructions_left, 10000);
+  ASSERT_LE(1000000 - lim.instructions_left, 30000);
+  lua_pop(L, 1);
+  /* The same work over a smaller budget trips. */
+  co = run_co(L, &lim,
+              "return function() local n = 0 for i = 1, 10000 do n = n + i end "
+              "return n end",
+              5000, 16 << 20, &st);
+  ASSERT_EQ(st, LUA_ERRRUN);
+  ASSERT_EQ(lim.tripped, SPINE_LIMIT_INSTRUCTIONS);
+  lua_pop(L, 1);
+
+  /* The budget is per resume: begin refills it after each yield. Three stretches of ~6000
+   * instructions pass under a budget of 10000 each. */
+  spine_err_clear(&e);
+  ASSERT_EQ(load(L,
+                 "return function(y) for r = 1, 3 do local n = 0 "
+                 "for i = 1, 3000 do n = n + 1 end y() end return 'done' end",
+                 1000, &e),
+            0);
+  co = lua_newthread(L);
+  lua_insert(L, -2);
+  lua_xmove(L, co, 1);
+  lua_pushcfunction(co, yield_c);
+  spine_sandbox_attach(co, &lim);
+  int nargs = 1, nres = 0;
+  for (int r = 0; r < 4; r++) {
+    spine_sandbox_begin(co, 10000, 16 << 20);
+    st = lua_resume(co, L, nargs, &nres);
+    spine_sandbox_end(co);
+    ASSERT_EQ(lim.tripped, SPINE_LIMIT_NONE);
+    nargs = 0;
+    if (r < 3) {
+      ASSERT_LT(lim.instructions_left, 10000 - 5000); /* each stretch counted afresh */
+      ASSERT_EQ(st, LUA_YIELD);
+      lua_pop(co, nres);
+    }
+  }
+  ASSERT_EQ(st, LUA_OK);
+  ASSERT_STR_EQ(lua_tostring(co, -1), "done");
+  lua_pop(L, 1);
+
+  /* A thread made after all this starts without limits. */
+  lua_State *fresh = lua_newthread(L);
+  ASSERT(spine_sandbox_limits(fresh) == NULL);
+  lua_pop(L, 1);
+  ASSERT_EQ(lua_gettop(L), 0);
+  lua_close(L);
+  return 0;
+}
+
+TEST_IMPL(sandbox_memory) {
+  lua_State *L = spine_sandbox_new_state(0);
+  ASSERT(L != NULL);
+  int64_t mb16 = 16 << 20;
+  spine_limits lim;
+  int st;
+
+  /* The memory bomb trips the limit; the budget is not what stops it. */
+  lua_State *co = run_co(L, &lim,
+                         "return function() local t = {} for i = 1, 1e8 do t[i] = i end "
+                         "return #t end",
+                         1000000000, mb16, &st);
+  ASSERT_EQ(st, LUA_ERRMEM);
+  ASSERT_EQ(lim.tripped, SPINE_LIMIT_MEMORY);
+  ASSERT_LE(lim.mem_grown, mb16);
+  ASSERT_GT(lim.mem_grown, mb16 / 4);
+  ASSERT_GT(lim.instructions_left, 0);
+  lua_pop(L, 1);
+
+  /* pcall cannot swallow it either: the next instructions raise. */
+  co = run_co(L, &lim,
+              "return function()\n"
+              "  local ok = pcall(function() local t = {} for i = 1, 1e8 do t[i] = i end end)\n"
+              "  return ok\n"
+              "end",
+              1000000000, mb16, &st);
+  ASSERT(st != LUA_OK && st != LUA_YIELD);
+  ASSERT_EQ(lim.tripped, SPINE_LIMIT_MEMORY);
+  lua_pop(L, 1);
+
+  /* Garbage is not growth: churning through far more than the limit, with little alive at any
+   * time, passes (the emergency collection makes room and the trip is withdrawn). */
+  co = run_co(L, &lim,
+              "return function() local n = 0 for i = 1, 400 do "
+              "n = n + #string.rep('x', 100000 + i) end return n end",
+              1000000000, mb16, &st);
+  ASSERT_EQ(st, LUA_OK);
+  ASSERT_EQ(lim.tripped, SPINE_LIMIT_NONE);
+  ASSERT_EQ(lua_tointeger(co, -1), 400 * 100000 + 400 * 401 / 2);
+  lua_pop(L, 1);
+
+  /* The state is still usable: collect, then a normal resume and a load. */
+  lua_gc(L, LUA_GCCOLLECT);
+  co = run_co(L, &lim,
+              "return function() local t = {} for i = 1, 1000 do t[i] = i end return #t end",
+              1000000, mb16, &st);
+  ASSERT_EQ(st, LUA_OK);
+  ASSERT_EQ(lua_tointeger(co, -1), 1000);
+  ASSERT_EQ(lim.tripped, SPINE_LIMIT_NONE);
+  ASSERT_GT(lim.mem_grown, 1000 * 8);
+  lua_pop(L, 1);
+  /* Outside a resume nothing is charged. */
+  int64_t grown = lim.mem_grown;
+  lua_createtable(L, 100000, 0);
+  lua_pop(L, 1);
+  ASSERT_EQ(lim.mem_grown, grown);
+  spine_err e;
+  ASSERT_EQ(load(L, "return 1", 1000, &e), 0);
+  lua_pop(L, 1);
+
+  /* A chunk's top level has its own limit. */
+  ASSERT_EQ(load(L, "local t = {} for i = 1, 1e8 do t[i] = i end", 1000000000, &e), SPINE_ELIMIT);
+  ASSERT_STR_EQ(e.msg, "playbooks/t.lua: memory limit exceeded (the top level allocated over "
+                       "64 MB)");
+  ASSERT_EQ(lua_gettop(L), 0);
+  lua_close(L);
+
+  /* The state limit bounds everything, resumes or not. */
+  L = spine_sandbox_new_state(4 << 20);
+  ASSERT(L != NULL);
+  ASSERT_EQ(load(L, "local t = {} for i = 1, 1e8 do t[i] = i end", 1000000000, &e), SPINE_ELIMIT);
+  ASSERT_STR_EQ(e.msg, "playbooks/t.lua: memory limit exceeded (the state is full)");
+  ASSERT_EQ(load(L, "return 'still here'", 1000, &e), 0);
+  ASSERT_STR_EQ(lua_tostring(L, -1), "still here");
+  lua_close(L);
+  /* Too small to open: NULL, and nothing leaks (ASan would say). */
+  ASSERT(spine_sandbox_new_state(2000) == NULL);
+  ASSERT(spine_sandbox_new_state(16) == NULL);
+  return 0;
+}
+
+TEST_IMPL(sandbox_load_errors) {
+  lua_State *L = spine_sandbox_new_state(0);
+  ASSERT(L != NULL);
+  load_fails(L, "local a = 1\nlocal b = 2\nlocal c = = 3\n", SPINE_ESYNTAX,
+             "playbooks/t.lua:3: unexpected symbol near '='");
+  load_fails(L, "return {\n  run = function()\n", SPINE_ESYNTAX,
+             "playbooks/t.lua:3: 'end' expected (to close 'function' at line 2) near <eof>");
+  load_fails(L, "local x = 1\nerror('boom')", SPINE_ERUNTIME, "playbooks/t.lua:2: boom");
+  load_fails(L, "error('no position', 0)", SPINE_ERUNTIME, "no position");
+  load_fails(L, "error({message = 'a table error'})", SPINE_ERUNTIME, "a table error");
+  load_fails(L, "error()", SPINE_ERUNTIME, "(error object is a nil value)");
+  load_fails(L, "local t = nil\nreturn t.x", SPINE_ERUNTIME,
+             "playbooks/t.lua:2: attempt to index a nil value (local 't')");
+
+  /* Binary chunks are refused, named. */
+  lua_State *plain = luaL_newstate();
+  ASSERT_EQ(luaL_loadstring(plain, "return 1"), LUA_OK);
+  dumped bin = {{0}, 0};
+  ASSERT_EQ(lua_dump(plain, dump_writer, &bin, 0), 0);
+  lua_close(plain);
+  spine_err e;
+  ASSERT_EQ(spine_sandbox_load(L, bin.data, bin.len, CHUNK, 1000, &e), SPINE_ESYNTAX);
+  ASSERT_STR_EQ(e.msg, "playbooks/t.lua: attempt to load a binary chunk (mode is 't')");
+  ASSERT_EQ(lua_gettop(L), 0);
+
+  /* Success pushes exactly the one value returned (nil when none). */
+  ASSERT_EQ(load(L, "return {name = 'x'}, 'ignored'", 1000, &e), 0);
+  ASSERT_EQ(lua_getfield(L, -1, "name"), LUA_TSTRING);
+  lua_pop(L, 2);
+  ASSERT_EQ(load(L, "local x = 1", 1000, &e), 0);
+  ASSERT_EQ(lua_type(L, -1), LUA_TNIL);
+  lua_pop(L, 1);
+  ASSERT_EQ(lua_gettop(L), 0);
+  lua_close(L);
+  return 0;
+}
