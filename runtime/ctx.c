@@ -166,9 +166,9 @@ static int keep_k(lua_State *L, int status, lua_KContext k) {
 /* A checkpoint failed to commit: lost to another worker, or a fault an operator must see. */
 static void checkpoint_failed(spine_wf *wf, spine_op *op) {
   if (op->status == SPINE_ECONFLICT && !strcmp(op->sqlstate, "23505"))
-    spine_sched_lost(wf, op->err.msg);
+    spine_sched_lost(wf, spine_op_error(op)->msg);
   else
-    spine_sched_stuck(wf, "checkpoint_failed", op->err.msg);
+    spine_sched_stuck(wf, "checkpoint_failed", spine_op_error(op)->msg);
 }
 
 static void step_committed(spine_op *op) {
@@ -534,7 +534,7 @@ static void intent_done(spine_op *op) {
     spine_sched_resume(wf, 0);
     return;
   }
-  int step_key = op->status == SPINE_ECONFLICT && !strcmp(op->err.field, "steps_pkey");
+  int step_key = op->status == SPINE_ECONFLICT && !strcmp(spine_op_error(op)->field, "steps_pkey");
   if (step_key || !is_rejection(op->status)) {
     checkpoint_failed(wf, op);
     return;
@@ -542,8 +542,8 @@ static void intent_done(spine_op *op) {
   /* A rejection is an answer: record it, so replay raises it again. */
   lua_State *co = wf->co;
   char msg[300];
-  snprintf(msg, sizeof msg, "%s", op->err.msg);
-  spine_ctx_push_error(co, "rejected", spine_err_kind(op->status), msg, op->err.field);
+  snprintf(msg, sizeof msg, "%s", spine_op_error(op)->msg);
+  spine_ctx_push_error(co, "rejected", spine_err_kind(op->status), msg, spine_op_error(op)->field);
   spine_buf json = SPINE_BUF_INIT;
   spine_codec_encode(co, -1, "error", &json, NULL);
   const char *name = lua_tostring(co, 1); /* ctx.intent's first argument, on its frame */
@@ -625,6 +625,7 @@ static void sleep_recorded(spine_op *op) {
     checkpoint_failed(wf, op);
     return;
   }
+  spine_op_release(op);
   wf->row_waiting = 1;
   wf->wait = SPINE_WAIT_TIMER;
   spine_sched_timer(wf, wf->wake_ms, sleep_fired);
@@ -778,6 +779,7 @@ static void wait_begun(spine_wf *wf, spine_op *op, int i) {
     spine_sched_resume(wf, 0);
     return;
   }
+  spine_op_release(op); /* parked, perhaps for days: hold no buffers meanwhile */
   wf->wait = SPINE_WAIT_SIGNAL;
   if (wf->wake_ms) spine_sched_timer(wf, wf->wake_ms, wait_timeout);
   if (wf->signal_pending) deliver(wf, 0);

@@ -435,7 +435,7 @@ static void ended(spine_op *op) {
   wf->busy = 0;
   if (op->status)
     spine_log_error("scheduler", "cannot record the end of a workflow", "workflow", wf->id, "error",
-                    op->err.msg, NULL);
+                    spine_op_error(op)->msg, NULL);
   if (eng->end_cb) eng->end_cb(eng->end_data, wf, wf->end_result, wf->end_error);
   wf_free(wf);
 }
@@ -552,9 +552,9 @@ static void fail_recorded(spine_op *op) {
   wf->busy = 0;
   if (op->status) {
     if (op->status == SPINE_ECONFLICT)
-      spine_sched_lost(wf, op->err.msg);
+      spine_sched_lost(wf, spine_op_error(op)->msg);
     else
-      spine_sched_stuck(wf, "checkpoint_failed", op->err.msg);
+      spine_sched_stuck(wf, "checkpoint_failed", spine_op_error(op)->msg);
     return;
   }
   count_step(wf);
@@ -659,8 +659,8 @@ static void started(spine_op *op) {
   wf->busy = 0;
   wf->wait = SPINE_WAIT_NONE;
   if (op->status) {
-    spine_log_error("scheduler", "cannot start workflow", "workflow", wf->id, "error", op->err.msg,
-                    NULL);
+    spine_log_error("scheduler", "cannot start workflow", "workflow", wf->id, "error",
+                    spine_op_error(op)->msg, NULL);
     wf_free(wf);
     return;
   }
@@ -868,7 +868,8 @@ static void claimed(spine_op *op) {
   eng->claim_busy = 0;
   PGresult *r = spine_op_result(op, 0);
   int n = (!op->status && r) ? PQntuples(r) : 0;
-  if (op->status) spine_log_error("scheduler", "claim failed", "error", op->err.msg, NULL);
+  if (op->status)
+    spine_log_error("scheduler", "claim failed", "error", spine_op_error(op)->msg, NULL);
   for (int i = 0; i < n; i++) {
     const char *id = PQgetvalue(r, i, 0);
     if (registry_get(eng, id)) continue; /* ours already */
@@ -969,7 +970,7 @@ static void heartbeat_done(spine_op *op) {
   spine_engine *eng = op->data;
   eng->hb_busy = 0;
   if (op->status) {
-    spine_log_error("scheduler", "heartbeat failed", "error", op->err.msg, NULL);
+    spine_log_error("scheduler", "heartbeat failed", "error", spine_op_error(op)->msg, NULL);
     return;
   }
   PGresult *mine = spine_op_result(op, 0);

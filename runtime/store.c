@@ -88,7 +88,8 @@ void spine_op_reset(spine_op *op) {
   op->sqlstate[0] = '\0';
   op->tries = 0;
   op->next = NULL;
-  spine_err_clear(&op->err);
+  free(op->err);
+  op->err = NULL;
 }
 
 void spine_op_free(spine_op *op) {
@@ -99,6 +100,16 @@ void spine_op_free(spine_op *op) {
   free(op->results);
   spine_buf_free(&op->params);
   memset(op, 0, sizeof *op);
+}
+
+void spine_op_release(spine_op *op) {
+  spine_op_free(op);
+  spine_op_init(op);
+}
+
+const spine_err *spine_op_error(const spine_op *op) {
+  static const spine_err none;
+  return op->err ? op->err : &none;
 }
 
 static void *grow(void *p, int *cap, int need, size_t size) {
@@ -335,7 +346,9 @@ static void read_results(conn *c) {
       op->failed_stmt = c->cur_stmt;
       const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
       snprintf(op->sqlstate, sizeof op->sqlstate, "%s", state ? state : "");
-      op->status = spine_store_classify(r, &op->err);
+      if (!op->err) op->err = malloc(sizeof *op->err);
+      if (!op->err) abort(); /* as grow(): control data */
+      op->status = spine_store_classify(r, op->err);
       PQclear(r);
     } else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
       if (op->stmts[c->cur_stmt].want_rows) {

@@ -46,9 +46,9 @@ struct spine_op {
   int status;       /* 0 committed; else SPINE_E* (results then unset) */
   int failed_stmt;  /* the statement that failed, or -1 */
   char sqlstate[6]; /* of the failure, "" if none */
-  spine_err err;
-  int tries;      /* transient failures so far */
-  spine_op *next; /* queue link */
+  spine_err *err;   /* the failure, allocated only when one happens: see spine_op_error() */
+  int tries;        /* transient failures so far */
+  spine_op *next;   /* queue link */
 };
 
 /* Process-wide registry of extra prepared statements (intents): call before any store opens.
@@ -76,6 +76,11 @@ void spine_op_init(spine_op *op);
 /* Clears statements, parameters and results; keeps memory. */
 void spine_op_reset(spine_op *op);
 void spine_op_free(spine_op *op);
+/* Frees what the op has grown and leaves it as after spine_op_init(): for an owner that parks
+ * for long (a waiting workflow), so that it holds no buffers and no results meanwhile. */
+void spine_op_release(spine_op *op);
+/* The op's failure (empty, code 0, if none). */
+const spine_err *spine_op_error(const spine_op *op);
 /* Appends a statement; its parameters follow with spine_op_param*(). */
 void spine_op_stmt(spine_op *op, int sql, int want_rows);
 void spine_op_param(spine_op *op, const char *text); /* NULL = SQL NULL */
