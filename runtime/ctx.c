@@ -39,6 +39,20 @@ void spine_ctx_push_error(lua_State *L, const char *kind, const char *code, cons
   }
 }
 
+void spine_ctx_encode_error(lua_State *L, int idx, spine_buf *out) {
+  spine_err e;
+  spine_err_clear(&e);
+  spine_buf_reset(out);
+  if (spine_codec_encode(L, idx, "error", out, &e) == 0) return;
+  spine_buf_reset(out);
+  spine_buf_puts(out, "{\"kind\":\"runtime\",\"code\":\"bad_error\",\"message\":");
+  char msg[400];
+  snprintf(msg, sizeof msg, "the error cannot be recorded: %s%s%s", e.field, e.field[0] ? ": " : "",
+           e.msg);
+  spine_log_json_string(out, msg, strlen(msg));
+  spine_buf_putc(out, '}');
+}
+
 static int raise_error(lua_State *L, const char *kind, const char *code, const char *fmt, ...) {
   char msg[512];
   va_list ap;
@@ -376,8 +390,7 @@ static int run_attempt(lua_State *L, spine_wf *wf) {
     spine_sched_op_submit(wf, step_committed);
     return lua_yieldk(L, 0, STEP_OK, step_k);
   }
-  spine_buf_reset(&json);
-  spine_codec_encode(L, -1, "error", &json, NULL);
+  spine_ctx_encode_error(L, -1, &json);
   if (attempt < p.attempts && retryable(L, lua_gettop(L))) {
     lua_pop(L, 1);
     wf->wake_ms = spine_sched_now(wf->eng) + backoff_ms(wf, &p, attempt);
@@ -545,7 +558,7 @@ static void intent_done(spine_op *op) {
   snprintf(msg, sizeof msg, "%s", spine_op_error(op)->msg);
   spine_ctx_push_error(co, "rejected", spine_err_kind(op->status), msg, spine_op_error(op)->field);
   spine_buf json = SPINE_BUF_INIT;
-  spine_codec_encode(co, -1, "error", &json, NULL);
+  spine_ctx_encode_error(co, -1, &json);
   const char *name = lua_tostring(co, 1); /* ctx.intent's first argument, on its frame */
   spine_op *rec = spine_sched_op_begin(wf);
   add_step(rec, wf, seq, "intent", name, "failed", NULL, spine_buf_str(&json), 1);
@@ -584,7 +597,7 @@ static int ctx_intent(lua_State *L) {
     snprintf(msg, sizeof msg, "%s: %s%s%s", name, e.field, e.field[0] ? ": " : "", e.msg);
     spine_ctx_push_error(L, "rejected", spine_err_kind(rc), msg, e.field);
     spine_buf json = SPINE_BUF_INIT;
-    spine_codec_encode(L, -1, "error", &json, NULL);
+    spine_ctx_encode_error(L, -1, &json);
     add_step(op, wf, seq, "intent", name, "failed", NULL, spine_buf_str(&json), 1);
     spine_buf_free(&json);
     spine_sched_op_submit(wf, step_committed);
@@ -1088,8 +1101,9 @@ static int ctx_fail(lua_State *L) {
   check_wf(L);
   const char *code = luaL_checkstring(L, 1);
   const char *message = luaL_optstring(L, 2, code);
+  lua_settop(L, 3); /* the details, or nil: the error table goes above them */
   spine_ctx_push_error(L, "business", code, message, NULL);
-  if (!lua_isnoneornil(L, 3)) {
+  if (!lua_isnil(L, 3)) {
     lua_pushvalue(L, 3);
     lua_setfield(L, -2, "details");
   }

@@ -6,6 +6,7 @@
 
 #include <lua.h>
 
+#include "buf.h"
 #include "workflow.h"
 
 /* Set in wf->kstate by the scheduler when the resume value is an error to raise. */
@@ -14,6 +15,10 @@
 /* Pushes the ctx object (one for all workflows: its calls act on the running one). */
 void spine_ctx_open(lua_State *L);
 /* Pushes an error table {kind, code, message, field?}. */
+/* Writes the error value at `idx` as JSON into `out` (reset first). A value JSON cannot hold
+ * (a function among a playbook's error details, a cycle) becomes a runtime error that says so:
+ * an error record is always valid JSON. */
+void spine_ctx_encode_error(lua_State *L, int idx, spine_buf *out);
 void spine_ctx_push_error(lua_State *L, const char *kind, const char *code, const char *message,
                           const char *field);
 /* Replaces the error value on top of the dead coroutine `co` with an error table that says

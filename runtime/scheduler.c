@@ -318,7 +318,7 @@ static void after_resume(spine_wf *wf, int st, int nres) {
       lua_rawgeti(L, LUA_REGISTRYINDEX, wf->anchor);
       lua_rawgeti(L, -1, SPINE_ANCHOR_ERROR);
       spine_buf err = SPINE_BUF_INIT;
-      spine_codec_encode(L, -1, "error", &err, NULL);
+      spine_ctx_encode_error(L, -1, &err);
       lua_pop(L, 2);
       end(wf, wf->cancel_requested ? SPINE_WF_CANCELLED : SPINE_WF_COMPENSATED, NULL,
           spine_buf_str(&err));
@@ -350,7 +350,7 @@ static void after_resume(spine_wf *wf, int st, int nres) {
     lua_xmove(co, L, 1);
     lua_setfield(L, -2, "compensation_error");
     spine_buf err = SPINE_BUF_INIT;
-    spine_codec_encode(L, -1, "error", &err, NULL);
+    spine_ctx_encode_error(L, -1, &err);
     lua_pop(L, 2);
     end(wf, SPINE_WF_FAILED, NULL, spine_buf_str(&err));
     spine_buf_free(&err);
@@ -528,7 +528,7 @@ static void compensate_or_end(spine_wf *wf) {
   if (n == 0) {
     lua_rawgeti(L, anchor, SPINE_ANCHOR_ERROR);
     spine_buf err = SPINE_BUF_INIT;
-    spine_codec_encode(L, -1, "error", &err, NULL);
+    spine_ctx_encode_error(L, -1, &err);
     lua_settop(L, anchor - 1);
     end(wf, wf->cancel_requested ? SPINE_WF_CANCELLED : SPINE_WF_FAILED, NULL, spine_buf_str(&err));
     spine_buf_free(&err);
@@ -581,7 +581,7 @@ static void fail(spine_wf *wf) {
   }
   lua_rawgeti(L, -1, SPINE_ANCHOR_ERROR);
   spine_buf err = SPINE_BUF_INIT;
-  spine_codec_encode(L, -1, "error", &err, NULL);
+  spine_ctx_encode_error(L, -1, &err);
   lua_settop(L, top);
   spine_op *op = spine_sched_op_begin(wf);
   spine_op_stmt(op, SPINE_SQL_STEP_DONE, 0);

@@ -98,16 +98,14 @@ int spine_cli_start(int argc, char **argv) {
       out_id = PQgetvalue(r2, 0, 0);
   }
   if (status == SPINE_EXIT_OK) {
-    if (json) {
-      spine_buf b = SPINE_BUF_INIT;
-      spine_buf_puts(&b, "{\"id\":");
-      spine_log_json_string(&b, out_id, strlen(out_id));
-      spine_buf_puts(&b, ",\"status\":\"pending\",\"process\":");
-      spine_log_json_string(&b, name, strlen(name));
-      spine_buf_printf(&b, ",\"version\":\"%s\",\"created\":%s}\n", src.hash,
-                       out_id == id ? "true" : "false");
-      fputs(spine_buf_str(&b), stdout);
-      spine_buf_free(&b);
+    if (json) { /* the workflow as `spine show --json` prints it */
+      const char *wp[1] = {out_id};
+      PGresult *w = spine_cli__query(c, spine_cli__workflow_sql, 1, wp, &e);
+      if (w && PQntuples(w) == 1)
+        printf("%s\n", PQgetvalue(w, 0, 0));
+      else
+        status = spine_cli__fail(json, &e, NULL);
+      if (w) PQclear(w);
     } else {
       printf("%s\n", out_id);
     }

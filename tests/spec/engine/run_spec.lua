@@ -99,6 +99,21 @@ describe("spine run", function()
     assert.are.equal("about to fail", wf.state)
   end)
 
+  it("records ctx.fail's details, and says so when JSON cannot hold them", function()
+    local code, wf = T.spine_json(url, { "run", "tests/playbooks/fail_details.lua" })
+    assert.are.equal(1, code)
+    assert.are.equal("failed", wf.status)
+    assert.are.equal("business", wf.error.kind)
+    assert.are.equal("refused", wf.error.code)
+    assert.are.same({ meter = "M-1", tries = 2 }, wf.error.details)
+    code, wf = T.spine_json(url, { "run", "tests/playbooks/fail_details.lua",
+                                   "--input", '{"bad": true}' })
+    assert.are.equal(1, code)
+    assert.are.equal("failed", wf.status) -- not stuck: the failure is recorded
+    assert.are.equal("bad_error", wf.error.code)
+    assert.matches("details", wf.error.message)
+  end)
+
   it("answers a missing playbook with not_found", function()
     local code, out = T.spine_json(url, { "run", "no_such_playbook" })
     assert.are.equal(1, code)

@@ -1,0 +1,70 @@
+-- The guides: every playbook example runs and ends as it says, and the README leads to every
+-- guide.
+local T = require("spine_test")
+
+local function read(path)
+  local f = assert(io.open(T.src .. "/" .. path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function guides()
+  local list = {}
+  local p = io.popen("cd " .. T.q(T.src) .. " && ls docs/*.md")
+  for line in p:lines() do list[#list + 1] = line end
+  p:close()
+  return list
+end
+
+-- The ```lua blocks of a Markdown text that are whole playbooks, with their line numbers.
+local function examples(text)
+  local found, line = {}, 1
+  local pos = 1
+  while true do
+    local s, e = text:find("```lua\n(.-)\n```", pos)
+    if not s then break end
+    local _, nl = text:sub(1, s):gsub("\n", "")
+    local body = text:sub(s + 7, e - 4)
+    if body:find("run%s*=%s*function") then
+      found[#found + 1] = { line = nl + 2, body = body }
+    end
+    pos = e + 1
+    line = nl
+  end
+  return found
+end
+
+describe("the guides", function()
+  local url
+  setup(function() url = T.newdb("spec_docs") end)
+
+  it("lead from the README, each of them", function()
+    local readme = read("README.md")
+    for _, g in ipairs(guides()) do
+      assert.truthy(readme:find("(" .. g .. ")", 1, true), "README.md does not link " .. g)
+    end
+  end)
+
+  it("have playbook examples that run and end as they say", function()
+    local ran = 0
+    for _, g in ipairs(guides()) do
+      for _, ex in ipairs(examples(read(g))) do
+        local where = g .. ":" .. ex.line
+        local input = ex.body:match("%-%- input: ([^\n]+)") or "{}"
+        local expect = ex.body:match("%-%- expect: (%a+)") or "completed"
+        local path = os.tmpname() .. ".lua"
+        local f = assert(io.open(path, "wb"))
+        f:write(ex.body)
+        f:close()
+        local _, wf, err, out = T.spine_json(url, { "run", path, "--clock", "virtual",
+                                                    "--input", input })
+        os.remove(path)
+        assert.is_table(wf, where .. ": " .. err .. out)
+        assert.are.equal(expect, wf.status, where .. ": " .. T.json.encode(wf.error))
+        ran = ran + 1
+      end
+    end
+    assert.is_true(ran >= 2, "expected the guides to hold playbook examples, found " .. ran)
+  end)
+end)
