@@ -21,7 +21,9 @@
 #include "steplog.h"
 #include "uuid.h"
 
-#define CLAIM_BATCH 64
+#define CLAIM_BATCH      64
+#define RECONNECT_MIN_MS 100
+#define RECONNECT_MAX_MS 5000
 
 struct spine_version {
   char hash[65];
@@ -80,6 +82,8 @@ struct spine_engine {
   uv_timer_t wake;      /* the nearest deadline of free workflows (claims) */
   uv_timer_t heartbeat; /* lease renewal and reaping of dead workers */
   uv_timer_t vtick;     /* virtual clock: fires the next deadline when idle */
+  uv_timer_t reconnect; /* after the database connection was lost */
+  int64_t reconnect_ms; /* the next attempt's delay: doubles up to RECONNECT_MAX_MS */
   spine_wf **heap;
   int nheap, cap_heap;
 
@@ -1144,7 +1148,9 @@ int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engin
   uv_timer_init(loop, &eng->wake);
   uv_timer_init(loop, &eng->heartbeat);
   uv_timer_init(loop, &eng->vtick);
+  uv_timer_init(loop, &eng->reconnect);
   eng->timer.data = eng->wake.data = eng->heartbeat.data = eng->vtick.data = eng;
+  eng->reconnect.data = eng;
   spine_op_init(&eng->claim_op);
   eng->claim_op.cb = claimed;
   eng->claim_op.data = eng;
@@ -1156,7 +1162,7 @@ int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engin
   return 0;
 }
 
-int spine_engine_serve(spine_engine *eng, spine_err *e) {
+static int listen_session(spine_engine *eng, spine_err *e) {
   PGconn *pg = spine_store_session(eng->store);
   PGresult *r = PQexec(pg, "LISTEN spine");
   if (PQresultStatus(r) != PGRES_COMMAND_OK) {
@@ -1166,13 +1172,90 @@ int spine_engine_serve(spine_engine *eng, spine_err *e) {
   }
   PQclear(r);
   spine_store_session_listen(eng->store, on_notify, eng);
-  eng->serving = 1;
+  return 0;
+}
+
+/* Heartbeat (which reaps dead workers at once: after a reconnect, our former self) and claims. */
+static void start_work(spine_engine *eng) {
   /* Every engine keeps its lease (a long `spine run` must not look dead); reaping at once
    * lets a restarted worker take over its old work now. */
   uint64_t every = (uint64_t)eng->o.lease_ms / 5;
   on_heartbeat(&eng->heartbeat);
   uv_timer_start(&eng->heartbeat, on_heartbeat, every, every);
   claim(eng);
+}
+
+static void on_reconnect(uv_timer_t *t) {
+  spine_engine *eng = t->data;
+  if (eng->stopping) return;
+  spine_err e;
+  spine_err_clear(&e);
+  int rc = spine_store_reconnect(eng->store, &e);
+  /* A new worker identity: the old one's workflows are released by its reaping, like those
+   * of a worker that died; the database, not memory, says where each one is. */
+  if (!rc) rc = register_worker(eng, &e);
+  if (!rc) rc = listen_session(eng, &e);
+  if (rc) {
+    if (!spine_store_idle(eng->store) || e.code != SPINE_ETRANSIENT)
+      spine_log_warn("scheduler", "cannot reconnect yet", "error", e.msg, NULL);
+    spine_store_lose(eng->store, "setup after reconnect failed"); /* no-op while still lost */
+    eng->reconnect_ms =
+        eng->reconnect_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : eng->reconnect_ms * 2;
+    uv_timer_start(&eng->reconnect, on_reconnect, (uint64_t)eng->reconnect_ms, 0);
+    return;
+  }
+  char worker[24];
+  snprintf(worker, sizeof worker, "%lld", (long long)eng->worker);
+  spine_log_info("scheduler", "reconnected", "worker", worker, NULL);
+  start_work(eng);
+}
+
+/* The store lost its connections and forgot every op in flight: drop every workflow from
+ * memory (nothing of them is lost: the database has each one's history and lease) and
+ * reconnect. Runs from the loop, never inside a resume or a store callback. */
+static void on_store_lost(void *data) {
+  spine_engine *eng = data;
+  if (eng->stopping) return;
+  uv_timer_stop(&eng->timer);
+  uv_timer_stop(&eng->wake);
+  uv_timer_stop(&eng->heartbeat);
+  uv_timer_stop(&eng->vtick);
+  for (spine_version *v = eng->versions; v; v = v->next) {
+    v->waiters = NULL; /* each is in the registry too: freed below */
+    v->loading = 0;
+  }
+  lua_State *L = eng->L;
+  int n = 0, cap = eng->live > 0 ? eng->live : 1;
+  spine_wf **all = malloc((size_t)cap * sizeof *all);
+  if (!all) abort();
+  lua_rawgeti(L, LUA_REGISTRYINDEX, eng->wfs_ref);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    spine_wf *wf = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (wf && n < cap) all[n++] = wf;
+  }
+  lua_pop(L, 1);
+  for (int i = 0; i < n; i++)
+    wf_free(all[i]);
+  free(all);
+  eng->claim_busy = eng->claim_again = eng->hb_busy = eng->wake_busy = 0;
+  char dropped[16];
+  snprintf(dropped, sizeof dropped, "%d", n);
+  spine_log_warn("scheduler", "database connection lost: workflows left memory, reconnecting",
+                 "workflows", dropped, NULL);
+  eng->reconnect_ms = RECONNECT_MIN_MS;
+  uv_timer_start(&eng->reconnect, on_reconnect, RECONNECT_MIN_MS, 0);
+}
+
+int spine_engine_serve(spine_engine *eng, spine_err *e) {
+  int rc = listen_session(eng, e);
+  if (rc) return rc;
+  eng->serving = 1;
+  /* A worker that serves claims can drop its workflows and reconnect; a `spine run` cannot
+   * (its one workflow lives only in it) and exits instead. */
+  if (eng->o.claims) spine_store_on_lost(eng->store, on_store_lost, eng);
+  start_work(eng);
   return 0;
 }
 
@@ -1198,8 +1281,10 @@ void spine_engine_stop(spine_engine *eng) {
   uv_timer_stop(&eng->wake);
   uv_timer_stop(&eng->heartbeat);
   uv_timer_stop(&eng->vtick);
+  uv_timer_stop(&eng->reconnect);
   /* Blocking is fine here: the loop serves nothing more. The session connection is idle. */
   release_all(eng);
+  uv_close((uv_handle_t *)&eng->reconnect, NULL);
   uv_close((uv_handle_t *)&eng->timer, NULL);
   uv_close((uv_handle_t *)&eng->wake, NULL);
   uv_close((uv_handle_t *)&eng->heartbeat, NULL);

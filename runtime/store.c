@@ -47,6 +47,11 @@ struct spine_store {
   int busy_conns;
   void (*idle_cb)(void *data);
   void *idle_data;
+  void (*lost_cb)(void *data);
+  void *lost_data;
+  uv_timer_t lost_timer; /* calls lost_cb from the loop, outside the store's own calls */
+  int lost;              /* connections lost, not yet reopened */
+  char *conninfo;
   spine_store_stats stats;
 };
 
@@ -189,13 +194,47 @@ int spine_store_classify(const PGresult *r, spine_err *e) {
 
 static void on_poll(uv_poll_t *h, int status, int events);
 
+static void conn_close(conn *c);
+
+static void on_lost_timer(uv_timer_t *t) {
+  spine_store *s = t->data;
+  if (s->lost && !s->closing && s->lost_cb) s->lost_cb(s->lost_data);
+}
+
+/* Forgets the batch in flight on c: its ops are their owners' again, with no callback. */
+static void drop_batch(conn *c) {
+  c->batch = c->batch_tail = c->cur = c->failed = NULL;
+  c->busy = 0;
+}
+
 static void fatal(spine_store *s, const char *what, PGconn *pg) {
-  spine_log_error("store", "database connection failed", "what", what, "detail",
+  if (s->lost || s->closing) return;
+  spine_log_error("store", "database connection lost", "what", what, "detail",
                   pg ? PQerrorMessage(pg) : "", NULL);
-  (void)s;
-  /* No reconnect yet: a worker without its database stops; its leases expire and the work
-   * moves on. Exit status 3 tells a supervisor to restart it. */
-  exit(3);
+  if (!s->lost_cb) exit(3); /* no one to recover: a supervisor restarts the process */
+  s->lost = 1;
+  for (int i = 0; i < s->nconns; i++) {
+    drop_batch(&s->conns[i]);
+    conn_close(&s->conns[i]);
+  }
+  if (s->session) conn_close(s->session);
+  s->head = s->tail = NULL;
+  s->queued = 0;
+  s->busy_conns = 0;
+  if (s->prepare_active) {
+    uv_prepare_stop(&s->prepare);
+    s->prepare_active = 0;
+  }
+  uv_timer_start(&s->lost_timer, on_lost_timer, 0, 0);
+}
+
+void spine_store_lose(spine_store *s, const char *why) {
+  fatal(s, why, NULL);
+}
+
+void spine_store_on_lost(spine_store *s, void (*cb)(void *data), void *data) {
+  s->lost_cb = cb;
+  s->lost_data = data;
 }
 
 static void set_events(conn *c, int events) {
@@ -223,7 +262,10 @@ static int prepare_all(PGconn *pg, spine_err *e) {
 static int conn_open(spine_store *s, conn *c, const char *conninfo, int listen, spine_err *e) {
   c->store = s;
   c->listen = listen;
-  c->pg = PQconnectdb(conninfo);
+  /* The caller's conninfo, with a bound on each connect unless it sets one. */
+  const char *keys[] = {"connect_timeout", "dbname", NULL};
+  const char *values[] = {"5", conninfo, NULL};
+  c->pg = PQconnectdbParams(keys, values, 1);
   if (PQstatus(c->pg) != CONNECTION_OK)
     return spine_err_set(e, SPINE_EDB, "database", NULL, "cannot connect: %s",
                          PQerrorMessage(c->pg));
@@ -368,7 +410,7 @@ static void read_results(conn *c) {
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   conn *c = h->data;
-  if (c->store->closing) return;
+  if (c->store->closing || c->store->lost) return;
   if (status < 0 && status != UV_EBADF) {
     fatal(c->store, uv_strerror(status), c->pg);
     return;
@@ -435,7 +477,10 @@ static void send_batch(spine_store *s, conn *c, int n) {
     return;
   }
   int f = PQflush(c->pg);
-  if (f < 0) fatal(s, "flush", c->pg);
+  if (f < 0) {
+    fatal(s, "flush", c->pg);
+    return;
+  }
   set_events(c, f ? UV_READABLE | UV_WRITABLE : UV_READABLE);
 }
 
@@ -444,7 +489,7 @@ static void on_prepare(uv_prepare_t *h) {
   int idle = 0;
   for (int i = 0; i < s->nconns; i++)
     idle += !s->conns[i].busy;
-  for (int i = 0; i < s->nconns && s->head && idle; i++) {
+  for (int i = 0; i < s->nconns && s->head && idle && !s->lost; i++) {
     conn *c = &s->conns[i];
     if (c->busy) continue;
     int n = (s->queued + idle - 1) / idle;
@@ -459,13 +504,14 @@ static void on_prepare(uv_prepare_t *h) {
 }
 
 static void kick(spine_store *s) {
-  if (s->prepare_active || s->closing) return;
+  if (s->prepare_active || s->closing || s->lost) return;
   uv_prepare_start(&s->prepare, on_prepare);
   s->prepare_active = 1;
 }
 
 void spine_store_submit(spine_store *s, spine_op *op) {
   op->next = NULL;
+  if (s->lost) return; /* its owner is about to be dropped (see spine_store_on_lost) */
   op->status = 0;
   op->failed_stmt = -1;
   if (s->tail)
@@ -488,9 +534,17 @@ int spine_store_open(uv_loop_t *loop, const char *conninfo, int pool, spine_stor
     free(s);
     return SPINE_ENOMEM;
   }
+  s->conninfo = strdup(conninfo);
+  if (!s->conninfo) {
+    free(s->conns);
+    free(s);
+    return SPINE_ENOMEM;
+  }
   uv_prepare_init(loop, &s->prepare);
   s->prepare.data = s;
-  s->open_handles = 1;
+  uv_timer_init(loop, &s->lost_timer);
+  s->lost_timer.data = s;
+  s->open_handles = 2;
   int rc = 0;
   for (int i = 0; i < pool && rc == 0; i++) {
     rc = conn_open(s, &s->conns[i], conninfo, 0, e);
@@ -511,7 +565,7 @@ int spine_store_session_open(spine_store *s, const char *conninfo, spine_err *e)
 }
 
 PGconn *spine_store_session(spine_store *s) {
-  return s->session ? s->session->pg : NULL;
+  return s->session && !s->lost ? s->session->pg : NULL;
 }
 
 void spine_store_session_listen(spine_store *s, spine_notify_cb cb, void *data) {
@@ -527,7 +581,7 @@ void spine_store_session_listen(spine_store *s, spine_notify_cb cb, void *data) 
 
 static void on_closed(uv_handle_t *h) {
   spine_store *s;
-  if (h->type == UV_PREPARE) {
+  if (h->type == UV_PREPARE || h->type == UV_TIMER) {
     s = h->data;
   } else {
     conn *c = h->data;
@@ -536,6 +590,7 @@ static void on_closed(uv_handle_t *h) {
     c->pg = NULL;
   }
   if (--s->open_handles == 0) {
+    free(s->conninfo);
     free(s->conns);
     free(s->session);
     free(s);
@@ -543,7 +598,7 @@ static void on_closed(uv_handle_t *h) {
 }
 
 static void conn_close(conn *c) {
-  if (!c->pg) return;
+  if (!c->pg || uv_is_closing((uv_handle_t *)&c->poll)) return;
   if (uv_is_active((uv_handle_t *)&c->poll) || c->poll.data) {
     uv_close((uv_handle_t *)&c->poll, on_closed);
   } else {
@@ -559,6 +614,35 @@ void spine_store_close(spine_store *s) {
     conn_close(&s->conns[i]);
   if (s->session) conn_close(s->session);
   uv_close((uv_handle_t *)&s->prepare, on_closed);
+  uv_close((uv_handle_t *)&s->lost_timer, on_closed);
+}
+
+int spine_store_reconnect(spine_store *s, spine_err *e) {
+  if (!s->lost) return 0;
+  for (int i = 0; i < s->nconns; i++)
+    if (s->conns[i].pg)
+      return spine_err_set(e, SPINE_ETRANSIENT, "database", NULL, "old connections still closing");
+  if (s->session && s->session->pg)
+    return spine_err_set(e, SPINE_ETRANSIENT, "database", NULL, "old session still closing");
+  int rc = 0;
+  for (int i = 0; i < s->nconns && !rc; i++) {
+    memset(&s->conns[i], 0, sizeof s->conns[i]);
+    rc = conn_open(s, &s->conns[i], s->conninfo, 0, e);
+  }
+  if (!rc && s->session) {
+    memset(s->session, 0, sizeof *s->session);
+    rc = conn_open(s, s->session, s->conninfo, 1, e);
+  }
+  if (rc) { /* close what opened; the next attempt waits until those handles are closed */
+    for (int i = 0; i < s->nconns; i++)
+      conn_close(&s->conns[i]);
+    if (s->session) conn_close(s->session);
+    return rc;
+  }
+  s->lost = 0;
+  s->stats.reconnects++;
+  if (s->head) kick(s);
+  return 0;
 }
 
 const spine_store_stats *spine_store_stats_get(const spine_store *s) {

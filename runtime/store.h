@@ -98,11 +98,24 @@ int spine_store_idle(const spine_store *s);
 /* `cb` runs whenever a batch ends and the store is idle (virtual clocks advance then). */
 void spine_store_on_idle(spine_store *s, void (*cb)(void *data), void *data);
 
+/* When a connection is lost: the store forgets every op, queued or in flight, without calling
+ * it back (their outcome is what the database says), closes every connection, and then, from a
+ * callback of its own on the loop, calls `cb`. Until spine_store_reconnect() succeeds, submitted
+ * ops are dropped. Without a handler, a lost connection ends the process with status 3. */
+void spine_store_on_lost(spine_store *s, void (*cb)(void *data), void *data);
+/* Declares the connections lost (as a failed socket would), e.g. when setup after a reconnect
+ * fails. */
+void spine_store_lose(spine_store *s, const char *why);
+/* After a loss: opens the pool and the session again (blocking, each connect bounded by
+ * connect_timeout) and prepares the statements. 0, or an error: try again later. */
+int spine_store_reconnect(spine_store *s, spine_err *e);
+
 /* Counters for bench and metrics. */
 typedef struct spine_store_stats {
   uint64_t batches;
   uint64_t ops;
   uint64_t retries;
+  uint64_t reconnects;
 } spine_store_stats;
 const spine_store_stats *spine_store_stats_get(const spine_store *s);
 

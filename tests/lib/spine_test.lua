@@ -82,6 +82,23 @@ function T.serve(url, env)
   return { pid = pid, log = log }
 end
 
+-- Stores n cases of playbook through one SQL statement (spine start is one process per case:
+-- too slow for thousands) after registering the version with one spine start; wakes workers.
+function T.start_many(url, playbook, n)
+  local code, first = T.spine_json(url, { "start", playbook })
+  assert(code == 0, "spine start " .. playbook .. " failed")
+  T.sql(url, ("INSERT INTO spine.workflows (id, process, playbook, version, status, input," ..
+    " trace_id, wake_at) SELECT 'bulk-' || g, w.process, w.playbook, w.version, 'pending', '{}'," ..
+    " md5(g::text), now() FROM generate_series(2, %d) g, spine.workflows w WHERE w.id = '%s'")
+    :format(n, first.id))
+  T.sql(url, "NOTIFY spine, 'w'")
+  return first.id
+end
+
+function T.alive(h)
+  return os.execute("kill -0 " .. h.pid .. " 2>/dev/null") == true
+end
+
 function T.kill(h, sig)
   os.execute("kill -" .. (sig or "KILL") .. " " .. h.pid .. " 2>/dev/null")
   -- reap: wait until the process is gone

@@ -5,19 +5,6 @@ local function count(url, where)
   return tonumber(T.sql(url, "SELECT count(*) FROM spine.workflows WHERE " .. where))
 end
 
--- Stores n cases of playbook through one SQL statement per batch (spine start is one process
--- per case: too slow for thousands) after registering the version with one spine start.
-local function start_many(url, playbook, n)
-  local code, first = T.spine_json(url, { "start", playbook })
-  assert.are.equal(0, code)
-  T.sql(url, ("INSERT INTO spine.workflows (id, process, playbook, version, status, input," ..
-    " trace_id, wake_at) SELECT 'bulk-' || g, w.process, w.playbook, w.version, 'pending', '{}'," ..
-    " md5(g::text), now() FROM generate_series(2, %d) g, spine.workflows w WHERE w.id = '%s'")
-    :format(n, first.id))
-  T.sql(url, "NOTIFY spine, 'w'")
-  return first.id
-end
-
 describe("spine serve", function()
   it("runs a started case, delivers a signal, and shows the result", function()
     local url = T.newdb("spec_serve_signal")
@@ -55,7 +42,7 @@ describe("spine serve", function()
 
   it("applies every intent exactly once across a kill -9 with 1,000 workflows in flight", function()
     local url = T.newdb("spec_serve_kill")
-    start_many(url, "tests/playbooks/intents10.lua", 1000)
+    T.start_many(url, "tests/playbooks/intents10.lua", 1000)
     local srv = T.serve(url)
     T.wait_until(function()
       return tonumber(T.sql(url, "SELECT count(*) FROM spine.bench_effects")) >= 2000
@@ -79,7 +66,7 @@ describe("spine serve", function()
     local url = T.newdb("spec_serve_two")
     local a = T.serve(url, { SPINE_LEASE_MS = "3000" })
     local b = T.serve(url, { SPINE_LEASE_MS = "3000" })
-    start_many(url, "tests/playbooks/waiter.lua", 200)
+    T.start_many(url, "tests/playbooks/waiter.lua", 200)
     T.wait_until(function() return count(url, "status = 'waiting'") == 200 end, 60,
                  "200 workflows waiting")
     -- kill the worker that holds the most of them (so at least half): the other takes over
