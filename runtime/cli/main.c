@@ -20,6 +20,7 @@ static const struct {
     {"cancel", spine_cli_cancel, "cancel a workflow (its compensations run)"},
     {"retry", spine_cli_retry, "re-run a stuck or failed workflow"},
     {"replay", spine_cli_replay, "replay a recorded history against a playbook"},
+    {"explain", spine_cli_explain, "why a workflow is where it is, in plain words"},
     {"db", spine_cli_db, "the embedded database: start, stop, status, url, migrate"},
     {"bench", spine_cli_bench, "the built-in benchmark (--quick, --json)"},
 };

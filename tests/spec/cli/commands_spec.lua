@@ -3,7 +3,7 @@
 local T = require("spine_test")
 
 local commands = { "serve", "run", "start", "signal", "show", "list", "cancel", "retry", "replay",
-                   "db", "bench" }
+                   "explain", "db", "bench" }
 
 describe("spine CLI", function()
   local url
