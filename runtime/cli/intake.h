@@ -5,6 +5,8 @@
 #define SPINE_CLI_INTAKE_H
 
 #include <libpq-fe.h>
+#include <stdint.h>
+#include <uv.h>
 
 #include "dispatch.h"
 #include "manifest_set.h"
@@ -31,5 +33,11 @@ int spine_cli__manifest_in_force(PGconn *c, const char *process, spine_manifest 
  * malloc'd (caller frees). */
 int spine_cli__route_case(const spine_manifest *m, const char *input_json, const char *subject_opt,
                           spine_route *route, char **subject, spine_err *e);
+
+/* `spine serve`: loads the manifests now (in a worker thread) and on every SIGHUP; stop
+ * closes the signal handle (a reload under way finishes); free after the loop ended. */
+int spine_cli__serve_manifests_start(uv_loop_t *loop, const char *conninfo, int64_t worker);
+void spine_cli__serve_manifests_stop(void);
+void spine_cli__serve_manifests_free(void);
 
 #endif

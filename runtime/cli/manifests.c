@@ -12,15 +12,18 @@
 #include "intake.h"
 #include "log.h"
 
-static const char *const spec[] = {"idle-days=", "json", NULL};
+static const char *const spec[] = {"idle-days=", "subjects-file=", "json", NULL};
 static const char usage[] =
     "usage: spine manifests check|reload|show [--idle-days N] [--json]\n"
+    "       spine manifests route PROCESS [SUBJECT...] [--subjects-file F] [--json]\n"
     "  check   validates every manifest ($SPINE_MANIFESTS, else ./manifests) and the playbooks\n"
     "          it names; warns about variants without a case in --idle-days (default 7) and\n"
     "          experiments past their end. Exits 1 on errors.\n"
     "  reload  checks, then makes the folder the set in force for new cases, all or nothing\n"
     "          (a running `spine serve` does the same on SIGHUP).\n"
-    "  show    the manifests in force, when and by whom they were loaded.\n";
+    "  show    the manifests in force, when and by whom they were loaded.\n"
+    "  route   the variant and bucket each subject gets under the manifest in force (one\n"
+    "          subject a line in F), without starting anything.\n";
 
 typedef struct problems {
   spine_err *items;
@@ -239,9 +242,62 @@ static int show(int json) {
   return SPINE_EXIT_OK;
 }
 
+static void route_one(const spine_manifest *m, const char *subject, int json, int first,
+                      spine_buf *b) {
+  spine_route r;
+  spine_dispatch_route(m, subject, &r);
+  if (!json) {
+    printf("%s\t%s\t%d%s\n", subject, r.variant->name, r.bucket, r.overridden ? "\toverride" : "");
+    return;
+  }
+  spine_buf_puts(b, first ? "{\"subject\":" : ",{\"subject\":");
+  spine_log_json_string(b, subject, strlen(subject));
+  spine_buf_puts(b, ",\"variant\":");
+  spine_log_json_string(b, r.variant->name, strlen(r.variant->name));
+  spine_buf_printf(b, ",\"bucket\":%d,\"overridden\":%s}", r.bucket,
+                   r.overridden ? "true" : "false");
+}
+
+static int route(const spine_cli_args *a, int json) {
+  spine_err e;
+  spine_err_clear(&e);
+  const char *file = spine_cli__opt(a, spec, "subjects-file");
+  FILE *f = NULL;
+  if (file && !(f = fopen(file, "r"))) {
+    spine_err_set(&e, SPINE_EIO, file, NULL, "cannot read the file");
+    return spine_cli__fail(json, &e, NULL);
+  }
+  PGconn *c = spine_cli__connect(&e);
+  spine_manifest *m = NULL;
+  if (c && !spine_cli__manifest_in_force(c, a->pos[1], &m, &e) && !m)
+    spine_err_set(&e, SPINE_ENOTFOUND, NULL, "process", "no manifest in force for %s", a->pos[1]);
+  if (c) PQfinish(c);
+  if (!m) {
+    if (f) fclose(f);
+    return spine_cli__fail(json, &e, e.code == SPINE_ENOTFOUND ? "not_found" : NULL);
+  }
+  spine_buf b = SPINE_BUF_INIT;
+  spine_buf_puts(&b, "{\"process\":");
+  spine_log_json_string(&b, m->process, strlen(m->process));
+  spine_buf_puts(&b, ",\"routes\":[");
+  int n = 0;
+  for (int i = 2; i < a->npos; i++)
+    route_one(m, a->pos[i], json, n++ == 0, &b);
+  char line[1024];
+  while (f && fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\r\n")] = '\0';
+    if (line[0]) route_one(m, line, json, n++ == 0, &b);
+  }
+  if (f) fclose(f);
+  if (json) printf("%s]}\n", spine_buf_str(&b));
+  spine_buf_free(&b);
+  spine_manifest_free(m);
+  return SPINE_EXIT_OK;
+}
+
 int spine_cli_manifests(int argc, char **argv) {
   spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, spec, usage, 1, 1, &a);
+  int rc = spine_cli__parse(argc, argv, spec, usage, 1, 8, &a);
   if (rc) return rc < 0 ? 0 : rc;
   int json = spine_cli__opt(&a, spec, "json") != NULL;
   const char *idle = spine_cli__opt(&a, spec, "idle-days");
@@ -250,9 +306,14 @@ int spine_cli_manifests(int argc, char **argv) {
     fprintf(stderr, "spine manifests: --idle-days must be a positive number\n");
     return SPINE_EXIT_USAGE;
   }
+  if (strcmp(a.pos[0], "route") && a.npos > 1) {
+    fprintf(stderr, "spine manifests: unexpected argument \"%s\"\n\n%s", a.pos[1], usage);
+    return SPINE_EXIT_USAGE;
+  }
   if (!strcmp(a.pos[0], "check")) return check(json, idle_days);
   if (!strcmp(a.pos[0], "reload")) return reload(json);
   if (!strcmp(a.pos[0], "show")) return show(json);
+  if (!strcmp(a.pos[0], "route") && a.npos >= 2) return route(&a, json);
   fprintf(stderr, "spine manifests: unknown action \"%s\"\n\n%s", a.pos[0], usage);
   return SPINE_EXIT_USAGE;
 }
