@@ -26,6 +26,8 @@ int spine_cli_retry(int argc, char **argv);
 int spine_cli_replay(int argc, char **argv);
 int spine_cli_explain(int argc, char **argv);
 int spine_cli_bench(int argc, char **argv);
+int spine_cli_manifests(int argc, char **argv);
+int spine_cli_experiments(int argc, char **argv);
 
 /* ---- shared by the command files ---- */
 

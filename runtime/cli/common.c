@@ -153,7 +153,7 @@ PGresult *spine_cli__query(PGconn *c, const char *sql, int n, const char *const 
 const char spine_cli__workflow_sql[] =
     "SELECT jsonb_build_object('id', w.id, 'status', w.status, 'process', w.process,"
     " 'playbook', w.playbook, 'version', w.version, 'variant', w.variant,"
-    " 'experiment', w.experiment, 'state', w.state, 'attributes', w.attributes,"
+    " 'experiment', w.experiment, 'subject', w.subject, 'bucket', w.bucket, 'state', w.state, 'attributes', w.attributes,"
     " 'input', w.input, 'result', w.result, 'error', w.error, 'parent_id', w.parent_id,"
     " 'trace_id', w.trace_id, 'attempt', w.attempt,"
     " 'created_at', " EPOCH_ISO("w.created_at") ", 'updated_at', " EPOCH_ISO("w.updated_at") ","
@@ -196,6 +196,12 @@ void spine_cli__print_workflow(const char *json) {
   printf("status    %s\n", field(L, w, "status"));
   printf("process   %s (playbook %s, version %.12s)\n", field(L, w, "process"),
          field(L, w, "playbook"), field(L, w, "version"));
+  const char *variant = field(L, w, "variant");
+  if (variant) {
+    const char *experiment = field(L, w, "experiment");
+    printf("variant   %s (experiment %s, subject %s)\n", variant, experiment ? experiment : "none",
+           field(L, w, "subject") ? field(L, w, "subject") : "?");
+  }
   const char *state = field(L, w, "state");
   if (state) printf("state     %s\n", state);
   if (*json_of(L, w, "waiting_for", &b)) printf("waiting   %s\n", spine_buf_str(&b));

@@ -22,13 +22,15 @@ static const struct {
     {"replay", spine_cli_replay, "replay a recorded history against a playbook"},
     {"explain", spine_cli_explain, "why a workflow is where it is, in plain words"},
     {"db", spine_cli_db, "the embedded database: start, stop, status, url, migrate"},
+    {"manifests", spine_cli_manifests, "routing manifests: check, reload, show"},
+    {"experiments", spine_cli_experiments, "per-variant outcomes of experiments (--process)"},
     {"bench", spine_cli_bench, "the built-in benchmark (--quick, --json)"},
 };
 
 static void usage(FILE *f) {
   fprintf(f, "usage: spine COMMAND [options]   (spine COMMAND --help for more)\n\ncommands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
   fprintf(f, "\nEvery command takes --json for machine output. The database is\n"
              "$SPINE_DATABASE_URL, or else a private PostgreSQL under $SPINE_HOME (./.spine).\n");
 }

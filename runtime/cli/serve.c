@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "cli.h"
+#include "intake.h"
 #include "log.h"
 #include "scheduler.h"
 
@@ -13,7 +14,8 @@ static const char *const spec[] = {"listen=", "pool=", "json", NULL};
 static const char usage[] =
     "usage: spine serve [--pool N] [--listen HOST:PORT]\n"
     "  Runs workflows stored in the database until SIGINT or SIGTERM. Several `spine serve`\n"
-    "  processes may share one database. --pool sets the pipelined connections (default 4).\n";
+    "  processes may share one database. --pool sets the pipelined connections (default 4).\n"
+    "  Loads the manifests at start and on SIGHUP (see `spine manifests reload`).\n";
 
 static spine_engine *engine;
 
@@ -21,6 +23,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   (void)signum;
   spine_log_info("serve", "stopping: releasing workflows to other workers", NULL);
   spine_engine_stop(engine);
+  spine_cli__serve_manifests_stop();
   uv_close((uv_handle_t *)h, NULL);
   uv_signal_t *other = h->data;
   if (!uv_is_closing((uv_handle_t *)other)) uv_close((uv_handle_t *)other, NULL);
@@ -64,7 +67,9 @@ int spine_cli_serve(int argc, char **argv) {
   sigterm.data = &sigint;
   uv_signal_start(&sigint, on_signal, SIGINT);
   uv_signal_start(&sigterm, on_signal, SIGTERM);
+  spine_cli__serve_manifests_start(&loop, conninfo, spine_engine_worker(engine));
   uv_run(&loop, UV_RUN_DEFAULT);
+  spine_cli__serve_manifests_free();
   spine_engine_free(engine);
   uv_loop_close(&loop);
   return 0;

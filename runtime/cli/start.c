@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "codec.h"
+#include "intake.h"
 #include "log.h"
 #include "playbook.h"
 #include "sandbox.h"
@@ -16,8 +17,11 @@
 static const char *const spec[] = {"input=", "subject=", "idempotency-key=", "json", NULL};
 static const char usage[] =
     "usage: spine start PROCESS [--input JSON] [--subject KEY] [--idempotency-key K] [--json]\n"
-    "  Stores a new case of PROCESS (until manifests exist: a playbook name or file) and\n"
-    "  prints its workflow id. A running `spine serve` on the same database runs it.\n";
+    "  Stores a new case of PROCESS and prints its workflow id; a running `spine serve` on the\n"
+    "  same database runs it. With a manifest in force for PROCESS, the dispatcher checks the\n"
+    "  input against it and picks the variant by the subject key (--subject, else the input's\n"
+    "  subject field); else PROCESS is a playbook name or file. The same --idempotency-key\n"
+    "  never starts two workflows.\n";
 
 /* Compiles the playbook and checks the input against its declaration. */
 static int check(const spine_playbook_src *src, const char *input, char **name, spine_err *e) {
@@ -41,6 +45,12 @@ static int check(const spine_playbook_src *src, const char *input, char **name, 
   return rc;
 }
 
+/* A process name, not a file path: the dispatcher may have a manifest for it. */
+static int is_name(const char *s) {
+  size_t n = strlen(s);
+  return !strchr(s, '/') && !(n > 4 && !strcmp(s + n - 4, ".lua"));
+}
+
 int spine_cli_start(int argc, char **argv) {
   spine_cli_args a;
   int rc = spine_cli__parse(argc, argv, spec, usage, 1, 1, &a);
@@ -48,56 +58,89 @@ int spine_cli_start(int argc, char **argv) {
   int json = spine_cli__opt(&a, spec, "json") != NULL;
   const char *input = spine_cli__opt(&a, spec, "input");
   const char *key = spine_cli__opt(&a, spec, "idempotency-key");
+  const char *subject_opt = spine_cli__opt(&a, spec, "subject");
   if (!input) input = "{}";
   spine_err e;
   spine_err_clear(&e);
+  PGconn *c = spine_cli__connect(&e);
+  if (!c) return spine_cli__fail(json, &e, NULL);
+  /* The dispatcher: a manifest in force for PROCESS picks the variant and its playbook. */
+  spine_manifest *m = NULL;
+  spine_route route = {0};
+  char *subject = NULL;
+  const char *playbook = a.pos[0];
+  if (is_name(a.pos[0]) && spine_cli__manifest_in_force(c, a.pos[0], &m, &e)) {
+    PQfinish(c);
+    return spine_cli__fail(json, &e, NULL);
+  }
+  if (m && spine_cli__route_case(m, input, subject_opt, &route, &subject, &e)) {
+    spine_manifest_free(m);
+    PQfinish(c);
+    return spine_cli__fail(json, &e, NULL);
+  }
+  if (m)
+    playbook = route.variant->playbook;
+  else if (subject_opt)
+    subject = strdup(subject_opt);
   spine_playbook_src src;
-  if (spine_playbook_read(a.pos[0], getenv("SPINE_PLAYBOOKS"), &src, &e))
+  if (spine_playbook_read(playbook, spine_cli__playbooks_dir(), &src, &e)) {
+    spine_manifest_free(m);
+    free(subject);
+    PQfinish(c);
     return spine_cli__fail(json, &e, "not_found");
+  }
   char *name = NULL;
   if (check(&src, input, &name, &e)) {
+    spine_manifest_free(m);
+    free(subject);
     spine_playbook_src_free(&src);
+    PQfinish(c);
     return spine_cli__fail(json, &e, NULL);
   }
-  PGconn *c = spine_cli__connect(&e);
-  if (!c) {
-    free(name);
-    spine_playbook_src_free(&src);
-    return spine_cli__fail(json, &e, NULL);
-  }
-  char id[37], trace[33];
+  char id[37], trace[33], bucket[16] = "";
   spine_uuid(id);
   spine_trace_id(trace);
-  char len[24];
-  snprintf(len, sizeof len, "%zu", src.len);
-  (void)len;
-  const char *params[8] = {src.hash, name, src.path, src.source, id, input, trace, key};
+  if (m) snprintf(bucket, sizeof bucket, "%d", route.bucket);
+  const char *process = m ? m->process : name;
+  const char *params[13] = {src.hash,
+                            name,
+                            src.path,
+                            src.source,
+                            id,
+                            input,
+                            trace,
+                            key,
+                            process,
+                            m ? route.variant->name : NULL,
+                            m ? m->experiment : NULL,
+                            subject,
+                            m ? bucket : NULL};
   /* One statement: the version, the row (or the one this key already started), the notify. */
   PGresult *r = spine_cli__query(
       c,
       "WITH v AS (INSERT INTO spine.playbook_versions (hash, name, path, source)"
       " VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING),"
       " w AS (INSERT INTO spine.workflows (id, process, playbook, version, status, input,"
-      " trace_id, wake_at, idempotency_key) VALUES ($5, $2, $2, $1, 'pending', $6, $7, now(), $8)"
-      " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id)"
-      " SELECT id, pg_notify('spine', 'w') FROM w",
-      8, params, &e);
+      " trace_id, wake_at, idempotency_key, variant, experiment, subject, bucket)"
+      " VALUES ($5, $9, $2, $1, 'pending', $6, $7, now(), $8, $10, $11, $12, $13::int)"
+      " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, variant, experiment)"
+      " SELECT id, variant, experiment, pg_notify('spine', 'w') FROM w",
+      13, params, &e);
   int status = SPINE_EXIT_OK;
-  const char *out_id = id;
-  PGresult *r2 = NULL;
+  PGresult *r2 = NULL, *row = r;
   if (!r) {
     status = spine_cli__fail(json, &e, NULL);
   } else if (PQntuples(r) == 0) {
     /* The key was used: answer with the workflow it started. */
     const char *kp[1] = {key};
-    r2 =
-        spine_cli__query(c, "SELECT id FROM spine.workflows WHERE idempotency_key = $1", 1, kp, &e);
-    if (!r2 || PQntuples(r2) != 1)
-      status = spine_cli__fail(json, &e, NULL);
-    else
-      out_id = PQgetvalue(r2, 0, 0);
+    r2 = spine_cli__query(
+        c, "SELECT id, variant, experiment FROM spine.workflows WHERE idempotency_key = $1", 1, kp,
+        &e);
+    if (!r2 || PQntuples(r2) != 1) status = spine_cli__fail(json, &e, NULL);
+    row = r2;
   }
   if (status == SPINE_EXIT_OK) {
+    const char *out_id = PQgetvalue(row, 0, 0);
     if (json) { /* the workflow as `spine show --json` prints it */
       const char *wp[1] = {out_id};
       PGresult *w = spine_cli__query(c, spine_cli__workflow_sql, 1, wp, &e);
@@ -114,6 +157,8 @@ int spine_cli_start(int argc, char **argv) {
   if (r2) PQclear(r2);
   PQfinish(c);
   free(name);
+  free(subject);
+  spine_manifest_free(m);
   spine_playbook_src_free(&src);
   return status;
 }

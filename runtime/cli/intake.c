@@ -1,0 +1,189 @@
+/* The manifests in force and case routing for the commands (intake.h). The database holds the
+ * set in force so that every `spine` process on it routes alike; files take effect only when a
+ * reload accepted all of them, so a bad edit never half-applies. */
+#include "intake.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "codec.h"
+#include "log.h"
+#include "playbook.h"
+#include "sandbox.h"
+
+/* Serialises reloads: the advisory lock (classid 7780, objid 6) of the dispatcher. */
+#define RELOAD_LOCK "SELECT pg_advisory_xact_lock(7780, 6)"
+
+const char *spine_cli__manifests_dir(void) {
+  const char *d = getenv("SPINE_MANIFESTS");
+  return d && *d ? d : "manifests";
+}
+
+const char *spine_cli__playbooks_dir(void) {
+  const char *d = getenv("SPINE_PLAYBOOKS");
+  return d && *d ? d : NULL;
+}
+
+static int exec(PGconn *c, const char *sql, int n, const char *const *params, PGresult **out,
+                spine_err *e) {
+  PGresult *r = spine_cli__query(c, sql, n, params, e);
+  if (!r) return SPINE_EDB;
+  if (out)
+    *out = r;
+  else
+    PQclear(r);
+  return 0;
+}
+
+static int publish(PGconn *c, const spine_manifest_set *set, const char *by, int only_if_never,
+                   int *loaded, spine_err *e) {
+  *loaded = -1;
+  int rc = exec(c, "BEGIN", 0, NULL, NULL, e);
+  if (!rc) rc = exec(c, RELOAD_LOCK, 0, NULL, NULL, e);
+  PGresult *r = NULL;
+  if (!rc && only_if_never &&
+      !(rc = exec(c, "SELECT 1 FROM spine.manifest_loads LIMIT 1", 0, NULL, &r, e))) {
+    int done = PQntuples(r) > 0;
+    PQclear(r);
+    if (done) return exec(c, "COMMIT", 0, NULL, NULL, e);
+  }
+  spine_buf list = SPINE_BUF_INIT;
+  spine_buf_putc(&list, '[');
+  for (int i = 0; i < set->n; i++) {
+    const spine_manifest *m = set->items[i];
+    spine_buf_puts(&list, i ? ",{\"process\":" : "{\"process\":");
+    spine_log_json_string(&list, m->process, strlen(m->process));
+    spine_buf_puts(&list, ",\"path\":");
+    spine_log_json_string(&list, m->path, strlen(m->path));
+    spine_buf_printf(&list, ",\"hash\":\"%s\"}", m->hash);
+  }
+  spine_buf_putc(&list, ']');
+  const char *lp[2] = {by, spine_buf_str(&list)};
+  if (!rc)
+    rc = exec(c,
+              "INSERT INTO spine.manifest_loads (loaded_by, manifests) VALUES ($1, $2)"
+              " RETURNING id",
+              2, lp, &r, e);
+  spine_buf_free(&list);
+  char load_id[24] = "";
+  if (!rc) {
+    snprintf(load_id, sizeof load_id, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    rc = exec(c, "DELETE FROM spine.manifests", 0, NULL, NULL, e);
+  }
+  for (int i = 0; !rc && i < set->n; i++) {
+    const spine_manifest *m = set->items[i];
+    const char *p[5] = {m->process, m->path, m->hash, m->text, load_id};
+    rc = exec(c,
+              "INSERT INTO spine.manifests (process, path, hash, body, load_id)"
+              " VALUES ($1, $2, $3, $4, $5)",
+              5, p, NULL, e);
+  }
+  if (!rc) rc = exec(c, "COMMIT", 0, NULL, NULL, e);
+  if (rc) {
+    PQclear(PQexec(c, "ROLLBACK"));
+    return rc;
+  }
+  *loaded = set->n;
+  return 0;
+}
+
+int spine_cli__manifests_reload(PGconn *c, const char *by, int only_if_never,
+                                spine_manifest_report_fn fn, void *data, int *loaded,
+                                spine_err *e) {
+  spine_manifest_set set;
+  *loaded = -1;
+  const char *dir = spine_cli__manifests_dir();
+  int errors = spine_manifest_set_load(dir, spine_cli__playbooks_dir(), &set, fn, data);
+  int rc;
+  if (errors)
+    rc = spine_err_set(e, SPINE_EINVAL, dir, NULL,
+                       "%d error%s: reload refused, the manifests in force are unchanged", errors,
+                       errors == 1 ? "" : "s");
+  else
+    rc = publish(c, &set, by, only_if_never, loaded, e);
+  spine_manifest_set_free(&set);
+  return rc;
+}
+
+/* Reports the first error of an automatic load into `data` (a spine_err). */
+static void keep_first(void *data, int warning, const spine_err *e) {
+  spine_err *first = data;
+  if (!warning && !first->code) *first = *e;
+}
+
+int spine_cli__manifest_in_force(PGconn *c, const char *process, spine_manifest **out,
+                                 spine_err *e) {
+  *out = NULL;
+  PGresult *r;
+  int rc = exec(c, "SELECT 1 FROM spine.manifest_loads LIMIT 1", 0, NULL, &r, e);
+  if (rc) return rc;
+  int never = PQntuples(r) == 0;
+  PQclear(r);
+  if (never) {
+    spine_err first;
+    spine_err_clear(&first);
+    int loaded;
+    rc = spine_cli__manifests_reload(c, "first use", 1, keep_first, &first, &loaded, e);
+    if (rc == SPINE_EINVAL && first.code) *e = first;
+    if (rc) return rc;
+  }
+  const char *p[1] = {process};
+  if ((rc = exec(c, "SELECT path, body FROM spine.manifests WHERE process = $1", 1, p, &r, e)))
+    return rc;
+  if (PQntuples(r) == 1)
+    rc = spine_manifest_parse(PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
+                              (size_t)PQgetlength(r, 0, 1), out, e);
+  PQclear(r);
+  return rc;
+}
+
+/* The subject key: the input field's value (a string, or an integer as text), pushed nothing. */
+static int subject_of(lua_State *L, int input, const spine_manifest *m, char **out, spine_err *e) {
+  char field[96];
+  snprintf(field, sizeof field, "input.%s", m->subject);
+  lua_getfield(L, input, m->subject);
+  if (lua_type(L, -1) == LUA_TSTRING || lua_isinteger(L, -1)) {
+    const char *s = lua_tostring(L, -1);
+    *out = strdup(s);
+  } else {
+    spine_err_set(e, SPINE_EINVAL, m->path, field,
+                  "the subject key is missing (give it in the input or with --subject)");
+  }
+  lua_pop(L, 1);
+  return *out ? 0 : SPINE_EINVAL;
+}
+
+int spine_cli__route_case(const spine_manifest *m, const char *input_json, const char *subject_opt,
+                          spine_route *route, char **subject, spine_err *e) {
+  *subject = NULL;
+  lua_State *L = spine_sandbox_new_state(64 << 20);
+  if (!L) return spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");
+  int rc = spine_codec_decode(L, input_json, strlen(input_json), e);
+  if (rc)
+    spine_err_set(e, SPINE_EINVAL, NULL, "input", "not JSON: %s", e->msg);
+  else if (!lua_istable(L, -1))
+    rc = spine_err_set(e, SPINE_EINVAL, NULL, "input", "must be a JSON object");
+  if (!rc) {
+    int input = lua_gettop(L);
+    /* The manifest's schema as a playbook declares input, to check it the same way. */
+    lua_createtable(L, 0, 1);
+    lua_createtable(L, 0, m->ninput);
+    for (int i = 0; i < m->ninput; i++) {
+      lua_pushstring(L, m->input[i].type);
+      lua_setfield(L, -2, m->input[i].name);
+    }
+    lua_setfield(L, -2, "input");
+    rc = spine_playbook_check_input(L, -1, input, m->path, e);
+    if (!rc && subject_opt) *subject = strdup(subject_opt);
+    if (!rc && !subject_opt) rc = subject_of(L, input, m, subject, e);
+  }
+  lua_close(L);
+  if (!rc && !*subject) rc = spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");
+  if (!rc) spine_dispatch_route(m, *subject, route);
+  return rc;
+}

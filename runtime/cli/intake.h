@@ -1,0 +1,43 @@
+/* Case intake for the commands: the manifests in force (kept in the database, replaced whole
+ * by a reload that accepted every manifest) and routing a case by them. Blocking libpq: for
+ * the CLI, or a worker thread of `spine serve`, never its loop. */
+#ifndef SPINE_CLI_INTAKE_H
+#define SPINE_CLI_INTAKE_H
+
+#include <libpq-fe.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "dispatch.h"
+#include "manifest_set.h"
+
+/* $SPINE_MANIFESTS, else "manifests"; $SPINE_PLAYBOOKS, else NULL (= "playbooks"). */
+const char *spine_cli__manifests_dir(void);
+const char *spine_cli__playbooks_dir(void);
+
+/* Loads and checks the manifests folder; if every manifest passed, makes it the set in force
+ * in one transaction (recording `by` in spine.manifest_loads). With `only_if_never`, does
+ * nothing once any set was loaded. Problems go to `fn`. Returns 0 (*loaded = manifests in the
+ * new set, -1 if nothing was loaded), SPINE_EINVAL when refused (the set in force is
+ * unchanged; e says how many errors), or SPINE_EDB. */
+int spine_cli__manifests_reload(PGconn *c, const char *by, int only_if_never,
+                                spine_manifest_report_fn fn, void *data, int *loaded, spine_err *e);
+
+/* The manifest in force for `process` (*out = NULL when there is none; free with
+ * spine_manifest_free). Loads the folder first if no set was ever loaded. */
+int spine_cli__manifest_in_force(PGconn *c, const char *process, spine_manifest **out,
+                                 spine_err *e);
+
+/* Checks `input_json` against m's input schema (e->field names the bad field), takes the
+ * subject key (`subject_opt`, else the input's subject field) and routes it. *subject is
+ * malloc'd (caller frees). */
+int spine_cli__route_case(const spine_manifest *m, const char *input_json, const char *subject_opt,
+                          spine_route *route, char **subject, spine_err *e);
+
+/* `spine serve`: loads the manifests now (in a worker thread) and on every SIGHUP; stop
+ * closes the signal handle (a reload under way finishes); free after the loop ended. */
+int spine_cli__serve_manifests_start(uv_loop_t *loop, const char *conninfo, int64_t worker);
+void spine_cli__serve_manifests_stop(void);
+void spine_cli__serve_manifests_free(void);
+
+#endif

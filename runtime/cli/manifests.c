@@ -1,0 +1,319 @@
+/* `spine manifests check | reload | show`: validates the manifests folder and the playbooks it
+ * names, makes it the set in force, or shows the set in force. Every problem names file, line
+ * and field; a refused reload leaves the set in force as it was. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "duration.h"
+#include "intake.h"
+#include "log.h"
+
+static const char *const spec[] = {"idle-days=", "subjects-file=", "json", NULL};
+static const char usage[] =
+    "usage: spine manifests check|reload|show [--idle-days N] [--json]\n"
+    "       spine manifests route PROCESS [SUBJECT...] [--subjects-file F] [--json]\n"
+    "  check   validates every manifest ($SPINE_MANIFESTS, else ./manifests) and the playbooks\n"
+    "          it names; warns about variants without a case in --idle-days (default 7) and\n"
+    "          experiments past their end. Exits 1 on errors.\n"
+    "  reload  checks, then makes the folder the set in force for new cases, all or nothing\n"
+    "          (a running `spine serve` does the same on SIGHUP).\n"
+    "  show    the manifests in force, when and by whom they were loaded.\n"
+    "  route   the variant and bucket each subject gets under the manifest in force (one\n"
+    "          subject a line in F), without starting anything.\n";
+
+typedef struct problems {
+  spine_err *items;
+  int *warning;
+  int n, cap, errors;
+} problems;
+
+static void collect(void *data, int warning, const spine_err *e) {
+  problems *p = data;
+  if (p->n == p->cap) {
+    int cap = p->cap ? p->cap * 2 : 16;
+    spine_err *items = realloc(p->items, (size_t)cap * sizeof *items);
+    int *w = items ? realloc(p->warning, (size_t)cap * sizeof *w) : NULL;
+    if (items) p->items = items;
+    if (!w) return;
+    p->warning = w;
+    p->cap = cap;
+  }
+  p->items[p->n] = *e;
+  p->warning[p->n++] = warning;
+  if (!warning) p->errors++;
+}
+
+static void warn(problems *p, const char *where, const char *field, const char *msg) {
+  spine_err e;
+  spine_err_set(&e, SPINE_EINVAL, where, field, "%s", msg);
+  collect(p, 1, &e);
+}
+
+static void json_err(spine_buf *b, const spine_err *e) {
+  const char *kind = spine_err_kind(e->code);
+  spine_buf_puts(b, "{\"kind\":");
+  spine_log_json_string(b, kind, strlen(kind));
+  spine_buf_puts(b, ",\"code\":");
+  spine_log_json_string(b, kind, strlen(kind));
+  spine_buf_puts(b, ",\"message\":");
+  spine_log_json_string(b, e->msg, strlen(e->msg));
+  spine_buf_puts(b, ",\"where\":");
+  spine_log_json_string(b, e->where, strlen(e->where));
+  spine_buf_puts(b, ",\"field\":");
+  spine_log_json_string(b, e->field, strlen(e->field));
+  spine_buf_putc(b, '}');
+}
+
+/* Prints the problems: JSON arrays "errors" and "warnings" into b, or lines on stdout. */
+static void print_problems(const problems *p, int json, spine_buf *b) {
+  for (int pass = 0; pass < 2; pass++) {
+    if (json) spine_buf_puts(b, pass ? ",\"warnings\":[" : ",\"errors\":[");
+    int first = 1;
+    for (int i = 0; i < p->n; i++) {
+      if (p->warning[i] != pass) continue;
+      if (json) {
+        if (!first) spine_buf_putc(b, ',');
+        json_err(b, &p->items[i]);
+      } else {
+        char msg[600];
+        printf("%s: %s\n", pass ? "warning" : "error",
+               spine_err_format(&p->items[i], msg, sizeof msg));
+      }
+      first = 0;
+    }
+    if (json) spine_buf_putc(b, ']');
+  }
+}
+
+/* Warnings that need the clock and the database: ended experiments, idle variants. */
+static void check_usage(const spine_manifest_set *set, int idle_days, problems *p) {
+  int64_t now = (int64_t)time(NULL) * 1000, ends;
+  for (int i = 0; i < set->n; i++) {
+    const spine_manifest *m = set->items[i];
+    char where[128];
+    snprintf(where, sizeof where, "%s:%d", m->path, m->ends_line);
+    if (m->ends && !spine_time_parse(m->ends, &ends, NULL) && ends + 86400000 <= now) {
+      char msg[160];
+      snprintf(msg, sizeof msg, "the experiment ended on %s: conclude it or extend it", m->ends);
+      warn(p, where, "experiment.ends", msg);
+    }
+  }
+  spine_err e;
+  spine_err_clear(&e);
+  PGconn *c = spine_cli__connect(&e);
+  if (!c) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "traffic not checked: %s", e.msg);
+    warn(p, "database", NULL, msg);
+    return;
+  }
+  char days[16];
+  snprintf(days, sizeof days, "%d", idle_days);
+  for (int i = 0; i < set->n; i++) {
+    const spine_manifest *m = set->items[i];
+    for (int v = 0; v < m->nvariants; v++) {
+      const char *params[3] = {m->process, m->variants[v].name, days};
+      PGresult *r = spine_cli__query(c,
+                                     "SELECT 1 FROM spine.workflows WHERE process = $1 AND"
+                                     " variant = $2 AND created_at > now() - $3::int *"
+                                     " interval '1 day' LIMIT 1",
+                                     3, params, &e);
+      if (r && PQntuples(r) == 0) {
+        char where[128], field[64];
+        snprintf(where, sizeof where, "%s:%d", m->path, m->variants[v].line);
+        snprintf(field, sizeof field, "variants[%d]", v);
+        char msg[200];
+        snprintf(msg, sizeof msg, "variant \"%s\" received no case in %d days", m->variants[v].name,
+                 idle_days);
+        warn(p, where, field, msg);
+      }
+      if (r) PQclear(r);
+    }
+  }
+  PQfinish(c);
+}
+
+static int check(int json, int idle_days) {
+  problems p = {0};
+  spine_manifest_set set;
+  const char *dir = spine_cli__manifests_dir();
+  spine_manifest_set_load(dir, spine_cli__playbooks_dir(), &set, collect, &p);
+  check_usage(&set, idle_days, &p);
+  spine_buf b = SPINE_BUF_INIT;
+  if (json) {
+    spine_buf_printf(&b, "{\"ok\":%s,\"manifests\":[", p.errors ? "false" : "true");
+    for (int i = 0; i < set.n; i++) {
+      if (i) spine_buf_putc(&b, ',');
+      spine_buf_puts(&b, "{\"process\":");
+      spine_log_json_string(&b, set.items[i]->process, strlen(set.items[i]->process));
+      spine_buf_puts(&b, ",\"path\":");
+      spine_log_json_string(&b, set.items[i]->path, strlen(set.items[i]->path));
+      spine_buf_puts(&b, "}");
+    }
+    spine_buf_putc(&b, ']');
+  }
+  print_problems(&p, json, &b);
+  for (int i = 0; json && i < p.n; i++)
+    if (!p.warning[i]) {
+      spine_buf_puts(&b, ",\"error\":");
+      json_err(&b, &p.items[i]);
+      break;
+    }
+  if (json)
+    printf("%s}\n", spine_buf_str(&b));
+  else
+    printf("%d manifest%s checked in %s: %d error%s\n", set.n, set.n == 1 ? "" : "s", dir, p.errors,
+           p.errors == 1 ? "" : "s");
+  spine_buf_free(&b);
+  int status = p.errors ? SPINE_EXIT_REJECTED : SPINE_EXIT_OK;
+  spine_manifest_set_free(&set);
+  free(p.items);
+  free(p.warning);
+  return status;
+}
+
+static int reload(int json) {
+  spine_err e;
+  spine_err_clear(&e);
+  PGconn *c = spine_cli__connect(&e);
+  if (!c) return spine_cli__fail(json, &e, NULL);
+  problems p = {0};
+  int loaded = -1;
+  int rc = spine_cli__manifests_reload(c, "spine manifests reload", 0, collect, &p, &loaded, &e);
+  PQfinish(c);
+  spine_buf b = SPINE_BUF_INIT;
+  int status = SPINE_EXIT_OK;
+  if (rc) {
+    /* The first error is the answer; all of them follow. */
+    if (rc == SPINE_EINVAL && p.errors) {
+      for (int i = 0; i < p.n; i++)
+        if (!p.warning[i]) {
+          char msg[256];
+          snprintf(msg, sizeof msg, "%s", p.items[i].msg);
+          spine_err_set(&p.items[i], p.items[i].code, p.items[i].where, p.items[i].field,
+                        "%s (reload refused: the manifests in force are unchanged)", msg);
+          e = p.items[i];
+          break;
+        }
+    }
+    if (json) {
+      spine_buf_puts(&b, "{\"loaded\":false,\"error\":");
+      json_err(&b, &e);
+      print_problems(&p, 1, &b);
+      printf("%s}\n", spine_buf_str(&b));
+    } else {
+      print_problems(&p, 0, &b);
+      char msg[600];
+      fprintf(stderr, "spine: %s\n", spine_err_format(&e, msg, sizeof msg));
+    }
+    status = SPINE_EXIT_REJECTED;
+  } else if (json) {
+    printf("{\"loaded\":true,\"manifests\":%d}\n", loaded);
+  } else {
+    printf("%d manifest%s in force\n", loaded, loaded == 1 ? "" : "s");
+  }
+  spine_buf_free(&b);
+  free(p.items);
+  free(p.warning);
+  return status;
+}
+
+static int show(int json) {
+  spine_err e;
+  spine_err_clear(&e);
+  PGconn *c = spine_cli__connect(&e);
+  if (!c) return spine_cli__fail(json, &e, NULL);
+  PGresult *r = spine_cli__query(
+      c,
+      "SELECT jsonb_build_object('manifests', coalesce((SELECT jsonb_agg(jsonb_build_object("
+      "'process', m.process, 'path', m.path, 'hash', m.hash, 'manifest', m.body::jsonb)"
+      " ORDER BY m.process) FROM spine.manifests m), '[]'), 'loaded_at', l.loaded_at,"
+      " 'loaded_by', l.loaded_by)::text FROM (SELECT 1) one LEFT JOIN (SELECT * FROM"
+      " spine.manifest_loads ORDER BY id DESC LIMIT 1) l ON true",
+      0, NULL, &e);
+  PQfinish(c);
+  if (!r) return spine_cli__fail(json, &e, NULL);
+  printf("%s\n", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  return SPINE_EXIT_OK;
+}
+
+static void route_one(const spine_manifest *m, const char *subject, int json, int first,
+                      spine_buf *b) {
+  spine_route r;
+  spine_dispatch_route(m, subject, &r);
+  if (!json) {
+    printf("%s\t%s\t%d%s\n", subject, r.variant->name, r.bucket, r.overridden ? "\toverride" : "");
+    return;
+  }
+  spine_buf_puts(b, first ? "{\"subject\":" : ",{\"subject\":");
+  spine_log_json_string(b, subject, strlen(subject));
+  spine_buf_puts(b, ",\"variant\":");
+  spine_log_json_string(b, r.variant->name, strlen(r.variant->name));
+  spine_buf_printf(b, ",\"bucket\":%d,\"overridden\":%s}", r.bucket,
+                   r.overridden ? "true" : "false");
+}
+
+static int route(const spine_cli_args *a, int json) {
+  spine_err e;
+  spine_err_clear(&e);
+  const char *file = spine_cli__opt(a, spec, "subjects-file");
+  FILE *f = NULL;
+  if (file && !(f = fopen(file, "r"))) {
+    spine_err_set(&e, SPINE_EIO, file, NULL, "cannot read the file");
+    return spine_cli__fail(json, &e, NULL);
+  }
+  PGconn *c = spine_cli__connect(&e);
+  spine_manifest *m = NULL;
+  if (c && !spine_cli__manifest_in_force(c, a->pos[1], &m, &e) && !m)
+    spine_err_set(&e, SPINE_ENOTFOUND, NULL, "process", "no manifest in force for %s", a->pos[1]);
+  if (c) PQfinish(c);
+  if (!m) {
+    if (f) fclose(f);
+    return spine_cli__fail(json, &e, e.code == SPINE_ENOTFOUND ? "not_found" : NULL);
+  }
+  spine_buf b = SPINE_BUF_INIT;
+  spine_buf_puts(&b, "{\"process\":");
+  spine_log_json_string(&b, m->process, strlen(m->process));
+  spine_buf_puts(&b, ",\"routes\":[");
+  int n = 0;
+  for (int i = 2; i < a->npos; i++)
+    route_one(m, a->pos[i], json, n++ == 0, &b);
+  char line[1024];
+  while (f && fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\r\n")] = '\0';
+    if (line[0]) route_one(m, line, json, n++ == 0, &b);
+  }
+  if (f) fclose(f);
+  if (json) printf("%s]}\n", spine_buf_str(&b));
+  spine_buf_free(&b);
+  spine_manifest_free(m);
+  return SPINE_EXIT_OK;
+}
+
+int spine_cli_manifests(int argc, char **argv) {
+  spine_cli_args a;
+  int rc = spine_cli__parse(argc, argv, spec, usage, 1, 8, &a);
+  if (rc) return rc < 0 ? 0 : rc;
+  int json = spine_cli__opt(&a, spec, "json") != NULL;
+  const char *idle = spine_cli__opt(&a, spec, "idle-days");
+  int idle_days = idle ? atoi(idle) : 7;
+  if (idle_days <= 0) {
+    fprintf(stderr, "spine manifests: --idle-days must be a positive number\n");
+    return SPINE_EXIT_USAGE;
+  }
+  if (strcmp(a.pos[0], "route") && a.npos > 1) {
+    fprintf(stderr, "spine manifests: unexpected argument \"%s\"\n\n%s", a.pos[1], usage);
+    return SPINE_EXIT_USAGE;
+  }
+  if (!strcmp(a.pos[0], "check")) return check(json, idle_days);
+  if (!strcmp(a.pos[0], "reload")) return reload(json);
+  if (!strcmp(a.pos[0], "show")) return show(json);
+  if (!strcmp(a.pos[0], "route") && a.npos >= 2) return route(&a, json);
+  fprintf(stderr, "spine manifests: unknown action \"%s\"\n\n%s", a.pos[0], usage);
+  return SPINE_EXIT_USAGE;
+}

@@ -1,0 +1,333 @@
+/* The JSON document tree of jsondoc.h: a recursive-descent parser that counts lines.
+ * Owns every node it makes; on an error it frees what it built and reports the line. */
+#include "jsondoc.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+#define MAX_DEPTH 64
+
+typedef struct parser {
+  const char *p, *end;
+  int line;
+  int depth;
+  spine_err *e;
+} parser;
+
+static int fail(parser *ps, const char *what) {
+  return spine_err_set(ps->e, SPINE_EINVAL, NULL, NULL, "%s", what);
+}
+
+static void skip_ws(parser *ps) {
+  while (ps->p < ps->end) {
+    char c = *ps->p;
+    if (c == '\n')
+      ps->line++;
+    else if (c != ' ' && c != '\t' && c != '\r')
+      return;
+    ps->p++;
+  }
+}
+
+static spine_jsondoc *node(parser *ps, spine_jsondoc_type t) {
+  spine_jsondoc *n = calloc(1, sizeof *n);
+  if (n) {
+    n->type = t;
+    n->line = ps->line;
+  }
+  return n;
+}
+
+static int hex4(const char *s, unsigned *out) {
+  unsigned v = 0;
+  for (int i = 0; i < 4; i++) {
+    char c = s[i];
+    v <<= 4;
+    if (c >= '0' && c <= '9')
+      v |= (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f')
+      v |= (unsigned)(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F')
+      v |= (unsigned)(c - 'A' + 10);
+    else
+      return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static void put_utf8(spine_buf *b, unsigned cp) {
+  char u[4];
+  size_t n;
+  if (cp < 0x80) {
+    u[0] = (char)cp;
+    n = 1;
+  } else if (cp < 0x800) {
+    u[0] = (char)(0xC0 | (cp >> 6));
+    u[1] = (char)(0x80 | (cp & 0x3F));
+    n = 2;
+  } else if (cp < 0x10000) {
+    u[0] = (char)(0xE0 | (cp >> 12));
+    u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    u[2] = (char)(0x80 | (cp & 0x3F));
+    n = 3;
+  } else {
+    u[0] = (char)(0xF0 | (cp >> 18));
+    u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    u[3] = (char)(0x80 | (cp & 0x3F));
+    n = 4;
+  }
+  spine_buf_append(b, u, n);
+}
+
+/* At the opening quote; returns a malloc'd string or NULL (error set). */
+static char *parse_string(parser *ps) {
+  spine_buf b = SPINE_BUF_INIT;
+  ps->p++;
+  while (ps->p < ps->end && *ps->p != '"') {
+    unsigned char c = (unsigned char)*ps->p;
+    if (c < 0x20) {
+      fail(ps, c == '\n' ? "unterminated string" : "control character in string");
+      goto bad;
+    }
+    if (c != '\\') {
+      spine_buf_putc(&b, (char)c);
+      ps->p++;
+      continue;
+    }
+    if (ps->end - ps->p < 2) break;
+    char esc = ps->p[1];
+    ps->p += 2;
+    const char *simple = strchr("\"\\/bfnrt", esc);
+    if (esc && simple) {
+      static const char out[] = "\"\\/\b\f\n\r\t";
+      spine_buf_putc(&b, out[simple - "\"\\/bfnrt"]);
+      continue;
+    }
+    unsigned cp;
+    if (esc != 'u' || ps->end - ps->p < 4 || hex4(ps->p, &cp)) {
+      fail(ps, "bad escape in string");
+      goto bad;
+    }
+    ps->p += 4;
+    if (cp >= 0xD800 && cp < 0xDC00) {
+      unsigned lo;
+      if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u' || hex4(ps->p + 2, &lo) ||
+          lo < 0xDC00 || lo > 0xDFFF) {
+        fail(ps, "unpaired surrogate in string");
+        goto bad;
+      }
+      ps->p += 6;
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+    } else if (cp >= 0xDC00 && cp < 0xE000) {
+      fail(ps, "unpaired surrogate in string");
+      goto bad;
+    }
+    if (cp == 0) {
+      fail(ps, "NUL character in string");
+      goto bad;
+    }
+    put_utf8(&b, cp);
+  }
+  if (ps->p >= ps->end) {
+    fail(ps, "unterminated string");
+    goto bad;
+  }
+  ps->p++;
+  char *s = strdup(spine_buf_str(&b));
+  spine_buf_free(&b);
+  if (!s) fail(ps, "out of memory");
+  return s;
+bad:
+  spine_buf_free(&b);
+  return NULL;
+}
+
+static int parse_value(parser *ps, spine_jsondoc **out);
+
+static int parse_number(parser *ps, spine_jsondoc **out) {
+  const char *s = ps->p;
+  if (s < ps->end && *s == '-') s++;
+  if (s >= ps->end || *s < '0' || *s > '9') return fail(ps, "unexpected character");
+  if (*s == '0' && s + 1 < ps->end && s[1] >= '0' && s[1] <= '9')
+    return fail(ps, "number with a leading zero");
+  while (s < ps->end && ((*s >= '0' && *s <= '9') || strchr(".eE+-", *s)))
+    s++;
+  char tmp[64];
+  size_t n = (size_t)(s - ps->p);
+  if (n >= sizeof tmp) return fail(ps, "number too long");
+  memcpy(tmp, ps->p, n);
+  tmp[n] = '\0';
+  char *endp;
+  errno = 0;
+  double v = strtod(tmp, &endp);
+  if (*endp || errno == ERANGE || !isfinite(v) || tmp[n - 1] == '.')
+    return fail(ps, "malformed number");
+  spine_jsondoc *nd = node(ps, SPINE_JSONDOC_NUMBER);
+  if (!nd) return fail(ps, "out of memory");
+  nd->num = v;
+  ps->p = s;
+  *out = nd;
+  return 0;
+}
+
+static int literal(parser *ps, const char *word, spine_jsondoc_type t, int b, spine_jsondoc **out) {
+  size_t n = strlen(word);
+  if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, word, n))
+    return fail(ps, "unexpected word (expected a value)");
+  spine_jsondoc *nd = node(ps, t);
+  if (!nd) return fail(ps, "out of memory");
+  nd->boolean = b;
+  ps->p += n;
+  *out = nd;
+  return 0;
+}
+
+/* Parses the members of an array or object (at its opening bracket) into `nd`. */
+static int parse_container(parser *ps, spine_jsondoc *nd) {
+  int obj = nd->type == SPINE_JSONDOC_OBJECT;
+  char close = obj ? '}' : ']';
+  if (++ps->depth > MAX_DEPTH) return fail(ps, "nested too deeply");
+  ps->p++;
+  spine_jsondoc **tail = &nd->child;
+  skip_ws(ps);
+  if (ps->p < ps->end && *ps->p == close) {
+    ps->p++;
+    ps->depth--;
+    return 0;
+  }
+  for (;;) {
+    char *key = NULL;
+    skip_ws(ps);
+    if (obj) {
+      if (ps->p >= ps->end || *ps->p != '"')
+        return fail(ps, ps->p < ps->end && *ps->p == '}' ? "trailing comma in object"
+                                                         : "expected a member name in quotes");
+      if (!(key = parse_string(ps))) return SPINE_EINVAL;
+      for (spine_jsondoc *c = nd->child; c; c = c->next)
+        if (!strcmp(c->key, key)) {
+          spine_err_set(ps->e, SPINE_EINVAL, NULL, key, "duplicate key \"%s\"", key);
+          free(key);
+          return SPINE_EINVAL;
+        }
+      skip_ws(ps);
+      if (ps->p >= ps->end || *ps->p != ':') {
+        free(key);
+        return fail(ps, "expected ':' after a member name");
+      }
+      ps->p++;
+      skip_ws(ps);
+    } else if (ps->p < ps->end && *ps->p == ']') {
+      return fail(ps, "trailing comma in array");
+    }
+    spine_jsondoc *v = NULL;
+    if (parse_value(ps, &v)) {
+      spine_jsondoc_free(v);
+      free(key);
+      return SPINE_EINVAL;
+    }
+    v->key = key;
+    *tail = v;
+    tail = &v->next;
+    nd->count++;
+    skip_ws(ps);
+    if (ps->p < ps->end && *ps->p == ',') {
+      ps->p++;
+      continue;
+    }
+    if (ps->p < ps->end && *ps->p == close) {
+      ps->p++;
+      ps->depth--;
+      return 0;
+    }
+    return fail(ps, obj ? "expected ',' or '}'" : "expected ',' or ']'");
+  }
+}
+
+static int parse_value(parser *ps, spine_jsondoc **out) {
+  skip_ws(ps);
+  if (ps->p >= ps->end) return fail(ps, "unexpected end of text (expected a value)");
+  char c = *ps->p;
+  if (c == '{' || c == '[') {
+    spine_jsondoc *nd = node(ps, c == '{' ? SPINE_JSONDOC_OBJECT : SPINE_JSONDOC_ARRAY);
+    if (!nd) return fail(ps, "out of memory");
+    *out = nd; /* owned by the caller even on failure, so it is freed */
+    return parse_container(ps, nd);
+  }
+  if (c == '"') {
+    spine_jsondoc *nd = node(ps, SPINE_JSONDOC_STRING);
+    if (!nd) return fail(ps, "out of memory");
+    if (!(nd->str = parse_string(ps))) {
+      free(nd);
+      return SPINE_EINVAL;
+    }
+    *out = nd;
+    return 0;
+  }
+  if (c == 't') return literal(ps, "true", SPINE_JSONDOC_BOOL, 1, out);
+  if (c == 'f') return literal(ps, "false", SPINE_JSONDOC_BOOL, 0, out);
+  if (c == 'n') return literal(ps, "null", SPINE_JSONDOC_NULL, 0, out);
+  if (c == '/') return fail(ps, "comments are not JSON");
+  return parse_number(ps, out);
+}
+
+int spine_jsondoc_parse(const char *text, size_t len, spine_jsondoc **out, int *line,
+                        spine_err *e) {
+  parser ps = {text, text + len, 1, 0, e};
+  spine_jsondoc *doc = NULL;
+  *out = NULL;
+  int rc = parse_value(&ps, &doc);
+  if (!rc) {
+    skip_ws(&ps);
+    if (ps.p < ps.end) rc = fail(&ps, "text after the end of the value");
+  }
+  if (rc) {
+    spine_jsondoc_free(doc);
+    if (line) *line = ps.line;
+    return rc;
+  }
+  *out = doc;
+  return 0;
+}
+
+void spine_jsondoc_free(spine_jsondoc *doc) {
+  while (doc) {
+    spine_jsondoc *next = doc->next;
+    spine_jsondoc_free(doc->child);
+    free(doc->key);
+    free(doc->str);
+    free(doc);
+    doc = next;
+  }
+}
+
+const spine_jsondoc *spine_jsondoc_get(const spine_jsondoc *obj, const char *key) {
+  if (!obj || obj->type != SPINE_JSONDOC_OBJECT) return NULL;
+  for (const spine_jsondoc *c = obj->child; c; c = c->next)
+    if (!strcmp(c->key, key)) return c;
+  return NULL;
+}
+
+const char *spine_jsondoc_type_name(spine_jsondoc_type t) {
+  switch (t) {
+    case SPINE_JSONDOC_NULL:
+      return "null";
+    case SPINE_JSONDOC_BOOL:
+      return "a boolean";
+    case SPINE_JSONDOC_NUMBER:
+      return "a number";
+    case SPINE_JSONDOC_STRING:
+      return "a string";
+    case SPINE_JSONDOC_ARRAY:
+      return "an array";
+    case SPINE_JSONDOC_OBJECT:
+      return "an object";
+    default:
+      abort();
+  }
+}

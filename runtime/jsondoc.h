@@ -1,0 +1,41 @@
+/* A small JSON document tree that remembers the line of every value, for configuration files
+ * (manifests) whose errors must name file, line and field. Strict: duplicate keys, trailing
+ * commas, comments and NUL characters are refused. Owns its nodes; not for hot paths. */
+#ifndef SPINE_JSONDOC_H
+#define SPINE_JSONDOC_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+typedef enum {
+  SPINE_JSONDOC_NULL,
+  SPINE_JSONDOC_BOOL,
+  SPINE_JSONDOC_NUMBER,
+  SPINE_JSONDOC_STRING,
+  SPINE_JSONDOC_ARRAY,
+  SPINE_JSONDOC_OBJECT,
+} spine_jsondoc_type;
+
+/* One value. Read-only for callers; children of arrays and objects are a list in source order. */
+typedef struct spine_jsondoc {
+  spine_jsondoc_type type;
+  int line;    /* 1-based line where the value starts */
+  char *key;   /* member name when the value is in an object, else NULL */
+  char *str;   /* STRING: the decoded text, NUL-terminated */
+  double num;  /* NUMBER */
+  int boolean; /* BOOL */
+  int count;   /* ARRAY, OBJECT: number of children */
+  struct spine_jsondoc *child, *next;
+} spine_jsondoc;
+
+/* Parses `len` bytes. Returns 0 and *out (free with spine_jsondoc_free), or SPINE_EINVAL with
+ * e->msg saying what is wrong and *line the line of the error. Nesting is limited to 64. */
+int spine_jsondoc_parse(const char *text, size_t len, spine_jsondoc **out, int *line, spine_err *e);
+void spine_jsondoc_free(spine_jsondoc *doc);
+/* The member `key` of an object, or NULL (also when `obj` is not an object). Borrowed. */
+const spine_jsondoc *spine_jsondoc_get(const spine_jsondoc *obj, const char *key);
+/* "string", "number", ... for messages. */
+const char *spine_jsondoc_type_name(spine_jsondoc_type t);
+
+#endif

@@ -1,0 +1,66 @@
+-- The repo's own manifests and the guide's example are valid, and the example routes cases.
+local T = require("spine_test")
+
+describe("manifests of the repository", function()
+  it("pass spine manifests check", function()
+    local url = T.newdb("spec_dispatch_repo")
+    local code, res, err = T.spine_json(url, { "manifests", "check" })
+    assert.are.equal(0, code, err)
+    assert.is_true(res.ok)
+    assert.are.same({}, res.errors)
+    assert.is_true(#res.manifests >= 1)
+  end)
+
+  it("include the example of docs/dispatcher.md, which loads and routes its override", function()
+    local f = assert(io.open(T.src .. "/docs/dispatcher.md"))
+    local doc = f:read("a")
+    f:close()
+    local example = assert(doc:match("```json\n(.-)```"), "no json example in the guide")
+    local dir = os.tmpname() .. ".manifests"
+    os.execute("mkdir -p " .. T.q(dir))
+    local out = assert(io.open(dir .. "/example.json", "w"))
+    out:write(example)
+    out:close()
+    local url = T.newdb("spec_dispatch_doc")
+    local env = { SPINE_MANIFESTS = dir }
+    local code, res = T.spine_json(url, { "manifests", "reload" }, env)
+    assert.are.equal(0, code)
+    assert.are.equal(1, res.manifests)
+    local process = T.json.decode(example).process
+    code, res = T.spine_json(url, { "start", process, "--input",
+                                    '{"customer": "test-customer-1"}' }, env)
+    assert.are.equal(0, code)
+    assert.are.equal("direct", res.variant)
+  end)
+end)
+
+describe("spine manifests", function()
+  it("answers --help and refuses an unknown action as a usage error", function()
+    local url = T.newdb("spec_dispatch_usage")
+    local code, out = T.spine(url, { "manifests", "--help" })
+    assert.are.equal(0, code)
+    assert.matches("manifests check", out, 1, true)
+    code = T.spine(url, { "manifests", "frobnicate" })
+    assert.are.equal(2, code)
+    code, out = T.spine(url, { "experiments", "--help" })
+    assert.are.equal(0, code)
+    assert.matches("Wilson", out, 1, true)
+  end)
+
+  it("reports an override naming no variant as an error of check", function()
+    local dir = os.tmpname() .. ".manifests"
+    os.execute("mkdir -p " .. T.q(dir))
+    local f = assert(io.open(dir .. "/o.json", "w"))
+    f:write([[{ "process": "o", "input": { "k": "string" }, "subject": "k",
+  "variants": [ { "name": "a", "playbook": "tests/playbooks/waiter.lua", "weight": 100 } ],
+  "overrides": { "vip": "b" } }]])
+    f:close()
+    local url = T.newdb("spec_dispatch_override")
+    local code, res = T.spine_json(url, { "manifests", "check" }, { SPINE_MANIFESTS = dir })
+    assert.are.equal(1, code)
+    assert.is_false(res.ok)
+    assert.are.equal(dir .. "/o.json:3", res.error.where)
+    assert.are.equal("overrides.vip", res.error.field)
+    assert.matches('unknown variant "b"', res.error.message, 1, true)
+  end)
+end)
