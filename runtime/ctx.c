@@ -1163,8 +1163,12 @@ static int ctx_index(lua_State *L) {
     lua_pushstring(L, wf->trace_id);
   else if (!strcmp(key, "parent_id") && wf->parent_id)
     lua_pushstring(L, wf->parent_id);
+  else if (!strcmp(key, "variant") && wf->variant)
+    lua_pushstring(L, wf->variant);
+  else if (!strcmp(key, "experiment") && wf->experiment)
+    lua_pushstring(L, wf->experiment);
   else
-    lua_pushnil(L); /* variant, experiment: set by the dispatcher (not yet) */
+    lua_pushnil(L);
   return 1;
 }
 

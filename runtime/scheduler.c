@@ -297,6 +297,8 @@ static void wf_free(spine_wf *wf) {
   pending_free(wf);
   free(wf->process);
   free(wf->parent_id);
+  free(wf->variant);
+  free(wf->experiment);
   free(wf->state);
   free(wf->end_result);
   free(wf->end_error);
@@ -898,6 +900,8 @@ static void claimed(spine_op *op) {
     wf->cancel_requested = PQgetvalue(r, i, 9)[0] == 't';
     wf->attempt = atoi(PQgetvalue(r, i, 10));
     wf->state = dup_value(r, i, 11);
+    wf->variant = dup_value(r, i, 14);
+    wf->experiment = dup_value(r, i, 15);
     wf->row_waiting = !strcmp(PQgetvalue(r, i, 8), "waiting");
     pending_new(wf, dup_value(r, i, 4), dup_value(r, i, 13), dup_value(r, i, 12));
     if (v->module != LUA_NOREF) {

@@ -16,7 +16,7 @@
   " (SELECT coalesce(jsonb_agg(jsonb_build_object('seq', s.seq, 'kind', s.kind, 'name', s.name,"  \
   " 'status', s.status, 'result', s.result, 'error', s.error, 'attempt', s.attempt,"              \
   " 'wake_at', " SPINE_EPOCH_MS("s.wake_at") ") ORDER BY s.seq), '[]')"                           \
-  " FROM spine.steps s WHERE s.workflow_id = w.id)"
+  " FROM spine.steps s WHERE s.workflow_id = w.id), w.variant, w.experiment"
 
 #define SPINE_SQL_LIST(XX)                                                                         \
   XX(VERSION_INSERT, "INSERT INTO spine.playbook_versions (hash, name, path, source)"             \

@@ -53,6 +53,8 @@ struct spine_wf {
   char trace_id[33];
   char *process;   /* owned */
   char *parent_id; /* owned, NULL for a top-level workflow */
+  char *variant;   /* owned: the dispatcher's choice, NULL without a manifest */
+  char *experiment;
   int parent_seq;
   char *state; /* owned business state, NULL if never set */
   int attempt;

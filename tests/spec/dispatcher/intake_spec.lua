@@ -118,4 +118,27 @@ describe("spine start through the dispatcher", function()
     assert.are.equal(T.json.null, s.variant)
     assert.are.equal("waiter", s.process)
   end)
+
+  it("lets the playbook read its variant and experiment from ctx", function()
+    local facts = [[{
+      "process": "factsproc",
+      "input": { "customer": "string" },
+      "subject": "customer",
+      "experiment": { "id": "exp-facts", "owner": "ops" },
+      "variants": [ { "name": "only", "playbook": "tests/playbooks/facts.lua", "weight": 100 } ]
+    }]]
+    local fenv = { SPINE_MANIFESTS = manifest_dir({ ["factsproc.json"] = facts }) }
+    local db = T.newdb("spec_dispatch_facts")
+    local code, started = T.spine_json(db, { "start", "factsproc", "--input",
+                                             '{"customer": "c-7"}' }, fenv)
+    assert.are.equal(0, code)
+    local srv = T.serve(db, fenv)
+    local wf = T.wait_until(function()
+      local _, w = T.spine_json(db, { "show", started.id })
+      return w and w.status == "completed" and w
+    end, 30, "the case to complete")
+    T.kill(srv, "TERM")
+    assert.are.same({ variant = "only", experiment = "exp-facts", process = "factsproc",
+                      attempt = 1, id = started.id }, wf.result)
+  end)
 end)
