@@ -22,6 +22,8 @@ static const struct {
     {"replay", spine_cli_replay, "replay a recorded history against a playbook"},
     {"db", spine_cli_db, "the embedded database: start, stop, status, url, migrate"},
     {"bench", spine_cli_bench, "the built-in benchmark (--quick, --json)"},
+    {"intent", spine_cli_intent, "apply one business intent as an operator (--args, --actor)"},
+    {"intents", spine_cli_intents, "the business intent catalog (--json, --markdown)"},
 };
 
 static void usage(FILE *f) {
