@@ -222,7 +222,7 @@ static void print_markdown(void) {
   printf("\n| intent | does |\n|---|---|\n");
   for (int i = 0; spine_intents_at(i); i++) {
     const spine_intent *in = spine_intents_at(i);
-    const char *dot = strchr(in->description, '.');
+    const char *dot = strstr(in->description, ". ");
     int n = dot ? (int)(dot - in->description) : (int)strlen(in->description);
     printf("| [%s](#%s) | %.*s |\n", in->name, in->name, n, in->description);
   }
