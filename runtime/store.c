@@ -281,11 +281,10 @@ static void finish_batch(conn *c) {
           PQclear(op->results[i]);
           op->results[i] = NULL;
         }
-        if (op != failed) {
-          op->status = 0;
-          op->failed_stmt = -1;
-          op->sqlstate[0] = '\0';
-        }
+        /* The failed op too, when retried: a later success must not report the old error. */
+        op->status = 0;
+        op->failed_stmt = -1;
+        op->sqlstate[0] = '\0';
         if (again_tail)
           again_tail->next = op;
         else
