@@ -1,3 +1,22 @@
 /* Every intent of the catalog, one line each: XX(name) registers spine_intent_<name>,
- * defined in intents/<name>.c. */
+ * defined in intents/<name>.c. `spine intents` and docs/intents.md list them in this order. */
+XX(register_customer)
+XX(register_meter_point)
+XX(register_provider)
+XX(create_contract)
+XX(request_activation)
+XX(confirm_activation)
+XX(cancel_activation)
+XX(report_price_increase)
+XX(request_switch)
+XX(confirm_switch)
+XX(cancel_switch)
+XX(request_termination)
+XX(confirm_termination)
+XX(apply_manual_credit)
+XX(create_task)
+XX(resolve_task)
+XX(forget_customer)
+XX(get_contract)
+XX(get_customer)
 XX(bench_record)

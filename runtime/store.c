@@ -180,11 +180,13 @@ int spine_store_classify(const PGresult *r, spine_err *e) {
     return spine_err_set(e, SPINE_ETRANSIENT, NULL, NULL, "%s (%s)", msg, state);
   if (!strcmp(state, "57014")) return spine_err_set(e, SPINE_ETIMEOUT, NULL, NULL, "%s", msg);
   if (!strcmp(state, "23505")) return spine_err_set(e, SPINE_ECONFLICT, NULL, detail, "%s", msg);
-  /* Business rejections raised by intent SQL carry their kind in the SQLSTATE. */
-  if (!strcmp(state, "SPNF0")) return spine_err_set(e, SPINE_ENOTFOUND, NULL, NULL, "%s", msg);
-  if (!strcmp(state, "SPIT0")) return spine_err_set(e, SPINE_ETRANSITION, NULL, NULL, "%s", msg);
-  if (!strcmp(state, "SPCF0")) return spine_err_set(e, SPINE_ECONFLICT, NULL, NULL, "%s", msg);
-  if (!strcmp(state, "SPIA0")) return spine_err_set(e, SPINE_EINVAL, NULL, NULL, "%s", msg);
+  /* Business rejections raised by intent SQL carry their kind in the SQLSTATE and the
+   * argument at fault in COLUMN. */
+  const char *col = PQresultErrorField(r, PG_DIAG_COLUMN_NAME);
+  if (!strcmp(state, "SPNF0")) return spine_err_set(e, SPINE_ENOTFOUND, NULL, col, "%s", msg);
+  if (!strcmp(state, "SPIT0")) return spine_err_set(e, SPINE_ETRANSITION, NULL, col, "%s", msg);
+  if (!strcmp(state, "SPCF0")) return spine_err_set(e, SPINE_ECONFLICT, NULL, col, "%s", msg);
+  if (!strcmp(state, "SPIA0")) return spine_err_set(e, SPINE_EINVAL, NULL, col, "%s", msg);
   if (!strncmp(state, "22", 2) || !strncmp(state, "23", 2))
     return spine_err_set(e, SPINE_EREJECTED, NULL, detail, "%s", msg);
   return spine_err_set(e, SPINE_EDB, NULL, NULL, "%s (%s)", msg, state);
@@ -321,11 +323,10 @@ static void finish_batch(conn *c) {
           PQclear(op->results[i]);
           op->results[i] = NULL;
         }
-        if (op != failed) {
-          op->status = 0;
-          op->failed_stmt = -1;
-          op->sqlstate[0] = '\0';
-        }
+        /* The failed op too, when retried: a later success must not report the old error. */
+        op->status = 0;
+        op->failed_stmt = -1;
+        op->sqlstate[0] = '\0';
         if (again_tail)
           again_tail->next = op;
         else

@@ -28,6 +28,8 @@ int spine_cli_explain(int argc, char **argv);
 int spine_cli_bench(int argc, char **argv);
 int spine_cli_manifests(int argc, char **argv);
 int spine_cli_experiments(int argc, char **argv);
+int spine_cli_intent(int argc, char **argv);
+int spine_cli_intents(int argc, char **argv);
 
 /* ---- shared by the command files ---- */
 

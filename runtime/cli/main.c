@@ -25,6 +25,8 @@ static const struct {
     {"manifests", spine_cli_manifests, "routing manifests: check, reload, show"},
     {"experiments", spine_cli_experiments, "per-variant outcomes of experiments (--process)"},
     {"bench", spine_cli_bench, "the built-in benchmark (--quick, --json)"},
+    {"intent", spine_cli_intent, "apply one business intent as an operator (--args, --actor)"},
+    {"intents", spine_cli_intents, "the business intent catalog (--json, --markdown)"},
 };
 
 static void usage(FILE *f) {

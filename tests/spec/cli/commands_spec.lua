@@ -3,7 +3,7 @@
 local T = require("spine_test")
 
 local commands = { "serve", "run", "start", "signal", "show", "list", "cancel", "retry", "replay",
-                   "explain", "db", "bench" }
+                   "explain", "manifests", "experiments", "intent", "intents", "db", "bench" }
 
 describe("spine CLI", function()
   local url

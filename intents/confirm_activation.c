@@ -1,0 +1,27 @@
+/* ConfirmActivation: the C side of lifecycle.confirm_activation()
+ * (intents/sql/1003_lifecycle_intents.sql), which holds the business logic. Checks the arguments
+ * against ARGS, then calls it in the step's transaction. */
+#include "intent_args.h"
+
+#define NAME "ConfirmActivation"
+#define ARGS                                                                                       \
+  "contract_id: id, activation_date: date, provider_reference: string?, expected_version: integer?"
+
+static int stmt;
+
+static void prepare(void) {
+  stmt = spine_intent_args_statement("confirm_activation");
+}
+
+static int apply(spine_intent_call *c, spine_err *e) {
+  return spine_intent_args_apply(c, NAME, ARGS, stmt, e);
+}
+
+const spine_intent spine_intent_confirm_activation = {
+    .name = NAME,
+    .description =
+        "Activates a pending_activation contract as confirmed by the provider. Returns {contract_id, state, version}.",
+    .args = ARGS,
+    .prepare = prepare,
+    .apply = apply,
+};

@@ -1,0 +1,26 @@
+/* ConfirmTermination: the C side of lifecycle.confirm_termination()
+ * (intents/sql/1003_lifecycle_intents.sql), which holds the business logic. Checks the arguments
+ * against ARGS, then calls it in the step's transaction. */
+#include "intent_args.h"
+
+#define NAME "ConfirmTermination"
+#define ARGS "contract_id: id, termination_date: date, expected_version: integer?"
+
+static int stmt;
+
+static void prepare(void) {
+  stmt = spine_intent_args_statement("confirm_termination");
+}
+
+static int apply(spine_intent_call *c, spine_err *e) {
+  return spine_intent_args_apply(c, NAME, ARGS, stmt, e);
+}
+
+const spine_intent spine_intent_confirm_termination = {
+    .name = NAME,
+    .description =
+        "Terminates a contract whose termination was requested, as confirmed by the provider. Returns {contract_id, state, version}.",
+    .args = ARGS,
+    .prepare = prepare,
+    .apply = apply,
+};

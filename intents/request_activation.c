@@ -1,0 +1,26 @@
+/* RequestActivation: the C side of lifecycle.request_activation()
+ * (intents/sql/1003_lifecycle_intents.sql), which holds the business logic. Checks the arguments
+ * against ARGS, then calls it in the step's transaction. */
+#include "intent_args.h"
+
+#define NAME "RequestActivation"
+#define ARGS "contract_id: id, requested_start: date?, expected_version: integer?"
+
+static int stmt;
+
+static void prepare(void) {
+  stmt = spine_intent_args_statement("request_activation");
+}
+
+static int apply(spine_intent_call *c, spine_err *e) {
+  return spine_intent_args_apply(c, NAME, ARGS, stmt, e);
+}
+
+const spine_intent spine_intent_request_activation = {
+    .name = NAME,
+    .description =
+        "Moves a draft contract to pending_activation (the activation goes to the provider). Returns {contract_id, state, version}.",
+    .args = ARGS,
+    .prepare = prepare,
+    .apply = apply,
+};

@@ -1,0 +1,26 @@
+/* ResolveTask: the C side of lifecycle.resolve_task() (intents/sql/1003_lifecycle_intents.sql),
+ * which holds the business logic. Checks the arguments against ARGS, then calls it in the step's
+ * transaction. */
+#include "intent_args.h"
+
+#define NAME "ResolveTask"
+#define ARGS "task_id: id, outcome: string, data: object?"
+
+static int stmt;
+
+static void prepare(void) {
+  stmt = spine_intent_args_statement("resolve_task");
+}
+
+static int apply(spine_intent_call *c, spine_err *e) {
+  return spine_intent_args_apply(c, NAME, ARGS, stmt, e);
+}
+
+const spine_intent spine_intent_resolve_task = {
+    .name = NAME,
+    .description =
+        "Resolves an open human task with an outcome (the actor is recorded as resolver). Returns {task_id, status, outcome}.",
+    .args = ARGS,
+    .prepare = prepare,
+    .apply = apply,
+};
