@@ -4,7 +4,6 @@
  * its error (or is retried if transient), the innocent ones are queued again at the front. */
 #include "store.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,10 +152,16 @@ void spine_op_param(spine_op *op, const char *text) {
   spine_op_param_len(op, text, text ? strlen(text) : 0);
 }
 
+/* Every step has a few integer parameters: formatted by hand, not through vfprintf. */
 void spine_op_param_int(spine_op *op, int64_t v) {
-  char tmp[24];
-  int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-  spine_op_param_len(op, tmp, (size_t)n);
+  char tmp[24], *end = tmp + sizeof tmp, *p = end;
+  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  do {
+    *--p = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) *--p = '-';
+  spine_op_param_len(op, p, (size_t)(end - p));
 }
 
 void spine_op_param_bool(spine_op *op, int v) {

@@ -66,8 +66,9 @@ TEST_IMPL(store_group_commit) {
     p[i].op.cb = on_done;
     p[i].op.data = &p[i];
     spine_op_stmt(&p[i].op, ins, 1);
-    /* op 57 collides with op 56: it alone must fail, every other op commits */
-    spine_op_param_int(&p[i].op, i == 57 ? 56 : i);
+    /* op 57 collides with op 56: it alone must fail, every other op commits; op 0 carries a
+     * negative key (integers are formatted by hand) */
+    spine_op_param_int(&p[i].op, i == 57 ? 56 : i == 0 ? -1234567 : i);
     spine_store_submit(s, &p[i].op);
   }
   while (finished < NOPS)
@@ -88,6 +89,7 @@ TEST_IMPL(store_group_commit) {
   ASSERT_LT(st->batches, NOPS / 4);
   ASSERT_GT(st->retries, 0);
   ASSERT_EQ(count(db, "SELECT count(*) FROM t"), NOPS - 1);
+  ASSERT_EQ(count(db, "SELECT sum(k) FROM t"), (NOPS - 1) * NOPS / 2 - 57 - 1234567);
 
   for (int i = 0; i < NOPS; i++)
     spine_op_free(&p[i].op);
