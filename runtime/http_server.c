@@ -5,6 +5,7 @@
 #include "http_server.h"
 
 #include <h2o.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -385,6 +386,7 @@ static void on_failed_closed(uv_handle_t *h) {
 int spine_http_server_start(uv_loop_t *loop, const spine_http_server_opts *opts,
                             spine_http_server **out, spine_err *e) {
   *out = NULL;
+  signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write must fail the write, not end the process */
   spine_http_server *s = calloc(1, sizeof *s);
   if (!s) return spine_err_set(e, SPINE_ENOMEM, "http", NULL, "out of memory");
   s->loop = loop;

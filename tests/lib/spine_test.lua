@@ -69,11 +69,14 @@ function T.sql(url, query)
   return (out:gsub("%s+$", ""))
 end
 
--- Starts `spine serve` in the background; returns a handle with pid and log path.
+-- Starts `spine serve` in the background; returns a handle with pid and log path. Its HTTP
+-- server picks a free port (SPINE_LISTEN=127.0.0.1:0) unless env says otherwise: T.http_port.
 function T.serve(url, env)
   local log = tmpfile()
   local prefix = "SPINE_DATABASE_URL=" .. T.q(url) .. " "
-  for k, v in pairs(env or {}) do prefix = prefix .. k .. "=" .. T.q(v) .. " " end
+  env = env or {}
+  if not env.SPINE_LISTEN then prefix = prefix .. "SPINE_LISTEN=127.0.0.1:0 " end
+  for k, v in pairs(env) do prefix = prefix .. k .. "=" .. T.q(v) .. " " end
   local cmd = "cd " .. T.q(T.src) .. " && " .. prefix .. "setsid " .. T.q(T.bin) ..
               " serve >" .. log .. " 2>&1 </dev/null & echo $!"
   local p = io.popen(cmd)
@@ -88,6 +91,13 @@ function T.kill(h, sig)
   T.wait_until(function()
     return os.execute("kill -0 " .. h.pid .. " 2>/dev/null") ~= true
   end, 30, "process " .. h.pid .. " to exit")
+end
+
+-- The HTTP port a `spine serve` logged ("http listening"), waiting for it to start.
+function T.http_port(h)
+  return T.wait_until(function()
+    return tonumber(read_all(h.log):match('"msg":"http listening","addr":"[^"]*:(%d+)"'))
+  end, 30, "spine serve to listen")
 end
 
 function T.log_of(h)
