@@ -33,8 +33,8 @@ typedef void (*spine_http_handler)(void *data, spine_http_exchange *x);
 /* Parses "host:port", ":port" or "port" into host[size] and *port. 0 or SPINE_EINVAL. */
 int spine_http_parse_addr(const char *s, char *host, size_t size, int *port, spine_err *e);
 
-/* Binds and listens; ignores SIGPIPE from then on (process-wide). Returns 0 with *out (close with spine_http_server_close), or an error
- * naming the address (UV_EADDRINUSE...). */
+/* Binds and listens; ignores SIGPIPE from then on (process-wide). Returns 0 with *out (close with
+ * spine_http_server_close), or an error naming the address (UV_EADDRINUSE...). */
 int spine_http_server_start(uv_loop_t *loop, const spine_http_server_opts *opts,
                             spine_http_server **out, spine_err *e);
 /* The port bound (the picked one when opts.port was 0). */

@@ -71,8 +71,7 @@ static void on_webhook(void *data, spine_http_exchange *x) {
   spine_webhooks *w = data;
   size_t plen, slen, blen;
   const char *p = spine_http_path_rest(x, &plen);
-  if (!valid_provider(p, plen))
-    return refuse(w, UNKNOWN, x, 404, "not_found", "no such provider");
+  if (!valid_provider(p, plen)) return refuse(w, UNKNOWN, x, 404, "not_found", "no such provider");
   char provider[MAX_PROVIDER + 1];
   memcpy(provider, p, plen);
   provider[plen] = '\0';
@@ -90,7 +89,8 @@ static void on_webhook(void *data, spine_http_exchange *x) {
   if (!ok) {
     spine_log_warn("webhook", "refused: missing or bad signature", "provider", provider, NULL);
     return refuse(w, UNAUTHORIZED, x, 401, "unauthorized",
-                  "missing or bad " SPINE_WEBHOOK_HEADER " (expected sha256=<hex HMAC of the body>)");
+                  "missing or bad " SPINE_WEBHOOK_HEADER
+                  " (expected sha256=<hex HMAC of the body>)");
   }
 
   spine_err e;

@@ -25,6 +25,7 @@ int spine_cli_cancel(int argc, char **argv);
 int spine_cli_retry(int argc, char **argv);
 int spine_cli_replay(int argc, char **argv);
 int spine_cli_bench(int argc, char **argv);
+int spine_cli_simulate(int argc, char **argv);
 
 /* ---- shared by the command files ---- */
 

@@ -22,6 +22,7 @@ static const struct {
     {"replay", spine_cli_replay, "replay a recorded history against a playbook"},
     {"db", spine_cli_db, "the embedded database: start, stop, status, url, migrate"},
     {"bench", spine_cli_bench, "the built-in benchmark (--quick, --json)"},
+    {"simulate", spine_cli_simulate, "a provider simulator (HTTP API, webhooks) for tests"},
 };
 
 static void usage(FILE *f) {

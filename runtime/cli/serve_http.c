@@ -66,8 +66,8 @@ static void webhook(void *data, const char *provider, const char *body, size_t l
                     spine_http_exchange *x) {
   (void)data, (void)body, (void)len;
   /* TODO(#5): hand the request to the provider's adapter and store the signal it makes. */
-  spine_log_warn("webhook", "verified, but webhooks are not delivered to workflows yet",
-                 "provider", provider, NULL);
+  spine_log_warn("webhook", "verified, but webhooks are not delivered to workflows yet", "provider",
+                 provider, NULL);
   spine_webhook_error(x, 501, "not_implemented",
                       "webhook verified; delivery to workflows is not implemented yet");
 }
@@ -78,8 +78,7 @@ static int register_metrics(spine_cli__http *h) {
     const char *name, *help;
     double (*read)(void *);
   } m[] = {
-      {SPINE_METRIC_GAUGE, "spine_workflows_live", "Workflows held in memory by this worker",
-       live},
+      {SPINE_METRIC_GAUGE, "spine_workflows_live", "Workflows held in memory by this worker", live},
       {SPINE_METRIC_COUNTER, "spine_steps_total", "Steps committed by this worker", steps},
       {SPINE_METRIC_COUNTER, "spine_store_batches_total", "Group-commit batches committed",
        batches},
@@ -114,8 +113,8 @@ int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
   if (!rc) rc = spine_http_server_route(h->srv, "GET", "/healthz", healthz, h);
   if (!rc) rc = spine_http_server_route(h->srv, "GET", "/metrics", metrics, h);
   if (!rc)
-    rc = spine_webhooks_mount(h->srv, h->metrics, spine_webhook_env_secret, webhook, h,
-                              &h->hooks, e);
+    rc = spine_webhooks_mount(h->srv, h->metrics, spine_webhook_env_secret, webhook, h, &h->hooks,
+                              e);
   if (rc) {
     if (!e || !e->code) spine_err_set(e, rc, "http", NULL, "cannot start the HTTP server");
     if (h->srv) spine_http_server_close(h->srv, NULL, NULL);
