@@ -1,6 +1,6 @@
 /* SHA-256 (FIPS 180-4 §6.2), for content hashes of playbook sources.
  * Owns nothing and never allocates: one pass over the input with a 64-byte block on the stack.
- * Not for secrets: no constant-time claims are made. */
+ * Not for secrets: no constant-time claims are made (hmac.c compares in constant time). */
 #include "sha256.h"
 
 #include <string.h>
@@ -84,4 +84,46 @@ void spine_sha256_hex(const void *data, size_t len, char hex[65]) {
     for (int j = 0; j < 8; j++)
       hex[8 * i + j] = digits[(h[i] >> (28 - 4 * j)) & 0xf];
   hex[64] = '\0';
+}
+
+void spine_sha256_init(spine_sha256 *s) {
+  static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  memcpy(s->h, iv, sizeof iv);
+  s->fill = 0;
+  s->len = 0;
+}
+
+void spine_sha256_update(spine_sha256 *s, const void *data, size_t len) {
+  const unsigned char *p = data;
+  s->len += len;
+  if (s->fill) {
+    size_t take = 64 - s->fill < len ? 64 - s->fill : len;
+    memcpy(s->block + s->fill, p, take);
+    s->fill += take;
+    p += take;
+    len -= take;
+    if (s->fill < 64) return;
+    compress(s->h, s->block);
+    s->fill = 0;
+  }
+  for (; len >= 64; len -= 64, p += 64)
+    compress(s->h, p);
+  if (len) memcpy(s->block, p, len);
+  s->fill = len;
+}
+
+void spine_sha256_final(spine_sha256 *s, unsigned char digest[32]) {
+  /* The same padding as spine_sha256_hex: 0x80, zeros, the length in bits big-endian. */
+  uint64_t bits = s->len * 8;
+  unsigned char pad[72];
+  size_t n = s->fill < 56 ? 56 - s->fill : 120 - s->fill;
+  memset(pad, 0, sizeof pad);
+  pad[0] = 0x80;
+  for (int i = 0; i < 8; i++)
+    pad[n + (size_t)i] = (unsigned char)(bits >> (56 - 8 * i));
+  spine_sha256_update(s, pad, n + 8);
+  for (int i = 0; i < 8; i++)
+    for (int j = 0; j < 4; j++)
+      digest[4 * i + j] = (unsigned char)(s->h[i] >> (24 - 8 * j));
 }

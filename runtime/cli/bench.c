@@ -220,6 +220,7 @@ static pid_t spawn_serve(bench *b, const char *exe) {
     dup2(fd, 1);
     dup2(fd, 2);
     setenv("SPINE_DATABASE_URL", b->conninfo, 1);
+    setenv("SPINE_LISTEN", "127.0.0.1:0", 1); /* never collide with a running server */
     execl(exe, exe, "serve", (char *)NULL);
     _exit(127);
   }

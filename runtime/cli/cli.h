@@ -30,6 +30,7 @@ int spine_cli_manifests(int argc, char **argv);
 int spine_cli_experiments(int argc, char **argv);
 int spine_cli_intent(int argc, char **argv);
 int spine_cli_intents(int argc, char **argv);
+int spine_cli_simulate(int argc, char **argv);
 
 /* ---- shared by the command files ---- */
 
@@ -59,6 +60,15 @@ int spine_cli__fail(int json, const spine_err *e, const char *code);
  * NULL (and `e` filled) on error; a result with 0 rows when nothing matched. */
 PGresult *spine_cli__query(PGconn *c, const char *sql, int n, const char *const *params,
                            spine_err *e);
+/* The HTTP server of `spine serve` (serve_http.c) at `addr` ("host:port", port 0 picks one
+ * and logs it): /healthz, /metrics, webhooks. Stop frees it once the loop has closed it. */
+typedef struct spine_cli__http spine_cli__http;
+struct spine_engine;
+struct uv_loop_s;
+int spine_cli__http_start(struct uv_loop_s *loop, struct spine_engine *eng, const char *addr,
+                          spine_cli__http **out, spine_err *e);
+void spine_cli__http_stop(spine_cli__http *h);
+
 /* Prints a workflow (the JSON of spine_cli__workflow_sql) for people: status, steps. */
 void spine_cli__print_workflow(const char *json);
 /* SQL that returns one workflow as a JSON object (with steps), by id $1. */

@@ -10,20 +10,25 @@
 #include "log.h"
 #include "scheduler.h"
 
-static const char *const spec[] = {"listen=", "pool=", "json", NULL};
+static const char *const spec[] = {"listen=", "pool=", "json", "http=", NULL};
 static const char usage[] =
     "usage: spine serve [--pool N] [--listen HOST:PORT]\n"
     "  Runs workflows stored in the database until SIGINT or SIGTERM. Several `spine serve`\n"
     "  processes may share one database. --pool sets the pipelined connections (default 4).\n"
-    "  Loads the manifests at start and on SIGHUP (see `spine manifests reload`).\n";
+    "  Loads the manifests at start and on SIGHUP (see `spine manifests reload`).\n"
+    "  --listen (or --http; env SPINE_LISTEN or SPINE_HTTP_ADDR) sets the HTTP address of\n"
+    "  /healthz, /metrics and /v1/webhooks/<provider> (default 127.0.0.1:7780; port 0 picks\n"
+    "  a free port and logs it).\n";
 
 static spine_engine *engine;
+static spine_cli__http *http;
 
 static void on_signal(uv_signal_t *h, int signum) {
   (void)signum;
   spine_log_info("serve", "stopping: releasing workflows to other workers", NULL);
   spine_engine_stop(engine);
   spine_cli__serve_manifests_stop();
+  spine_cli__http_stop(http);
   uv_close((uv_handle_t *)h, NULL);
   uv_signal_t *other = h->data;
   if (!uv_is_closing((uv_handle_t *)other)) uv_close((uv_handle_t *)other, NULL);
@@ -48,7 +53,12 @@ int spine_cli_serve(int argc, char **argv) {
   if (lease) o.lease_ms = atoll(lease);
   const char *evict = getenv("SPINE_EVICT_AFTER_MS");
   o.evict_after_ms = evict ? atoll(evict) : 60000;
-  if (spine_engine_new(&loop, &o, &engine, &e) || spine_engine_serve(engine, &e)) {
+  const char *addr = spine_cli__opt(&a, spec, "listen");
+  if (!addr) addr = spine_cli__opt(&a, spec, "http");
+  if (!addr) addr = getenv("SPINE_LISTEN");
+  if (!addr) addr = getenv("SPINE_HTTP_ADDR");
+  if (spine_engine_new(&loop, &o, &engine, &e) || spine_engine_serve(engine, &e) ||
+      spine_cli__http_start(&loop, engine, addr ? addr : "127.0.0.1:7780", &http, &e)) {
     if (engine) {
       spine_engine_stop(engine);
       uv_run(&loop, UV_RUN_DEFAULT);

@@ -69,11 +69,14 @@ function T.sql(url, query)
   return (out:gsub("%s+$", ""))
 end
 
--- Starts `spine serve` in the background; returns a handle with pid and log path.
+-- Starts `spine serve` in the background; returns a handle with pid and log path. Its HTTP
+-- server picks a free port (SPINE_LISTEN=127.0.0.1:0) unless env says otherwise: T.http_port.
 function T.serve(url, env)
   local log = tmpfile()
   local prefix = "SPINE_DATABASE_URL=" .. T.q(url) .. " "
-  for k, v in pairs(env or {}) do prefix = prefix .. k .. "=" .. T.q(v) .. " " end
+  env = env or {}
+  if not env.SPINE_LISTEN then prefix = prefix .. "SPINE_LISTEN=127.0.0.1:0 " end
+  for k, v in pairs(env) do prefix = prefix .. k .. "=" .. T.q(v) .. " " end
   local cmd = "cd " .. T.q(T.src) .. " && " .. prefix .. "setsid " .. T.q(T.bin) ..
               " serve >" .. log .. " 2>&1 </dev/null & echo $!"
   local p = io.popen(cmd)
@@ -107,6 +110,13 @@ function T.kill(h, sig)
   end, 30, "process " .. h.pid .. " to exit")
 end
 
+-- The HTTP port a `spine serve` logged ("http listening"), waiting for it to start.
+function T.http_port(h)
+  return T.wait_until(function()
+    return tonumber(read_all(h.log):match('"msg":"http listening","addr":"[^"]*:(%d+)"'))
+  end, 30, "spine serve to listen")
+end
+
 function T.log_of(h)
   return read_all(h.log)
 end
@@ -121,6 +131,64 @@ function T.wait_until(fn, seconds, what)
     if os.time() > deadline then error("timed out waiting for " .. (what or "condition"), 2) end
     os.execute("sleep 0.05")
   end
+end
+
+-- An HTTP request through curl. opts: headers (list of "Name: value"), body (string).
+-- Returns status (0 when no answer), body, headers (lower-cased names).
+function T.http(method, url, opts)
+  opts = opts or {}
+  local bodyfile, outfile, headfile = tmpfile(), tmpfile(), tmpfile()
+  local cmd = "curl -sS -X " .. method .. " -o " .. outfile .. " -D " .. headfile ..
+              " -w '%{http_code}' --max-time 60"
+  for _, h in ipairs(opts.headers or {}) do cmd = cmd .. " -H " .. T.q(h) end
+  if opts.body then
+    local f = assert(io.open(bodyfile, "wb"))
+    f:write(opts.body)
+    f:close()
+    cmd = cmd .. " --data-binary @" .. bodyfile
+  end
+  local _, out = T.sh(cmd .. " " .. T.q(url))
+  local body, head = read_all(outfile), read_all(headfile)
+  os.remove(bodyfile)
+  os.remove(outfile)
+  os.remove(headfile)
+  local headers = {}
+  for name, value in head:gmatch("([%w%-]+):%s*([^\r\n]*)") do headers[name:lower()] = value end
+  return tonumber(out) or 0, body, headers
+end
+
+-- HMAC-SHA256 of `body` keyed with `secret`, in hex (openssl, independent of Spine's own).
+function T.hmac(secret, body)
+  local f = tmpfile()
+  local h = assert(io.open(f, "wb"))
+  h:write(body)
+  h:close()
+  local code, out = T.sh("openssl dgst -sha256 -hmac " .. T.q(secret) .. " " .. f)
+  os.remove(f)
+  assert(code == 0, "openssl failed")
+  return (out:match("(%x+)%s*$"))
+end
+
+-- Starts `spine simulate ARGS` on a free port; returns a handle with pid, log, port, url.
+function T.simulate(args)
+  local log, out = tmpfile(), tmpfile()
+  local cmd = "cd " .. T.q(T.src) .. " && setsid " .. T.q(T.bin) .. " simulate --port 0"
+  for _, a in ipairs(args or {}) do cmd = cmd .. " " .. T.q(a) end
+  local p = io.popen(cmd .. " >" .. out .. " 2>" .. log .. " </dev/null & echo $!")
+  local pid = tonumber(p:read("l"))
+  p:close()
+  local ready = T.wait_until(function()
+    local line = read_all(out):match("^[^\n]+\n")
+    return line and cjson.decode(line)
+  end, 30, "spine simulate to listen")
+  return { pid = pid, log = log, port = ready.port, url = ready.url }
+end
+
+-- GET /_sim/effects of a simulator, decoded.
+function T.sim_effects(sim)
+  local status, body = T.http("GET", sim.url .. "/_sim/effects")
+  assert(status == 200, "GET /_sim/effects answered " .. status)
+  return cjson.decode(body)
 end
 
 T.json = cjson

@@ -3,7 +3,8 @@
 local T = require("spine_test")
 
 local commands = { "serve", "run", "start", "signal", "show", "list", "cancel", "retry", "replay",
-                   "explain", "manifests", "experiments", "intent", "intents", "db", "bench" }
+                   "explain", "manifests", "experiments", "intent", "intents", "simulate", "db",
+                   "bench" }
 
 describe("spine CLI", function()
   local url

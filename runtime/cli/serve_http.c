@@ -1,0 +1,142 @@
+/* The HTTP side of `spine serve`: /healthz, /metrics (the engine's and the store's counters
+ * through the metrics registry) and the webhook route, on the engine's loop. Verified webhooks
+ * are answered 501 until the adapters turn them into signals: nothing is accepted silently. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "http_server.h"
+#include "log.h"
+#include "metrics.h"
+#include "scheduler.h"
+#include "store.h"
+#include "webhook.h"
+
+struct spine_cli__http {
+  spine_engine *eng;
+  spine_metrics *metrics;
+  spine_http_server *srv;
+  spine_webhooks *hooks;
+};
+
+static double live(void *data) {
+  return spine_engine_live(((spine_cli__http *)data)->eng);
+}
+
+static double steps(void *data) {
+  return (double)spine_engine_steps(((spine_cli__http *)data)->eng);
+}
+
+static const spine_store_stats *stats(void *data) {
+  return spine_store_stats_get(spine_engine_store(((spine_cli__http *)data)->eng));
+}
+
+static double batches(void *data) {
+  return (double)stats(data)->batches;
+}
+
+static double ops(void *data) {
+  return (double)stats(data)->ops;
+}
+
+static double retries(void *data) {
+  return (double)stats(data)->retries;
+}
+
+static void healthz(void *data, spine_http_exchange *x) {
+  spine_cli__http *h = data;
+  char body[128];
+  int n = snprintf(body, sizeof body, "{\"status\":\"ok\",\"worker\":%lld,\"live\":%d}\n",
+                   (long long)spine_engine_worker(h->eng), spine_engine_live(h->eng));
+  spine_http_respond(x, 200, "application/json", body, (size_t)n);
+}
+
+static void metrics(void *data, spine_http_exchange *x) {
+  spine_cli__http *h = data;
+  spine_buf b = SPINE_BUF_INIT;
+  if (spine_metrics_render(h->metrics, &b))
+    spine_http_respond(x, 500, "text/plain", "out of memory\n", 14);
+  else
+    spine_http_respond(x, 200, "text/plain; version=0.0.4", spine_buf_str(&b), b.len);
+  spine_buf_free(&b);
+}
+
+static void webhook(void *data, const char *provider, const char *body, size_t len,
+                    spine_http_exchange *x) {
+  (void)data, (void)body, (void)len;
+  /* TODO(#5): hand the request to the provider's adapter and store the signal it makes. */
+  spine_log_warn("webhook", "verified, but webhooks are not delivered to workflows yet", "provider",
+                 provider, NULL);
+  spine_webhook_error(x, 501, "not_implemented",
+                      "webhook verified; delivery to workflows is not implemented yet");
+}
+
+static int register_metrics(spine_cli__http *h) {
+  static const struct {
+    spine_metric_type type;
+    const char *name, *help;
+    double (*read)(void *);
+  } m[] = {
+      {SPINE_METRIC_GAUGE, "spine_workflows_live", "Workflows held in memory by this worker", live},
+      {SPINE_METRIC_COUNTER, "spine_steps_total", "Steps committed by this worker", steps},
+      {SPINE_METRIC_COUNTER, "spine_store_batches_total", "Group-commit batches committed",
+       batches},
+      {SPINE_METRIC_COUNTER, "spine_store_ops_total", "Store operations committed", ops},
+      {SPINE_METRIC_COUNTER, "spine_store_retries_total",
+       "Store operations sent again after a batch failed", retries},
+  };
+  for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+    int rc = spine_metrics_add_fn(h->metrics, m[i].type, m[i].name, m[i].help, m[i].read, h);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
+                          spine_cli__http **out, spine_err *e) {
+  *out = NULL;
+  spine_http_server_opts o = {0};
+  char host[64];
+  int rc = spine_http_parse_addr(addr, host, sizeof host, &o.port, e);
+  if (rc) return rc;
+  o.host = host;
+  spine_cli__http *h = calloc(1, sizeof *h);
+  if (!h || !(h->metrics = spine_metrics_new())) {
+    free(h);
+    return spine_err_set(e, SPINE_ENOMEM, "http", NULL, "out of memory");
+  }
+  h->eng = eng;
+  o.metrics = h->metrics;
+  rc = register_metrics(h);
+  if (!rc) rc = spine_http_server_start(loop, &o, &h->srv, e);
+  if (!rc) rc = spine_http_server_route(h->srv, "GET", "/healthz", healthz, h);
+  if (!rc) rc = spine_http_server_route(h->srv, "GET", "/metrics", metrics, h);
+  if (!rc)
+    rc = spine_webhooks_mount(h->srv, h->metrics, spine_webhook_env_secret, webhook, h, &h->hooks,
+                              e);
+  if (rc) {
+    if (!e || !e->code) spine_err_set(e, rc, "http", NULL, "cannot start the HTTP server");
+    if (h->srv) spine_http_server_close(h->srv, NULL, NULL);
+    spine_webhooks_free(h->hooks);
+    spine_metrics_free(h->metrics);
+    free(h);
+    return rc;
+  }
+  char bound[96];
+  snprintf(bound, sizeof bound, "%s:%d", host, spine_http_server_port(h->srv));
+  spine_log_info("serve", "http listening", "addr", bound, NULL);
+  *out = h;
+  return 0;
+}
+
+static void on_closed(void *data) {
+  spine_cli__http *h = data;
+  spine_webhooks_free(h->hooks);
+  spine_metrics_free(h->metrics);
+  free(h);
+}
+
+void spine_cli__http_stop(spine_cli__http *h) {
+  if (h) spine_http_server_close(h->srv, on_closed, h);
+}

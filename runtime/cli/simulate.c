@@ -1,0 +1,501 @@
+/* `spine simulate`: a provider simulator for tests and demos. It plays an energy provider's
+ * REST API (switches of supply) on 127.0.0.1 with configurable latency, errors and outages,
+ * honours Idempotency-Key (a key seen before returns the first answer, never a second
+ * effect), records effects for GET /_sim/effects, and later calls back a webhook URL with a
+ * signed body. Its state lives in memory only; it stops on SIGINT or SIGTERM. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "hmac.h"
+#include "http_client.h"
+#include "http_server.h"
+#include "log.h"
+
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+#define MAX_KEY                       200
+#define MAX_EFFECTS                   100000
+#define MAX_ATTEMPTS                  4
+
+static const char *const spec[] = {
+    "port=",     "latency=",         "error-rate=",     "outage-after=", "outage-for=",
+    "callback=", "callback-secret=", "callback-after=", "seed=",         NULL};
+static const char usage[] =
+    "usage: spine simulate [--port N] [--latency MS] [--error-rate R]\n"
+    "                      [--outage-after N --outage-for N]\n"
+    "                      [--callback URL --callback-secret S [--callback-after MS]] [--seed N]\n"
+    "  Plays an energy provider's API on 127.0.0.1 until SIGINT or SIGTERM:\n"
+    "    POST /v1/switches        starts a switch (201 {id, status}); an Idempotency-Key seen\n"
+    "                             before returns the first answer and makes no new effect\n"
+    "    GET  /v1/switches/ID     the switch\n"
+    "    GET  /_sim/effects       what happened: {requests, effects, callbacks} (for tests)\n"
+    "  --port N           port (default 7790; 0 picks one). The first line on stdout is\n"
+    "                     {\"url\": ..., \"port\": N} once listening.\n"
+    "  --latency MS       delay every API answer (the effect happens at once)\n"
+    "  --error-rate R     answer 500, without effect, to this fraction of API requests (0-1)\n"
+    "  --outage-after N --outage-for M   API requests N+1 .. N+M get 503, without effect\n"
+    "  --callback URL     after each new switch, POST {event, id, status, idempotency_key}\n"
+    "                     there, signed X-Spine-Signature: sha256=HMAC(--callback-secret, body),\n"
+    "                     --callback-after MS later (default 100); retried when transient\n"
+    "  --seed N           seed of the error draw (default 1): runs are reproducible\n";
+
+typedef struct effect {
+  char id[32];
+  char key[MAX_KEY + 1]; /* "" without Idempotency-Key */
+  char *request;         /* the request body */
+  size_t request_len;
+  char *answer; /* the first answer's body, replayed for the same key */
+  int status;
+  int confirmed;
+  /* the callback */
+  int cb_attempts, cb_status;
+  char cb_error[256];
+} effect;
+
+typedef struct sim sim;
+
+/* An answer waiting for --latency. */
+typedef struct delayed {
+  uv_timer_t timer;
+  sim *s;
+  spine_http_exchange *x; /* NULL once aborted */
+  int status;
+  char *body;
+  size_t len;
+  int replayed;
+  struct delayed *prev, *next;
+} delayed;
+
+/* A callback waiting for its time (or its retry). */
+typedef struct callback {
+  uv_timer_t timer;
+  sim *s;
+  int idx;
+  char *body;
+  size_t len;
+  spine_http_call *call;
+  struct callback *prev, *next;
+} callback;
+
+struct sim {
+  uv_loop_t loop;
+  spine_http_server *srv;
+  spine_http_client *cli;
+  uv_signal_t sigint, sigterm;
+  int64_t latency, callback_after;
+  double error_rate;
+  long outage_after, outage_for;
+  const char *callback_url, *secret;
+  uint64_t rng;
+  long requests; /* API requests seen */
+  effect *effects;
+  int n, cap;
+  delayed *delays;
+  callback *callbacks;
+  int stopping;
+};
+
+/* xorshift64*: the error draw, reproducible from --seed. */
+static double draw(sim *s) {
+  s->rng ^= s->rng >> 12;
+  s->rng ^= s->rng << 25;
+  s->rng ^= s->rng >> 27;
+  return (double)((s->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+static void on_delay_closed(uv_handle_t *h) {
+  delayed *d = container_of((uv_timer_t *)h, delayed, timer);
+  free(d->body);
+  free(d);
+}
+
+static void drop_delay(delayed *d) {
+  sim *s = d->s;
+  if (d->prev)
+    d->prev->next = d->next;
+  else
+    s->delays = d->next;
+  if (d->next) d->next->prev = d->prev;
+  uv_close((uv_handle_t *)&d->timer, on_delay_closed);
+}
+
+static void send_answer(spine_http_exchange *x, int status, const char *body, size_t len,
+                        int replayed) {
+  if (replayed) spine_http_add_header(x, "Idempotent-Replayed", "true");
+  spine_http_respond(x, status, "application/json", body, len);
+}
+
+static void on_delay(uv_timer_t *t) {
+  delayed *d = container_of(t, delayed, timer);
+  if (d->x) send_answer(d->x, d->status, d->body, d->len, d->replayed);
+  drop_delay(d);
+}
+
+static void on_delay_abort(void *data) {
+  ((delayed *)data)->x = NULL;
+}
+
+/* Answers now, or after --latency. */
+static void answer(sim *s, spine_http_exchange *x, int status, const char *body, int replayed) {
+  size_t len = strlen(body);
+  delayed *d = s->latency > 0 ? calloc(1, sizeof *d) : NULL;
+  if (d) d->body = malloc(len + 1);
+  if (!d || !d->body) {
+    if (d) free(d);
+    send_answer(x, status, body, len, replayed);
+    return;
+  }
+  memcpy(d->body, body, len + 1);
+  d->len = len;
+  d->s = s;
+  d->x = x;
+  d->status = status;
+  d->replayed = replayed;
+  d->next = s->delays;
+  if (s->delays) s->delays->prev = d;
+  s->delays = d;
+  spine_http_on_abort(x, on_delay_abort, d);
+  uv_timer_init(&s->loop, &d->timer);
+  uv_timer_start(&d->timer, on_delay, (uint64_t)s->latency, 0);
+}
+
+static void json_str(spine_buf *b, const char *str, size_t len) {
+  spine_log_json_string(b, str, len);
+}
+
+/* ---- callbacks ---- */
+
+static void on_callback_closed(uv_handle_t *h) {
+  callback *c = container_of((uv_timer_t *)h, callback, timer);
+  free(c->body);
+  free(c);
+}
+
+static void drop_callback(callback *c) {
+  sim *s = c->s;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    s->callbacks = c->next;
+  if (c->next) c->next->prev = c->prev;
+  if (c->call) spine_http_cancel(c->call);
+  uv_close((uv_handle_t *)&c->timer, on_callback_closed);
+}
+
+static void on_callback_timer(uv_timer_t *t);
+
+static void on_callback_answer(void *data, const spine_http_response *r) {
+  callback *c = data;
+  sim *s = c->s;
+  c->call = NULL;
+  effect *ef = &s->effects[c->idx];
+  ef->cb_status = r->status;
+  snprintf(ef->cb_error, sizeof ef->cb_error, "%s", r->error ? r->message : "");
+  if (!r->error && r->status >= 200 && r->status < 300) ef->confirmed = 1;
+  char st[16];
+  snprintf(st, sizeof st, "%d", r->status);
+  spine_log_info("simulate", "callback answered", "id", ef->id, "status", st, NULL);
+  if (r->transient && ef->cb_attempts < MAX_ATTEMPTS && !s->stopping) {
+    uv_timer_start(&c->timer, on_callback_timer, (uint64_t)(s->callback_after << ef->cb_attempts),
+                   0);
+    return;
+  }
+  drop_callback(c);
+}
+
+static void on_callback_timer(uv_timer_t *t) {
+  callback *c = container_of(t, callback, timer);
+  sim *s = c->s;
+  effect *ef = &s->effects[c->idx];
+  char hex[65], sig[96];
+  spine_hmac_sha256_hex(s->secret, strlen(s->secret), c->body, c->len, hex);
+  snprintf(sig, sizeof sig, "X-Spine-Signature: sha256=%s", hex);
+  const char *headers[] = {"Content-Type: application/json", sig, NULL};
+  spine_http_request req = {0};
+  req.method = SPINE_HTTP_POST;
+  req.url = s->callback_url;
+  req.headers = headers;
+  req.body = c->body;
+  req.body_len = c->len;
+  req.timeout_ms = 10000;
+  ef->cb_attempts++;
+  spine_err e;
+  if (spine_http_send(s->cli, &req, on_callback_answer, c, &c->call, &e)) {
+    snprintf(ef->cb_error, sizeof ef->cb_error, "%s", e.msg);
+    drop_callback(c);
+  }
+}
+
+static void schedule_callback(sim *s, int idx) {
+  effect *ef = &s->effects[idx];
+  spine_buf b = SPINE_BUF_INIT;
+  spine_buf_puts(&b, "{\"event\":\"switch.confirmed\",\"id\":");
+  json_str(&b, ef->id, strlen(ef->id));
+  spine_buf_puts(&b, ",\"status\":\"confirmed\",\"idempotency_key\":");
+  if (ef->key[0])
+    json_str(&b, ef->key, strlen(ef->key));
+  else
+    spine_buf_puts(&b, "null");
+  spine_buf_puts(&b, "}");
+  callback *c = calloc(1, sizeof *c);
+  if (!c || !b.data) {
+    free(c);
+    spine_buf_free(&b);
+    return;
+  }
+  c->s = s;
+  c->idx = idx;
+  c->body = b.data; /* taken from the buffer */
+  c->len = b.len;
+  c->next = s->callbacks;
+  if (s->callbacks) s->callbacks->prev = c;
+  s->callbacks = c;
+  uv_timer_init(&s->loop, &c->timer);
+  uv_timer_start(&c->timer, on_callback_timer, (uint64_t)s->callback_after, 0);
+}
+
+/* ---- the API ---- */
+
+/* Outages and injected errors come before any effect. Returns 1 when it answered. */
+static int injected(sim *s, spine_http_exchange *x) {
+  long n = ++s->requests;
+  if (s->outage_for > 0 && n > s->outage_after && n <= s->outage_after + s->outage_for) {
+    answer(s, x, 503, "{\"error\":\"outage\"}", 0);
+    return 1;
+  }
+  if (s->error_rate > 0 && draw(s) < s->error_rate) {
+    answer(s, x, 500, "{\"error\":\"injected\"}", 0);
+    return 1;
+  }
+  return 0;
+}
+
+static void switch_json(spine_buf *b, const effect *ef) {
+  spine_buf_puts(b, "{\"id\":");
+  json_str(b, ef->id, strlen(ef->id));
+  spine_buf_printf(b, ",\"status\":\"%s\"}", ef->confirmed ? "confirmed" : "pending");
+}
+
+static void post_switch(void *data, spine_http_exchange *x) {
+  sim *s = data;
+  if (injected(s, x)) return;
+  size_t klen, blen;
+  const char *key = spine_http_header(x, "Idempotency-Key", &klen);
+  if (key && (klen == 0 || klen > MAX_KEY))
+    return answer(s, x, 400, "{\"error\":\"Idempotency-Key must have 1 to 200 bytes\"}", 0);
+  for (int i = 0; key && i < s->n; i++)
+    if (strlen(s->effects[i].key) == klen && !memcmp(s->effects[i].key, key, klen))
+      return answer(s, x, s->effects[i].status, s->effects[i].answer, 1);
+  if (s->n == MAX_EFFECTS) return answer(s, x, 507, "{\"error\":\"simulator full\"}", 0);
+  if (s->n == s->cap) {
+    int cap = s->cap ? 2 * s->cap : 64;
+    effect *e = realloc(s->effects, (size_t)cap * sizeof *e);
+    if (!e) return answer(s, x, 500, "{\"error\":\"out of memory\"}", 0);
+    s->effects = e;
+    s->cap = cap;
+  }
+  const char *body = spine_http_body(x, &blen);
+  effect *ef = &s->effects[s->n];
+  memset(ef, 0, sizeof *ef);
+  snprintf(ef->id, sizeof ef->id, "sw-%d", s->n + 1);
+  if (key) memcpy(ef->key, key, klen);
+  ef->request = malloc(blen + 1);
+  spine_buf b = SPINE_BUF_INIT;
+  ef->status = 201;
+  switch_json(&b, ef);
+  ef->answer = b.data;
+  if (!ef->request || !ef->answer) {
+    free(ef->request);
+    spine_buf_free(&b);
+    return answer(s, x, 500, "{\"error\":\"out of memory\"}", 0);
+  }
+  memcpy(ef->request, body, blen);
+  ef->request[blen] = '\0';
+  ef->request_len = blen;
+  s->n++;
+  spine_log_info("simulate", "switch created", "id", ef->id, NULL);
+  if (s->callback_url) schedule_callback(s, s->n - 1);
+  answer(s, x, 201, ef->answer, 0);
+}
+
+static void get_switch(void *data, spine_http_exchange *x) {
+  sim *s = data;
+  if (injected(s, x)) return;
+  size_t len;
+  const char *id = spine_http_path_rest(x, &len);
+  for (int i = 0; i < s->n; i++)
+    if (strlen(s->effects[i].id) == len && !memcmp(s->effects[i].id, id, len)) {
+      spine_buf b = SPINE_BUF_INIT;
+      switch_json(&b, &s->effects[i]);
+      answer(s, x, 200, spine_buf_str(&b), 0);
+      spine_buf_free(&b);
+      return;
+    }
+  answer(s, x, 404, "{\"error\":\"no such switch\"}", 0);
+}
+
+static void get_effects(void *data, spine_http_exchange *x) {
+  sim *s = data;
+  spine_buf b = SPINE_BUF_INIT;
+  spine_buf_printf(&b, "{\"requests\":%ld,\"effects\":[", s->requests);
+  for (int i = 0; i < s->n; i++) {
+    effect *ef = &s->effects[i];
+    spine_buf_printf(&b, "%s{\"seq\":%d,\"id\":", i ? "," : "", i + 1);
+    json_str(&b, ef->id, strlen(ef->id));
+    spine_buf_puts(&b, ",\"idempotency_key\":");
+    if (ef->key[0])
+      json_str(&b, ef->key, strlen(ef->key));
+    else
+      spine_buf_puts(&b, "null");
+    spine_buf_puts(&b, ",\"request\":");
+    json_str(&b, ef->request, ef->request_len);
+    spine_buf_printf(&b, ",\"confirmed\":%s", ef->confirmed ? "true" : "false");
+    if (s->callback_url) {
+      spine_buf_printf(&b,
+                       ",\"callback\":{\"attempts\":%d,\"status\":%d,\"error\":", ef->cb_attempts,
+                       ef->cb_status);
+      json_str(&b, ef->cb_error, strlen(ef->cb_error));
+      spine_buf_puts(&b, "}");
+    }
+    spine_buf_puts(&b, "}");
+  }
+  spine_buf_puts(&b, "]}\n");
+  spine_http_respond(x, 200, "application/json", spine_buf_str(&b), b.len);
+  spine_buf_free(&b);
+}
+
+static void healthz(void *data, spine_http_exchange *x) {
+  (void)data;
+  spine_http_respond(x, 200, "application/json", "{\"status\":\"ok\"}\n", 16);
+}
+
+/* ---- life cycle ---- */
+
+static void on_stop(uv_signal_t *h, int signum) {
+  (void)signum;
+  sim *s = h->data;
+  if (s->stopping) return;
+  s->stopping = 1;
+  spine_log_info("simulate", "stopping", NULL);
+  uv_close((uv_handle_t *)&s->sigint, NULL);
+  uv_close((uv_handle_t *)&s->sigterm, NULL);
+  while (s->delays)
+    drop_delay(s->delays);
+  while (s->callbacks)
+    drop_callback(s->callbacks);
+  spine_http_server_close(s->srv, NULL, NULL);
+  spine_http_client_close(s->cli, NULL, NULL);
+}
+
+static int bad(const char *opt, const char *v, const char *expected) {
+  fprintf(stderr, "spine simulate: --%s: \"%s\" is not %s\n\n%s", opt, v, expected, usage);
+  return SPINE_EXIT_USAGE;
+}
+
+/* A whole number in [lo, hi] from option `name`, or the default. */
+static int int_opt(const spine_cli_args *a, const char *name, long lo, long hi, long *out) {
+  const char *v = spine_cli__opt(a, spec, name);
+  if (!v) return 0;
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (!*v || *end || errno || n < lo || n > hi) {
+    char expected[96];
+    snprintf(expected, sizeof expected, "a whole number from %ld to %ld", lo, hi);
+    return bad(name, v, expected);
+  }
+  *out = n;
+  return 0;
+}
+
+static int parse(int argc, char **argv, sim *s, long *port) {
+  spine_cli_args a;
+  int rc = spine_cli__parse(argc, argv, spec, usage, 0, 0, &a);
+  if (rc) return rc;
+  long latency = 0, after = 0, ofor = 0, cb_after = 100, seed = 1;
+  if ((rc = int_opt(&a, "port", 0, 65535, port)) ||
+      (rc = int_opt(&a, "latency", 0, 600000, &latency)) ||
+      (rc = int_opt(&a, "outage-after", 0, 1000000000, &after)) ||
+      (rc = int_opt(&a, "outage-for", 0, 1000000000, &ofor)) ||
+      (rc = int_opt(&a, "callback-after", 0, 3600000, &cb_after)) ||
+      (rc = int_opt(&a, "seed", 1, 2147483647, &seed)))
+    return rc;
+  const char *er = spine_cli__opt(&a, spec, "error-rate");
+  if (er) {
+    char *end;
+    s->error_rate = strtod(er, &end);
+    if (!*er || *end || !(s->error_rate >= 0 && s->error_rate <= 1))
+      return bad("error-rate", er, "a fraction from 0 to 1");
+  }
+  s->latency = latency;
+  s->outage_after = after;
+  s->outage_for = ofor;
+  s->callback_after = cb_after;
+  s->rng = (uint64_t)seed * 0x9E3779B97F4A7C15ULL;
+  s->callback_url = spine_cli__opt(&a, spec, "callback");
+  s->secret = spine_cli__opt(&a, spec, "callback-secret");
+  if (s->callback_url && strncmp(s->callback_url, "http://", 7) &&
+      strncmp(s->callback_url, "https://", 8))
+    return bad("callback", s->callback_url, "an http:// or https:// URL");
+  if (!!s->callback_url != !!s->secret) {
+    fprintf(stderr, "spine simulate: --callback and --callback-secret go together\n\n%s", usage);
+    return SPINE_EXIT_USAGE;
+  }
+  return 0;
+}
+
+int spine_cli_simulate(int argc, char **argv) {
+  sim *s = calloc(1, sizeof *s);
+  if (!s) return SPINE_EXIT_REJECTED;
+  long port = 7790;
+  int rc = parse(argc, argv, s, &port);
+  if (rc) {
+    free(s);
+    return rc < 0 ? 0 : rc;
+  }
+  spine_err e;
+  spine_err_clear(&e);
+  uv_loop_init(&s->loop);
+  spine_http_server_opts o = {0};
+  o.port = (int)port;
+  rc = spine_http_server_start(&s->loop, &o, &s->srv, &e);
+  if (!rc) rc = spine_http_client_new(&s->loop, &s->cli, &e);
+  if (!rc) rc = spine_http_server_route(s->srv, "POST", "/v1/switches", post_switch, s);
+  if (!rc) rc = spine_http_server_route(s->srv, "GET", "/v1/switches/", get_switch, s);
+  if (!rc) rc = spine_http_server_route(s->srv, "GET", "/_sim/effects", get_effects, s);
+  if (!rc) rc = spine_http_server_route(s->srv, "GET", "/healthz", healthz, s);
+  if (rc) {
+    if (s->srv) spine_http_server_close(s->srv, NULL, NULL);
+    if (s->cli) spine_http_client_close(s->cli, NULL, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&s->loop);
+    free(s);
+    return spine_cli__fail(0, &e, NULL);
+  }
+  int bound = spine_http_server_port(s->srv);
+  printf("{\"url\":\"http://127.0.0.1:%d\",\"port\":%d}\n", bound, bound);
+  fflush(stdout);
+  char p[16];
+  snprintf(p, sizeof p, "%d", bound);
+  spine_log_info("simulate", "listening", "port", p, NULL);
+  uv_signal_init(&s->loop, &s->sigint);
+  uv_signal_init(&s->loop, &s->sigterm);
+  s->sigint.data = s->sigterm.data = s;
+  uv_signal_start(&s->sigint, on_stop, SIGINT);
+  uv_signal_start(&s->sigterm, on_stop, SIGTERM);
+  uv_run(&s->loop, UV_RUN_DEFAULT);
+  rc = uv_loop_close(&s->loop);
+  for (int i = 0; i < s->n; i++) {
+    free(s->effects[i].request);
+    free(s->effects[i].answer);
+  }
+  free(s->effects);
+  free(s);
+  return rc ? SPINE_EXIT_REJECTED : 0;
+}

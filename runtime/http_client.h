@@ -1,0 +1,76 @@
+/* Outbound HTTP on the caller's libuv loop: libcurl's multi interface driven by uv_poll
+ * handles (one per socket curl asks for) and one uv_timer, so a request never blocks the loop
+ * and nothing polls. TLS peers are verified; only http and https are spoken; each request has
+ * a timeout and a cap on the response it will hold in memory. */
+#ifndef SPINE_HTTP_CLIENT_H
+#define SPINE_HTTP_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "err.h"
+
+typedef struct spine_http_client spine_http_client;
+typedef struct spine_http_call spine_http_call;
+
+typedef enum {
+  SPINE_HTTP_GET,
+  SPINE_HTTP_POST,
+  SPINE_HTTP_PUT,
+  SPINE_HTTP_PATCH,
+  SPINE_HTTP_DELETE
+} spine_http_verb;
+
+typedef struct spine_http_request {
+  spine_http_verb method;
+  const char *url;            /* http:// or https:// */
+  const char *const *headers; /* "Name: value" strings, NULL-terminated; may be NULL */
+  const char *body;           /* copied; may be NULL */
+  size_t body_len;            /* bytes of body */
+  const char *traceparent;    /* sent as the W3C `traceparent` header when not NULL */
+  int64_t timeout_ms;         /* the whole call, connect included (default 30 s) */
+  size_t max_response;        /* bytes of response body kept (default 1 MiB) */
+} spine_http_request;
+
+/* What a call ended with. Valid only during the callback. */
+typedef struct spine_http_response {
+  int error;           /* 0: a response came (any status); else SPINE_ETIMEOUT, SPINE_ETRANSIENT
+                          (no connection, reset, empty reply), SPINE_ELIMIT (response over
+                          max_response), SPINE_EINVAL (bad URL), SPINE_EIO (TLS, other),
+                          SPINE_ECANCELLED (the client closed) */
+  int transient;       /* 1 when trying again may work: timeouts, connection failures, 5xx, 429 */
+  int status;          /* HTTP status, 0 without a response */
+  const char *headers; /* the final response's header lines, "Name: value\r\n"... */
+  size_t headers_len;
+  const char *body; /* NUL-terminated; body_len bytes */
+  size_t body_len;
+  char message[256]; /* what went wrong, for logs (never a header or body) */
+} spine_http_response;
+
+typedef void (*spine_http_cb)(void *data, const spine_http_response *res);
+
+/* Returns 0 with a client on `loop`, or an error (curl without asynchronous DNS is refused:
+ * it would resolve names on the loop). */
+int spine_http_client_new(uv_loop_t *loop, spine_http_client **out, spine_err *e);
+/* Ends every call still running (their callbacks run with SPINE_ECANCELLED), closes the
+ * handles, frees the client, then calls done(data) (may be NULL) from the loop. */
+void spine_http_client_close(spine_http_client *c, void (*done)(void *data), void *data);
+
+/* Starts a call; `cb` runs exactly once from the loop unless the call is cancelled first.
+ * *out (may be NULL) is the handle for spine_http_cancel, valid until `cb` runs. Returns 0,
+ * or SPINE_EINVAL (a header with CR/LF, no URL) / SPINE_ENOMEM without calling `cb`. */
+int spine_http_send(spine_http_client *c, const spine_http_request *req, spine_http_cb cb,
+                    void *data, spine_http_call **out, spine_err *e);
+/* Stops a running call at once; its callback never runs. */
+void spine_http_cancel(spine_http_call *call);
+/* Calls running now. */
+int spine_http_client_running(const spine_http_client *c);
+
+/* The value of the first response header `name` (case-insensitive), trimmed, or NULL. */
+const char *spine_http_response_header(const spine_http_response *res, const char *name,
+                                       size_t *len);
+/* "GET"... */
+const char *spine_http_verb_name(spine_http_verb m);
+
+#endif

@@ -1,0 +1,119 @@
+-- The HTTP server of `spine serve`: /healthz, /metrics and the webhook route's refusals, on a
+-- running server with a real database.
+local T = require("spine_test")
+
+local SECRET = "whsec-test-7c1e"
+
+local function start(name)
+  local url = T.newdb(name)
+  local srv = T.serve(url, { SPINE_SECRET_ACME_WEBHOOK_SECRET = SECRET })
+  local base = "http://127.0.0.1:" .. T.http_port(srv)
+  return url, srv, base
+end
+
+local function metric(text, name)
+  local pattern = "\n" .. name:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?{}]", "%%%0") .. " ([%d%.e%+]+)\n"
+  return tonumber(("\n" .. text):match(pattern))
+end
+
+local function post_webhook(base, provider, body, signature)
+  local headers = { "Content-Type: application/json" }
+  if signature then headers[#headers + 1] = "X-Spine-Signature: " .. signature end
+  return T.http("POST", base .. "/v1/webhooks/" .. provider, { body = body, headers = headers })
+end
+
+describe("spine serve over HTTP", function()
+  it("answers /healthz with ok and its worker id", function()
+    local _, srv, base = start("spec_http_healthz")
+    local status, body = T.http("GET", base .. "/healthz")
+    T.kill(srv, "TERM")
+    assert.are.equal(200, status)
+    local h = T.json.decode(body)
+    assert.are.equal("ok", h.status)
+    assert.is_true(h.worker >= 1)
+  end)
+
+  it("counts steps, live workflows and store batches in /metrics", function()
+    local url, srv, base = start("spec_http_metrics")
+    local code, started = T.spine_json(url, { "start", "tests/playbooks/waiter.lua" })
+    assert.are.equal(0, code)
+    T.wait_until(function()
+      local _, wf = T.spine_json(url, { "show", started.id })
+      return wf and wf.status == "waiting"
+    end, 30, "the workflow to wait")
+    local status, waiting, headers = T.http("GET", base .. "/metrics")
+    assert.are.equal(0, (T.spine_json(url, { "signal", started.id, "go", "--data", '{"value":1}' })))
+    T.wait_until(function()
+      local _, wf = T.spine_json(url, { "show", started.id })
+      return wf and wf.status == "completed"
+    end, 30, "the workflow to complete")
+    local _, done = T.http("GET", base .. "/metrics")
+    T.kill(srv, "TERM")
+    assert.are.equal(200, status)
+    assert.matches("^text/plain", headers["content-type"])
+    assert.matches("# TYPE spine_steps_total counter", waiting, 1, true)
+    assert.are.equal(1, metric(waiting, "spine_workflows_live"))
+    assert.are.equal(0, metric(done, "spine_workflows_live"))
+    assert.is_true(metric(done, "spine_steps_total") > metric(waiting, "spine_steps_total"))
+    assert.is_true(metric(done, "spine_store_batches_total") >= 1)
+    -- requests are counted once answered: the first /metrics shows in the second
+    assert.are.equal(0, metric(waiting, 'spine_http_requests_total{code="2xx"}'))
+    assert.are.equal(1, metric(done, 'spine_http_requests_total{code="2xx"}'))
+  end)
+
+  it("answers 404 to a webhook for a provider it does not know", function()
+    local _, srv, base = start("spec_http_webhook_404")
+    local body = '{"id":"sw-1"}'
+    local status = post_webhook(base, "nobody", body, "sha256=" .. T.hmac(SECRET, body))
+    local bad_name = post_webhook(base, "ACME%2F..", body, "sha256=" .. T.hmac(SECRET, body))
+    T.kill(srv, "TERM")
+    assert.are.equal(404, status)
+    assert.are.equal(404, bad_name)
+  end)
+
+  it("answers 401 to a webhook with a missing or wrong signature", function()
+    local _, srv, base = start("spec_http_webhook_401")
+    local body = '{"id":"sw-1"}'
+    local missing, answer = post_webhook(base, "acme", body, nil)
+    local wrong_key = post_webhook(base, "acme", body, "sha256=" .. T.hmac("not-it", body))
+    local other_body = post_webhook(base, "acme", body, "sha256=" .. T.hmac(SECRET, body .. " "))
+    local _, text = T.http("GET", base .. "/metrics")
+    T.kill(srv, "TERM")
+    assert.are.equal(401, missing)
+    assert.are.equal("unauthorized", T.json.decode(answer).error.kind)
+    assert.are.equal(401, wrong_key)
+    assert.are.equal(401, other_body)
+    assert.are.equal(3, metric(text, 'spine_webhooks_total{outcome="bad_signature"}'))
+    assert.is_nil(T.log_of(srv):find(SECRET, 1, true))
+  end)
+
+  it("answers 400 to a signed webhook whose body is not JSON", function()
+    local _, srv, base = start("spec_http_webhook_400")
+    local body = '{"id": "sw-1",'
+    local status, answer = post_webhook(base, "acme", body, "sha256=" .. T.hmac(SECRET, body))
+    T.kill(srv, "TERM")
+    assert.are.equal(400, status)
+    assert.matches("not JSON", T.json.decode(answer).error.message)
+  end)
+
+  it("passes a signed JSON webhook to the handler, which does not accept it silently yet",
+     function()
+    local _, srv, base = start("spec_http_webhook_ok")
+    local body = '{"id":"sw-1","status":"confirmed"}'
+    local status = post_webhook(base, "acme", body, "sha256=" .. T.hmac(SECRET, body))
+    local _, text = T.http("GET", base .. "/metrics")
+    T.kill(srv, "TERM")
+    assert.are.equal(501, status)
+    assert.are.equal(1, metric(text, 'spine_webhooks_total{outcome="accepted"}'))
+    assert.matches('"msg":"webhook verified","provider":"acme"', T.log_of(srv), 1, true)
+  end)
+
+  it("refuses to start on an address already in use, naming it", function()
+    local url, srv, base = start("spec_http_addr_in_use")
+    local port = base:match(":(%d+)$")
+    local code, _, err = T.spine(url, { "serve", "--listen", "127.0.0.1:" .. port })
+    T.kill(srv, "TERM")
+    assert.are.equal(1, code)
+    assert.matches("127.0.0.1:" .. port, err, 1, true)
+  end)
+end)

@@ -1,0 +1,117 @@
+-- `spine simulate`: the provider simulator the provider tests run against: idempotency keys,
+-- outages, injected errors, latency, and signed callbacks to a running `spine serve`.
+local T = require("spine_test")
+
+local function post_switch(sim, key, body)
+  local headers = { "Content-Type: application/json" }
+  if key then headers[#headers + 1] = "Idempotency-Key: " .. key end
+  local status, answer, h = T.http("POST", sim.url .. "/v1/switches",
+                                   { body = body or '{"contract_id":"c-1"}', headers = headers })
+  local ok, obj = pcall(T.json.decode, answer)
+  return status, ok and obj or answer, h
+end
+
+describe("spine simulate", function()
+  it("makes one effect when the same Idempotency-Key comes twice", function()
+    local sim = T.simulate({})
+    local s1, first = post_switch(sim, "wf-1:3")
+    local s2, second, h2 = post_switch(sim, "wf-1:3")
+    local s3, other = post_switch(sim, "wf-2:3")
+    local effects = T.sim_effects(sim)
+    local got_status, got = T.http("GET", sim.url .. "/v1/switches/" .. first.id)
+    T.kill(sim, "TERM")
+    assert.are.equal(201, s1)
+    assert.are.equal(201, s2)
+    assert.are.same(first, second)
+    assert.are.equal("true", h2["idempotent-replayed"])
+    assert.are.equal(201, s3)
+    assert.are_not.equal(first.id, other.id)
+    assert.are.equal(2, #effects.effects)
+    assert.are.equal("wf-1:3", effects.effects[1].idempotency_key)
+    assert.are.equal('{"contract_id":"c-1"}', effects.effects[1].request)
+    assert.are.equal(200, got_status)
+    assert.are.equal(first.id, T.json.decode(got).id)
+  end)
+
+  it("answers 503 without an effect during an outage, then recovers", function()
+    local sim = T.simulate({ "--outage-after", "1", "--outage-for", "2" })
+    local statuses = {}
+    for i = 1, 4 do statuses[i] = (post_switch(sim, "k-" .. i)) end
+    local effects = T.sim_effects(sim)
+    T.kill(sim, "TERM")
+    assert.are.same({ 201, 503, 503, 201 }, statuses)
+    assert.are.equal(2, #effects.effects)
+    assert.are.same({ "k-1", "k-4" },
+                    { effects.effects[1].idempotency_key, effects.effects[2].idempotency_key })
+    assert.are.equal(4, effects.requests)
+  end)
+
+  it("answers 500 without an effect to every call at --error-rate 1", function()
+    local sim = T.simulate({ "--error-rate", "1" })
+    local s1 = post_switch(sim, "a")
+    local s2 = post_switch(sim, "a")
+    local effects = T.sim_effects(sim)
+    T.kill(sim, "TERM")
+    assert.are.same({ 500, 500 }, { s1, s2 })
+    assert.are.equal(0, #effects.effects)
+  end)
+
+  it("records the effect at once and holds the answer for --latency", function()
+    local sim = T.simulate({ "--latency", "600000" })
+    local out = os.tmpname()
+    local p = io.popen("curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Idempotency-Key: slow'" ..
+                       " --data-binary '{}' " .. sim.url .. "/v1/switches >" .. out ..
+                       " 2>/dev/null & echo $!")
+    local curl = { pid = tonumber(p:read("l")) }
+    p:close()
+    local effects = T.wait_until(function()
+      local e = T.sim_effects(sim)
+      return #e.effects == 1 and e
+    end, 30, "the effect")
+    local f = io.open(out, "rb")
+    local answered = f:read("a")
+    f:close()
+    T.kill(curl, "KILL")
+    T.kill(sim, "TERM")
+    os.remove(out)
+    assert.are.equal("slow", effects.effects[1].idempotency_key)
+    assert.are.equal("", answered) -- the caller still waits for its answer
+  end)
+
+  it("calls back spine serve's webhook with a body signed by the callback secret", function()
+    local url = T.newdb("spec_sim_callback")
+    local srv = T.serve(url, { SPINE_SECRET_SIM_WEBHOOK_SECRET = "cb-secret" })
+    local hook = "http://127.0.0.1:" .. T.http_port(srv) .. "/v1/webhooks/sim"
+    local good = T.simulate({ "--callback", hook, "--callback-secret", "cb-secret",
+                              "--callback-after", "10" })
+    local bad = T.simulate({ "--callback", hook, "--callback-secret", "wrong",
+                             "--callback-after", "10" })
+    post_switch(good, "good-1")
+    post_switch(bad, "bad-1")
+    local function answered(sim)
+      return T.wait_until(function()
+        local e = T.sim_effects(sim).effects[1]
+        return e.callback.status ~= 0 and e.callback
+      end, 30, "the callback to be answered")
+    end
+    local g, b = answered(good), answered(bad)
+    T.kill(good, "TERM")
+    T.kill(bad, "TERM")
+    T.kill(srv, "TERM")
+    -- verified by serve (which does not deliver webhooks to workflows yet: 501) ...
+    assert.are.equal(501, g.status)
+    assert.are.equal(1, g.attempts)
+    assert.matches('"msg":"webhook verified","provider":"sim"', T.log_of(srv), 1, true)
+    -- ... while the same callback signed with another secret is refused
+    assert.are.equal(401, b.status)
+  end)
+
+  it("refuses a bad option value, naming the option", function()
+    local code, _, err = T.sh(T.q(T.bin) .. " simulate --error-rate 2")
+    assert.are.equal(2, code)
+    assert.matches("--error-rate", err, 1, true)
+    local code2, out = T.sh(T.q(T.bin) .. " simulate --help")
+    assert.are.equal(0, code2)
+    assert.matches("Idempotency-Key", out, 1, true)
+  end)
+end)
