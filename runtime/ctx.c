@@ -528,6 +528,14 @@ static void rejection_recorded(spine_op *op) {
   spine_sched_resume(wf, 1);
 }
 
+/* Adds the failed intent step whose error table is on top of L. */
+static void add_rejection(spine_op *op, spine_wf *wf, lua_State *L, int seq, const char *name) {
+  spine_buf json = SPINE_BUF_INIT;
+  spine_ctx_encode_error(L, -1, &json);
+  add_step(op, wf, seq, "intent", name, "failed", NULL, spine_buf_str(&json), 1);
+  spine_buf_free(&json);
+}
+
 static int is_rejection(int code) {
   return code == SPINE_EINVAL || code == SPINE_ENOTFOUND || code == SPINE_ETRANSITION ||
          code == SPINE_ECONFLICT || code == SPINE_EREJECTED;
@@ -552,17 +560,13 @@ static void intent_done(spine_op *op) {
     checkpoint_failed(wf, op);
     return;
   }
-  /* A rejection is an answer: record it, so replay raises it again. */
+  /* A rejection is an answer: record it, so replay raises it again. The error table is made
+   * before the op is begun again, which frees the op's error. */
   lua_State *co = wf->co;
-  char msg[300];
-  snprintf(msg, sizeof msg, "%s", spine_op_error(op)->msg);
-  spine_ctx_push_error(co, "rejected", spine_err_kind(op->status), msg, spine_op_error(op)->field);
-  spine_buf json = SPINE_BUF_INIT;
-  spine_ctx_encode_error(co, -1, &json);
+  spine_ctx_push_error(co, "rejected", spine_err_kind(op->status), spine_op_error(op)->msg,
+                       spine_op_error(op)->field);
   const char *name = lua_tostring(co, 1); /* ctx.intent's first argument, on its frame */
-  spine_op *rec = spine_sched_op_begin(wf);
-  add_step(rec, wf, seq, "intent", name, "failed", NULL, spine_buf_str(&json), 1);
-  spine_buf_free(&json);
+  add_rejection(spine_sched_op_begin(wf), wf, co, seq, name);
   spine_sched_op_submit(wf, rejection_recorded);
 }
 
@@ -596,10 +600,7 @@ static int ctx_intent(lua_State *L) {
     char msg[400];
     snprintf(msg, sizeof msg, "%s: %s%s%s", name, e.field, e.field[0] ? ": " : "", e.msg);
     spine_ctx_push_error(L, "rejected", spine_err_kind(rc), msg, e.field);
-    spine_buf json = SPINE_BUF_INIT;
-    spine_ctx_encode_error(L, -1, &json);
-    add_step(op, wf, seq, "intent", name, "failed", NULL, spine_buf_str(&json), 1);
-    spine_buf_free(&json);
+    add_rejection(op, wf, L, seq, name);
     spine_sched_op_submit(wf, step_committed);
     return lua_yieldk(L, 0, STEP_FAILED, keep_k);
   }

@@ -1065,6 +1065,17 @@ static const char runner_src[] = "local comps, mark = ...\n"
                                  "  comps[i]()\n"
                                  "end\n";
 
+/* What the engine keeps in its Lua state: the workflow registry, ctx, the compensation runner. */
+static void lua_setup(spine_engine *eng) {
+  lua_State *L = eng->L;
+  lua_newtable(L);
+  eng->wfs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  spine_ctx_open(L);
+  eng->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (luaL_loadbufferx(L, runner_src, sizeof runner_src - 1, "=compensations", "t")) abort();
+  eng->runner_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
 static int register_worker(spine_engine *eng, spine_err *e) {
   PGconn *pg = spine_store_session(eng->store);
   char host[256] = "";
@@ -1138,13 +1149,7 @@ int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engin
     return rc;
   }
   spine_store_on_idle(eng->store, on_store_idle, eng);
-  lua_State *L = eng->L;
-  lua_newtable(L);
-  eng->wfs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  spine_ctx_open(L);
-  eng->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  if (luaL_loadbufferx(L, runner_src, sizeof runner_src - 1, "=compensations", "t")) abort();
-  eng->runner_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_setup(eng);
   uint64_t seed = (uint64_t)real_now() ^ ((uint64_t)getpid() << 40);
   eng->rng[0] = seed | 1;
   eng->rng[1] = seed * 0x9E3779B97F4A7C15ull;
@@ -1401,13 +1406,7 @@ int spine_engine_replay(const char *path, const char *source, size_t len, const 
     free(eng);
     return spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "cannot create the Lua state");
   }
-  lua_State *L = eng->L;
-  lua_newtable(L);
-  eng->wfs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  spine_ctx_open(L);
-  eng->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  if (luaL_loadbufferx(L, runner_src, sizeof runner_src - 1, "=compensations", "t")) abort();
-  eng->runner_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_setup(eng);
   uv_timer_init(&loop, &eng->timer);
   uv_timer_init(&loop, &eng->vtick);
   eng->timer.data = eng->vtick.data = eng;

@@ -73,5 +73,11 @@ void spine_cli__http_stop(spine_cli__http *h);
 void spine_cli__print_workflow(const char *json);
 /* SQL that returns one workflow as a JSON object (with steps), by id $1. */
 extern const char spine_cli__workflow_sql[];
+/* Runs `sql` with `id` as $1 (one row, JSON in column 0) and prints it: the JSON with --json,
+ * else `text(row)`. not_found (exit 1) when there is no row. */
+int spine_cli__print_one(PGconn *c, const char *sql, const char *id, int json,
+                         void (*text)(PGresult *r), spine_err *e);
+/* A `text` for spine_cli__print_one: the workflow for people. */
+void spine_cli__print_workflow_row(PGresult *r);
 
 #endif

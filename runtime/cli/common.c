@@ -226,3 +226,26 @@ void spine_cli__print_workflow(const char *json) {
   spine_buf_free(&b);
   lua_close(L);
 }
+
+int spine_cli__print_one(PGconn *c, const char *sql, const char *id, int json,
+                         void (*text)(PGresult *r), spine_err *e) {
+  const char *params[1] = {id};
+  PGresult *r = spine_cli__query(c, sql, 1, params, e);
+  int status = SPINE_EXIT_OK;
+  if (!r) {
+    status = spine_cli__fail(json, e, NULL);
+  } else if (PQntuples(r) == 0) {
+    spine_err_set(e, SPINE_ENOTFOUND, NULL, "id", "no workflow %s", id);
+    status = spine_cli__fail(json, e, "not_found");
+  } else if (json) {
+    printf("%s\n", PQgetvalue(r, 0, 0));
+  } else {
+    text(r);
+  }
+  if (r) PQclear(r);
+  return status;
+}
+
+void spine_cli__print_workflow_row(PGresult *r) {
+  spine_cli__print_workflow(PQgetvalue(r, 0, 0));
+}

@@ -32,7 +32,7 @@ static const char explain_sql[] =
     "   s.attempt AS s_attempt, s.error AS s_error, s.started_at AS s_started, s.wake_at AS s_wake,"
     "   k.id AS k_id, k.host AS k_host, k.pid AS k_pid, k.lease_until AS k_until"
     "   FROM w LEFT JOIN s ON true LEFT JOIN k ON true, g)"
-    " SELECT jsonb_build_object('id', id, 'status', status, 'process', process,"
+    " SELECT x::text, x->>'explanation' FROM (SELECT jsonb_build_object('id', id, 'status', status, 'process', process,"
     "  'version', version, 'state', state, 'waiting_for', waiting_for,"
     "  'since', CASE WHEN status = 'waiting' THEN " ISO("s_started") " END,"
     "  'signals_pending', pending,"
@@ -85,8 +85,13 @@ static const char explain_sql[] =
     "    format('failed at %s: %s%s.', " ISO("coalesce(ended_at, updated_at)") ", error->>'message',"
     "      CASE WHEN error ? 'where' AND position(error->>'where' in error->>'message') = 0"
     "      THEN ' (at ' || (error->>'where') || ')' ELSE '' END)"
-    "  END)::text FROM facts";
+    "  END) AS x FROM facts) o";
 /* clang-format on */
+
+/* The sentence alone: the facts are in --json and spine show. */
+static void print_sentence(PGresult *r) {
+  printf("%s\n", PQgetvalue(r, 0, 1));
+}
 
 int spine_cli_explain(int argc, char **argv) {
   spine_cli_args a;
@@ -97,27 +102,7 @@ int spine_cli_explain(int argc, char **argv) {
   spine_err_clear(&e);
   PGconn *c = spine_cli__connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
-  const char *params[1] = {a.pos[0]};
-  PGresult *r = spine_cli__query(c, explain_sql, 1, params, &e);
-  int status = SPINE_EXIT_OK;
-  if (!r) {
-    status = spine_cli__fail(json, &e, NULL);
-  } else if (PQntuples(r) == 0) {
-    spine_err_set(&e, SPINE_ENOTFOUND, NULL, "id", "no workflow %s", a.pos[0]);
-    status = spine_cli__fail(json, &e, "not_found");
-  } else if (json) {
-    printf("%s\n", PQgetvalue(r, 0, 0));
-  } else {
-    /* The sentence alone: the facts are in --json and spine show. */
-    PGresult *t = spine_cli__query(c, "SELECT ($1::jsonb)->>'explanation'", 1,
-                                   (const char *const[]){PQgetvalue(r, 0, 0)}, &e);
-    if (t && PQntuples(t) == 1)
-      printf("%s\n", PQgetvalue(t, 0, 0));
-    else
-      status = spine_cli__fail(json, &e, NULL);
-    if (t) PQclear(t);
-  }
-  if (r) PQclear(r);
+  int status = spine_cli__print_one(c, explain_sql, a.pos[0], json, print_sentence, &e);
   PQfinish(c);
   return status;
 }

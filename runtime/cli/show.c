@@ -19,20 +19,8 @@ int spine_cli_show(int argc, char **argv) {
   spine_err_clear(&e);
   PGconn *c = spine_cli__connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
-  const char *params[1] = {a.pos[0]};
-  PGresult *r = spine_cli__query(c, spine_cli__workflow_sql, 1, params, &e);
-  int status = SPINE_EXIT_OK;
-  if (!r) {
-    status = spine_cli__fail(json, &e, NULL);
-  } else if (PQntuples(r) == 0) {
-    spine_err_set(&e, SPINE_ENOTFOUND, NULL, "id", "no workflow %s", a.pos[0]);
-    status = spine_cli__fail(json, &e, "not_found");
-  } else if (json) {
-    printf("%s\n", PQgetvalue(r, 0, 0));
-  } else {
-    spine_cli__print_workflow(PQgetvalue(r, 0, 0));
-  }
-  if (r) PQclear(r);
+  int status = spine_cli__print_one(c, spine_cli__workflow_sql, a.pos[0], json,
+                                    spine_cli__print_workflow_row, &e);
   PQfinish(c);
   return status;
 }

@@ -18,6 +18,14 @@ local function read_all(path)
   f:close()
   return s
 end
+T.read = read_all -- a file's whole contents, "" when it cannot be read
+
+-- A file of the source tree (path relative to it); fails the test when it cannot be read.
+function T.source(path)
+  local s = read_all(T.src .. "/" .. path)
+  assert(s ~= "", "cannot read " .. path)
+  return s
+end
 
 local tmp_seq = 0
 local function tmpfile()

@@ -6,28 +6,8 @@ local cjson = require("cjson")
 
 local bin = assert(os.getenv("SPINE_BIN"), "SPINE_BIN is not set (a built spine binary)")
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function read_all(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
--- Runs a shell command; returns its exit code, stdout and stderr.
-local function sh(cmd)
-  local out, err = os.tmpname(), os.tmpname()
-  local ok, how, code = os.execute(cmd .. " >" .. out .. " 2>" .. err .. " </dev/null")
-  local o, e = read_all(out), read_all(err)
-  os.remove(out)
-  os.remove(err)
-  if how == "signal" then code = 128 + code end
-  return code or (ok and 0 or 1), o, e
-end
+local T = require("spine_test")
+local q, read_all, sh = T.q, T.read, T.sh
 
 -- One line of a command's output (popen; p:close() gives the same triple as os.execute).
 local function line(cmd)

@@ -2,12 +2,7 @@
 -- guide.
 local T = require("spine_test")
 
-local function read(path)
-  local f = assert(io.open(T.src .. "/" .. path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = T.source
 
 local function guides()
   local list = {}

@@ -2,12 +2,7 @@
 -- and name none it lacks: checked against runtime/ctx.c and a running playbook.
 local T = require("spine_test")
 
-local function read(path)
-  local f = assert(io.open(T.src .. "/" .. path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = T.source
 
 describe("types/spine.lua", function()
   it("annotates exactly the functions ctx has", function()
