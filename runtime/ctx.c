@@ -589,8 +589,9 @@ static int ctx_intent(lua_State *L) {
   if (cancelled(wf)) return raise_cancel(L);
 
   spine_op *op = spine_sched_op_begin(wf);
-  char actor[100];
-  snprintf(actor, sizeof actor, "workflow:%s", wf->id);
+  char actor[sizeof "workflow:" + sizeof wf->id]; /* every intent step: no vfprintf */
+  memcpy(actor, "workflow:", sizeof "workflow:" - 1);
+  memcpy(actor + sizeof "workflow:" - 1, wf->id, strlen(wf->id) + 1);
   spine_intent_call call = {L, 2, op, wf->id, seq, actor, wf->trace_id};
   spine_err e;
   spine_err_clear(&e);
