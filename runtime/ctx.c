@@ -6,11 +6,13 @@
 
 #include <lauxlib.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
+#include "ctx_internal.h"
 #include "duration.h"
 #include "intents.h"
 #include "log.h"
@@ -53,7 +55,7 @@ void spine_ctx_encode_error(lua_State *L, int idx, spine_buf *out) {
   spine_buf_putc(out, '}');
 }
 
-static int raise_error(lua_State *L, const char *kind, const char *code, const char *fmt, ...) {
+int spine_ctx__raise(lua_State *L, const char *kind, const char *code, const char *fmt, ...) {
   char msg[512];
   va_list ap;
   va_start(ap, fmt);
@@ -125,7 +127,7 @@ void spine_ctx_normalize_error(spine_wf *wf, lua_State *co, int status) {
 
 /* ---- common machinery ---- */
 
-static spine_wf *check_wf(lua_State *L) {
+spine_wf *spine_ctx__check_wf(lua_State *L) {
   spine_limits *lim = spine_sandbox_limits(L);
   if (!lim) luaL_error(L, "ctx can only be used while a workflow runs (inside run)");
   spine_wf *wf = (spine_wf *)lim; /* limits is the first member */
@@ -137,22 +139,24 @@ static spine_wf *check_wf(lua_State *L) {
   return wf;
 }
 
-/* A cancelled workflow stops at its next call that would act or wait (its undos still run). */
-static int cancelled(const spine_wf *wf) {
+/* A spine_ctx__cancelled workflow stops at its next call that would act or wait (its undos still
+ * run). */
+int spine_ctx__cancelled(const spine_wf *wf) {
   return wf->cancel_requested && !wf->compensating;
 }
 
-static int raise_cancel(lua_State *L) {
-  spine_ctx_push_error(L, "cancelled", "cancelled", "the workflow was cancelled", NULL);
+int spine_ctx__raise_cancel(lua_State *L) {
+  spine_ctx_push_error(L, "spine_ctx__cancelled", "spine_ctx__cancelled",
+                       "the workflow was spine_ctx__cancelled", NULL);
   return lua_error(L);
 }
 
-static void push_json(lua_State *L, const char *json, size_t len) {
+void spine_ctx__push_json(lua_State *L, const char *json, size_t len) {
   if (!json || spine_codec_decode(L, json, len, NULL)) lua_pushnil(L);
 }
 
 /* The continuation of calls whose outcome the scheduler pushes. */
-static int value_k(lua_State *L, int status, lua_KContext k) {
+int spine_ctx__value_k(lua_State *L, int status, lua_KContext k) {
   (void)status, (void)k;
   spine_wf *wf = (spine_wf *)spine_sandbox_limits(L);
   if (wf->kstate & SPINE_CTX_RAISE) {
@@ -178,18 +182,18 @@ static int keep_k(lua_State *L, int status, lua_KContext k) {
 }
 
 /* A checkpoint failed to commit: lost to another worker, or a fault an operator must see. */
-static void checkpoint_failed(spine_wf *wf, spine_op *op) {
+void spine_ctx__checkpoint_failed(spine_wf *wf, spine_op *op) {
   if (op->status == SPINE_ECONFLICT && !strcmp(op->sqlstate, "23505"))
     spine_sched_lost(wf, spine_op_error(op)->msg);
   else
-    spine_sched_stuck(wf, "checkpoint_failed", spine_op_error(op)->msg);
+    spine_sched_stuck(wf, "spine_ctx__checkpoint_failed", spine_op_error(op)->msg);
 }
 
 static void step_committed(spine_op *op) {
   spine_wf *wf = op->data;
   wf->busy = 0;
   if (op->status) {
-    checkpoint_failed(wf, op);
+    spine_ctx__checkpoint_failed(wf, op);
     return;
   }
   spine_sched_count_step(wf);
@@ -228,7 +232,7 @@ static int record_value(lua_State *L, spine_wf *wf, int seq, const char *kind, c
   spine_err_clear(&e);
   if (spine_codec_encode(L, -1, "result", &json, &e)) {
     spine_buf_free(&json);
-    return raise_error(L, "invalid_argument", "bad_result", "%s: %s", e.field, e.msg);
+    return spine_ctx__raise(L, "invalid_argument", "bad_result", "%s: %s", e.field, e.msg);
   }
   spine_op *op = spine_sched_op_begin(wf);
   add_step(op, wf, seq, kind, name, "completed", spine_buf_str(&json), NULL, 1);
@@ -238,7 +242,7 @@ static int record_value(lua_State *L, spine_wf *wf, int seq, const char *kind, c
 }
 
 /* Pushes the outcome of a recorded step, or raises its recorded error. */
-static int replay_outcome(lua_State *L) {
+int spine_ctx__replay_outcome(lua_State *L) {
   lua_getfield(L, -1, "status");
   int failed = !strcmp(lua_tostring(L, -1), "failed");
   lua_pop(L, 1);
@@ -248,7 +252,7 @@ static int replay_outcome(lua_State *L) {
   return 1;
 }
 
-static int64_t check_duration(lua_State *L, int arg) {
+int64_t spine_ctx__duration(lua_State *L, int arg) {
   if (lua_type(L, arg) == LUA_TNUMBER) {
     lua_Number s = lua_tonumber(L, arg);
     luaL_argcheck(L, s >= 0 && s < 9e12, arg, "duration out of range");
@@ -261,10 +265,10 @@ static int64_t check_duration(lua_State *L, int arg) {
   return ms;
 }
 
-static int64_t field_duration(lua_State *L, int t, const char *field, int64_t dflt) {
+int64_t spine_ctx__field_duration(lua_State *L, int t, const char *field, int64_t dflt) {
   int ty = lua_getfield(L, t, field);
   int64_t ms = dflt;
-  if (ty != LUA_TNIL) ms = check_duration(L, lua_gettop(L));
+  if (ty != LUA_TNIL) ms = spine_ctx__duration(L, lua_gettop(L));
   lua_pop(L, 1);
   return ms;
 }
@@ -275,14 +279,7 @@ static void iso(int64_t ms, char out[32]) {
 
 /* ---- ctx.step ---- */
 
-typedef struct retry_policy {
-  int attempts;
-  int64_t backoff, max;
-  double factor;
-} retry_policy;
-
-static retry_policy check_policy(lua_State *L, int opts) {
-  retry_policy p = {1, 1000, 3600 * 1000, 2.0};
+spine_ctx__policy spine_ctx__check_policy(lua_State *L, int opts, spine_ctx__policy p) {
   if (lua_isnoneornil(L, opts)) return p;
   luaL_checktype(L, opts, LUA_TTABLE);
   if (lua_getfield(L, opts, "retry") == LUA_TTABLE) {
@@ -294,8 +291,8 @@ static retry_policy check_policy(lua_State *L, int opts) {
       p.attempts = (int)lua_tointeger(L, -1);
     }
     lua_pop(L, 1);
-    p.backoff = field_duration(L, r, "backoff", p.backoff);
-    p.max = field_duration(L, r, "max", p.max);
+    p.backoff = spine_ctx__field_duration(L, r, "backoff", p.backoff);
+    p.max = spine_ctx__field_duration(L, r, "max", p.max);
     lua_getfield(L, r, "factor");
     if (lua_isnumber(L, -1)) p.factor = lua_tonumber(L, -1);
     lua_pop(L, 1);
@@ -303,6 +300,9 @@ static retry_policy check_policy(lua_State *L, int opts) {
   lua_pop(L, 1);
   return p;
 }
+
+/* ctx.step runs once unless its opts say otherwise. */
+static const spine_ctx__policy step_policy = {1, 1000, 3600 * 1000, 2.0};
 
 /* Non-retryable: business failures and rejections are answers, not faults. */
 static int retryable(lua_State *L, int err) {
@@ -314,7 +314,7 @@ static int retryable(lua_State *L, int err) {
   return ok;
 }
 
-static int64_t backoff_ms(spine_wf *wf, const retry_policy *p, int attempt) {
+int64_t spine_ctx__backoff_ms(spine_wf *wf, const spine_ctx__policy *p, int attempt) {
   double d = (double)p->backoff * pow(p->factor, attempt - 1);
   if (d > (double)p->max) d = (double)p->max;
   /* Equal jitter: half fixed, half random; the wake time is recorded, so replay agrees. */
@@ -332,7 +332,7 @@ static void retry_recorded(spine_op *op) {
   spine_wf *wf = op->data;
   wf->busy = 0;
   if (op->status) {
-    checkpoint_failed(wf, op);
+    spine_ctx__checkpoint_failed(wf, op);
     return;
   }
   wf->wait = SPINE_WAIT_TIMER;
@@ -361,7 +361,7 @@ static int run_attempt(lua_State *L, spine_wf *wf) {
   const char *name = lua_tostring(L, 1);
   int seq = (int)lua_tointeger(L, 4);
   int attempt = (int)lua_tointeger(L, 5);
-  retry_policy p = check_policy(L, 3);
+  spine_ctx__policy p = spine_ctx__check_policy(L, 3, step_policy);
   wf->in_step = 1;
   lua_pushvalue(L, 2);
   int st = lua_pcall(L, 0, 1, 0);
@@ -393,7 +393,7 @@ static int run_attempt(lua_State *L, spine_wf *wf) {
   spine_ctx_encode_error(L, -1, &json);
   if (attempt < p.attempts && retryable(L, lua_gettop(L))) {
     lua_pop(L, 1);
-    wf->wake_ms = spine_sched_now(wf->eng) + backoff_ms(wf, &p, attempt);
+    wf->wake_ms = spine_sched_now(wf->eng) + spine_ctx__backoff_ms(wf, &p, attempt);
     spine_op_stmt(op, SPINE_SQL_STEP_RETRY, 0);
     spine_op_param(op, wf->id);
     spine_op_param_int(op, seq);
@@ -416,16 +416,16 @@ static int run_attempt(lua_State *L, spine_wf *wf) {
 }
 
 static int ctx_step(lua_State *L) {
-  spine_wf *wf = check_wf(L);
+  spine_wf *wf = spine_ctx__check_wf(L);
   const char *name = luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
-  check_policy(L, 3);
+  spine_ctx__check_policy(L, 3, step_policy);
   lua_settop(L, 3);
   int seq = wf->seq++;
   int m = spine_steplog_expect(wf, L, seq, "step", name);
   if (m < 0) return lua_error(L);
   if (m == 0) {
-    if (cancelled(wf)) return raise_cancel(L);
+    if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
     lua_pushinteger(L, seq);
     lua_pushinteger(L, 1);
     return run_attempt(L, wf);
@@ -433,7 +433,7 @@ static int ctx_step(lua_State *L) {
   /* Recorded, its entry at 4. A step waiting out a backoff waits again, then tries again. */
   lua_getfield(L, 4, "status");
   if (!strcmp(lua_tostring(L, -1), "retrying")) {
-    if (cancelled(wf)) return raise_cancel(L);
+    if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
     lua_getfield(L, 4, "attempt");
     lua_Integer attempt = lua_tointeger(L, -1);
     lua_getfield(L, 4, "wake_at");
@@ -446,18 +446,18 @@ static int ctx_step(lua_State *L) {
     return lua_yieldk(L, 0, STEP_BACKOFF, step_k);
   }
   lua_pop(L, 1);
-  return replay_outcome(L);
+  return spine_ctx__replay_outcome(L);
 }
 
 /* ---- ctx.now, ctx.random, ctx.uuid, ctx.patched ---- */
 
 static int simple_step(lua_State *L, const char *kind, void (*make)(lua_State *, spine_wf *)) {
-  spine_wf *wf = check_wf(L);
+  spine_wf *wf = spine_ctx__check_wf(L);
   int seq = wf->seq++;
   int m = spine_steplog_expect(wf, L, seq, kind, kind);
   if (m < 0) return lua_error(L);
-  if (m > 0) return replay_outcome(L);
-  if (cancelled(wf)) return raise_cancel(L);
+  if (m > 0) return spine_ctx__replay_outcome(L);
+  if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
   make(L, wf);
   return record_value(L, wf, seq, kind, kind);
 }
@@ -490,7 +490,7 @@ static int ctx_uuid(lua_State *L) {
 }
 
 static int ctx_patched(lua_State *L) {
-  spine_wf *wf = check_wf(L);
+  spine_wf *wf = spine_ctx__check_wf(L);
   const char *id = luaL_checkstring(L, 1);
   int seq = wf->seq;
   if (seq <= wf->nlog) {
@@ -508,7 +508,7 @@ static int ctx_patched(lua_State *L) {
     lua_pushboolean(L, taken);
     return 1;
   }
-  if (cancelled(wf)) return raise_cancel(L);
+  if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
   wf->seq++;
   lua_pushboolean(L, 1);
   return record_value(L, wf, seq, "patch", id);
@@ -521,7 +521,7 @@ static void rejection_recorded(spine_op *op) {
   spine_wf *wf = op->data;
   wf->busy = 0;
   if (op->status) {
-    checkpoint_failed(wf, op);
+    spine_ctx__checkpoint_failed(wf, op);
     return;
   }
   spine_sched_count_step(wf);
@@ -549,7 +549,7 @@ static void intent_done(spine_op *op) {
     PGresult *r = spine_op_result(op, op->nstmts - 1);
     spine_sched_count_step(wf);
     if (r && PQntuples(r) == 1)
-      push_json(wf->co, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
+      spine_ctx__push_json(wf->co, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
     else
       lua_pushnil(wf->co);
     spine_sched_resume(wf, 0);
@@ -557,7 +557,7 @@ static void intent_done(spine_op *op) {
   }
   int step_key = op->status == SPINE_ECONFLICT && !strcmp(spine_op_error(op)->field, "steps_pkey");
   if (step_key || !is_rejection(op->status)) {
-    checkpoint_failed(wf, op);
+    spine_ctx__checkpoint_failed(wf, op);
     return;
   }
   /* A rejection is an answer: record it, so replay raises it again. The error table is made
@@ -571,7 +571,7 @@ static void intent_done(spine_op *op) {
 }
 
 static int ctx_intent(lua_State *L) {
-  spine_wf *wf = check_wf(L);
+  spine_wf *wf = spine_ctx__check_wf(L);
   const char *name = luaL_checkstring(L, 1);
   if (lua_isnoneornil(L, 2)) {
     lua_settop(L, 1);
@@ -581,12 +581,13 @@ static int ctx_intent(lua_State *L) {
   lua_settop(L, 2);
   const spine_intent *in = spine_intents_find(name);
   if (!in)
-    return raise_error(L, "invalid_argument", "unknown_intent", "no intent named \"%s\"", name);
+    return spine_ctx__raise(L, "invalid_argument", "unknown_intent", "no intent named \"%s\"",
+                            name);
   int seq = wf->seq++;
   int m = spine_steplog_expect(wf, L, seq, "intent", name);
   if (m < 0) return lua_error(L);
-  if (m > 0) return replay_outcome(L);
-  if (cancelled(wf)) return raise_cancel(L);
+  if (m > 0) return spine_ctx__replay_outcome(L);
+  if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
 
   spine_op *op = spine_sched_op_begin(wf);
   char actor[sizeof "workflow:" + sizeof wf->id]; /* every intent step: no vfprintf */
@@ -610,7 +611,7 @@ static int ctx_intent(lua_State *L) {
   spine_op_param_int(op, seq);
   spine_op_param(op, name);
   spine_sched_op_submit(wf, intent_done);
-  return lua_yieldk(L, 0, 0, value_k);
+  return lua_yieldk(L, 0, 0, spine_ctx__value_k);
 }
 
 /* ---- ctx.sleep, ctx.sleep_until ---- */
@@ -619,7 +620,7 @@ static void sleep_finished(spine_op *op) {
   spine_wf *wf = op->data;
   wf->busy = 0;
   if (op->status) {
-    checkpoint_failed(wf, op);
+    spine_ctx__checkpoint_failed(wf, op);
     return;
   }
   spine_sched_count_step(wf);
@@ -637,7 +638,7 @@ static void sleep_recorded(spine_op *op) {
   spine_wf *wf = op->data;
   wf->busy = 0;
   if (op->status) {
-    checkpoint_failed(wf, op);
+    spine_ctx__checkpoint_failed(wf, op);
     return;
   }
   spine_op_release(op);
@@ -668,12 +669,12 @@ static int sleep_to(lua_State *L, spine_wf *wf, int64_t wake) {
     wake = (int64_t)lua_tointeger(L, -1);
     lua_pop(L, 3);
     if (!waiting) return 0;
-    if (cancelled(wf)) return raise_cancel(L);
+    if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
     wf->wait = SPINE_WAIT_TIMER;
     spine_sched_timer(wf, wake, sleep_fired);
     return lua_yieldk(L, 0, 0, sleep_k);
   }
-  if (cancelled(wf)) return raise_cancel(L);
+  if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
   char until[32], waiting_for[96];
   iso(wake, until);
   snprintf(waiting_for, sizeof waiting_for, "{\"kind\":\"timer\",\"until\":\"%s\"}", until);
@@ -695,13 +696,13 @@ static int sleep_to(lua_State *L, spine_wf *wf, int64_t wake) {
 }
 
 static int ctx_sleep(lua_State *L) {
-  spine_wf *wf = check_wf(L);
-  int64_t ms = check_duration(L, 1);
+  spine_wf *wf = spine_ctx__check_wf(L);
+  int64_t ms = spine_ctx__duration(L, 1);
   return sleep_to(L, wf, spine_sched_now(wf->eng) + ms);
 }
 
 static int ctx_sleep_until(lua_State *L) {
-  spine_wf *wf = check_wf(L);
+  spine_wf *wf = spine_ctx__check_wf(L);
   int64_t at;
   if (lua_type(L, 1) == LUA_TNUMBER) {
     at = (int64_t)(lua_tonumber(L, 1) * 1000);
@@ -720,7 +721,7 @@ static void delivered(spine_op *op) {
   spine_wf *wf = op->data;
   wf->busy = 0;
   if (op->status) {
-    checkpoint_failed(wf, op);
+    spine_ctx__checkpoint_failed(wf, op);
     return;
   }
   PGresult *r = spine_op_result(op, 0);
@@ -728,8 +729,8 @@ static void delivered(spine_op *op) {
     spine_sched_timer_cancel(wf);
     spine_sched_count_step(wf);
     wf->signal_pending = wf->timer_fired = 0;
-    push_json(wf->co, PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0),
-              (size_t)PQgetlength(r, 0, 0));
+    spine_ctx__push_json(wf->co, PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0),
+                         (size_t)PQgetlength(r, 0, 0));
     spine_sched_resume(wf, 0);
     return;
   }
@@ -772,7 +773,9 @@ void spine_ctx_cancel(spine_wf *wf) {
   if (wf->wait != SPINE_WAIT_TIMER && wf->wait != SPINE_WAIT_SIGNAL) return;
   /* Waiting: stop waiting now; the call raises the cancellation at its site. */
   spine_sched_timer_cancel(wf);
-  spine_ctx_push_error(wf->co, "cancelled", "cancelled", "the workflow was cancelled", NULL);
+  spine_ctx_provider_free(wf); /* a provider step's backoff */
+  spine_ctx_push_error(wf->co, "spine_ctx__cancelled", "spine_ctx__cancelled",
+                       "the workflow was spine_ctx__cancelled", NULL);
   spine_sched_resume(wf, 1);
 }
 
@@ -789,8 +792,8 @@ static void wait_begun(spine_wf *wf, spine_op *op, int i) {
   wf->row_waiting = 1;
   if (r && PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "completed")) {
     spine_sched_count_step(wf);
-    push_json(wf->co, PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1),
-              (size_t)PQgetlength(r, 0, 1));
+    spine_ctx__push_json(wf->co, PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1),
+                         (size_t)PQgetlength(r, 0, 1));
     spine_sched_resume(wf, 0);
     return;
   }
@@ -804,7 +807,7 @@ static void wait_recorded(spine_op *op) {
   spine_wf *wf = op->data;
   wf->busy = 0;
   if (op->status) {
-    checkpoint_failed(wf, op);
+    spine_ctx__checkpoint_failed(wf, op);
     return;
   }
   wait_begun(wf, op, op->nstmts - 2);
@@ -867,28 +870,28 @@ static int recorded_waiting(lua_State *L) {
 }
 
 static int ctx_wait(lua_State *L) {
-  spine_wf *wf = check_wf(L);
+  spine_wf *wf = spine_ctx__check_wf(L);
   const char *name = luaL_checkstring(L, 1);
   luaL_argcheck(L, strlen(name) < sizeof wf->signal, 1, "signal name too long");
   int64_t timeout = 0;
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
-    timeout = field_duration(L, 2, "timeout", 0);
+    timeout = spine_ctx__field_duration(L, 2, "timeout", 0);
   }
   int seq = wf->seq++;
   int m = spine_steplog_expect(wf, L, seq, "wait", name);
   if (m < 0) return lua_error(L);
-  if (m > 0 && !recorded_waiting(L)) return replay_outcome(L);
-  if (cancelled(wf)) return raise_cancel(L);
+  if (m > 0 && !recorded_waiting(L)) return spine_ctx__replay_outcome(L);
+  if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
   if (m > 0) {
     rewait(L, wf, seq, name);
-    return lua_yieldk(L, 0, 0, value_k);
+    return lua_yieldk(L, 0, 0, spine_ctx__value_k);
   }
   spine_sched_op_begin(wf);
   start_wait(L, wf, seq, "wait", name, name, timeout ? spine_sched_now(wf->eng) + timeout : 0,
              "signal");
   spine_sched_op_submit(wf, wait_recorded);
-  return lua_yieldk(L, 0, 0, value_k);
+  return lua_yieldk(L, 0, 0, spine_ctx__value_k);
 }
 
 /* ---- ctx.child, ctx.start ---- */
@@ -942,7 +945,7 @@ static void child_recorded(spine_op *op) {
   spine_wf *wf = op->data;
   wf->busy = 0;
   if (op->status) {
-    checkpoint_failed(wf, op);
+    spine_ctx__checkpoint_failed(wf, op);
     return;
   }
   adopt_child(wf);
@@ -953,7 +956,7 @@ static void start_recorded(spine_op *op) {
   spine_wf *wf = op->data;
   wf->busy = 0;
   if (op->status) {
-    checkpoint_failed(wf, op);
+    spine_ctx__checkpoint_failed(wf, op);
     return;
   }
   spine_sched_count_step(wf);
@@ -963,7 +966,7 @@ static void start_recorded(spine_op *op) {
 }
 
 static int child_or_start(lua_State *L, int wait) {
-  spine_wf *wf = check_wf(L);
+  spine_wf *wf = spine_ctx__check_wf(L);
   const char *process = luaL_checkstring(L, 1);
   if (lua_isnoneornil(L, 2)) {
     lua_settop(L, 1);
@@ -974,11 +977,11 @@ static int child_or_start(lua_State *L, int wait) {
   spine_err e;
   spine_err_clear(&e);
   spine_version *v = spine_sched_version(wf->eng, process, &e);
-  if (!v) return raise_error(L, "invalid_argument", "unknown_process", "%s", e.msg);
+  if (!v) return spine_ctx__raise(L, "invalid_argument", "unknown_process", "%s", e.msg);
   spine_buf input = SPINE_BUF_INIT;
   if (spine_codec_encode(L, 2, "input", &input, &e)) {
     spine_buf_free(&input);
-    return raise_error(L, "invalid_argument", "bad_input", "%s: %s", e.field, e.msg);
+    return spine_ctx__raise(L, "invalid_argument", "bad_input", "%s: %s", e.field, e.msg);
   }
   const char *kind = wait ? "child" : "start";
   int seq = wf->seq++;
@@ -1002,17 +1005,17 @@ static int child_or_start(lua_State *L, int wait) {
       lua_getfield(L, -1, "status");
       int failed = !strcmp(lua_tostring(L, -1), "failed");
       lua_pop(L, 1);
-      if (failed) return replay_outcome(L);
+      if (failed) return spine_ctx__replay_outcome(L);
       lua_getfield(L, -1, "result");
       return child_outcome(L);
     }
-    if (cancelled(wf)) return raise_cancel(L);
+    if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
     rewait(L, wf, seq, signal);
     return lua_yieldk(L, 0, 0, child_k);
   }
-  if (cancelled(wf)) {
+  if (spine_ctx__cancelled(wf)) {
     spine_buf_free(&input);
-    return raise_cancel(L);
+    return spine_ctx__raise_cancel(L);
   }
   lua_pushstring(L, child_id);
   lua_pushstring(L, spine_buf_str(&input));
@@ -1030,7 +1033,7 @@ static int child_or_start(lua_State *L, int wait) {
     add_step(op, wf, seq, "start", process, "completed", spine_buf_str(&res), NULL, 1);
     spine_buf_free(&res);
     spine_sched_op_submit(wf, start_recorded);
-    return lua_yieldk(L, 0, 0, value_k);
+    return lua_yieldk(L, 0, 0, spine_ctx__value_k);
   }
   start_wait(L, wf, seq, "child", process, signal, 0, "child");
   spine_sched_op_submit(wf, child_recorded);
@@ -1048,7 +1051,7 @@ static int ctx_start(lua_State *L) {
 /* ---- state, attributes, logs, failure, compensation ---- */
 
 static int ctx_state(lua_State *L) {
-  spine_wf *wf = check_wf(L);
+  spine_wf *wf = spine_ctx__check_wf(L);
   const char *s = luaL_checkstring(L, 1);
   luaL_argcheck(L, strlen(s) <= 200, 1, "state name longer than 200 bytes");
   if (!wf->state || strcmp(wf->state, s)) {
@@ -1060,7 +1063,7 @@ static int ctx_state(lua_State *L) {
 }
 
 static int ctx_set(lua_State *L) {
-  spine_wf *wf = check_wf(L);
+  spine_wf *wf = spine_ctx__check_wf(L);
   const char *key = luaL_checkstring(L, 1);
   luaL_checkany(L, 2);
   lua_settop(L, 2);
@@ -1079,7 +1082,7 @@ static int ctx_set(lua_State *L) {
 }
 
 static int ctx_log(lua_State *L) {
-  spine_wf *wf = check_wf(L);
+  spine_wf *wf = spine_ctx__check_wf(L);
   const char *level = luaL_checkstring(L, 1);
   const char *msg = luaL_checkstring(L, 2);
   spine_log_level lv;
@@ -1100,7 +1103,7 @@ static int ctx_log(lua_State *L) {
 }
 
 static int ctx_fail(lua_State *L) {
-  check_wf(L);
+  spine_ctx__check_wf(L);
   const char *code = luaL_checkstring(L, 1);
   const char *message = luaL_optstring(L, 2, code);
   lua_settop(L, 3); /* the details, or nil: the error table goes above them */
@@ -1119,7 +1122,7 @@ static int ctx_fail(lua_State *L) {
 }
 
 static int ctx_compensate(lua_State *L) {
-  spine_wf *wf = check_wf(L);
+  spine_wf *wf = spine_ctx__check_wf(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
   lua_rawgeti(L, LUA_REGISTRYINDEX, wf->anchor);
   lua_rawgeti(L, -1, SPINE_ANCHOR_COMPS);
@@ -1129,7 +1132,7 @@ static int ctx_compensate(lua_State *L) {
 }
 
 int spine_ctx_mark_compensation(lua_State *L) {
-  spine_wf *wf = check_wf(L);
+  spine_wf *wf = spine_ctx__check_wf(L);
   lua_Integer i = luaL_checkinteger(L, 1);
   char name[32];
   snprintf(name, sizeof name, "compensation %lld", (long long)i);
@@ -1182,6 +1185,7 @@ void spine_ctx_open(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"intent", ctx_intent},
       {"step", ctx_step},
+      {"provider", spine_ctx__provider},
       {"sleep", ctx_sleep},
       {"sleep_until", ctx_sleep_until},
       {"wait", ctx_wait},

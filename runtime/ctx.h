@@ -29,6 +29,8 @@ int spine_ctx_mark_compensation(lua_State *L);
 /* An operator cancelled `wf`: a waiting workflow stops at once, a running one at its next
  * ctx call; then its compensations run and it ends cancelled. */
 void spine_ctx_cancel(spine_wf *wf);
+/* Frees the provider step `wf` is in (ctx_provider.c), cancelling its call in flight. */
+void spine_ctx_provider_free(spine_wf *wf);
 /* A signal for `wf` was stored: deliver it if the workflow waits for one. */
 void spine_ctx_signal_arrived(spine_wf *wf);
 

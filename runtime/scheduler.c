@@ -18,6 +18,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "playbook.h"
+#include "providers.h"
 #include "steplog.h"
 #include "uuid.h"
 
@@ -71,6 +72,7 @@ static pending_start *pending_new(spine_wf *wf, char *input, char *log, char *at
 struct spine_engine {
   uv_loop_t *loop;
   spine_store *store;
+  spine_providers *providers;
   lua_State *L;
   spine_engine_opts o;
   int64_t worker;
@@ -294,6 +296,7 @@ static void wf_free(spine_wf *wf) {
   }
   registry_set(eng, wf->id, NULL);
   spine_op_free(&wf->op);
+  spine_ctx_provider_free(wf);
   pending_free(wf);
   free(wf->process);
   free(wf->parent_id);
@@ -502,6 +505,22 @@ void spine_sched_stuck(spine_wf *wf, const char *code, const char *message) {
   spine_buf_printf(&err, ",\"step\":%d}", wf->seq - 1);
   end(wf, SPINE_WF_STUCK, NULL, spine_buf_str(&err));
   spine_buf_free(&err);
+}
+
+void spine_sched_parked(spine_wf *wf, spine_wf_status status) {
+  spine_engine *eng = wf->eng;
+  spine_sched_timer_cancel(wf);
+  wf->status = status;
+  if (eng->end_cb) eng->end_cb(eng->end_data, wf, NULL, NULL);
+  wf_free(wf);
+}
+
+spine_providers *spine_sched_providers(spine_engine *eng) {
+  return eng->providers;
+}
+
+spine_providers *spine_engine_providers(spine_engine *eng) {
+  return eng->providers;
 }
 
 static void lost_done(spine_op *op) {
@@ -1136,14 +1155,26 @@ int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engin
     free(eng);
     return spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "cannot create the Lua state");
   }
+  /* Adapters first: a bad one stops the start before anything is connected. */
+  spine_providers_opts po = {0};
+  po.dir = opts->providers ? opts->providers : "providers";
+  po.quiet = opts->quiet;
+  int rc = spine_providers_new(loop, &po, &eng->providers, e);
+  if (rc) {
+    uv_run(loop, UV_RUN_DEFAULT);
+    lua_close(eng->L);
+    free(eng);
+    return rc;
+  }
   /* Migrate first: the pool prepares its statements against the tables. */
-  int rc = migrate(opts->conninfo, e);
+  rc = migrate(opts->conninfo, e);
   if (!rc) rc = spine_store_open(loop, opts->conninfo, eng->o.pool, &eng->store, e);
   if (!rc) rc = spine_store_session_open(eng->store, opts->conninfo, e);
   if (!rc) rc = register_worker(eng, e);
   if (rc) {
     if (eng->store) spine_store_close(eng->store);
-    uv_run(loop, UV_RUN_DEFAULT); /* let the store's handles close */
+    spine_providers_free(eng->providers);
+    uv_run(loop, UV_RUN_DEFAULT); /* let the store's and the adapters' handles close */
     lua_close(eng->L);
     free(eng);
     return rc;
@@ -1299,6 +1330,8 @@ void spine_engine_stop(spine_engine *eng) {
   uv_close((uv_handle_t *)&eng->heartbeat, NULL);
   uv_close((uv_handle_t *)&eng->vtick, NULL);
   spine_store_close(eng->store);
+  spine_providers_free(eng->providers); /* calls in flight are cancelled: callbacks never run */
+  eng->providers = NULL;
 }
 
 void spine_engine_free(spine_engine *eng) {
@@ -1309,6 +1342,7 @@ void spine_engine_free(spine_engine *eng) {
     spine_wf *wf = lua_touserdata(L, -1);
     lua_pop(L, 1);
     if (wf) {
+      spine_ctx_provider_free(wf); /* its call, if any, ended with the adapters */
       pending_free(wf);
       spine_op_free(&wf->op);
       free(wf->process);

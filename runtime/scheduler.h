@@ -19,6 +19,7 @@ typedef struct spine_engine_opts {
   int64_t instructions;   /* budget per resume (default 50M) */
   int64_t mem_limit;      /* bytes a resume may grow (default 64 MB) */
   const char *playbooks;  /* directory of playbooks by name (default "playbooks") */
+  const char *providers;  /* directory of provider adapters (default "providers") */
   int64_t lease_ms;       /* worker lease (default 10 s) */
   int64_t evict_after_ms; /* evict workflows waiting longer than this (0 = never) */
   int quiet;              /* no info logs */
@@ -67,6 +68,8 @@ int spine_engine_live(const spine_engine *eng);
 uint64_t spine_engine_steps(const spine_engine *eng);
 int64_t spine_engine_worker(const spine_engine *eng);
 lua_State *spine_engine_lua(spine_engine *eng);
+/* The provider adapters the engine loaded (serve's webhooks and metrics use them), or NULL. */
+struct spine_providers *spine_engine_providers(spine_engine *eng);
 spine_store *spine_engine_store(spine_engine *eng);
 
 /* ---- for ctx.c ---- */
@@ -84,6 +87,12 @@ void spine_sched_timer(spine_wf *wf, int64_t wake_ms, spine_wf_timer_fn fn);
 void spine_sched_timer_cancel(spine_wf *wf);
 /* The workflow lost its claim (another worker committed its step): drop it from memory. */
 void spine_sched_lost(spine_wf *wf, const char *why);
+/* The workflow left this worker without ending (its op released the row: paused for an
+ * operator): the end callback hears of it with `status`, then it leaves memory. */
+void spine_sched_parked(spine_wf *wf, spine_wf_status status);
+/* The provider adapters (an empty registry without providers/), or NULL once stopping or in a
+ * replay without a database. */
+struct spine_providers *spine_sched_providers(spine_engine *eng);
 /* The workflow hit a fault it cannot go on from: it goes stuck with this error table (top). */
 void spine_sched_stuck(spine_wf *wf, const char *code, const char *message);
 /* Starts, in memory, a workflow whose row the caller's op has just committed (ctx.child). */

@@ -38,10 +38,27 @@
                  " wake_at) VALUES ($1, $2, $3, $4, 'retrying', $5, $6, " SPINE_MS("$7") ")"       \
                  " ON CONFLICT (workflow_id, seq) DO UPDATE SET status = 'retrying',"              \
                  " error = EXCLUDED.error, attempt = EXCLUDED.attempt, wake_at = EXCLUDED.wake_at" \
-                 " WHERE spine.steps.status = 'retrying' AND spine.steps.kind = EXCLUDED.kind")    \
+                 " WHERE spine.steps.status IN ('retrying', 'running')"                           \
+                 " AND spine.steps.kind = EXCLUDED.kind")                                          \
   XX(STEP_FINISH, "UPDATE spine.steps SET status = $3, result = $4, error = $5, attempt = $6,"    \
                   " ended_at = now() WHERE workflow_id = $1 AND seq = $2"                          \
-                  " AND status IN ('waiting', 'retrying')")                                        \
+                  " AND status IN ('waiting', 'retrying', 'running')")                             \
+  XX(PROVIDER_BEGIN,                                                                               \
+     "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, attempt)"                    \
+     " VALUES ($1, $2, 'provider', $3, 'running', $4) ON CONFLICT (workflow_id, seq) DO UPDATE"   \
+     " SET status = 'running', attempt = EXCLUDED.attempt, wake_at = NULL, started_at = now()"    \
+     " WHERE spine.steps.kind = 'provider' AND spine.steps.name = EXCLUDED.name"                  \
+     " AND spine.steps.status IN ('running', 'retrying') RETURNING 1")                            \
+  XX(PROVIDER_PAUSE,                                                                               \
+     "WITH s AS (UPDATE spine.steps SET status = 'paused', error = $3, attempt = $4,"             \
+     " ended_at = now() WHERE workflow_id = $1 AND seq = $2"                                       \
+     " AND status IN ('running', 'paused') RETURNING 1),"                                          \
+     " i AS (INSERT INTO spine.incidents (workflow_id, seq, kind, step, error, attempts)"         \
+     " SELECT $1, $2, 'provider_exhausted', $5, $3, $4 FROM s"                                     \
+     " ON CONFLICT (workflow_id, seq) WHERE resolved_at IS NULL DO NOTHING RETURNING id)"          \
+     " UPDATE spine.workflows SET status = 'paused', owner = NULL, wake_at = NULL,"               \
+     " waiting_for = jsonb_build_object('kind', 'incident', 'name', $5::text, 'step', $2::int),"  \
+     " updated_at = now() WHERE id = $1 AND owner = $6 RETURNING (SELECT id FROM i)")             \
   XX(WAIT_BEGIN,                                                                                   \
      "WITH s AS (SELECT id, payload FROM spine.signals WHERE workflow_id = $1 AND name = $5"      \
      " AND consumed_seq IS NULL ORDER BY id LIMIT 1 FOR UPDATE),"                                  \
@@ -81,6 +98,7 @@
      " i AS (INSERT INTO spine.signals (workflow_id, name, payload) VALUES ($1, $2, $3)"          \
      " RETURNING id)"                                                                              \
      " SELECT (SELECT id FROM i), pg_notify('spine', 's:' || $1)")                                 \
+  XX(WEBHOOK_SIGNALS, "SELECT spine.webhook_signals($1::jsonb)")                                  \
   XX(NOTIFY_WORK, "SELECT pg_notify('spine', 'w')")                                                \
   XX(CLAIM, "UPDATE spine.workflows w SET owner = $1, status = CASE WHEN w.status = 'pending'"    \
             " THEN 'running' ELSE w.status END, updated_at = now()"                                \

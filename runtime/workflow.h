@@ -13,6 +13,7 @@
 typedef struct spine_engine spine_engine;
 typedef struct spine_version spine_version;
 typedef struct spine_wf spine_wf;
+typedef struct spine_ctx_provider spine_ctx_provider;
 
 typedef enum {
   SPINE_WF_PENDING,
@@ -28,10 +29,11 @@ typedef enum {
 
 /* What a yielded coroutine waits for. */
 typedef enum {
-  SPINE_WAIT_NONE,   /* running, or yielded by itself (a bug: the workflow goes stuck) */
-  SPINE_WAIT_COMMIT, /* its step's checkpoint is being committed */
-  SPINE_WAIT_TIMER,  /* a sleep or a retry backoff */
-  SPINE_WAIT_SIGNAL, /* ctx.wait or a child's end, perhaps with a deadline */
+  SPINE_WAIT_NONE,     /* running, or yielded by itself (a bug: the workflow goes stuck) */
+  SPINE_WAIT_COMMIT,   /* its step's checkpoint is being committed */
+  SPINE_WAIT_TIMER,    /* a sleep or a retry backoff */
+  SPINE_WAIT_SIGNAL,   /* ctx.wait or a child's end, perhaps with a deadline */
+  SPINE_WAIT_PROVIDER, /* a provider call is in flight (ctx.provider) */
 } spine_wait;
 
 /* Slots of the anchor table, the one registry ref of a workflow: what Lua values it keeps. */
@@ -74,7 +76,8 @@ struct spine_wf {
   int kstate;        /* continuation state of the ctx call that yielded */
   int64_t active_at; /* when it last ran (ms): idle waiting workflows are evicted */
 
-  spine_op op; /* the one operation in flight; reused for every step */
+  spine_op op;                  /* the one operation in flight; reused for every step */
+  spine_ctx_provider *provider; /* the provider step in progress (ctx_provider.c), or NULL */
 
   unsigned busy : 1;           /* op in flight */
   unsigned row_waiting : 1;    /* its row says waiting although it runs again */

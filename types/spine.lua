@@ -20,6 +20,13 @@
 ---@class SpineStepOptions
 ---@field retry? SpineRetry
 
+---@class SpineProviderRetry: SpineRetry
+---@field non_retryable? string[] transient error codes that fail the step at once
+
+---@class SpineProviderOptions
+---@field retry? SpineProviderRetry default: 5 attempts, "1s" doubling, at most "5m" apart
+---@field timeout? string|number each attempt's limit (default: the provider's, else 30s)
+
 ---@class SpineWaitOptions
 ---@field timeout? string|number give up after this long: ctx.wait then returns nil
 
@@ -48,6 +55,18 @@ function ctx.intent(name, args) end
 ---@param opts? SpineStepOptions
 ---@return any
 function ctx.step(name, fn, opts) end
+
+--- Calls a provider adapter's operation (providers/<provider>.lua) through its channel
+--- fallback chain, at least once, with the idempotency key "<workflow id>:<step>".
+--- Transient failures are retried by opts.retry on durable timers; when the attempts run
+--- out the workflow is paused with an incident for an operator (spine retry / skip / cancel).
+--- A rejection (p.rejected) raises a SpineError with kind "rejected".
+---@param provider string
+---@param operation string
+---@param args? table
+---@param opts? SpineProviderOptions
+---@return any result what the adapter returned
+function ctx.provider(provider, operation, args, opts) end
 
 --- Durable sleep: "30s", "5m", "2h", "14d", or seconds.
 ---@param duration string|number

@@ -23,6 +23,8 @@ int spine_cli_show(int argc, char **argv);
 int spine_cli_list(int argc, char **argv);
 int spine_cli_cancel(int argc, char **argv);
 int spine_cli_retry(int argc, char **argv);
+int spine_cli_skip(int argc, char **argv);
+int spine_cli_incidents(int argc, char **argv);
 int spine_cli_replay(int argc, char **argv);
 int spine_cli_explain(int argc, char **argv);
 int spine_cli_bench(int argc, char **argv);
@@ -68,6 +70,12 @@ struct uv_loop_s;
 int spine_cli__http_start(struct uv_loop_s *loop, struct spine_engine *eng, const char *addr,
                           spine_cli__http **out, spine_err *e);
 void spine_cli__http_stop(spine_cli__http *h);
+/* Webhooks (serve_webhooks.c), `data` the engine: the provider's webhook secret (-1 when the
+ * provider has no adapter or no secret), and the delivery of a verified request as signals. */
+struct spine_http_exchange;
+int spine_cli__webhook_secret(void *data, const char *provider, char *out, size_t size);
+void spine_cli__webhook_deliver(void *data, const char *provider, const char *body, size_t len,
+                                struct spine_http_exchange *x);
 
 /* Prints a workflow (the JSON of spine_cli__workflow_sql) for people: status, steps. */
 void spine_cli__print_workflow(const char *json);

@@ -204,8 +204,12 @@ static const char cancel_usage[] =
 int spine_cli_cancel(int argc, char **argv) {
   return act(argc, argv, cancel_usage,
              "WITH u AS (UPDATE spine.workflows w SET cancel_requested = true, updated_at = now(),"
-             " wake_at = CASE WHEN owner IS NULL THEN now() ELSE wake_at END"
-             " WHERE w.id = ANY($1::text[]) AND " CANCELLABLE " RETURNING w.id, w.status)"
+             " wake_at = CASE WHEN owner IS NULL THEN now() ELSE wake_at END,"
+             " status = CASE WHEN w.status = 'paused' THEN 'running' ELSE w.status END"
+             " WHERE w.id = ANY($1::text[]) AND " CANCELLABLE " RETURNING w.id, w.status),"
+             " i AS (UPDATE spine.incidents n SET resolved_at = now(), resolution = 'cancelled',"
+             " resolved_by = 'spine cancel' FROM u WHERE n.workflow_id = u.id"
+             " AND n.resolved_at IS NULL)"
              " SELECT id, status, pg_notify('spine', 'c:' || id) FROM u",
              CANCELLABLE, "cancel");
 }
@@ -213,13 +217,15 @@ int spine_cli_cancel(int argc, char **argv) {
 static const char retry_usage[] =
     "usage: spine retry ID [--json]\n"
     "       spine retry --where 'KEY=VALUE ...' [--yes] [--limit N] [--json]\n"
-    "  Runs a stuck workflow again from its history, or a failed one from the step that\n"
-    "  failed (its failure record is removed; a workflow whose compensations ran cannot be).\n"
+    "  Runs a stuck workflow again from its history, a failed one from the step that failed\n"
+    "  (its failure record is removed; a workflow whose compensations ran cannot be), or a\n"
+    "  paused one from its paused provider step, with a fresh set of attempts (its incident\n"
+    "  is resolved as retried).\n"
     "  With --where: every matching workflow; without --yes it only lists them.\n";
 
 #define RETRYABLE                                                                                  \
-  "(w.status = 'stuck' OR (w.status = 'failed' AND NOT EXISTS (SELECT 1 FROM spine.steps s"        \
-  " WHERE s.workflow_id = w.id AND s.kind = 'compensate')))"
+  "(w.status IN ('stuck', 'paused') OR (w.status = 'failed' AND NOT EXISTS"                        \
+  " (SELECT 1 FROM spine.steps s WHERE s.workflow_id = w.id AND s.kind = 'compensate')))"
 
 int spine_cli_retry(int argc, char **argv) {
   /* A failed workflow: forget the failing step and the failure, keep everything before. */
@@ -229,7 +235,15 @@ int spine_cli_retry(int argc, char **argv) {
              " FROM spine.workflows w WHERE w.id = ANY($1::text[]) AND " RETRYABLE " FOR UPDATE),"
              " d AS (DELETE FROM spine.steps s USING f WHERE s.workflow_id = f.id"
              " AND f.status = 'failed' AND s.seq >= f.first_failed),"
+             /* A paused provider step waits out no backoff and starts its attempts afresh. */
+             " p AS (UPDATE spine.steps s SET status = 'retrying', attempt = 0, wake_at = now(),"
+             " ended_at = NULL FROM f WHERE s.workflow_id = f.id AND f.status = 'paused'"
+             " AND s.status = 'paused'),"
+             " i AS (UPDATE spine.incidents n SET resolved_at = now(), resolution = 'retried',"
+             " resolved_by = 'spine retry' FROM f WHERE n.workflow_id = f.id"
+             " AND n.resolved_at IS NULL),"
              " u AS (UPDATE spine.workflows w SET status = 'running', error = NULL, result = NULL,"
+             " waiting_for = NULL,"
              " owner = NULL, wake_at = now(), ended_at = NULL, attempt = w.attempt + 1,"
              " updated_at = now() FROM f WHERE w.id = f.id RETURNING w.id, w.status)"
              " SELECT id, status, pg_notify('spine', 'w') FROM u",

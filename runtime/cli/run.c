@@ -58,6 +58,7 @@ int spine_cli_run(int argc, char **argv) {
   spine_engine_opts o = {0};
   o.conninfo = conninfo;
   o.pool = 2;
+  o.providers = getenv("SPINE_PROVIDERS");
   o.virtual_clock = clock && !strcmp(clock, "virtual");
   o.quiet = 1;
   run_state rs = {0};

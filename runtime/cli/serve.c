@@ -47,6 +47,7 @@ int spine_cli_serve(int argc, char **argv) {
   spine_engine_opts o = {0};
   o.conninfo = conninfo;
   o.claims = 1;
+  o.providers = getenv("SPINE_PROVIDERS");
   const char *pool = spine_cli__opt(&a, spec, "pool");
   if (pool) o.pool = atoi(pool);
   const char *lease = getenv("SPINE_LEASE_MS");

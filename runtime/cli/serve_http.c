@@ -1,6 +1,6 @@
 /* The HTTP side of `spine serve`: /healthz, /metrics (the engine's and the store's counters
- * through the metrics registry) and the webhook route, on the engine's loop. Verified webhooks
- * are answered 501 until the adapters turn them into signals: nothing is accepted silently. */
+ * through the metrics registry, the adapters' breakers and rate limits included) and the webhook
+ * route, on the engine's loop: verified webhooks go to their adapter (serve_webhooks.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "metrics.h"
+#include "providers.h"
 #include "scheduler.h"
 #include "store.h"
 #include "webhook.h"
@@ -62,16 +63,6 @@ static void metrics(void *data, spine_http_exchange *x) {
   spine_buf_free(&b);
 }
 
-static void webhook(void *data, const char *provider, const char *body, size_t len,
-                    spine_http_exchange *x) {
-  (void)data, (void)body, (void)len;
-  /* TODO(#5): hand the request to the provider's adapter and store the signal it makes. */
-  spine_log_warn("webhook", "verified, but webhooks are not delivered to workflows yet", "provider",
-                 provider, NULL);
-  spine_webhook_error(x, 501, "not_implemented",
-                      "webhook verified; delivery to workflows is not implemented yet");
-}
-
 static int register_metrics(spine_cli__http *h) {
   static const struct {
     spine_metric_type type;
@@ -113,8 +104,8 @@ int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
   if (!rc) rc = spine_http_server_route(h->srv, "GET", "/healthz", healthz, h);
   if (!rc) rc = spine_http_server_route(h->srv, "GET", "/metrics", metrics, h);
   if (!rc)
-    rc = spine_webhooks_mount(h->srv, h->metrics, spine_webhook_env_secret, webhook, h, &h->hooks,
-                              e);
+    rc = spine_webhooks_mount(h->srv, h->metrics, spine_cli__webhook_secret,
+                              spine_cli__webhook_deliver, eng, &h->hooks, e);
   if (rc) {
     if (!e || !e->code) spine_err_set(e, rc, "http", NULL, "cannot start the HTTP server");
     if (h->srv) spine_http_server_close(h->srv, NULL, NULL);
@@ -123,6 +114,8 @@ int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
     free(h);
     return rc;
   }
+  if (spine_engine_providers(eng))
+    spine_providers_set_metrics(spine_engine_providers(eng), h->metrics);
   char bound[96];
   snprintf(bound, sizeof bound, "%s:%d", host, spine_http_server_port(h->srv));
   spine_log_info("serve", "http listening", "addr", bound, NULL);

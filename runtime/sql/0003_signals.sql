@@ -41,3 +41,37 @@ BEGIN
     RETURN NEXT wf;
   END LOOP;
 END $$;
+
+-- A provider webhook's actions (the adapter's answer, validated by Spine):
+-- [{"signal": name, "workflow_id": id, "payload": {...}} | {"signal", "contract_id", "payload"}]
+-- Signals them all in the caller's transaction; returns {"signalled": [ids], "unmatched": n}
+-- (actions whose workflow or contract has no running workflow).
+CREATE FUNCTION spine.webhook_signals(actions jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  a jsonb;
+  ids text[] := '{}';
+  got text;
+  matched boolean;
+  unmatched int := 0;
+BEGIN
+  FOR a IN SELECT value FROM jsonb_array_elements(actions) LOOP
+    matched := false;
+    IF a ? 'workflow_id' THEN
+      IF spine.signal_workflow(a ->> 'workflow_id', a ->> 'signal',
+                               coalesce(a -> 'payload', '{}')) IS NOT NULL THEN
+        ids := ids || (a ->> 'workflow_id');
+        matched := true;
+      END IF;
+    ELSIF a ? 'contract_id' THEN
+      FOR got IN SELECT spine.signal_contract(a ->> 'contract_id', a ->> 'signal',
+                                              coalesce(a -> 'payload', '{}')) LOOP
+        ids := ids || got;
+        matched := true;
+      END LOOP;
+    END IF;
+    IF NOT matched THEN
+      unmatched := unmatched + 1;
+    END IF;
+  END LOOP;
+  RETURN jsonb_build_object('signalled', to_jsonb(ids), 'unmatched', unmatched);
+END $$;

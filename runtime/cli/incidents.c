@@ -1,0 +1,133 @@
+/* Incidents: provider steps whose retries ran out paused their workflow for an operator.
+ * `spine incidents` lists them; `spine skip` resolves one by recording the step's result the
+ * operator gives (the workflow goes on as if the provider had answered it); `spine retry`
+ * and `spine cancel` (ops.c) resolve them the other two ways. */
+#include <stdio.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "log.h"
+
+static const char *const list_spec[] = {"all", "json", NULL};
+static const char list_usage[] =
+    "usage: spine incidents [--all] [--json]\n"
+    "  The open incidents (with --all, resolved ones too), oldest first: each is a workflow\n"
+    "  paused on a provider step whose retries ran out. Resolve one with `spine retry ID`\n"
+    "  (fresh attempts), `spine skip ID --result JSON` (use this result), or `spine cancel\n"
+    "  ID` (compensate and end).\n";
+
+static const char list_sql[] =
+    "SELECT coalesce(jsonb_agg(jsonb_build_object('id', n.id, 'workflow_id', n.workflow_id,"
+    " 'process', w.process, 'seq', n.seq, 'step', n.step, 'kind', n.kind, 'attempts',"
+    " n.attempts, 'error', n.error, 'created_at', n.created_at, 'resolved_at', n.resolved_at,"
+    " 'resolution', n.resolution) ORDER BY n.created_at, n.id), '[]')"
+    " FROM spine.incidents n LEFT JOIN spine.workflows w ON w.id = n.workflow_id"
+    " WHERE $1::bool OR n.resolved_at IS NULL";
+
+int spine_cli_incidents(int argc, char **argv) {
+  spine_cli_args a;
+  int rc = spine_cli__parse(argc, argv, list_spec, list_usage, 0, 0, &a);
+  if (rc) return rc < 0 ? 0 : rc;
+  int json = spine_cli__opt(&a, list_spec, "json") != NULL;
+  spine_err e;
+  spine_err_clear(&e);
+  PGconn *c = spine_cli__connect(&e);
+  if (!c) return spine_cli__fail(json, &e, NULL);
+  const char *p[1] = {spine_cli__opt(&a, list_spec, "all") ? "true" : "false"};
+  PGresult *r = spine_cli__query(c, list_sql, 1, p, &e);
+  int status = SPINE_EXIT_OK;
+  if (!r) {
+    status = spine_cli__fail(json, &e, NULL);
+  } else if (json) {
+    printf("{\"incidents\":%s}\n", PQgetvalue(r, 0, 0));
+  } else {
+    PQclear(r);
+    r = spine_cli__query(c,
+                         "SELECT n.id, n.workflow_id, n.step, n.attempts,"
+                         " coalesce(n.error ->> 'message', n.error::text), n.created_at::text,"
+                         " coalesce(n.resolution, 'open')"
+                         " FROM spine.incidents n WHERE $1::bool OR n.resolved_at IS NULL"
+                         " ORDER BY n.created_at, n.id",
+                         1, p, &e);
+    if (!r) return spine_cli__fail(0, &e, NULL);
+    for (int i = 0; i < PQntuples(r); i++)
+      printf("#%s %s  %s (%s attempts) %s since %s\n  %s\n", PQgetvalue(r, i, 0),
+             PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 6),
+             PQgetvalue(r, i, 5), PQgetvalue(r, i, 4));
+    if (PQntuples(r) == 0) printf("no %sincidents\n", p[0][0] == 't' ? "" : "open ");
+  }
+  if (r) PQclear(r);
+  PQfinish(c);
+  return status;
+}
+
+static const char *const skip_spec[] = {"result=", "json", NULL};
+static const char skip_usage[] =
+    "usage: spine skip ID [--result JSON] [--json]\n"
+    "  Resolves the incident of paused workflow ID by skipping its provider step: the step\n"
+    "  is recorded as completed with JSON (default null) as the provider's answer, and the\n"
+    "  workflow goes on from there on a worker.\n";
+
+static const char skip_sql[] =
+    "WITH w AS (SELECT id FROM spine.workflows WHERE id = $1 AND status = 'paused' FOR UPDATE),"
+    " s AS (UPDATE spine.steps s SET status = 'completed', result = $2::jsonb, error = NULL,"
+    " ended_at = now() FROM w WHERE s.workflow_id = w.id AND s.status = 'paused'"
+    " RETURNING s.seq, s.name),"
+    " i AS (UPDATE spine.incidents n SET resolved_at = now(), resolution = 'skipped',"
+    " resolved_by = 'spine skip', skip_result = $2::jsonb FROM w WHERE n.workflow_id = w.id"
+    " AND n.resolved_at IS NULL),"
+    " u AS (UPDATE spine.workflows f SET status = 'running', owner = NULL, wake_at = now(),"
+    " waiting_for = NULL, updated_at = now() FROM w WHERE f.id = w.id AND EXISTS (SELECT 1"
+    " FROM s) RETURNING f.id)"
+    " SELECT s.seq, s.name, pg_notify('spine', 'w') FROM s";
+
+int spine_cli_skip(int argc, char **argv) {
+  spine_cli_args a;
+  int rc = spine_cli__parse(argc, argv, skip_spec, skip_usage, 1, 1, &a);
+  if (rc) return rc < 0 ? 0 : rc;
+  int json = spine_cli__opt(&a, skip_spec, "json") != NULL;
+  const char *result = spine_cli__opt(&a, skip_spec, "result");
+  if (!result) result = "null";
+  spine_err e;
+  spine_err_clear(&e);
+  PGconn *c = spine_cli__connect(&e);
+  if (!c) return spine_cli__fail(json, &e, NULL);
+  const char *p[2] = {a.pos[0], result};
+  PGresult *r = spine_cli__query(c, skip_sql, 2, p, &e);
+  int status = SPINE_EXIT_OK;
+  if (!r) {
+    if (strstr(e.msg, "json")) {
+      e.code = SPINE_EINVAL;
+      snprintf(e.field, sizeof e.field, "result");
+    }
+    status = spine_cli__fail(json, &e, NULL);
+  } else if (PQntuples(r) == 0) {
+    PQclear(r);
+    r = spine_cli__query(c, "SELECT status FROM spine.workflows WHERE id = $1", 1, p, &e);
+    if (r && PQntuples(r) == 1)
+      spine_err_set(&e, SPINE_ETRANSITION, NULL, "id",
+                    "cannot skip a step of workflow %s: it is %s, not paused", a.pos[0],
+                    PQgetvalue(r, 0, 0));
+    else if (r)
+      spine_err_set(&e, SPINE_ENOTFOUND, NULL, "id", "no workflow %s", a.pos[0]);
+    status =
+        spine_cli__fail(json, &e, e.code == SPINE_ENOTFOUND ? "not_found" : "invalid_transition");
+  } else if (json) {
+    spine_buf b = SPINE_BUF_INIT;
+    spine_buf_puts(&b, "{\"id\":");
+    spine_log_json_string(&b, a.pos[0], strlen(a.pos[0]));
+    spine_buf_printf(
+        &b, ",\"status\":\"running\",\"skipped\":{\"seq\":%s,\"step\":", PQgetvalue(r, 0, 0));
+    spine_log_json_string(&b, PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1));
+    spine_buf_puts(&b, "}}\n");
+    fputs(spine_buf_str(&b), stdout);
+    spine_buf_free(&b);
+  } else {
+    printf("%s: running (step %s %s skipped)\n", a.pos[0], PQgetvalue(r, 0, 0),
+           PQgetvalue(r, 0, 1));
+  }
+  if (r) PQclear(r);
+  PQfinish(c);
+  return status;
+}
