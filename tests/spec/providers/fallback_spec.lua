@@ -33,7 +33,7 @@ end
 
 describe("acme_energy's fallback to email", function()
   it("falls back during an outage, opens the breaker, and closes it after recovery", function()
-    local sim, url, env = setup("spec_fallback_outage", { failures = 3, cooldown = "1s" })
+    local sim, url, env = setup("spec_fallback_outage", { failures = 3, cooldown = "3s" })
     local srv = T.serve(url, env)
     T.http("POST", sim.url .. "/_sim/outage", { body = '{"down": true}' })
     local during = start_many(url, 10, "OUT-")
