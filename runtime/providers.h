@@ -79,9 +79,8 @@ typedef struct spine_provider_request {
 /* Starts a call. Returns 0 (cb runs exactly once later, unless the call is cancelled), or
  * SPINE_ENOTFOUND (no such provider, or no channel offers the operation) / SPINE_EINVAL (args
  * not a JSON object) with e->msg saying which, without calling cb. *out may be NULL. */
-int spine_providers_call(spine_providers *ps, const spine_provider_request *r,
-                         spine_provider_cb cb, void *data, spine_provider_call **out,
-                         spine_err *e);
+int spine_providers_call(spine_providers *ps, const spine_provider_request *r, spine_provider_cb cb,
+                         void *data, spine_provider_call **out, spine_err *e);
 /* Stops a call in flight (its HTTP requests are cancelled); its callback never runs. */
 void spine_providers_cancel(spine_provider_call *c);
 /* Calls in flight. */
@@ -92,8 +91,8 @@ int spine_providers_has(const spine_providers *ps, const char *provider);
 
 /* A secret of a provider: $SPINE_SECRET_<PROVIDER>_<NAME> (upper-cased), else the secrets
  * file. Writes it into out[size] and returns its length, or -1 when there is none. */
-int spine_providers_secret(spine_providers *ps, const char *provider, const char *name,
-                           char *out, size_t size);
+int spine_providers_secret(spine_providers *ps, const char *provider, const char *name, char *out,
+                           size_t size);
 
 /* An inbound webhook, already verified (signature) and known to hold JSON. */
 typedef struct spine_provider_webhook {
