@@ -399,8 +399,9 @@ static int p_render(lua_State *L) {
       lua_pushstring(L, lua_toboolean(L, -1) ? "true" : "false");
       lua_remove(L, -2);
     } else if (t != LUA_TSTRING && t != LUA_TNUMBER) {
-      return luaL_error(L, "p.render: %s variable \"%.*s\"", t == LUA_TNIL ? "missing" : "bad",
-                        (int)(ne - n), n);
+      lua_pushlstring(L, n, (size_t)(ne - n));
+      return luaL_error(L, "p.render: %s variable \"%s\"", t == LUA_TNIL ? "missing" : "bad",
+                        lua_tostring(L, -1));
     }
     luaL_addvalue(&b);
     p = close + 2;
@@ -805,8 +806,10 @@ static void settle_error(spine_pctx *a, int st) {
     int rejected = !strcmp(lua_tostring(co, -1), "rejected");
     lua_getfield(co, -2, "code");
     lua_getfield(co, -3, "message");
+    /* A webhook's error is a message for the operator: it says where. */
     set_result(a, rejected ? SPINE_PROVIDER_REJECTED : SPINE_PROVIDER_TRANSIENT,
-               lua_tostring(co, -2), "%s", lua_tostring(co, -1));
+               lua_tostring(co, -2), "%s%s%s", a->mode == MODE_WEBHOOK ? where : "",
+               a->mode == MODE_WEBHOOK ? ": " : "", lua_tostring(co, -1));
     lua_pop(co, 3);
     spine_err e;
     if (lua_getfield(co, -1, "details") != LUA_TNIL &&
