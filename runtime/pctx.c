@@ -18,11 +18,12 @@
 #include "log.h"
 #include "mail.h"
 #include "sandbox.h"
+#include "secrets.h"
+#include "webhook_actions.h"
 
 #define MAX_HEADERS    64
 #define MAX_RECIPIENTS 32
 #define SECRET_MAX     4096
-#define REDACTED       "[secret]"
 
 /* Registry keys: the host, the metatable marking p.transient/p.rejected tables, and the
  * members every p shares. */
@@ -35,7 +36,7 @@ struct spine_pctx {
   spine_pctx_host *h;
   int mode;
   spine_limits lim;
-  spine_pctx_secrets *secrets;
+  spine_secrets *secrets;
   char provider[64], channel[64], operation[64], field[64], file[256];
   char *key, *traceparent, *workflow_id, *args; /* owned copies, may be NULL */
   const spine_provider_webhook *hook;           /* MODE_WEBHOOK: the request */
@@ -53,179 +54,6 @@ struct spine_pctx {
   void *data;
   spine_pctx_result res;
 };
-
-/* ---- secrets ---- */
-
-static int has_escapable(const char *s) {
-  for (; *s; s++)
-    if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20) return 1;
-  return 0;
-}
-
-/* Keeps a copy of `v`, longest first (so a secret inside another is never replaced first).
- * Returns the copy kept (an earlier one when the value was already known), or NULL. */
-static const char *remember(spine_pctx_secrets *s, const char *v, size_t len) {
-  for (int i = 0; i < s->n; i++)
-    if (strlen(s->v[i]) == len && !memcmp(s->v[i], v, len)) return s->v[i];
-  char **nv = realloc(s->v, (size_t)(s->n + 1) * sizeof *nv);
-  if (!nv) return NULL;
-  s->v = nv;
-  char *copy = malloc(len + 1);
-  if (!copy) return NULL;
-  memcpy(copy, v, len);
-  copy[len] = '\0';
-  int at = s->n;
-  while (at > 0 && strlen(s->v[at - 1]) < len) {
-    s->v[at] = s->v[at - 1];
-    at--;
-  }
-  s->v[at] = copy;
-  s->n++;
-  return copy;
-}
-
-void spine_pctx_secrets_free(spine_pctx_secrets *s) {
-  for (int i = 0; i < s->n; i++) {
-    memset(s->v[i], 0, strlen(s->v[i]));
-    free(s->v[i]);
-  }
-  free(s->v);
-  s->v = NULL;
-  s->n = 0;
-}
-
-/* Appends text[len] to out with every secret replaced. */
-static int scrub_append(const spine_pctx_secrets *s, spine_buf *out, const char *text, size_t len) {
-  size_t i = 0, run = 0;
-  int rc = 0;
-  while (i < len && !rc) {
-    size_t hit = 0;
-    for (int k = 0; s && k < s->n && !hit; k++) {
-      size_t n = strlen(s->v[k]);
-      if (n <= len - i && !memcmp(text + i, s->v[k], n)) hit = n;
-    }
-    if (!hit) {
-      i++;
-      continue;
-    }
-    rc = spine_buf_append(out, text + run, i - run);
-    if (!rc) rc = spine_buf_puts(out, REDACTED);
-    i += hit;
-    run = i;
-  }
-  return rc ? rc : spine_buf_append(out, text + run, len - run);
-}
-
-static int contains_secret(const spine_pctx_secrets *s, const char *text, size_t len) {
-  for (int k = 0; s && k < s->n; k++) {
-    size_t n = strlen(s->v[k]);
-    for (size_t i = 0; n <= len && i <= len - n; i++)
-      if (!memcmp(text + i, s->v[k], n)) return 1;
-  }
-  return 0;
-}
-
-void spine_pctx_scrub_text(const spine_pctx_secrets *s, char *text, size_t size) {
-  size_t len = strlen(text);
-  if (!contains_secret(s, text, len)) return;
-  spine_buf b = SPINE_BUF_INIT;
-  if (scrub_append(s, &b, text, len)) {
-    snprintf(text, size, "(a message that held a secret)");
-  } else {
-    snprintf(text, size, "%s", spine_buf_str(&b));
-  }
-  spine_buf_free(&b);
-}
-
-/* Replaces secrets in the strings of the table at `idx` and below (keys too). */
-static void scrub_table(lua_State *L, int idx, const spine_pctx_secrets *s, int depth) {
-  luaL_checkstack(L, 6, "scrub");
-  idx = lua_absindex(L, idx);
-  if (depth > SPINE_CODEC_MAX_DEPTH) return;
-  lua_newtable(L); /* keys to rename: old key -> new key */
-  int renames = lua_gettop(L);
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    size_t len;
-    if (lua_type(L, -1) == LUA_TTABLE) {
-      scrub_table(L, -1, s, depth + 1);
-    } else if (lua_type(L, -1) == LUA_TSTRING) {
-      const char *v = lua_tolstring(L, -1, &len);
-      if (contains_secret(s, v, len)) {
-        spine_buf b = SPINE_BUF_INIT;
-        int rc = scrub_append(s, &b, v, len);
-        lua_pushvalue(L, -2);
-        if (rc)
-          lua_pushliteral(L, REDACTED);
-        else
-          lua_pushlstring(L, b.data ? b.data : "", b.len);
-        spine_buf_free(&b); /* freed before the set, which may raise on OOM (then leaked no) */
-        lua_rawset(L, idx);
-      }
-    }
-    lua_pop(L, 1);
-    if (lua_type(L, -1) == LUA_TSTRING) {
-      const char *k = lua_tolstring(L, -1, &len);
-      if (contains_secret(s, k, len)) {
-        spine_buf b = SPINE_BUF_INIT;
-        int rc = scrub_append(s, &b, k, len);
-        lua_pushvalue(L, -1);
-        if (rc)
-          lua_pushliteral(L, REDACTED);
-        else
-          lua_pushlstring(L, b.data ? b.data : "", b.len);
-        spine_buf_free(&b);
-        lua_rawset(L, renames);
-      }
-    }
-  }
-  lua_pushnil(L);
-  while (lua_next(L, renames)) {
-    lua_pushvalue(L, -2);
-    lua_rawget(L, idx); /* the value */
-    lua_pushvalue(L, -3);
-    lua_pushnil(L);
-    lua_rawset(L, idx); /* old key gone */
-    lua_rawset(L, idx); /* new key = value */
-  }
-  lua_pop(L, 1);
-}
-
-/* Protected: (light json buf, light secrets) -> rewrites the buffer. */
-static int scrub_json(lua_State *L) {
-  spine_buf *json = lua_touserdata(L, 1);
-  const spine_pctx_secrets *s = lua_touserdata(L, 2);
-  spine_err e;
-  if (spine_codec_decode(L, spine_buf_str(json), json->len, &e)) return luaL_error(L, "%s", e.msg);
-  if (lua_type(L, -1) == LUA_TTABLE) {
-    scrub_table(L, -1, s, 0);
-  } else if (lua_type(L, -1) == LUA_TSTRING) {
-    size_t len;
-    const char *v = lua_tolstring(L, -1, &len);
-    spine_buf b = SPINE_BUF_INIT;
-    int rc = scrub_append(s, &b, v, len);
-    lua_pushlstring(L, rc ? REDACTED : spine_buf_str(&b), rc ? strlen(REDACTED) : b.len);
-    spine_buf_free(&b);
-  }
-  spine_buf_reset(json);
-  if (spine_codec_encode(L, -1, "json", json, &e)) return luaL_error(L, "%s", e.msg);
-  return 0;
-}
-
-int spine_pctx_scrub(lua_State *L, const spine_pctx_secrets *s, spine_buf *json) {
-  int maybe = 0;
-  for (int k = 0; s && k < s->n && !maybe; k++)
-    maybe = has_escapable(s->v[k]) || contains_secret(s, spine_buf_str(json), json->len);
-  if (!maybe) return 0;
-  lua_pushcfunction(L, scrub_json);
-  lua_pushlightuserdata(L, json);
-  lua_pushlightuserdata(L, (void *)s);
-  int st = lua_pcall(L, 2, 0, 0);
-  if (st == LUA_OK) return 0;
-  lua_pop(L, 1);
-  spine_buf_reset(json); /* never hand out what could not be scrubbed */
-  return st == LUA_ERRMEM ? SPINE_ENOMEM : SPINE_EINVAL;
-}
 
 /* ---- the running attempt ---- */
 
@@ -294,7 +122,7 @@ static int p_secret(lua_State *L) {
   if (n < 0)
     return luaL_error(L, "p.secret: provider \"%s\" has no secret \"%s\"", a->provider, name);
   if (n == 0) return lua_pushliteral(L, ""), 1;
-  const char *kept = remember(a->secrets, buf, (size_t)n);
+  const char *kept = spine_secrets_remember(a->secrets, buf, (size_t)n);
   memset(buf, 0, sizeof buf);
   if (!kept) return luaL_error(L, "p.secret: out of memory");
   lua_pushlstring(L, kept, (size_t)n);
@@ -325,7 +153,8 @@ static int p_log(lua_State *L) {
   if (!lua_isnoneornil(L, 3)) {
     if (spine_codec_encode(L, 3, "fields", fields, &e))
       return luaL_error(L, "p.log: %s: %s", e.field, e.msg);
-    if (spine_pctx_scrub(L, a->secrets, fields)) return luaL_error(L, "p.log: cannot scrub");
+    if (spine_secrets_scrub_json(L, a->secrets, fields))
+      return luaL_error(L, "p.log: cannot scrub");
   }
   member(line, "provider", a->provider);
   member(line, "channel", a->channel);
@@ -336,7 +165,8 @@ static int p_log(lua_State *L) {
     spine_buf_append(line, fields->data, fields->len);
   }
   spine_buf_reset(fields);
-  if (scrub_append(a->secrets, fields, msg, mlen)) return luaL_error(L, "p.log: out of memory");
+  if (spine_secrets_append(a->secrets, fields, msg, mlen))
+    return luaL_error(L, "p.log: out of memory");
   spine_log_raw(level, "provider", spine_buf_str(fields), spine_buf_str(line), line->len);
   return 0;
 }
@@ -940,7 +770,7 @@ static char *dup_or_null(const char *s) {
 }
 
 static spine_pctx *new_attempt(spine_pctx_host *h, const spine_pctx_target *t,
-                               spine_pctx_secrets *secrets, int mode) {
+                               spine_secrets *secrets, int mode) {
   spine_pctx *a = calloc(1, sizeof *a);
   if (!a) return NULL;
   a->h = h;
@@ -981,7 +811,7 @@ static int make_co(spine_pctx *a) {
   return 0;
 }
 
-int spine_pctx_start(spine_pctx_host *h, const spine_pctx_target *t, spine_pctx_secrets *secrets,
+int spine_pctx_start(spine_pctx_host *h, const spine_pctx_target *t, spine_secrets *secrets,
                      spine_pctx_done done, void *data, spine_pctx **out) {
   *out = NULL;
   spine_pctx *a = new_attempt(h, t, secrets, MODE_ATTEMPT);
@@ -1005,137 +835,9 @@ void spine_pctx_cancel(spine_pctx *a) {
   close_attempt(a);
 }
 
-/* ---- webhooks ---- */
-
-typedef struct actions_ctx {
-  spine_buf *out;
-  const char *where;
-} actions_ctx;
-
-/* t[key] without metamethods: the engine's thread has no budget to stop an __index loop. */
-static int rawfield(lua_State *L, int idx, const char *key) {
-  idx = lua_absindex(L, idx);
-  lua_pushstring(L, key);
-  return lua_rawget(L, idx);
-}
-
-static int only_keys(lua_State *L, int idx, const char *const *keys) {
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    int ok = 0;
-    for (int i = 0; keys[i] && !ok; i++)
-      ok = lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), keys[i]);
-    if (!ok) {
-      const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)";
-      lua_pop(L, 1);
-      lua_pushstring(L, k);
-      return 0; /* the unknown key on top */
-    }
-  }
-  return 1;
-}
-
-/* Pushes the normalized action made of the table at `idx` (action number `n`). */
-static void check_action(lua_State *L, int idx, int n, const char *where) {
-  static const char *const signal_keys[] = {"signal", "workflow_id", "contract_id", "payload",
-                                            NULL};
-  static const char *const start_keys[] = {"start", "input", "idempotency_key", NULL};
-  if (!lua_istable(L, idx))
-    luaL_error(L, "%s: webhook: action %d is a %s (expected a table)", where, n,
-               luaL_typename(L, idx));
-  lua_createtable(L, 0, 3);
-  int out = lua_gettop(L), is_signal = 0;
-  if (rawfield(L, idx, "signal") != LUA_TNIL) {
-    if (lua_type(L, -1) != LUA_TSTRING || !lua_rawlen(L, -1))
-      luaL_error(L, "%s: webhook: action %d: signal must be a name", where, n);
-    lua_setfield(L, out, "signal");
-    if (!only_keys(L, idx, signal_keys))
-      luaL_error(L,
-                 "%s: webhook: action %d: unknown field \"%s\" (expected workflow_id or "
-                 "contract_id, payload)",
-                 where, n, lua_tostring(L, -1));
-    int wf = rawfield(L, idx, "workflow_id"), ct = rawfield(L, idx, "contract_id");
-    if ((wf == LUA_TNIL) == (ct == LUA_TNIL) || (wf != LUA_TNIL && wf != LUA_TSTRING) ||
-        (ct != LUA_TNIL && ct != LUA_TSTRING))
-      luaL_error(L,
-                 "%s: webhook: action %d: a signal needs workflow_id or contract_id (one "
-                 "string)",
-                 where, n);
-    lua_setfield(L, out, "contract_id");
-    lua_setfield(L, out, "workflow_id");
-    rawfield(L, idx, "payload");
-    is_signal = 1;
-  } else {
-    lua_pop(L, 1);
-    if (rawfield(L, idx, "start") != LUA_TSTRING || !lua_rawlen(L, -1))
-      luaL_error(L, "%s: webhook: action %d needs signal or start (a name)", where, n);
-    lua_setfield(L, out, "start");
-    if (!only_keys(L, idx, start_keys))
-      luaL_error(L,
-                 "%s: webhook: action %d: unknown field \"%s\" (expected input, "
-                 "idempotency_key)",
-                 where, n, lua_tostring(L, -1));
-    int k = rawfield(L, idx, "idempotency_key");
-    if (k != LUA_TNIL && k != LUA_TSTRING)
-      luaL_error(L, "%s: webhook: action %d: idempotency_key must be a string", where, n);
-    lua_setfield(L, out, "idempotency_key");
-    rawfield(L, idx, "input");
-  }
-  const char *what = is_signal ? "payload" : "input";
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-  } else if (!lua_istable(L, -1)) {
-    luaL_error(L, "%s: webhook: action %d: %s must be a table", where, n, what);
-  }
-  lua_setfield(L, out, what);
-}
-
-/* Protected: (result, light actions_ctx) -> writes the JSON array. */
-static int build_actions(lua_State *L) {
-  actions_ctx *c = lua_touserdata(L, 2);
-  lua_settop(L, 1);
-  lua_newtable(L);
-  int n = 0;
-  if (lua_istable(L, 1)) {
-    int single = rawfield(L, 1, "signal") != LUA_TNIL || rawfield(L, 1, "start") != LUA_TNIL;
-    lua_settop(L, 2);
-    if (single) {
-      check_action(L, 1, 1, c->where);
-      lua_rawseti(L, 2, ++n);
-    } else {
-      lua_Integer len = (lua_Integer)lua_rawlen(L, 1);
-      lua_pushnil(L);
-      while (lua_next(L, 1)) {
-        lua_pop(L, 1);
-        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > len)
-          luaL_error(L,
-                     "%s: webhook returned a table that is neither an action nor a list of "
-                     "them",
-                     c->where);
-      }
-      for (lua_Integer i = 1; i <= len; i++) {
-        lua_rawgeti(L, 1, i);
-        check_action(L, lua_gettop(L), (int)i, c->where);
-        lua_rawseti(L, 2, ++n);
-        lua_pop(L, 1);
-      }
-    }
-  } else if (!lua_isnil(L, 1)) {
-    luaL_error(L, "%s: webhook returned a %s (expected an action, a list of them, or nil)",
-               c->where, luaL_typename(L, 1));
-  }
-  spine_err e;
-  if (n == 0) return spine_buf_puts(c->out, "[]") ? luaL_error(L, "out of memory") : 0;
-  if (spine_codec_encode(L, 2, "actions", c->out, &e))
-    luaL_error(L, "%s: webhook: %s: %s", c->where, e.field, e.msg);
-  return 0;
-}
-
 int spine_pctx_webhook(spine_pctx_host *h, const spine_pctx_target *t,
-                       const spine_provider_webhook *w, spine_pctx_secrets *secrets,
-                       spine_buf *actions, spine_err *e) {
+                       const spine_provider_webhook *w, spine_secrets *secrets, spine_buf *actions,
+                       spine_err *e) {
   spine_pctx *a = new_attempt(h, t, secrets, MODE_WEBHOOK);
   if (!a) return spine_err_set(e, SPINE_ENOMEM, t->file, NULL, "out of memory");
   a->hook = w;
@@ -1154,26 +856,22 @@ int spine_pctx_webhook(spine_pctx_host *h, const spine_pctx_target *t,
     lua_State *L = h->L;
     char where[300];
     snprintf(where, sizeof where, "%s:%d", a->file, a->fn_line);
-    actions_ctx c = {&out, where};
-    lua_pushcfunction(L, build_actions);
     if (nres > 1) lua_pop(a->co, nres - 1); /* the first result counts */
     if (nres > 0)
       lua_xmove(a->co, L, 1);
     else
       lua_pushnil(L);
-    lua_pushlightuserdata(L, &c);
-    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-      set_result(a, SPINE_PROVIDER_INVALID, "invalid_result", "%s",
-                 lua_tostring(L, -1) ? lua_tostring(L, -1) : "out of memory");
-      lua_pop(L, 1);
+    spine_err ae;
+    if (spine_webhook_actions_encode(L, where, &out, &ae)) {
+      set_result(a, SPINE_PROVIDER_INVALID, "invalid_result", "%s", ae.msg);
       rc = SPINE_EINVAL;
-    } else if (spine_pctx_scrub(L, secrets, &out)) {
+    } else if (spine_secrets_scrub_json(L, secrets, &out)) {
       set_result(a, SPINE_PROVIDER_INVALID, "invalid_result", "%s: webhook: cannot scrub", where);
       rc = SPINE_EINVAL;
     }
   }
   if (rc) {
-    spine_pctx_scrub_text(secrets, a->res.message, sizeof a->res.message);
+    spine_secrets_scrub_text(secrets, a->res.message, sizeof a->res.message);
     spine_err_set(e, rc, t->file, NULL, "%s", a->res.message);
   } else {
     rc = spine_buf_append(actions, out.data, out.len);

@@ -14,6 +14,7 @@
 #include "err.h"
 #include "http_client.h"
 #include "providers.h"
+#include "secrets.h"
 
 typedef struct spine_pctx spine_pctx;
 
@@ -31,12 +32,6 @@ typedef struct spine_pctx_host {
   int64_t mem_limit;    /* bytes of growth per resume */
   spine_pctx *running;  /* the attempt whose coroutine runs now (p's functions act on it) */
 } spine_pctx_host;
-
-/* The secret values one call read: copies, wiped when freed. */
-typedef struct spine_pctx_secrets {
-  char **v;
-  int n;
-} spine_pctx_secrets;
 
 /* Which function runs (registry[table_ref][field]) and what it sees as p. Strings are copied. */
 typedef struct spine_pctx_target {
@@ -72,7 +67,7 @@ void spine_pctx_open(lua_State *L, spine_pctx_host *h);
  * `done` runs exactly once, maybe before this returns (a function that did not yield), unless
  * the attempt is cancelled. The attempt frees itself after `done` (handles close on the loop).
  * Returns 0, or SPINE_ENOMEM without calling done. */
-int spine_pctx_start(spine_pctx_host *h, const spine_pctx_target *t, spine_pctx_secrets *secrets,
+int spine_pctx_start(spine_pctx_host *h, const spine_pctx_target *t, spine_secrets *secrets,
                      spine_pctx_done done, void *data, spine_pctx **out);
 /* Stops an attempt (its exchange in flight is cancelled); `done` never runs. */
 void spine_pctx_cancel(spine_pctx *a);
@@ -81,15 +76,7 @@ void spine_pctx_cancel(spine_pctx *a);
  * as providers.h describes (a JSON array, scrubbed). Returns 0 or SPINE_EINVAL with e->msg
  * saying what (file:line, scrubbed), writing nothing. */
 int spine_pctx_webhook(spine_pctx_host *h, const spine_pctx_target *t,
-                       const spine_provider_webhook *w, spine_pctx_secrets *secrets,
-                       spine_buf *actions, spine_err *e);
-
-/* Replaces every secret in the strings of the JSON text (keys and values) with "[secret]",
- * rewriting `json` in place (canonical JSON after). Nothing to do without secrets. Returns 0
- * or SPINE_ENOMEM / SPINE_EINVAL (json is not JSON: it is emptied then, never kept raw). */
-int spine_pctx_scrub(lua_State *L, const spine_pctx_secrets *s, spine_buf *json);
-/* The same in a NUL-terminated text of size `size` (truncated if the result is longer). */
-void spine_pctx_scrub_text(const spine_pctx_secrets *s, char *text, size_t size);
-void spine_pctx_secrets_free(spine_pctx_secrets *s);
+                       const spine_provider_webhook *w, spine_secrets *secrets, spine_buf *actions,
+                       spine_err *e);
 
 #endif

@@ -556,8 +556,8 @@ int spine_providers_webhook(spine_providers *ps, const spine_provider_webhook *w
   t.field = "webhook";
   t.config_ref = p->config_ref;
   t.timeout_ms = 1;
-  spine_pctx_secrets secrets = {0};
+  spine_secrets secrets = {0};
   int rc = spine_pctx_webhook(&ps->host, &t, w, &secrets, actions, e);
-  spine_pctx_secrets_free(&secrets);
+  spine_secrets_free(&secrets);
   return rc;
 }

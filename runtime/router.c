@@ -31,7 +31,7 @@ struct spine_provider_call {
   spine_provider_kind kind;
   char code[32], message[512];
   spine_buf details;
-  spine_pctx_secrets secrets;
+  spine_secrets secrets;
   spine_provider_cb cb;
   void *data;
   spine_provider_call *prev, *next_call; /* r->calls */
@@ -282,7 +282,7 @@ static void free_call(spine_provider_call *c) {
   free(c->workflow_id);
   spine_buf_free(&c->attempts);
   spine_buf_free(&c->details);
-  spine_pctx_secrets_free(&c->secrets);
+  spine_secrets_free(&c->secrets);
   free(c);
 }
 
@@ -416,7 +416,7 @@ static void end_call(spine_provider_call *c, const spine_buf *result) {
     spine_buf_append(&json, result->data, result->len);
   else
     error_json(c, &json);
-  if (spine_pctx_scrub(c->r->host->L, &c->secrets, &json) || !json.len) {
+  if (spine_secrets_scrub_json(c->r->host->L, &c->secrets, &json) || !json.len) {
     spine_buf_reset(&json); /* never the unscrubbed text */
     c->kind = SPINE_PROVIDER_TRANSIENT;
     spine_buf_puts(&json, "{\"code\":\"memory\",\"kind\":\"transient\",\"message\":\"out of "
