@@ -50,6 +50,7 @@ struct spine_pctx {
   char what[320];        /* "POST https://..." of that exchange, for its error */
   spine_buf lines, body; /* scratch for the request being built (and p.log) */
   int64_t timeout_ms;
+  uint64_t deadline; /* uv_now when the attempt times out */
   spine_pctx_done done;
   void *data;
   spine_pctx_result res;
@@ -242,6 +243,13 @@ static int p_render(lua_State *L) {
 
 /* ---- p.http ---- */
 
+/* An exchange without a timeout of its own outlives the attempt by a second, so that the
+ * attempt's timer, not the transfer's, says "timed out" (one message for one cause). */
+static int64_t exchange_timeout(const spine_pctx *a) {
+  uint64_t now = uv_now(a->h->loop);
+  return (int64_t)(a->deadline > now ? a->deadline - now : 0) + 1000;
+}
+
 /* Appends "Name: value\0" lines from the table at `idx`; returns the count. */
 static int header_lines(lua_State *L, int idx, spine_buf *lines, size_t *offs, int *has_ct) {
   int n = 0;
@@ -343,7 +351,7 @@ static int p_http(lua_State *L) {
   spine_buf_reset(&a->body);
   size_t offs[MAX_HEADERS + 1];
   int nh = 0, has_ct = 0, has_body = 0;
-  int64_t timeout = a->timeout_ms;
+  int64_t timeout = exchange_timeout(a);
   if (opts) {
     if (lua_getfield(L, 2, "headers") == LUA_TTABLE)
       nh = header_lines(L, 3, &a->lines, offs, &has_ct);
@@ -472,7 +480,7 @@ static int p_email_send(lua_State *L) {
   m.body = lines->data + body;
   m.message_id = a->key;
   m.headers = a->key ? hv : NULL;
-  m.timeout_ms = a->timeout_ms;
+  m.timeout_ms = exchange_timeout(a);
   snprintf(a->what, sizeof a->what, "to %s", tov[0]);
   spine_err e;
   if (spine_mail_send(h->http, &m, on_io, a, &a->io, &e))
@@ -824,6 +832,7 @@ int spine_pctx_start(spine_pctx_host *h, const spine_pctx_target *t, spine_secre
   }
   uv_timer_init(h->loop, &a->timer);
   a->timer.data = a;
+  a->deadline = uv_now(h->loop) + (uint64_t)a->timeout_ms;
   uv_timer_start(&a->timer, on_timeout, (uint64_t)a->timeout_ms, 0);
   *out = a;
   step(a, 2);

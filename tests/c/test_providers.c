@@ -4,9 +4,11 @@
  * kept out of outcomes and logs, p.render and p.config, webhooks. */
 #include "providers.h"
 
-#include <fcntl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
-#include <sys/stat.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "http_server.h"
@@ -433,8 +435,8 @@ TEST_IMPL(providers_breaker) {
             1);
   f.backup_status = 200;
 
-  /* After the cool-down (150 ms) it is half-open: of two calls, exactly one probes. */
-  let_pass(&f, 200);
+  /* After the cool-down (400 ms) it is half-open: of two calls, exactly one probes. */
+  let_pass(&f, 450);
   ASSERT_EQ(metric(&f, BREAKER), 2);
   start(&f, "acme", "submit", NULL, 0, &r);
   start(&f, "acme", "submit", NULL, 0, &r2);
@@ -448,7 +450,7 @@ TEST_IMPL(providers_breaker) {
   ASSERT_EQ(f.api_hits, 4);
 
   /* The next probe succeeds: closed, and calls go to the API again. */
-  let_pass(&f, 200);
+  let_pass(&f, 450);
   f.api_status = 201;
   call(&f, "submit", NULL, &r);
   ASSERT_STR_EQ(r.channel, "api");
@@ -713,5 +715,144 @@ TEST_IMPL(providers_webhook) {
   ASSERT_STR_CONTAINS(e.msg, "slow has no webhook function");
   spine_buf_free(&a);
   teardown(&f);
+  return 0;
+}
+
+/* ---- p.email through a real SMTP exchange ---- */
+
+/* A one-thread SMTP server on blocking sockets: its own thread, because curl waits for the
+ * reply to the end of DATA inside curl_multi_socket_action (see test_mail.c). */
+typedef struct smtp_peer {
+  int listener, port;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  char seen[8192]; /* every line received, "\n"-separated (guarded by mu) */
+  int messages;
+} smtp_peer;
+
+static void peer_say(int fd, const char *text) {
+  ssize_t n = write(fd, text, strlen(text));
+  (void)n;
+}
+
+static void peer_conversation(smtp_peer *p, int fd) {
+  char buf[4096];
+  size_t len = 0;
+  int in_data = 0;
+  peer_say(fd, "220 test ESMTP\r\n");
+  for (;;) {
+    ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+    if (n <= 0) return;
+    len += (size_t)n;
+    buf[len] = '\0';
+    char *eol;
+    while ((eol = strstr(buf, "\r\n"))) {
+      *eol = '\0';
+      pthread_mutex_lock(&p->mu);
+      size_t used = strlen(p->seen);
+      snprintf(p->seen + used, sizeof p->seen - used, "%s\n", buf);
+      if (in_data && !strcmp(buf, ".")) p->messages++;
+      pthread_mutex_unlock(&p->mu);
+      if (in_data) {
+        if (!strcmp(buf, ".")) {
+          in_data = 0;
+          peer_say(fd, "250 queued\r\n");
+        }
+      } else if (!strncmp(buf, "DATA", 4)) {
+        in_data = 1;
+        peer_say(fd, "354 go on\r\n");
+      } else if (!strncmp(buf, "QUIT", 4)) {
+        peer_say(fd, "221 bye\r\n");
+        return;
+      } else {
+        peer_say(fd, "250 ok\r\n");
+      }
+      len -= (size_t)(eol + 2 - buf);
+      memmove(buf, eol + 2, len + 1);
+    }
+  }
+}
+
+static void *peer_serve(void *arg) {
+  smtp_peer *p = arg;
+  int fd;
+  while ((fd = accept(p->listener, NULL, NULL)) >= 0) {
+    peer_conversation(p, fd);
+    close(fd);
+  }
+  return NULL;
+}
+
+static void peer_start(smtp_peer *p) {
+  memset(p, 0, sizeof *p);
+  pthread_mutex_init(&p->mu, NULL);
+  p->listener = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT(p->listener >= 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t al = sizeof a;
+  ASSERT_EQ(bind(p->listener, (struct sockaddr *)&a, sizeof a), 0);
+  ASSERT_EQ(listen(p->listener, 4), 0);
+  ASSERT_EQ(getsockname(p->listener, (struct sockaddr *)&a, &al), 0);
+  p->port = ntohs(a.sin_port);
+  ASSERT_EQ(pthread_create(&p->thread, NULL, peer_serve, p), 0);
+}
+
+static void peer_stop(smtp_peer *p) {
+  shutdown(p->listener, SHUT_RDWR);
+  ASSERT_EQ(pthread_join(p->thread, NULL), 0);
+  close(p->listener);
+  pthread_mutex_destroy(&p->mu);
+}
+
+TEST_IMPL(providers_email_sends) {
+  smtp_peer peer;
+  peer_start(&peer);
+  char dir[] = "/tmp/spine-providers-XXXXXX";
+  ASSERT(mkdtemp(dir) != NULL);
+  char settings[256];
+  snprintf(settings, sizeof settings,
+           "{\"smtp\": {\"url\": \"smtp://127.0.0.1:%d\", \"from\": \"spine@test\"}}", peer.port);
+  put_file(dir, "providers.json", settings);
+  put_file(dir, "x.lua",
+           "return { name = 'x', channels = { 'email' }, email = { notify = function(p, a)\n"
+           "  p.email.send { to = { a.to, 'audit@acme.test' }, subject = 'Activation ' .. a.id,\n"
+           "                 body = p.render('Dear {{who}},\\n.\\nSee you.', a) }\n"
+           "  return { sent = p.idempotency_key }\n"
+           "end } }\n");
+  fixture f;
+  spine_providers_opts o = {0};
+  setup_opts(&f, &o); /* the fixture's registry and server */
+  uv_loop_t *loop = &f.loop;
+  spine_providers *ps;
+  spine_err e;
+  o.dir = dir;
+  o.metrics = NULL;
+  ASSERT_EQ(spine_providers_new(loop, &o, &ps, &e), 0);
+  spine_provider_request q = {0};
+  q.provider = "x";
+  q.operation = "notify";
+  q.args_json = "{\"to\":\"ops@acme.test\",\"id\":\"c-7\",\"who\":\"Ops\"}";
+  q.idempotency_key = "wf-7:12";
+  out r = {0};
+  ASSERT_EQ(spine_providers_call(ps, &q, on_outcome, &r, NULL, &e), 0);
+  wait_for(&f, &r);
+  ASSERT_EQ(r.kind, SPINE_PROVIDER_OK);
+  ASSERT_STR_EQ(r.json, "{\"sent\":\"wf-7:12\"}");
+  ASSERT_STR_EQ(r.channel, "email");
+  spine_providers_free(ps);
+  teardown(&f);
+  peer_stop(&peer);
+
+  ASSERT_EQ(peer.messages, 1);
+  ASSERT_STR_CONTAINS(peer.seen, "MAIL FROM:<spine@test>");
+  ASSERT_STR_CONTAINS(peer.seen, "RCPT TO:<ops@acme.test>\nRCPT TO:<audit@acme.test>\n");
+  ASSERT_STR_CONTAINS(peer.seen, "Subject: Activation c-7\n");
+  ASSERT_STR_CONTAINS(peer.seen, "X-Idempotency-Key: wf-7:12\n");
+  ASSERT_STR_CONTAINS(peer.seen, "Message-ID: <wf-7:12@spine>\n");
+  ASSERT_STR_CONTAINS(peer.seen, "\nDear Ops,\n..\nSee you.\n.\n"); /* dot-stuffed */
+  clear_dir(dir);
+  ASSERT_EQ(rmdir(dir), 0);
   return 0;
 }
