@@ -38,8 +38,7 @@ struct spine_providers {
   int n;
   spine_pctx_host host;
   spine_router router;
-  int router_on; /* the router (and its handles) exists */
-  int closing;   /* handles still to close before the memory goes */
+  int closing; /* handles still to close before the memory goes */
 };
 
 /* ---- names and files ---- */
@@ -457,7 +456,7 @@ int spine_providers_new(uv_loop_t *loop, const spine_providers_opts *o, spine_pr
   h->instructions = o->instructions > 0 ? o->instructions : DEFAULT_BUDGET;
   h->mem_limit = o->mem_limit > 0 ? o->mem_limit : DEFAULT_MEMORY;
   spine_router_init(&ps->router, loop, h, ps->providers, ps->n);
-  ps->router_on = 1;
+  ps->router.quiet = o->quiet;
   spine_router_set_metrics(&ps->router, o->metrics);
   *out = ps;
   return 0;

@@ -90,7 +90,7 @@ static void breaker_report(spine_provider_call *c, int i, int transient) {
   if (!probe && ch->state != SPINE_BREAKER_CLOSED) return;
   ch->failures++;
   if (probe || ch->failures >= c->p->breaker_failures) {
-    if (ch->state == SPINE_BREAKER_CLOSED)
+    if (ch->state == SPINE_BREAKER_CLOSED && !c->r->quiet)
       spine_log_warn("providers", "circuit breaker opened", "provider", c->p->name, "channel",
                      ch->name, NULL);
     ch->state = SPINE_BREAKER_OPEN;

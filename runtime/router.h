@@ -76,6 +76,7 @@ struct spine_router {
   uv_timer_t kick;                              /* runs new calls from the loop */
   int running;
   spine_metrics *metrics; /* where the metrics are registered, or NULL */
+  int quiet;              /* no log line when a breaker opens */
   int handles;            /* open libuv handles: the kick timer and each provider's */
   void (*closed)(void *data);
   void *closed_data;
