@@ -196,7 +196,8 @@ static void put_file(const char *dir, const char *name, const char *text) {
 }
 
 static void clear_dir(const char *dir) {
-  static const char *const names[] = {"x.lua", "Bad.lua", "providers.json", "secrets.json"};
+  static const char *const names[] = {"a.lua", "x.lua", "Bad.lua", "providers.json",
+                                      "secrets.json"};
   char path[512];
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     snprintf(path, sizeof path, "%s/%s", dir, names[i]);
@@ -251,6 +252,10 @@ TEST_IMPL(providers_load_errors) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     clear_dir(dir);
+    /* A good adapter loads first: an error after it must leave nothing behind (LSan). */
+    put_file(dir, "a.lua",
+             "return { name = 'a', channels = { 'api' }, api = { op = "
+             "function() end }, webhook = function() end }");
     put_file(dir, cases[i].file, cases[i].text);
     ASSERT_STR_CONTAINS(load_error(dir), cases[i].want);
   }
@@ -312,9 +317,24 @@ TEST_IMPL(providers_load_errors) {
   ASSERT_EQ(spine_providers_secret(ps, "x", "k", value, 4), -1); /* too small: nothing */
   ASSERT_EQ(spine_providers_secret(ps, "x", "none", value, sizeof value), -1);
   unsetenv("SPINE_SECRET_X_K");
+  /* Metrics attached after creation: every provider and channel is exposed. */
+  spine_metrics *m = spine_metrics_new();
+  spine_providers_set_metrics(ps, m);
+  spine_buf text = SPINE_BUF_INIT;
+  ASSERT_EQ(spine_metrics_render(m, &text), 0);
+  ASSERT_STR_CONTAINS(spine_buf_str(&text), "spine_provider_calls_total{provider=\"x\","
+                                            "channel=\"email\",outcome=\"ok\"} 0\n");
+  ASSERT_STR_CONTAINS(spine_buf_str(&text),
+                      "spine_provider_breaker_state{provider=\"x\",channel=\"email\"} 0\n");
+  ASSERT_STR_CONTAINS(spine_buf_str(&text), "spine_provider_rate_limited_total{provider=\"x\"} 0");
+  ASSERT_STR_CONTAINS(spine_buf_str(&text), "spine_provider_calls_in_flight 0\n");
+  /* providers.json kept only the email channel. */
+  ASSERT(strstr(spine_buf_str(&text), "channel=\"api\"") == NULL);
+  spine_buf_free(&text);
   spine_providers_free(ps);
   ASSERT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
   ASSERT_EQ(uv_loop_close(&loop), 0);
+  spine_metrics_free(m);
   clear_dir(dir);
   ASSERT_EQ(rmdir(dir), 0);
   return 0;
