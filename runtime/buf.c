@@ -63,3 +63,24 @@ void spine_buf_free(spine_buf *b) {
 const char *spine_buf_str(const spine_buf *b) {
   return b->len ? b->data : "";
 }
+
+int spine_buf_read_file(spine_buf *b, const char *path, size_t max, spine_err *e) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return spine_err_set(e, SPINE_EIO, path, NULL, "cannot read the file");
+  int rc = 0;
+  size_t start = b->len;
+  while (!rc) {
+    rc = spine_buf_reserve(b, 4096);
+    if (rc) break;
+    size_t n = fread(b->data + b->len, 1, b->cap - b->len - 1, f);
+    b->len += n;
+    b->data[b->len] = '\0';
+    if (b->len - start > max)
+      rc = spine_err_set(e, SPINE_EIO, path, NULL, "larger than %zu bytes", max);
+    else if (n == 0)
+      break;
+  }
+  if (!rc && ferror(f)) rc = spine_err_set(e, SPINE_EIO, path, NULL, "cannot read the file");
+  fclose(f);
+  return rc == SPINE_ENOMEM ? spine_err_set(e, rc, path, NULL, "out of memory") : rc;
+}

@@ -27,5 +27,9 @@ void spine_buf_reset(spine_buf *b);
 void spine_buf_free(spine_buf *b);
 /* Borrowed: "" when empty. Valid until the next change to the buffer. */
 const char *spine_buf_str(const spine_buf *b);
+/* Appends the whole file at `path` (at most `max` bytes; blocking: for start-up, never on the
+ * loop). Returns 0, SPINE_EIO (unreadable, or larger than max; e names the path) or
+ * SPINE_ENOMEM. */
+int spine_buf_read_file(spine_buf *b, const char *path, size_t max, spine_err *e);
 
 #endif

@@ -1,7 +1,8 @@
 /* The HTTP client: libcurl multi mapped onto libuv (curl's socket callback starts and stops a
  * uv_poll per socket; its timer callback arms one uv_timer; both feed
- * curl_multi_socket_action). Owns the calls in flight, their buffers (capped) and the handles.
- * Never calls a user callback from inside a curl callback, and never blocks. */
+ * curl_multi_socket_action). Owns the calls in flight, their buffers (capped) and the handles;
+ * also runs the SMTP transfers mail.c prepares (spine_http_start), reading their outcome by
+ * reply code. Never calls a user callback from inside a curl callback, and never blocks. */
 #include "http_client.h"
 
 #include <curl/curl.h>
@@ -29,10 +30,13 @@ struct spine_http_client {
 struct spine_http_call {
   spine_http_client *c;
   CURL *easy;
+  spine_http_proto proto;
   struct curl_slist *headers;
-  spine_buf body, head;
+  spine_buf body, head; /* SMTP: head holds the server's last reply line */
   size_t max;
   int too_large;
+  void *owned; /* the caller's transfer state (spine_http_start), freed after `easy` */
+  void (*free_owned)(void *owned);
   spine_http_cb cb;
   void *data;
   spine_http_call *prev, *next;
@@ -86,21 +90,24 @@ static void free_call(spine_http_call *call) {
     c->calls = call->next;
   if (call->next) call->next->prev = call->prev;
   c->running--;
-  curl_multi_remove_handle(c->multi, call->easy);
+  /* Removing an unfinished SMTP upload runs curl's DONE step, which (curl 7.88) sends the
+   * end-of-data mark and waits for the reply: the server would deliver a truncated message.
+   * Without recipients that step does nothing and the connection is dropped. */
+  if (call->proto == SPINE_HTTP_PROTO_SMTP) curl_easy_setopt(call->easy, CURLOPT_MAIL_RCPT, NULL);
+  if (c->multi) curl_multi_remove_handle(c->multi, call->easy);
   curl_easy_cleanup(call->easy);
   curl_slist_free_all(call->headers);
   spine_buf_free(&call->body);
   spine_buf_free(&call->head);
+  if (call->free_owned) call->free_owned(call->owned);
   free(call);
 }
 
-static void classify(spine_http_call *call, CURLcode code, spine_http_response *r) {
+/* A failed transfer's error class, from curl's code alone. */
+static int error_of(const spine_http_call *call, CURLcode code) {
   switch (code) {
-    case CURLE_OK:
-      break;
     case CURLE_OPERATION_TIMEDOUT:
-      r->error = SPINE_ETIMEOUT;
-      break;
+      return SPINE_ETIMEOUT;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_CONNECT:
@@ -110,26 +117,52 @@ static void classify(spine_http_call *call, CURLcode code, spine_http_response *
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-      r->error = SPINE_ETRANSIENT;
-      break;
+      return SPINE_ETRANSIENT;
     case CURLE_FILESIZE_EXCEEDED:
-      r->error = SPINE_ELIMIT;
-      break;
+      return SPINE_ELIMIT;
     case CURLE_ABORTED_BY_CALLBACK:
-      r->error = SPINE_ECANCELLED;
-      break; /* only from close */
+      return SPINE_ECANCELLED; /* only from close */
     case CURLE_WRITE_ERROR:
-      r->error = call->too_large ? SPINE_ELIMIT : SPINE_EIO;
-      break;
+      return call->too_large ? SPINE_ELIMIT : SPINE_EIO;
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
-      r->error = SPINE_EINVAL;
-      break;
+      return SPINE_EINVAL;
     default:
-      r->error = SPINE_EIO;
-      break;
+      return SPINE_EIO;
+  }
+}
+
+/* SMTP: a 4xx or 5xx reply decides (curl reports it as a send error or a weird reply); else
+ * the accepted message's last reply code, or curl's code as for HTTP. */
+static void classify_smtp(spine_http_call *call, CURLcode code, long reply,
+                          spine_http_response *r) {
+  r->headers = spine_buf_str(&call->head);
+  r->headers_len = call->head.len;
+  if (code == CURLE_OK || reply < 400 || reply > 599) {
+    r->status = code == CURLE_OK ? (int)reply : 0;
+    return;
+  }
+  r->status = (int)reply;
+  r->error = reply < 500 ? SPINE_ETRANSIENT : SPINE_EIO;
+  r->transient = reply < 500;
+  const char *why = call->errbuf[0] ? call->errbuf : curl_easy_strerror(code);
+  int n = (int)call->head.len;
+  while (n > 0 && (r->headers[n - 1] == '\r' || r->headers[n - 1] == '\n'))
+    n--;
+  if (n > 100) n = 100;
+  snprintf(r->message, sizeof r->message, "%.120s (server: %.*s)", why, n, r->headers);
+}
+
+static void classify(spine_http_call *call, CURLcode code, spine_http_response *r) {
+  long status = 0;
+  if (code != CURLE_ABORTED_BY_CALLBACK)
+    curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (call->proto == SPINE_HTTP_PROTO_SMTP) {
+    classify_smtp(call, code, status, r);
+    if (r->error || code == CURLE_OK) return;
   }
   if (code != CURLE_OK) {
+    r->error = error_of(call, code);
     const char *why = call->errbuf[0] ? call->errbuf : curl_easy_strerror(code);
     if (r->error == SPINE_ELIMIT)
       snprintf(r->message, sizeof r->message, "response larger than %zu bytes", call->max);
@@ -140,8 +173,6 @@ static void classify(spine_http_call *call, CURLcode code, spine_http_response *
     r->transient = r->error == SPINE_ETIMEOUT || r->error == SPINE_ETRANSIENT;
     return;
   }
-  long status = 0;
-  curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
   r->status = (int)status;
   r->transient = status >= 500 || status == 429;
   r->headers = spine_buf_str(&call->head);
@@ -300,6 +331,14 @@ static size_t on_header(char *p, size_t size, size_t n, void *userp) {
   return spine_buf_append(&call->head, p, len) ? 0 : len;
 }
 
+/* SMTP: curl hands every server reply line to the header callback; keep the last one. */
+static size_t on_reply(char *p, size_t size, size_t n, void *userp) {
+  spine_http_call *call = userp;
+  size_t len = size * n;
+  spine_buf_reset(&call->head);
+  return spine_buf_append(&call->head, p, len < 200 ? len : 200) ? 0 : len;
+}
+
 static int add_header(spine_http_call *call, const char *line) {
   struct curl_slist *l = curl_slist_append(call->headers, line);
   if (!l) return -1;
@@ -309,6 +348,52 @@ static int add_header(spine_http_call *call, const char *line) {
 
 static int bad_header(const char *h) {
   return strpbrk(h, "\r\n") != NULL || !strchr(h, ':');
+}
+
+/* A call on `easy` (NULL: a new one). Returns NULL when out of memory; `easy` is then freed. */
+static spine_http_call *call_new(spine_http_client *c, CURL *easy, spine_http_cb cb, void *data) {
+  spine_http_call *call = calloc(1, sizeof *call);
+  if (call && !easy) easy = curl_easy_init();
+  if (!call || !easy) {
+    if (easy) curl_easy_cleanup(easy);
+    free(call);
+    return NULL;
+  }
+  call->c = c;
+  call->easy = easy;
+  call->cb = cb;
+  call->data = data;
+  return call;
+}
+
+/* Sets what every call has, adds it to the multi handle and to the calls in flight. `fail`:
+ * setting up went wrong already. On failure frees the call and returns SPINE_ENOMEM. */
+static int call_start(spine_http_call *call, int64_t timeout_ms, int fail, spine_http_call **out,
+                      spine_err *e) {
+  spine_http_client *c = call->c;
+  CURL *h = call->easy;
+  int64_t timeout = timeout_ms > 0 ? timeout_ms : 30000;
+  curl_easy_setopt(h, CURLOPT_PRIVATE, call);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 10000 ? timeout : 10000));
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, call->errbuf);
+  if (!fail && curl_multi_add_handle(c->multi, h)) fail = 1;
+  if (fail) {
+    curl_easy_cleanup(h);
+    curl_slist_free_all(call->headers);
+    if (call->free_owned) call->free_owned(call->owned);
+    free(call);
+    return spine_err_set(e, SPINE_ENOMEM, "http", NULL, "cannot start the call");
+  }
+  call->next = c->calls;
+  if (c->calls) c->calls->prev = call;
+  c->calls = call;
+  c->running++;
+  if (out) *out = call;
+  return 0;
 }
 
 int spine_http_send(spine_http_client *c, const spine_http_request *req, spine_http_cb cb,
@@ -323,14 +408,8 @@ int spine_http_send(spine_http_client *c, const spine_http_request *req, spine_h
   if (req->traceparent && strpbrk(req->traceparent, "\r\n"))
     return spine_err_set(e, SPINE_EINVAL, "http", "traceparent", "not one line");
 
-  spine_http_call *call = calloc(1, sizeof *call);
-  if (!call || !(call->easy = curl_easy_init())) {
-    free(call);
-    return spine_err_set(e, SPINE_ENOMEM, "http", NULL, "out of memory");
-  }
-  call->c = c;
-  call->cb = cb;
-  call->data = data;
+  spine_http_call *call = call_new(c, NULL, cb, data);
+  if (!call) return spine_err_set(e, SPINE_ENOMEM, "http", NULL, "out of memory");
   call->max = req->max_response ? req->max_response : 1024 * 1024;
   int fail = 0;
   for (const char *const *h = req->headers; h && *h && !fail; h++)
@@ -343,21 +422,13 @@ int spine_http_send(spine_http_client *c, const spine_http_request *req, spine_h
   if (!fail) fail = add_header(call, "Expect:"); /* no 100-continue round trip before a body */
 
   CURL *h = call->easy;
-  int64_t timeout = req->timeout_ms > 0 ? req->timeout_ms : 30000;
   curl_easy_setopt(h, CURLOPT_URL, req->url);
-  curl_easy_setopt(h, CURLOPT_PRIVATE, call);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 10000 ? timeout : 10000));
   curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)call->max);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, call);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, call);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, call->errbuf);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, call->headers);
   if (req->method != SPINE_HTTP_GET)
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, spine_http_verb_name(req->method));
@@ -365,19 +436,31 @@ int spine_http_send(spine_http_client *c, const spine_http_request *req, spine_h
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     if (curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "")) fail = 1;
   }
-  if (!fail && curl_multi_add_handle(c->multi, h)) fail = 1;
-  if (fail) {
-    curl_easy_cleanup(h);
-    curl_slist_free_all(call->headers);
-    free(call);
-    return spine_err_set(e, SPINE_ENOMEM, "http", NULL, "cannot start the call");
+  return call_start(call, req->timeout_ms, fail, out, e);
+}
+
+int spine_http_start(spine_http_client *c, void *easy, spine_http_proto proto, int64_t timeout_ms,
+                     void *owned, void (*free_owned)(void *owned), spine_http_cb cb, void *data,
+                     spine_http_call **out, spine_err *e) {
+  if (out) *out = NULL;
+  if (c->closing) {
+    curl_easy_cleanup(easy);
+    if (free_owned) free_owned(owned);
+    return spine_err_set(e, SPINE_EINVAL, "http", NULL, "the client is closing");
   }
-  call->next = c->calls;
-  if (c->calls) c->calls->prev = call;
-  c->calls = call;
-  c->running++;
-  if (out) *out = call;
-  return 0;
+  spine_http_call *call = call_new(c, easy, cb, data);
+  if (!call) {
+    if (free_owned) free_owned(owned);
+    return spine_err_set(e, SPINE_ENOMEM, "http", NULL, "out of memory");
+  }
+  call->proto = proto;
+  call->owned = owned;
+  call->free_owned = free_owned;
+  if (proto == SPINE_HTTP_PROTO_SMTP) {
+    curl_easy_setopt(call->easy, CURLOPT_HEADERFUNCTION, on_reply);
+    curl_easy_setopt(call->easy, CURLOPT_HEADERDATA, call);
+  }
+  return call_start(call, timeout_ms, 0, out, e);
 }
 
 void spine_http_cancel(spine_http_call *call) {

@@ -1,7 +1,8 @@
 /* Outbound HTTP on the caller's libuv loop: libcurl's multi interface driven by uv_poll
  * handles (one per socket curl asks for) and one uv_timer, so a request never blocks the loop
  * and nothing polls. TLS peers are verified; only http and https are spoken; each request has
- * a timeout and a cap on the response it will hold in memory. */
+ * a timeout and a cap on the response it will hold in memory. The same client runs the SMTP
+ * transfers of mail.h (spine_http_start). */
 #ifndef SPINE_HTTP_CLIENT_H
 #define SPINE_HTTP_CLIENT_H
 
@@ -40,8 +41,9 @@ typedef struct spine_http_response {
                           max_response), SPINE_EINVAL (bad URL), SPINE_EIO (TLS, other),
                           SPINE_ECANCELLED (the client closed) */
   int transient;       /* 1 when trying again may work: timeouts, connection failures, 5xx, 429 */
-  int status;          /* HTTP status, 0 without a response */
-  const char *headers; /* the final response's header lines, "Name: value\r\n"... */
+  int status;          /* HTTP status, 0 without a response (SMTP: the last reply code) */
+  const char *headers; /* the final response's header lines, "Name: value\r\n"... (SMTP: the
+                          server's last reply line) */
   size_t headers_len;
   const char *body; /* NUL-terminated; body_len bytes */
   size_t body_len;
@@ -72,5 +74,21 @@ const char *spine_http_response_header(const spine_http_response *res, const cha
                                        size_t *len);
 /* "GET"... */
 const char *spine_http_verb_name(spine_http_verb m);
+
+/* ---- other protocols on the same client (mail.c) ---- */
+
+/* How a transfer's outcome is read: HTTP statuses, or SMTP reply codes (a 4xx reply is
+ * SPINE_ETRANSIENT, a 5xx reply SPINE_EIO; accepted: error 0, status the last reply code). */
+typedef enum { SPINE_HTTP_PROTO_HTTP, SPINE_HTTP_PROTO_SMTP } spine_http_proto;
+
+/* Starts a call on `easy`, a CURL * the caller set up for its protocol (URL, protocols,
+ * transfer callbacks); the client adds its own PRIVATE, NOSIGNAL, ERRORBUFFER, header callback,
+ * TLS verification and timeouts (`timeout_ms`, default 30 s). The call owns `easy` and `owned`
+ * (freed by free_owned(owned), may be NULL, once `easy` is gone) from here on, also when this
+ * fails. Then as spine_http_send: 0, or SPINE_ENOMEM / SPINE_EINVAL (the client is closing)
+ * without calling `cb`. */
+int spine_http_start(spine_http_client *c, void *easy, spine_http_proto proto, int64_t timeout_ms,
+                     void *owned, void (*free_owned)(void *owned), spine_http_cb cb, void *data,
+                     spine_http_call **out, spine_err *e);
 
 #endif

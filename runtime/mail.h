@@ -1,5 +1,8 @@
 /* Outbound email over SMTP through libcurl's multi interface, on the same client (and loop) as
- * outbound HTTP: never blocks the loop. One message per call, plain text, UTF-8. */
+ * outbound HTTP. One message per call, plain text, UTF-8. Known limit: Debian 12's libcurl
+ * (7.88) waits inside the loop for the server's reply to the end of the message, and for its
+ * reply to QUIT when it closes a connection (curl issue #8555), at most timeout_ms: every
+ * other step runs on the loop without blocking it (docs/http.md). */
 #ifndef SPINE_MAIL_H
 #define SPINE_MAIL_H
 

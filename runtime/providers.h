@@ -4,7 +4,9 @@
  * log, transient, rejected, render). The router tries an operation's channels in order: a
  * transient failure moves to the next channel, a rejection does not; a circuit breaker per
  * provider and channel and a rate limit per provider sit in front of every attempt. Nothing
- * here is durable: ctx.provider records what a call returned. Values cross as JSON text. */
+ * here is durable: ctx.provider records what a call returned. Values cross as JSON text.
+ * Implemented by providers.c (loading), provconf.c (providers.json), pctx.c (`p` and one
+ * attempt), router.c (channels, breakers, rate limits), secrets.c, webhook_actions.c. */
 #ifndef SPINE_PROVIDERS_H
 #define SPINE_PROVIDERS_H
 
@@ -29,16 +31,27 @@ typedef struct spine_providers_opts {
   spine_http_client *http;  /* shared; NULL = the registry makes its own */
   spine_metrics *metrics;   /* may be NULL; else breakers, rate limits and calls are exposed */
   int64_t instructions;     /* budget per resume of an adapter (default 10M) */
-  int64_t mem_limit;        /* bytes one call may grow (default 16 MB) */
-  int quiet;
+  int64_t mem_limit;        /* bytes one resume of a call may grow (default 16 MB) */
+  int quiet;                /* no log lines of the registry's own (breaker changes); p.log
+                               lines are the adapters' and always written */
 } spine_providers_opts;
 
 /* Loads every providers/<name>.lua and providers.json (a missing directory is an empty
- * registry). A bad adapter or setting is an error naming file, line and field; nothing is
- * half-loaded. */
+ * registry), the templates providers/templates/<name>.txt and the secrets file. A bad adapter
+ * or setting is an error naming file, line and field (spine_err_format: "providers/
+ * providers.json:7: acme.rate_limit: must be a positive number ..."); nothing is half-loaded
+ * and *out stays NULL. Files are read here, blocking, once: never while calls run.
+ *
+ * providers.json: {"<provider>": {"base_url", "rate_limit": rps, "timeout": "20s",
+ * "breaker": {"failures": 5, "cooldown": "30s"}, "channels": [...], any other key}, "smtp":
+ * {"url", "from"}, "environments": {"<env>": {"<provider>" | "smtp": {overrides}}}}. Every key
+ * of a provider's block (with its environment's keys laid over it) is p.config, read-only.
+ * "channels" may reorder or leave out the adapter's channels, not add any. */
 int spine_providers_new(uv_loop_t *loop, const spine_providers_opts *o, spine_providers **out,
                         spine_err *e);
-/* Cancels calls in flight (their callbacks do not run), closes handles, then frees. */
+/* Cancels calls in flight (their callbacks do not run), closes the adapters' state and the
+ * handles; the last memory goes when the loop has run the handles' close callbacks (run the
+ * loop after, as with libuv). May be called from a call's callback. */
 void spine_providers_free(spine_providers *ps);
 /* Attaches the metrics registry after creation (the HTTP side of serve makes it later). */
 void spine_providers_set_metrics(spine_providers *ps, spine_metrics *m);
@@ -49,15 +62,22 @@ typedef enum {
                                attempt timed out): trying again later may work */
   SPINE_PROVIDER_REJECTED,  /* p.rejected: a business answer, never retried */
   SPINE_PROVIDER_INVALID,   /* the adapter is wrong (raised a non-transient error, returned
-                               something JSON cannot hold): retrying will not help */
+                               something JSON cannot hold, ran out of its instruction budget or
+                               memory): retrying will not help; no other channel is tried */
 } spine_provider_kind;
 
 typedef struct spine_provider_outcome {
   spine_provider_kind kind;
   /* OK: the result as JSON. Else the error as JSON: {"kind": "transient"|"rejected"|
    * "invalid_argument", "code", "message", "provider", "operation", "channel",
-   * "details"?, "attempts": [{"channel", "code", "message"}...]}. Secrets the call read
-   * are replaced by "[secret]" everywhere in it. */
+   * "details"?, "attempts": [{"channel", "code", "message"}...]}, its code and message
+   * those of the last attempt. Codes: transient: "transient" (p.transient), "timeout" (the
+   * attempt's timeout, or p.http's own), "unavailable" (no connection, reset, TLS),
+   * "circuit_open" (a channel skipped by its breaker; in attempts); rejected: "rejected"
+   * (p.rejected), "smtp_refused" (a 5xx SMTP reply); invalid_argument: "runtime_error",
+   * "instruction_budget", "memory_limit", "invalid_result". Messages of adapter errors start
+   * with "providers/acme.lua:12:". Secrets the call read are replaced by "[secret]" in every
+   * string of it (keys too; a secret that appears only as a JSON number is not). */
   const char *json;
   size_t json_len;
   const char *channel; /* the channel that answered last ("" if none ran) */
@@ -76,9 +96,20 @@ typedef struct spine_provider_request {
   int64_t timeout_ms;          /* per channel attempt (0 = the provider's setting, else 30 s) */
 } spine_provider_request;
 
-/* Starts a call. Returns 0 (cb runs exactly once later, unless the call is cancelled), or
- * SPINE_ENOTFOUND (no such provider, or no channel offers the operation) / SPINE_EINVAL (args
- * not a JSON object) with e->msg saying which, without calling cb. *out may be NULL. */
+/* Starts a call. Returns 0 (cb runs exactly once later, from a loop callback, never inside this
+ * function, unless the call is cancelled), or SPINE_ENOTFOUND (no such provider, or no channel
+ * offers the operation) / SPINE_EINVAL (args not a JSON object) with e->msg saying which,
+ * without calling cb. *out may be NULL.
+ *
+ * Each channel attempt runs the operation in a new coroutine with `p`, takes one token of the
+ * provider's bucket (rate_limit per second, burst max(1, rate_limit); without a token it waits
+ * on a timer, in call order, and counts in spine_provider_rate_limited_total) and passes its
+ * channel's breaker (opens after breaker.failures consecutive transient failures; after the
+ * cool-down one probe call goes through: success closes it, a transient failure re-opens it;
+ * rejections and adapter faults count as answers). p.http(url, {json | body, headers,
+ * timeout}) returns {status, headers (names lower-cased), body, json?} for any status and
+ * raises a transient error only for transport failures; p.email.send{to, subject, body, from?}
+ * sends with Message-ID and X-Idempotency-Key from the idempotency key. */
 int spine_providers_call(spine_providers *ps, const spine_provider_request *r, spine_provider_cb cb,
                          void *data, spine_provider_call **out, spine_err *e);
 /* Stops a call in flight (its HTTP requests are cancelled); its callback never runs. */
@@ -89,8 +120,9 @@ int spine_providers_running(const spine_providers *ps);
 /* Whether `provider` has an adapter. */
 int spine_providers_has(const spine_providers *ps, const char *provider);
 
-/* A secret of a provider: $SPINE_SECRET_<PROVIDER>_<NAME> (upper-cased), else the secrets
- * file. Writes it into out[size] and returns its length, or -1 when there is none. */
+/* A secret of a provider: $SPINE_SECRET_<PROVIDER>_<NAME> (upper-cased, '-' as '_'), else the
+ * secrets file. Writes it into out[size] and returns its length, or -1 when there is none (or
+ * it does not fit). */
 int spine_providers_secret(spine_providers *ps, const char *provider, const char *name, char *out,
                            size_t size);
 
@@ -103,8 +135,10 @@ typedef struct spine_provider_webhook {
   size_t headers_len;
 } spine_provider_webhook;
 
-/* Runs the adapter's webhook(p, request) (request = {body, json, headers}); it may not call
- * p.http or p.email (they raise). Writes into `actions` a JSON array of what to do, each one
+/* Runs the adapter's webhook(p, request) (request = {body, json, headers}, header names
+ * lower-cased) synchronously, under the instruction budget; it may not call p.http or p.email
+ * (they raise). Appends to `actions` a JSON array of what to do (canonical JSON: keys sorted;
+ * a missing payload or input is {}; nil returned is []; secrets read are "[secret]"), each one
  *   {"signal": name, "workflow_id": id, "payload": {...}}   or
  *   {"signal": name, "contract_id": id, "payload": {...}}   or
  *   {"start": process, "input": {...}, "idempotency_key": k?}

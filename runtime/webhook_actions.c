@@ -1,0 +1,150 @@
+/* What an adapter's webhook(p, request) returned, checked and written as the JSON array of
+ * actions that providers.h describes. Reads the returned tables raw (no metamethods: this runs
+ * on the engine's thread, without an instruction budget); owns nothing. */
+#include "webhook_actions.h"
+
+#include <lauxlib.h>
+#include <string.h>
+
+#include "codec.h"
+
+typedef struct actions_ctx {
+  spine_buf *out;
+  const char *where;
+} actions_ctx;
+
+/* t[key] without metamethods: the engine's thread has no budget to stop an __index loop. */
+static int rawfield(lua_State *L, int idx, const char *key) {
+  idx = lua_absindex(L, idx);
+  lua_pushstring(L, key);
+  return lua_rawget(L, idx);
+}
+
+static int only_keys(lua_State *L, int idx, const char *const *keys) {
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    int ok = 0;
+    for (int i = 0; keys[i] && !ok; i++)
+      ok = lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), keys[i]);
+    if (!ok) {
+      const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)";
+      lua_pop(L, 1);
+      lua_pushstring(L, k);
+      return 0; /* the unknown key on top */
+    }
+  }
+  return 1;
+}
+
+/* Pushes the normalized action made of the table at `idx` (action number `n`). */
+static void check_action(lua_State *L, int idx, int n, const char *where) {
+  static const char *const signal_keys[] = {"signal", "workflow_id", "contract_id", "payload",
+                                            NULL};
+  static const char *const start_keys[] = {"start", "input", "idempotency_key", NULL};
+  if (!lua_istable(L, idx))
+    luaL_error(L, "%s: webhook: action %d is a %s (expected a table)", where, n,
+               luaL_typename(L, idx));
+  lua_createtable(L, 0, 3);
+  int out = lua_gettop(L), is_signal = 0;
+  if (rawfield(L, idx, "signal") != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TSTRING || !lua_rawlen(L, -1))
+      luaL_error(L, "%s: webhook: action %d: signal must be a name", where, n);
+    lua_setfield(L, out, "signal");
+    if (!only_keys(L, idx, signal_keys))
+      luaL_error(L,
+                 "%s: webhook: action %d: unknown field \"%s\" (expected workflow_id or "
+                 "contract_id, payload)",
+                 where, n, lua_tostring(L, -1));
+    int wf = rawfield(L, idx, "workflow_id"), ct = rawfield(L, idx, "contract_id");
+    if ((wf == LUA_TNIL) == (ct == LUA_TNIL) || (wf != LUA_TNIL && wf != LUA_TSTRING) ||
+        (ct != LUA_TNIL && ct != LUA_TSTRING))
+      luaL_error(L,
+                 "%s: webhook: action %d: a signal needs workflow_id or contract_id (one "
+                 "string)",
+                 where, n);
+    lua_setfield(L, out, "contract_id");
+    lua_setfield(L, out, "workflow_id");
+    rawfield(L, idx, "payload");
+    is_signal = 1;
+  } else {
+    lua_pop(L, 1);
+    if (rawfield(L, idx, "start") != LUA_TSTRING || !lua_rawlen(L, -1))
+      luaL_error(L, "%s: webhook: action %d needs signal or start (a name)", where, n);
+    lua_setfield(L, out, "start");
+    if (!only_keys(L, idx, start_keys))
+      luaL_error(L,
+                 "%s: webhook: action %d: unknown field \"%s\" (expected input, "
+                 "idempotency_key)",
+                 where, n, lua_tostring(L, -1));
+    int k = rawfield(L, idx, "idempotency_key");
+    if (k != LUA_TNIL && k != LUA_TSTRING)
+      luaL_error(L, "%s: webhook: action %d: idempotency_key must be a string", where, n);
+    lua_setfield(L, out, "idempotency_key");
+    rawfield(L, idx, "input");
+  }
+  const char *what = is_signal ? "payload" : "input";
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+  } else if (!lua_istable(L, -1)) {
+    luaL_error(L, "%s: webhook: action %d: %s must be a table", where, n, what);
+  }
+  lua_setfield(L, out, what);
+}
+
+/* Protected: (result, light actions_ctx) -> writes the JSON array. */
+static int build_actions(lua_State *L) {
+  actions_ctx *c = lua_touserdata(L, 2);
+  lua_settop(L, 1);
+  lua_newtable(L);
+  int n = 0;
+  if (lua_istable(L, 1)) {
+    int single = rawfield(L, 1, "signal") != LUA_TNIL || rawfield(L, 1, "start") != LUA_TNIL;
+    lua_settop(L, 2);
+    if (single) {
+      check_action(L, 1, 1, c->where);
+      lua_rawseti(L, 2, ++n);
+    } else {
+      lua_Integer len = (lua_Integer)lua_rawlen(L, 1);
+      lua_pushnil(L);
+      while (lua_next(L, 1)) {
+        lua_pop(L, 1);
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > len)
+          luaL_error(L,
+                     "%s: webhook returned a table that is neither an action nor a list of "
+                     "them",
+                     c->where);
+      }
+      for (lua_Integer i = 1; i <= len; i++) {
+        lua_rawgeti(L, 1, i);
+        check_action(L, lua_gettop(L), (int)i, c->where);
+        lua_rawseti(L, 2, ++n);
+        lua_pop(L, 1);
+      }
+    }
+  } else if (!lua_isnil(L, 1)) {
+    luaL_error(L, "%s: webhook returned a %s (expected an action, a list of them, or nil)",
+               c->where, luaL_typename(L, 1));
+  }
+  spine_err e;
+  if (n == 0) return spine_buf_puts(c->out, "[]") ? luaL_error(L, "out of memory") : 0;
+  if (spine_codec_encode(L, 2, "actions", c->out, &e))
+    luaL_error(L, "%s: webhook: %s: %s", c->where, e.field, e.msg);
+  return 0;
+}
+
+int spine_webhook_actions_encode(lua_State *L, const char *where, spine_buf *out, spine_err *e) {
+  actions_ctx c = {out, where};
+  size_t start = out->len;
+  lua_pushcfunction(L, build_actions);
+  lua_insert(L, -2);
+  lua_pushlightuserdata(L, &c);
+  if (lua_pcall(L, 2, 0, 0) == LUA_OK) return 0;
+  out->len = start;
+  if (out->data) out->data[start] = '\0';
+  const char *msg = lua_tostring(L, -1);
+  spine_err_set(e, SPINE_EINVAL, NULL, NULL, "%s", msg ? msg : "out of memory");
+  lua_pop(L, 1);
+  return SPINE_EINVAL;
+}
