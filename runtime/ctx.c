@@ -139,15 +139,15 @@ spine_wf *spine_ctx__check_wf(lua_State *L) {
   return wf;
 }
 
-/* A spine_ctx__cancelled workflow stops at its next call that would act or wait (its undos still
+/* A cancelled workflow stops at its next call that would act or wait (its undos still
  * run). */
 int spine_ctx__cancelled(const spine_wf *wf) {
   return wf->cancel_requested && !wf->compensating;
 }
 
 int spine_ctx__raise_cancel(lua_State *L) {
-  spine_ctx_push_error(L, "spine_ctx__cancelled", "spine_ctx__cancelled",
-                       "the workflow was spine_ctx__cancelled", NULL);
+  spine_ctx_push_error(L, "cancelled", "cancelled",
+                       "the workflow was cancelled", NULL);
   return lua_error(L);
 }
 
@@ -186,7 +186,7 @@ void spine_ctx__checkpoint_failed(spine_wf *wf, spine_op *op) {
   if (op->status == SPINE_ECONFLICT && !strcmp(op->sqlstate, "23505"))
     spine_sched_lost(wf, spine_op_error(op)->msg);
   else
-    spine_sched_stuck(wf, "spine_ctx__checkpoint_failed", spine_op_error(op)->msg);
+    spine_sched_stuck(wf, "checkpoint_failed", spine_op_error(op)->msg);
 }
 
 static void step_committed(spine_op *op) {
@@ -774,8 +774,8 @@ void spine_ctx_cancel(spine_wf *wf) {
   /* Waiting: stop waiting now; the call raises the cancellation at its site. */
   spine_sched_timer_cancel(wf);
   spine_ctx_provider_free(wf); /* a provider step's backoff */
-  spine_ctx_push_error(wf->co, "spine_ctx__cancelled", "spine_ctx__cancelled",
-                       "the workflow was spine_ctx__cancelled", NULL);
+  spine_ctx_push_error(wf->co, "cancelled", "cancelled",
+                       "the workflow was cancelled", NULL);
   spine_sched_resume(wf, 1);
 }
 
