@@ -24,6 +24,9 @@ return {
 
     -- The state of a switch GridCo knows.
     get_switch = function(p, args)
+      if type(args.reference) ~= "string" then
+        error(p.rejected("get_switch needs the switch's reference"))
+      end
       local res = p.http.get(p.config.base_url .. "/v1/switches/" .. args.reference, {
         headers = { Authorization = "Bearer " .. p.secret("api_key") },
       })

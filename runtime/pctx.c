@@ -24,6 +24,7 @@
 #define MAX_HEADERS    64
 #define MAX_RECIPIENTS 32
 #define SECRET_MAX     4096
+#define SECRET_MIN     8 /* shorter values would scrub ordinary words out of logs and records */
 
 /* Registry keys: the host, the metatable marking p.transient/p.rejected tables, and the
  * members every p shares. */
@@ -123,6 +124,13 @@ static int p_secret(lua_State *L) {
   if (n < 0)
     return luaL_error(L, "p.secret: provider \"%s\" has no secret \"%s\"", a->provider, name);
   if (n == 0) return lua_pushliteral(L, ""), 1;
+  if (n < SECRET_MIN) {
+    memset(buf, 0, sizeof buf);
+    return luaL_error(L,
+                      "p.secret: secret \"%s\" of provider \"%s\" has %d bytes; at least %d are "
+                      "needed to keep it out of logs and records",
+                      name, a->provider, n, SECRET_MIN);
+  }
   const char *kept = spine_secrets_remember(a->secrets, buf, (size_t)n);
   memset(buf, 0, sizeof buf);
   if (!kept) return luaL_error(L, "p.secret: out of memory");

@@ -78,7 +78,11 @@ void spine_cli__webhook_deliver(void *data, const char *provider, const char *bo
     return;
   }
   delivery *d = calloc(1, sizeof *d);
-  if (!d) abort();
+  if (!d) {
+    spine_buf_free(&actions);
+    spine_webhook_error(x, 503, "unavailable", "out of memory; try again");
+    return;
+  }
   snprintf(d->provider, sizeof d->provider, "%s", provider);
   d->x = x;
   spine_op_init(&d->op);

@@ -16,7 +16,9 @@
 #include "hmac.h"
 #include "http_client.h"
 #include "http_server.h"
+#include "jsondoc.h"
 #include "log.h"
+#include "simulate_smtp.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 #define MAX_KEY                       200
@@ -24,17 +26,22 @@
 #define MAX_ATTEMPTS                  4
 
 static const char *const spec[] = {
-    "port=",     "latency=",         "error-rate=",     "outage-after=", "outage-for=",
-    "callback=", "callback-secret=", "callback-after=", "seed=",         NULL};
+    "port=",       "latency=",   "error-rate=",       "outage-after=",
+    "outage-for=", "callback=",  "callback-secret=",  "callback-after=",
+    "seed=",       "smtp-port=", "smtp-reject-rate=", NULL};
 static const char usage[] =
     "usage: spine simulate [--port N] [--latency MS] [--error-rate R]\n"
     "                      [--outage-after N --outage-for N]\n"
     "                      [--callback URL --callback-secret S [--callback-after MS]] [--seed N]\n"
+    "                      [--smtp-port N [--smtp-reject-rate R]]\n"
     "  Plays an energy provider's API on 127.0.0.1 until SIGINT or SIGTERM:\n"
     "    POST /v1/switches        starts a switch (201 {id, status}); an Idempotency-Key seen\n"
     "                             before returns the first answer and makes no new effect\n"
     "    GET  /v1/switches/ID     the switch\n"
-    "    GET  /_sim/effects       what happened: {requests, effects, callbacks} (for tests)\n"
+    "    GET  /_sim/effects       what happened: {requests, down, latency_ms, effects[, emails,\n"
+    "                             emails_unique_keys, emails_rejected]} (for tests)\n"
+    "    POST /_sim/outage        {\"down\": true|false}: every API request gets 503 while down\n"
+    "    POST /_sim/latency       {\"ms\": N}: the --latency from now on\n"
     "  --port N           port (default 7790; 0 picks one). The first line on stdout is\n"
     "                     {\"url\": ..., \"port\": N} once listening.\n"
     "  --latency MS       delay every API answer (the effect happens at once)\n"
@@ -43,7 +50,10 @@ static const char usage[] =
     "  --callback URL     after each new switch, POST {event, id, status, idempotency_key}\n"
     "                     there, signed X-Spine-Signature: sha256=HMAC(--callback-secret, body),\n"
     "                     --callback-after MS later (default 100); retried when transient\n"
-    "  --seed N           seed of the error draw (default 1): runs are reproducible\n";
+    "  --seed N           seed of the error draw (default 1): runs are reproducible\n"
+    "  --smtp-port N      also an SMTP sink on 127.0.0.1:N (0 picks one; the first line then\n"
+    "                     has \"smtp_port\") that records every message it accepts\n"
+    "  --smtp-reject-rate R  refuse (554) this fraction of the messages (0-1)\n";
 
 typedef struct effect {
   char id[32];
@@ -87,6 +97,10 @@ struct sim {
   uv_loop_t loop;
   spine_http_server *srv;
   spine_http_client *cli;
+  spine_sim_smtp *smtp;
+  long smtp_port; /* -1: no SMTP sink */
+  double smtp_reject_rate;
+  int down; /* POST /_sim/outage */
   uv_signal_t sigint, sigterm;
   int64_t latency, callback_after;
   double error_rate;
@@ -265,6 +279,10 @@ static void schedule_callback(sim *s, int idx) {
 /* Outages and injected errors come before any effect. Returns 1 when it answered. */
 static int injected(sim *s, spine_http_exchange *x) {
   long n = ++s->requests;
+  if (s->down) {
+    answer(s, x, 503, "{\"error\":\"outage\"}", 0);
+    return 1;
+  }
   if (s->outage_for > 0 && n > s->outage_after && n <= s->outage_after + s->outage_for) {
     answer(s, x, 503, "{\"error\":\"outage\"}", 0);
     return 1;
@@ -343,7 +361,13 @@ static void get_switch(void *data, spine_http_exchange *x) {
 static void get_effects(void *data, spine_http_exchange *x) {
   sim *s = data;
   spine_buf b = SPINE_BUF_INIT;
-  spine_buf_printf(&b, "{\"requests\":%ld,\"effects\":[", s->requests);
+  spine_buf_printf(&b, "{\"requests\":%ld,\"down\":%s,\"latency_ms\":%lld,", s->requests,
+                   s->down ? "true" : "false", (long long)s->latency);
+  if (s->smtp) {
+    spine_sim_smtp_effects(s->smtp, &b);
+    spine_buf_putc(&b, ',');
+  }
+  spine_buf_puts(&b, "\"effects\":[");
   for (int i = 0; i < s->n; i++) {
     effect *ef = &s->effects[i];
     spine_buf_printf(&b, "%s{\"seq\":%d,\"id\":", i ? "," : "", i + 1);
@@ -370,9 +394,63 @@ static void get_effects(void *data, spine_http_exchange *x) {
   spine_buf_free(&b);
 }
 
+static void json_reply(spine_http_exchange *x, int status, const char *body) {
+  spine_http_respond(x, status, "application/json", body, strlen(body));
+}
+
+/* The JSON body of a control request, or NULL after answering 400. */
+static spine_jsondoc *control_body(spine_http_exchange *x) {
+  size_t len;
+  const char *body = spine_http_body(x, &len);
+  spine_jsondoc *doc = NULL;
+  int line;
+  spine_err e;
+  if (spine_jsondoc_parse(body ? body : "", body ? len : 0, &doc, &line, &e) ||
+      doc->type != SPINE_JSONDOC_OBJECT) {
+    spine_jsondoc_free(doc);
+    json_reply(x, 400, "{\"error\":\"a JSON object expected\"}\n");
+    return NULL;
+  }
+  return doc;
+}
+
+static void post_outage(void *data, spine_http_exchange *x) {
+  sim *s = data;
+  spine_jsondoc *doc = control_body(x);
+  if (!doc) return;
+  const spine_jsondoc *down = spine_jsondoc_get(doc, "down");
+  if (!down || down->type != SPINE_JSONDOC_BOOL) {
+    spine_jsondoc_free(doc);
+    json_reply(x, 400, "{\"error\":\"down: true or false\"}\n");
+    return;
+  }
+  s->down = down->boolean;
+  spine_jsondoc_free(doc);
+  spine_log_info("simulate", s->down ? "outage begins" : "outage ends", NULL);
+  json_reply(x, 200, s->down ? "{\"down\":true}\n" : "{\"down\":false}\n");
+}
+
+static void post_latency(void *data, spine_http_exchange *x) {
+  sim *s = data;
+  spine_jsondoc *doc = control_body(x);
+  if (!doc) return;
+  const spine_jsondoc *ms = spine_jsondoc_get(doc, "ms");
+  if (!ms || ms->type != SPINE_JSONDOC_NUMBER || !(ms->num >= 0 && ms->num <= 600000)) {
+    spine_jsondoc_free(doc);
+    json_reply(x, 400, "{\"error\":\"ms: a number from 0 to 600000\"}\n");
+    return;
+  }
+  s->latency = (int64_t)ms->num;
+  spine_jsondoc_free(doc);
+  spine_buf b = SPINE_BUF_INIT;
+  spine_buf_printf(&b, "{\"latency_ms\":%lld}\n", (long long)s->latency);
+  spine_http_respond(x, 200, "application/json", spine_buf_str(&b), b.len);
+  spine_buf_free(&b);
+}
+
 static void healthz(void *data, spine_http_exchange *x) {
   (void)data;
-  spine_http_respond(x, 200, "application/json", "{\"status\":\"ok\"}\n", 16);
+  json_reply(x, 200, "{\"status\":\"ok\"}\n");
 }
 
 /* ---- life cycle ---- */
@@ -391,6 +469,8 @@ static void on_stop(uv_signal_t *h, int signum) {
     drop_callback(s->callbacks);
   spine_http_server_close(s->srv, NULL, NULL);
   spine_http_client_close(s->cli, NULL, NULL);
+  spine_sim_smtp_close(s->smtp);
+  s->smtp = NULL;
 }
 
 static int bad(const char *opt, const char *v, const char *expected) {
@@ -419,13 +499,26 @@ static int parse(int argc, char **argv, sim *s, long *port) {
   int rc = spine_cli__parse(argc, argv, spec, usage, 0, 0, &a);
   if (rc) return rc;
   long latency = 0, after = 0, ofor = 0, cb_after = 100, seed = 1;
+  s->smtp_port = -1;
   if ((rc = int_opt(&a, "port", 0, 65535, port)) ||
       (rc = int_opt(&a, "latency", 0, 600000, &latency)) ||
       (rc = int_opt(&a, "outage-after", 0, 1000000000, &after)) ||
       (rc = int_opt(&a, "outage-for", 0, 1000000000, &ofor)) ||
       (rc = int_opt(&a, "callback-after", 0, 3600000, &cb_after)) ||
-      (rc = int_opt(&a, "seed", 1, 2147483647, &seed)))
+      (rc = int_opt(&a, "seed", 1, 2147483647, &seed)) ||
+      (rc = int_opt(&a, "smtp-port", 0, 65535, &s->smtp_port)))
     return rc;
+  const char *rr = spine_cli__opt(&a, spec, "smtp-reject-rate");
+  if (rr) {
+    char *end;
+    s->smtp_reject_rate = strtod(rr, &end);
+    if (!*rr || *end || !(s->smtp_reject_rate >= 0 && s->smtp_reject_rate <= 1))
+      return bad("smtp-reject-rate", rr, "a fraction from 0 to 1");
+    if (s->smtp_port < 0) {
+      fprintf(stderr, "spine simulate: --smtp-reject-rate needs --smtp-port\n\n%s", usage);
+      return SPINE_EXIT_USAGE;
+    }
+  }
   const char *er = spine_cli__opt(&a, spec, "error-rate");
   if (er) {
     char *end;
@@ -469,8 +562,14 @@ int spine_cli_simulate(int argc, char **argv) {
   if (!rc) rc = spine_http_server_route(s->srv, "POST", "/v1/switches", post_switch, s);
   if (!rc) rc = spine_http_server_route(s->srv, "GET", "/v1/switches/", get_switch, s);
   if (!rc) rc = spine_http_server_route(s->srv, "GET", "/_sim/effects", get_effects, s);
+  if (!rc) rc = spine_http_server_route(s->srv, "POST", "/_sim/outage", post_outage, s);
+  if (!rc) rc = spine_http_server_route(s->srv, "POST", "/_sim/latency", post_latency, s);
   if (!rc) rc = spine_http_server_route(s->srv, "GET", "/healthz", healthz, s);
+  if (!rc && s->smtp_port >= 0)
+    rc = spine_sim_smtp_start(&s->loop, (int)s->smtp_port, s->smtp_reject_rate, s->rng, &s->smtp,
+                              &e);
   if (rc) {
+    spine_sim_smtp_close(s->smtp);
     if (s->srv) spine_http_server_close(s->srv, NULL, NULL);
     if (s->cli) spine_http_client_close(s->cli, NULL, NULL);
     uv_run(&s->loop, UV_RUN_DEFAULT);
@@ -479,7 +578,11 @@ int spine_cli_simulate(int argc, char **argv) {
     return spine_cli__fail(0, &e, NULL);
   }
   int bound = spine_http_server_port(s->srv);
-  printf("{\"url\":\"http://127.0.0.1:%d\",\"port\":%d}\n", bound, bound);
+  if (s->smtp)
+    printf("{\"url\":\"http://127.0.0.1:%d\",\"port\":%d,\"smtp_port\":%d}\n", bound, bound,
+           spine_sim_smtp_port(s->smtp));
+  else
+    printf("{\"url\":\"http://127.0.0.1:%d\",\"port\":%d}\n", bound, bound);
   fflush(stdout);
   char p[16];
   snprintf(p, sizeof p, "%d", bound);

@@ -641,6 +641,13 @@ TEST_IMPL(providers_secrets_never_leak) {
   ASSERT_STR_CONTAINS(logs, "\"msg\":\"calling with [secret]\"");
   ASSERT_STR_CONTAINS(logs, "\"fields\":{\"key\":\"[secret]\",\"n\":1}");
   ASSERT_STR_CONTAINS(logs, "\"provider\":\"acme\",\"channel\":\"api\",\"operation\":\"leak\"");
+
+  /* A secret too short to scrub safely (it would blank ordinary words) is refused by name. */
+  ASSERT_EQ(setenv("SPINE_SECRET_ACME_API_KEY", "k", 1), 0);
+  call(&f, "leak", NULL, &r);
+  ASSERT_EQ(r.kind, SPINE_PROVIDER_INVALID);
+  ASSERT_STR_CONTAINS(r.json, "secret \\\"api_key\\\" of provider \\\"acme\\\" has 1 bytes");
+  ASSERT_STR_CONTAINS(r.json, "\"code\":\"runtime_error\"");
   teardown(&f);
   return 0;
 }

@@ -39,10 +39,13 @@ end
 -- Waits until workflow `id` has status `status`; returns it.
 function P.wait_status(url, id, status, seconds)
   local last
-  return T.wait_until(function()
+  local ok, got = pcall(T.wait_until, function()
     last = P.show(url, id)
     return last and last.status == status and last
   end, seconds or 60, "workflow " .. id .. " to be " .. status)
+  if ok then return got end
+  local _, text = T.spine(url, { "show", id })
+  error(tostring(got) .. "; it is:\n" .. tostring(text), 2)
 end
 
 -- Starts a case of a playbook with input (a table); returns its id.

@@ -79,6 +79,19 @@ end
 
 -- Starts `spine serve` in the background; returns a handle with pid and log path. Its HTTP
 -- server picks a free port (SPINE_LISTEN=127.0.0.1:0) unless env says otherwise: T.http_port.
+-- Every process a spec starts (serve, simulate) that it has not killed: killed with the spec
+-- file's Lua state (busted closes it on exit), so that a failed test leaves nothing running.
+local running = {}
+T.reaper = setmetatable({}, { __gc = function()
+  for pid in pairs(running) do os.execute("kill -9 " .. pid .. " 2>/dev/null") end
+end })
+
+-- Remembers a process to kill when the spec file ends; returns its pid.
+function T.track(pid)
+  if pid then running[pid] = true end
+  return pid
+end
+
 function T.serve(url, env)
   local log = tmpfile()
   local prefix = "SPINE_DATABASE_URL=" .. T.q(url) .. " "
@@ -88,7 +101,7 @@ function T.serve(url, env)
   local cmd = "cd " .. T.q(T.src) .. " && " .. prefix .. "setsid " .. T.q(T.bin) ..
               " serve >" .. log .. " 2>&1 </dev/null & echo $!"
   local p = io.popen(cmd)
-  local pid = tonumber(p:read("l"))
+  local pid = T.track(tonumber(p:read("l")))
   p:close()
   return { pid = pid, log = log }
 end
@@ -116,6 +129,7 @@ function T.kill(h, sig)
   T.wait_until(function()
     return os.execute("kill -0 " .. h.pid .. " 2>/dev/null") ~= true
   end, 30, "process " .. h.pid .. " to exit")
+  running[h.pid] = nil
 end
 
 -- The HTTP port a `spine serve` logged ("http listening"), waiting for it to start.
@@ -183,13 +197,14 @@ function T.simulate(args)
   local cmd = "cd " .. T.q(T.src) .. " && setsid " .. T.q(T.bin) .. " simulate --port 0"
   for _, a in ipairs(args or {}) do cmd = cmd .. " " .. T.q(a) end
   local p = io.popen(cmd .. " >" .. out .. " 2>" .. log .. " </dev/null & echo $!")
-  local pid = tonumber(p:read("l"))
+  local pid = T.track(tonumber(p:read("l")))
   p:close()
   local ready = T.wait_until(function()
     local line = read_all(out):match("^[^\n]+\n")
     return line and cjson.decode(line)
   end, 30, "spine simulate to listen")
-  return { pid = pid, log = log, port = ready.port, url = ready.url }
+  return { pid = pid, log = log, port = math.tointeger(ready.port), url = ready.url,
+           smtp_port = ready.smtp_port and math.tointeger(ready.smtp_port) }
 end
 
 -- GET /_sim/effects of a simulator, decoded.

@@ -7,7 +7,8 @@ return {
     ctx.state("submitting")
     local answer = ctx.provider(input.provider or "gridco", input.operation or "submit_switch",
                                 { contract_id = input.contract_id,
-                                  meter_point = input.meter_point or "MP-" .. input.contract_id },
+                                  meter_point = input.meter_point or "MP-" .. input.contract_id,
+                                  reference = input.reference },
                                 input.opts)
     if not input.wait then return answer end
     ctx.state("awaiting_confirmation")

@@ -6,7 +6,7 @@ local SECRET = "whsec-test-7c1e"
 
 local function start(name)
   local url = T.newdb(name)
-  local srv = T.serve(url, { SPINE_SECRET_ACME_WEBHOOK_SECRET = SECRET })
+  local srv = T.serve(url, { SPINE_SECRET_GRIDCO_WEBHOOK_SECRET = SECRET })
   local base = "http://127.0.0.1:" .. T.http_port(srv)
   return url, srv, base
 end
@@ -74,9 +74,9 @@ describe("spine serve over HTTP", function()
   it("answers 401 to a webhook with a missing or wrong signature", function()
     local _, srv, base = start("spec_http_webhook_401")
     local body = '{"id":"sw-1"}'
-    local missing, answer = post_webhook(base, "acme", body, nil)
-    local wrong_key = post_webhook(base, "acme", body, "sha256=" .. T.hmac("not-it", body))
-    local other_body = post_webhook(base, "acme", body, "sha256=" .. T.hmac(SECRET, body .. " "))
+    local missing, answer = post_webhook(base, "gridco", body, nil)
+    local wrong_key = post_webhook(base, "gridco", body, "sha256=" .. T.hmac("not-it", body))
+    local other_body = post_webhook(base, "gridco", body, "sha256=" .. T.hmac(SECRET, body .. " "))
     local _, text = T.http("GET", base .. "/metrics")
     T.kill(srv, "TERM")
     assert.are.equal(401, missing)
@@ -90,22 +90,25 @@ describe("spine serve over HTTP", function()
   it("answers 400 to a signed webhook whose body is not JSON", function()
     local _, srv, base = start("spec_http_webhook_400")
     local body = '{"id": "sw-1",'
-    local status, answer = post_webhook(base, "acme", body, "sha256=" .. T.hmac(SECRET, body))
+    local status, answer = post_webhook(base, "gridco", body, "sha256=" .. T.hmac(SECRET, body))
     T.kill(srv, "TERM")
     assert.are.equal(400, status)
     assert.matches("not JSON", T.json.decode(answer).error.message)
   end)
 
-  it("passes a signed JSON webhook to the handler, which does not accept it silently yet",
+  it("hands a signed JSON webhook to the provider's adapter and answers 202 with what it signalled",
      function()
     local _, srv, base = start("spec_http_webhook_ok")
-    local body = '{"id":"sw-1","status":"confirmed"}'
-    local status = post_webhook(base, "acme", body, "sha256=" .. T.hmac(SECRET, body))
+    -- GridCo's adapter addresses the workflow named by the key; none runs: nothing is signalled
+    local body = '{"event":"switch.confirmed","id":"sw-1","status":"confirmed",' ..
+                 '"idempotency_key":"wf-gone:3"}'
+    local status, answer = post_webhook(base, "gridco", body, "sha256=" .. T.hmac(SECRET, body))
     local _, text = T.http("GET", base .. "/metrics")
     T.kill(srv, "TERM")
-    assert.are.equal(501, status)
+    assert.are.equal(202, status)
+    assert.are.same({ signalled = {}, unmatched = 1 }, T.json.decode(answer))
     assert.are.equal(1, metric(text, 'spine_webhooks_total{outcome="accepted"}'))
-    assert.matches('"msg":"webhook verified","provider":"acme"', T.log_of(srv), 1, true)
+    assert.matches('"msg":"webhook verified","provider":"gridco"', T.log_of(srv), 1, true)
   end)
 
   it("refuses to start on an address already in use, naming it", function()

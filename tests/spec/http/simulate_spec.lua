@@ -80,14 +80,14 @@ describe("spine simulate", function()
 
   it("calls back spine serve's webhook with a body signed by the callback secret", function()
     local url = T.newdb("spec_sim_callback")
-    local srv = T.serve(url, { SPINE_SECRET_SIM_WEBHOOK_SECRET = "cb-secret" })
-    local hook = "http://127.0.0.1:" .. T.http_port(srv) .. "/v1/webhooks/sim"
+    local srv = T.serve(url, { SPINE_SECRET_GRIDCO_WEBHOOK_SECRET = "cb-secret" })
+    local hook = "http://127.0.0.1:" .. T.http_port(srv) .. "/v1/webhooks/gridco"
     local good = T.simulate({ "--callback", hook, "--callback-secret", "cb-secret",
                               "--callback-after", "10" })
     local bad = T.simulate({ "--callback", hook, "--callback-secret", "wrong",
                              "--callback-after", "10" })
-    post_switch(good, "good-1")
-    post_switch(bad, "bad-1")
+    post_switch(good, "wf-good:1")
+    post_switch(bad, "wf-bad:1")
     local function answered(sim)
       return T.wait_until(function()
         local e = T.sim_effects(sim).effects[1]
@@ -98,12 +98,69 @@ describe("spine simulate", function()
     T.kill(good, "TERM")
     T.kill(bad, "TERM")
     T.kill(srv, "TERM")
-    -- verified by serve (which does not deliver webhooks to workflows yet: 501) ...
-    assert.are.equal(501, g.status)
+    -- verified by serve and read by GridCo's adapter (no workflow wf-good runs: 202, unmatched)
+    assert.are.equal(202, g.status)
     assert.are.equal(1, g.attempts)
-    assert.matches('"msg":"webhook verified","provider":"sim"', T.log_of(srv), 1, true)
+    assert.matches('"msg":"webhook verified","provider":"gridco"', T.log_of(srv), 1, true)
     -- ... while the same callback signed with another secret is refused
     assert.are.equal(401, b.status)
+  end)
+
+  it("goes down and comes back on POST /_sim/outage, refusing a body that is not an object",
+     function()
+    local sim = T.simulate()
+    local down = T.http("POST", sim.url .. "/_sim/outage", { body = '{"down": true}' })
+    local during = post_switch(sim, "k-down")
+    local state = T.sim_effects(sim)
+    local bad = T.http("POST", sim.url .. "/_sim/outage", { body = '[true]' })
+    local bad_latency = T.http("POST", sim.url .. "/_sim/latency", { body = '{"ms": -1}' })
+    T.http("POST", sim.url .. "/_sim/outage", { body = '{"down": false}' })
+    local after = post_switch(sim, "k-down")
+    local effects = T.sim_effects(sim)
+    T.kill(sim, "TERM")
+    assert.are.equal(200, down)
+    assert.are.equal(503, during)
+    assert.is_true(state.down)
+    assert.are.equal(0, #state.effects)
+    assert.are.equal(400, bad)
+    assert.are.equal(400, bad_latency)
+    assert.are.equal(201, after)
+    assert.is_false(effects.down)
+    assert.are.equal(1, #effects.effects)
+  end)
+
+  it("records the mail its SMTP sink accepts and refuses all of it at --smtp-reject-rate 1",
+     function()
+    local sim = T.simulate({ "--smtp-port", "0" })
+    local refusing = T.simulate({ "--smtp-port", "0", "--smtp-reject-rate", "1" })
+    local msg = os.tmpname()
+    local f = assert(io.open(msg, "wb"))
+    f:write("From: spine@localhost\r\nTo: desk@provider.example\r\nSubject: Wechsel\r\n" ..
+            " DE0001\r\nX-Idempotency-Key: wf-1:2\r\n\r\nHello\r\n.leading dot\r\n")
+    f:close()
+    local function send(s)
+      return T.sh("curl -sS --max-time 30 smtp://127.0.0.1:" .. s.smtp_port ..
+                  " --mail-from spine@localhost --mail-rcpt desk@provider.example" ..
+                  " --mail-rcpt copy@provider.example -T " .. msg)
+    end
+    local ok = send(sim)
+    local refused = send(refusing)
+    os.remove(msg)
+    local got, none = T.sim_effects(sim), T.sim_effects(refusing)
+    T.kill(sim, "TERM")
+    T.kill(refusing, "TERM")
+    assert.are.equal(0, ok)
+    assert.are_not.equal(0, refused)
+    assert.are.equal(1, #got.emails)
+    local m = got.emails[1]
+    assert.are.equal("spine@localhost", m.from)
+    assert.are.same({ "desk@provider.example", "copy@provider.example" }, m.to)
+    assert.are.equal("Wechsel DE0001", m.subject)
+    assert.are.equal("wf-1:2", m.x_idempotency_key)
+    assert.are.equal("Hello\r\n.leading dot\r\n", m.body)
+    assert.are.equal(1, got.emails_unique_keys)
+    assert.are.equal(0, #none.emails)
+    assert.are.equal(1, none.emails_rejected)
   end)
 
   it("refuses a bad option value, naming the option", function()

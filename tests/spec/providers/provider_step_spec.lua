@@ -35,7 +35,7 @@ describe("ctx.provider", function()
     assert.are.equal(1, #effects.effects)
     local step = step_of(wf, "provider")
     assert.are.equal("gridco.submit_switch", step.name)
-    assert.are.equal(id .. ":" .. step.seq, effects.effects[1].idempotency_key)
+    assert.are.equal(id .. ":" .. math.tointeger(step.seq), effects.effects[1].idempotency_key)
     assert.are.equal(effects.effects[1].id, wf.result.reference)
     assert.are.equal("C-1", T.json.decode(effects.effects[1].request).contract)
     assert.are.equal(1, step.attempt)
@@ -120,7 +120,7 @@ describe("ctx.provider", function()
   it("raises a rejection at the call site without retrying it", function()
     local sim, url, env = setup("spec_provider_reject")
     local srv = T.serve(url, env)
-    local id = P.start(url, PLAYBOOK, { contract_id = "C-6", operation = "get_switch",
+    local id = P.start(url, PLAYBOOK, { contract_id = "C-6", operation = "get_switch", reference = "sw-404",
       opts = { retry = { attempts = 5, backoff = "10ms" } } })
     local wf = P.wait_status(url, id, "failed")
     local requests = T.sim_effects(sim).requests

@@ -19,7 +19,7 @@ end
 describe("webhooks", function()
   it("resume the waiting workflow when the provider confirms through its signed callback", function()
     local url = T.newdb("spec_webhook_callback")
-    local env = { SPINE_LISTEN = "127.0.0.1:0", SPINE_SECRET_GRIDCO_API_KEY = "k",
+    local env = { SPINE_LISTEN = "127.0.0.1:0", SPINE_SECRET_GRIDCO_API_KEY = "gridco-key-81c4",
                   SPINE_SECRET_GRIDCO_WEBHOOK_SECRET = SECRET }
     -- serve first (the simulator needs its port), then point the adapter at the simulator
     local dir = P.dir({})
