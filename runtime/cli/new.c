@@ -1,8 +1,7 @@
-/* `spine new playbook|adapter NAME`: scaffolds a playbook (with its manifest and a busted spec
- * that runs it) or a provider adapter (with a spec against `spine simulate`) from the files of
- * templates/, compiled into the binary (spine_cli__templates), so that an installed spine needs
- * nothing beside it. Never overwrites: one existing file refuses the whole scaffold before
- * anything is written. */
+/* `spine new playbook|adapter NAME`: scaffolds a playbook (its manifest, a busted spec that runs
+ * it) or a provider adapter (a spec against `spine simulate`) from templates/, compiled into the
+ * binary (spine_cli__templates): an installed spine needs nothing beside it. Never overwrites:
+ * one existing file refuses the whole scaffold before anything is written. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -186,12 +185,15 @@ int spine_cli_new(int argc, char **argv) {
     if (rc) break;
   }
   spine_buf_free(&text);
-  if (rc) {
-    spine_err e;
-    spine_err_set(&e, SPINE_EIO, paths[written], NULL, "cannot write: %s", strerror(-rc));
+  if (rc) { /* a file that appeared meanwhile, a full disk: undo what was written */
     for (int i = 0; i < written; i++)
       unlink(paths[i]);
-    if (rc == -EEXIST) return refuse(json, SPINE_ECONFLICT, "file_exists", "%s", e.msg);
+    if (rc == -EEXIST)
+      return refuse(json, SPINE_ECONFLICT, "file_exists",
+                    "%s already exists (nothing was written; pick another name or remove it)",
+                    paths[written]);
+    spine_err e;
+    spine_err_set(&e, SPINE_EIO, paths[written], NULL, "cannot write: %s", strerror(-rc));
     spine_cli__fail(json, &e, NULL);
     return SPINE_EXIT_REJECTED;
   }
