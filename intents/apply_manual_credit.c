@@ -22,6 +22,7 @@ const spine_intent spine_intent_apply_manual_credit = {
     .description =
         "Credits a customer by hand: appends a ledger entry in integer cents. A caller-supplied credit_id makes it idempotent. Returns {credit_id, balance_cents, currency}.",
     .args = ARGS,
+    .result = "credit_id: id, balance_cents: integer, currency: currency",
     .prepare = prepare,
     .apply = apply,
 };

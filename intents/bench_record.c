@@ -25,6 +25,7 @@ const spine_intent spine_intent_bench_record = {
     .name = "BenchRecord",
     .description = "Records one row in spine.bench_effects (benchmarks and engine tests).",
     .args = "n: integer?",
+    .result = "n: integer",
     .prepare = prepare,
     .apply = apply,
 };

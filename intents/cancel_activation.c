@@ -21,6 +21,7 @@ const spine_intent spine_intent_cancel_activation = {
     .description =
         "Cancels a draft or pending_activation contract. Returns {contract_id, state, version}.",
     .args = ARGS,
+    .result = SPINE_CONTRACT_CHANGED,
     .prepare = prepare,
     .apply = apply,
 };

@@ -21,6 +21,7 @@ const spine_intent spine_intent_cancel_switch = {
     .description =
         "Abandons a pending switch: the contract is active again. Returns {contract_id, state, version}.",
     .args = ARGS,
+    .result = SPINE_CONTRACT_CHANGED,
     .prepare = prepare,
     .apply = apply,
 };

@@ -22,6 +22,7 @@ const spine_intent spine_intent_confirm_activation = {
     .description =
         "Activates a pending_activation contract as confirmed by the provider. Returns {contract_id, state, version}.",
     .args = ARGS,
+    .result = SPINE_CONTRACT_CHANGED,
     .prepare = prepare,
     .apply = apply,
 };

@@ -22,6 +22,7 @@ const spine_intent spine_intent_confirm_switch = {
     .description =
         "Completes a pending switch: the old contract is terminated on the switch date and the new one is active from it. Returns {contract_id, state, version, new_contract_id}.",
     .args = ARGS,
+    .result = SPINE_CONTRACT_CHANGED ", new_contract_id: id",
     .prepare = prepare,
     .apply = apply,
 };

@@ -21,6 +21,7 @@ const spine_intent spine_intent_confirm_termination = {
     .description =
         "Terminates a contract whose termination was requested, as confirmed by the provider. Returns {contract_id, state, version}.",
     .args = ARGS,
+    .result = SPINE_CONTRACT_CHANGED,
     .prepare = prepare,
     .apply = apply,
 };

@@ -21,6 +21,7 @@ const spine_intent spine_intent_create_contract = {
     .description =
         "Creates a draft contract of a customer with a provider and tariff. A caller-supplied contract_id makes it idempotent. Returns {contract_id, state}.",
     .args = ARGS,
+    .result = "contract_id: id, state: draft",
     .prepare = prepare,
     .apply = apply,
 };

@@ -21,6 +21,7 @@ const spine_intent spine_intent_create_task = {
     .description =
         "Opens a human task about a contract or customer (the subject) for operators. A caller-supplied task_id makes it idempotent. Returns {task_id, status}.",
     .args = ARGS,
+    .result = "task_id: id, status: open",
     .prepare = prepare,
     .apply = apply,
 };

@@ -21,6 +21,7 @@ const spine_intent spine_intent_forget_customer = {
     .description =
         "GDPR erasure: pseudonymises the customer's personal data everywhere it is stored (history and outbox payloads, tasks, the workflows that acted for them), keeps the ledger and amounts, and records that it happened. Returns {customer_id, forgotten_at}.",
     .args = ARGS,
+    .result = "customer_id: id, forgotten_at: time",
     .prepare = prepare,
     .apply = apply,
 };

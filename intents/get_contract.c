@@ -21,6 +21,13 @@ const spine_intent spine_intent_get_contract = {
     .description =
         "Reads a contract; with as_of, the contract as it was at that time (from the history). Returns the contract record.",
     .args = ARGS,
+    .result =
+        "customer_id: id, contract_id: id, provider: id, tariff: string, meter_point_id: id?, "
+        "state: " SPINE_CONTRACT_STATES ", requested_start: date?, activation_date: date?, "
+        "provider_reference: string?, cancel_reason: string?, pending_switch: object?, "
+        "switched_from: id?, switched_to: id?, termination_reason: string?, "
+        "termination_requested_date: date?, termination_date: date?, version: integer, "
+        "created_at: time, updated_at: time, as_of: time?",
     .prepare = prepare,
     .apply = apply,
 };

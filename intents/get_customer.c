@@ -21,6 +21,10 @@ const spine_intent spine_intent_get_customer = {
     .description =
         "Reads a customer with their contracts and ledger balances; with as_of, as they were at that time. Returns the customer record.",
     .args = ARGS,
+    .result = "customer_id: id, name: string, email: string, phone: string?, iban: string?, "
+              "address: address?, forgotten_at: time?, forgotten_reason: string?, "
+              "version: integer, created_at: time, updated_at: time, contracts: list, "
+              "balances: object, balance_cents: integer, as_of: time?",
     .prepare = prepare,
     .apply = apply,
 };

@@ -6,15 +6,22 @@
  * id (non-empty text up to 100 bytes, no spaces), string (non-empty, up to 2000 bytes), integer,
  * cents (integer > 0), date (YYYY-MM-DD), time (ISO 8601, date first), email, currency (ISO
  * 4217, three capitals), address ({street, postcode, city, country?}), object (a table), or an
- * enumeration a|b|c. Arguments not in the schema are refused. */
+ * enumeration a|b|c. Arguments not in the schema are refused. Result schemas (spine_intent's
+ * `result`, documentation only) use the same form, and also `list` (an array of objects) and
+ * single values (`state: draft`: always "draft"). */
 #ifndef SPINE_INTENT_ARGS_H
 #define SPINE_INTENT_ARGS_H
 
 #include "intents.h"
 
+/* A contract's states, and the result of an intent that changes one (contract_changed()). */
+#define SPINE_CONTRACT_STATES                                                                      \
+  "draft|pending_activation|active|cancelled|switch_pending|termination_requested|terminated"
+#define SPINE_CONTRACT_CHANGED "contract_id: id, state: " SPINE_CONTRACT_STATES ", version: integer"
+
 typedef struct spine_intent_field {
   char name[48];
-  char type[64];
+  char type[128];
   int required;
 } spine_intent_field;
 

@@ -22,6 +22,7 @@ const spine_intent spine_intent_register_customer = {
     .description =
         "Registers a customer with their contact data and postal address. A caller-supplied customer_id makes it idempotent. Returns {customer_id}.",
     .args = ARGS,
+    .result = "customer_id: id",
     .prepare = prepare,
     .apply = apply,
 };

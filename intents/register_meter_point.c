@@ -22,6 +22,7 @@ const spine_intent spine_intent_register_meter_point = {
     .description =
         "Registers a customer's meter point (a meter is registered to one customer only; the same arguments again return the same meter point). Returns {meter_point_id}.",
     .args = ARGS,
+    .result = "meter_point_id: id",
     .prepare = prepare,
     .apply = apply,
 };

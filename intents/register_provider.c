@@ -21,6 +21,7 @@ const spine_intent spine_intent_register_provider = {
     .description =
         "Registers a provider (reference data, as named in providers/providers.json) so contracts can name it; registering it again updates its display name. Returns {provider}.",
     .args = ARGS,
+    .result = "provider: id",
     .prepare = prepare,
     .apply = apply,
 };

@@ -22,6 +22,7 @@ const spine_intent spine_intent_report_price_increase = {
     .description =
         "Records a provider's price increase on an active contract; the customer may terminate until the day before it takes effect. Returns {price_change_id, contract_id, termination_deadline}.",
     .args = ARGS,
+    .result = "price_change_id: id, contract_id: id, termination_deadline: date",
     .prepare = prepare,
     .apply = apply,
 };

@@ -21,6 +21,7 @@ const spine_intent spine_intent_request_activation = {
     .description =
         "Moves a draft contract to pending_activation (the activation goes to the provider). Returns {contract_id, state, version}.",
     .args = ARGS,
+    .result = SPINE_CONTRACT_CHANGED,
     .prepare = prepare,
     .apply = apply,
 };

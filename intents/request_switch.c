@@ -22,6 +22,7 @@ const spine_intent spine_intent_request_switch = {
     .description =
         "Starts switching an active contract to another tariff (and provider): the contract goes to switch_pending. Returns {contract_id, state, version, new_contract_id}.",
     .args = ARGS,
+    .result = SPINE_CONTRACT_CHANGED ", new_contract_id: id",
     .prepare = prepare,
     .apply = apply,
 };

@@ -21,6 +21,7 @@ const spine_intent spine_intent_request_termination = {
     .description =
         "Asks to terminate an active (or switch_pending) contract: it goes to termination_requested. Returns {contract_id, state, version}.",
     .args = ARGS,
+    .result = SPINE_CONTRACT_CHANGED,
     .prepare = prepare,
     .apply = apply,
 };

@@ -21,6 +21,7 @@ const spine_intent spine_intent_resolve_task = {
     .description =
         "Resolves an open human task with an outcome (the actor is recorded as resolver). Returns {task_id, status, outcome}.",
     .args = ARGS,
+    .result = "task_id: id, status: resolved, outcome: string",
     .prepare = prepare,
     .apply = apply,
 };

@@ -23,6 +23,9 @@ typedef struct spine_intent {
   const char *name;        /* "ConfirmActivation" */
   const char *description; /* one sentence */
   const char *args;        /* documentation of the arguments: "contract_id: string, ..." */
+  /* The result's fields in the same form ("contract_id: id, state: draft|active"), or NULL
+   * when unknown; documentation only (`spine intents --json`, types/intents.lua). */
+  const char *result;
   /* Registers the statements it uses (spine_intents_statement); runs once at start. */
   void (*prepare)(void);
   /* Checks the arguments (nothing added on failure: return SPINE_EINVAL with e->field), then

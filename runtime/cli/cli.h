@@ -33,6 +33,7 @@ int spine_cli_experiments(int argc, char **argv);
 int spine_cli_intent(int argc, char **argv);
 int spine_cli_intents(int argc, char **argv);
 int spine_cli_simulate(int argc, char **argv);
+int spine_cli_new(int argc, char **argv);
 
 /* ---- shared by the command files ---- */
 
@@ -76,6 +77,14 @@ struct spine_http_exchange;
 int spine_cli__webhook_secret(void *data, const char *provider, char *out, size_t size);
 void spine_cli__webhook_deliver(void *data, const char *provider, const char *body, size_t len,
                                 struct spine_http_exchange *x);
+
+/* The files of templates/, compiled in (scripts/embed_templates.cmake), for `spine new`;
+ * the array ends with {NULL, NULL}. */
+typedef struct spine_cli__template {
+  const char *name; /* "playbook.lua" */
+  const char *text;
+} spine_cli__template;
+extern const spine_cli__template spine_cli__templates[];
 
 /* Prints a workflow (the JSON of spine_cli__workflow_sql) for people: status, steps. */
 void spine_cli__print_workflow(const char *json);

@@ -28,8 +28,9 @@ static const struct {
     {"experiments", spine_cli_experiments, "per-variant outcomes of experiments (--process)"},
     {"bench", spine_cli_bench, "the built-in benchmark (--quick, --json)"},
     {"intent", spine_cli_intent, "apply one business intent as an operator (--args, --actor)"},
-    {"intents", spine_cli_intents, "the business intent catalog (--json, --markdown)"},
+    {"intents", spine_cli_intents, "the business intent catalog (--json, --markdown, --luals)"},
     {"simulate", spine_cli_simulate, "a provider simulator (HTTP API, webhooks) for tests"},
+    {"new", spine_cli_new, "scaffold a playbook or a provider adapter, with its spec"},
 };
 
 static void usage(FILE *f) {
