@@ -1,8 +1,9 @@
 /* `spine simulate`: a provider simulator for tests and demos. It plays an energy provider's
- * REST API (switches of supply) on 127.0.0.1 with configurable latency, errors and outages,
- * honours Idempotency-Key (a key seen before returns the first answer, never a second
- * effect), records effects for GET /_sim/effects, and later calls back a webhook URL with a
- * signed body. Its state lives in memory only; it stops on SIGINT or SIGTERM. */
+ * REST API (switches of supply, terminations of contracts, their cancellation) on 127.0.0.1
+ * with configurable latency, errors, outages and refusals, honours Idempotency-Key (a key seen
+ * before returns the first answer, never a second effect), records effects for
+ * GET /_sim/effects, and later calls back a webhook URL with a signed body. Its state lives in
+ * memory only; it stops on SIGINT or SIGTERM. */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -38,31 +39,46 @@ static const char usage[] =
     "    POST /v1/switches        starts a switch (201 {id, status}); an Idempotency-Key seen\n"
     "                             before returns the first answer and makes no new effect\n"
     "    GET  /v1/switches/ID     the switch\n"
+    "    POST /v1/switches/ID/cancel  cancels it (200 {id, status: \"cancelled\"}; again: the same)\n"
+    "    POST /v1/terminations, GET /v1/terminations/ID, POST /v1/terminations/ID/cancel\n"
+    "                             the same for the termination of a contract\n"
     "    GET  /_sim/effects       what happened: {requests, down, latency_ms, effects[, emails,\n"
     "                             emails_unique_keys, emails_rejected]} (for tests)\n"
     "    POST /_sim/outage        {\"down\": true|false}: every API request gets 503 while down\n"
     "    POST /_sim/latency       {\"ms\": N}: the --latency from now on\n"
+    "    POST /_sim/refuse        {\"kind\": \"switch\"|\"termination\", \"status\": 400-499 or 0}:\n"
+    "                             new requests of that kind get that refusal (0: accepted again)\n"
     "  --port N           port (default 7790; 0 picks one). The first line on stdout is\n"
     "                     {\"url\": ..., \"port\": N} once listening.\n"
     "  --latency MS       delay every API answer (the effect happens at once)\n"
     "  --error-rate R     answer 500, without effect, to this fraction of API requests (0-1)\n"
     "  --outage-after N --outage-for M   API requests N+1 .. N+M get 503, without effect\n"
-    "  --callback URL     after each new switch, POST {event, id, status, idempotency_key}\n"
-    "                     there, signed X-Spine-Signature: sha256=HMAC(--callback-secret, body),\n"
+    "  --callback URL     after each new switch or termination, POST {event, id, status,\n"
+    "                     idempotency_key} there (event \"switch.confirmed\" or\n"
+    "                     \"termination.confirmed\"; none once cancelled), signed\n"
+    "                     X-Spine-Signature: sha256=HMAC(--callback-secret, body),\n"
     "                     --callback-after MS later (default 100); retried when transient\n"
     "  --seed N           seed of the error draw (default 1): runs are reproducible\n"
     "  --smtp-port N      also an SMTP sink on 127.0.0.1:N (0 picks one; the first line then\n"
     "                     has \"smtp_port\") that records every message it accepts\n"
     "  --smtp-reject-rate R  refuse (554) this fraction of the messages (0-1)\n";
 
+/* What a provider is asked to do: the two kinds of effect, each under /v1/<path>. */
+typedef enum { KIND_SWITCH, KIND_TERMINATION, NKINDS } effect_kind;
+static const struct {
+  const char *name, *path, *id_prefix;
+} kinds[NKINDS] = {{"switch", "switches", "sw"}, {"termination", "terminations", "tm"}};
+
 typedef struct effect {
   char id[32];
+  effect_kind kind;
   char key[MAX_KEY + 1]; /* "" without Idempotency-Key */
   char *request;         /* the request body */
   size_t request_len;
   char *answer; /* the first answer's body, replayed for the same key */
   int status;
   int confirmed;
+  int cancelled; /* POST .../ID/cancel came */
   /* the callback */
   int cb_attempts, cb_status;
   char cb_error[256];
@@ -100,7 +116,8 @@ struct sim {
   spine_sim_smtp *smtp;
   long smtp_port; /* -1: no SMTP sink */
   double smtp_reject_rate;
-  int down; /* POST /_sim/outage */
+  int down;           /* POST /_sim/outage */
+  int refuse[NKINDS]; /* POST /_sim/refuse: the status new requests of a kind get; 0 = none */
   uv_signal_t sigint, sigterm;
   int64_t latency, callback_after;
   double error_rate;
@@ -227,6 +244,10 @@ static void on_callback_timer(uv_timer_t *t) {
   callback *c = container_of(t, callback, timer);
   sim *s = c->s;
   effect *ef = &s->effects[c->idx];
+  if (ef->cancelled) { /* a provider confirms nothing it was told to drop */
+    drop_callback(c);
+    return;
+  }
   char hex[65], sig[96];
   spine_hmac_sha256_hex(s->secret, strlen(s->secret), c->body, c->len, hex);
   snprintf(sig, sizeof sig, "X-Spine-Signature: sha256=%s", hex);
@@ -249,7 +270,7 @@ static void on_callback_timer(uv_timer_t *t) {
 static void schedule_callback(sim *s, int idx) {
   effect *ef = &s->effects[idx];
   spine_buf b = SPINE_BUF_INIT;
-  spine_buf_puts(&b, "{\"event\":\"switch.confirmed\",\"id\":");
+  spine_buf_printf(&b, "{\"event\":\"%s.confirmed\",\"id\":", kinds[ef->kind].name);
   json_str(&b, ef->id, strlen(ef->id));
   spine_buf_puts(&b, ",\"status\":\"confirmed\",\"idempotency_key\":");
   if (ef->key[0])
@@ -294,14 +315,17 @@ static int injected(sim *s, spine_http_exchange *x) {
   return 0;
 }
 
-static void switch_json(spine_buf *b, const effect *ef) {
+static void effect_json(spine_buf *b, const effect *ef) {
   spine_buf_puts(b, "{\"id\":");
   json_str(b, ef->id, strlen(ef->id));
-  spine_buf_printf(b, ",\"status\":\"%s\"}", ef->confirmed ? "confirmed" : "pending");
+  spine_buf_printf(b, ",\"status\":\"%s\"}",
+                   ef->cancelled   ? "cancelled"
+                   : ef->confirmed ? "confirmed"
+                                   : "pending");
 }
 
-static void post_switch(void *data, spine_http_exchange *x) {
-  sim *s = data;
+/* POST /v1/switches or /v1/terminations: a new effect of kind `k`. */
+static void post_effect(sim *s, spine_http_exchange *x, effect_kind k) {
   if (injected(s, x)) return;
   size_t klen, blen;
   const char *key = spine_http_header(x, "Idempotency-Key", &klen);
@@ -310,6 +334,7 @@ static void post_switch(void *data, spine_http_exchange *x) {
   for (int i = 0; key && i < s->n; i++)
     if (strlen(s->effects[i].key) == klen && !memcmp(s->effects[i].key, key, klen))
       return answer(s, x, s->effects[i].status, s->effects[i].answer, 1);
+  if (s->refuse[k]) return answer(s, x, s->refuse[k], "{\"error\":\"refused\"}", 0);
   if (s->n == MAX_EFFECTS) return answer(s, x, 507, "{\"error\":\"simulator full\"}", 0);
   if (s->n == s->cap) {
     int cap = s->cap ? 2 * s->cap : 64;
@@ -321,12 +346,13 @@ static void post_switch(void *data, spine_http_exchange *x) {
   const char *body = spine_http_body(x, &blen);
   effect *ef = &s->effects[s->n];
   memset(ef, 0, sizeof *ef);
-  snprintf(ef->id, sizeof ef->id, "sw-%d", s->n + 1);
+  ef->kind = k;
+  snprintf(ef->id, sizeof ef->id, "%s-%d", kinds[k].id_prefix, s->n + 1);
   if (key) memcpy(ef->key, key, klen);
   ef->request = malloc(blen + 1);
   spine_buf b = SPINE_BUF_INIT;
   ef->status = 201;
-  switch_json(&b, ef);
+  effect_json(&b, ef);
   ef->answer = b.data;
   if (!ef->request || !ef->answer) {
     free(ef->request);
@@ -337,25 +363,76 @@ static void post_switch(void *data, spine_http_exchange *x) {
   ef->request[blen] = '\0';
   ef->request_len = blen;
   s->n++;
-  spine_log_info("simulate", "switch created", "id", ef->id, NULL);
+  spine_log_info("simulate", "effect created", "kind", kinds[k].name, "id", ef->id, NULL);
   if (s->callback_url) schedule_callback(s, s->n - 1);
   answer(s, x, 201, ef->answer, 0);
 }
 
-static void get_switch(void *data, spine_http_exchange *x) {
-  sim *s = data;
+static void post_switch(void *data, spine_http_exchange *x) {
+  post_effect(data, x, KIND_SWITCH);
+}
+
+static void post_termination(void *data, spine_http_exchange *x) {
+  post_effect(data, x, KIND_TERMINATION);
+}
+
+/* The effect of kind `k` whose id is `id` (len bytes), or NULL. */
+static effect *find_effect(sim *s, effect_kind k, const char *id, size_t len) {
+  for (int i = 0; i < s->n; i++)
+    if (s->effects[i].kind == k && strlen(s->effects[i].id) == len &&
+        !memcmp(s->effects[i].id, id, len))
+      return &s->effects[i];
+  return NULL;
+}
+
+static void answer_effect(sim *s, spine_http_exchange *x, const effect *ef) {
+  spine_buf b = SPINE_BUF_INIT;
+  effect_json(&b, ef);
+  answer(s, x, 200, spine_buf_str(&b), 0);
+  spine_buf_free(&b);
+}
+
+/* GET /v1/<path>/ID */
+static void get_effect(sim *s, spine_http_exchange *x, effect_kind k) {
   if (injected(s, x)) return;
   size_t len;
   const char *id = spine_http_path_rest(x, &len);
-  for (int i = 0; i < s->n; i++)
-    if (strlen(s->effects[i].id) == len && !memcmp(s->effects[i].id, id, len)) {
-      spine_buf b = SPINE_BUF_INIT;
-      switch_json(&b, &s->effects[i]);
-      answer(s, x, 200, spine_buf_str(&b), 0);
-      spine_buf_free(&b);
-      return;
-    }
-  answer(s, x, 404, "{\"error\":\"no such switch\"}", 0);
+  effect *ef = find_effect(s, k, id, len);
+  if (!ef) return answer(s, x, 404, "{\"error\":\"not found\"}", 0);
+  answer_effect(s, x, ef);
+}
+
+static void get_switch(void *data, spine_http_exchange *x) {
+  get_effect(data, x, KIND_SWITCH);
+}
+
+static void get_termination(void *data, spine_http_exchange *x) {
+  get_effect(data, x, KIND_TERMINATION);
+}
+
+/* POST /v1/<path>/ID/cancel: the effect is dropped (no callback any more); cancelling it again
+ * answers the same. */
+static void post_cancel(sim *s, spine_http_exchange *x, effect_kind k) {
+  if (injected(s, x)) return;
+  static const char suffix[] = "/cancel";
+  size_t len, n = sizeof suffix - 1;
+  const char *rest = spine_http_path_rest(x, &len);
+  if (len <= n || memcmp(rest + len - n, suffix, n))
+    return answer(s, x, 404, "{\"error\":\"not found\"}", 0);
+  effect *ef = find_effect(s, k, rest, len - n);
+  if (!ef) return answer(s, x, 404, "{\"error\":\"not found\"}", 0);
+  if (!ef->cancelled)
+    spine_log_info("simulate", "effect cancelled", "kind", kinds[k].name, "id", ef->id, NULL);
+  ef->cancelled = 1;
+  answer_effect(s, x, ef);
+}
+
+static void post_switch_cancel(void *data, spine_http_exchange *x) {
+  post_cancel(data, x, KIND_SWITCH);
+}
+
+static void post_termination_cancel(void *data, spine_http_exchange *x) {
+  post_cancel(data, x, KIND_TERMINATION);
 }
 
 static void get_effects(void *data, spine_http_exchange *x) {
@@ -370,7 +447,8 @@ static void get_effects(void *data, spine_http_exchange *x) {
   spine_buf_puts(&b, "\"effects\":[");
   for (int i = 0; i < s->n; i++) {
     effect *ef = &s->effects[i];
-    spine_buf_printf(&b, "%s{\"seq\":%d,\"id\":", i ? "," : "", i + 1);
+    spine_buf_printf(&b, "%s{\"seq\":%d,\"kind\":\"%s\",\"id\":", i ? "," : "", i + 1,
+                     kinds[ef->kind].name);
     json_str(&b, ef->id, strlen(ef->id));
     spine_buf_puts(&b, ",\"idempotency_key\":");
     if (ef->key[0])
@@ -379,7 +457,8 @@ static void get_effects(void *data, spine_http_exchange *x) {
       spine_buf_puts(&b, "null");
     spine_buf_puts(&b, ",\"request\":");
     json_str(&b, ef->request, ef->request_len);
-    spine_buf_printf(&b, ",\"confirmed\":%s", ef->confirmed ? "true" : "false");
+    spine_buf_printf(&b, ",\"confirmed\":%s,\"cancelled\":%s", ef->confirmed ? "true" : "false",
+                     ef->cancelled ? "true" : "false");
     if (s->callback_url) {
       spine_buf_printf(&b,
                        ",\"callback\":{\"attempts\":%d,\"status\":%d,\"error\":", ef->cb_attempts,
@@ -444,6 +523,31 @@ static void post_latency(void *data, spine_http_exchange *x) {
   spine_jsondoc_free(doc);
   spine_buf b = SPINE_BUF_INIT;
   spine_buf_printf(&b, "{\"latency_ms\":%lld}\n", (long long)s->latency);
+  spine_http_respond(x, 200, "application/json", spine_buf_str(&b), b.len);
+  spine_buf_free(&b);
+}
+
+static void post_refuse(void *data, spine_http_exchange *x) {
+  sim *s = data;
+  spine_jsondoc *doc = control_body(x);
+  if (!doc) return;
+  const spine_jsondoc *kd = spine_jsondoc_get(doc, "kind");
+  const spine_jsondoc *st = spine_jsondoc_get(doc, "status");
+  int k = -1;
+  for (int i = 0; kd && kd->type == SPINE_JSONDOC_STRING && i < NKINDS; i++)
+    if (!strcmp(kd->str, kinds[i].name)) k = i;
+  int ok = k >= 0 && st && st->type == SPINE_JSONDOC_NUMBER &&
+           (st->num == 0 || (st->num >= 400 && st->num <= 499));
+  if (!ok) {
+    spine_jsondoc_free(doc);
+    json_reply(x, 400, "{\"error\":\"kind: switch or termination; status: 400 to 499, or 0\"}\n");
+    return;
+  }
+  s->refuse[k] = (int)st->num;
+  spine_jsondoc_free(doc);
+  spine_log_info("simulate", s->refuse[k] ? "refusing" : "accepting", "kind", kinds[k].name, NULL);
+  spine_buf b = SPINE_BUF_INIT;
+  spine_buf_printf(&b, "{\"kind\":\"%s\",\"status\":%d}\n", kinds[k].name, s->refuse[k]);
   spine_http_respond(x, 200, "application/json", spine_buf_str(&b), b.len);
   spine_buf_free(&b);
 }
@@ -561,9 +665,15 @@ int spine_cli_simulate(int argc, char **argv) {
   if (!rc) rc = spine_http_client_new(&s->loop, &s->cli, &e);
   if (!rc) rc = spine_http_server_route(s->srv, "POST", "/v1/switches", post_switch, s);
   if (!rc) rc = spine_http_server_route(s->srv, "GET", "/v1/switches/", get_switch, s);
+  if (!rc) rc = spine_http_server_route(s->srv, "POST", "/v1/switches/", post_switch_cancel, s);
+  if (!rc) rc = spine_http_server_route(s->srv, "POST", "/v1/terminations", post_termination, s);
+  if (!rc) rc = spine_http_server_route(s->srv, "GET", "/v1/terminations/", get_termination, s);
+  if (!rc)
+    rc = spine_http_server_route(s->srv, "POST", "/v1/terminations/", post_termination_cancel, s);
   if (!rc) rc = spine_http_server_route(s->srv, "GET", "/_sim/effects", get_effects, s);
   if (!rc) rc = spine_http_server_route(s->srv, "POST", "/_sim/outage", post_outage, s);
   if (!rc) rc = spine_http_server_route(s->srv, "POST", "/_sim/latency", post_latency, s);
+  if (!rc) rc = spine_http_server_route(s->srv, "POST", "/_sim/refuse", post_refuse, s);
   if (!rc) rc = spine_http_server_route(s->srv, "GET", "/healthz", healthz, s);
   if (!rc && s->smtp_port >= 0)
     rc = spine_sim_smtp_start(&s->loop, (int)s->smtp_port, s->smtp_reject_rate, s->rng, &s->smtp,

@@ -163,6 +163,82 @@ describe("spine simulate", function()
     assert.are.equal(1, none.emails_rejected)
   end)
 
+  it("takes terminations like switches, cancels either, and refuses on POST /_sim/refuse",
+     function()
+    local sim = T.simulate({})
+    local function post(path, key)
+      local status, body = T.http("POST", sim.url .. path, { body = '{"contract":"k-1"}',
+        headers = { "Content-Type: application/json", "Idempotency-Key: " .. key } })
+      local ok, obj = pcall(T.json.decode, body)
+      return status, ok and obj or body
+    end
+    local s1, sw = post("/v1/switches", "wf-1:2")
+    local s2, tm = post("/v1/terminations", "wf-1:3")
+    local c1, cancelled = post("/v1/terminations/" .. tm.id .. "/cancel", "wf-1:9")
+    local c2, again = post("/v1/terminations/" .. tm.id .. "/cancel", "wf-1:10")
+    local wrong_kind = post("/v1/switches/" .. tm.id .. "/cancel", "wf-1:11")
+    local refusing = T.http("POST", sim.url .. "/_sim/refuse",
+                            { body = '{"kind": "termination", "status": 409}' })
+    local refused = post("/v1/terminations", "wf-2:3")
+    local replayed = post("/v1/terminations", "wf-1:3") -- a key seen before: its first answer
+    local switch_ok = post("/v1/switches", "wf-2:2")
+    local bad = T.http("POST", sim.url .. "/_sim/refuse", { body = '{"kind": "x", "status": 409}' })
+    T.http("POST", sim.url .. "/_sim/refuse", { body = '{"kind": "termination", "status": 0}' })
+    local accepted = post("/v1/terminations", "wf-3:3")
+    local got_status, got = T.http("GET", sim.url .. "/v1/terminations/" .. tm.id)
+    local effects = T.sim_effects(sim)
+    T.kill(sim, "TERM")
+    assert.are.same({ 201, 201 }, { s1, s2 })
+    assert.matches("^sw%-", sw.id)
+    assert.matches("^tm%-", tm.id)
+    assert.are.same({ 200, 200 }, { c1, c2 })
+    assert.are.same({ id = tm.id, status = "cancelled" }, cancelled)
+    assert.are.same(cancelled, again)
+    assert.are.equal(404, wrong_kind)
+    assert.are.equal(200, refusing)
+    assert.are.equal(409, refused)
+    assert.are.equal(201, replayed)
+    assert.are.equal(201, switch_ok)
+    assert.are.equal(400, bad)
+    assert.are.equal(201, accepted)
+    assert.are.equal(200, got_status)
+    assert.are.equal("cancelled", T.json.decode(got).status)
+    assert.are.equal(4, #effects.effects)
+    assert.are.same({ "switch", "termination", "switch", "termination" },
+                    { effects.effects[1].kind, effects.effects[2].kind, effects.effects[3].kind,
+                      effects.effects[4].kind })
+    assert.is_false(effects.effects[1].cancelled)
+    assert.is_true(effects.effects[2].cancelled)
+  end)
+
+  it("calls back termination.confirmed, and nothing for an effect cancelled before", function()
+    local url = T.newdb("spec_sim_termination_callback")
+    local srv = T.serve(url, { SPINE_SECRET_GRIDCO_WEBHOOK_SECRET = "cb-secret" })
+    local hook = "http://127.0.0.1:" .. T.http_port(srv) .. "/v1/webhooks/gridco"
+    local sim = T.simulate({ "--callback", hook, "--callback-secret", "cb-secret",
+                             "--callback-after", "300" })
+    local function post(path, key)
+      local _, body = T.http("POST", sim.url .. path, { body = "{}",
+        headers = { "Idempotency-Key: " .. key } })
+      return T.json.decode(body)
+    end
+    post("/v1/terminations", "wf-t:1")
+    local dropped = post("/v1/switches", "wf-s:1")
+    T.http("POST", sim.url .. "/v1/switches/" .. dropped.id .. "/cancel")
+    local effects = T.wait_until(function()
+      local e = T.sim_effects(sim)
+      return e.effects[1].callback.status ~= 0 and e
+    end, 30, "the termination's callback")
+    os.execute("sleep 0.5") -- the cancelled switch's callback time has passed too
+    local later = T.sim_effects(sim)
+    T.kill(sim, "TERM")
+    T.kill(srv, "TERM")
+    assert.are.equal(202, effects.effects[1].callback.status)
+    assert.matches('"msg":"webhook verified","provider":"gridco"', T.log_of(srv), 1, true)
+    assert.are.equal(0, later.effects[2].callback.attempts)
+    assert.is_false(later.effects[2].confirmed)
+  end)
+
   it("refuses a bad option value, naming the option", function()
     local code, _, err = T.sh(T.q(T.bin) .. " simulate --error-rate 2")
     assert.are.equal(2, code)
