@@ -32,6 +32,7 @@
 ---| "ForgetCustomer"
 ---| "GetContract"
 ---| "GetCustomer"
+---| "GetTask"
 ---| "BenchRecord"
 
 --- RegisterCustomer: Registers a customer with their contact data and postal address. A
@@ -322,6 +323,26 @@
 ---@field balance_cents integer
 ---@field as_of? string ISO 8601
 
+--- GetTask: Reads a human task: kind, subject, data, status and, once resolved, its outcome,
+--- resolution and resolver (resolved_by, the actor of ResolveTask). Returns the task record.
+---@class GetTaskArgs
+---@field task_id string
+
+--- What GetTask returns.
+---@class GetTaskResult
+---@field customer_id string
+---@field task_id string
+---@field kind string
+---@field subject string
+---@field status "open"|"resolved"
+---@field data table
+---@field due? string ISO 8601
+---@field outcome? string
+---@field resolution? table
+---@field resolved_by? string
+---@field created_at string ISO 8601
+---@field resolved_at? string ISO 8601
+
 --- BenchRecord: Records one row in spine.bench_effects (benchmarks and engine tests).
 ---@class BenchRecordArgs
 ---@field n? integer
@@ -356,6 +377,7 @@ local ctx = {}
 ---@overload fun(name: "ForgetCustomer", args: ForgetCustomerArgs): ForgetCustomerResult
 ---@overload fun(name: "GetContract", args: GetContractArgs): GetContractResult
 ---@overload fun(name: "GetCustomer", args: GetCustomerArgs): GetCustomerResult
+---@overload fun(name: "GetTask", args: GetTaskArgs): GetTaskResult
 ---@overload fun(name: "BenchRecord", args: BenchRecordArgs): BenchRecordResult
 ---@param name SpineIntentName|string an intent of `spine intents`
 ---@param args table

@@ -196,6 +196,7 @@ describe("types/intents.lua", function()
     local task = ok("CreateTask", { kind = "call_back", subject = ids.customer,
                                     data = { note = "x" } })
     ok("ResolveTask", { task_id = task.task_id, outcome = "done" })
+    ok("GetTask", { task_id = task.task_id })
     ok("GetCustomer", { customer_id = ids.customer })
     ok("GetContract", { contract_id = ids.contract, as_of = "2100-01-01T00:00:00Z" })
     ok("BenchRecord", { n = 1 })

@@ -177,6 +177,20 @@ describe("tasks", function()
     L.rejects(url, "ResolveTask", { task_id = "t-1", outcome = "again" }, "invalid_transition")
     L.rejects(url, "ResolveTask", { task_id = "t-404", outcome = "x" }, "not_found", "task_id")
   end)
+
+  it("GetTask reads a task with its outcome and who resolved it", function()
+    local t = L.ok(url, "GetTask", { task_id = "t-1" })
+    assert.are.same({ "resolved", "confirmed", "ops:olga", "activation_overdue", "other-k",
+                      "other-cu", 14, "2026-12-28" },
+                    { t.status, t.outcome, t.resolved_by, t.kind, t.subject, t.customer_id,
+                      t.data.days, t.resolution.activation_date })
+    assert.is_nil(t.args_digest)
+    local open = L.ok(url, "CreateTask", { kind = "call_back", subject = "rc1", task_id = "t-2" })
+    local o = L.ok(url, "GetTask", { task_id = open.task_id })
+    assert.are.equal("open", o.status)
+    assert.are.equal(T.json.null, o.resolved_by)
+    L.rejects(url, "GetTask", { task_id = "t-404" }, "not_found", "task_id")
+  end)
 end)
 
 describe("GetCustomer", function()
