@@ -95,5 +95,43 @@ function R.manifest_ok(url, process)
   return found
 end
 
+-- The secrets of the adapters the processes call (API keys, webhook secrets).
+local SECRETS = { SPINE_SECRET_GRIDCO_API_KEY = "gridco-key-5e0a",
+                  SPINE_SECRET_ACME_ENERGY_API_KEY = "acme-key-c41d",
+                  SPINE_SECRET_GRIDCO_WEBHOOK_SECRET = "whsec-gridco-77f2",
+                  SPINE_SECRET_ACME_ENERGY_WEBHOOK_SECRET = "whsec-acme-0b9e" }
+
+-- Simulators for gridco and ACME, and the env that points the adapters at them. Those named in
+-- `confirming` ("gridco", "acme_energy") call back the webhooks of a `spine serve` on `port`.
+function R.providers(port, confirming)
+  local function sim(provider)
+    for _, name in ipairs(confirming or {}) do
+      if name == provider then
+        return T.simulate({ "--callback",
+          ("http://127.0.0.1:%d/v1/webhooks/%s"):format(port, provider), "--callback-secret",
+          SECRETS["SPINE_SECRET_" .. provider:upper() .. "_WEBHOOK_SECRET"] })
+      end
+    end
+    return T.simulate({})
+  end
+  local gridco, acme = sim("gridco"), sim("acme_energy")
+  local dir = P.dir({ gridco = { base_url = gridco.url, rate_limit = 100000 },
+                      acme_energy = { base_url = acme.url, rate_limit = 100000 } })
+  local env = { SPINE_PROVIDERS = dir }
+  for k, v in pairs(SECRETS) do env[k] = v end
+  return { gridco = gridco, acme = acme }, env
+end
+
+-- Starts `spine serve` with the providers' simulators (R.providers), those in `confirming`
+-- calling back its webhooks; returns the server and the simulators.
+function R.serve(url, confirming)
+  local probe = T.serve(url) -- the simulators need serve's port, serve their URLs: pick one
+  local port = T.http_port(probe)
+  T.kill(probe)
+  local sims, env = R.providers(port, confirming)
+  env.SPINE_LISTEN = "127.0.0.1:" .. port
+  return T.serve(url, env), sims
+end
+
 R.T, R.P, R.L = T, P, L
 return R

@@ -4,12 +4,7 @@
 -- timeouts run on the virtual clock (spine run); confirmations come through a real
 -- `spine serve`, from the simulators' signed callbacks to the providers' webhooks.
 local R = require("process_test")
-local T, P, L = R.T, R.P, R.L
-
-local SECRETS = { SPINE_SECRET_GRIDCO_API_KEY = "gridco-key-5e0a",
-                  SPINE_SECRET_ACME_ENERGY_API_KEY = "acme-key-c41d",
-                  SPINE_SECRET_GRIDCO_WEBHOOK_SECRET = "whsec-gridco-77f2",
-                  SPINE_SECRET_ACME_ENERGY_WEBHOOK_SECRET = "whsec-acme-0b9e" }
+local T, L = R.T, R.L
 
 -- A database with customer <p>-cu, meter point <p>-mp and its active acme_energy contract <p>-k.
 local function db(p)
@@ -20,36 +15,7 @@ local function db(p)
   return url, ids
 end
 
--- Simulators for gridco and ACME, and the env that points the adapters at them. Those named in
--- `confirming` ("gridco", "acme_energy") call back the webhooks of a `spine serve` on `port`.
-local function providers(port, confirming)
-  local function sim(provider)
-    for _, name in ipairs(confirming or {}) do
-      if name == provider then
-        return T.simulate({ "--callback",
-          ("http://127.0.0.1:%d/v1/webhooks/%s"):format(port, provider), "--callback-secret",
-          SECRETS["SPINE_SECRET_" .. provider:upper() .. "_WEBHOOK_SECRET"] })
-      end
-    end
-    return T.simulate({})
-  end
-  local gridco, acme = sim("gridco"), sim("acme_energy")
-  local dir = P.dir({ gridco = { base_url = gridco.url, rate_limit = 100000 },
-                      acme_energy = { base_url = acme.url, rate_limit = 100000 } })
-  local env = { SPINE_PROVIDERS = dir }
-  for k, v in pairs(SECRETS) do env[k] = v end
-  return { gridco = gridco, acme = acme }, env
-end
-
--- The same for a `spine serve` (started here) whose webhooks the simulators call back.
-local function serve(url, confirming)
-  local probe = T.serve(url) -- the simulators need serve's port, serve their URLs: pick one
-  local port = T.http_port(probe)
-  T.kill(probe)
-  local sims, env = providers(port, confirming)
-  env.SPINE_LISTEN = "127.0.0.1:" .. port
-  return T.serve(url, env), sims
-end
+local providers, serve = R.providers, R.serve
 
 -- From now on `sim` refuses requests of `kind` ("switch", "termination") with 409.
 local function refuse(sim, kind)

@@ -12,8 +12,8 @@ local KEYS = { SPINE_SECRET_GRIDCO_API_KEY = "gridco-key-1d7e",
 local function setup(name)
   local sim = T.simulate({ "--smtp-port", "0" })
   local fast = { base_url = sim.url, rate_limit = 100000 }
-  local dir = P.dir({ smtp = { url = "smtp://127.0.0.1:" .. sim.smtp_port, from = "spine@localhost" },
-                      gridco = fast, acme_energy = fast })
+  local smtp = { url = "smtp://127.0.0.1:" .. sim.smtp_port, from = "spine@localhost" }
+  local dir = P.dir({ smtp = smtp, gridco = fast, acme_energy = fast })
   local env = { SPINE_PROVIDERS = dir }
   for k, v in pairs(KEYS) do env[k] = v end
   return sim, T.newdb(name), env
@@ -28,7 +28,8 @@ local function undo(url, env, input)
 end
 
 local SWITCH = { submit = "submit_switch", undo = "cancel_switch",
-                 args = { contract_id = "K-1", meter_point = "DE0001", requested_start = "2027-01-01" } }
+                 args = { contract_id = "K-1", meter_point = "DE0001",
+                          requested_start = "2027-01-01" } }
 local TERMINATION = { submit = "submit_termination", undo = "withdraw_termination",
                       args = { contract_id = "K-1", meter_point = "DE0001",
                                termination_date = "2026-12-31", reason = "switch" } }
