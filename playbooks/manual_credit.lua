@@ -91,7 +91,7 @@ end
 ---@type SpinePlaybook
 local playbook = {
   name = "manual_credit",
-  description = "Credit a customer by hand; above the threshold only with a second person's approval",
+  description = "Credit a customer by hand; above a threshold only with a second person's approval",
   input = { customer_id = "string", amount_cents = "integer", reason = "string",
             requested_by = "string", contract_id = "string?", currency = "string?",
             approval_threshold_cents = "integer?", approval_timeout = "string?" },
