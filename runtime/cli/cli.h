@@ -33,6 +33,7 @@ int spine_cli_experiments(int argc, char **argv);
 int spine_cli_intent(int argc, char **argv);
 int spine_cli_intents(int argc, char **argv);
 int spine_cli_simulate(int argc, char **argv);
+int spine_cli_watch(int argc, char **argv);
 int spine_cli_new(int argc, char **argv);
 
 /* ---- shared by the command files ---- */
@@ -50,6 +51,10 @@ int spine_cli__parse(int argc, char **argv, const char *const *spec, const char 
                      int max_pos, spine_cli_args *out);
 /* The value of option `name` (as in spec, without '='), or NULL. */
 const char *spine_cli__opt(const spine_cli_args *a, const char *const *spec, const char *name);
+
+/* --since T: a date, a date-time, or a duration back from now, as ISO 8601 UTC in `out`.
+ * Returns 0, or -1 when `v` is none of them. */
+int spine_cli__since(const char *v, char out[32]);
 
 /* The database: $SPINE_DATABASE_URL, or the embedded cluster (started on demand). */
 int spine_cli__conninfo(char *out, size_t size, spine_err *e);
