@@ -146,8 +146,7 @@ int spine_ctx__cancelled(const spine_wf *wf) {
 }
 
 int spine_ctx__raise_cancel(lua_State *L) {
-  spine_ctx_push_error(L, "cancelled", "cancelled",
-                       "the workflow was cancelled", NULL);
+  spine_ctx_push_error(L, "cancelled", "cancelled", "the workflow was cancelled", NULL);
   return lua_error(L);
 }
 
@@ -774,8 +773,7 @@ void spine_ctx_cancel(spine_wf *wf) {
   /* Waiting: stop waiting now; the call raises the cancellation at its site. */
   spine_sched_timer_cancel(wf);
   spine_ctx_provider_free(wf); /* a provider step's backoff */
-  spine_ctx_push_error(wf->co, "cancelled", "cancelled",
-                       "the workflow was cancelled", NULL);
+  spine_ctx_push_error(wf->co, "cancelled", "cancelled", "the workflow was cancelled", NULL);
   spine_sched_resume(wf, 1);
 }
 
