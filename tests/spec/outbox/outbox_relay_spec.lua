@@ -194,13 +194,14 @@ describe("the outbox relay", function()
     stop(srv, sim)
   end)
 
-  it("delivers many events of several keys in order per key, through failures", function()
+  it("delivers many events of several keys in order per key, through failures, with two workers",
+     function()
     local url = T.newdb("spec_outbox_order")
     local sim = T.simulate({ "--error-rate", "0.3", "--seed", "7" })
     assert.are.equal(0, (T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
                                              sim.url .. "/v1/events" })))
     L.ok(url, "RegisterProvider", { provider = "acme_energy" })
-    local srv = serve(url)
+    local srv, srv2 = serve(url), serve(url)
     for i = 1, 4 do
       local code = T.spine_json(url, { "start", "tests/playbooks/credits.lua", "--input",
         T.json.encode({ customer_id = "or-cu" .. i, contract_id = "or-k" .. i, n = 15 }) })
@@ -224,7 +225,7 @@ describe("the outbox relay", function()
     end
     assert.are.equal(total, firsts)
     assert.is_true(#received(sim) > total, "the sink refused nothing: no retry was tested")
-    stop(srv, sim)
+    stop(srv, srv2, sim)
   end)
 
   it("starts the processes of manifests' on_events once per event, also when redelivered",
