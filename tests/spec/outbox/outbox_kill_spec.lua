@@ -14,12 +14,12 @@ end
 -- Stores the cases in one statement (from the version one `spine start` stored).
 local function start_credits(url)
   local code, first = T.spine_json(url, { "start", "tests/playbooks/credits.lua", "--input",
-    T.json.encode({ customer_id = "kc-1", contract_id = "kk-1", n = CREDITS, pause = "150ms" }) })
+    T.json.encode({ customer_id = "kc-1", contract_id = "kk-1", n = CREDITS, pause = "400ms" }) })
   assert(code == 0, "spine start failed")
   T.sql(url, ("INSERT INTO spine.workflows (id, process, playbook, version, status, input," ..
     " trace_id, wake_at) SELECT 'kill-' || g, w.process, w.playbook, w.version, 'pending'," ..
     " jsonb_build_object('customer_id', 'kc-' || g, 'contract_id', 'kk-' || g, 'n', %d," ..
-    " 'pause', '150ms'), md5(g::text), now() FROM generate_series(2, %d) g, spine.workflows w" ..
+    " 'pause', '400ms'), md5(g::text), now() FROM generate_series(2, %d) g, spine.workflows w" ..
     " WHERE w.id = '%s'"):format(CREDITS, WORKFLOWS, first.id))
   T.sql(url, "NOTIFY spine, 'w'")
 end
@@ -37,22 +37,37 @@ local function received(sim)
   return out
 end
 
+local running = {}
+
 describe("the outbox relay across kill -9", function()
+  after_each(function() -- pass or fail, nothing keeps running
+    for _, h in ipairs(running) do
+      if T.alive(h) then T.kill(h, "KILL") end
+    end
+    running = {}
+  end)
+
   it("applies every intent once and delivers every event at least once, in order per key",
      function()
     local url = T.newdb("spec_outbox_kill")
-    local sim = T.simulate({ "--latency", "40" })
+    local sim = T.simulate({ "--latency", "500" })
+    running[#running + 1] = sim
     L.ok(url, "RegisterProvider", { provider = "acme_energy" })
     assert.are.equal(0, (T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
                                              sim.url .. "/v1/events" })))
     local manifests = os.tmpname() .. ".manifests"
     os.execute("mkdir -p " .. T.q(manifests))
-    local env = { SPINE_MANIFESTS = manifests, SPINE_OUTBOX_MAX_IN_FLIGHT = "6",
+    local env = { SPINE_MANIFESTS = manifests, SPINE_OUTBOX_MAX_IN_FLIGHT = "8",
                   SPINE_OUTBOX_BACKOFF_MS = "50", SPINE_OUTBOX_BACKOFF_MAX_MS = "200" }
     local srv = T.serve(url, env)
+    running[#running + 1] = srv
     start_credits(url)
+    -- each POST takes half a second at the sink: kill while some are under way
     T.wait_until(function()
-      return count(url, "SELECT count(*) FROM lifecycle.credits") >= 60 and #received(sim) >= 30
+      return count(url, "SELECT count(*) FROM lifecycle.credits") >= 60 and
+             #received(sim) >= 16 and
+             count(url, "SELECT count(*) FROM spine.outbox_deliveries" ..
+                        " WHERE status = 'pending' AND claimed_by IS NOT NULL") > 0
     end, 120, "intents and deliveries under way")
     T.kill(srv, "KILL")
     local credits_at_kill = count(url, "SELECT count(*) FROM lifecycle.credits")
@@ -62,9 +77,11 @@ describe("the outbox relay across kill -9", function()
     -- POSTs were in flight: claimed by the dead worker, not yet recorded
     local claimed = count(url, "SELECT count(*) FROM spine.outbox_deliveries" ..
                                " WHERE status = 'pending' AND claimed_by IS NOT NULL")
+    assert.is_true(claimed > 0, "no POST was under way at the kill")
 
     local srv2 = T.serve(url, { SPINE_MANIFESTS = manifests, SPINE_OUTBOX_BACKOFF_MS = "50",
                                 SPINE_OUTBOX_BACKOFF_MAX_MS = "200" })
+    running[#running + 1] = srv2
     T.wait_until(function()
       return count(url, "SELECT count(*) FROM spine.workflows WHERE status = 'completed'") ==
              WORKFLOWS

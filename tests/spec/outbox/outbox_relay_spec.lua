@@ -16,12 +16,24 @@ local function manifests(files)
   return dir
 end
 
+-- Servers and simulators a test started and has not stopped: killed after it, pass or fail.
+local running = {}
+
+local function started(h)
+  running[#running + 1] = h
+  return h
+end
+
 local function serve(url, env)
   env = env or {}
   env.SPINE_MANIFESTS = env.SPINE_MANIFESTS or manifests()
   env.SPINE_OUTBOX_BACKOFF_MS = env.SPINE_OUTBOX_BACKOFF_MS or "50"
   env.SPINE_OUTBOX_BACKOFF_MAX_MS = env.SPINE_OUTBOX_BACKOFF_MAX_MS or "200"
-  return T.serve(url, env)
+  return started(T.serve(url, env))
+end
+
+local function simulate(args)
+  return started(T.simulate(args))
 end
 
 -- Every POST the sink received, in arrival order, bodies decoded.
@@ -53,12 +65,20 @@ end
 local function stop(...)
   for _, h in ipairs({ ... }) do
     T.kill(h, "TERM")
+    h.stopped = true
     local line = T.log_of(h):match('[^\n]*"level":"error"[^\n]*')
     assert.is_nil(line, line)
   end
 end
 
 describe("the outbox relay", function()
+  after_each(function()
+    for _, h in ipairs(running) do
+      if not h.stopped and T.alive(h) then T.kill(h, "KILL") end
+    end
+    running = {}
+  end)
+
   it("signals an event to the waiting workflow of its contract, once", function()
     local url = T.newdb("spec_outbox_signal")
     local ids = L.contract(url, "sg")
@@ -89,7 +109,7 @@ describe("the outbox relay", function()
 
   it("POSTs each event as signed JSON with its id to a webhook subscriber", function()
     local url = T.newdb("spec_outbox_http")
-    local sim = T.simulate({ "--events-secret", "s3cret" })
+    local sim = simulate({ "--events-secret", "s3cret" })
     local code, sub = T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
                                           sim.url .. "/v1/events", "--events",
                                           "CustomerRegistered,ContractCreated",
@@ -125,7 +145,7 @@ describe("the outbox relay", function()
 
   it("retries a failing webhook with backoff until it answers", function()
     local url = T.newdb("spec_outbox_retry")
-    local sim = T.simulate({ "--outage-after", "0", "--outage-for", "3" })
+    local sim = simulate({ "--outage-after", "0", "--outage-for", "3" })
     assert.are.equal(0, (T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
                                              sim.url .. "/v1/events" })))
     local srv = serve(url)
@@ -155,7 +175,7 @@ describe("the outbox relay", function()
 
   it("makes a delivery dead after its attempts, goes on with the key, and re-queues it", function()
     local url = T.newdb("spec_outbox_dead")
-    local sim = T.simulate({ "--outage-after", "0", "--outage-for", "2" })
+    local sim = simulate({ "--outage-after", "0", "--outage-for", "2" })
     assert.are.equal(0, (T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
                                              sim.url .. "/v1/events", "--max-attempts", "2" })))
     local srv = serve(url)
@@ -197,7 +217,7 @@ describe("the outbox relay", function()
   it("delivers many events of several keys in order per key, through failures, with two workers",
      function()
     local url = T.newdb("spec_outbox_order")
-    local sim = T.simulate({ "--error-rate", "0.3", "--seed", "7" })
+    local sim = simulate({ "--error-rate", "0.3", "--seed", "7" })
     assert.are.equal(0, (T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
                                              sim.url .. "/v1/events" })))
     L.ok(url, "RegisterProvider", { provider = "acme_energy" })
