@@ -17,7 +17,7 @@
 #include "log.h"
 #include "store.h"
 
-#define SIGNAL_BATCH   100
+#define SIGNAL_BATCH   50 /* each signal is a subtransaction: PostgreSQL caches 64 per backend */
 #define START_BATCH    16
 #define START_LEASE_MS 120000 /* a case start takes a blocking connection and a compile */
 #define LEASE_MARGIN   10000  /* a POST's claim outlives its timeout by this */

@@ -1,6 +1,7 @@
--- The outbox relay across `kill -9`: workflows applying intents while their events are being
--- POSTed to a slow webhook; the server dies; after a restart every intent is applied once,
--- every event reaches the webhook at least once, and per key the first deliveries are in order.
+-- The outbox relay across `kill -9` and cut connections: workflows applying intents while their
+-- events are being POSTed to a slow webhook; the server dies (or loses its database); after a
+-- restart (or a reconnect) every intent is applied once, every event reaches the webhook at
+-- least once, and per key the first deliveries are in order.
 local T = require("spine_test")
 local L = require("lifecycle_test")
 
@@ -35,6 +36,27 @@ local function received(sim)
     end
   end
   return out
+end
+
+-- Checks the POSTs the sink accepted: per key, the first of each event in event order; every
+-- event of the database among them. Returns how many were accepted.
+local function check_deliveries(url, sim)
+  local got = received(sim)
+  local seen, last, ids = {}, {}, {}
+  for _, e in ipairs(got) do
+    local id, key = e.event.event_id, e.event.ordering_key
+    if not seen[id] then
+      seen[id] = true
+      ids[#ids + 1] = ("%d"):format(id)
+      assert.is_true((last[key] or 0) < id, ("event %d of %s came after %s"):format(id, key,
+                                                                         tostring(last[key])))
+      last[key] = id
+    end
+  end
+  assert.are.equal(count(url, "SELECT count(*) FROM lifecycle.outbox"), #ids)
+  assert.are.equal(0, count(url, "SELECT count(*) FROM lifecycle.outbox WHERE event_id" ..
+                                 " <> ALL ('{" .. table.concat(ids, ",") .. "}'::int8[])"))
+  return #got
 end
 
 local running = {}
@@ -102,26 +124,47 @@ describe("the outbox relay across kill -9", function()
     assert.are.equal(0, count(url, "SELECT count(*) FROM spine.outbox_deliveries" ..
                                    " WHERE status <> 'delivered'"))
     -- every event reached the webhook, the first time of each in order per key
-    local got = received(sim)
-    local seen, last, firsts = {}, {}, 0
-    for _, e in ipairs(got) do
-      local id, key = e.event.event_id, e.event.ordering_key
-      if not seen[id] then
-        seen[id] = true
-        firsts = firsts + 1
-        assert.is_true((last[key] or 0) < id, ("event %d of %s came after %s"):format(id, key,
-                                                                           tostring(last[key])))
-        last[key] = id
-      end
-    end
-    assert.are.equal(EVENTS, firsts)
-    local ids = {}
-    for id in pairs(seen) do ids[#ids + 1] = ("%d"):format(id) end
-    assert.are.equal(0, count(url, "SELECT count(*) FROM lifecycle.outbox WHERE event_id" ..
-                                   " <> ALL ('{" .. table.concat(ids, ",") .. "}'::int8[])"))
+    local accepted = check_deliveries(url, sim)
     print(("\n  kill -9 at %d/%d credits, %d/%d events POSTed, %d claims in flight; " ..
            "%d POSTs accepted in all"):format(credits_at_kill, WORKFLOWS * CREDITS,
-                                              delivered_at_kill, EVENTS, claimed, #got))
+                                              delivered_at_kill, EVENTS, claimed, accepted))
+    T.kill(sim, "TERM")
+  end)
+
+  it("reconnects after its database connections are cut and still delivers every event",
+     function()
+    local url = T.newdb("spec_outbox_cut")
+    local sim = T.simulate({ "--latency", "300" })
+    running[#running + 1] = sim
+    L.ok(url, "RegisterProvider", { provider = "acme_energy" })
+    assert.are.equal(0, (T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
+                                             sim.url .. "/v1/events" })))
+    local manifests = os.tmpname() .. ".manifests"
+    os.execute("mkdir -p " .. T.q(manifests))
+    local srv = T.serve(url, { SPINE_MANIFESTS = manifests, SPINE_OUTBOX_MAX_IN_FLIGHT = "8",
+                               SPINE_OUTBOX_BACKOFF_MS = "50",
+                               SPINE_OUTBOX_BACKOFF_MAX_MS = "200" })
+    running[#running + 1] = srv
+    start_credits(url)
+    T.wait_until(function()
+      return #received(sim) >= 16 and
+             count(url, "SELECT count(*) FROM spine.outbox_deliveries" ..
+                        " WHERE status = 'pending' AND claimed_by IS NOT NULL") > 0
+    end, 120, "deliveries under way")
+    assert.is_true(count(url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity" ..
+      " WHERE datname = current_database() AND pid <> pg_backend_pid()") >= 2,
+      "expected the worker's connections to be cut")
+    T.wait_until(function()
+      return count(url, "SELECT count(*) FROM spine.workflows WHERE status = 'completed'") ==
+             WORKFLOWS and
+             count(url, "SELECT count(*) FROM lifecycle.outbox WHERE status = 'delivered'") ==
+             EVENTS
+    end, 300, "every workflow to complete and every event to be delivered")
+    assert.is_true(T.alive(srv), "the worker exited instead of reconnecting")
+    T.kill(srv, "TERM")
+    assert.matches('"reconnected"', T.log_of(srv))
+    assert.are.equal(WORKFLOWS * CREDITS, count(url, "SELECT count(*) FROM lifecycle.credits"))
+    check_deliveries(url, sim)
     T.kill(sim, "TERM")
   end)
 end)
