@@ -214,6 +214,27 @@ describe("the outbox relay", function()
     stop(srv, sim)
   end)
 
+  it("holds a paused subscriber's deliveries until it is resumed", function()
+    local url = T.newdb("spec_outbox_pause")
+    local sim = simulate()
+    assert.are.equal(0, (T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
+                                             sim.url .. "/v1/events" })))
+    local _, paused = T.spine_json(url, { "outbox", "pause", "crm" })
+    assert.are.same({ name = "crm", status = "paused" }, paused)
+    local srv = serve(url)
+    L.ok(url, "RegisterProvider", { provider = "acme_energy" })
+    L.ok(url, "RegisterCustomer", { customer_id = "pz-cu", name = "Ada", email = "a@example.org" })
+    -- the relay has seen the event: its signals delivery is made, the paused one is not
+    T.wait_until(function() return summary(url, "signals").delivered == 1 end, 30, "signals")
+    local crm = summary(url, "crm")
+    assert.are.same({ false, 1, 0 }, { crm.enabled, crm.pending, crm.delivered })
+    assert.are.equal(0, #received(sim))
+    assert.are.equal(0, (T.spine_json(url, { "outbox", "resume", "crm" })))
+    T.wait_until(function() return #accepted(sim) == 1 end, 30, "the held delivery")
+    assert.are.equal("CustomerRegistered", accepted(sim)[1].event.type)
+    stop(srv, sim)
+  end)
+
   it("delivers many events of several keys in order per key, through failures, with two workers",
      function()
     local url = T.newdb("spec_outbox_order")
