@@ -22,14 +22,13 @@
 #define START_LEASE_MS 120000 /* a case start takes a blocking connection and a compile */
 #define LEASE_MARGIN   10000  /* a POST's claim outlives its timeout by this */
 #define MIN_REARM_MS   50     /* due now but not taken (locked elsewhere): look again soon */
+#define FULL_REARM_MS  1000   /* due now, but no room: the end of a POST or start looks again */
 #define ERROR_REARM_MS 1000   /* after a failed relay query */
 
 enum { LANE_SIGNAL, LANE_HTTP, LANE_START, NLANES };
 static const char *const kind_names[NLANES] = {"signal", "http", "start"};
 
 static int sql_signal, sql_claim, sql_finish, sql_next;
-
-typedef struct spine_outbox spine_outbox;
 
 typedef enum { D_POSTING, D_STARTING, D_FINISHING } delivery_state;
 
@@ -451,7 +450,12 @@ static void next_done(spine_op *op) {
     return;
   }
   int64_t delay = strtoll(PQgetvalue(res, 0, 0), NULL, 10) - now_ms();
-  uv_timer_start(&r->timer, on_timer, delay > 0 ? (uint64_t)delay + 1 : MIN_REARM_MS, 0);
+  int full = r->in_flight >= r->o.max_in_flight || r->job_busy;
+  uv_timer_start(&r->timer, on_timer,
+                 delay > 0 ? (uint64_t)delay + 1
+                 : full    ? FULL_REARM_MS
+                           : MIN_REARM_MS,
+                 0);
 }
 
 static void next_run(spine_outbox *r) {
