@@ -35,6 +35,7 @@ int spine_cli_intents(int argc, char **argv);
 int spine_cli_simulate(int argc, char **argv);
 int spine_cli_watch(int argc, char **argv);
 int spine_cli_new(int argc, char **argv);
+int spine_cli_outbox(int argc, char **argv);
 
 /* ---- shared by the command files ---- */
 
@@ -76,6 +77,16 @@ struct uv_loop_s;
 int spine_cli__http_start(struct uv_loop_s *loop, struct spine_engine *eng, const char *addr,
                           spine_cli__http **out, spine_err *e);
 void spine_cli__http_stop(spine_cli__http *h);
+/* The registry behind /metrics, for other parts of serve to register in. Borrowed. */
+struct spine_metrics;
+struct spine_metrics *spine_cli__http_metrics(spine_cli__http *h);
+/* The outbox relay of `spine serve` (serve_outbox.c), set from SPINE_OUTBOX_* variables, with
+ * manifests' on_events starting cases: create before spine_engine_serve, free (with its
+ * connection) after the loop ended. */
+struct spine_outbox;
+int spine_cli__serve_outbox_start(struct uv_loop_s *loop, struct spine_engine *eng,
+                                  const char *conninfo, struct spine_outbox **out, spine_err *e);
+void spine_cli__serve_outbox_free(struct spine_outbox *relay);
 /* Webhooks (serve_webhooks.c), `data` the engine: the provider's webhook secret (-1 when the
  * provider has no adapter or no secret), and the delivery of a verified request as signals. */
 struct spine_http_exchange;

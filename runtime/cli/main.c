@@ -30,6 +30,7 @@ static const struct {
     {"bench", spine_cli_bench, "the built-in benchmark (--quick, --json)"},
     {"intent", spine_cli_intent, "apply one business intent as an operator (--args, --actor)"},
     {"intents", spine_cli_intents, "the business intent catalog (--json, --markdown, --luals)"},
+    {"outbox", spine_cli_outbox, "event deliveries: subscribers, dead letters, webhooks"},
     {"simulate", spine_cli_simulate, "a provider simulator (HTTP API, webhooks) for tests"},
     {"new", spine_cli_new, "scaffold a playbook or a provider adapter, with its spec"},
 };
