@@ -1446,6 +1446,10 @@ lua_State *spine_engine_lua(spine_engine *eng) {
   return eng->L;
 }
 
+uv_loop_t *spine_engine_loop(spine_engine *eng) {
+  return eng->loop;
+}
+
 spine_store *spine_engine_store(spine_engine *eng) {
   return eng->store;
 }

@@ -80,6 +80,8 @@ lua_State *spine_engine_lua(spine_engine *eng);
 /* The provider adapters the engine loaded (serve's webhooks and metrics use them), or NULL. */
 struct spine_providers *spine_engine_providers(spine_engine *eng);
 spine_store *spine_engine_store(spine_engine *eng);
+/* The loop the engine runs on. */
+struct uv_loop_s *spine_engine_loop(spine_engine *eng);
 
 /* ---- for ctx.c ---- */
 

@@ -87,6 +87,10 @@ struct spine_outbox;
 int spine_cli__serve_outbox_start(struct uv_loop_s *loop, struct spine_engine *eng,
                                   const char *conninfo, struct spine_outbox **out, spine_err *e);
 void spine_cli__serve_outbox_free(struct spine_outbox *relay);
+/* The start path of webhooks (a new case asked for by an adapter) connects with `conninfo`;
+ * without init, such a webhook is answered 503. Free after the loop ended. */
+void spine_cli__webhooks_init(const char *conninfo);
+void spine_cli__webhooks_free(void);
 /* Webhooks (serve_webhooks.c), `data` the engine: the provider's webhook secret (-1 when the
  * provider has no adapter or no secret), and the delivery of a verified request as signals. */
 struct spine_http_exchange;

@@ -66,6 +66,7 @@ int spine_cli_serve(int argc, char **argv) {
   if (!addr) addr = getenv("SPINE_LISTEN");
   if (!addr) addr = getenv("SPINE_HTTP_ADDR");
   spine_outbox_init(); /* its statements, before the engine's store prepares them */
+  spine_cli__webhooks_init(conninfo);
   if (spine_engine_new(&loop, &o, &engine, &e) ||
       spine_cli__serve_outbox_start(&loop, engine, conninfo, &relay, &e) ||
       spine_engine_serve(engine, &e) ||
@@ -79,6 +80,7 @@ int spine_cli_serve(int argc, char **argv) {
       spine_engine_free(engine);
     }
     spine_cli__serve_outbox_free(relay);
+    spine_cli__webhooks_free();
     uv_loop_close(&loop);
     if (!e.code) spine_err_set(&e, SPINE_ENOMEM, "serve", NULL, "cannot register the metrics");
     return spine_cli__fail(0, &e, NULL);
@@ -97,6 +99,7 @@ int spine_cli_serve(int argc, char **argv) {
   uv_run(&loop, UV_RUN_DEFAULT);
   spine_cli__serve_manifests_free();
   spine_cli__serve_outbox_free(relay);
+  spine_cli__webhooks_free();
   spine_engine_free(engine);
   uv_loop_close(&loop);
   return 0;
