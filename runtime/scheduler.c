@@ -25,6 +25,7 @@
 #define CLAIM_BATCH      64
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 5000
+#define MAX_CHANNELS     4
 
 struct spine_version {
   char hash[65];
@@ -107,6 +108,16 @@ struct spine_engine {
   void (*begin_cb)(void *data, const spine_wf *wf);
   void *begin_data;
   uint64_t rng[2];
+  /* Other modules' LISTEN channels (the outbox relay's), and who hears of a lost connection. */
+  struct {
+    char name[64];
+    spine_notify_cb cb;
+    void *data;
+  } channels[MAX_CHANNELS];
+  int nchannels;
+  void (*lost_cb)(void *data);
+  void (*back_cb)(void *data);
+  void *conn_data;
   /* `spine replay`: no database; the run stops where the history ends or diverges. */
   int dry;
   spine_replay_report *report;
@@ -977,7 +988,11 @@ static void claim(spine_engine *eng) {
 
 static void on_notify(void *data, const char *channel, const char *payload) {
   spine_engine *eng = data;
-  (void)channel;
+  for (int i = 0; i < eng->nchannels; i++)
+    if (!strcmp(channel, eng->channels[i].name)) {
+      eng->channels[i].cb(eng->channels[i].data, channel, payload);
+      return;
+    }
   if ((payload[0] == 's' || payload[0] == 'c') && payload[1] == ':') {
     spine_wf *wf = registry_get(eng, payload + 2);
     if (wf) {
@@ -1202,17 +1217,46 @@ int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engin
   return 0;
 }
 
-static int listen_session(spine_engine *eng, spine_err *e) {
-  PGconn *pg = spine_store_session(eng->store);
-  PGresult *r = PQexec(pg, "LISTEN spine");
+static int listen_one(PGconn *pg, const char *channel, spine_err *e) {
+  char sql[96];
+  snprintf(sql, sizeof sql, "LISTEN %s", channel);
+  PGresult *r = PQexec(pg, sql);
   if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-    spine_err_set(e, SPINE_EDB, "database", NULL, "LISTEN failed: %s", PQresultErrorMessage(r));
+    spine_err_set(e, SPINE_EDB, "database", NULL, "LISTEN %s failed: %s", channel,
+                  PQresultErrorMessage(r));
     PQclear(r);
     return SPINE_EDB;
   }
   PQclear(r);
+  return 0;
+}
+
+static int listen_session(spine_engine *eng, spine_err *e) {
+  PGconn *pg = spine_store_session(eng->store);
+  int rc = listen_one(pg, "spine", e);
+  for (int i = 0; i < eng->nchannels && !rc; i++)
+    rc = listen_one(pg, eng->channels[i].name, e);
+  if (rc) return rc;
   spine_store_session_listen(eng->store, on_notify, eng);
   return 0;
+}
+
+int spine_engine_listen(spine_engine *eng, const char *channel, spine_notify_cb cb, void *data) {
+  if (eng->serving || eng->nchannels == MAX_CHANNELS || strlen(channel) >= 64) return SPINE_EINVAL;
+  for (const char *p = channel; *p; p++)
+    if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))) return SPINE_EINVAL;
+  snprintf(eng->channels[eng->nchannels].name, 64, "%s", channel);
+  eng->channels[eng->nchannels].cb = cb;
+  eng->channels[eng->nchannels].data = data;
+  eng->nchannels++;
+  return 0;
+}
+
+void spine_engine_on_connection(spine_engine *eng, void (*lost)(void *data),
+                                void (*back)(void *data), void *data) {
+  eng->lost_cb = lost;
+  eng->back_cb = back;
+  eng->conn_data = data;
 }
 
 /* Heartbeat (which reaps dead workers at once: after a reconnect, our former self) and claims. */
@@ -1248,6 +1292,7 @@ static void on_reconnect(uv_timer_t *t) {
   snprintf(worker, sizeof worker, "%lld", (long long)eng->worker);
   spine_log_info("scheduler", "reconnected", "worker", worker, NULL);
   start_work(eng);
+  if (eng->back_cb) eng->back_cb(eng->conn_data);
 }
 
 /* The store lost its connections and forgot every op in flight: drop every workflow from
@@ -1286,6 +1331,7 @@ static void on_store_lost(void *data) {
                  "workflows", dropped, NULL);
   eng->reconnect_ms = RECONNECT_MIN_MS;
   uv_timer_start(&eng->reconnect, on_reconnect, RECONNECT_MIN_MS, 0);
+  if (eng->lost_cb) eng->lost_cb(eng->conn_data);
 }
 
 int spine_engine_serve(spine_engine *eng, spine_err *e) {
@@ -1398,6 +1444,10 @@ int64_t spine_sched_worker(spine_engine *eng) {
 
 lua_State *spine_engine_lua(spine_engine *eng) {
   return eng->L;
+}
+
+uv_loop_t *spine_engine_loop(spine_engine *eng) {
+  return eng->loop;
 }
 
 spine_store *spine_engine_store(spine_engine *eng) {

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "err.h"
+#include "store.h"
 #include "workflow.h"
 
 typedef struct spine_engine_opts {
@@ -33,6 +34,14 @@ typedef void (*spine_engine_end_cb)(void *data, const spine_wf *wf, const char *
 /* Connects (blocking), migrates, registers this worker, and prepares the Lua state. */
 int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engine **out,
                      spine_err *e);
+/* Another module's LISTEN channel (lower-case letters, digits, '_'): its notifications go to
+ * `cb` on the loop, also after a reconnect. Call before spine_engine_serve (SPINE_EINVAL after,
+ * or past a few channels). */
+int spine_engine_listen(spine_engine *eng, const char *channel, spine_notify_cb cb, void *data);
+/* `lost(data)` runs when the store lost its connections and forgot every op in flight (their
+ * callbacks never run); `back(data)` once the engine reconnected and serves again. */
+void spine_engine_on_connection(spine_engine *eng, void (*lost)(void *data),
+                                void (*back)(void *data), void *data);
 /* Starts serving: LISTEN, reaping dead workers, claiming, heartbeats (claims mode only). */
 int spine_engine_serve(spine_engine *eng, spine_err *e);
 /* Stops timers and connections; the loop then ends. Workflows in memory are released. */
@@ -71,6 +80,8 @@ lua_State *spine_engine_lua(spine_engine *eng);
 /* The provider adapters the engine loaded (serve's webhooks and metrics use them), or NULL. */
 struct spine_providers *spine_engine_providers(spine_engine *eng);
 spine_store *spine_engine_store(spine_engine *eng);
+/* The loop the engine runs on. */
+struct uv_loop_s *spine_engine_loop(spine_engine *eng);
 
 /* ---- for ctx.c ---- */
 

@@ -1,5 +1,6 @@
-/* UUIDs from a per-process xoshiro256** generator seeded by getrandom(): ids need
- * uniqueness, not secrecy, and a system call per id would cost more than the id. */
+/* UUIDs from a per-thread xoshiro256** generator seeded by getrandom(): ids need
+ * uniqueness, not secrecy, and a system call per id would cost more than the id. Per thread:
+ * `spine serve` also starts cases in a worker thread (the outbox relay's on_events). */
 #define _DEFAULT_SOURCE
 #include "uuid.h"
 
@@ -10,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t st[4];
-static int seeded;
+static _Thread_local uint64_t st[4];
+static _Thread_local int seeded;
 
 static uint64_t rotl(uint64_t x, int k) {
   return (x << k) | (x >> (64 - k));

@@ -33,7 +33,9 @@ int spine_cli_experiments(int argc, char **argv);
 int spine_cli_intent(int argc, char **argv);
 int spine_cli_intents(int argc, char **argv);
 int spine_cli_simulate(int argc, char **argv);
+int spine_cli_watch(int argc, char **argv);
 int spine_cli_new(int argc, char **argv);
+int spine_cli_outbox(int argc, char **argv);
 
 /* ---- shared by the command files ---- */
 
@@ -50,6 +52,10 @@ int spine_cli__parse(int argc, char **argv, const char *const *spec, const char 
                      int max_pos, spine_cli_args *out);
 /* The value of option `name` (as in spec, without '='), or NULL. */
 const char *spine_cli__opt(const spine_cli_args *a, const char *const *spec, const char *name);
+
+/* --since T: a date, a date-time, or a duration back from now, as ISO 8601 UTC in `out`.
+ * Returns 0, or -1 when `v` is none of them. */
+int spine_cli__since(const char *v, char out[32]);
 
 /* The database: $SPINE_DATABASE_URL, or the embedded cluster (started on demand). */
 int spine_cli__conninfo(char *out, size_t size, spine_err *e);
@@ -71,6 +77,20 @@ struct uv_loop_s;
 int spine_cli__http_start(struct uv_loop_s *loop, struct spine_engine *eng, const char *addr,
                           spine_cli__http **out, spine_err *e);
 void spine_cli__http_stop(spine_cli__http *h);
+/* The registry behind /metrics, for other parts of serve to register in. Borrowed. */
+struct spine_metrics;
+struct spine_metrics *spine_cli__http_metrics(spine_cli__http *h);
+/* The outbox relay of `spine serve` (serve_outbox.c), set from SPINE_OUTBOX_* variables, with
+ * manifests' on_events starting cases: create before spine_engine_serve, free (with its
+ * connection) after the loop ended. */
+struct spine_outbox;
+int spine_cli__serve_outbox_start(struct uv_loop_s *loop, struct spine_engine *eng,
+                                  const char *conninfo, struct spine_outbox **out, spine_err *e);
+void spine_cli__serve_outbox_free(struct spine_outbox *relay);
+/* The start path of webhooks (a new case asked for by an adapter) connects with `conninfo`;
+ * without init, such a webhook is answered 503. Free after the loop ended. */
+void spine_cli__webhooks_init(const char *conninfo);
+void spine_cli__webhooks_free(void);
 /* Webhooks (serve_webhooks.c), `data` the engine: the provider's webhook secret (-1 when the
  * provider has no adapter or no secret), and the delivery of a verified request as signals. */
 struct spine_http_exchange;

@@ -2,12 +2,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <lauxlib.h>
 
 #include "buf.h"
 #include "cli.h"
 #include "codec.h"
+#include "duration.h"
 #include "log.h"
 #include "migrate.h"
 #include "pgembed.h"
@@ -248,4 +250,15 @@ int spine_cli__print_one(PGconn *c, const char *sql, const char *id, int json,
 
 void spine_cli__print_workflow_row(PGresult *r) {
   spine_cli__print_workflow(PQgetvalue(r, 0, 0));
+}
+
+int spine_cli__since(const char *v, char out[32]) {
+  int64_t ms;
+  if (!spine_duration_parse(v, &ms, NULL))
+    spine_time_format((int64_t)time(NULL) * 1000 - ms, out);
+  else if (!spine_time_parse(v, &ms, NULL))
+    spine_time_format(ms, out);
+  else
+    return -1;
+  return 0;
 }

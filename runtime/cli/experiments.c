@@ -192,16 +192,9 @@ int spine_cli_experiments(int argc, char **argv) {
   int json = spine_cli__opt(&a, spec, "json") != NULL;
   const char *since = spine_cli__opt(&a, spec, "since");
   char since_iso[32];
-  if (since) {
-    int64_t ms;
-    if (!spine_duration_parse(since, &ms, NULL)) {
-      spine_time_format((int64_t)time(NULL) * 1000 - ms, since_iso);
-    } else if (!spine_time_parse(since, &ms, NULL)) {
-      spine_time_format(ms, since_iso);
-    } else {
-      fprintf(stderr, "spine experiments: --since takes a date, a date-time or a duration\n");
-      return SPINE_EXIT_USAGE;
-    }
+  if (since && spine_cli__since(since, since_iso)) {
+    fprintf(stderr, "spine experiments: --since takes a date, a date-time or a duration\n");
+    return SPINE_EXIT_USAGE;
   }
   spine_err e;
   spine_err_clear(&e);

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "playbook.h"
 #include "sandbox.h"
+#include "uuid.h"
 
 /* Serialises reloads: the advisory lock (classid 7780, objid 6) of the dispatcher. */
 #define RELOAD_LOCK "SELECT pg_advisory_xact_lock(7780, 6)"
@@ -185,5 +186,113 @@ int spine_cli__route_case(const spine_manifest *m, const char *input_json, const
   lua_close(L);
   if (!rc && !*subject) rc = spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");
   if (!rc) spine_dispatch_route(m, *subject, route);
+  return rc;
+}
+
+/* Compiles the playbook and checks the input against its declaration; *name is its name. */
+static int check_playbook(const spine_playbook_src *src, const char *input, char **name,
+                          spine_err *e) {
+  lua_State *L = spine_sandbox_new_state(256 << 20);
+  if (!L) return spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");
+  int rc = spine_playbook_compile(L, src->source, src->len, src->path, 50000000, e);
+  if (!rc) {
+    rc = spine_codec_decode(L, input, strlen(input), e);
+    if (!rc && !lua_istable(L, -1))
+      rc = spine_err_set(e, SPINE_EINVAL, NULL, "input", "must be a JSON object");
+    else if (rc)
+      spine_err_set(e, SPINE_EINVAL, NULL, "input", "%s", e->msg);
+    if (!rc) rc = spine_playbook_check_input(L, -2, -1, src->path, e);
+    if (!rc) {
+      lua_getfield(L, -2, "name");
+      const char *n = lua_tostring(L, -1);
+      *name = strdup(n ? n : src->path);
+      if (!*name) rc = spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");
+    }
+  }
+  lua_close(L);
+  return rc;
+}
+
+/* A process name, not a file path: the dispatcher may have a manifest for it. */
+static int is_name(const char *s) {
+  size_t n = strlen(s);
+  return !strchr(s, '/') && !(n > 4 && !strcmp(s + n - 4, ".lua"));
+}
+
+int spine_cli__start_case(PGconn *c, const spine_cli__case *req, char id_out[40], const char **code,
+                          spine_err *e) {
+  *code = NULL;
+  id_out[0] = '\0';
+  const char *input = req->input ? req->input : "{}";
+  spine_manifest *m = NULL;
+  spine_route route = {0};
+  char *subject = NULL, *name = NULL;
+  const char *playbook = req->process;
+  spine_playbook_src src;
+  memset(&src, 0, sizeof src);
+  int rc = 0;
+  /* The dispatcher: a manifest in force for the process picks the variant and its playbook. */
+  if (is_name(req->process)) rc = spine_cli__manifest_in_force(c, req->process, &m, e);
+  if (!rc && m) rc = spine_cli__route_case(m, input, req->subject, &route, &subject, e);
+  if (!rc) {
+    if (m)
+      playbook = route.variant->playbook;
+    else if (req->subject && !(subject = strdup(req->subject)))
+      rc = spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");
+  }
+  if (!rc && (rc = spine_playbook_read(playbook, spine_cli__playbooks_dir(), &src, e)))
+    *code = "not_found";
+  if (!rc) rc = check_playbook(&src, input, &name, e);
+  PGresult *r = NULL;
+  if (!rc) {
+    char id[37], trace[33], bucket[16] = "";
+    spine_uuid(id);
+    if (req->trace && strlen(req->trace) < sizeof trace)
+      snprintf(trace, sizeof trace, "%s", req->trace);
+    else
+      spine_trace_id(trace);
+    if (m) snprintf(bucket, sizeof bucket, "%d", route.bucket);
+    const char *params[13] = {src.hash,
+                              name,
+                              src.path,
+                              src.source,
+                              id,
+                              input,
+                              trace,
+                              req->key,
+                              m ? m->process : name,
+                              m ? route.variant->name : NULL,
+                              m ? m->experiment : NULL,
+                              subject,
+                              m ? bucket : NULL};
+    /* One statement: the version, the row (or the one this key already started), the notify. */
+    r = spine_cli__query(
+        c,
+        "WITH v AS (INSERT INTO spine.playbook_versions (hash, name, path, source)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING),"
+        " w AS (INSERT INTO spine.workflows (id, process, playbook, version, status, input,"
+        " trace_id, wake_at, idempotency_key, variant, experiment, subject, bucket)"
+        " VALUES ($5, $9, $2, $1, 'pending', $6, $7, now(), $8, $10, $11, $12, $13::int)"
+        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id)"
+        " SELECT id, pg_notify('spine', 'w') FROM w",
+        13, params, e);
+    if (!r) rc = SPINE_EDB;
+  }
+  if (!rc && PQntuples(r) == 0) {
+    /* The key was used: answer with the workflow it started. */
+    PQclear(r);
+    const char *kp[1] = {req->key};
+    r = spine_cli__query(c, "SELECT id FROM spine.workflows WHERE idempotency_key = $1", 1, kp, e);
+    if (!r)
+      rc = SPINE_EDB;
+    else if (PQntuples(r) != 1)
+      rc = spine_err_set(e, SPINE_EDB, "database", NULL, "the idempotency key's workflow is gone");
+  }
+  if (!rc) snprintf(id_out, 40, "%s", PQgetvalue(r, 0, 0));
+  if (r) PQclear(r);
+  free(name);
+  free(subject);
+  spine_manifest_free(m);
+  spine_playbook_src_free(&src);
   return rc;
 }

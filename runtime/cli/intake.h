@@ -34,6 +34,25 @@ int spine_cli__manifest_in_force(PGconn *c, const char *process, spine_manifest 
 int spine_cli__route_case(const spine_manifest *m, const char *input_json, const char *subject_opt,
                           spine_route *route, char **subject, spine_err *e);
 
+/* A case to start: process (a manifest's process, else a playbook name or path), input JSON
+ * (NULL = {}), and optional subject (overrides the manifest's subject field), idempotency key
+ * and trace id. */
+typedef struct spine_cli__case {
+  const char *process;
+  const char *input;
+  const char *subject;
+  const char *key;
+  const char *trace;
+} spine_cli__case;
+
+/* Stores a new case as `spine start` does: routes it by the manifest in force, checks the
+ * input against the manifest and the playbook, stores version and pending workflow, notifies
+ * the workers. The same key never starts two: its first workflow's id comes back. Returns 0
+ * with the workflow id in id_out, or an error (*code = "not_found" when the playbook cannot
+ * be read, else NULL). */
+int spine_cli__start_case(PGconn *c, const spine_cli__case *req, char id_out[40], const char **code,
+                          spine_err *e);
+
 /* `spine serve`: loads the manifests now (in a worker thread) and on every SIGHUP; stop
  * closes the signal handle (a reload under way finishes); free after the loop ended. */
 int spine_cli__serve_manifests_start(uv_loop_t *loop, const char *conninfo, int64_t worker);

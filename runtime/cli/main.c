@@ -25,10 +25,12 @@ static const struct {
     {"explain", spine_cli_explain, "why a workflow is where it is, in plain words"},
     {"db", spine_cli_db, "the embedded database: start, stop, status, url, migrate"},
     {"manifests", spine_cli_manifests, "routing manifests: check, reload, show"},
+    {"watch", spine_cli_watch, "cases as they move, live: per process and variant (--until-done)"},
     {"experiments", spine_cli_experiments, "per-variant outcomes of experiments (--process)"},
     {"bench", spine_cli_bench, "the built-in benchmark (--quick, --json)"},
     {"intent", spine_cli_intent, "apply one business intent as an operator (--args, --actor)"},
     {"intents", spine_cli_intents, "the business intent catalog (--json, --markdown, --luals)"},
+    {"outbox", spine_cli_outbox, "event deliveries: subscribers, dead letters, webhooks"},
     {"simulate", spine_cli_simulate, "a provider simulator (HTTP API, webhooks) for tests"},
     {"new", spine_cli_new, "scaffold a playbook or a provider adapter, with its spec"},
 };

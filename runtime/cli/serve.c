@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "intake.h"
 #include "log.h"
+#include "outbox.h"
 #include "scheduler.h"
 
 static const char *const spec[] = {"listen=", "pool=", "json", "http=", NULL};
@@ -18,14 +19,20 @@ static const char usage[] =
     "  Loads the manifests at start and on SIGHUP (see `spine manifests reload`).\n"
     "  --listen (or --http; env SPINE_LISTEN or SPINE_HTTP_ADDR) sets the HTTP address of\n"
     "  /healthz, /metrics and /v1/webhooks/<provider> (default 127.0.0.1:7780; port 0 picks\n"
-    "  a free port and logs it).\n";
+    "  a free port and logs it).\n"
+    "  Relays the outbox's events to their subscribers (see `spine outbox`); env\n"
+    "  SPINE_OUTBOX_BACKOFF_MS (first retry, default 1000), SPINE_OUTBOX_BACKOFF_MAX_MS\n"
+    "  (default 3600000), SPINE_OUTBOX_TIMEOUT_MS (per POST, default 10000),\n"
+    "  SPINE_OUTBOX_MAX_IN_FLIGHT (POSTs at once, default 32).\n";
 
 static spine_engine *engine;
 static spine_cli__http *http;
+static spine_outbox *relay;
 
 static void on_signal(uv_signal_t *h, int signum) {
   (void)signum;
   spine_log_info("serve", "stopping: releasing workflows to other workers", NULL);
+  spine_outbox_stop(relay); /* first: its POSTs in flight must not queue outcomes any more */
   spine_engine_stop(engine);
   spine_cli__serve_manifests_stop();
   spine_cli__http_stop(http);
@@ -58,14 +65,24 @@ int spine_cli_serve(int argc, char **argv) {
   if (!addr) addr = spine_cli__opt(&a, spec, "http");
   if (!addr) addr = getenv("SPINE_LISTEN");
   if (!addr) addr = getenv("SPINE_HTTP_ADDR");
-  if (spine_engine_new(&loop, &o, &engine, &e) || spine_engine_serve(engine, &e) ||
-      spine_cli__http_start(&loop, engine, addr ? addr : "127.0.0.1:7780", &http, &e)) {
+  spine_outbox_init(); /* its statements, before the engine's store prepares them */
+  spine_cli__webhooks_init(conninfo);
+  if (spine_engine_new(&loop, &o, &engine, &e) ||
+      spine_cli__serve_outbox_start(&loop, engine, conninfo, &relay, &e) ||
+      spine_engine_serve(engine, &e) ||
+      spine_cli__http_start(&loop, engine, addr ? addr : "127.0.0.1:7780", &http, &e) ||
+      spine_outbox_metrics(relay, spine_cli__http_metrics(http))) {
+    if (http) spine_cli__http_stop(http);
+    if (relay) spine_outbox_stop(relay);
     if (engine) {
       spine_engine_stop(engine);
       uv_run(&loop, UV_RUN_DEFAULT);
       spine_engine_free(engine);
     }
+    spine_cli__serve_outbox_free(relay);
+    spine_cli__webhooks_free();
     uv_loop_close(&loop);
+    if (!e.code) spine_err_set(&e, SPINE_ENOMEM, "serve", NULL, "cannot register the metrics");
     return spine_cli__fail(0, &e, NULL);
   }
   char worker[24];
@@ -81,6 +98,8 @@ int spine_cli_serve(int argc, char **argv) {
   spine_cli__serve_manifests_start(&loop, conninfo, spine_engine_worker(engine));
   uv_run(&loop, UV_RUN_DEFAULT);
   spine_cli__serve_manifests_free();
+  spine_cli__serve_outbox_free(relay);
+  spine_cli__webhooks_free();
   spine_engine_free(engine);
   uv_loop_close(&loop);
   return 0;

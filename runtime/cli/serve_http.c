@@ -123,6 +123,10 @@ int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
   return 0;
 }
 
+spine_metrics *spine_cli__http_metrics(spine_cli__http *h) {
+  return h->metrics;
+}
+
 static void on_closed(void *data) {
   spine_cli__http *h = data;
   spine_webhooks_free(h->hooks);

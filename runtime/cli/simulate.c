@@ -2,8 +2,9 @@
  * REST API (switches of supply, terminations of contracts, their cancellation) on 127.0.0.1
  * with configurable latency, errors, outages and refusals, honours Idempotency-Key (a key seen
  * before returns the first answer, never a second effect), records effects for
- * GET /_sim/effects, and later calls back a webhook URL with a signed body. Its state lives in
- * memory only; it stops on SIGINT or SIGTERM. */
+ * GET /_sim/effects, and later calls back a webhook URL with a signed body. It also receives
+ * Spine's outbox webhooks (POST /v1/events), recording each attempt in order, with the same
+ * outages. Its state lives in memory only; it stops on SIGINT or SIGTERM. */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -29,12 +30,14 @@
 static const char *const spec[] = {
     "port=",       "latency=",   "error-rate=",       "outage-after=",
     "outage-for=", "callback=",  "callback-secret=",  "callback-after=",
-    "seed=",       "smtp-port=", "smtp-reject-rate=", NULL};
+    "seed=",       "smtp-port=", "smtp-reject-rate=", "events-secret=",
+    NULL};
 static const char usage[] =
     "usage: spine simulate [--port N] [--latency MS] [--error-rate R]\n"
     "                      [--outage-after N --outage-for N]\n"
     "                      [--callback URL --callback-secret S [--callback-after MS]] [--seed N]\n"
     "                      [--smtp-port N [--smtp-reject-rate R]]\n"
+    "                      [--events-secret S]\n"
     "  Plays an energy provider's API on 127.0.0.1 until SIGINT or SIGTERM:\n"
     "    POST /v1/switches        starts a switch (201 {id, status}); an Idempotency-Key seen\n"
     "                             before returns the first answer and makes no new effect\n"
@@ -48,6 +51,11 @@ static const char usage[] =
     "    POST /_sim/latency       {\"ms\": N}: the --latency from now on\n"
     "    POST /_sim/refuse        {\"kind\": \"switch\"|\"termination\", \"status\": 400-499 or 0}:\n"
     "                             new requests of that kind get that refusal (0: accepted again)\n"
+    "  and an outbox subscriber (`spine outbox subscribe NAME --url URL/v1/events`):\n"
+    "    POST /v1/events          records the delivery and answers 204 (outages and errors\n"
+    "                             below apply to it too)\n"
+    "    GET  /_sim/events        every delivery attempt in arrival order: {events: [{seq,\n"
+    "                             status, event_id, attempt, signature, signature_ok, body}]}\n"
     "  --port N           port (default 7790; 0 picks one). The first line on stdout is\n"
     "                     {\"url\": ..., \"port\": N} once listening.\n"
     "  --latency MS       delay every API answer (the effect happens at once)\n"
@@ -61,7 +69,8 @@ static const char usage[] =
     "  --seed N           seed of the error draw (default 1): runs are reproducible\n"
     "  --smtp-port N      also an SMTP sink on 127.0.0.1:N (0 picks one; the first line then\n"
     "                     has \"smtp_port\") that records every message it accepts\n"
-    "  --smtp-reject-rate R  refuse (554) this fraction of the messages (0-1)\n";
+    "  --smtp-reject-rate R  refuse (554) this fraction of the messages (0-1)\n"
+    "  --events-secret S  check X-Spine-Signature of /v1/events against HMAC(S, body)\n";
 
 /* What a provider is asked to do: the two kinds of effect, each under /v1/<path>. */
 typedef enum { KIND_SWITCH, KIND_TERMINATION, NKINDS } effect_kind;
@@ -83,6 +92,16 @@ typedef struct effect {
   int cb_attempts, cb_status;
   char cb_error[256];
 } effect;
+
+/* One POST /v1/events, answered or not. */
+typedef struct delivery {
+  int status; /* what the simulator answered */
+  char event_id[32], attempt[16];
+  char signature[80]; /* X-Spine-Signature as sent, "" if none */
+  int signature_ok;   /* with --events-secret: it matched the body */
+  char *body;
+  size_t body_len;
+} delivery;
 
 typedef struct sim sim;
 
@@ -130,6 +149,9 @@ struct sim {
   delayed *delays;
   callback *callbacks;
   int stopping;
+  const char *events_secret;
+  delivery *deliveries;
+  int ndeliveries, cap_deliveries;
 };
 
 /* xorshift64*: the error draw, reproducible from --seed. */
@@ -297,20 +319,20 @@ static void schedule_callback(sim *s, int idx) {
 
 /* ---- the API ---- */
 
-/* Outages and injected errors come before any effect. Returns 1 when it answered. */
+/* Outages and injected errors come before any effect. Returns the status it answered, or 0. */
 static int injected(sim *s, spine_http_exchange *x) {
   long n = ++s->requests;
   if (s->down) {
     answer(s, x, 503, "{\"error\":\"outage\"}", 0);
-    return 1;
+    return 503;
   }
   if (s->outage_for > 0 && n > s->outage_after && n <= s->outage_after + s->outage_for) {
     answer(s, x, 503, "{\"error\":\"outage\"}", 0);
-    return 1;
+    return 503;
   }
   if (s->error_rate > 0 && draw(s) < s->error_rate) {
     answer(s, x, 500, "{\"error\":\"injected\"}", 0);
-    return 1;
+    return 500;
   }
   return 0;
 }
@@ -552,6 +574,70 @@ static void post_refuse(void *data, spine_http_exchange *x) {
   spine_buf_free(&b);
 }
 
+/* ---- the outbox subscriber ---- */
+
+static void copy_header(spine_http_exchange *x, const char *name, char *out, size_t size) {
+  size_t len;
+  const char *v = spine_http_header(x, name, &len);
+  if (!v || len >= size) len = 0;
+  if (v) memcpy(out, v, len);
+  out[len] = '\0';
+}
+
+static void post_event(void *data, spine_http_exchange *x) {
+  sim *s = data;
+  if (s->ndeliveries == MAX_EFFECTS) return answer(s, x, 507, "{\"error\":\"simulator full\"}", 0);
+  if (s->ndeliveries == s->cap_deliveries) {
+    int cap = s->cap_deliveries ? 2 * s->cap_deliveries : 64;
+    delivery *d = realloc(s->deliveries, (size_t)cap * sizeof *d);
+    if (!d) return answer(s, x, 500, "{\"error\":\"out of memory\"}", 0);
+    s->deliveries = d;
+    s->cap_deliveries = cap;
+  }
+  size_t blen;
+  const char *body = spine_http_body(x, &blen);
+  delivery *d = &s->deliveries[s->ndeliveries];
+  memset(d, 0, sizeof *d);
+  d->body = malloc(blen + 1);
+  if (!d->body) return answer(s, x, 500, "{\"error\":\"out of memory\"}", 0);
+  memcpy(d->body, body, blen);
+  d->body[blen] = '\0';
+  d->body_len = blen;
+  copy_header(x, "X-Spine-Event-Id", d->event_id, sizeof d->event_id);
+  copy_header(x, "X-Spine-Attempt", d->attempt, sizeof d->attempt);
+  copy_header(x, "X-Spine-Signature", d->signature, sizeof d->signature);
+  if (s->events_secret && !strncmp(d->signature, "sha256=", 7))
+    d->signature_ok = spine_hmac_sha256_verify(s->events_secret, strlen(s->events_secret), body,
+                                               blen, d->signature + 7, strlen(d->signature + 7));
+  s->ndeliveries++;
+  d->status = injected(s, x); /* refused: the sender must come again */
+  if (d->status) return;
+  d->status = 204;
+  answer(s, x, 204, "", 0);
+}
+
+static void get_events(void *data, spine_http_exchange *x) {
+  sim *s = data;
+  spine_buf b = SPINE_BUF_INIT;
+  spine_buf_puts(&b, "{\"events\":[");
+  for (int i = 0; i < s->ndeliveries; i++) {
+    delivery *d = &s->deliveries[i];
+    spine_buf_printf(&b, "%s{\"seq\":%d,\"status\":%d,\"event_id\":", i ? "," : "", i + 1,
+                     d->status);
+    json_str(&b, d->event_id, strlen(d->event_id));
+    spine_buf_puts(&b, ",\"attempt\":");
+    json_str(&b, d->attempt, strlen(d->attempt));
+    spine_buf_puts(&b, ",\"signature\":");
+    json_str(&b, d->signature, strlen(d->signature));
+    spine_buf_printf(&b, ",\"signature_ok\":%s,\"body\":", d->signature_ok ? "true" : "false");
+    json_str(&b, d->body, d->body_len);
+    spine_buf_puts(&b, "}");
+  }
+  spine_buf_puts(&b, "]}\n");
+  spine_http_respond(x, 200, "application/json", spine_buf_str(&b), b.len);
+  spine_buf_free(&b);
+}
+
 static void healthz(void *data, spine_http_exchange *x) {
   (void)data;
   json_reply(x, 200, "{\"status\":\"ok\"}\n");
@@ -636,6 +722,7 @@ static int parse(int argc, char **argv, sim *s, long *port) {
   s->callback_after = cb_after;
   s->rng = (uint64_t)seed * 0x9E3779B97F4A7C15ULL;
   s->callback_url = spine_cli__opt(&a, spec, "callback");
+  s->events_secret = spine_cli__opt(&a, spec, "events-secret");
   s->secret = spine_cli__opt(&a, spec, "callback-secret");
   if (s->callback_url && strncmp(s->callback_url, "http://", 7) &&
       strncmp(s->callback_url, "https://", 8))
@@ -674,6 +761,8 @@ int spine_cli_simulate(int argc, char **argv) {
   if (!rc) rc = spine_http_server_route(s->srv, "POST", "/_sim/outage", post_outage, s);
   if (!rc) rc = spine_http_server_route(s->srv, "POST", "/_sim/latency", post_latency, s);
   if (!rc) rc = spine_http_server_route(s->srv, "POST", "/_sim/refuse", post_refuse, s);
+  if (!rc) rc = spine_http_server_route(s->srv, "POST", "/v1/events", post_event, s);
+  if (!rc) rc = spine_http_server_route(s->srv, "GET", "/_sim/events", get_events, s);
   if (!rc) rc = spine_http_server_route(s->srv, "GET", "/healthz", healthz, s);
   if (!rc && s->smtp_port >= 0)
     rc = spine_sim_smtp_start(&s->loop, (int)s->smtp_port, s->smtp_reject_rate, s->rng, &s->smtp,
@@ -709,6 +798,9 @@ int spine_cli_simulate(int argc, char **argv) {
     free(s->effects[i].answer);
   }
   free(s->effects);
+  for (int i = 0; i < s->ndeliveries; i++)
+    free(s->deliveries[i].body);
+  free(s->deliveries);
   free(s);
   return rc ? SPINE_EXIT_REJECTED : 0;
 }

@@ -78,4 +78,55 @@ describe("webhooks", function()
     assert.are.same({ id }, T.json.decode(answer).signalled)
     assert.are.equal(1, after)
   end)
+  it("start a new case when the adapter asks for one, once per request, all or nothing", function()
+    local dir = P.dir({})
+    -- a provider whose webhook announces a new customer: start a case, signal another
+    P.add(dir, "announcer", [[
+return {
+  name = "announcer",
+  channels = { "api" },
+  api = { ping = function() return {} end },
+  webhook = function(p, request)
+    local b = request.json
+    return {
+      { start = b.process, input = { who = b.who } },
+      { signal = "go", workflow_id = b.notify, payload = { value = b.who } },
+    }
+  end,
+}
+]])
+    local url = T.newdb("spec_webhook_start")
+    local srv = T.serve(url, { SPINE_PROVIDERS = dir, SPINE_SECRET_ANNOUNCER_WEBHOOK_SECRET = SECRET })
+    local base = "http://127.0.0.1:" .. T.http_port(srv)
+    local waiting = P.start(url, "tests/playbooks/waiter.lua", {})
+    P.wait_status(url, waiting, "waiting")
+    local function send(tbl)
+      local body = T.json.encode(tbl)
+      local status, answer = post(base, "announcer", body, "sha256=" .. T.hmac(SECRET, body))
+      local ok, obj = pcall(T.json.decode, answer)
+      return status, ok and obj or answer
+    end
+    -- a start the dispatcher refuses (no such playbook): 400, and the signal is not stored either
+    local refused, refusal = send({ process = "tests/playbooks/nowhere.lua", who = "x",
+                                    notify = waiting })
+    local signals_after_refusal = signals(url)
+    local good = { process = "tests/playbooks/waiter.lua", who = "ada", notify = waiting }
+    local ok, answer = send(good)
+    local again, repeat_answer = send(good) -- the provider delivers the same request again
+    local started = ok == 202 and answer.started[1]
+    if started then P.wait_status(url, started, "waiting") end
+    local first = P.wait_status(url, waiting, "completed")
+    local cases = T.sql(url, "SELECT count(*) FROM spine.workflows")
+    T.kill(srv)
+    assert.are.equal(400, refused)
+    assert.matches("nowhere.lua", refusal.error.message, 1, true)
+    assert.are.equal(0, signals_after_refusal)
+    assert.are.equal(202, ok)
+    assert.are.same({ waiting }, answer.signalled)
+    assert.are.equal(1, #answer.started)
+    assert.are.equal(202, again)
+    assert.are.same({ started }, repeat_answer.started)
+    assert.are.equal("2", cases) -- the waiter that was signalled and the one case started
+    assert.are.equal("ada", first.result.got)
+  end)
 end)

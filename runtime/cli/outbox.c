@@ -1,0 +1,349 @@
+/* `spine outbox`: the outbox relay for operators — deliveries per subscriber, dead letters and
+ * their re-queueing, webhook subscriptions (runtime/sql/0004_outbox_relay.sql). Writes only
+ * subscriber rows and dead deliveries; a running `spine serve` does the delivering. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "log.h"
+
+static const char *const spec[] = {"dead",        "all-dead",      "subscriber=", "url=", "events=",
+                                   "secret-env=", "max-attempts=", "limit=",      "json", NULL};
+static const char usage[] =
+    "usage: spine outbox [--dead [--subscriber NAME] [--limit N]] [--json]\n"
+    "       spine outbox retry EVENT_ID [--subscriber NAME] | --all-dead [--subscriber NAME]\n"
+    "       spine outbox subscribe NAME --url URL [--events A,B] [--secret-env VAR]\n"
+    "                                   [--max-attempts N]\n"
+    "       spine outbox unsubscribe NAME | pause NAME | resume NAME\n"
+    "  Without a subcommand: each subscriber's pending, delivered and dead deliveries; with\n"
+    "  --dead, the dead letters (deliveries whose attempts ran out) with their last error.\n"
+    "  retry        puts an event's dead deliveries (or every dead one) back in line.\n"
+    "  subscribe    a webhook: each event (of the types in --events, default all) committed\n"
+    "               from now on is POSTed to URL as JSON, at least once, in order per\n"
+    "               ordering key, signed with the HMAC key in `spine serve`'s variable VAR\n"
+    "               (X-Spine-Signature: sha256=...); after N failed attempts (default 8) the\n"
+    "               delivery is dead. Subscribing an existing NAME changes it.\n"
+    "  unsubscribe  removes a webhook and its deliveries; pause and resume hold and release a\n"
+    "               subscriber's deliveries (they keep accumulating meanwhile).\n"
+    "  The built-in subscribers: signals (every event, as signal \"event.<type>\" to the running\n"
+    "  workflows of its contract) and starts (manifests' on_events).\n";
+
+/* The queries read as SQL. */
+/* clang-format off */
+#define ISO(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+static const char summary_sql[] =
+    "SELECT jsonb_build_object('subscribers', coalesce((SELECT jsonb_agg(jsonb_build_object("
+    " 'name', s.name, 'kind', s.kind, 'url', s.url, 'events', to_jsonb(s.events),"
+    " 'secret_env', s.secret_env, 'max_attempts', s.max_attempts, 'enabled', s.enabled,"
+    " 'pending', coalesce(d.pending, 0), 'delivered', coalesce(d.delivered, 0),"
+    " 'dead', coalesce(d.dead, 0), 'oldest_pending_at', " ISO("d.oldest") ")"
+    " ORDER BY s.kind <> 'signal', s.kind <> 'start', s.name)"
+    " FROM spine.outbox_subscribers s LEFT JOIN (SELECT subscriber,"
+    " count(*) FILTER (WHERE status = 'pending') AS pending,"
+    " count(*) FILTER (WHERE status = 'delivered') AS delivered,"
+    " count(*) FILTER (WHERE status = 'dead') AS dead,"
+    " min(created_at) FILTER (WHERE status = 'pending') AS oldest"
+    " FROM spine.outbox_deliveries GROUP BY subscriber) d ON d.subscriber = s.name), '[]'),"
+    " 'events', (SELECT jsonb_build_object("
+    " 'pending', count(*) FILTER (WHERE status = 'pending'),"
+    " 'delivered', count(*) FILTER (WHERE status = 'delivered'),"
+    " 'dead', count(*) FILTER (WHERE status = 'dead')) FROM lifecycle.outbox))::text";
+
+static const char dead_sql[] =
+    "SELECT jsonb_build_object('dead', coalesce(jsonb_agg(x.j ORDER BY x.event_id, x.subscriber),"
+    " '[]'))::text FROM (SELECT d.event_id, d.subscriber, jsonb_build_object("
+    " 'subscriber', d.subscriber, 'event_id', d.event_id, 'type', o.event_type,"
+    " 'ordering_key', d.ordering_key, 'customer_id', d.customer_id, 'attempts', d.attempts,"
+    " 'last_error', d.last_error, 'created_at', " ISO("o.created_at") ") AS j"
+    " FROM spine.outbox_deliveries d JOIN lifecycle.outbox o"
+    " ON o.customer_id = d.customer_id AND o.event_id = d.event_id"
+    " WHERE d.status = 'dead' AND ($1::text IS NULL OR d.subscriber = $1)"
+    " ORDER BY d.event_id, d.subscriber LIMIT $2::int) x";
+
+/* Dead deliveries back in line: attempts from zero, due now; the relay hears of it. */
+static const char retry_sql[] =
+    "WITH r AS (UPDATE spine.outbox_deliveries SET status = 'pending', attempts = 0,"
+    " next_attempt_at = now(), claimed_by = NULL, claimed_until = NULL"
+    " WHERE status = 'dead' AND ($1::int8 IS NULL OR event_id = $1::int8)"
+    " AND ($2::text IS NULL OR subscriber = $2) RETURNING event_id, subscriber)"
+    " SELECT count(*), pg_notify('spine_outbox', '') FROM r";
+
+static const char subscribe_sql[] =
+    "INSERT INTO spine.outbox_subscribers (name, kind, url, events, secret_env, max_attempts)"
+    " VALUES ($1, 'http', $2, $3::text[], $4, coalesce($5::int, 8))"
+    " ON CONFLICT (name) DO UPDATE SET url = EXCLUDED.url, events = EXCLUDED.events,"
+    " secret_env = EXCLUDED.secret_env, max_attempts = EXCLUDED.max_attempts"
+    " WHERE spine.outbox_subscribers.kind = 'http'"
+    " RETURNING jsonb_build_object('name', name, 'kind', kind, 'url', url, 'events',"
+    " to_jsonb(events), 'secret_env', secret_env, 'max_attempts', max_attempts,"
+    " 'enabled', enabled)::text";
+/* clang-format on */
+
+static int usage_error(const char *fmt, const char *arg) {
+  fputs("spine outbox: ", stderr);
+  fprintf(stderr, "%s%s\n\n%s", fmt, arg ? arg : "", usage);
+  return SPINE_EXIT_USAGE;
+}
+
+static void print_summary(PGconn *c, spine_err *e) {
+  PGresult *r = spine_cli__query(
+      c,
+      "SELECT s.name, s.kind, coalesce(s.url, ''), coalesce(array_to_string(s.events, ','), ''),"
+      " coalesce(s.secret_env, ''), s.enabled,"
+      " count(*) FILTER (WHERE d.status = 'pending'),"
+      " count(*) FILTER (WHERE d.status = 'delivered'),"
+      " count(*) FILTER (WHERE d.status = 'dead')"
+      " FROM spine.outbox_subscribers s LEFT JOIN spine.outbox_deliveries d"
+      " ON d.subscriber = s.name GROUP BY s.name"
+      " ORDER BY s.kind <> 'signal', s.kind <> 'start', s.name",
+      0, NULL, e);
+  if (!r) return;
+  printf("%-16s %-7s %8s %10s %6s  %s\n", "subscriber", "kind", "pending", "delivered", "dead",
+         "delivers to");
+  for (int i = 0; i < PQntuples(r); i++) {
+    const char *kind = PQgetvalue(r, i, 1);
+    char to[512];
+    if (!strcmp(kind, "signal"))
+      snprintf(to, sizeof to, "running workflows of the event's contract (\"event.<type>\")");
+    else if (!strcmp(kind, "start"))
+      snprintf(to, sizeof to, "processes whose manifests list the type in on_events");
+    else
+      snprintf(to, sizeof to, "%s%s%s%s%s%s", PQgetvalue(r, i, 2),
+               *PQgetvalue(r, i, 3) ? " (events " : "", PQgetvalue(r, i, 3),
+               *PQgetvalue(r, i, 3) ? ")" : "", *PQgetvalue(r, i, 4) ? " signed with $" : "",
+               PQgetvalue(r, i, 4));
+    printf("%-16s %-7s %8s %10s %6s  %s%s\n", PQgetvalue(r, i, 0), kind, PQgetvalue(r, i, 6),
+           PQgetvalue(r, i, 7), PQgetvalue(r, i, 8), to,
+           PQgetvalue(r, i, 5)[0] == 't' ? "" : "  [paused]");
+  }
+  PQclear(r);
+}
+
+static void print_dead(PGconn *c, const char *subscriber, const char *limit, spine_err *e) {
+  const char *p[2] = {subscriber, limit};
+  PGresult *r =
+      spine_cli__query(c,
+                       "SELECT d.event_id, d.subscriber, o.event_type, d.ordering_key, d.attempts,"
+                       " coalesce(d.last_error, ''), o.created_at::text"
+                       " FROM spine.outbox_deliveries d JOIN lifecycle.outbox o"
+                       " ON o.customer_id = d.customer_id AND o.event_id = d.event_id"
+                       " WHERE d.status = 'dead' AND ($1::text IS NULL OR d.subscriber = $1)"
+                       " ORDER BY d.event_id, d.subscriber LIMIT $2::int",
+                       2, p, e);
+  if (!r) return;
+  for (int i = 0; i < PQntuples(r); i++)
+    printf("event %s (%s, key %s, of %s) to %s: dead after %s attempts\n  last error: %s\n",
+           PQgetvalue(r, i, 0), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 6),
+           PQgetvalue(r, i, 1), PQgetvalue(r, i, 4), PQgetvalue(r, i, 5));
+  if (PQntuples(r) == 0) printf("no dead letters\n");
+  PQclear(r);
+}
+
+static int show(PGconn *c, const spine_cli_args *a, int json, spine_err *e) {
+  const char *limit = spine_cli__opt(a, spec, "limit");
+  if (limit && atoi(limit) <= 0) return usage_error("--limit: not a positive number: ", limit);
+  if (!limit) limit = "100";
+  const char *subscriber = spine_cli__opt(a, spec, "subscriber");
+  if (spine_cli__opt(a, spec, "dead")) {
+    if (!json) {
+      print_dead(c, subscriber, limit, e);
+      return e->code ? spine_cli__fail(0, e, NULL) : SPINE_EXIT_OK;
+    }
+    const char *p[2] = {subscriber, limit};
+    PGresult *r = spine_cli__query(c, dead_sql, 2, p, e);
+    if (!r) return spine_cli__fail(json, e, NULL);
+    printf("%s\n", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return SPINE_EXIT_OK;
+  }
+  if (!json) {
+    print_summary(c, e);
+    return e->code ? spine_cli__fail(0, e, NULL) : SPINE_EXIT_OK;
+  }
+  PGresult *r = spine_cli__query(c, summary_sql, 0, NULL, e);
+  if (!r) return spine_cli__fail(json, e, NULL);
+  printf("%s\n", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  return SPINE_EXIT_OK;
+}
+
+static int retry(PGconn *c, const spine_cli_args *a, int json, spine_err *e) {
+  int all = spine_cli__opt(a, spec, "all-dead") != NULL;
+  const char *event = a->npos > 1 ? a->pos[1] : NULL;
+  if (all == (event != NULL)) return usage_error("retry takes EVENT_ID or --all-dead", NULL);
+  if (event && strspn(event, "0123456789") != strlen(event))
+    return usage_error("retry: not an event id: ", event);
+  const char *subscriber = spine_cli__opt(a, spec, "subscriber");
+  const char *p[2] = {event, subscriber};
+  PGresult *r = spine_cli__query(c, retry_sql, 2, p, e);
+  if (!r) return spine_cli__fail(json, e, NULL);
+  long n = atol(PQgetvalue(r, 0, 0));
+  PQclear(r);
+  if (event && n == 0) {
+    spine_err_set(e, SPINE_ENOTFOUND, NULL, "event_id", "event %s has no dead delivery%s%s", event,
+                  subscriber ? " to " : "", subscriber ? subscriber : "");
+    return spine_cli__fail(json, e, "not_found");
+  }
+  if (json)
+    printf("{\"requeued\":%ld}\n", n);
+  else
+    printf("%ld dead deliver%s back in line\n", n, n == 1 ? "y" : "ies");
+  return SPINE_EXIT_OK;
+}
+
+/* "A,B" as a PostgreSQL text array literal {"A","B"}; NULL for NULL. */
+static int events_array(const char *list, spine_buf *out) {
+  spine_buf_putc(out, '{');
+  const char *p = list;
+  int n = 0;
+  while (*p) {
+    size_t len = strcspn(p, ",");
+    const char *s = p;
+    while (len && *s == ' ')
+      s++, len--;
+    while (len && s[len - 1] == ' ')
+      len--;
+    if (!len) return -1;
+    for (size_t i = 0; i < len; i++)
+      if (!(s[i] == '_' || s[i] == '.' || s[i] == '-' || (s[i] >= 'a' && s[i] <= 'z') ||
+            (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+        return -1;
+    spine_buf_puts(out, n++ ? ",\"" : "\"");
+    spine_buf_append(out, s, len);
+    spine_buf_putc(out, '"');
+    p += strcspn(p, ",");
+    if (*p == ',') p++;
+  }
+  spine_buf_putc(out, '}');
+  return n ? 0 : -1;
+}
+
+static int subscribe(PGconn *c, const spine_cli_args *a, int json, spine_err *e) {
+  if (a->npos != 2) return usage_error("subscribe takes NAME", NULL);
+  const char *name = a->pos[1];
+  const char *url = spine_cli__opt(a, spec, "url");
+  const char *events = spine_cli__opt(a, spec, "events");
+  const char *secret_env = spine_cli__opt(a, spec, "secret-env");
+  const char *max = spine_cli__opt(a, spec, "max-attempts");
+  if (!url) return usage_error("subscribe needs --url URL", NULL);
+  if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
+    spine_err_set(e, SPINE_EINVAL, NULL, "url", "\"%.128s\" is not an http:// or https:// URL",
+                  url);
+    return spine_cli__fail(json, e, NULL);
+  }
+  if (max && (atoi(max) < 1 || atoi(max) > 1000 || strspn(max, "0123456789") != strlen(max))) {
+    spine_err_set(e, SPINE_EINVAL, NULL, "max_attempts", "\"%.32s\" is not from 1 to 1000", max);
+    return spine_cli__fail(json, e, NULL);
+  }
+  if (secret_env && (!*secret_env || strspn(secret_env, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                        "abcdefghijklmnopqrstuvwxyz0123456789_") !=
+                                         strlen(secret_env))) {
+    spine_err_set(e, SPINE_EINVAL, NULL, "secret_env",
+                  "\"%.64s\" is not an environment variable's name", secret_env);
+    return spine_cli__fail(json, e, NULL);
+  }
+  spine_buf arr = SPINE_BUF_INIT;
+  if (events && events_array(events, &arr)) {
+    spine_buf_free(&arr);
+    spine_err_set(e, SPINE_EINVAL, NULL, "events",
+                  "\"%.128s\" is not a comma-separated list of event types", events);
+    return spine_cli__fail(json, e, NULL);
+  }
+  const char *p[5] = {name, url, events ? spine_buf_str(&arr) : NULL, secret_env, max};
+  PGresult *r = spine_cli__query(c, subscribe_sql, 5, p, e);
+  spine_buf_free(&arr);
+  if (!r) {
+    if (strstr(e->msg, "outbox_subscribers_name_check")) {
+      spine_err_set(e, SPINE_EINVAL, NULL, "name",
+                    "\"%.64s\" is not a subscriber name (lower-case letters, digits, _ . -)", name);
+    }
+    return spine_cli__fail(json, e, NULL);
+  }
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    spine_err_set(e, SPINE_ECONFLICT, NULL, "name", "%s is a built-in subscriber, not a webhook",
+                  name);
+    return spine_cli__fail(json, e, NULL);
+  }
+  if (json)
+    printf("%s\n", PQgetvalue(r, 0, 0));
+  else
+    printf("%s: events are POSTed to %s\n", name, url);
+  PQclear(r);
+  return SPINE_EXIT_OK;
+}
+
+/* unsubscribe (webhooks only), pause, resume. */
+static int change(PGconn *c, const spine_cli_args *a, const char *what, int json, spine_err *e) {
+  if (a->npos != 2) return usage_error(what, " takes NAME");
+  const char *p[1] = {a->pos[1]};
+  const char *sql =
+      !strcmp(what, "unsubscribe")
+          ? "DELETE FROM spine.outbox_subscribers WHERE name = $1 AND kind = 'http'"
+            " RETURNING name"
+      : !strcmp(what, "pause")
+          ? "UPDATE spine.outbox_subscribers SET enabled = false WHERE name = $1"
+            " RETURNING name"
+          : "WITH u AS (UPDATE spine.outbox_subscribers SET enabled = true WHERE name = $1"
+            " RETURNING name) SELECT name, pg_notify('spine_outbox', '') FROM u";
+  PGresult *r = spine_cli__query(c, sql, 1, p, e);
+  if (!r) return spine_cli__fail(json, e, NULL);
+  int n = PQntuples(r);
+  PQclear(r);
+  if (n == 0) {
+    r = spine_cli__query(c, "SELECT kind FROM spine.outbox_subscribers WHERE name = $1", 1, p, e);
+    int exists = r && PQntuples(r) == 1;
+    if (r) PQclear(r);
+    if (exists)
+      spine_err_set(e, SPINE_ECONFLICT, NULL, "name",
+                    "%s is a built-in subscriber: pause it instead", a->pos[1]);
+    else
+      spine_err_set(e, SPINE_ENOTFOUND, NULL, "name", "no subscriber %s", a->pos[1]);
+    return spine_cli__fail(json, e, exists ? NULL : "not_found");
+  }
+  const char *done = !strcmp(what, "unsubscribe") ? "unsubscribed"
+                     : !strcmp(what, "pause")     ? "paused"
+                                                  : "resumed";
+  if (json) {
+    spine_buf b = SPINE_BUF_INIT;
+    spine_buf_puts(&b, "{\"name\":");
+    spine_log_json_string(&b, a->pos[1], strlen(a->pos[1]));
+    spine_buf_printf(&b, ",\"status\":\"%s\"}\n", done);
+    fputs(spine_buf_str(&b), stdout);
+    spine_buf_free(&b);
+  } else {
+    printf("%s: %s\n", a->pos[1], done);
+  }
+  return SPINE_EXIT_OK;
+}
+
+int spine_cli_outbox(int argc, char **argv) {
+  spine_cli_args a;
+  int rc = spine_cli__parse(argc, argv, spec, usage, 0, 2, &a);
+  if (rc) return rc < 0 ? 0 : rc;
+  int json = spine_cli__opt(&a, spec, "json") != NULL;
+  const char *sub = a.npos ? a.pos[0] : NULL;
+  static const char *const subs[] = {"retry", "subscribe", "unsubscribe", "pause", "resume", NULL};
+  int known = !sub;
+  for (int i = 0; sub && subs[i]; i++)
+    known |= !strcmp(sub, subs[i]);
+  if (!known) return usage_error("unknown subcommand: ", sub);
+  if (!sub && a.npos > 0) return usage_error("unexpected argument", NULL);
+  spine_err e;
+  spine_err_clear(&e);
+  PGconn *c = spine_cli__connect(&e);
+  if (!c) return spine_cli__fail(json, &e, NULL);
+  if (!sub)
+    rc = show(c, &a, json, &e);
+  else if (!strcmp(sub, "retry"))
+    rc = retry(c, &a, json, &e);
+  else if (!strcmp(sub, "subscribe"))
+    rc = subscribe(c, &a, json, &e);
+  else
+    rc = change(c, &a, sub, json, &e);
+  PQfinish(c);
+  return rc;
+}
