@@ -91,6 +91,7 @@ local playbook = {
   run = function(ctx, input)
     local contract_id = input.contract_id
     ctx.set("contract_id", contract_id)
+    local confirm_within = seconds(ctx, input.confirmation_timeout or CONFIRMATION_TIMEOUT)
 
     ctx.state("choosing_offer")
     local contract = ctx.intent("GetContract", { contract_id = contract_id })
@@ -141,7 +142,7 @@ local playbook = {
     end)
 
     ctx.state("awaiting_confirmations")
-    local deadline = ctx.now() + seconds(ctx, input.confirmation_timeout or CONFIRMATION_TIMEOUT)
+    local deadline = ctx.now() + confirm_within
     if not confirmation(ctx, "provider.switch_confirmed", deadline) then
       ctx.fail("switch_not_confirmed", offer.provider .. " did not confirm the switch in time")
     end

@@ -110,6 +110,16 @@ describe("tariff_switch", function()
     assert.matches("is draft", wf.error.message, 1, true)
   end)
 
+  it("refuses a confirmation_timeout it cannot read before asking anyone", function()
+    local url, ids = db("bad_timeout")
+    local wf = R.run(url, "tariff_switch", { contract_id = ids.contract,
+                                             confirmation_timeout = "two weeks" })
+    assert.are.equal("failed", wf.status)
+    assert.are.equal("invalid_input", wf.error.code)
+    assert.are.same({ "fail:fail" }, R.steps(wf))
+    assert.are.equal("active", contract(url, ids.contract).state)
+  end)
+
   it("cancels the switch at the new provider when the old one refuses the termination",
      function()
     local url, ids = db("termination_refused")
