@@ -151,6 +151,10 @@ int64_t spine_sched_now(spine_engine *eng) {
   return eng->o.virtual_clock || eng->o.manual_clock ? eng->vnow : real_now();
 }
 
+static int64_t engine_clock(void *data) {
+  return spine_sched_now(data);
+}
+
 static void heap_swap(spine_engine *eng, int i, int j) {
   spine_wf *t = eng->heap[i];
   eng->heap[i] = eng->heap[j];
@@ -1395,6 +1399,7 @@ int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engin
     return rc;
   }
   spine_store_on_idle(eng->store, on_store_idle, eng);
+  spine_providers_set_clock(eng->providers, engine_clock, eng);
   lua_setup(eng);
   uint64_t seed = (uint64_t)real_now() ^ ((uint64_t)getpid() << 40);
   eng->rng[0] = seed | 1;
