@@ -43,8 +43,9 @@ static const char usage[] =
     "    POST /_sim/outage        {\"down\": true|false}: every API request gets 503 while down\n"
     "    POST /_sim/latency       {\"ms\": N}: the --latency from now on\n"
     "    POST /_sim/script        {\"responses\": [{\"status\": N, \"body\"?: \"JSON text\",\n"
-    "                             \"repeat\"?: N}], \"clear\"?: bool}: the next API requests get\n"
-    "                             these answers, in order, without effect\n"
+    "                             \"repeat\"?: N, \"match\"?: \"text\"}], \"clear\"?: bool}: the next\n"
+    "                             API requests (with \"match\": whose path or body has the\n"
+    "                             text) get these answers, in order, without effect\n"
     "    POST /_sim/smtp          {\"down\": true|false}: the SMTP sink defers (451) mail\n"
     "  --port N           port (default 7790; 0 picks one). The first line on stdout is\n"
     "                     {\"url\": ..., \"port\": N} once listening.\n"
@@ -77,6 +78,7 @@ typedef struct effect {
 typedef struct scripted {
   int status;
   char *body;
+  char *match; /* only for a request whose path or body contains it; NULL: any */
   struct scripted *next;
 } scripted;
 
@@ -290,17 +292,37 @@ static void schedule_callback(sim *s, int idx) {
 
 /* ---- the API ---- */
 
-/* Outages and injected errors come before any effect. Returns 1 when it answered. */
+/* Does the request's path or body contain `text`? */
+static int request_has(spine_http_exchange *x, const char *text) {
+  size_t plen, blen, n = strlen(text);
+  const char *path = spine_http_path(x, &plen), *body = spine_http_body(x, &blen);
+  for (size_t i = 0; path && i + n <= plen; i++)
+    if (!memcmp(path + i, text, n)) return 1;
+  for (size_t i = 0; body && i + n <= blen; i++)
+    if (!memcmp(body + i, text, n)) return 1;
+  return 0;
+}
+
+/* Scripted answers, outages and injected errors come before any effect. Returns 1 when it
+ * answered. */
 static int injected(sim *s, spine_http_exchange *x) {
   long n = ++s->requests;
-  if (s->script) {
-    scripted *a = s->script;
-    s->script = a->next;
-    if (!s->script) s->script_tail = NULL;
+  scripted *a = s->script, *prev = NULL;
+  while (a && a->match && !request_has(x, a->match)) {
+    prev = a;
+    a = a->next;
+  }
+  if (a) {
+    if (prev)
+      prev->next = a->next;
+    else
+      s->script = a->next;
+    if (s->script_tail == a) s->script_tail = prev;
     s->script_left--;
     s->script_served++;
     answer(s, x, a->status, a->body, 0);
     free(a->body);
+    free(a->match);
     free(a);
     return 1;
   }
@@ -481,14 +503,16 @@ static void script_clear(sim *s) {
     scripted *a = s->script;
     s->script = a->next;
     free(a->body);
+    free(a->match);
     free(a);
   }
   s->script_tail = NULL;
   s->script_left = 0;
 }
 
-/* {"responses": [{"status": N, "body": "text", "repeat": N}, ...], "clear": bool}: queues
- * answers for the next API requests (after those queued before, unless "clear"). */
+/* {"responses": [{"status": N, "body": "text", "repeat": N, "match": "text"}, ...], "clear":
+ * bool}: queues answers for the next API requests (after those queued before, unless "clear");
+ * one with "match" waits for a request whose path or body contains it. */
 static void post_script(void *data, spine_http_exchange *x) {
   sim *s = data;
   spine_jsondoc *doc = control_body(x);
@@ -501,8 +525,11 @@ static void post_script(void *data, spine_http_exchange *x) {
   for (const spine_jsondoc *r = list ? list->child : NULL; r && !bad; r = r->next) {
     const spine_jsondoc *st = spine_jsondoc_get(r, "status"), *body = spine_jsondoc_get(r, "body");
     const spine_jsondoc *rep = spine_jsondoc_get(r, "repeat");
-    if (r->type != SPINE_JSONDOC_OBJECT || !st || st->type != SPINE_JSONDOC_NUMBER ||
-        !(st->num >= 100 && st->num <= 599))
+    const spine_jsondoc *match = spine_jsondoc_get(r, "match");
+    if (match && (match->type != SPINE_JSONDOC_STRING || !match->str[0]))
+      bad = "responses[].match: a non-empty string";
+    else if (r->type != SPINE_JSONDOC_OBJECT || !st || st->type != SPINE_JSONDOC_NUMBER ||
+             !(st->num >= 100 && st->num <= 599))
       bad = "responses[]: {\"status\": 100-599, \"body\"?: string, \"repeat\"?: 1-1000}";
     else if (body && body->type != SPINE_JSONDOC_STRING)
       bad = "responses[].body: a string (the answer's JSON text)";
@@ -523,10 +550,12 @@ static void post_script(void *data, spine_http_exchange *x) {
   for (const spine_jsondoc *r = list ? list->child : NULL; r; r = r->next) {
     const spine_jsondoc *body = spine_jsondoc_get(r, "body");
     const spine_jsondoc *rep = spine_jsondoc_get(r, "repeat");
+    const spine_jsondoc *match = spine_jsondoc_get(r, "match");
     int times = rep ? (int)rep->num : 1;
     for (int i = 0; i < times; i++) {
       scripted *a = calloc(1, sizeof *a);
       if (!a || !(a->body = strdup(body ? body->str : "{}"))) abort(); /* a test tool */
+      if (match && !(a->match = strdup(match->str))) abort();
       a->status = (int)spine_jsondoc_get(r, "status")->num;
       if (s->script_tail)
         s->script_tail->next = a;

@@ -408,7 +408,7 @@ function Env:intent(name, args, actor)
     error({ kind = e.kind, code = e.code, message = e.message, field = e.field }, 2)
   end
   self:settle()
-  return res
+  return res.result
 end
 
 -- The contract's record (GetContract), as of a time if given.
@@ -416,7 +416,7 @@ function Env:contract(contract_id, as_of)
   local res = self:spine_json({ "intent", "GetContract", "--args",
                                 cjson.encode({ contract_id = contract_id, as_of = as_of }),
                                 "--actor", "test:spine.testing" })
-  return res
+  return res.result
 end
 
 -- Resolves a human task as an operator would (ResolveTask). Until the outbox relay signals
@@ -588,17 +588,21 @@ local function control(sim, path, body)
 end
 
 -- The next request gets this answer (no effect at the provider): {status = 201, json = {...}}
--- or body = "text"; repeat = n for n requests.
+-- or body = "text"; repeat = n for n requests; match = "text" for the next request whose path
+-- or body contains the text (a contract id, a reference), whatever other cases ask meanwhile.
 function Provider:answer(a)
   local body = a.body or (a.json ~= nil and cjson.encode(a.json)) or "{}"
   control(self.sim, "/_sim/script", { responses = { { status = a.status or 200, body = body,
-                                                      ["repeat"] = a["repeat"] } } })
+                                                      ["repeat"] = a["repeat"],
+                                                      match = a.match } } })
   return self
 end
 
--- The next n requests fail with status (default 503), without effect.
-function Provider:fail_next(n, status)
-  return self:answer({ status = status or 503, json = { error = "scripted" }, ["repeat"] = n })
+-- The next n requests (with `match`, the next n that contain it) fail with status (default
+-- 503), without effect.
+function Provider:fail_next(n, status, match)
+  return self:answer({ status = status or 503, json = { error = "scripted" }, ["repeat"] = n,
+                       match = match })
 end
 
 -- Forgets scripted answers not used yet.
@@ -618,6 +622,12 @@ function Provider:effects()
   local status, answer = http("GET", self.sim.url .. "/_sim/effects")
   assert(status == 200, "GET /_sim/effects answered " .. status)
   return plain(cjson.decode(answer))
+end
+
+-- The provider's effects (requests that did something), oldest first; the last one.
+function Provider:last_effect()
+  local list = self:effects().effects or {}
+  return list[#list]
 end
 
 -- The number of API requests the provider received.
