@@ -148,7 +148,11 @@ Case.__index = Case
 local Provider = {}
 Provider.__index = Provider
 
+-- The binary: $SPINE_BIN (a relative path is taken from the current folder), else on the PATH.
 S.bin = os.getenv("SPINE_BIN") or "spine"
+if S.bin:find("/", 1, true) and S.bin:sub(1, 1) ~= "/" then
+  S.bin = (os.getenv("PWD") or ".") .. "/" .. S.bin
+end
 
 -- Runs `spine ARGS` in the project with the environment's database; returns code, out, err.
 function Env:spine(args, extra_env)
