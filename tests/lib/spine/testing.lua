@@ -72,7 +72,15 @@ local function spawn(root, env, cmd, out, err)
   return pid
 end
 
+-- A process that exited but was not reaped yet (a zombie, until init gets to it) is gone.
 local function alive(pid)
+  local stat = io.open("/proc/" .. pid .. "/stat", "r")
+  if stat then
+    local state = (stat:read("a") or ""):match("%) (%a)")
+    stat:close()
+    return state ~= nil and state ~= "Z" and state ~= "X"
+  end
+  if io.open("/proc/self/stat", "r") then return false end -- /proc, and no such process
   return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true
 end
 
@@ -315,6 +323,8 @@ function Env:_serve()
               q(self.clock_start and ("manual=" .. self.clock_start) or "manual")
   self.clock_start = nil -- a restart goes on from the database's clock
   self.serve_log = log
+  self.serve_logs = self.serve_logs or {}
+  self.serve_logs[#self.serve_logs + 1] = log
   self.serve_pid = spawn(self.root, env, cmd, log, log)
   local port = wait_for(function()
     local text = read(log)
@@ -343,7 +353,12 @@ function Env:close()
   if self.closed then return end
   self.closed = true
   stop(self.serve_pid)
-  for _, sim in pairs(self.sims) do stop(sim.pid) end
+  for _, sim in pairs(self.sims) do
+    stop(sim.pid)
+    os.remove(sim.out)
+    os.remove(sim.log)
+  end
+  for _, log in ipairs(self.serve_logs or {}) do os.remove(log) end
   if self.providers then sh("rm -rf " .. q(self.providers)) end
 end
 

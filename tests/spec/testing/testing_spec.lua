@@ -143,6 +143,39 @@ describe("spine.testing", function()
   end)
 end)
 
+describe("spine.testing with evictions", function()
+  it("wakes a case that left memory when its deadline comes on the clock", function()
+    local env = S.new({ env = { SPINE_EVICT_AFTER_MS = "1", SPINE_LEASE_MS = "1000" } })
+    local ok, err = pcall(function()
+      local case = env:start(DEADLINE, { timeout = "2d" })
+      T.wait_until(function() -- the heartbeat (every 200 ms here) evicts it
+        return env:sql1("SELECT owner IS NULL FROM spine.workflows WHERE id = " ..
+                        S.literal(case.id))
+      end, 30, "the case to leave memory")
+      env:advance("1d")
+      assert.are.equal("waiting", case:status())
+      env:advance("1d")
+      assert.are.equal("timed_out", case:state())
+      assert.are.equal(2 * 86400, case:result().waited)
+    end)
+    env:close()
+    assert(ok, err)
+  end)
+
+  it("leaves no process running once closed", function()
+    local env = S.new()
+    local pids = { env.serve_pid }
+    for _, sim in pairs(env.sims) do pids[#pids + 1] = sim.pid end
+    env:close()
+    for _, pid in ipairs(pids) do
+      local f = io.open("/proc/" .. pid .. "/stat")
+      local state = f and f:read("a"):match("%) (%a)")
+      if f then f:close() end
+      assert.is_true(state == nil or state == "Z", "process " .. pid .. " still runs")
+    end
+  end)
+end)
+
 describe("the clock of spine serve", function()
   it("refuses to move a real clock, saying how to get a manual one", function()
     local url = T.newdb("spec_testing_real_clock")
