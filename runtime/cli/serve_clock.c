@@ -90,7 +90,10 @@ static void post_advance(void *data, spine_http_exchange *x) {
   int line;
   spine_err e;
   spine_err_clear(&e);
-  if (len == 0) body = "{}", len = 2;
+  if (len == 0) { /* no body: settle */
+    body = "{}";
+    len = 2;
+  }
   if (spine_jsondoc_parse(body, len, &doc, &line, &e) || doc->type != SPINE_JSONDOC_OBJECT) {
     spine_jsondoc_free(doc);
     spine_webhook_error(x, 400, "invalid_argument",
