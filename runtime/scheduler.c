@@ -927,10 +927,10 @@ static void claimed(spine_op *op) {
   int n = (!op->status && r) ? PQntuples(r) : 0;
   if (op->status)
     spine_log_error("scheduler", "claim failed", "error", spine_op_error(op)->msg, NULL);
-  if (n > 0) eng->clk.foreign++; /* work came: an advance is not idle yet */
   for (int i = 0; i < n; i++) {
     const char *id = PQgetvalue(r, i, 0);
     if (registry_get(eng, id)) continue; /* ours already */
+    eng->clk.foreign++;                  /* work came: an advance is not idle yet */
     const char *hash = PQgetvalue(r, i, 3);
     spine_version *v = find_version(eng, NULL, hash);
     if (!v) {
