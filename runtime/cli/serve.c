@@ -14,7 +14,7 @@
 
 static const char *const spec[] = {"listen=", "pool=", "json", "http=", "clock=", NULL};
 static const char usage[] =
-    "usage: spine serve [--pool N] [--listen HOST:PORT]\n"
+    "usage: spine serve [--pool N] [--listen HOST:PORT] [--clock real|manual[=TIME]]\n"
     "  Runs workflows stored in the database until SIGINT or SIGTERM. Several `spine serve`\n"
     "  processes may share one database. --pool sets the pipelined connections (default 4).\n"
     "  Loads the manifests at start and on SIGHUP (see `spine manifests reload`).\n"
