@@ -19,6 +19,20 @@ return {
       end
       return { reference = res.json.id, channel = "api" }
     end,
+
+    -- Where an activation submitted through the API stands at ACME: "pending" until ACME
+    -- confirms it ("confirmed"), with the start date when ACME gives one.
+    get_activation = function(p, args)
+      local res = p.http.get(p.config.base_url .. "/v1/switches/" .. args.reference, {
+        headers = { Authorization = "Bearer " .. p.secret("api_key") },
+        timeout = "10s",
+      })
+      if res.status >= 500 then error(p.transient("ACME answered " .. res.status)) end
+      if res.status ~= 200 then
+        error(p.rejected("ACME does not know the activation", { status = res.status }))
+      end
+      return { reference = res.json.id, status = res.json.status, activation_date = res.json.start }
+    end,
   },
 
   email = {
