@@ -2,8 +2,8 @@
 -- fallback channel. The router tries "api" first; a transient failure (5xx, timeout, the
 -- breaker open) moves the call to "email". A refusal by the API is an answer: no email.
 --
--- Operations: submit_activation; and for switches (the tariff_switch playbook), on both
--- channels:
+-- Operations: submit_activation (both channels), get_activation (API); and for switches (the
+-- tariff_switch playbook), on both channels:
 --   submit_switch{contract_id, meter_point, requested_start?}      -> {reference, channel}
 --   cancel_switch{reference, reason?}                              -> {reference, status, channel}
 --   submit_termination{contract_id, meter_point?, termination_date?, reason?}
@@ -110,6 +110,20 @@ return {
         error(p.rejected("activation refused", { status = res.status, body = res.json }))
       end
       return { reference = res.json.id, channel = "api" }
+    end,
+
+    -- Where an activation submitted through the API stands at ACME: "pending" until ACME
+    -- confirms it ("confirmed"), with the start date when ACME gives one.
+    get_activation = function(p, args)
+      local res = p.http.get(p.config.base_url .. "/v1/switches/" .. args.reference, {
+        headers = { Authorization = "Bearer " .. p.secret("api_key") },
+        timeout = "10s",
+      })
+      if res.status >= 500 then error(p.transient("ACME answered " .. res.status)) end
+      if res.status ~= 200 then
+        error(p.rejected("ACME does not know the activation", { status = res.status }))
+      end
+      return { reference = res.json.id, status = res.json.status, activation_date = res.json.start }
     end,
 
     submit_switch = function(p, args)

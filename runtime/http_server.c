@@ -4,7 +4,9 @@
  * hands over whole requests within its limits (max_request_entity_size, http1.req_timeout). */
 #include "http_server.h"
 
+#include <arpa/inet.h>
 #include <h2o.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,6 +252,25 @@ const char *spine_http_header(const spine_http_exchange *x, const char *name, si
     }
   *len = 0;
   return NULL;
+}
+
+int spine_http_peer_loopback(const spine_http_exchange *x) {
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  h2o_conn_t *c = x->req->conn;
+  if (!c->callbacks->get_peername || !c->callbacks->get_peername(c, (struct sockaddr *)&ss))
+    return 0;
+  if (ss.ss_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (ss.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+    static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (!memcmp(in6->sin6_addr.s6_addr, v4mapped, 12)) return in6->sin6_addr.s6_addr[12] == 127;
+    return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+  }
+  return 0;
 }
 
 const char *spine_http_body(const spine_http_exchange *x, size_t *len) {

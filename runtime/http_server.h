@@ -61,6 +61,8 @@ const char *spine_http_query(const spine_http_exchange *x, size_t *len);
 /* The first header of that name (case-insensitive), or NULL. */
 const char *spine_http_header(const spine_http_exchange *x, const char *name, size_t *len);
 const char *spine_http_body(const spine_http_exchange *x, size_t *len);
+/* 1 when the client connected from a loopback address (127.0.0.0/8, ::1). */
+int spine_http_peer_loopback(const spine_http_exchange *x);
 
 /* Adds a response header (copied) before spine_http_respond. */
 void spine_http_add_header(spine_http_exchange *x, const char *name, const char *value);

@@ -475,6 +475,11 @@ void spine_providers_free(spine_providers *ps) {
   release(ps);
 }
 
+void spine_providers_set_clock(spine_providers *ps, int64_t (*now_ms)(void *data), void *data) {
+  ps->router.clock = now_ms;
+  ps->router.clock_data = data;
+}
+
 void spine_providers_set_metrics(spine_providers *ps, spine_metrics *m) {
   spine_router_set_metrics(&ps->router, m);
 }

@@ -55,6 +55,8 @@ int spine_providers_new(uv_loop_t *loop, const spine_providers_opts *o, spine_pr
 void spine_providers_free(spine_providers *ps);
 /* Attaches the metrics registry after creation (the HTTP side of serve makes it later). */
 void spine_providers_set_metrics(spine_providers *ps, spine_metrics *m);
+/* The clock of the breakers' cool-downs, ms (default: the loop's): the engine's. */
+void spine_providers_set_clock(spine_providers *ps, int64_t (*now_ms)(void *data), void *data);
 
 typedef enum {
   SPINE_PROVIDER_OK,        /* json is the operation's result */

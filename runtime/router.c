@@ -42,10 +42,14 @@ static void advance(spine_provider_call *c);
 
 /* ---- the breaker ---- */
 
+static uint64_t breaker_now(const spine_router *r) {
+  return r->clock ? (uint64_t)r->clock(r->clock_data) : uv_now(r->loop);
+}
+
 spine_breaker_state spine_router_breaker(const spine_router_channel *ch) {
   const spine_router_provider *p = ch->provider;
   if (ch->state == SPINE_BREAKER_OPEN &&
-      uv_now(p->router->loop) - ch->opened_at >= (uint64_t)p->breaker_cooldown_ms)
+      breaker_now(p->router) - ch->opened_at >= (uint64_t)p->breaker_cooldown_ms)
     return SPINE_BREAKER_HALF_OPEN;
   return ch->state;
 }
@@ -94,7 +98,7 @@ static void breaker_report(spine_provider_call *c, int i, int transient) {
       spine_log_warn("providers", "circuit breaker opened", "provider", c->p->name, "channel",
                      ch->name, NULL);
     ch->state = SPINE_BREAKER_OPEN;
-    ch->opened_at = uv_now(c->r->loop);
+    ch->opened_at = breaker_now(c->r);
   }
 }
 

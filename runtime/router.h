@@ -80,6 +80,10 @@ struct spine_router {
   int handles;            /* open libuv handles: the kick timer and each provider's */
   void (*closed)(void *data);
   void *closed_data;
+  /* The breakers' clock, ms (NULL: the loop's): the engine's, so that a cool-down passes on a
+   * manual clock as the test says, not as the wall clock does. */
+  int64_t (*clock)(void *data);
+  void *clock_data;
 };
 
 /* Sets up `r` and the providers' limiter timers (the providers and host must outlive it). */

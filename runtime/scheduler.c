@@ -105,6 +105,21 @@ struct spine_engine {
   int wake_busy;
   spine_engine_end_cb end_cb;
   void *end_data;
+  /* The manual clock's advance under way (see "the manual clock" below). */
+  struct {
+    int active;
+    int setting;   /* its new time is being written to spine.clock */
+    int finishing; /* ... and then it ends */
+    int64_t target;
+    unsigned round; /* each round ends with our own NOTIFY "k:<round>" coming back */
+    int op_done, marker_seen, foreign, own_ops;
+    uint64_t ops_at_start;
+    int64_t db_next; /* the nearest deadline of a free workflow, -1 if none */
+    int fired;
+    spine_op op;
+    spine_engine_clock_cb cb;
+    void *data;
+  } clk;
   void (*begin_cb)(void *data, const spine_wf *wf);
   void *begin_data;
   uint64_t rng[2];
@@ -144,7 +159,11 @@ static int64_t real_now(void) {
 }
 
 int64_t spine_sched_now(spine_engine *eng) {
-  return eng->o.virtual_clock ? eng->vnow : real_now();
+  return eng->o.virtual_clock || eng->o.manual_clock ? eng->vnow : real_now();
+}
+
+static int64_t engine_clock(void *data) {
+  return spine_sched_now(data);
 }
 
 static void heap_swap(spine_engine *eng, int i, int j) {
@@ -189,30 +208,39 @@ static void heap_remove(spine_engine *eng, spine_wf *wf) {
 
 static void on_timer(uv_timer_t *t);
 
+/* A manual clock arms the uv timer only for deadlines already due (a zero backoff); the others
+ * wait for an advance. */
 static void arm(spine_engine *eng) {
   if (eng->o.virtual_clock || eng->stopping) return;
   if (!eng->nheap) {
     uv_timer_stop(&eng->timer);
     return;
   }
-  int64_t delay = eng->heap[0]->wake_ms - real_now();
+  int64_t delay = eng->heap[0]->wake_ms - spine_sched_now(eng);
+  if (eng->o.manual_clock && delay > 0) {
+    uv_timer_stop(&eng->timer);
+    return;
+  }
   uv_timer_start(&eng->timer, on_timer, delay > 0 ? (uint64_t)delay : 0, 0);
 }
 
-/* Fires every deadline up to `now`. */
-static void fire_due(spine_engine *eng, int64_t now) {
+/* Fires every deadline up to `now`; returns how many. */
+static int fire_due(spine_engine *eng, int64_t now) {
+  int n = 0;
   while (eng->nheap && eng->heap[0]->wake_ms <= now) {
     spine_wf *wf = eng->heap[0];
     heap_remove(eng, wf);
     spine_wf_timer_fn fn = wf->on_timer;
     wf->on_timer = NULL;
     if (fn) fn(wf);
+    n++;
   }
+  return n;
 }
 
 static void on_timer(uv_timer_t *t) {
   spine_engine *eng = t->data;
-  fire_due(eng, real_now());
+  fire_due(eng, spine_sched_now(eng));
   arm(eng);
 }
 
@@ -224,8 +252,11 @@ static void on_vtick(uv_timer_t *t) {
   fire_due(eng, eng->vnow);
 }
 
+static void clock_check(spine_engine *eng);
+
 static void on_store_idle(void *data) {
   spine_engine *eng = data;
+  if (eng->o.manual_clock) clock_check(eng);
   if (eng->o.virtual_clock && eng->nheap && !eng->stopping)
     uv_timer_start(&eng->vtick, on_vtick, 0, 0);
 }
@@ -892,7 +923,8 @@ static char *dup_value(PGresult *r, int row, int col) {
 
 /* Arms the wake-up for the nearest deadline among free workflows (claims mode). */
 static void refresh_wake(spine_engine *eng) {
-  if (eng->wake_busy || eng->stopping || !eng->o.claims) return;
+  /* A manual clock's advance finds the free workflows' deadlines itself. */
+  if (eng->wake_busy || eng->stopping || !eng->o.claims || eng->o.manual_clock) return;
   eng->wake_busy = 1;
   spine_op_reset(&eng->wake_op);
   spine_op_stmt(&eng->wake_op, SPINE_SQL_NEXT_WAKE, 1);
@@ -909,6 +941,7 @@ static void claimed(spine_op *op) {
   for (int i = 0; i < n; i++) {
     const char *id = PQgetvalue(r, i, 0);
     if (registry_get(eng, id)) continue; /* ours already */
+    eng->clk.foreign++;                  /* work came: an advance is not idle yet */
     const char *hash = PQgetvalue(r, i, 3);
     spine_version *v = find_version(eng, NULL, hash);
     if (!v) {
@@ -986,6 +1019,8 @@ static void claim(spine_engine *eng) {
   spine_store_submit(eng->store, &eng->claim_op);
 }
 
+static void clock_marker(spine_engine *eng, const char *payload);
+
 static void on_notify(void *data, const char *channel, const char *payload) {
   spine_engine *eng = data;
   for (int i = 0; i < eng->nchannels; i++)
@@ -993,6 +1028,11 @@ static void on_notify(void *data, const char *channel, const char *payload) {
       eng->channels[i].cb(eng->channels[i].data, channel, payload);
       return;
     }
+  if (payload[0] == 'k' && payload[1] == ':') {
+    clock_marker(eng, payload + 2);
+    return;
+  }
+  eng->clk.foreign++;
   if ((payload[0] == 's' || payload[0] == 'c') && payload[1] == ':') {
     spine_wf *wf = registry_get(eng, payload + 2);
     if (wf) {
@@ -1048,7 +1088,7 @@ static void evicted(spine_op *op) {
 
 static void evict_idle(spine_engine *eng) {
   if (!eng->o.evict_after_ms || eng->stopping) return;
-  int64_t now = real_now(), idle_before = now - eng->o.evict_after_ms;
+  int64_t now = spine_sched_now(eng), idle_before = real_now() - eng->o.evict_after_ms;
   lua_State *L = eng->L;
   lua_rawgeti(L, LUA_REGISTRYINDEX, eng->wfs_ref);
   lua_pushnil(L);
@@ -1088,6 +1128,184 @@ static void on_heartbeat(uv_timer_t *t) {
   op->cb = heartbeat_done;
   op->data = eng;
   spine_store_submit(eng->store, op);
+}
+
+/* ---- the manual clock: time moves only when told (spine_engine_advance) ----
+ *
+ * An advance alternates two things until it reaches its target: wait until the engine is idle,
+ * then move the clock to the nearest deadline (ours in the heap, or a free workflow's in the
+ * database) and fire what is due. "Idle" is a round with nothing in it: the round sends our
+ * own NOTIFY "k:<round>" with a claim and a look at the free workflows' deadlines; when the
+ * marker comes back, every notification committed before it (a signal from `spine signal`, a
+ * case from `spine start`) has come back too (PostgreSQL delivers them in commit order), so if
+ * the store is idle, no provider call is in flight, no notification but the marker came and no
+ * op but the round's own committed, nothing is left to do at this time. Otherwise: another
+ * round, as soon as the store is idle again. */
+
+static int providers_busy(spine_engine *eng) {
+  lua_State *L = eng->L;
+  int busy = 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, eng->wfs_ref);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    spine_wf *wf = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (wf && wf->wait == SPINE_WAIT_PROVIDER) busy = 1;
+  }
+  lua_pop(L, 1);
+  return busy;
+}
+
+static void clock_round_done(spine_op *op) {
+  spine_engine *eng = op->data;
+  PGresult *r = spine_op_result(op, 1);
+  eng->clk.db_next = -1;
+  if (!op->status && r && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+    eng->clk.db_next = atoll(PQgetvalue(r, 0, 0));
+  if (op->status)
+    spine_log_error("scheduler", "clock round failed", "error", spine_op_error(op)->msg, NULL);
+  eng->clk.op_done = 1;
+  clock_check(eng);
+}
+
+static void clock_round(spine_engine *eng) {
+  eng->clk.round++;
+  eng->clk.op_done = eng->clk.marker_seen = eng->clk.foreign = 0;
+  eng->clk.ops_at_start = spine_store_stats_get(eng->store)->ops;
+  eng->clk.own_ops = 1;
+  char mark[32];
+  snprintf(mark, sizeof mark, "k:%u", eng->clk.round);
+  spine_op *op = &eng->clk.op;
+  spine_op_reset(op);
+  spine_op_stmt(op, SPINE_SQL_NOTIFY_MARK, 0);
+  spine_op_param(op, mark);
+  spine_op_stmt(op, SPINE_SQL_NEXT_WAKE, 1);
+  op->cb = clock_round_done;
+  op->data = eng;
+  spine_store_submit(eng->store, op);
+  if (eng->o.claims && !eng->claim_busy) {
+    eng->clk.own_ops++;
+    claim(eng);
+  }
+}
+
+static void clock_marker(spine_engine *eng, const char *payload) {
+  if (!eng->clk.active || (unsigned)strtoul(payload, NULL, 10) != eng->clk.round) return;
+  eng->clk.marker_seen = 1;
+  clock_check(eng);
+}
+
+static void clock_finish(spine_engine *eng, int status) {
+  spine_engine_clock_cb cb = eng->clk.cb;
+  eng->clk.active = 0;
+  eng->clk.cb = NULL;
+  if (cb) cb(eng->clk.data, status, eng->vnow, eng->clk.fired);
+}
+
+static void clock_set_done(spine_op *op) {
+  spine_engine *eng = op->data;
+  eng->clk.setting = 0;
+  if (op->status)
+    spine_log_error("scheduler", "cannot record the manual clock", "error", spine_op_error(op)->msg,
+                    NULL);
+  if (eng->clk.finishing) {
+    clock_finish(eng, 0);
+    return;
+  }
+  eng->clk.fired += fire_due(eng, eng->vnow);
+  clock_round(eng);
+}
+
+/* Moves the clock to `to`, first in the database: the workflows woken at `to` write their
+ * intents and steps at `to`. */
+static void clock_set(spine_engine *eng, int64_t to, int finishing) {
+  eng->vnow = to;
+  eng->clk.setting = 1;
+  eng->clk.finishing = finishing;
+  spine_op *op = &eng->clk.op;
+  spine_op_reset(op);
+  spine_op_stmt(op, SPINE_SQL_CLOCK_SET, 0);
+  spine_op_param_int(op, to);
+  spine_op_param_int(op, eng->worker);
+  op->cb = clock_set_done;
+  op->data = eng;
+  spine_store_submit(eng->store, op);
+}
+
+static void clock_check(spine_engine *eng) {
+  if (!eng->clk.active || eng->clk.setting || eng->stopping) return;
+  if (!eng->clk.op_done || !eng->clk.marker_seen) return;           /* the round is under way */
+  if (!spine_store_idle(eng->store) || providers_busy(eng)) return; /* idle calls us again */
+  uint64_t ops = spine_store_stats_get(eng->store)->ops - eng->clk.ops_at_start;
+  if (eng->clk.foreign || eng->claim_busy || ops != (uint64_t)eng->clk.own_ops) {
+    clock_round(eng);
+    return;
+  }
+  /* Idle now. Free workflows due now were the round's claim's; only later ones count. */
+  int64_t next = eng->nheap ? eng->heap[0]->wake_ms : INT64_MAX;
+  if (eng->clk.db_next > eng->vnow && eng->clk.db_next < next) next = eng->clk.db_next;
+  if (next <= eng->vnow) { /* due already (armed at zero delay): fire, then look again */
+    eng->clk.fired += fire_due(eng, eng->vnow);
+    clock_round(eng);
+  } else if (next <= eng->clk.target) {
+    clock_set(eng, next, 0);
+  } else if (eng->clk.target > eng->vnow) {
+    clock_set(eng, eng->clk.target, 1);
+  } else {
+    clock_finish(eng, 0);
+  }
+}
+
+int spine_engine_advance(spine_engine *eng, int64_t to_ms, spine_engine_clock_cb cb, void *data) {
+  if (!eng->o.manual_clock || to_ms < eng->vnow || eng->stopping) return SPINE_EINVAL;
+  if (eng->clk.active) return SPINE_ECONFLICT;
+  eng->clk.active = 1;
+  eng->clk.target = to_ms;
+  eng->clk.fired = 0;
+  eng->clk.cb = cb;
+  eng->clk.data = data;
+  clock_round(eng);
+  return 0;
+}
+
+int64_t spine_engine_now(spine_engine *eng, int *manual) {
+  if (manual) *manual = eng->o.manual_clock;
+  return spine_sched_now(eng);
+}
+
+/* At start (blocking): a manual clock starts where asked, else where the database's stands,
+ * else at real time, and is written there; a real-clock worker removes a manual clock a test
+ * left behind, so that the database is on real time again. */
+static int clock_setup(spine_engine *eng, spine_err *e) {
+  PGconn *pg = spine_store_session(eng->store);
+  PGresult *r;
+  if (!eng->o.manual_clock) {
+    if (!eng->o.claims) return 0;
+    r = PQexec(pg, "DELETE FROM spine.clock RETURNING now_ms");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
+      spine_log_warn("scheduler", "the database had a manual clock: back to real time", NULL);
+    PQclear(r);
+    return 0;
+  }
+  eng->vnow = eng->o.clock_start;
+  if (!eng->vnow) {
+    r = PQexec(pg, "SELECT now_ms FROM spine.clock");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+      eng->vnow = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+  }
+  if (!eng->vnow) eng->vnow = real_now();
+  char now[24], worker[24];
+  snprintf(now, sizeof now, "%lld", (long long)eng->vnow);
+  snprintf(worker, sizeof worker, "%lld", (long long)eng->worker);
+  const char *params[2] = {now, worker};
+  r = PQexecParams(pg, spine_sql_text(SPINE_SQL_CLOCK_SET), 2, NULL, params, NULL, NULL, 0);
+  int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+  if (!ok)
+    spine_err_set(e, SPINE_EDB, "database", NULL, "cannot set the manual clock: %s",
+                  PQresultErrorMessage(r));
+  PQclear(r);
+  return ok ? 0 : SPINE_EDB;
 }
 
 /* ---- setup ---- */
@@ -1186,6 +1404,7 @@ int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engin
   if (!rc) rc = spine_store_open(loop, opts->conninfo, eng->o.pool, &eng->store, e);
   if (!rc) rc = spine_store_session_open(eng->store, opts->conninfo, e);
   if (!rc) rc = register_worker(eng, e);
+  if (!rc) rc = clock_setup(eng, e);
   if (rc) {
     if (eng->store) spine_store_close(eng->store);
     spine_providers_free(eng->providers);
@@ -1195,6 +1414,7 @@ int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engin
     return rc;
   }
   spine_store_on_idle(eng->store, on_store_idle, eng);
+  spine_providers_set_clock(eng->providers, engine_clock, eng);
   lua_setup(eng);
   uint64_t seed = (uint64_t)real_now() ^ ((uint64_t)getpid() << 40);
   eng->rng[0] = seed | 1;
@@ -1213,6 +1433,7 @@ int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engin
   spine_op_init(&eng->wake_op);
   eng->wake_op.cb = next_wake;
   eng->wake_op.data = eng;
+  spine_op_init(&eng->clk.op);
   *out = eng;
   return 0;
 }
@@ -1363,6 +1584,7 @@ static void release_all(spine_engine *eng) {
 void spine_engine_stop(spine_engine *eng) {
   if (eng->stopping) return;
   eng->stopping = 1;
+  if (eng->clk.active) clock_finish(eng, SPINE_ECANCELLED);
   uv_timer_stop(&eng->timer);
   uv_timer_stop(&eng->wake);
   uv_timer_stop(&eng->heartbeat);
@@ -1410,6 +1632,7 @@ void spine_engine_free(spine_engine *eng) {
   spine_op_free(&eng->claim_op);
   spine_op_free(&eng->hb_op);
   spine_op_free(&eng->wake_op);
+  spine_op_free(&eng->clk.op);
   free(eng->heap);
   lua_close(L);
   free(eng);

@@ -17,6 +17,9 @@ typedef struct spine_engine_opts {
   int pool;               /* pipelined connections (default 4) */
   int claims;             /* claim free workflows (serve); 0 for `spine run` */
   int virtual_clock;      /* timers fire as soon as nothing else is to do */
+  int manual_clock;       /* time stands still until spine_engine_advance() (serve, tests) */
+  int64_t clock_start;    /* manual: ms since the epoch to start at (0 = the database's
+                             manual clock if it has one, else real time) */
   int64_t instructions;   /* budget per resume (default 50M) */
   int64_t mem_limit;      /* bytes a resume may grow (default 64 MB) */
   const char *playbooks;  /* directory of playbooks by name (default "playbooks") */
@@ -71,6 +74,19 @@ typedef struct spine_replay_report {
  * without a database. Returns 0 with the report, or an error (the playbook does not compile). */
 int spine_engine_replay(const char *path, const char *source, size_t len, const char *input_json,
                         const char *steps_json, spine_replay_report *out, spine_err *e);
+
+/* The manual clock (opts.manual_clock). `cb` runs once when the advance ended: status 0 with
+ * the new now and the number of timers that fired, or SPINE_ECANCELLED when the engine stops. */
+typedef void (*spine_engine_clock_cb)(void *data, int status, int64_t now_ms, int fired);
+/* Moves the manual clock to `to_ms`: fires, in deadline order, every timer due by then (this
+ * worker's and those of free workflows in the database), letting the workflows run until
+ * nothing is left to do between one deadline and the next, and calls `cb` once the engine is
+ * idle at `to_ms`. `to_ms` equal to now only waits for idleness (settle). Returns 0, or
+ * SPINE_EINVAL (not a manual clock, or `to_ms` in the past), or SPINE_ECONFLICT (an advance is
+ * under way); `cb` then never runs. */
+int spine_engine_advance(spine_engine *eng, int64_t to_ms, spine_engine_clock_cb cb, void *data);
+/* Now on the engine's clock, ms since the epoch; 1 when it is a manual clock. */
+int64_t spine_engine_now(spine_engine *eng, int *manual);
 
 /* Number of workflows in memory; of steps committed. */
 int spine_engine_live(const spine_engine *eng);

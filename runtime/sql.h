@@ -25,13 +25,14 @@
   XX(WF_INSERT, "INSERT INTO spine.workflows (id, process, playbook, version, status, input,"     \
                 " trace_id, owner, wake_at, parent_id, parent_seq)"                                \
                 " VALUES ($1, $2, $3, $4, CASE WHEN $7::int8 IS NULL THEN 'pending' ELSE"          \
-                " 'running' END, $5, $6, $7, CASE WHEN $7::int8 IS NULL THEN now() END, $8, $9)"   \
+                " 'running' END, $5, $6, $7, CASE WHEN $7::int8 IS NULL THEN spine.now() END,"     \
+                " $8, $9)"                                                                         \
                 " ON CONFLICT (id) DO NOTHING")                                                    \
   XX(STEP_DONE, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, error,"   \
-                " attempt, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())")              \
+                " attempt, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, spine.now())")        \
   XX(STEP_INTENT, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result,"        \
                   " attempt, ended_at) VALUES ($1, $2, 'intent', $3, 'completed',"                 \
-                  " current_setting('spine.result')::jsonb, 1, now()) RETURNING result")           \
+                  " current_setting('spine.result')::jsonb, 1, spine.now()) RETURNING result")     \
   XX(STEP_WAIT, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, attempt," \
                 " wake_at) VALUES ($1, $2, $3, $4, 'waiting', $5, 1, " SPINE_MS("$6") ")")         \
   XX(STEP_RETRY, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, error, attempt," \
@@ -41,24 +42,25 @@
                  " WHERE spine.steps.status IN ('retrying', 'running')"                           \
                  " AND spine.steps.kind = EXCLUDED.kind")                                          \
   XX(STEP_FINISH, "UPDATE spine.steps SET status = $3, result = $4, error = $5, attempt = $6,"    \
-                  " ended_at = now() WHERE workflow_id = $1 AND seq = $2"                          \
+                  " ended_at = spine.now() WHERE workflow_id = $1 AND seq = $2"                    \
                   " AND status IN ('waiting', 'retrying', 'running')")                             \
   XX(PROVIDER_BEGIN,                                                                               \
      "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, attempt)"                    \
      " VALUES ($1, $2, 'provider', $3, 'running', $4) ON CONFLICT (workflow_id, seq) DO UPDATE"   \
-     " SET status = 'running', attempt = EXCLUDED.attempt, wake_at = NULL, started_at = now()"    \
+     " SET status = 'running', attempt = EXCLUDED.attempt, wake_at = NULL,"                        \
+     " started_at = spine.now()"                                                                   \
      " WHERE spine.steps.kind = 'provider' AND spine.steps.name = EXCLUDED.name"                  \
      " AND spine.steps.status IN ('running', 'retrying') RETURNING 1")                            \
   XX(PROVIDER_PAUSE,                                                                               \
      "WITH s AS (UPDATE spine.steps SET status = 'paused', error = $3, attempt = $4,"             \
-     " ended_at = now() WHERE workflow_id = $1 AND seq = $2"                                       \
+     " ended_at = spine.now() WHERE workflow_id = $1 AND seq = $2"                                 \
      " AND status IN ('running', 'paused') RETURNING 1),"                                          \
      " i AS (INSERT INTO spine.incidents (workflow_id, seq, kind, step, error, attempts)"         \
      " SELECT $1, $2, 'provider_exhausted', $5, $3, $4 FROM s"                                     \
      " ON CONFLICT (workflow_id, seq) WHERE resolved_at IS NULL DO NOTHING RETURNING id)"          \
      " UPDATE spine.workflows SET status = 'paused', owner = NULL, wake_at = NULL,"               \
      " waiting_for = jsonb_build_object('kind', 'incident', 'name', $5::text, 'step', $2::int),"  \
-     " updated_at = now() WHERE id = $1 AND owner = $6 RETURNING (SELECT id FROM i)")             \
+     " updated_at = spine.now() WHERE id = $1 AND owner = $6 RETURNING (SELECT id FROM i)")        \
   XX(WAIT_BEGIN,                                                                                   \
      "WITH s AS (SELECT id, payload FROM spine.signals WHERE workflow_id = $1 AND name = $5"      \
      " AND consumed_seq IS NULL ORDER BY id LIMIT 1 FOR UPDATE),"                                  \
@@ -67,7 +69,7 @@
      " INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, wake_at, ended_at)"  \
      " SELECT $1::text, $2::int, $3::text, $4::text,"                                              \
      " CASE WHEN u.payload IS NULL THEN 'waiting' ELSE 'completed' END,"    \
-     " u.payload, " SPINE_MS("$6") ", CASE WHEN u.payload IS NULL THEN NULL ELSE now() END"       \
+     " u.payload, " SPINE_MS("$6") ", CASE WHEN u.payload IS NULL THEN NULL ELSE spine.now() END"  \
      " FROM (SELECT 1) one LEFT JOIN u ON true RETURNING status, result")                          \
   XX(WAIT_DELIVER,                                                                                 \
      "WITH st AS (SELECT 1 FROM spine.steps WHERE workflow_id = $1 AND seq = $2"                  \
@@ -77,32 +79,37 @@
      " u AS (UPDATE spine.signals g SET consumed_seq = $2 FROM s WHERE g.id = s.id"               \
      " RETURNING s.payload)"                                                                       \
      " UPDATE spine.steps t SET status = 'completed', result = (SELECT payload FROM u),"          \
-     " ended_at = now() WHERE t.workflow_id = $1 AND t.seq = $2 AND t.status = 'waiting'"          \
+     " ended_at = spine.now() WHERE t.workflow_id = $1 AND t.seq = $2 AND t.status = 'waiting'"    \
      " AND (EXISTS (SELECT 1 FROM u) OR $4::bool) RETURNING t.result")                             \
   XX(WF_WAIT, "UPDATE spine.workflows SET status = 'waiting', waiting_for = $2,"                  \
-              " wake_at = " SPINE_MS("$3") ", updated_at = now() WHERE id = $1")                   \
+              " wake_at = " SPINE_MS("$3") ", updated_at = spine.now() WHERE id = $1")             \
   XX(WF_RUN, "UPDATE spine.workflows SET status = 'running', waiting_for = NULL,"                 \
-             " updated_at = now() WHERE id = $1")                                                  \
-  XX(WF_ATTRS, "UPDATE spine.workflows SET state = $2, attributes = $3, updated_at = now()"       \
+             " updated_at = spine.now() WHERE id = $1")                                            \
+  XX(WF_ATTRS, "UPDATE spine.workflows SET state = $2, attributes = $3, updated_at = spine.now()"  \
                " WHERE id = $1")                                                                   \
   XX(WF_END, "UPDATE spine.workflows SET status = $2, result = $3, error = $4, owner = NULL,"     \
-             " wake_at = NULL, waiting_for = NULL, updated_at = now(), ended_at = now()"           \
+             " wake_at = NULL, waiting_for = NULL, updated_at = spine.now(),"                      \
+             " ended_at = spine.now()"                                                             \
              " WHERE id = $1 AND owner = $5")                                                      \
   XX(WF_RELEASE_ALL, "UPDATE spine.workflows f SET owner = NULL, wake_at = CASE WHEN"             \
                      " f.status = 'waiting' AND NOT EXISTS (SELECT 1 FROM spine.signals g"         \
                      " WHERE g.workflow_id = f.id AND g.consumed_seq IS NULL) THEN f.wake_at"      \
-                     " ELSE now() END WHERE f.owner = $1")                                         \
+                     " ELSE spine.now() END WHERE f.owner = $1")                                   \
   XX(SIGNAL_SEND,                                                                                  \
-     "WITH w AS (UPDATE spine.workflows SET wake_at = now() WHERE id = $1 AND owner IS NULL"      \
+     "WITH w AS (UPDATE spine.workflows SET wake_at = spine.now() WHERE id = $1 AND owner IS NULL" \
      " AND status = 'waiting' RETURNING 1),"                                                       \
      " i AS (INSERT INTO spine.signals (workflow_id, name, payload) VALUES ($1, $2, $3)"          \
      " RETURNING id)"                                                                              \
      " SELECT (SELECT id FROM i), pg_notify('spine', 's:' || $1)")                                 \
   XX(WEBHOOK_SIGNALS, "SELECT spine.webhook_signals($1::jsonb)")                                  \
   XX(NOTIFY_WORK, "SELECT pg_notify('spine', 'w')")                                                \
+  XX(NOTIFY_MARK, "SELECT pg_notify('spine', $1)")                                                 \
+  XX(CLOCK_SET, "INSERT INTO spine.clock (id, now_ms, worker) VALUES (true, $1, $2)"               \
+                " ON CONFLICT (id) DO UPDATE SET now_ms = EXCLUDED.now_ms,"                        \
+                " worker = EXCLUDED.worker, updated_at = now()")                                   \
   XX(CLAIM, "UPDATE spine.workflows w SET owner = $1, status = CASE WHEN w.status = 'pending'"    \
-            " THEN 'running' ELSE w.status END, updated_at = now()"                                \
-            " FROM (SELECT id FROM spine.workflows WHERE owner IS NULL AND wake_at <= now()"       \
+            " THEN 'running' ELSE w.status END, updated_at = spine.now()"                          \
+            " FROM (SELECT id FROM spine.workflows WHERE owner IS NULL AND wake_at <= spine.now()" \
             " ORDER BY wake_at LIMIT $2 FOR UPDATE SKIP LOCKED) c"                                 \
             " WHERE w.id = c.id RETURNING " SPINE_WF_COLUMNS)                                      \
   XX(NEXT_WAKE, "SELECT " SPINE_EPOCH_MS("min(wake_at)")                                           \
@@ -116,12 +123,12 @@
      " RETURNING k.id)"                                                                            \
      " UPDATE spine.workflows f SET owner = NULL, wake_at = CASE WHEN f.status = 'waiting'"       \
      " AND NOT EXISTS (SELECT 1 FROM spine.signals g WHERE g.workflow_id = f.id"                   \
-     " AND g.consumed_seq IS NULL) THEN f.wake_at ELSE now() END"                                  \
+     " AND g.consumed_seq IS NULL) THEN f.wake_at ELSE spine.now() END"                            \
      " FROM dead WHERE f.owner = dead.id RETURNING f.id")                                          \
   XX(WF_RELEASE, "UPDATE spine.workflows f SET owner = NULL, wake_at = CASE WHEN"                 \
                  " f.status = 'waiting' AND NOT EXISTS (SELECT 1 FROM spine.signals g"             \
                  " WHERE g.workflow_id = f.id AND g.consumed_seq IS NULL) THEN f.wake_at"          \
-                 " ELSE now() END WHERE f.id = $1 AND f.owner = $2")
+                 " ELSE spine.now() END WHERE f.id = $1 AND f.owner = $2")
 
 typedef enum {
 #define XX(name, text) SPINE_SQL_##name,

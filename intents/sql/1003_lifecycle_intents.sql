@@ -313,8 +313,8 @@ BEGIN
   c.state := 'draft';
   c.args_digest := lifecycle.digest(a);
   c.version := 1;
-  c.created_at := now();
-  c.updated_at := now();
+  c.created_at := spine.now();
+  c.updated_at := spine.now();
   IF NOT lifecycle.contract_insert(m, c, 'ContractCreated') THEN
     SELECT k.* INTO prev FROM lifecycle.directory d
     JOIN lifecycle.contracts k ON k.customer_id = d.customer_id AND k.contract_id = d.id
@@ -335,7 +335,7 @@ BEGIN
   PERFORM lifecycle.require_state(m, c, '{draft}');
   UPDATE lifecycle.contracts SET state = 'pending_activation',
     requested_start = lifecycle.arg_date(m, a, 'requested_start'), version = version + 1,
-    updated_at = now()
+    updated_at = spine.now()
   WHERE customer_id = c.customer_id AND contract_id = c.contract_id;
   RETURN lifecycle.contract_changed(m, c, 'ActivationRequested', '{}');
 END $$;
@@ -349,7 +349,7 @@ BEGIN
   UPDATE lifecycle.contracts SET state = 'active',
     activation_date = lifecycle.arg_date(m, a, 'activation_date'),
     provider_reference = coalesce(a->>'provider_reference', provider_reference),
-    version = version + 1, updated_at = now()
+    version = version + 1, updated_at = spine.now()
   WHERE customer_id = c.customer_id AND contract_id = c.contract_id;
   RETURN lifecycle.contract_changed(m, c, 'ContractActivated',
     jsonb_build_object('activation_date', a->>'activation_date'));
@@ -362,7 +362,7 @@ DECLARE
 BEGIN
   PERFORM lifecycle.require_state(m, c, '{draft,pending_activation}');
   UPDATE lifecycle.contracts SET state = 'cancelled', cancel_reason = a->>'reason',
-    version = version + 1, updated_at = now()
+    version = version + 1, updated_at = spine.now()
   WHERE customer_id = c.customer_id AND contract_id = c.contract_id;
   RETURN lifecycle.contract_changed(m, c, 'ActivationCancelled',
                                     jsonb_build_object('reason', a->>'reason'));
@@ -387,7 +387,7 @@ BEGIN
                            'new_contract_id', coalesce(a->>'new_contract_id',
                                                        gen_random_uuid()::text));
   UPDATE lifecycle.contracts SET state = 'switch_pending', pending_switch = sw,
-    version = version + 1, updated_at = now()
+    version = version + 1, updated_at = spine.now()
   WHERE customer_id = c.customer_id AND contract_id = c.contract_id;
   RETURN lifecycle.contract_changed(m, c, 'SwitchRequested', jsonb_build_object('switch', sw))
          || jsonb_build_object('new_contract_id', sw->>'new_contract_id');
@@ -418,15 +418,15 @@ BEGIN
   n.provider_reference := a->>'provider_reference';
   n.switched_from := c.contract_id;
   n.version := 1;
-  n.created_at := now();
-  n.updated_at := now();
+  n.created_at := spine.now();
+  n.updated_at := spine.now();
   IF NOT lifecycle.contract_insert(m, n, 'ContractActivated') THEN
     PERFORM lifecycle.reject(m, 'SPCF0', 'contract_id',
                              format('the new contract %s exists already', n.contract_id));
   END IF;
   UPDATE lifecycle.contracts SET state = 'terminated', termination_date = on_date,
     termination_reason = 'switched', switched_to = n.contract_id, pending_switch = NULL,
-    version = version + 1, updated_at = now()
+    version = version + 1, updated_at = spine.now()
   WHERE customer_id = c.customer_id AND contract_id = c.contract_id;
   RETURN lifecycle.contract_changed(m, c, 'ContractSwitched',
            jsonb_build_object('new_contract_id', n.contract_id, 'switch_date', on_date))
@@ -440,7 +440,7 @@ DECLARE
 BEGIN
   PERFORM lifecycle.require_state(m, c, '{switch_pending}');
   UPDATE lifecycle.contracts SET state = 'active', pending_switch = NULL,
-    version = version + 1, updated_at = now()
+    version = version + 1, updated_at = spine.now()
   WHERE customer_id = c.customer_id AND contract_id = c.contract_id;
   RETURN lifecycle.contract_changed(m, c, 'SwitchCancelled',
                                     jsonb_build_object('reason', a->>'reason'));
@@ -455,7 +455,7 @@ BEGIN
   UPDATE lifecycle.contracts SET state = 'termination_requested',
     termination_reason = a->>'reason',
     termination_requested_date = lifecycle.arg_date(m, a, 'requested_date'),
-    pending_switch = NULL, version = version + 1, updated_at = now()
+    pending_switch = NULL, version = version + 1, updated_at = spine.now()
   WHERE customer_id = c.customer_id AND contract_id = c.contract_id;
   RETURN lifecycle.contract_changed(m, c, 'TerminationRequested',
     jsonb_build_object('reason', a->>'reason', 'requested_date', a->>'requested_date'));
@@ -469,7 +469,7 @@ BEGIN
   PERFORM lifecycle.require_state(m, c, '{termination_requested}');
   UPDATE lifecycle.contracts SET state = 'terminated',
     termination_date = lifecycle.arg_date(m, a, 'termination_date'),
-    version = version + 1, updated_at = now()
+    version = version + 1, updated_at = spine.now()
   WHERE customer_id = c.customer_id AND contract_id = c.contract_id;
   RETURN lifecycle.contract_changed(m, c, 'ContractTerminated',
     jsonb_build_object('termination_date', a->>'termination_date'));
@@ -496,7 +496,7 @@ BEGIN
   p.effective_date := eff;
   p.notice_date := notice;
   p.termination_deadline := eff - 1; -- the special termination right: until the day before
-  p.created_at := now();
+  p.created_at := spine.now();
   INSERT INTO lifecycle.price_changes SELECT p.*;
   PERFORM lifecycle.history_append(m, c.customer_id, 'price_change', p.price_change_id, NULL,
                                    to_jsonb(p));
@@ -545,7 +545,7 @@ BEGIN
   cr.approved_by := a->>'approved_by';
   cr.actor := m->>'actor';
   cr.args_digest := dig;
-  cr.created_at := now();
+  cr.created_at := spine.now();
   INSERT INTO lifecycle.credits SELECT cr.*;
   PERFORM lifecycle.history_append(m, c.customer_id, 'credit', cr.credit_id, NULL,
                                    to_jsonb(cr) - 'args_digest');
@@ -583,7 +583,7 @@ BEGIN
   t.data := coalesce(a->'data', '{}');
   t.due := lifecycle.arg_time(m, a, 'due');
   t.args_digest := lifecycle.digest(a);
-  t.created_at := now();
+  t.created_at := spine.now();
   INSERT INTO lifecycle.directory (kind, id, customer_id) VALUES ('task', t.task_id, cust)
   ON CONFLICT DO NOTHING RETURNING id INTO inserted;
   IF inserted IS NULL THEN
@@ -621,7 +621,7 @@ BEGIN
       format('task %s is resolved already (outcome %s)', t.task_id, t.outcome));
   END IF;
   UPDATE lifecycle.tasks SET status = 'resolved', outcome = a->>'outcome',
-    resolution = coalesce(a->'data', '{}'), resolved_by = m->>'actor', resolved_at = now()
+    resolution = coalesce(a->'data', '{}'), resolved_by = m->>'actor', resolved_at = spine.now()
   WHERE customer_id = t.customer_id AND task_id = t.task_id
   RETURNING * INTO n;
   PERFORM lifecycle.history_append(m, cust, 'task', t.task_id, to_jsonb(t) - 'args_digest',
@@ -773,8 +773,8 @@ BEGIN
   secrets := coalesce(secrets, '{}');
 
   UPDATE lifecycle.customers SET name = '[forgotten]', email = '[forgotten]', phone = NULL,
-    iban = NULL, args_digest = NULL, forgotten_at = now(), forgotten_reason = a->>'reason',
-    version = version + 1, updated_at = now()
+    iban = NULL, args_digest = NULL, forgotten_at = spine.now(), forgotten_reason = a->>'reason',
+    version = version + 1, updated_at = spine.now()
   WHERE customer_id = cid;
   UPDATE lifecycle.addresses SET street = NULL, postcode = NULL, city = NULL
   WHERE customer_id = cid;

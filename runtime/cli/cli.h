@@ -98,6 +98,11 @@ int spine_cli__webhook_secret(void *data, const char *provider, char *out, size_
 void spine_cli__webhook_deliver(void *data, const char *provider, const char *body, size_t len,
                                 struct spine_http_exchange *x);
 
+/* The clock routes of `spine serve` (serve_clock.c) on its HTTP server: GET /v1/clock and
+ * POST /v1/clock/advance (manual clock only, from loopback only). */
+struct spine_http_server;
+int spine_cli__clock_mount(struct spine_http_server *srv, struct spine_engine *eng);
+
 /* The files of templates/, compiled in (scripts/embed_templates.cmake), for `spine new`;
  * the array ends with {NULL, NULL}. */
 typedef struct spine_cli__template {

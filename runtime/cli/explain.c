@@ -15,7 +15,9 @@ static const char usage[] =
 
 /* clang-format off */
 #define ISO(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-#define AGO(x) "date_trunc('second', now() - (" x "))::text"
+/* Ages and time left: on the engine's clock (a manual one in tests), read as the statement runs,
+ * after its snapshot, so that a step it sees committed is never in its future. */
+#define AGO(x) "date_trunc('second', spine.clock_timestamp() - (" x "))::text"
 
 static const char explain_sql[] =
     "WITH w AS (SELECT * FROM spine.workflows WHERE id = $1),"
@@ -42,7 +44,7 @@ static const char explain_sql[] =
     "  'explanation', 'Workflow ' || id || ' (' || process || ') ' || CASE"
     "   WHEN status = 'waiting' AND waiting_for->>'kind' = 'timer' THEN"
     "    format('is sleeping until %s (in %s), since %s.', waiting_for->>'until',"
-    "      date_trunc('second', (waiting_for->>'until')::timestamptz - now())::text, " ISO("s_started") ")"
+    "      date_trunc('second', (waiting_for->>'until')::timestamptz - spine.clock_timestamp())::text, " ISO("s_started") ")"
     "   WHEN status = 'waiting' AND waiting_for->>'kind' = 'child' THEN"
     "    format('waits for its child workflow (%s) to end, since %s (%s ago).',"
     "      waiting_for->>'name', " ISO("s_started") ", " AGO("s_started") ")"

@@ -72,13 +72,13 @@ static const char skip_usage[] =
 static const char skip_sql[] =
     "WITH w AS (SELECT id FROM spine.workflows WHERE id = $1 AND status = 'paused' FOR UPDATE),"
     " s AS (UPDATE spine.steps s SET status = 'completed', result = $2::jsonb, error = NULL,"
-    " ended_at = now() FROM w WHERE s.workflow_id = w.id AND s.status = 'paused'"
+    " ended_at = spine.now() FROM w WHERE s.workflow_id = w.id AND s.status = 'paused'"
     " RETURNING s.seq, s.name),"
-    " i AS (UPDATE spine.incidents n SET resolved_at = now(), resolution = 'skipped',"
+    " i AS (UPDATE spine.incidents n SET resolved_at = spine.now(), resolution = 'skipped',"
     " resolved_by = 'spine skip', skip_result = $2::jsonb FROM w WHERE n.workflow_id = w.id"
     " AND n.resolved_at IS NULL),"
-    " u AS (UPDATE spine.workflows f SET status = 'running', owner = NULL, wake_at = now(),"
-    " waiting_for = NULL, updated_at = now() FROM w WHERE f.id = w.id AND EXISTS (SELECT 1"
+    " u AS (UPDATE spine.workflows f SET status = 'running', owner = NULL, wake_at = spine.now(),"
+    " waiting_for = NULL, updated_at = spine.now() FROM w WHERE f.id = w.id AND EXISTS (SELECT 1"
     " FROM s) RETURNING f.id)"
     " SELECT s.seq, s.name, pg_notify('spine', 'w') FROM s";
 

@@ -272,7 +272,7 @@ int spine_cli__start_case(PGconn *c, const spine_cli__case *req, char id_out[40]
         " VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING),"
         " w AS (INSERT INTO spine.workflows (id, process, playbook, version, status, input,"
         " trace_id, wake_at, idempotency_key, variant, experiment, subject, bucket)"
-        " VALUES ($5, $9, $2, $1, 'pending', $6, $7, now(), $8, $10, $11, $12, $13::int)"
+        " VALUES ($5, $9, $2, $1, 'pending', $6, $7, spine.now(), $8, $10, $11, $12, $13::int)"
         " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id)"
         " SELECT id, pg_notify('spine', 'w') FROM w",
         13, params, e);

@@ -119,7 +119,7 @@ static void check_usage(const spine_manifest_set *set, int idle_days, problems *
       const char *params[3] = {m->process, m->variants[v].name, days};
       PGresult *r = spine_cli__query(c,
                                      "SELECT 1 FROM spine.workflows WHERE process = $1 AND"
-                                     " variant = $2 AND created_at > now() - $3::int *"
+                                     " variant = $2 AND created_at > spine.now() - $3::int *"
                                      " interval '1 day' LIMIT 1",
                                      3, params, &e);
       if (r && PQntuples(r) == 0) {

@@ -202,16 +202,17 @@ static const char cancel_usage[] =
 #define CANCELLABLE "w.status IN ('pending', 'running', 'waiting', 'paused')"
 
 int spine_cli_cancel(int argc, char **argv) {
-  return act(argc, argv, cancel_usage,
-             "WITH u AS (UPDATE spine.workflows w SET cancel_requested = true, updated_at = now(),"
-             " wake_at = CASE WHEN owner IS NULL THEN now() ELSE wake_at END,"
-             " status = CASE WHEN w.status = 'paused' THEN 'running' ELSE w.status END"
-             " WHERE w.id = ANY($1::text[]) AND " CANCELLABLE " RETURNING w.id, w.status),"
-             " i AS (UPDATE spine.incidents n SET resolved_at = now(), resolution = 'cancelled',"
-             " resolved_by = 'spine cancel' FROM u WHERE n.workflow_id = u.id"
-             " AND n.resolved_at IS NULL)"
-             " SELECT id, status, pg_notify('spine', 'c:' || id) FROM u",
-             CANCELLABLE, "cancel");
+  return act(
+      argc, argv, cancel_usage,
+      "WITH u AS (UPDATE spine.workflows w SET cancel_requested = true, updated_at = spine.now(),"
+      " wake_at = CASE WHEN owner IS NULL THEN spine.now() ELSE wake_at END,"
+      " status = CASE WHEN w.status = 'paused' THEN 'running' ELSE w.status END"
+      " WHERE w.id = ANY($1::text[]) AND " CANCELLABLE " RETURNING w.id, w.status),"
+      " i AS (UPDATE spine.incidents n SET resolved_at = spine.now(), resolution = 'cancelled',"
+      " resolved_by = 'spine cancel' FROM u WHERE n.workflow_id = u.id"
+      " AND n.resolved_at IS NULL)"
+      " SELECT id, status, pg_notify('spine', 'c:' || id) FROM u",
+      CANCELLABLE, "cancel");
 }
 
 static const char retry_usage[] =
@@ -229,23 +230,24 @@ static const char retry_usage[] =
 
 int spine_cli_retry(int argc, char **argv) {
   /* A failed workflow: forget the failing step and the failure, keep everything before. */
-  return act(argc, argv, retry_usage,
-             "WITH f AS (SELECT w.id, w.status, (SELECT min(seq) FROM spine.steps s"
-             " WHERE s.workflow_id = w.id AND s.status = 'failed') AS first_failed"
-             " FROM spine.workflows w WHERE w.id = ANY($1::text[]) AND " RETRYABLE " FOR UPDATE),"
-             " d AS (DELETE FROM spine.steps s USING f WHERE s.workflow_id = f.id"
-             " AND f.status = 'failed' AND s.seq >= f.first_failed),"
-             /* A paused provider step waits out no backoff and starts its attempts afresh. */
-             " p AS (UPDATE spine.steps s SET status = 'retrying', attempt = 0, wake_at = now(),"
-             " ended_at = NULL FROM f WHERE s.workflow_id = f.id AND f.status = 'paused'"
-             " AND s.status = 'paused'),"
-             " i AS (UPDATE spine.incidents n SET resolved_at = now(), resolution = 'retried',"
-             " resolved_by = 'spine retry' FROM f WHERE n.workflow_id = f.id"
-             " AND n.resolved_at IS NULL),"
-             " u AS (UPDATE spine.workflows w SET status = 'running', error = NULL, result = NULL,"
-             " waiting_for = NULL,"
-             " owner = NULL, wake_at = now(), ended_at = NULL, attempt = w.attempt + 1,"
-             " updated_at = now() FROM f WHERE w.id = f.id RETURNING w.id, w.status)"
-             " SELECT id, status, pg_notify('spine', 'w') FROM u",
-             RETRYABLE, "retry");
+  return act(
+      argc, argv, retry_usage,
+      "WITH f AS (SELECT w.id, w.status, (SELECT min(seq) FROM spine.steps s"
+      " WHERE s.workflow_id = w.id AND s.status = 'failed') AS first_failed"
+      " FROM spine.workflows w WHERE w.id = ANY($1::text[]) AND " RETRYABLE " FOR UPDATE),"
+      " d AS (DELETE FROM spine.steps s USING f WHERE s.workflow_id = f.id"
+      " AND f.status = 'failed' AND s.seq >= f.first_failed),"
+      /* A paused provider step waits out no backoff and starts its attempts afresh. */
+      " p AS (UPDATE spine.steps s SET status = 'retrying', attempt = 0, wake_at = spine.now(),"
+      " ended_at = NULL FROM f WHERE s.workflow_id = f.id AND f.status = 'paused'"
+      " AND s.status = 'paused'),"
+      " i AS (UPDATE spine.incidents n SET resolved_at = spine.now(), resolution = 'retried',"
+      " resolved_by = 'spine retry' FROM f WHERE n.workflow_id = f.id"
+      " AND n.resolved_at IS NULL),"
+      " u AS (UPDATE spine.workflows w SET status = 'running', error = NULL, result = NULL,"
+      " waiting_for = NULL,"
+      " owner = NULL, wake_at = spine.now(), ended_at = NULL, attempt = w.attempt + 1,"
+      " updated_at = spine.now() FROM f WHERE w.id = f.id RETURNING w.id, w.status)"
+      " SELECT id, status, pg_notify('spine', 'w') FROM u",
+      RETRYABLE, "retry");
 }

@@ -3,17 +3,19 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <uv.h>
 
 #include "cli.h"
+#include "duration.h"
 #include "intake.h"
 #include "log.h"
 #include "outbox.h"
 #include "scheduler.h"
 
-static const char *const spec[] = {"listen=", "pool=", "json", "http=", NULL};
+static const char *const spec[] = {"listen=", "pool=", "json", "http=", "clock=", NULL};
 static const char usage[] =
-    "usage: spine serve [--pool N] [--listen HOST:PORT]\n"
+    "usage: spine serve [--pool N] [--listen HOST:PORT] [--clock real|manual[=TIME]]\n"
     "  Runs workflows stored in the database until SIGINT or SIGTERM. Several `spine serve`\n"
     "  processes may share one database. --pool sets the pipelined connections (default 4).\n"
     "  Loads the manifests at start and on SIGHUP (see `spine manifests reload`).\n"
@@ -23,7 +25,11 @@ static const char usage[] =
     "  Relays the outbox's events to their subscribers (see `spine outbox`); env\n"
     "  SPINE_OUTBOX_BACKOFF_MS (first retry, default 1000), SPINE_OUTBOX_BACKOFF_MAX_MS\n"
     "  (default 3600000), SPINE_OUTBOX_TIMEOUT_MS (per POST, default 10000),\n"
-    "  SPINE_OUTBOX_MAX_IN_FLIGHT (POSTs at once, default 32).\n";
+    "  SPINE_OUTBOX_MAX_IN_FLIGHT (POSTs at once, default 32).\n"
+    "  --clock manual[=TIME] (env SPINE_CLOCK) stops engine time, for tests: it starts at TIME\n"
+    "  (ISO 8601; default the database's manual clock, else now) and moves only when a client\n"
+    "  on loopback POSTs /v1/clock/advance {\"by\": \"14d\"}; every workflow and process on the\n"
+    "  database follows it. --clock real (the default) removes a manual clock left behind.\n";
 
 static spine_engine *engine;
 static spine_cli__http *http;
@@ -59,6 +65,17 @@ int spine_cli_serve(int argc, char **argv) {
   if (pool) o.pool = atoi(pool);
   const char *lease = getenv("SPINE_LEASE_MS");
   if (lease) o.lease_ms = atoll(lease);
+  const char *clock = spine_cli__opt(&a, spec, "clock");
+  if (!clock) clock = getenv("SPINE_CLOCK");
+  if (clock && strcmp(clock, "real")) {
+    if (strncmp(clock, "manual", 6) || (clock[6] && clock[6] != '=') ||
+        (clock[6] == '=' && spine_time_parse(clock + 7, &o.clock_start, &e))) {
+      fprintf(stderr, "spine serve: --clock must be real, manual or manual=TIME (ISO 8601)%s%s\n",
+              e.msg[0] ? ": " : "", e.msg);
+      return SPINE_EXIT_USAGE;
+    }
+    o.manual_clock = 1;
+  }
   const char *evict = getenv("SPINE_EVICT_AFTER_MS");
   o.evict_after_ms = evict ? atoll(evict) : 60000;
   const char *addr = spine_cli__opt(&a, spec, "listen");

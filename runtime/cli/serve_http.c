@@ -1,6 +1,7 @@
 /* The HTTP side of `spine serve`: /healthz, /metrics (the engine's and the store's counters
  * through the metrics registry, the adapters' breakers and rate limits included) and the webhook
- * route, on the engine's loop: verified webhooks go to their adapter (serve_webhooks.c). */
+ * route, on the engine's loop: verified webhooks go to their adapter (serve_webhooks.c); the
+ * clock's routes (serve_clock.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,7 @@ int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
   if (!rc) rc = spine_http_server_start(loop, &o, &h->srv, e);
   if (!rc) rc = spine_http_server_route(h->srv, "GET", "/healthz", healthz, h);
   if (!rc) rc = spine_http_server_route(h->srv, "GET", "/metrics", metrics, h);
+  if (!rc) rc = spine_cli__clock_mount(h->srv, eng);
   if (!rc)
     rc = spine_webhooks_mount(h->srv, h->metrics, spine_cli__webhook_secret,
                               spine_cli__webhook_deliver, eng, &h->hooks, e);

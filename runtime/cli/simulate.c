@@ -56,6 +56,11 @@ static const char usage[] =
     "                             below apply to it too)\n"
     "    GET  /_sim/events        every delivery attempt in arrival order: {events: [{seq,\n"
     "                             status, event_id, attempt, signature, signature_ok, body}]}\n"
+    "    POST /_sim/script        {\"responses\": [{\"status\": N, \"body\"?: \"JSON text\",\n"
+    "                             \"repeat\"?: N, \"match\"?: \"text\"}], \"clear\"?: bool}: the next\n"
+    "                             API requests (with \"match\": whose path or body has the\n"
+    "                             text) get these answers, in order, without effect\n"
+    "    POST /_sim/smtp          {\"down\": true|false}: the SMTP sink defers (451) mail\n"
     "  --port N           port (default 7790; 0 picks one). The first line on stdout is\n"
     "                     {\"url\": ..., \"port\": N} once listening.\n"
     "  --latency MS       delay every API answer (the effect happens at once)\n"
@@ -103,6 +108,15 @@ typedef struct delivery {
   size_t body_len;
 } delivery;
 
+/* A scripted answer (POST /_sim/script): the next API request gets it, before anything else
+ * happens to it (no effect, no outage, no injected error). */
+typedef struct scripted {
+  int status;
+  char *body;
+  char *match; /* only for a request whose path or body contains it; NULL: any */
+  struct scripted *next;
+} scripted;
+
 typedef struct sim sim;
 
 /* An answer waiting for --latency. */
@@ -135,8 +149,10 @@ struct sim {
   spine_sim_smtp *smtp;
   long smtp_port; /* -1: no SMTP sink */
   double smtp_reject_rate;
-  int down;           /* POST /_sim/outage */
-  int refuse[NKINDS]; /* POST /_sim/refuse: the status new requests of a kind get; 0 = none */
+  int down;                       /* POST /_sim/outage */
+  int refuse[NKINDS];             /* POST /_sim/refuse: the status new requests of a kind get */
+  scripted *script, *script_tail; /* POST /_sim/script, in order */
+  long script_left, script_served;
   uv_signal_t sigint, sigterm;
   int64_t latency, callback_after;
   double error_rate;
@@ -319,9 +335,41 @@ static void schedule_callback(sim *s, int idx) {
 
 /* ---- the API ---- */
 
-/* Outages and injected errors come before any effect. Returns the status it answered, or 0. */
+/* Does the request's path or body contain `text`? */
+static int request_has(spine_http_exchange *x, const char *text) {
+  size_t plen, blen, n = strlen(text);
+  const char *path = spine_http_path(x, &plen), *body = spine_http_body(x, &blen);
+  for (size_t i = 0; path && i + n <= plen; i++)
+    if (!memcmp(path + i, text, n)) return 1;
+  for (size_t i = 0; body && i + n <= blen; i++)
+    if (!memcmp(body + i, text, n)) return 1;
+  return 0;
+}
+
+/* Scripted answers, outages and injected errors come before any effect. Returns the status it
+ * answered, or 0. */
 static int injected(sim *s, spine_http_exchange *x) {
   long n = ++s->requests;
+  scripted *a = s->script, *prev = NULL;
+  while (a && a->match && !request_has(x, a->match)) {
+    prev = a;
+    a = a->next;
+  }
+  if (a) {
+    if (prev)
+      prev->next = a->next;
+    else
+      s->script = a->next;
+    if (s->script_tail == a) s->script_tail = prev;
+    s->script_left--;
+    s->script_served++;
+    int status = a->status;
+    answer(s, x, a->status, a->body, 0);
+    free(a->body);
+    free(a->match);
+    free(a);
+    return status;
+  }
   if (s->down) {
     answer(s, x, 503, "{\"error\":\"outage\"}", 0);
     return 503;
@@ -460,8 +508,11 @@ static void post_termination_cancel(void *data, spine_http_exchange *x) {
 static void get_effects(void *data, spine_http_exchange *x) {
   sim *s = data;
   spine_buf b = SPINE_BUF_INIT;
-  spine_buf_printf(&b, "{\"requests\":%ld,\"down\":%s,\"latency_ms\":%lld,", s->requests,
-                   s->down ? "true" : "false", (long long)s->latency);
+  spine_buf_printf(&b,
+                   "{\"requests\":%ld,\"down\":%s,\"latency_ms\":%lld,\"scripted_left\":%ld,"
+                   "\"scripted_served\":%ld,",
+                   s->requests, s->down ? "true" : "false", (long long)s->latency, s->script_left,
+                   s->script_served);
   if (s->smtp) {
     spine_sim_smtp_effects(s->smtp, &b);
     spine_buf_putc(&b, ',');
@@ -638,6 +689,100 @@ static void get_events(void *data, spine_http_exchange *x) {
   spine_buf_free(&b);
 }
 
+static void script_clear(sim *s) {
+  while (s->script) {
+    scripted *a = s->script;
+    s->script = a->next;
+    free(a->body);
+    free(a->match);
+    free(a);
+  }
+  s->script_tail = NULL;
+  s->script_left = 0;
+}
+
+/* {"responses": [{"status": N, "body": "text", "repeat": N, "match": "text"}, ...], "clear":
+ * bool}: queues answers for the next API requests (after those queued before, unless "clear");
+ * one with "match" waits for a request whose path or body contains it. */
+static void post_script(void *data, spine_http_exchange *x) {
+  sim *s = data;
+  spine_jsondoc *doc = control_body(x);
+  if (!doc) return;
+  const spine_jsondoc *clear = spine_jsondoc_get(doc, "clear");
+  const spine_jsondoc *list = spine_jsondoc_get(doc, "responses");
+  const char *bad = NULL;
+  if (clear && clear->type != SPINE_JSONDOC_BOOL) bad = "clear: true or false";
+  if (list && list->type != SPINE_JSONDOC_ARRAY) bad = "responses: an array";
+  for (const spine_jsondoc *r = list ? list->child : NULL; r && !bad; r = r->next) {
+    const spine_jsondoc *st = spine_jsondoc_get(r, "status"), *body = spine_jsondoc_get(r, "body");
+    const spine_jsondoc *rep = spine_jsondoc_get(r, "repeat");
+    const spine_jsondoc *match = spine_jsondoc_get(r, "match");
+    if (match && (match->type != SPINE_JSONDOC_STRING || !match->str[0]))
+      bad = "responses[].match: a non-empty string";
+    else if (r->type != SPINE_JSONDOC_OBJECT || !st || st->type != SPINE_JSONDOC_NUMBER ||
+             !(st->num >= 100 && st->num <= 599))
+      bad = "responses[]: {\"status\": 100-599, \"body\"?: string, \"repeat\"?: 1-1000}";
+    else if (body && body->type != SPINE_JSONDOC_STRING)
+      bad = "responses[].body: a string (the answer's JSON text)";
+    else if (rep && (rep->type != SPINE_JSONDOC_NUMBER || !(rep->num >= 1 && rep->num <= 1000)))
+      bad = "responses[].repeat: 1 to 1000";
+  }
+  if (bad) {
+    spine_buf b = SPINE_BUF_INIT;
+    spine_buf_puts(&b, "{\"error\":");
+    json_str(&b, bad, strlen(bad));
+    spine_buf_puts(&b, "}\n");
+    spine_http_respond(x, 400, "application/json", spine_buf_str(&b), b.len);
+    spine_buf_free(&b);
+    spine_jsondoc_free(doc);
+    return;
+  }
+  if (clear && clear->boolean) script_clear(s);
+  for (const spine_jsondoc *r = list ? list->child : NULL; r; r = r->next) {
+    const spine_jsondoc *body = spine_jsondoc_get(r, "body");
+    const spine_jsondoc *rep = spine_jsondoc_get(r, "repeat");
+    const spine_jsondoc *match = spine_jsondoc_get(r, "match");
+    int times = rep ? (int)rep->num : 1;
+    for (int i = 0; i < times; i++) {
+      scripted *a = calloc(1, sizeof *a);
+      if (!a || !(a->body = strdup(body ? body->str : "{}"))) abort(); /* a test tool */
+      if (match && !(a->match = strdup(match->str))) abort();
+      a->status = (int)spine_jsondoc_get(r, "status")->num;
+      if (s->script_tail)
+        s->script_tail->next = a;
+      else
+        s->script = a;
+      s->script_tail = a;
+      s->script_left++;
+    }
+  }
+  spine_jsondoc_free(doc);
+  spine_buf b = SPINE_BUF_INIT;
+  spine_buf_printf(&b, "{\"scripted_left\":%ld,\"scripted_served\":%ld}\n", s->script_left,
+                   s->script_served);
+  spine_http_respond(x, 200, "application/json", spine_buf_str(&b), b.len);
+  spine_buf_free(&b);
+}
+
+/* {"down": bool}: the SMTP sink defers every message (451) while down. */
+static void post_smtp(void *data, spine_http_exchange *x) {
+  sim *s = data;
+  spine_jsondoc *doc = control_body(x);
+  if (!doc) return;
+  const spine_jsondoc *down = spine_jsondoc_get(doc, "down");
+  if (!s->smtp || !down || down->type != SPINE_JSONDOC_BOOL) {
+    spine_jsondoc_free(doc);
+    json_reply(x, 400,
+               s->smtp ? "{\"error\":\"down: true or false\"}\n"
+                       : "{\"error\":\"no SMTP sink: start with --smtp-port\"}\n");
+    return;
+  }
+  spine_sim_smtp_set_down(s->smtp, down->boolean);
+  spine_log_info("simulate", down->boolean ? "smtp outage begins" : "smtp outage ends", NULL);
+  json_reply(x, 200, down->boolean ? "{\"smtp_down\":true}\n" : "{\"smtp_down\":false}\n");
+  spine_jsondoc_free(doc);
+}
+
 static void healthz(void *data, spine_http_exchange *x) {
   (void)data;
   json_reply(x, 200, "{\"status\":\"ok\"}\n");
@@ -763,6 +908,8 @@ int spine_cli_simulate(int argc, char **argv) {
   if (!rc) rc = spine_http_server_route(s->srv, "POST", "/_sim/refuse", post_refuse, s);
   if (!rc) rc = spine_http_server_route(s->srv, "POST", "/v1/events", post_event, s);
   if (!rc) rc = spine_http_server_route(s->srv, "GET", "/_sim/events", get_events, s);
+  if (!rc) rc = spine_http_server_route(s->srv, "POST", "/_sim/script", post_script, s);
+  if (!rc) rc = spine_http_server_route(s->srv, "POST", "/_sim/smtp", post_smtp, s);
   if (!rc) rc = spine_http_server_route(s->srv, "GET", "/healthz", healthz, s);
   if (!rc && s->smtp_port >= 0)
     rc = spine_sim_smtp_start(&s->loop, (int)s->smtp_port, s->smtp_reject_rate, s->rng, &s->smtp,
@@ -801,6 +948,7 @@ int spine_cli_simulate(int argc, char **argv) {
   for (int i = 0; i < s->ndeliveries; i++)
     free(s->deliveries[i].body);
   free(s->deliveries);
+  script_clear(s);
   free(s);
   return rc ? SPINE_EXIT_REJECTED : 0;
 }

@@ -32,6 +32,7 @@ struct spine_sim_smtp {
   uint64_t rng;
   email *mails;
   int n, cap, rejected;
+  int down, deferred; /* POST /_sim/smtp: messages are deferred (451) while down */
   session *sessions;
   int closing, open_handles;
 };
@@ -164,6 +165,9 @@ static void take_message(session *c) {
   spine_sim_smtp *s = c->s;
   if (c->too_big) {
     say(c, "552 message too big\r\n");
+  } else if (s->down) {
+    s->deferred++;
+    say(c, "451 the mailbox is unavailable (simulated outage)\r\n");
   } else if (s->reject_rate > 0 && draw(s) < s->reject_rate) {
     s->rejected++;
     say(c, "554 the mailbox refused the message (simulated)\r\n");
@@ -344,6 +348,10 @@ int spine_sim_smtp_start(uv_loop_t *loop, int port, double reject_rate, uint64_t
   return 0;
 }
 
+void spine_sim_smtp_set_down(spine_sim_smtp *s, int down) {
+  s->down = down;
+}
+
 int spine_sim_smtp_port(const spine_sim_smtp *s) {
   struct sockaddr_storage ss;
   int len = sizeof ss;
@@ -391,8 +399,10 @@ int spine_sim_smtp_effects(const spine_sim_smtp *s, spine_buf *b) {
     free(keys);
   }
   if (!rc)
-    rc = spine_buf_printf(b, "],\"emails_unique_keys\":%d,\"emails_rejected\":%d", unique,
-                          s->rejected);
+    rc = spine_buf_printf(b,
+                          "],\"emails_unique_keys\":%d,\"emails_rejected\":%d,"
+                          "\"emails_deferred\":%d,\"smtp_down\":%s",
+                          unique, s->rejected, s->deferred, s->down ? "true" : "false");
   return rc;
 }
 

@@ -18,8 +18,11 @@ typedef struct spine_sim_smtp spine_sim_smtp;
 int spine_sim_smtp_start(struct uv_loop_s *loop, int port, double reject_rate, uint64_t seed,
                          spine_sim_smtp **out, spine_err *e);
 int spine_sim_smtp_port(const spine_sim_smtp *s);
+/* While down, every message is deferred after its data (451: a transient failure). */
+void spine_sim_smtp_set_down(spine_sim_smtp *s, int down);
 /* Appends the members "emails":[{from, to, subject, message_id, x_idempotency_key, body}],
- * "emails_unique_keys": n, "emails_rejected": n (no braces: part of the effects object). */
+ * "emails_unique_keys": n, "emails_rejected": n, "emails_deferred": n, "smtp_down": bool (no
+ * braces: part of the effects object). */
 int spine_sim_smtp_effects(const spine_sim_smtp *s, spine_buf *b);
 /* Closes the listener and every session; frees `s` once the loop has run their closes. */
 void spine_sim_smtp_close(spine_sim_smtp *s);

@@ -31,6 +31,22 @@ local function examples(text)
   return found
 end
 
+-- The ```lua blocks of a Markdown text that are busted specs written with the test kit.
+local function kit_specs(text)
+  local found, pos = {}, 1
+  while true do
+    local s, e = text:find("```lua\n(.-)\n```", pos)
+    if not s then break end
+    local body = text:sub(s + 7, e - 4)
+    if body:find('require("spine.testing")', 1, true) then
+      local _, nl = text:sub(1, s):gsub("\n", "")
+      found[#found + 1] = { line = nl + 2, body = body }
+    end
+    pos = e + 1
+  end
+  return found
+end
+
 describe("the guides", function()
   local url
   setup(function() url = T.newdb("spec_docs") end)
@@ -62,5 +78,23 @@ describe("the guides", function()
       end
     end
     assert.is_true(ran >= 2, "expected the guides to hold playbook examples, found " .. ran)
+  end)
+
+  it("have test kit examples that pass as busted specs", function()
+    local ran = 0
+    for _, g in ipairs(guides()) do
+      for _, ex in ipairs(kit_specs(read(g))) do
+        local path = os.tmpname() .. "_spec.lua"
+        local f = assert(io.open(path, "wb"))
+        f:write(ex.body)
+        f:close()
+        local code, out, err = T.sh("cd " .. T.q(T.src) .. " && busted --lpath=" ..
+                                    T.q(T.src .. "/tests/lib/?.lua") .. " " .. T.q(path))
+        os.remove(path)
+        assert.are.equal(0, code, g .. ":" .. ex.line .. ":\n" .. out .. err)
+        ran = ran + 1
+      end
+    end
+    assert.is_true(ran >= 1, "expected a test kit example in docs/playbooks.md")
   end)
 end)
