@@ -14,17 +14,18 @@
 #include "duration.h"
 #include "log.h"
 
-static const char *const spec[] = {"process=", "since=",   "every=", "until-done",
+static const char *const spec[] = {"process=", "since=",   "every=", "until-done", "once",
                                    "timeout=", "no-color", "json",   NULL};
 static const char usage[] =
     "usage: spine watch [--process P] [--since T] [--every D] [--until-done [--timeout D]]\n"
-    "                   [--json]\n"
+    "                   [--once] [--json]\n"
     "  Cases as they move, per process and variant: a bar of the ended ones, counts by status\n"
     "  (pending, running, waiting, paused, completed, failed, compensated, cancelled, stuck)\n"
     "  and the business states of those under way. On a terminal the view redraws in place\n"
     "  every D (default 500ms); otherwise a frame is printed whenever the figures change.\n"
     "  --until-done   return once no case is pending, running or waiting (exit 0); with\n"
     "                 --timeout D, exit 1 if that has not happened within D\n"
+    "  --once         print one frame and return\n"
     "  --since T      only cases created since T (a date, a date-time, or a duration back)\n"
     "  --json         one JSON object per frame: {groups: [{process, variant, total, ended,\n"
     "                 statuses: {...}, states: {...}}], active, total}\n";
@@ -141,6 +142,7 @@ int spine_cli_watch(int argc, char **argv) {
   if (rc) return rc < 0 ? 0 : rc;
   int json = spine_cli__opt(&a, spec, "json") != NULL;
   int until_done = spine_cli__opt(&a, spec, "until-done") != NULL;
+  int once = spine_cli__opt(&a, spec, "once") != NULL;
   int64_t every = 500, timeout = -1;
   const char *v;
   if ((v = spine_cli__opt(&a, spec, "every")) &&
@@ -163,7 +165,7 @@ int spine_cli_watch(int argc, char **argv) {
   PGconn *c = spine_cli__connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
   const char *params[2] = {spine_cli__opt(&a, spec, "process"), since ? since_iso : NULL};
-  int tty = !json && isatty(STDOUT_FILENO);
+  int tty = !json && !once && isatty(STDOUT_FILENO);
   int color = tty && !spine_cli__opt(&a, spec, "no-color") && !getenv("NO_COLOR");
   spine_buf frame = SPINE_BUF_INIT, last = SPINE_BUF_INIT;
   struct timespec t0;
@@ -187,7 +189,7 @@ int spine_cli_watch(int argc, char **argv) {
       spine_buf_puts(&last, spine_buf_str(&frame));
       shown = 1;
     }
-    if (until_done && active == 0) break;
+    if (once || (until_done && active == 0)) break;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     int64_t elapsed = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
