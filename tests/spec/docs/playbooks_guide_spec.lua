@@ -1,10 +1,13 @@
 -- docs/playbooks.md, the designer's guide: every shell command it shows runs as written, in
 -- order, as one script in a copy of the project (a worker running), so that a newcomer who
 -- follows it from the top gets what it says. (The scaffolding commands are run by
--- tests/spec/cli/new_spec.lua, the test kit's example by docs_spec.lua.)
+-- tests/spec/cli/new_spec.lua, the test kit's example by docs_spec.lua; the processes' cases
+-- need contracts and providers: processes_doc_spec.lua starts them, tests/spec/playbooks/ runs
+-- them.)
 local T = require("spine_test")
 
-local SKIP = { ["## Scaffolding"] = true, ["## Testing a playbook on the virtual clock"] = true }
+local SKIP = { ["## Scaffolding"] = true, ["## Testing a playbook on the virtual clock"] = true,
+               ["## The platform's processes"] = true }
 
 -- The guide's ```sh blocks outside SKIP, in order, continuation lines joined.
 local function script()

@@ -20,6 +20,20 @@ describe("the guide to the platform's processes", function()
     assert.is_true(quoted >= 2, "expected excerpts of the playbooks, found " .. quoted)
   end)
 
+  it("starts cases with inputs the processes accept", function()
+    local section = guide:match("\n## The platform's processes\n(.-)\n## ") or
+                    guide:match("\n## The platform's processes\n(.*)$")
+    local url = T.newdb("spec_processes_doc_inputs")
+    local started = {}
+    for process, input in section:gmatch("build/spine start ([%w_]+) %-%-input '([^']*)'") do
+      local code, _, err = T.spine(url, { "start", process, "--input", input })
+      assert.are.equal(0, code, "spine start " .. process .. " --input " .. input .. ": " .. err)
+      started[#started + 1] = process
+    end
+    table.sort(started)
+    assert.are.same({ "manual_credit", "price_increase", "tariff_switch" }, started)
+  end)
+
   it("lists in its state tables only states the playbooks set, and all of them", function()
     for _, process in ipairs({ "price_increase", "tariff_switch", "manual_credit" }) do
       local section = guide:match("\n### " .. process .. "\n(.-)\n###? ")
