@@ -91,9 +91,10 @@ local function cancel(p, args, collection, operation)
   return { reference = res.json.id, status = res.json.status, channel = "api" }
 end
 
--- ACME's callbacks: "switch.confirmed" and "termination.confirmed"; one without an event is
--- the confirmation of an activation (ACME's first API).
+-- ACME's callbacks: "activation.confirmed", "switch.confirmed" and "termination.confirmed";
+-- one without an event is the confirmation of an activation (ACME's first API).
 local SIGNALS = {
+  ["activation.confirmed"] = "provider.activation_confirmed",
   ["switch.confirmed"] = "provider.switch_confirmed",
   ["termination.confirmed"] = "provider.termination_confirmed",
 }
@@ -104,8 +105,8 @@ return {
 
   api = {
     submit_activation = function(p, args)
-      local res = post(p, "/v1/switches", { contract = args.contract_id,
-                                            start = args.requested_start })
+      local res = post(p, "/v1/activations", { contract = args.contract_id,
+                                               start = args.requested_start })
       if res.status ~= 201 then
         error(p.rejected("activation refused", { status = res.status, body = res.json }))
       end
@@ -115,7 +116,7 @@ return {
     -- Where an activation submitted through the API stands at ACME: "pending" until ACME
     -- confirms it ("confirmed"), with the start date when ACME gives one.
     get_activation = function(p, args)
-      local res = p.http.get(p.config.base_url .. "/v1/switches/" .. args.reference, {
+      local res = p.http.get(p.config.base_url .. "/v1/activations/" .. args.reference, {
         headers = { Authorization = "Bearer " .. p.secret("api_key") },
         timeout = "10s",
       })
@@ -170,6 +171,6 @@ return {
     local signal = SIGNALS[body.event]
     if not signal then error(p.rejected("unknown ACME event " .. tostring(body.event))) end
     return { signal = signal, workflow_id = workflow,
-             payload = { reference = body.id, status = body.status } }
+             payload = { reference = body.id, status = body.status, activation_date = body.start } }
   end,
 }

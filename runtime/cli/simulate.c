@@ -67,8 +67,9 @@ static const char usage[] =
     "  --error-rate R     answer 500, without effect, to this fraction of API requests (0-1)\n"
     "  --outage-after N --outage-for M   API requests N+1 .. N+M get 503, without effect\n"
     "  --callback URL     after each new switch or termination, POST {event, id, status,\n"
-    "                     idempotency_key} there (event \"switch.confirmed\" or\n"
-    "                     \"termination.confirmed\"; none once cancelled), signed\n"
+    "                     idempotency_key} there (event \"switch.confirmed\",\n"
+    "                     \"termination.confirmed\" or \"activation.confirmed\"; none once\n"
+    "                     cancelled), signed\n"
     "                     X-Spine-Signature: sha256=HMAC(--callback-secret, body),\n"
     "                     --callback-after MS later (default 100); retried when transient\n"
     "  --seed N           seed of the error draw (default 1): runs are reproducible\n"
@@ -77,11 +78,13 @@ static const char usage[] =
     "  --smtp-reject-rate R  refuse (554) this fraction of the messages (0-1)\n"
     "  --events-secret S  check X-Spine-Signature of /v1/events against HMAC(S, body)\n";
 
-/* What a provider is asked to do: the two kinds of effect, each under /v1/<path>. */
-typedef enum { KIND_SWITCH, KIND_TERMINATION, NKINDS } effect_kind;
+/* What a provider is asked to do: the kinds of effect, each under /v1/<path>. */
+typedef enum { KIND_SWITCH, KIND_TERMINATION, KIND_ACTIVATION, NKINDS } effect_kind;
 static const struct {
   const char *name, *path, *id_prefix;
-} kinds[NKINDS] = {{"switch", "switches", "sw"}, {"termination", "terminations", "tm"}};
+} kinds[NKINDS] = {{"switch", "switches", "sw"},
+                   {"termination", "terminations", "tm"},
+                   {"activation", "activations", "ac"}};
 
 typedef struct effect {
   char id[32];
@@ -446,6 +449,10 @@ static void post_termination(void *data, spine_http_exchange *x) {
   post_effect(data, x, KIND_TERMINATION);
 }
 
+static void post_activation(void *data, spine_http_exchange *x) {
+  post_effect(data, x, KIND_ACTIVATION);
+}
+
 /* The effect of kind `k` whose id is `id` (len bytes), or NULL. */
 static effect *find_effect(sim *s, effect_kind k, const char *id, size_t len) {
   for (int i = 0; i < s->n; i++)
@@ -480,6 +487,10 @@ static void get_termination(void *data, spine_http_exchange *x) {
   get_effect(data, x, KIND_TERMINATION);
 }
 
+static void get_activation(void *data, spine_http_exchange *x) {
+  get_effect(data, x, KIND_ACTIVATION);
+}
+
 /* POST /v1/<path>/ID/cancel: the effect is dropped (no callback any more); cancelling it again
  * answers the same. */
 static void post_cancel(sim *s, spine_http_exchange *x, effect_kind k) {
@@ -503,6 +514,10 @@ static void post_switch_cancel(void *data, spine_http_exchange *x) {
 
 static void post_termination_cancel(void *data, spine_http_exchange *x) {
   post_cancel(data, x, KIND_TERMINATION);
+}
+
+static void post_activation_cancel(void *data, spine_http_exchange *x) {
+  post_cancel(data, x, KIND_ACTIVATION);
 }
 
 static void get_effects(void *data, spine_http_exchange *x) {
@@ -902,6 +917,10 @@ int spine_cli_simulate(int argc, char **argv) {
   if (!rc) rc = spine_http_server_route(s->srv, "GET", "/v1/terminations/", get_termination, s);
   if (!rc)
     rc = spine_http_server_route(s->srv, "POST", "/v1/terminations/", post_termination_cancel, s);
+  if (!rc) rc = spine_http_server_route(s->srv, "POST", "/v1/activations", post_activation, s);
+  if (!rc) rc = spine_http_server_route(s->srv, "GET", "/v1/activations/", get_activation, s);
+  if (!rc)
+    rc = spine_http_server_route(s->srv, "POST", "/v1/activations/", post_activation_cancel, s);
   if (!rc) rc = spine_http_server_route(s->srv, "GET", "/_sim/effects", get_effects, s);
   if (!rc) rc = spine_http_server_route(s->srv, "POST", "/_sim/outage", post_outage, s);
   if (!rc) rc = spine_http_server_route(s->srv, "POST", "/_sim/latency", post_latency, s);

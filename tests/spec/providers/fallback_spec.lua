@@ -84,7 +84,7 @@ describe("acme_energy's fallback to email", function()
     local dir = env.SPINE_PROVIDERS
     local src = T.read(dir .. "/acme_energy.lua")
     -- point the API at a route the simulator answers 404: a refusal, not an outage
-    src = src:gsub('"/v1/switches"', '"/v1/nowhere"')
+    src = src:gsub('"/v1/activations"', '"/v1/nowhere"')
     local f = assert(io.open(dir .. "/acme_energy.lua", "wb"))
     f:write(src)
     f:close()
