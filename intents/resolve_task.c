@@ -19,7 +19,7 @@ static int apply(spine_intent_call *c, spine_err *e) {
 const spine_intent spine_intent_resolve_task = {
     .name = NAME,
     .description =
-        "Resolves an open human task with an outcome (the actor is recorded as resolver) and signals task.resolved {task_id, kind, subject, outcome, data, resolved_by} to the workflow that opened it, if one did. Returns {task_id, status, outcome}.",
+        "Resolves an open human task with an outcome (the actor is recorded as resolver) and signals task.resolved {task_id, kind, subject, outcome, data, resolved_by} to the workflow that opened it, if one did and is not the one resolving it. Returns {task_id, status, outcome}.",
     .args = ARGS,
     .result = "task_id: id, status: resolved, outcome: string",
     .prepare = prepare,

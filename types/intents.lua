@@ -248,7 +248,7 @@
 
 --- ResolveTask: Resolves an open human task with an outcome (the actor is recorded as resolver) and
 --- signals task.resolved {task_id, kind, subject, outcome, data, resolved_by} to the workflow that
---- opened it, if one did. Returns {task_id, status, outcome}.
+--- opened it, if one did and is not the one resolving it. Returns {task_id, status, outcome}.
 ---@class ResolveTaskArgs
 ---@field task_id string
 ---@field outcome string

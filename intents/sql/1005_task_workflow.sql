@@ -1,8 +1,9 @@
 -- A task knows the workflow that opened it (CreateTask called from a playbook; NULL when an
 -- operator or another system opened it), and ResolveTask signals that workflow, in the same
 -- transaction, as "task.resolved" {task_id, kind, subject, outcome, data, resolved_by}: exactly
--- the case waiting for it, whatever the task's subject. The TaskResolved outbox event stays for
--- other subscribers.
+-- the case waiting for it, whatever the task's subject. A workflow closing a task it opened
+-- itself (an unanswered approval) is not signalled: it knows. The TaskResolved outbox event
+-- stays for other subscribers.
 ALTER TABLE lifecycle.tasks ADD COLUMN workflow_id text;
 
 CREATE OR REPLACE FUNCTION lifecycle.create_task(a jsonb, m jsonb) RETURNS jsonb
@@ -76,7 +77,7 @@ BEGIN
   PERFORM lifecycle.outbox_append(m, cust, t.subject, 'TaskResolved',
     jsonb_build_object('task_id', t.task_id, 'kind', t.kind, 'subject', t.subject,
                        'outcome', n.outcome, 'data', n.resolution));
-  IF t.workflow_id IS NOT NULL THEN
+  IF t.workflow_id IS NOT NULL AND t.workflow_id IS DISTINCT FROM m->>'workflow_id' THEN
     PERFORM spine.signal_workflow(t.workflow_id, 'task.resolved',
       jsonb_build_object('task_id', t.task_id, 'kind', t.kind, 'subject', t.subject,
                          'outcome', n.outcome, 'data', n.resolution,

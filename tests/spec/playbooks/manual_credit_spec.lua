@@ -109,6 +109,9 @@ describe("manual_credit", function()
     assert.are.equal(25000, t[1].data.amount_cents)
     assert.are.same({ case.id, case.id }, { t[1].workflow_id, t[2].workflow_id })
     assert.are.equal(asked + 4 * DAY, t[2].due)
+    -- closing its own tasks, the case got no task.resolved about them
+    assert.are.equal(0, env:sql1("SELECT count(*) FROM spine.signals WHERE workflow_id = " ..
+                                 S.literal(case.id)))
     assert.are.same({}, credits(env, cu))
     assert.are.same({ "CreateTask task ->open", "ResolveTask task open>resolved",
                       "CreateTask task ->open", "ResolveTask task open>resolved" },
