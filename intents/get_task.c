@@ -18,11 +18,11 @@ static int apply(spine_intent_call *c, spine_err *e) {
 const spine_intent spine_intent_get_task = {
     .name = NAME,
     .description =
-        "Reads a human task: kind, subject, data, status and, once resolved, its outcome, resolution and resolver (resolved_by, the actor of ResolveTask). Returns the task record.",
+        "Reads a human task: kind, subject, data, status and, once resolved, its outcome, resolution and resolver (resolved_by, the actor of ResolveTask), and the workflow that opened it (workflow_id, null when an operator did). Returns the task record.",
     .args = ARGS,
     .result = "customer_id: id, task_id: id, kind: id, subject: id, status: open|resolved, "
               "data: object, due: time?, outcome: string?, resolution: object?, "
-              "resolved_by: string?, created_at: time, resolved_at: time?",
+              "resolved_by: string?, created_at: time, resolved_at: time?, workflow_id: id?",
     .prepare = prepare,
     .apply = apply,
 };

@@ -17,11 +17,11 @@ local function date_of(t)
   return string.format("%04d-%02d-%02d", y, m, doy - (153 * mp + 2) // 5 + 1)
 end
 
--- Waits for an operator to resolve task `task_id`. ResolveTask's event reaches every running
--- workflow of the contract as "event.TaskResolved", so one about another task is skipped.
+-- Waits for an operator to resolve task `task_id`: ResolveTask signals "task.resolved" to the
+-- workflow that opened the task; a signal about another task (sent by hand) is skipped.
 local function resolution(ctx, task_id)
   while true do
-    local event = ctx.wait("event.TaskResolved")
+    local event = ctx.wait("task.resolved")
     if event.task_id == task_id then return event end
   end
 end

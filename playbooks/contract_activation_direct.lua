@@ -19,7 +19,7 @@ end
 
 local function resolution(ctx, task_id)
   while true do
-    local event = ctx.wait("event.TaskResolved")
+    local event = ctx.wait("task.resolved")
     if event.task_id == task_id then return event end
   end
 end

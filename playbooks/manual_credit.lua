@@ -3,8 +3,9 @@
 -- must approve it first (four eyes), through a human task.
 -- Cases: spine start manual_credit --input '{"customer_id": "cu-1", "amount_cents": 25000,
 --          "reason": "billing error 2026-10", "requested_by": "ops:jane"}'
--- Signals: task.resolved {task_id} once someone resolved the approval task (ResolveTask with
---          outcome "approved" or "rejected"). The answer itself is read from the task.
+-- Signals: task.resolved {task_id, outcome, resolved_by, ...}, sent by ResolveTask to this case
+--          (which opened the task) once someone resolved it with outcome "approved" or
+--          "rejected". The answer itself is read from the task, not from the signal.
 -- Specs: tests/spec/playbooks/manual_credit_spec.lua
 
 -- Credits above this need a second person's approval: 100.00 EUR.

@@ -231,8 +231,9 @@
 ---@field balance_cents integer
 ---@field currency string ISO 4217, as "EUR"
 
---- CreateTask: Opens a human task about a contract or customer (the subject) for operators. A
---- caller-supplied task_id makes it idempotent. Returns {task_id, status}.
+--- CreateTask: Opens a human task about a contract or customer (the subject) for operators; a task
+--- opened by a workflow is answered to it (ResolveTask signals task.resolved). A caller-supplied
+--- task_id makes it idempotent. Returns {task_id, status}.
 ---@class CreateTaskArgs
 ---@field kind string
 ---@field subject string
@@ -245,8 +246,9 @@
 ---@field task_id string
 ---@field status "open"
 
---- ResolveTask: Resolves an open human task with an outcome (the actor is recorded as resolver).
---- Returns {task_id, status, outcome}.
+--- ResolveTask: Resolves an open human task with an outcome (the actor is recorded as resolver) and
+--- signals task.resolved {task_id, kind, subject, outcome, data, resolved_by} to the workflow that
+--- opened it, if one did and is not the one resolving it. Returns {task_id, status, outcome}.
 ---@class ResolveTaskArgs
 ---@field task_id string
 ---@field outcome string
@@ -324,7 +326,8 @@
 ---@field as_of? string ISO 8601
 
 --- GetTask: Reads a human task: kind, subject, data, status and, once resolved, its outcome,
---- resolution and resolver (resolved_by, the actor of ResolveTask). Returns the task record.
+--- resolution and resolver (resolved_by, the actor of ResolveTask), and the workflow that opened it
+--- (workflow_id, null when an operator did). Returns the task record.
 ---@class GetTaskArgs
 ---@field task_id string
 
@@ -342,6 +345,7 @@
 ---@field resolved_by? string
 ---@field created_at string ISO 8601
 ---@field resolved_at? string ISO 8601
+---@field workflow_id? string
 
 --- BenchRecord: Records one row in spine.bench_effects (benchmarks and engine tests).
 ---@class BenchRecordArgs

@@ -405,6 +405,15 @@ function Env:sql(query)
   return plain(cjson.decode(out))
 end
 
+-- Runs SQL statements in one transaction (psql -c), for what a query cannot do (a DELETE);
+-- returns once the engine is idle.
+function Env:exec(statements)
+  local code, _, err = sh("psql " .. q(self.url) .. " -qAtX -v ON_ERROR_STOP=1 -c " ..
+                          q(statements))
+  if code ~= 0 then error("SQL failed: " .. statements .. ": " .. err, 2) end
+  self:settle()
+end
+
 -- The first column of the first row (nil when no row).
 function Env:sql1(query)
   local row = self:sql(query)[1]
@@ -438,23 +447,11 @@ function Env:contract(contract_id, as_of)
   return res.result
 end
 
--- Resolves a human task as an operator would (ResolveTask). Until the outbox relay signals
--- TaskResolved itself, the kit delivers the event as it will: signal "event.TaskResolved" to
--- the running workflows of the task's subject, with the event's payload.
+-- Resolves a human task as an operator would (ResolveTask), which signals "task.resolved" to
+-- the workflow that opened the task; returns ResolveTask's result once the engine is idle.
 function Env:resolve_task(task_id, outcome, data, actor)
-  local res = self:intent("ResolveTask", { task_id = task_id, outcome = outcome, data = data },
-                          actor or "ops:test")
-  local relay = self:sql1("SELECT to_regclass('spine.outbox_subscribers') IS NOT NULL AS r")
-  if not relay then
-    local t = self:sql("SELECT kind, subject, outcome, resolution FROM lifecycle.tasks" ..
-                       " WHERE task_id = " .. lit(task_id))[1]
-    local payload = { task_id = task_id, kind = t.kind, subject = t.subject, outcome = t.outcome,
-                      data = t.resolution }
-    self:sql("SELECT spine.signal_contract(" .. lit(t.subject) .. ", 'event.TaskResolved', " ..
-             lit(cjson.encode(payload)) .. "::jsonb)")
-  end
-  self:settle()
-  return res
+  return self:intent("ResolveTask", { task_id = task_id, outcome = outcome, data = data },
+                     actor or "ops:test")
 end
 
 -- Open tasks (of a kind, if given), oldest first.

@@ -191,6 +191,34 @@ describe("tasks", function()
     assert.are.equal(T.json.null, o.resolved_by)
     L.rejects(url, "GetTask", { task_id = "t-404" }, "not_found", "task_id")
   end)
+
+  it("ResolveTask signals task.resolved to the workflow that opened the task, and only to it",
+     function()
+    -- a case that is not run (no spine serve): the workflow CreateTask is applied for
+    local code, wf = T.spine_json(url, { "start", "tests/playbooks/contract_race.lua", "--input",
+      T.json.encode({ action = "GetTask", args = {} }) })
+    assert.are.equal(0, code)
+    T.sql(url, "SELECT lifecycle.create_task('{\"kind\": \"credit_approval\"," ..
+      " \"subject\": \"rc1\", \"task_id\": \"t-wf\"}', lifecycle.meta('CreateTask'," ..
+      " 'workflow', '" .. wf.id .. "', 1, 'trace'))")
+    assert.are.equal(wf.id, T.sql(url, "SELECT workflow_id FROM lifecycle.tasks" ..
+                                       " WHERE task_id = 't-wf'"))
+    L.ok(url, "ResolveTask", { task_id = "t-wf", outcome = "approved", data = { note = "ok" } },
+         "ops:bob")
+    local sig = T.json.decode(T.sql(url, "SELECT json_build_object('n', count(*), 'name'," ..
+      " min(name), 'payload', min(payload::text)::json) FROM spine.signals" ..
+      " WHERE workflow_id = '" .. wf.id .. "'"))
+    assert.are.equal(1, sig.n)
+    assert.are.equal("task.resolved", sig.name)
+    assert.are.same({ task_id = "t-wf", kind = "credit_approval", subject = "rc1",
+                      outcome = "approved", data = { note = "ok" }, resolved_by = "ops:bob" },
+                    sig.payload)
+    -- a task an operator opened (t-2, above) has no workflow: resolving it signals no one
+    assert.are.equal(T.json.null, L.ok(url, "GetTask", { task_id = "t-2" }).workflow_id)
+    local before = T.sql(url, "SELECT count(*) FROM spine.signals")
+    L.ok(url, "ResolveTask", { task_id = "t-2", outcome = "done" }, "ops:olga")
+    assert.are.equal(before, T.sql(url, "SELECT count(*) FROM spine.signals"))
+  end)
 end)
 
 describe("GetCustomer", function()

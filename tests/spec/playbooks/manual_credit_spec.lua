@@ -1,168 +1,239 @@
 -- manual_credit (playbooks/manual_credit.lua): an operator's credit, applied at once up to
--- 100.00 EUR, above it only with a second person's approval. Timeouts run on the virtual
--- clock (spine run); approvals through a real `spine serve`, answered as an operator does:
--- ResolveTask, then `spine signal ID task.resolved` (ResolveTask does not signal the workflow
--- itself yet).
-local R = require("process_test")
-local T, L = R.T, R.L
+-- 100.00 EUR, above it only with a second person's approval. On the real engine with the manual
+-- clock (spine.testing): the approval deadlines pass with env:advance, and approvers answer as
+-- operators do, with ResolveTask (which signals task.resolved to the case that opened the task).
+-- Each case's history replays against its playbook.
+local S = require("spine.testing")
 
--- A database with customer <p>-cu and its active contract <p>-k.
-local function db(p)
-  local url = T.newdb("spec_manual_credit_" .. p)
-  return url, L.active_contract(url, p)
+local HOUR, DAY = 3600, 86400
+
+-- Customer <p>-cu, with its account.
+local function customer(env, p)
+  env:intent("RegisterCustomer", { customer_id = p .. "-cu", name = "Erika Mustermann",
+                                   email = "erika@example.org" })
+  return p .. "-cu"
 end
 
-local function credit(ids, amount, extra)
-  local input = { customer_id = ids.customer, amount_cents = amount,
-                  reason = "billing error 2026-10", requested_by = "ops:jane" }
+local function credit(cu, amount, extra)
+  local input = { customer_id = cu, amount_cents = amount, reason = "billing error 2026-10",
+                  requested_by = "ops:jane" }
   for k, v in pairs(extra or {}) do input[k] = v end
   return input
 end
 
-local function credits(url, customer)
-  return R.rows(url, "SELECT credit_id, amount_cents, approved_by, actor FROM lifecycle.credits" ..
-                     " WHERE customer_id = '" .. customer .. "'")
+local function credits(env, cu)
+  return env:sql("SELECT credit_id, amount_cents, approved_by, actor FROM lifecycle.credits" ..
+                 " WHERE customer_id = " .. S.literal(cu))
 end
 
--- Starts a case for a `spine serve`; returns the server, the workflow id and its first task.
-local function start_approval(url, ids, amount, extra)
-  local srv = T.serve(url)
-  local id = R.start(url, "manual_credit", credit(ids, amount, extra))
-  R.wait(url, id, "waiting", "awaiting_approval")
-  return srv, id, R.tasks(url, ids.customer)[1]
+-- The tasks of a subject, oldest first.
+local function tasks(env, subject)
+  return env:sql("SELECT task_id, kind, status, outcome, resolved_by, data, workflow_id," ..
+                 " extract(epoch from due)::float8 AS due FROM lifecycle.tasks" ..
+                 " WHERE subject = " .. S.literal(subject) ..
+                 " ORDER BY created_at, resolved_at NULLS LAST, task_id")
 end
 
--- Resolves task `task` as `who` and signals the workflow, as an operator does.
-local function answer(url, id, task, outcome, who)
-  L.ok(url, "ResolveTask", { task_id = task.task_id, outcome = outcome }, who)
-  R.signal(url, id, "task.resolved", { task_id = task.task_id })
+-- The first step of `kind` and `name`, or nil.
+local function step(case, kind, name)
+  for _, s in ipairs(case:steps()) do
+    if s.kind == kind and s.name == name then return s end
+  end
+end
+
+-- "intent entity before>after" of each history row the case wrote (status of a task).
+local function history(case)
+  local list = {}
+  for _, h in ipairs(case:intents()) do
+    local function st(v) return v and (v.status or "-") or "-" end
+    list[#list + 1] = h.intent .. " " .. h.entity .. " " .. st(h.before) .. ">" .. st(h.after)
+  end
+  return list
+end
+
+-- Starts a case above the threshold; returns it and its first task, once it waits.
+local function start_approval(env, cu, amount, extra)
+  local case = env:start("manual_credit", credit(cu, amount, extra))
+  assert.are.equal("awaiting_approval", case:state())
+  return case, tasks(env, cu)[1]
 end
 
 describe("manual_credit", function()
+  local env
+  setup(function()
+    env = S.new({ now = "2026-10-05T09:00:00Z" })
+  end)
+  teardown(function()
+    if env then env:close() end
+  end)
+
   it("credits up to 100.00 EUR at once, without asking anyone", function()
-    local url, ids = db("small")
-    local wf = R.run(url, "manual_credit", credit(ids, 10000))
-    assert.are.equal("completed", wf.status, T.json.encode(wf.error))
-    assert.are.same({ "intent:ApplyManualCredit" }, R.steps(wf))
-    assert.are.same({ credit_id = wf.id, balance_cents = 10000, currency = "EUR" }, wf.result)
-    assert.are.same({ { credit_id = wf.id, amount_cents = 10000, approved_by = T.json.null,
-                        actor = "workflow:" .. wf.id } }, credits(url, ids.customer))
-    assert.are.same({}, R.tasks(url, ids.customer))
+    local cu = customer(env, "small")
+    local case = env:start("manual_credit", credit(cu, 10000))
+    assert.are.equal("completed", case:status())
+    assert.are.equal("credited", case:state())
+    assert.are.same({ "intent ApplyManualCredit" }, case:step_names())
+    assert.are.same({ credit_id = case.id, balance_cents = 10000, currency = "EUR" },
+                    case:result())
+    assert.are.same({ { credit_id = case.id, amount_cents = 10000,
+                        actor = "workflow:" .. case.id } }, credits(env, cu))
+    assert.are.same({}, tasks(env, cu))
+    assert.are.same({ "ApplyManualCredit credit ->-" }, history(case))
+    assert.is_true((case:replays()))
   end)
 
   it("escalates an unanswered approval to the team leads once, then expires crediting nothing",
      function()
-    local url, ids = db("expiry")
-    local wf = R.run(url, "manual_credit", credit(ids, 25000))
-    assert.are.equal("failed", wf.status)
+    local cu = customer(env, "expiry")
+    local case, first = start_approval(env, cu, 25000)
+    local asked = env:now()
+    assert.are.equal(asked + 2 * DAY, first.due)
+    env:advance(2 * DAY - 60)
+    assert.are.equal("awaiting_approval", case:state())
+    assert.are.equal(1, #tasks(env, cu))
+    env:advance("60s")
+    assert.are.equal("escalated", case:state())
+    assert.are.equal(2, #tasks(env, cu))
+    env:advance("2d")
+    assert.are.equal("failed", case:status())
+    local err = case:error()
     assert.are.same({ kind = "business", code = "approval_expired" },
-                    { kind = wf.error.kind, code = wf.error.code })
-    assert.are.equal("expired", wf.state)
-    local tasks = R.tasks(url, ids.customer)
-    assert.are.same({ "credit_approval", "credit_approval_escalated" },
-                    { tasks[1].kind, tasks[2].kind })
-    assert.are.same({ "escalated", "expired" }, { tasks[1].outcome, tasks[2].outcome })
-    assert.are.equal(tasks[1].task_id, tasks[2].data.escalated_from)
-    assert.are.equal(25000, tasks[1].data.amount_cents)
-    assert.are.equal(wf.id, tasks[1].data.workflow_id)
-    assert.are.same({}, credits(url, ids.customer))
+                    { kind = err.kind, code = err.code })
+    assert.are.equal("expired", case:state())
+    local t = tasks(env, cu)
+    assert.are.same({ "credit_approval", "credit_approval_escalated" }, { t[1].kind, t[2].kind })
+    assert.are.same({ "escalated", "expired" }, { t[1].outcome, t[2].outcome })
+    assert.are.same({ "workflow:" .. case.id, "workflow:" .. case.id },
+                    { t[1].resolved_by, t[2].resolved_by })
+    assert.are.equal(t[1].task_id, t[2].data.escalated_from)
+    assert.are.equal(25000, t[1].data.amount_cents)
+    assert.are.same({ case.id, case.id }, { t[1].workflow_id, t[2].workflow_id })
+    assert.are.equal(asked + 4 * DAY, t[2].due)
+    -- closing its own tasks, the case got no task.resolved about them
+    assert.are.equal(0, env:sql1("SELECT count(*) FROM spine.signals WHERE workflow_id = " ..
+                                 S.literal(case.id)))
+    assert.are.same({}, credits(env, cu))
+    assert.are.same({ "CreateTask task ->open", "ResolveTask task open>resolved",
+                      "CreateTask task ->open", "ResolveTask task open>resolved" },
+                    history(case))
+    assert.is_true((case:replays()))
   end)
 
   it("takes the threshold and the approval timeout from the case", function()
-    local url, ids = db("threshold")
-    local wf = R.run(url, "manual_credit", credit(ids, 2000, { approval_threshold_cents = 1000,
-                                                                approval_timeout = "3h" }))
-    assert.are.equal("approval_expired", wf.error.code)
-    local asked = R.step(wf, "now", "now").result
-    local due = T.sql(url, "SELECT extract(epoch FROM due) FROM lifecycle.tasks WHERE kind =" ..
-                           " 'credit_approval'")
-    assert.are.equal(math.floor(asked) + 3 * 3600, math.floor(tonumber(due)))
+    local cu = customer(env, "threshold")
+    local case = start_approval(env, cu, 2000, { approval_threshold_cents = 1000,
+                                                 approval_timeout = "3h" })
+    local asked = step(case, "now", "now").result
+    assert.are.equal(math.floor(asked) + 3 * HOUR, math.floor(tasks(env, cu)[1].due))
+    env:advance("3h")
+    assert.are.equal("escalated", case:state())
+    env:advance("3h")
+    assert.are.equal("approval_expired", case:error().code)
+    assert.are.same({}, credits(env, cu))
+    assert.is_true((case:replays()))
   end)
 
   it("credits above 100.00 EUR once a second person approves", function()
-    local url, ids = db("approved")
-    local srv, id, task = start_approval(url, ids, 25000)
-    answer(url, id, task, "approved", "ops:bob")
-    local wf = R.wait(url, id, "completed")
-    T.kill(srv)
-    R.replays(url, id)
-    assert.are.equal("ops:bob", wf.result.approved_by)
-    assert.are.equal(25000, wf.result.balance_cents)
-    assert.are.same({ { credit_id = id, amount_cents = 25000, approved_by = "ops:bob",
-                        actor = "workflow:" .. id } }, credits(url, ids.customer))
+    local cu = customer(env, "approved")
+    local case, task = start_approval(env, cu, 25000)
     assert.are.equal("credit_approval", task.kind)
-    assert.are.equal(ids.customer, task.data.customer_id)
+    assert.are.equal(cu, task.data.customer_id)
+    env:advance("1d")
+    env:resolve_task(task.task_id, "approved", nil, "ops:bob")
+    assert.are.equal("completed", case:status())
+    local result = case:result()
+    assert.are.equal("ops:bob", result.approved_by)
+    assert.are.equal(25000, result.balance_cents)
+    assert.are.same({ { credit_id = case.id, amount_cents = 25000, approved_by = "ops:bob",
+                        actor = "workflow:" .. case.id } }, credits(env, cu))
+    local steps = {}
+    for _, n in ipairs(case:step_names()) do
+      if not n:match("^now ") then steps[#steps + 1] = n end
+    end
+    assert.are.same({ "intent CreateTask", "wait task.resolved", "intent GetTask",
+                      "intent ApplyManualCredit" }, steps)
+    assert.are.same({ "CreateTask task ->open", "ApplyManualCredit credit ->-" }, history(case))
+    assert.is_true((case:replays()))
   end)
 
   it("does not count an approval by the requester and asks again", function()
-    local url, ids = db("self")
-    local srv, id, task = start_approval(url, ids, 25000)
-    answer(url, id, task, "approved", "ops:jane")
-    local second = T.wait_until(function()
-      local tasks = R.tasks(url, ids.customer)
-      return tasks[2] and tasks[2].status == "open" and tasks[2]
-    end, 60, "a second approval task")
-    local before = credits(url, ids.customer)
-    answer(url, id, second, "approved", "ops:bob")
-    local wf = R.wait(url, id, "completed")
-    T.kill(srv)
-    R.replays(url, id)
-    assert.are.same({}, before)
-    assert.are.equal("credit_approval", second.kind)
-    assert.are.equal("ops:bob", wf.result.approved_by)
-    assert.are.equal(1, #credits(url, ids.customer))
+    local cu = customer(env, "self")
+    local case, task = start_approval(env, cu, 25000)
+    env:resolve_task(task.task_id, "approved", nil, "ops:jane")
+    assert.are.equal("awaiting_approval", case:state())
+    local t = tasks(env, cu)
+    assert.are.equal(2, #t)
+    assert.are.same({ "resolved", "open" }, { t[1].status, t[2].status })
+    assert.are.equal("credit_approval", t[2].kind)
+    assert.are.same({}, credits(env, cu))
+    env:resolve_task(t[2].task_id, "approved", nil, "ops:bob")
+    assert.are.equal("completed", case:status())
+    assert.are.equal("ops:bob", case:result().approved_by)
+    assert.are.equal(1, #credits(env, cu))
+    assert.is_true((case:replays()))
   end)
 
   it("ends as a business failure crediting nothing when the approver rejects", function()
-    local url, ids = db("rejected")
-    local srv, id, task = start_approval(url, ids, 25000)
-    answer(url, id, task, "rejected", "ops:bob")
-    local wf = R.wait(url, id, "failed")
-    T.kill(srv)
-    R.replays(url, id)
+    local cu = customer(env, "rejected")
+    local case, task = start_approval(env, cu, 25000)
+    env:resolve_task(task.task_id, "rejected", nil, "ops:bob")
+    assert.are.equal("failed", case:status())
+    local err = case:error()
     assert.are.same({ kind = "business", code = "credit_rejected", state = "rejected" },
-                    { kind = wf.error.kind, code = wf.error.code, state = wf.state })
-    assert.matches("ops:bob did not approve the credit (rejected)", wf.error.message, 1, true)
-    assert.are.same({}, credits(url, ids.customer))
+                    { kind = err.kind, code = err.code, state = case:state() })
+    assert.matches("ops:bob did not approve the credit (rejected)", err.message, 1, true)
+    assert.are.same({}, credits(env, cu))
+    assert.is_true((case:replays()))
   end)
 
-  it("ignores a task.resolved signal whose task is not resolved", function()
-    local url, ids = db("forged")
-    local srv, id, task = start_approval(url, ids, 25000)
-    R.signal(url, id, "task.resolved", { task_id = task.task_id, outcome = "approved",
-                                         resolved_by = "ops:bob" })
-    R.signal(url, id, "task.resolved", { task_id = "another-task" })
+  it("ignores a forged task.resolved signal: the answer is read from the task", function()
+    local cu = customer(env, "forged")
+    local case, task = start_approval(env, cu, 25000)
+    case:signal("task.resolved", { task_id = task.task_id, outcome = "approved",
+                                   resolved_by = "ops:bob" })
+    case:signal("task.resolved", { task_id = "another-task" })
     -- both signals are taken, checked and ignored: the case goes on waiting
-    local waiting = T.wait_until(function()
-      local wf, taken = R.show(url, id), 0
-      for _, s in ipairs(wf.steps) do
-        if s.kind == "wait" and s.status == "completed" then taken = taken + 1 end
-      end
-      return taken == 2 and wf.status == "waiting" and wf
-    end, 60, "the signals to be taken")
-    answer(url, id, task, "approved", "ops:bob")
-    local wf = R.wait(url, id, "completed")
-    T.kill(srv)
-    R.replays(url, id)
-    assert.are.equal("open", R.step(waiting, "intent", "GetTask").result.status)
-    assert.are.equal("ops:bob", wf.result.approved_by)
+    local taken = 0
+    for _, s in ipairs(case:steps()) do
+      if s.kind == "wait" and s.status == "completed" then taken = taken + 1 end
+    end
+    assert.are.equal(2, taken)
+    assert.are.equal("waiting", case:status())
+    assert.are.equal("open", step(case, "intent", "GetTask").result.status)
+    assert.are.same({}, credits(env, cu))
+    env:resolve_task(task.task_id, "approved", nil, "ops:bob")
+    assert.are.equal("completed", case:status())
+    assert.are.equal("ops:bob", case:result().approved_by)
+    assert.is_true((case:replays()))
   end)
 
-  it("takes an approval given just before the deadline whose signal never came", function()
-    local url, ids = db("late_signal")
-    -- a short real timeout: the approval must land while the case waits, its signal never
-    local srv, id, task = start_approval(url, ids, 25000, { approval_timeout = "4s" })
-    L.ok(url, "ResolveTask", { task_id = task.task_id, outcome = "approved" }, "ops:bob")
-    local wf = R.wait(url, id, "completed")
-    T.kill(srv)
-    R.replays(url, id)
-    assert.are.equal("ops:bob", wf.result.approved_by)
-    assert.are.equal("rejected", R.step(wf, "intent", "ResolveTask").error.kind)
-    assert.are.equal(1, #R.tasks(url, ids.customer))
+  it("takes an approval given just before the deadline whose signal was not taken", function()
+    local cu = customer(env, "late")
+    local case, task = start_approval(env, cu, 25000)
+    env:advance(2 * DAY - 60)
+    -- approved, but its signal lost (in the same transaction): only the deadline wakes the case
+    env:exec("SELECT lifecycle.resolve_task(" ..
+             S.literal(S.json.encode({ task_id = task.task_id, outcome = "approved" })) ..
+             "::jsonb, lifecycle.meta('ResolveTask', 'ops:bob', NULL, NULL, 'spec'));" ..
+             " DELETE FROM spine.signals WHERE workflow_id = " .. S.literal(case.id) .. ";")
+    assert.are.equal("awaiting_approval", case:state())
+    env:advance("60s")
+    assert.are.equal("completed", case:status())
+    assert.are.equal("ops:bob", case:result().approved_by)
+    assert.are.equal("rejected", step(case, "intent", "ResolveTask").error.kind)
+    assert.are.equal(1, #tasks(env, cu))
+    assert.is_true((case:replays()))
   end)
 
   it("has a manifest that spine manifests check accepts", function()
-    local url = T.newdb("spec_manual_credit_manifest")
-    assert.is_true(R.manifest_ok(url, "manual_credit"))
+    local report = env:spine_json({ "manifests", "check" })
+    for _, e in ipairs(report.errors or {}) do
+      assert.is_nil(e.where:find("manual_credit", 1, true), e.where .. ": " .. e.message)
+    end
+    local found = false
+    for _, m in ipairs(report.manifests or {}) do
+      if m.process == "manual_credit" then found = true end
+    end
+    assert.is_true(found)
   end)
 end)

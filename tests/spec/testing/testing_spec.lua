@@ -69,6 +69,26 @@ describe("spine.testing", function()
     assert.are.equal("timed_out", case:state())
   end)
 
+  it("resolves a task as an operator: ResolveTask signals the case that opened it", function()
+    env:intent("RegisterCustomer", { customer_id = "cust-kit-task", name = "Ada Example",
+                                     email = "ada@example.org" })
+    local case = env:start("tests/playbooks/task_waiter.lua", { customer_id = "cust-kit-task" })
+    assert.are.equal("waiting_for_task", case:state())
+    local task = env:tasks("call_back")[1]
+    assert.are.equal("cust-kit-task", task.subject)
+    assert.are.same({ task_id = task.task_id, status = "resolved", outcome = "done" },
+                    env:resolve_task(task.task_id, "done", { note = "called" }, "ops:olga"))
+    assert.are.equal("completed", case:status())
+    assert.are.same({ task_id = task.task_id, kind = "call_back", subject = "cust-kit-task",
+                      outcome = "done", data = { note = "called" }, resolved_by = "ops:olga" },
+                    case:result())
+  end)
+
+  it("runs SQL statements that are no query with env:exec", function()
+    env:exec("CREATE TABLE kit_exec (n int); INSERT INTO kit_exec VALUES (1), (2)")
+    assert.are.equal(2, env:sql1("SELECT count(*) FROM kit_exec"))
+  end)
+
   it("retries a failing provider on the clock: not before half the backoff, by all of it",
      function()
     env:provider("gridco"):fail_next(2, 503)
