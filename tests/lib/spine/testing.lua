@@ -340,8 +340,21 @@ end
 -- Stops `spine serve` (SIGTERM: it releases its workflows; "KILL": as a crash) and starts it
 -- again on the same database and clock.
 function Env:restart(sig)
+  local before = self:sql("SELECT id FROM spine.workers")
   stop(self.serve_pid, sig or "TERM")
   self:_serve()
+  -- A killed worker's cases are free once the new one has reaped it, which it does when the
+  -- database has seen the old connections go (its advisory lock): until then a deadline that
+  -- falls due would find them owned. Wait for that, not for time.
+  local ids = {}
+  for _, r in ipairs(before) do ids[#ids + 1] = tostring(math.tointeger(r.id) or r.id) end
+  if #ids > 0 then
+    wait_for(function()
+      return self:sql1("SELECT count(*) AS n FROM spine.workers WHERE id IN (" ..
+                       table.concat(ids, ",") .. ")") == 0
+    end, 120, "the stopped worker to be reaped")
+  end
+  self:settle()
 end
 
 -- The serve log so far (JSON lines), for a failing spec's message.
