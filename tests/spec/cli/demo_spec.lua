@@ -12,8 +12,14 @@ describe("scripts/demo", function()
     local env = "env -u SPINE_DATABASE_URL SPINE_HOME=" .. T.q(home) .. " SPINE_DEMO_CASES=12 "
     local code, out, err = T.sh("cd " .. T.q(T.src) .. " && " .. env .. "bash scripts/demo " ..
                                 T.q(T.bin))
+    local _, status = T.sh(env .. T.q(T.bin) .. " db status")
     local stopped = T.sh(env .. T.q(T.bin) .. " db stop")
+    -- the cluster's data may live beside its socket (root, a home out of postgres's reach)
+    local datadir = status:match("\ndatadir:%s+(%S+)")
     os.execute("rm -rf " .. T.q(dir))
+    if datadir and datadir:match("^/tmp/spine%-%x+/pgdata$") then
+      os.execute("rm -rf " .. T.q(datadir:gsub("/pgdata$", "")))
+    end
     assert.are.equal(0, code, "the demo failed:\n" .. out .. err)
     assert.are.equal(0, stopped)
     -- the virtual-clock case, the live view to its last frame, the report with both variants
