@@ -59,6 +59,9 @@ int spine_cli__since(const char *v, char out[32]);
 
 /* The database: $SPINE_DATABASE_URL, or the embedded cluster (started on demand). */
 int spine_cli__conninfo(char *out, size_t size, spine_err *e);
+/* Connects to `conninfo` (blocking), without migrating: for serve's worker threads. NULL with
+ * `e` filled on failure. */
+PGconn *spine_cli__open(const char *conninfo, spine_err *e);
 /* Connects and migrates (blocking). NULL with `e` filled on failure. */
 PGconn *spine_cli__connect(spine_err *e);
 

@@ -89,17 +89,22 @@ int spine_cli__conninfo(char *out, size_t size, spine_err *e) {
   return rc;
 }
 
-PGconn *spine_cli__connect(spine_err *e) {
-  char conninfo[1024];
-  if (spine_cli__conninfo(conninfo, sizeof conninfo, e)) return NULL;
+PGconn *spine_cli__open(const char *conninfo, spine_err *e) {
   PGconn *c = PQconnectdb(conninfo);
   if (PQstatus(c) != CONNECTION_OK) {
     spine_err_set(e, SPINE_EDB, "database", NULL, "cannot connect: %s", PQerrorMessage(c));
     PQfinish(c);
     return NULL;
   }
-  PGresult *r = PQexec(c, "SET client_min_messages = warning");
-  PQclear(r);
+  PQclear(PQexec(c, "SET client_min_messages = warning"));
+  return c;
+}
+
+PGconn *spine_cli__connect(spine_err *e) {
+  char conninfo[1024];
+  if (spine_cli__conninfo(conninfo, sizeof conninfo, e)) return NULL;
+  PGconn *c = spine_cli__open(conninfo, e);
+  if (!c) return NULL;
   if (spine_migrate(c, NULL, e)) {
     PQfinish(c);
     return NULL;

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "cli.h"
 #include "intake.h"
 #include "log.h"
 
@@ -36,15 +37,9 @@ static void reload_work(uv_work_t *w) {
   reloader *r = w->data;
   spine_err_clear(&r->err);
   spine_buf_reset(&r->problems);
-  PGconn *c = PQconnectdb(r->conninfo);
-  if (PQstatus(c) != CONNECTION_OK) {
-    r->rc = spine_err_set(&r->err, SPINE_EDB, "database", NULL, "cannot connect: %s",
-                          PQerrorMessage(c));
-  } else {
-    PQclear(PQexec(c, "SET client_min_messages = warning"));
-    r->rc = spine_cli__manifests_reload(c, r->by, 0, collect, r, &r->loaded, &r->err);
-  }
-  PQfinish(c);
+  PGconn *c = spine_cli__open(r->conninfo, &r->err);
+  r->rc = c ? spine_cli__manifests_reload(c, r->by, 0, collect, r, &r->loaded, &r->err) : SPINE_EDB;
+  if (c) PQfinish(c);
 }
 
 static void start_reload(void);

@@ -31,15 +31,7 @@ static int64_t env_ms(const char *name, int64_t dflt) {
 static PGconn *connection(starter *s, spine_err *e) {
   if (s->c && PQstatus(s->c) == CONNECTION_OK) return s->c;
   if (s->c) PQfinish(s->c);
-  s->c = PQconnectdb(s->conninfo);
-  if (PQstatus(s->c) != CONNECTION_OK) {
-    spine_err_set(e, SPINE_EDB, "database", NULL, "cannot connect: %s", PQerrorMessage(s->c));
-    PQfinish(s->c);
-    s->c = NULL;
-    return NULL;
-  }
-  PQclear(PQexec(s->c, "SET client_min_messages = warning"));
-  return s->c;
+  return s->c = spine_cli__open(s->conninfo, e);
 }
 
 /* spine_outbox_start_fn: every process whose manifest in force lists the type. */

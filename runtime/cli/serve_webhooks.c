@@ -103,15 +103,7 @@ static const char signals_sql[] =
 static PGconn *start_connection(spine_err *e) {
   if (starts.c && PQstatus(starts.c) == CONNECTION_OK) return starts.c;
   if (starts.c) PQfinish(starts.c);
-  starts.c = PQconnectdb(starts.conninfo);
-  if (PQstatus(starts.c) != CONNECTION_OK) {
-    spine_err_set(e, SPINE_EDB, "database", NULL, "cannot connect: %s", PQerrorMessage(starts.c));
-    PQfinish(starts.c);
-    starts.c = NULL;
-    return NULL;
-  }
-  PQclear(PQexec(starts.c, "SET client_min_messages = warning"));
-  return starts.c;
+  return starts.c = spine_cli__open(starts.conninfo, e);
 }
 
 static int exec(PGconn *c, const char *sql, spine_err *e) {
