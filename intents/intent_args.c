@@ -176,6 +176,23 @@ int spine_intent_args_statement(const char *fn) {
   return spine_intents_result_statement(sql);
 }
 
+/* The rows an intent locks belong to the first of these it names: the customer (credits,
+ * contracts created), else the contract, the task's subject, the task. The store sends every
+ * op of one key through one connection, so intents on one key never deadlock each other. */
+static void lock_key(spine_intent_call *c) {
+  static const char *const fields[] = {"customer_id", "contract_id", "subject", "task_id",
+                                       "meter_point_id"};
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    lua_pushstring(c->L, fields[i]);
+    lua_rawget(c->L, c->args);
+    size_t len;
+    const char *v = lua_type(c->L, -1) == LUA_TSTRING ? lua_tolstring(c->L, -1, &len) : NULL;
+    if (v) spine_op_key(c->op, v, len);
+    lua_pop(c->L, 1);
+    if (v) return;
+  }
+}
+
 int spine_intent_args_apply(spine_intent_call *c, const char *intent, const char *schema, int stmt,
                             spine_err *e) {
   int rc = spine_intent_args_check(c->L, c->args, schema, e);
@@ -186,6 +203,7 @@ int spine_intent_args_apply(spine_intent_call *c, const char *intent, const char
     spine_buf_free(&json);
     return rc;
   }
+  lock_key(c);
   spine_op_stmt(c->op, stmt, 0);
   spine_op_param(c->op, spine_buf_str(&json));
   spine_op_param(c->op, intent);

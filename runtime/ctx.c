@@ -139,6 +139,25 @@ spine_wf *spine_ctx__check_wf(lua_State *L) {
   return wf;
 }
 
+spine_wf *spine_ctx__check_step(lua_State *L) {
+  spine_wf *wf = spine_ctx__check_wf(L);
+  /* A step yields until its checkpoint commits: refused, before anything is submitted, where
+   * the coroutine cannot yield (a table.sort comparator, a gsub replacement function, a
+   * metamethod), so that a pcall around it finds nothing half done. */
+  if (!lua_isyieldable(L))
+    return spine_ctx__raise(L, "runtime", "not_yieldable",
+                            "ctx calls that are steps cannot run inside a function that Lua's C"
+                            " code calls back (a table.sort comparator, a string.gsub"
+                            " replacement, a metamethod)"),
+           NULL;
+  /* One step at a time: a second while one is in flight would reuse its queued operation. */
+  if (wf->busy)
+    return spine_ctx__raise(L, "runtime", "step_in_flight",
+                            "a ctx call while another step is in flight"),
+           NULL;
+  return wf;
+}
+
 /* A cancelled workflow stops at its next call that would act or wait (its undos still
  * run). */
 int spine_ctx__cancelled(const spine_wf *wf) {
@@ -182,8 +201,12 @@ static int keep_k(lua_State *L, int status, lua_KContext k) {
 
 /* A checkpoint failed to commit: lost to another worker, or a fault an operator must see. */
 void spine_ctx__checkpoint_failed(spine_wf *wf, spine_op *op) {
-  if (op->status == SPINE_ECONFLICT && !strcmp(op->sqlstate, "23505"))
+  if (op->status == SPINE_ELOST)
     spine_sched_lost(wf, spine_op_error(op)->msg);
+  else if (op->status == SPINE_ECONFLICT && !strcmp(op->sqlstate, "23505"))
+    /* The fence passed, so the claim is ours: the step is in the database but not in the log
+     * this worker replayed. Not a takeover: run it again from what the database holds. */
+    spine_sched_give_up(wf, spine_op_error(op)->msg);
   else
     spine_sched_stuck(wf, "checkpoint_failed", spine_op_error(op)->msg);
 }
@@ -415,7 +438,7 @@ static int run_attempt(lua_State *L, spine_wf *wf) {
 }
 
 static int ctx_step(lua_State *L) {
-  spine_wf *wf = spine_ctx__check_wf(L);
+  spine_wf *wf = spine_ctx__check_step(L);
   const char *name = luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   spine_ctx__check_policy(L, 3, step_policy);
@@ -451,7 +474,7 @@ static int ctx_step(lua_State *L) {
 /* ---- ctx.now, ctx.random, ctx.uuid, ctx.patched ---- */
 
 static int simple_step(lua_State *L, const char *kind, void (*make)(lua_State *, spine_wf *)) {
-  spine_wf *wf = spine_ctx__check_wf(L);
+  spine_wf *wf = spine_ctx__check_step(L);
   int seq = wf->seq++;
   int m = spine_steplog_expect(wf, L, seq, kind, kind);
   if (m < 0) return lua_error(L);
@@ -489,7 +512,7 @@ static int ctx_uuid(lua_State *L) {
 }
 
 static int ctx_patched(lua_State *L) {
-  spine_wf *wf = spine_ctx__check_wf(L);
+  spine_wf *wf = spine_ctx__check_step(L);
   const char *id = luaL_checkstring(L, 1);
   int seq = wf->seq;
   if (seq <= wf->nlog) {
@@ -570,7 +593,7 @@ static void intent_done(spine_op *op) {
 }
 
 static int ctx_intent(lua_State *L) {
-  spine_wf *wf = spine_ctx__check_wf(L);
+  spine_wf *wf = spine_ctx__check_step(L);
   const char *name = luaL_checkstring(L, 1);
   if (lua_isnoneornil(L, 2)) {
     lua_settop(L, 1);
@@ -695,13 +718,13 @@ static int sleep_to(lua_State *L, spine_wf *wf, int64_t wake) {
 }
 
 static int ctx_sleep(lua_State *L) {
-  spine_wf *wf = spine_ctx__check_wf(L);
+  spine_wf *wf = spine_ctx__check_step(L);
   int64_t ms = spine_ctx__duration(L, 1);
   return sleep_to(L, wf, spine_sched_now(wf->eng) + ms);
 }
 
 static int ctx_sleep_until(lua_State *L) {
-  spine_wf *wf = spine_ctx__check_wf(L);
+  spine_wf *wf = spine_ctx__check_step(L);
   int64_t at;
   if (lua_type(L, 1) == LUA_TNUMBER) {
     at = (int64_t)(lua_tonumber(L, 1) * 1000);
@@ -723,7 +746,7 @@ static void delivered(spine_op *op) {
     spine_ctx__checkpoint_failed(wf, op);
     return;
   }
-  PGresult *r = spine_op_result(op, 0);
+  PGresult *r = spine_op_result(op, op->nstmts - 1);
   if (r && PQntuples(r) == 1) {
     spine_sched_timer_cancel(wf);
     spine_sched_count_step(wf);
@@ -751,8 +774,7 @@ static void deliver(spine_wf *wf, int timeout) {
   }
   if (timeout) wf->timer_fired = 0;
   wf->signal_pending = 0;
-  spine_op *op = &wf->op;
-  spine_op_reset(op); /* not op_begin: the row stays "waiting" if nothing comes */
+  spine_op *op = spine_sched_op_fenced(wf); /* not op_begin: the row stays "waiting" */
   spine_op_stmt(op, SPINE_SQL_WAIT_DELIVER, 1);
   spine_op_param(op, wf->id);
   spine_op_param_int(op, wf->wait_seq);
@@ -868,7 +890,7 @@ static int recorded_waiting(lua_State *L) {
 }
 
 static int ctx_wait(lua_State *L) {
-  spine_wf *wf = spine_ctx__check_wf(L);
+  spine_wf *wf = spine_ctx__check_step(L);
   const char *name = luaL_checkstring(L, 1);
   luaL_argcheck(L, strlen(name) < sizeof wf->signal, 1, "signal name too long");
   int64_t timeout = 0;
@@ -964,7 +986,7 @@ static void start_recorded(spine_op *op) {
 }
 
 static int child_or_start(lua_State *L, int wait) {
-  spine_wf *wf = spine_ctx__check_wf(L);
+  spine_wf *wf = spine_ctx__check_step(L);
   const char *process = luaL_checkstring(L, 1);
   if (lua_isnoneornil(L, 2)) {
     lua_settop(L, 1);
@@ -1130,7 +1152,7 @@ static int ctx_compensate(lua_State *L) {
 }
 
 int spine_ctx_mark_compensation(lua_State *L) {
-  spine_wf *wf = spine_ctx__check_wf(L);
+  spine_wf *wf = spine_ctx__check_step(L);
   lua_Integer i = luaL_checkinteger(L, 1);
   char name[32];
   snprintf(name, sizeof name, "compensation %lld", (long long)i);

@@ -19,6 +19,9 @@ typedef struct spine_ctx__policy {
 
 /* The running workflow, or raises (outside a workflow, inside ctx.step's function, stopped). */
 spine_wf *spine_ctx__check_wf(lua_State *L);
+/* The same for a call that is a step: also raises where the coroutine cannot yield, or while
+ * another step of the workflow is in flight. */
+spine_wf *spine_ctx__check_step(lua_State *L);
 /* A cancellation was asked for and the workflow is not compensating: the call must raise. */
 int spine_ctx__cancelled(const spine_wf *wf);
 int spine_ctx__raise_cancel(lua_State *L);

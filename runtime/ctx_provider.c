@@ -103,7 +103,7 @@ static void paused(spine_op *op) {
   }
   PGresult *r = spine_op_result(op, op->nstmts - 1);
   if (!r || PQntuples(r) != 1) {
-    spine_sched_lost(wf, "the workflow row is no longer this worker's");
+    spine_sched_give_up(wf, "the paused step is not running in the database");
     return;
   }
   spine_ctx_provider *st = wf->provider;
@@ -244,7 +244,7 @@ static void begun(spine_op *op) {
   }
   PGresult *r = spine_op_result(op, op->nstmts - 1);
   if (!r || PQntuples(r) != 1) {
-    spine_sched_lost(wf, "the provider step was recorded by another worker");
+    spine_sched_give_up(wf, "the provider step has ended in the database already");
     return;
   }
   spine_op_release(op);
@@ -334,7 +334,7 @@ static spine_ctx_provider *state_new(spine_wf *wf, const char *provider, const c
 
 /* Stack: 1 provider, 2 operation, 3 args, 4 opts (nil or table). */
 int spine_ctx__provider(lua_State *L) {
-  spine_wf *wf = spine_ctx__check_wf(L);
+  spine_wf *wf = spine_ctx__check_step(L);
   const char *provider = luaL_checkstring(L, 1);
   const char *operation = luaL_checkstring(L, 2);
   luaL_argcheck(L, strlen(provider) + strlen(operation) < MAX_NAME, 2, "name too long");

@@ -30,7 +30,8 @@
   XX(ECANCELLED, "cancelled", "cancelled")                                                         \
   XX(EIO, "io", "input/output error")                                                              \
   XX(ENOMEM, "memory", "out of memory")                                                            \
-  XX(EUSAGE, "usage", "usage error")
+  XX(EUSAGE, "usage", "usage error")                                                               \
+  XX(ELOST, "lost_claim", "claim lost to another worker")
 
 typedef enum {
   SPINE_ERR_BASE_ = -5000,

@@ -23,6 +23,10 @@
 #include "uuid.h"
 
 #define CLAIM_BATCH      64
+/* A workflow that was running when its worker died or hung this many times, or that a worker
+ * had to give up this many times, is failed instead of being passed on again (a poison pill). */
+#define POISON_RUNS      3
+#define MAX_BACKENDS     80
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 5000
 #define MAX_CHANNELS     4
@@ -435,9 +439,21 @@ static void resume_first(spine_wf *wf, int nargs) {
 
 /* ---- operations every workflow needs ---- */
 
-spine_op *spine_sched_op_begin(spine_wf *wf) {
+/* Every op of a workflow opens with its fence: the row locked and checked to be this worker's
+ * claim (owner and epoch), or the whole op fails with SPLC0 and writes nothing. */
+spine_op *spine_sched_op_fenced(spine_wf *wf) {
   spine_op *op = &wf->op;
   spine_op_reset(op);
+  if (wf->eng->dry) return op;
+  spine_op_stmt(op, SPINE_SQL_FENCE, 0);
+  spine_op_param(op, wf->id);
+  spine_op_param_int(op, wf->eng->worker);
+  spine_op_param_int(op, wf->epoch);
+  return op;
+}
+
+spine_op *spine_sched_op_begin(spine_wf *wf) {
+  spine_op *op = spine_sched_op_fenced(wf);
   if (wf->row_waiting) {
     spine_op_stmt(op, SPINE_SQL_WF_RUN, 0);
     spine_op_param(op, wf->id);
@@ -569,18 +585,50 @@ static void lost_done(spine_op *op) {
   wf_free(op->data);
 }
 
+/* Frees `wf` on the next batch boundary: the coroutine may be on the C stack right now. */
+static void drop_later(spine_wf *wf) {
+  spine_sched_timer_cancel(wf);
+  if (wf->busy || wf->eng->dry) return; /* as in spine_sched_give_up */
+  spine_op_reset(&wf->op);
+  spine_op_stmt(&wf->op, SPINE_SQL_NOTIFY_WORK, 0);
+  spine_sched_op_submit(wf, lost_done);
+}
+
 void spine_sched_lost(spine_wf *wf, const char *why) {
   if (wf->doomed) return;
   wf->doomed = 1;
-  spine_log_warn("scheduler", "workflow taken over by another worker; dropped here", "workflow",
+  spine_log_warn("scheduler", "workflow's claim is no longer this worker's; dropped here",
+                 "workflow", wf->id, "why", why, NULL);
+  drop_later(wf);
+}
+
+static void given_up(spine_op *op) {
+  spine_wf *wf = op->data;
+  spine_engine *eng = wf->eng;
+  if (op->status && op->status != SPINE_ELOST)
+    spine_log_error("scheduler", "cannot release a workflow", "workflow", wf->id, "error",
+                    spine_op_error(op)->msg, NULL);
+  wf_free(wf);
+  claim(eng); /* it is free again (or someone else's): look for work */
+}
+
+void spine_sched_give_up(spine_wf *wf, const char *why) {
+  if (wf->doomed) return;
+  wf->doomed = 1;
+  spine_log_warn("scheduler", "workflow released to run again from its recorded steps", "workflow",
                  wf->id, "why", why, NULL);
   spine_sched_timer_cancel(wf);
-  if (!wf->busy) {
-    /* Free it on the next batch boundary: the coroutine may be on the C stack right now. */
-    spine_op_reset(&wf->op);
-    spine_op_stmt(&wf->op, SPINE_SQL_NOTIFY_WORK, 0);
-    spine_sched_op_submit(wf, lost_done);
-  }
+  /* Called from an op's callback or a resume: no op is in flight (ctx refuses a call while one
+   * is, spine_ctx__check_wf). */
+  if (wf->busy || wf->eng->dry) return;
+  spine_op *op = &wf->op;
+  spine_op_reset(op);
+  spine_op_stmt(op, SPINE_SQL_WF_RELEASE, 0);
+  spine_op_param(op, wf->id);
+  spine_op_param_int(op, wf->eng->worker);
+  spine_op_param_int(op, wf->epoch);
+  spine_op_param_int(op, 1);
+  spine_sched_op_submit(wf, given_up);
 }
 
 /* The playbook failed (error table on top of the coroutine): record the failure as a step,
@@ -910,8 +958,7 @@ static void version_loaded(spine_op *op) {
     } else {
       spine_log_error("scheduler", "cannot load the playbook version of a workflow", "workflow",
                       w->id, "version", v->hash, "error", e.msg, NULL);
-      w->doomed = 1;
-      wf_free(w);
+      spine_sched_give_up(w, "its playbook version cannot be loaded");
     }
     w = next;
   }
@@ -931,6 +978,40 @@ static void refresh_wake(spine_engine *eng) {
   spine_store_submit(eng->store, &eng->wake_op);
 }
 
+static void claim_released(spine_op *op) {
+  spine_op_free(op);
+  free(op);
+}
+
+/* Hands a claim back at once (the same workflow is still in memory here). */
+static void release_claim(spine_engine *eng, const char *id, int64_t epoch) {
+  spine_op *op = malloc(sizeof *op);
+  if (!op) abort();
+  spine_op_init(op);
+  spine_op_stmt(op, SPINE_SQL_WF_RELEASE, 0);
+  spine_op_param(op, id);
+  spine_op_param_int(op, eng->worker);
+  spine_op_param_int(op, epoch);
+  spine_op_param_int(op, 0);
+  op->cb = claim_released;
+  op->data = eng;
+  spine_store_submit(eng->store, op);
+}
+
+/* A workflow that its workers kept dying or hanging on, or that kept being given up: failed
+ * with an error an operator can act on (`spine retry` runs it again). */
+static void poisoned(spine_wf *wf, int runs) {
+  char err[400];
+  snprintf(err, sizeof err,
+           "{\"kind\":\"poison\",\"code\":\"worker_lost\",\"message\":\"the workflow was"
+           " running %d times when its worker died, hung or had to give it up: it is not run"
+           " again (spine retry runs it once more)\"}",
+           runs);
+  pending_free(wf);
+  wf->doomed = 1;
+  end(wf, SPINE_WF_FAILED, NULL, err);
+}
+
 static void claimed(spine_op *op) {
   spine_engine *eng = op->data;
   eng->claim_busy = 0;
@@ -940,8 +1021,14 @@ static void claimed(spine_op *op) {
     spine_log_error("scheduler", "claim failed", "error", spine_op_error(op)->msg, NULL);
   for (int i = 0; i < n; i++) {
     const char *id = PQgetvalue(r, i, 0);
-    if (registry_get(eng, id)) continue; /* ours already */
-    eng->clk.foreign++;                  /* work came: an advance is not idle yet */
+    int64_t epoch = atoll(PQgetvalue(r, i, 16));
+    eng->clk.foreign++; /* work came: an advance is not idle yet */
+    if (registry_get(eng, id)) {
+      /* Still in memory while its release (an eviction) commits: the old self goes when that
+       * op ends; this claim is handed back so that the next one runs it. */
+      release_claim(eng, id, epoch);
+      continue;
+    }
     const char *hash = PQgetvalue(r, i, 3);
     spine_version *v = find_version(eng, NULL, hash);
     if (!v) {
@@ -960,6 +1047,7 @@ static void claimed(spine_op *op) {
                           PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6),
                           PQgetisnull(r, i, 7) ? 0 : atoi(PQgetvalue(r, i, 7)));
     if (!wf) abort();
+    wf->epoch = epoch;
     wf->cancel_requested = PQgetvalue(r, i, 9)[0] == 't';
     wf->attempt = atoi(PQgetvalue(r, i, 10));
     wf->state = dup_value(r, i, 11);
@@ -967,6 +1055,11 @@ static void claimed(spine_op *op) {
     wf->experiment = dup_value(r, i, 15);
     wf->row_waiting = !strcmp(PQgetvalue(r, i, 8), "waiting");
     pending_new(wf, dup_value(r, i, 4), dup_value(r, i, 13), dup_value(r, i, 12));
+    int lost_runs = atoi(PQgetvalue(r, i, 17));
+    if (lost_runs >= POISON_RUNS) {
+      poisoned(wf, lost_runs);
+      continue;
+    }
     if (v->module != LUA_NOREF) {
       start_pending(wf);
       continue;
@@ -1057,10 +1150,13 @@ static void heartbeat_done(spine_op *op) {
   }
   PGresult *mine = spine_op_result(op, 0);
   if (mine && PQntuples(mine) == 0) {
-    spine_log_error("scheduler", "this worker's lease was taken: its workflows moved on", NULL);
-    exit(3);
+    /* Reaped: our lease ran out (we hung, or were cut off) and our workflows moved on. Start
+     * over as a new worker, as after a lost connection: nothing in memory is ours any more. */
+    spine_log_error("scheduler", "this worker's lease was taken: dropping its workflows", NULL);
+    spine_store_lose(eng->store, "lease lost");
+    return;
   }
-  PGresult *reaped = spine_op_result(op, 1);
+  PGresult *reaped = spine_op_result(op, 2);
   if (reaped && PQntuples(reaped) > 0) {
     char n[16];
     snprintf(n, sizeof n, "%d", PQntuples(reaped));
@@ -1105,6 +1201,8 @@ static void evict_idle(spine_engine *eng) {
     spine_op_stmt(op, SPINE_SQL_WF_RELEASE, 0);
     spine_op_param(op, wf->id);
     spine_op_param_int(op, eng->worker);
+    spine_op_param_int(op, wf->epoch);
+    spine_op_param_int(op, 0);
     wf->busy = 1;
     op->cb = evicted;
     op->data = wf;
@@ -1123,7 +1221,14 @@ static void on_heartbeat(uv_timer_t *t) {
   spine_op_stmt(op, SPINE_SQL_WORKER_HEARTBEAT, 1);
   spine_op_param_int(op, eng->worker);
   spine_op_param_int(op, eng->o.lease_ms);
+  /* Dead or hung workers: their sessions ended first (a hung one may hold an open transaction's
+   * locks), then their workflows freed (those still locked by a dying session next time), then
+   * the workers that own nothing any more forgotten. */
+  spine_op_stmt(op, SPINE_SQL_WORKERS_KILL, 0);
+  spine_op_param_int(op, eng->worker);
   spine_op_stmt(op, SPINE_SQL_WORKERS_REAP, 1);
+  spine_op_param_int(op, eng->worker);
+  spine_op_stmt(op, SPINE_SQL_WORKERS_DROP, 0);
   spine_op_param_int(op, eng->worker);
   op->cb = heartbeat_done;
   op->data = eng;
@@ -1332,21 +1437,31 @@ static int register_worker(spine_engine *eng, spine_err *e) {
   PGconn *pg = spine_store_session(eng->store);
   char host[256] = "";
   gethostname(host, sizeof host - 1);
-  char pid[16], lease[24];
+  char pid[16], lease[24], backends[MAX_BACKENDS * 12 + 4] = "{";
   snprintf(pid, sizeof pid, "%d", (int)getpid());
   snprintf(lease, sizeof lease, "%lld", (long long)eng->o.lease_ms);
-  const char *params[3] = {host, pid, lease};
-  /* The row and the session's advisory lock appear together: no one sees us without it. */
+  int pids[MAX_BACKENDS];
+  int n = spine_store_backends(eng->store, pids, MAX_BACKENDS);
+  for (int i = 0; i < n; i++) {
+    size_t len = strlen(backends);
+    snprintf(backends + len, sizeof backends - len, "%s%d", i ? "," : "", pids[i]);
+  }
+  strcat(backends, "}");
+  const char *params[4] = {host, pid, lease, backends};
+  /* The row and the session's advisory lock appear together: no one sees us without it. Its
+   * connections opened before the row (registered_at): a reaper ends exactly those. */
   PGresult *r = PQexec(pg, "BEGIN");
   PQclear(r);
   r = PQexecParams(pg,
-                   "WITH w AS (INSERT INTO spine.workers (host, pid, lease_until)"
-                   " VALUES ($1, $2, now() + $3 * interval '1 ms') RETURNING id)"
+                   "WITH w AS (INSERT INTO spine.workers (host, pid, lease_until, backends)"
+                   " VALUES ($1, $2, now() + $3 * interval '1 ms', $4::int[]) RETURNING id)"
                    " SELECT id, pg_advisory_lock(7780, id::int4) FROM w",
-                   3, NULL, params, NULL, NULL, 0);
+                   4, NULL, params, NULL, NULL, 0);
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
     spine_err_set(e, SPINE_EDB, "database", NULL, "cannot register worker: %s",
                   PQresultErrorMessage(r));
+    PQclear(r);
+    r = PQexec(pg, "ROLLBACK");
     PQclear(r);
     return SPINE_EDB;
   }
@@ -1739,6 +1854,10 @@ int spine_engine_replay(const char *path, const char *source, size_t len, const 
   eng->store = NULL;
   spine_engine_free(eng);
   return rc;
+}
+
+void spine_sched_refill(spine_wf *wf) {
+  wf->limits.instructions_left = wf->eng->o.instructions;
 }
 
 void spine_sched_count_step(spine_wf *wf) {

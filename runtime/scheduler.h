@@ -103,8 +103,11 @@ struct uv_loop_s *spine_engine_loop(spine_engine *eng);
 
 /* Now, on the engine's clock (virtual or real), in ms since the epoch. */
 int64_t spine_sched_now(spine_engine *eng);
-/* Starts wf->op: first the row updates the workflow owes (state, running again). */
+/* Starts wf->op: the fence (this worker's claim, checked and locked to the commit), then the
+ * row updates the workflow owes (state, running again). */
 spine_op *spine_sched_op_begin(spine_wf *wf);
+/* Starts wf->op with the fence only (no row updates: the row stays as it is). */
+spine_op *spine_sched_op_fenced(spine_wf *wf);
 /* Submits wf->op with `cb`; the workflow waits for the commit. */
 void spine_sched_op_submit(spine_wf *wf, spine_op_cb cb);
 /* Resumes the coroutine with the one value on top of its stack; `error` raises it there. */
@@ -112,8 +115,13 @@ void spine_sched_resume(spine_wf *wf, int error);
 /* Arms wf's timer for `wake_ms`; `fn` runs when it fires. Replaces an armed one. */
 void spine_sched_timer(spine_wf *wf, int64_t wake_ms, spine_wf_timer_fn fn);
 void spine_sched_timer_cancel(spine_wf *wf);
-/* The workflow lost its claim (another worker committed its step): drop it from memory. */
+/* The workflow's claim is no longer this worker's (the fence said so): drop it from memory,
+ * writing nothing; its new owner, or the next claim, runs it. */
 void spine_sched_lost(spine_wf *wf, const char *why);
+/* The workflow cannot go on here although its claim is ours (its step log in memory disagrees
+ * with the database): release the claim, counted as a fault, and drop it from memory, so that
+ * a claim replays it from what the database holds. A workflow given up too often is failed. */
+void spine_sched_give_up(spine_wf *wf, const char *why);
 /* The workflow left this worker without ending (its op released the row: paused for an
  * operator): the end callback hears of it with `status`, then it leaves memory. */
 void spine_sched_parked(spine_wf *wf, spine_wf_status status);
@@ -138,6 +146,8 @@ void spine_sched_push_ctx(spine_engine *eng, lua_State *L);
 /* The engine's PRNG (ctx.random records its draw). */
 double spine_sched_random(spine_engine *eng);
 int64_t spine_sched_worker(spine_engine *eng);
+/* Gives the running workflow a fresh instruction budget (a replayed step, see steplog.c). */
+void spine_sched_refill(spine_wf *wf);
 /* Counts a committed step (bench figures). */
 void spine_sched_count_step(spine_wf *wf);
 /* Adds to `op` the statements that insert a workflow row owned by this worker (and its

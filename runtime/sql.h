@@ -108,27 +108,35 @@
                 " ON CONFLICT (id) DO UPDATE SET now_ms = EXCLUDED.now_ms,"                        \
                 " worker = EXCLUDED.worker, updated_at = now()")                                   \
   XX(CLAIM, "UPDATE spine.workflows w SET owner = $1, status = CASE WHEN w.status = 'pending'"    \
-            " THEN 'running' ELSE w.status END, updated_at = spine.now()"                          \
+            " THEN 'running' ELSE w.status END, updated_at = spine.now(), epoch = w.epoch + 1"     \
             " FROM (SELECT id FROM spine.workflows WHERE owner IS NULL AND wake_at <= spine.now()" \
             " ORDER BY wake_at LIMIT $2 FOR UPDATE SKIP LOCKED) c"                                 \
-            " WHERE w.id = c.id RETURNING " SPINE_WF_COLUMNS)                                      \
+            " WHERE w.id = c.id RETURNING " SPINE_WF_COLUMNS ", w.epoch, w.lost_runs")             \
   XX(NEXT_WAKE, "SELECT " SPINE_EPOCH_MS("min(wake_at)")                                           \
                 " FROM spine.workflows WHERE owner IS NULL AND wake_at IS NOT NULL")               \
   XX(WORKER_HEARTBEAT, "UPDATE spine.workers SET lease_until = now() + $2 * interval '1 ms'"      \
                        " WHERE id = $1 RETURNING id")                                              \
+  XX(WORKERS_KILL, "SELECT count(pg_terminate_backend(a.pid)) FROM spine.workers k"           \
+                   " JOIN pg_stat_activity a ON a.pid = ANY (k.backends)"                           \
+                   " AND a.backend_start <= k.registered_at"                                        \
+                   " WHERE k.id <> $1 AND spine.worker_dead(k)")                                    \
   XX(WORKERS_REAP,                                                                                 \
-     "WITH dead AS (DELETE FROM spine.workers k WHERE k.id <> $1 AND (k.lease_until < now()"      \
-     " OR NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'"                      \
-     " AND l.classid = 7780 AND l.objid::int8 = k.id AND l.objsubid = 2 AND l.granted))"           \
-     " RETURNING k.id)"                                                                            \
-     " UPDATE spine.workflows f SET owner = NULL, wake_at = CASE WHEN f.status = 'waiting'"       \
-     " AND NOT EXISTS (SELECT 1 FROM spine.signals g WHERE g.workflow_id = f.id"                   \
-     " AND g.consumed_seq IS NULL) THEN f.wake_at ELSE spine.now() END"                            \
-     " FROM dead WHERE f.owner = dead.id RETURNING f.id")                                          \
-  XX(WF_RELEASE, "UPDATE spine.workflows f SET owner = NULL, wake_at = CASE WHEN"                 \
+     "WITH f AS (SELECT w.id FROM spine.workflows w JOIN spine.workers k ON w.owner = k.id"       \
+     " WHERE k.id <> $1 AND spine.worker_dead(k) FOR UPDATE OF w SKIP LOCKED)"                     \
+     " UPDATE spine.workflows w SET owner = NULL,"                                                 \
+     " lost_runs = w.lost_runs + CASE WHEN w.status = 'running' THEN 1 ELSE 0 END,"               \
+     " wake_at = CASE WHEN w.status = 'waiting'"                                                   \
+     " AND NOT EXISTS (SELECT 1 FROM spine.signals g WHERE g.workflow_id = w.id"                   \
+     " AND g.consumed_seq IS NULL) THEN w.wake_at ELSE spine.now() END"                            \
+     " FROM f WHERE w.id = f.id RETURNING w.id")                                                   \
+  XX(WORKERS_DROP, "DELETE FROM spine.workers k WHERE k.id <> $1 AND spine.worker_dead(k)"        \
+                   " AND NOT EXISTS (SELECT 1 FROM spine.workflows w WHERE w.owner = k.id)")        \
+  XX(WF_RELEASE, "UPDATE spine.workflows f SET owner = NULL, lost_runs = f.lost_runs + $4,"       \
+                 " wake_at = CASE WHEN $4 = 0 AND"                                                 \
                  " f.status = 'waiting' AND NOT EXISTS (SELECT 1 FROM spine.signals g"             \
                  " WHERE g.workflow_id = f.id AND g.consumed_seq IS NULL) THEN f.wake_at"          \
-                 " ELSE spine.now() END WHERE f.id = $1 AND f.owner = $2")
+                 " ELSE spine.now() END WHERE f.id = $1 AND f.owner = $2 AND f.epoch = $3")        \
+  XX(FENCE, "SELECT spine.fence($1, $2, $3)")
 
 typedef enum {
 #define XX(name, text) SPINE_SQL_##name,

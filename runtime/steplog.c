@@ -65,6 +65,9 @@ int spine_steplog_expect(spine_wf *wf, lua_State *L, int seq, const char *kind, 
   int same = rk && rn && !strcmp(rk, kind) && !strcmp(rn, name);
   if (same) {
     lua_pop(L, 2);
+    /* A replay runs the whole history in one resume: each replayed step is charged as the
+     * resume it once was, so a workflow that ran within its budget live replays within it. */
+    if (wf->limits.tripped == SPINE_LIMIT_NONE) spine_sched_refill(wf);
     return 1;
   }
   char msg[256];

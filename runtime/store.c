@@ -1,7 +1,9 @@
 /* Group commit over a pool of pipelined libpq connections (see store.h).
  * Each connection carries at most one batch: its ops' statements, then one Sync, so the whole
- * batch is one implicit transaction. A failing statement aborts its batch: the failing op gets
- * its error (or is retried if transient), the innocent ones are queued again at the front. */
+ * batch is one implicit transaction. Ops with a lock key queue on the connection their key
+ * hashes to; the others on a shared queue any idle connection takes its share of. A failing
+ * statement aborts its batch: the failing op gets its error (or, if transient, runs again alone),
+ * the innocent ones are queued again at the front of their queues. */
 #include "store.h"
 
 #include <stdio.h>
@@ -13,9 +15,45 @@
 #define MAX_EXTRA_STATEMENTS 256
 #define MAX_BATCH            1024
 #define MAX_TRIES            20
+#define DEFAULT_TIMEOUT_MS   15000
+#define WATCHDOG_MS          1000
+#define MAX_POOL             64
 
 static const char *extra_texts[MAX_EXTRA_STATEMENTS];
 static int nextra;
+
+/* A FIFO of ops linked through op->next. */
+typedef struct opq {
+  spine_op *head, *tail;
+  int n;
+} opq;
+
+static void q_push(opq *q, spine_op *op) {
+  op->next = NULL;
+  if (q->tail)
+    q->tail->next = op;
+  else
+    q->head = op;
+  q->tail = op;
+  q->n++;
+}
+
+static void q_push_front(opq *q, spine_op *op) {
+  op->next = q->head;
+  q->head = op;
+  if (!q->tail) q->tail = op;
+  q->n++;
+}
+
+static spine_op *q_pop(opq *q) {
+  spine_op *op = q->head;
+  if (!op) return NULL;
+  q->head = op->next;
+  if (!q->head) q->tail = NULL;
+  q->n--;
+  op->next = NULL;
+  return op;
+}
 
 typedef struct conn {
   uv_poll_t poll; /* first: the handle's close callback recovers the conn */
@@ -28,6 +66,8 @@ typedef struct conn {
   int cur_stmt;
   spine_op *failed; /* the op whose statement failed first */
   int listen;       /* the LISTEN connection: notifications only */
+  opq keyed;        /* ops whose lock key hashes to this connection */
+  uint64_t sent_at; /* loop time the batch in flight was sent */
 } conn;
 
 struct spine_store {
@@ -39,8 +79,8 @@ struct spine_store {
   conn *session;
   spine_notify_cb notify_cb;
   void *notify_data;
-  spine_op *head, *tail;
-  int queued;
+  opq shared; /* ops without a key: any connection */
+  int queued; /* in every queue */
   int open_handles;
   int closing;
   int busy_conns;
@@ -49,7 +89,9 @@ struct spine_store {
   void (*lost_cb)(void *data);
   void *lost_data;
   uv_timer_t lost_timer; /* calls lost_cb from the loop, outside the store's own calls */
-  int lost;              /* connections lost, not yet reopened */
+  uv_timer_t watchdog;   /* batches unanswered past `timeout_ms`: the connection is gone */
+  int64_t timeout_ms;
+  int lost; /* connections lost, not yet reopened */
   char *conninfo;
   spine_store_stats stats;
 };
@@ -91,6 +133,9 @@ void spine_op_reset(spine_op *op) {
   op->failed_stmt = -1;
   op->sqlstate[0] = '\0';
   op->tries = 0;
+  op->key = 0;
+  op->keyed = 0;
+  op->solo = 0;
   op->next = NULL;
   free(op->err);
   op->err = NULL;
@@ -125,6 +170,14 @@ static void *grow(void *p, int *cap, int need, size_t size) {
   if (!q) abort(); /* small control arrays: out of memory here is not recoverable */
   *cap = n;
   return q;
+}
+
+void spine_op_key(spine_op *op, const char *key, size_t len) {
+  uint32_t h = 2166136261u; /* FNV-1a: stable across processes, so every worker routes alike */
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ (unsigned char)key[i]) * 16777619u;
+  op->key = h;
+  op->keyed = 1;
 }
 
 void spine_op_stmt(spine_op *op, int sql, int want_rows) {
@@ -184,6 +237,7 @@ int spine_store_classify(const PGresult *r, spine_err *e) {
       !strncmp(state, "57P", 3) || !strcmp(state, "53300"))
     return spine_err_set(e, SPINE_ETRANSIENT, NULL, NULL, "%s (%s)", msg, state);
   if (!strcmp(state, "57014")) return spine_err_set(e, SPINE_ETIMEOUT, NULL, NULL, "%s", msg);
+  if (!strcmp(state, "SPLC0")) return spine_err_set(e, SPINE_ELOST, NULL, NULL, "%s", msg);
   if (!strcmp(state, "23505")) return spine_err_set(e, SPINE_ECONFLICT, NULL, detail, "%s", msg);
   /* Business rejections raised by intent SQL carry their kind in the SQLSTATE and the
    * argument at fault in COLUMN. */
@@ -222,10 +276,11 @@ static void fatal(spine_store *s, const char *what, PGconn *pg) {
   s->lost = 1;
   for (int i = 0; i < s->nconns; i++) {
     drop_batch(&s->conns[i]);
+    memset(&s->conns[i].keyed, 0, sizeof s->conns[i].keyed);
     conn_close(&s->conns[i]);
   }
   if (s->session) conn_close(s->session);
-  s->head = s->tail = NULL;
+  memset(&s->shared, 0, sizeof s->shared);
   s->queued = 0;
   s->busy_conns = 0;
   if (s->prepare_active) {
@@ -293,12 +348,9 @@ static int conn_open(spine_store *s, conn *c, const char *conninfo, int listen, 
   return 0;
 }
 
-static void queue_front(spine_store *s, spine_op *first, spine_op *last, int n) {
-  if (!first) return;
-  last->next = s->head;
-  s->head = first;
-  if (!s->tail) s->tail = last;
-  s->queued += n;
+/* The queue an op waits in: its key's connection's, or the shared one. */
+static opq *queue_of(spine_store *s, const spine_op *op) {
+  return op->keyed && s->nconns ? &s->conns[op->key % (uint32_t)s->nconns].keyed : &s->shared;
 }
 
 static void kick(spine_store *s);
@@ -316,35 +368,35 @@ static void finish_batch(conn *c) {
 
   if (failed) {
     int code = failed->status;
-    /* Everyone but a definite failure runs again, in the order they came. */
-    spine_op *again = NULL, *again_tail = NULL, *done = NULL;
-    int nagain = 0;
+    /* Everyone but a definite failure runs again, in the order they came: pushed to the front
+     * of their queues from the last to the first. A transiently failed op runs alone next, so
+     * that it cannot abort the batch of others again. */
+    spine_op *order[MAX_BATCH], *done = NULL;
+    int n = 0;
     for (spine_op *op = ops, *next; op; op = next) {
       next = op->next;
       op->next = NULL;
       int retry = op != failed || (code == SPINE_ETRANSIENT && ++op->tries < MAX_TRIES);
-      if (retry) {
-        for (int i = 0; i < op->nstmts && i < op->cap_results; i++) {
-          PQclear(op->results[i]);
-          op->results[i] = NULL;
-        }
-        /* The failed op too, when retried: a later success must not report the old error. */
-        op->status = 0;
-        op->failed_stmt = -1;
-        op->sqlstate[0] = '\0';
-        if (again_tail)
-          again_tail->next = op;
-        else
-          again = op;
-        again_tail = op;
-        nagain++;
-      } else {
+      if (!retry) {
         done = op;
+        continue;
       }
+      for (int i = 0; i < op->nstmts && i < op->cap_results; i++) {
+        PQclear(op->results[i]);
+        op->results[i] = NULL;
+      }
+      /* The failed op too, when retried: a later success must not report the old error. */
+      op->status = 0;
+      op->failed_stmt = -1;
+      op->sqlstate[0] = '\0';
+      if (op == failed) op->solo = 1;
+      order[n++] = op;
     }
-    s->stats.retries += (uint64_t)nagain;
-    queue_front(s, again, again_tail, nagain);
-    if (nagain) kick(s);
+    for (int i = n - 1; i >= 0; i--)
+      q_push_front(queue_of(s, order[i]), order[i]);
+    s->queued += n;
+    s->stats.retries += (uint64_t)n;
+    if (n) kick(s);
     if (done) done->cb(done);
   } else {
     for (spine_op *op = ops, *next; op; op = next) {
@@ -354,11 +406,12 @@ static void finish_batch(conn *c) {
       op->cb(op); /* may submit new work */
     }
   }
+  if (s->queued) kick(s); /* this connection's own queue may have waited for it */
   if (s->idle_cb && spine_store_idle(s)) s->idle_cb(s->idle_data);
 }
 
 int spine_store_idle(const spine_store *s) {
-  return !s->head && s->busy_conns == 0;
+  return !s->queued && s->busy_conns == 0;
 }
 
 void spine_store_on_idle(spine_store *s, void (*cb)(void *data), void *data) {
@@ -446,71 +499,93 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   }
 }
 
-static void send_batch(spine_store *s, conn *c, int n) {
-  c->busy = 1;
-  s->busy_conns++;
-  c->cur_stmt = 0;
-  for (int k = 0; k < n && s->head; k++) {
-    spine_op *op = s->head;
-    s->head = op->next;
-    if (!s->head) s->tail = NULL;
+/* Moves up to `max` ops from `q` to c's batch; a solo op goes only into an empty batch, alone. */
+static int take(spine_store *s, conn *c, opq *q, int max, int *nbatch) {
+  int n = 0;
+  while (q->head && n < max && *nbatch < MAX_BATCH) {
+    spine_op *op = q->head;
+    if (op->solo && *nbatch > 0) break;
+    if (*nbatch > 0 && c->batch && c->batch->solo) break;
+    q_pop(q);
     s->queued--;
-    op->next = NULL;
     if (c->batch_tail)
       c->batch_tail->next = op;
     else
       c->batch = op;
     c->batch_tail = op;
-    if (op->nparams) {
-      op->param_ptr = grow(op->param_ptr, &op->cap_ptr, op->nparams, sizeof *op->param_ptr);
-      for (int i = 0; i < op->nparams; i++)
-        op->param_ptr[i] = op->param_off[i] < 0 ? NULL : op->params.data + op->param_off[i];
-    }
-    for (int i = 0; i < op->nstmts; i++) {
-      const spine_stmt *st = &op->stmts[i];
-      char name[32];
-      statement_name(st->sql, name);
-      if (!PQsendQueryPrepared(c->pg, name, st->nparams, op->param_ptr + st->first, NULL, NULL,
-                               0)) {
-        fatal(s, "send", c->pg);
-        return;
-      }
+    n++;
+    (*nbatch)++;
+    if (op->solo) break;
+  }
+  return n;
+}
+
+static int send_op(spine_store *s, conn *c, spine_op *op) {
+  if (op->nparams) {
+    op->param_ptr = grow(op->param_ptr, &op->cap_ptr, op->nparams, sizeof *op->param_ptr);
+    for (int i = 0; i < op->nparams; i++)
+      op->param_ptr[i] = op->param_off[i] < 0 ? NULL : op->params.data + op->param_off[i];
+  }
+  for (int i = 0; i < op->nstmts; i++) {
+    const spine_stmt *st = &op->stmts[i];
+    char name[32];
+    statement_name(st->sql, name);
+    if (!PQsendQueryPrepared(c->pg, name, st->nparams, op->param_ptr + st->first, NULL, NULL, 0)) {
+      fatal(s, "send", c->pg);
+      return -1;
     }
   }
+  return 0;
+}
+
+/* Sends c's own keyed ops, then `shared` of the shared queue, as one batch. 0 if none. */
+static int send_batch(spine_store *s, conn *c, int shared) {
+  int nbatch = 0;
+  take(s, c, &c->keyed, MAX_BATCH, &nbatch);
+  take(s, c, &s->shared, shared, &nbatch);
+  if (!nbatch) return 0;
+  c->busy = 1;
+  s->busy_conns++;
+  c->cur_stmt = 0;
+  c->sent_at = uv_now(s->loop);
+  for (spine_op *op = c->batch; op; op = op->next)
+    if (send_op(s, c, op)) return 1;
   c->cur = c->batch;
   if (!PQpipelineSync(c->pg)) {
     fatal(s, "sync", c->pg);
-    return;
+    return 1;
   }
   int f = PQflush(c->pg);
   if (f < 0) {
     fatal(s, "flush", c->pg);
-    return;
+    return 1;
   }
   set_events(c, f ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+  return 1;
 }
 
+/* Each idle connection takes its keyed ops and an equal share of the shared queue. Work left
+ * for busy connections waits for their batch to end (finish_batch kicks again). */
 static void on_prepare(uv_prepare_t *h) {
   spine_store *s = h->data;
   int idle = 0;
   for (int i = 0; i < s->nconns; i++)
     idle += !s->conns[i].busy;
-  for (int i = 0; i < s->nconns && s->head && idle && !s->lost; i++) {
+  for (int i = 0; i < s->nconns && s->queued && idle && !s->lost; i++) {
     conn *c = &s->conns[i];
     if (c->busy) continue;
-    int n = (s->queued + idle - 1) / idle;
-    if (n > MAX_BATCH) n = MAX_BATCH;
-    send_batch(s, c, n);
+    int share = (s->shared.n + idle - 1) / idle;
+    send_batch(s, c, share);
     idle--;
   }
-  if (!s->head && s->prepare_active) {
+  if (s->prepare_active) {
     uv_prepare_stop(&s->prepare);
     s->prepare_active = 0;
   }
 }
 
 static void kick(spine_store *s) {
-  if (s->prepare_active || s->closing || s->lost) return;
+  if (s->prepare_active || s->closing || s->lost || !s->queued) return;
   uv_prepare_start(&s->prepare, on_prepare);
   s->prepare_active = 1;
 }
@@ -520,13 +595,40 @@ void spine_store_submit(spine_store *s, spine_op *op) {
   if (s->lost) return; /* its owner is about to be dropped (see spine_store_on_lost) */
   op->status = 0;
   op->failed_stmt = -1;
-  if (s->tail)
-    s->tail->next = op;
-  else
-    s->head = op;
-  s->tail = op;
+  q_push(queue_of(s, op), op);
   s->queued++;
   kick(s);
+}
+
+/* A batch in flight for longer than the timeout: the database or the network in between stopped
+ * answering without closing the socket. Treated as a lost connection: the engine drops what it
+ * holds and reconnects; the database's leases say who runs what next. */
+static void on_watchdog(uv_timer_t *t) {
+  spine_store *s = t->data;
+  if (s->lost || s->closing) return;
+  uint64_t now = uv_now(s->loop);
+  for (int i = 0; i < s->nconns; i++) {
+    conn *c = &s->conns[i];
+    if (c->busy && now - c->sent_at > (uint64_t)s->timeout_ms) {
+      char why[96];
+      snprintf(why, sizeof why, "no answer from the database within %lld ms",
+               (long long)s->timeout_ms);
+      fatal(s, why, NULL);
+      return;
+    }
+  }
+}
+
+void spine_store_set_timeout(spine_store *s, int64_t ms) {
+  s->timeout_ms = ms > 0 ? ms : DEFAULT_TIMEOUT_MS;
+}
+
+int spine_store_backends(const spine_store *s, int *pids, int max) {
+  int n = 0;
+  for (int i = 0; i < s->nconns && n < max; i++)
+    if (s->conns[i].pg) pids[n++] = PQbackendPID(s->conns[i].pg);
+  if (s->session && s->session->pg && n < max) pids[n++] = PQbackendPID(s->session->pg);
+  return n;
 }
 
 int spine_store_open(uv_loop_t *loop, const char *conninfo, int pool, spine_store **out,
@@ -535,6 +637,7 @@ int spine_store_open(uv_loop_t *loop, const char *conninfo, int pool, spine_stor
   if (!s) return SPINE_ENOMEM;
   s->loop = loop;
   if (pool < 1) pool = 1;
+  if (pool > MAX_POOL) pool = MAX_POOL;
   s->conns = calloc((size_t)pool, sizeof *s->conns);
   if (!s->conns) {
     free(s);
@@ -550,7 +653,12 @@ int spine_store_open(uv_loop_t *loop, const char *conninfo, int pool, spine_stor
   s->prepare.data = s;
   uv_timer_init(loop, &s->lost_timer);
   s->lost_timer.data = s;
-  s->open_handles = 2;
+  uv_timer_init(loop, &s->watchdog);
+  s->watchdog.data = s;
+  s->timeout_ms = DEFAULT_TIMEOUT_MS;
+  uv_timer_start(&s->watchdog, on_watchdog, WATCHDOG_MS, WATCHDOG_MS);
+  uv_unref((uv_handle_t *)&s->watchdog); /* a loop with nothing else to do may end */
+  s->open_handles = 3;
   int rc = 0;
   for (int i = 0; i < pool && rc == 0; i++) {
     rc = conn_open(s, &s->conns[i], conninfo, 0, e);
@@ -587,7 +695,7 @@ void spine_store_session_listen(spine_store *s, spine_notify_cb cb, void *data) 
 
 static void on_closed(uv_handle_t *h) {
   spine_store *s;
-  if (h->type == UV_PREPARE || h->type == UV_TIMER) {
+  if (h->type == UV_PREPARE || h->type == UV_TIMER) { /* prepare, lost_timer, watchdog */
     s = h->data;
   } else {
     conn *c = h->data;
@@ -621,6 +729,7 @@ void spine_store_close(spine_store *s) {
   if (s->session) conn_close(s->session);
   uv_close((uv_handle_t *)&s->prepare, on_closed);
   uv_close((uv_handle_t *)&s->lost_timer, on_closed);
+  uv_close((uv_handle_t *)&s->watchdog, on_closed);
 }
 
 int spine_store_reconnect(spine_store *s, spine_err *e) {
@@ -647,7 +756,7 @@ int spine_store_reconnect(spine_store *s, spine_err *e) {
   }
   s->lost = 0;
   s->stats.reconnects++;
-  if (s->head) kick(s);
+  kick(s);
   return 0;
 }
 

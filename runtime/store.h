@@ -3,6 +3,9 @@
  * together); each loop iteration sends the queued operations of many workflows as one
  * pipeline per connection, ended by one Sync, so they share one transaction and one fsync.
  * An operation's callback runs only after its transaction committed (or failed).
+ * An operation may carry a lock key (spine_op_key: the rows it locks, e.g. a customer): every
+ * operation of one key goes through one connection, so no two transactions in flight ever wait
+ * for each other's rows of that key: a hot key serialises, it never deadlocks.
  * Owns the connections; never blocks the loop once spine_store_open() returned. */
 #ifndef SPINE_STORE_H
 #define SPINE_STORE_H
@@ -48,7 +51,10 @@ struct spine_op {
   char sqlstate[6]; /* of the failure, "" if none */
   spine_err *err;   /* the failure, allocated only when one happens: see spine_op_error() */
   int tries;        /* transient failures so far */
-  spine_op *next;   /* queue link */
+  uint32_t key;     /* hash of the lock key (see spine_op_key) */
+  unsigned keyed : 1;
+  unsigned solo : 1; /* failed transiently: runs again in a batch of its own */
+  spine_op *next;    /* queue link */
 };
 
 /* Process-wide registry of extra prepared statements (intents): call before any store opens.
@@ -59,6 +65,12 @@ int spine_store_statement(const char *text);
  * statement on each. Returns 0 and *out, or a negative code. Free with spine_store_close(). */
 int spine_store_open(uv_loop_t *loop, const char *conninfo, int pool, spine_store **out,
                      spine_err *e);
+/* A batch unanswered for `ms` (default 15 s) means the connection is gone, whatever TCP says
+ * (a blackholed network keeps sockets open): the store declares its connections lost. */
+void spine_store_set_timeout(spine_store *s, int64_t ms);
+/* The server process ids of the pool's and the session's connections, up to `max`; returns how
+ * many. A worker records them so that whoever reaps it can end its sessions. */
+int spine_store_backends(const spine_store *s, int *pids, int max);
 /* Starts closing: the connections' handles close on the loop; frees the store after that.
  * Queued operations are dropped without callbacks. */
 void spine_store_close(spine_store *s);
@@ -81,6 +93,9 @@ void spine_op_free(spine_op *op);
 void spine_op_release(spine_op *op);
 /* The op's failure (empty, code 0, if none). */
 const spine_err *spine_op_error(const spine_op *op);
+/* The rows the op locks, named by one key (a customer id): ops of one key share a connection,
+ * so their transactions never wait for each other. Cleared by spine_op_reset(). */
+void spine_op_key(spine_op *op, const char *key, size_t len);
 /* Appends a statement; its parameters follow with spine_op_param*(). */
 void spine_op_stmt(spine_op *op, int sql, int want_rows);
 void spine_op_param(spine_op *op, const char *text); /* NULL = SQL NULL */
@@ -120,8 +135,9 @@ typedef struct spine_store_stats {
 const spine_store_stats *spine_store_stats_get(const spine_store *s);
 
 /* Maps a failed result to a code: SPINE_ETRANSIENT (serialization, deadlock, lost
- * connection), SPINE_ETIMEOUT (57014), SPINE_ECONFLICT (23505), SPINE_EREJECTED (other 22/23
- * and raised business errors, with their SP* code), else SPINE_EDB. Fills `e`. */
+ * connection), SPINE_ETIMEOUT (57014), SPINE_ECONFLICT (23505), SPINE_ELOST (SPLC0: the
+ * workflow's claim is no longer this worker's), SPINE_EREJECTED (other 22/23 and raised
+ * business errors, with their SP* code), else SPINE_EDB. Fills `e`. */
 int spine_store_classify(const PGresult *r, spine_err *e);
 
 #endif

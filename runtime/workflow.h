@@ -58,7 +58,8 @@ struct spine_wf {
   char *variant;   /* owned: the dispatcher's choice, NULL without a manifest */
   char *experiment;
   int parent_seq;
-  char *state; /* owned business state, NULL if never set */
+  int64_t epoch; /* the claim's fencing token: every op checks owner and epoch (spine.fence) */
+  char *state;   /* owned business state, NULL if never set */
   int attempt;
   spine_wf_status status;
 

@@ -246,7 +246,7 @@ int spine_cli_retry(int argc, char **argv) {
       " AND n.resolved_at IS NULL),"
       " u AS (UPDATE spine.workflows w SET status = 'running', error = NULL, result = NULL,"
       " waiting_for = NULL,"
-      " owner = NULL, wake_at = spine.now(), ended_at = NULL, attempt = w.attempt + 1,"
+      " owner = NULL, wake_at = spine.now(), ended_at = NULL, attempt = w.attempt + 1, lost_runs = 0,"
       " updated_at = spine.now() FROM f WHERE w.id = f.id RETURNING w.id, w.status)"
       " SELECT id, status, pg_notify('spine', 'w') FROM u",
       RETRYABLE, "retry");
