@@ -1156,7 +1156,7 @@ static void heartbeat_done(spine_op *op) {
     spine_store_lose(eng->store, "lease lost");
     return;
   }
-  PGresult *reaped = spine_op_result(op, 2);
+  PGresult *reaped = spine_op_result(op, 3);
   if (reaped && PQntuples(reaped) > 0) {
     char n[16];
     snprintf(n, sizeof n, "%d", PQntuples(reaped));
@@ -1222,14 +1222,18 @@ static void on_heartbeat(uv_timer_t *t) {
   spine_op_param_int(op, eng->worker);
   spine_op_param_int(op, eng->o.lease_ms);
   /* Dead or hung workers: their sessions ended first (a hung one may hold an open transaction's
-   * locks), then their workflows freed (those still locked by a dying session next time), then
-   * the workers that own nothing any more forgotten. */
+   * locks; a killed one's may still be committing a batch), and only once every one of them is
+   * gone are their workflows freed: no transaction of a former owner can commit after another
+   * worker claimed. Then the workers that own nothing any more are forgotten. The kill waits (up
+   * to 2 s) for the sessions to exit, so the heartbeat travels alone, holding up no batch. */
   spine_op_stmt(op, SPINE_SQL_WORKERS_KILL, 0);
   spine_op_param_int(op, eng->worker);
+  spine_op_stmt(op, SPINE_SQL_STAT_REFRESH, 0);
   spine_op_stmt(op, SPINE_SQL_WORKERS_REAP, 1);
   spine_op_param_int(op, eng->worker);
   spine_op_stmt(op, SPINE_SQL_WORKERS_DROP, 0);
   spine_op_param_int(op, eng->worker);
+  op->solo = 1;
   op->cb = heartbeat_done;
   op->data = eng;
   spine_store_submit(eng->store, op);

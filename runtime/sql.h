@@ -116,13 +116,15 @@
                 " FROM spine.workflows WHERE owner IS NULL AND wake_at IS NOT NULL")               \
   XX(WORKER_HEARTBEAT, "UPDATE spine.workers SET lease_until = now() + $2 * interval '1 ms'"      \
                        " WHERE id = $1 RETURNING id")                                              \
-  XX(WORKERS_KILL, "SELECT count(pg_terminate_backend(a.pid)) FROM spine.workers k"           \
+  XX(WORKERS_KILL, "SELECT count(pg_terminate_backend(a.pid, 2000)) FROM spine.workers k"     \
                    " JOIN pg_stat_activity a ON a.pid = ANY (k.backends)"                           \
                    " AND a.backend_start <= k.registered_at"                                        \
                    " WHERE k.id <> $1 AND spine.worker_dead(k)")                                    \
+  XX(STAT_REFRESH, "SELECT pg_stat_clear_snapshot()")                                             \
   XX(WORKERS_REAP,                                                                                 \
      "WITH f AS (SELECT w.id FROM spine.workflows w JOIN spine.workers k ON w.owner = k.id"       \
-     " WHERE k.id <> $1 AND spine.worker_dead(k) FOR UPDATE OF w SKIP LOCKED)"                     \
+     " WHERE k.id <> $1 AND spine.worker_dead(k) AND NOT spine.worker_sessions(k)"                 \
+     " FOR UPDATE OF w SKIP LOCKED)"                                                               \
      " UPDATE spine.workflows w SET owner = NULL,"                                                 \
      " lost_runs = w.lost_runs + CASE WHEN w.status = 'running' THEN 1 ELSE 0 END,"               \
      " wake_at = CASE WHEN w.status = 'waiting'"                                                   \
@@ -130,13 +132,15 @@
      " AND g.consumed_seq IS NULL) THEN w.wake_at ELSE spine.now() END"                            \
      " FROM f WHERE w.id = f.id RETURNING w.id")                                                   \
   XX(WORKERS_DROP, "DELETE FROM spine.workers k WHERE k.id <> $1 AND spine.worker_dead(k)"        \
+                   " AND NOT spine.worker_sessions(k)"                                              \
                    " AND NOT EXISTS (SELECT 1 FROM spine.workflows w WHERE w.owner = k.id)")        \
   XX(WF_RELEASE, "UPDATE spine.workflows f SET owner = NULL, lost_runs = f.lost_runs + $4,"       \
                  " wake_at = CASE WHEN $4 = 0 AND"                                                 \
                  " f.status = 'waiting' AND NOT EXISTS (SELECT 1 FROM spine.signals g"             \
                  " WHERE g.workflow_id = f.id AND g.consumed_seq IS NULL) THEN f.wake_at"          \
                  " ELSE spine.now() END WHERE f.id = $1 AND f.owner = $2 AND f.epoch = $3")        \
-  XX(FENCE, "SELECT spine.fence($1, $2, $3)")
+  XX(FENCE, "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM spine.workflows WHERE id = $1"             \
+            " AND owner = $2 AND epoch = $3) THEN spine.lost_claim($1, $2, $3) END")
 
 typedef enum {
 #define XX(name, text) SPINE_SQL_##name,

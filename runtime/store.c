@@ -505,7 +505,6 @@ static int take(spine_store *s, conn *c, opq *q, int max, int *nbatch) {
   while (q->head && n < max && *nbatch < MAX_BATCH) {
     spine_op *op = q->head;
     if (op->solo && *nbatch > 0) break;
-    if (*nbatch > 0 && c->batch && c->batch->solo) break;
     q_pop(q);
     s->queued--;
     if (c->batch_tail)
@@ -541,8 +540,14 @@ static int send_op(spine_store *s, conn *c, spine_op *op) {
 /* Sends c's own keyed ops, then `shared` of the shared queue, as one batch. 0 if none. */
 static int send_batch(spine_store *s, conn *c, int shared) {
   int nbatch = 0;
-  take(s, c, &c->keyed, MAX_BATCH, &nbatch);
-  take(s, c, &s->shared, shared, &nbatch);
+  if (c->keyed.head && c->keyed.head->solo) { /* a solo op at a head goes now, alone */
+    take(s, c, &c->keyed, 1, &nbatch);
+  } else if (s->shared.head && s->shared.head->solo) {
+    take(s, c, &s->shared, 1, &nbatch);
+  } else {
+    take(s, c, &c->keyed, MAX_BATCH, &nbatch);
+    take(s, c, &s->shared, shared, &nbatch);
+  }
   if (!nbatch) return 0;
   c->busy = 1;
   s->busy_conns++;
