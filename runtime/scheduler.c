@@ -105,6 +105,9 @@ struct spine_engine {
   int claim_busy, claim_again;
   spine_op hb_op;
   int hb_busy;
+  /* Each heartbeat NOTIFYs "h:<worker>:<n>" to ourselves: a session connection that stops
+   * hearing its own heartbeats (a blackholed network) is as good as lost. */
+  uint64_t hb_next, hb_sent, hb_heard;
   spine_op wake_op;
   int wake_busy;
   spine_engine_end_cb end_cb;
@@ -1125,6 +1128,12 @@ static void on_notify(void *data, const char *channel, const char *payload) {
     clock_marker(eng, payload + 2);
     return;
   }
+  if (payload[0] == 'h' && payload[1] == ':') {
+    char *rest;
+    if (strtoll(payload + 2, &rest, 10) == eng->worker && *rest == ':')
+      eng->hb_heard = strtoull(rest + 1, NULL, 10);
+    return;
+  }
   eng->clk.foreign++;
   if ((payload[0] == 's' || payload[0] == 'c') && payload[1] == ':') {
     spine_wf *wf = registry_get(eng, payload + 2);
@@ -1141,6 +1150,11 @@ static void on_notify(void *data, const char *channel, const char *payload) {
 
 /* ---- heartbeats: keep our lease, reap dead workers ---- */
 
+static void work_notified(spine_op *op) {
+  spine_engine *eng = op->data;
+  eng->hb_busy = 0;
+}
+
 static void heartbeat_done(spine_op *op) {
   spine_engine *eng = op->data;
   eng->hb_busy = 0;
@@ -1148,6 +1162,7 @@ static void heartbeat_done(spine_op *op) {
     spine_log_error("scheduler", "heartbeat failed", "error", spine_op_error(op)->msg, NULL);
     return;
   }
+  eng->hb_sent = eng->hb_next;
   PGresult *mine = spine_op_result(op, 0);
   if (mine && PQntuples(mine) == 0) {
     /* Reaped: our lease ran out (we hung, or were cut off) and our workflows moved on. Start
@@ -1163,7 +1178,7 @@ static void heartbeat_done(spine_op *op) {
     spine_log_info("scheduler", "took over the workflows of dead workers", "workflows", n, NULL);
     spine_op_reset(op);
     spine_op_stmt(op, SPINE_SQL_NOTIFY_WORK, 0);
-    op->cb = heartbeat_done;
+    op->cb = work_notified;
     eng->hb_busy = 1;
     spine_store_submit(eng->store, op);
     claim(eng);
@@ -1215,6 +1230,12 @@ static void on_heartbeat(uv_timer_t *t) {
   spine_engine *eng = t->data;
   evict_idle(eng);
   if (eng->hb_busy || eng->stopping) return;
+  if (eng->serving && eng->hb_sent >= 2 && eng->hb_heard + 2 <= eng->hb_sent) {
+    /* Two heartbeats committed since the last one we heard: notifications no longer reach us,
+     * and so neither would signals or new cases. */
+    spine_store_lose(eng->store, "the session connection stopped hearing notifications");
+    return;
+  }
   eng->hb_busy = 1;
   spine_op *op = &eng->hb_op;
   spine_op_reset(op);
@@ -1233,6 +1254,12 @@ static void on_heartbeat(uv_timer_t *t) {
   spine_op_param_int(op, eng->worker);
   spine_op_stmt(op, SPINE_SQL_WORKERS_DROP, 0);
   spine_op_param_int(op, eng->worker);
+  char mark[64];
+  eng->hb_next = eng->hb_sent + 1;
+  snprintf(mark, sizeof mark, "h:%lld:%llu", (long long)eng->worker,
+           (unsigned long long)eng->hb_next);
+  spine_op_stmt(op, SPINE_SQL_NOTIFY_MARK, 0);
+  spine_op_param(op, mark);
   op->solo = 1;
   op->cb = heartbeat_done;
   op->data = eng;
@@ -1469,8 +1496,21 @@ static int register_worker(spine_engine *eng, spine_err *e) {
     PQclear(r);
     return SPINE_EDB;
   }
+  int64_t prev = eng->worker;
   eng->worker = atoll(PQgetvalue(r, 0, 0));
   PQclear(r);
+  if (prev) {
+    /* Our former identity (before a lost connection) is dead for sure: its lease ends now, so
+     * the next reaping ends its sessions (a blackholed one may live on in the server) and frees
+     * its workflows without waiting for the lease to run out. */
+    char old[24];
+    snprintf(old, sizeof old, "%lld", (long long)prev);
+    const char *p1[1] = {old};
+    r = PQexecParams(pg, "UPDATE spine.workers SET lease_until = '-infinity' WHERE id = $1", 1,
+                     NULL, p1, NULL, NULL, 0);
+    PQclear(r);
+  }
+  eng->hb_next = eng->hb_sent = eng->hb_heard = 0;
   r = PQexec(pg, "COMMIT");
   PQclear(r);
   return 0;
