@@ -130,8 +130,8 @@ void spine_ctx_normalize_error(spine_wf *wf, lua_State *co, int status) {
 spine_wf *spine_ctx__check_wf(lua_State *L) {
   spine_limits *lim = spine_sandbox_limits(L);
   if (!lim) luaL_error(L, "ctx can only be used while a workflow runs (inside run)");
-  spine_wf *wf = (spine_wf *)lim; /* limits is the first member */
-  if (wf->doomed) {
+  spine_wf *wf = (spine_wf *)lim;            /* limits is the first member */
+  if (wf->phase != SPINE_WF_PHASE_RUNNING) { /* stuck, or lost, while it runs */
     spine_ctx_push_error(L, "stuck", "stopped", "the workflow was stopped", NULL);
     lua_error(L);
   }
@@ -151,7 +151,7 @@ spine_wf *spine_ctx__check_step(lua_State *L) {
                             " replacement, a metamethod)"),
            NULL;
   /* One step at a time: a second while one is in flight would reuse its queued operation. */
-  if (wf->busy)
+  if (wf->op_inflight)
     return spine_ctx__raise(L, "runtime", "step_in_flight",
                             "a ctx call while another step is in flight"),
            NULL;
@@ -213,7 +213,6 @@ void spine_ctx__checkpoint_failed(spine_wf *wf, spine_op *op) {
 
 static void step_committed(spine_op *op) {
   spine_wf *wf = op->data;
-  wf->busy = 0;
   if (op->status) {
     spine_ctx__checkpoint_failed(wf, op);
     return;
@@ -352,12 +351,11 @@ static void backoff_fired(spine_wf *wf) {
 
 static void retry_recorded(spine_op *op) {
   spine_wf *wf = op->data;
-  wf->busy = 0;
   if (op->status) {
     spine_ctx__checkpoint_failed(wf, op);
     return;
   }
-  wf->wait = SPINE_WAIT_TIMER;
+  spine_wf_move(wf, SPINE_WF_PHASE_TIMER);
   spine_sched_timer(wf, wf->wake_ms, backoff_fired);
 }
 
@@ -388,7 +386,7 @@ static int run_attempt(lua_State *L, spine_wf *wf) {
   lua_pushvalue(L, 2);
   int st = lua_pcall(L, 0, 1, 0);
   wf->in_step = 0;
-  if (wf->limits.tripped || wf->doomed) return lua_error(L);
+  if (wf->limits.tripped || wf->phase != SPINE_WF_PHASE_RUNNING) return lua_error(L);
   spine_buf json = SPINE_BUF_INIT;
   spine_err e;
   spine_err_clear(&e);
@@ -463,7 +461,7 @@ static int ctx_step(lua_State *L) {
     lua_settop(L, 3);
     lua_pushinteger(L, seq);
     lua_pushinteger(L, attempt);
-    wf->wait = SPINE_WAIT_TIMER;
+    spine_wf_move(wf, SPINE_WF_PHASE_TIMER);
     spine_sched_timer(wf, wake, backoff_fired);
     return lua_yieldk(L, 0, STEP_BACKOFF, step_k);
   }
@@ -541,7 +539,6 @@ static int ctx_patched(lua_State *L) {
 /* The rejection is recorded; its error table is on top of the coroutine: raise it there. */
 static void rejection_recorded(spine_op *op) {
   spine_wf *wf = op->data;
-  wf->busy = 0;
   if (op->status) {
     spine_ctx__checkpoint_failed(wf, op);
     return;
@@ -565,7 +562,6 @@ static int is_rejection(int code) {
 
 static void intent_done(spine_op *op) {
   spine_wf *wf = op->data;
-  wf->busy = 0;
   int seq = wf->wait_seq;
   if (op->status == 0) {
     PGresult *r = spine_op_result(op, op->nstmts - 1);
@@ -640,7 +636,6 @@ static int ctx_intent(lua_State *L) {
 
 static void sleep_finished(spine_op *op) {
   spine_wf *wf = op->data;
-  wf->busy = 0;
   if (op->status) {
     spine_ctx__checkpoint_failed(wf, op);
     return;
@@ -658,14 +653,13 @@ static void sleep_fired(spine_wf *wf) {
 
 static void sleep_recorded(spine_op *op) {
   spine_wf *wf = op->data;
-  wf->busy = 0;
   if (op->status) {
     spine_ctx__checkpoint_failed(wf, op);
     return;
   }
   spine_op_release(op);
   wf->row_waiting = 1;
-  wf->wait = SPINE_WAIT_TIMER;
+  spine_wf_move(wf, SPINE_WF_PHASE_TIMER);
   spine_sched_timer(wf, wf->wake_ms, sleep_fired);
 }
 
@@ -692,7 +686,7 @@ static int sleep_to(lua_State *L, spine_wf *wf, int64_t wake) {
     lua_pop(L, 3);
     if (!waiting) return 0;
     if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
-    wf->wait = SPINE_WAIT_TIMER;
+    spine_wf_move(wf, SPINE_WF_PHASE_TIMER);
     spine_sched_timer(wf, wake, sleep_fired);
     return lua_yieldk(L, 0, 0, sleep_k);
   }
@@ -741,7 +735,6 @@ static void deliver(spine_wf *wf, int timeout);
 
 static void delivered(spine_op *op) {
   spine_wf *wf = op->data;
-  wf->busy = 0;
   if (op->status) {
     spine_ctx__checkpoint_failed(wf, op);
     return;
@@ -756,7 +749,7 @@ static void delivered(spine_op *op) {
     spine_sched_resume(wf, 0);
     return;
   }
-  wf->wait = SPINE_WAIT_SIGNAL;
+  spine_wf_move(wf, SPINE_WF_PHASE_SIGNAL);
   if (wf->timer_fired)
     deliver(wf, 1);
   else if (wf->signal_pending)
@@ -765,7 +758,7 @@ static void delivered(spine_op *op) {
 
 /* Takes the oldest stored signal for the wait, or (timeout) ends the wait without one. */
 static void deliver(spine_wf *wf, int timeout) {
-  if (wf->busy) {
+  if (wf->op_inflight) {
     if (timeout)
       wf->timer_fired = 1;
     else
@@ -790,8 +783,8 @@ static void wait_timeout(spine_wf *wf) {
 void spine_ctx_cancel(spine_wf *wf) {
   int first = !wf->cancel_requested;
   wf->cancel_requested = 1;
-  if (!first || wf->compensating || wf->ending || wf->doomed || wf->busy) return;
-  if (wf->wait != SPINE_WAIT_TIMER && wf->wait != SPINE_WAIT_SIGNAL) return;
+  if (!first || wf->compensating || wf->op_inflight) return;
+  if (wf->phase != SPINE_WF_PHASE_TIMER && wf->phase != SPINE_WF_PHASE_SIGNAL) return;
   /* Waiting: stop waiting now; the call raises the cancellation at its site. */
   spine_sched_timer_cancel(wf);
   spine_ctx_provider_free(wf); /* a provider step's backoff */
@@ -800,7 +793,7 @@ void spine_ctx_cancel(spine_wf *wf) {
 }
 
 void spine_ctx_signal_arrived(spine_wf *wf) {
-  if (wf->wait == SPINE_WAIT_SIGNAL && !wf->busy)
+  if (wf->phase == SPINE_WF_PHASE_SIGNAL && !wf->op_inflight)
     deliver(wf, 0);
   else
     wf->signal_pending = 1;
@@ -818,14 +811,13 @@ static void wait_begun(spine_wf *wf, spine_op *op, int i) {
     return;
   }
   spine_op_release(op); /* parked, perhaps for days: hold no buffers meanwhile */
-  wf->wait = SPINE_WAIT_SIGNAL;
+  spine_wf_move(wf, SPINE_WF_PHASE_SIGNAL);
   if (wf->wake_ms) spine_sched_timer(wf, wf->wake_ms, wait_timeout);
   if (wf->signal_pending) deliver(wf, 0);
 }
 
 static void wait_recorded(spine_op *op) {
   spine_wf *wf = op->data;
-  wf->busy = 0;
   if (op->status) {
     spine_ctx__checkpoint_failed(wf, op);
     return;
@@ -877,7 +869,7 @@ static void rewait(lua_State *L, spine_wf *wf, int seq, const char *signal) {
   wf->wait_seq = seq;
   snprintf(wf->signal, sizeof wf->signal, "%s", signal);
   wf->wake_ms = wake;
-  wf->wait = SPINE_WAIT_SIGNAL;
+  spine_wf_move(wf, SPINE_WF_PHASE_SIGNAL);
   if (wake) spine_sched_timer(wf, wake, wait_timeout);
   deliver(wf, 0); /* a signal may have come while nobody held the workflow */
 }
@@ -963,7 +955,6 @@ static void adopt_child(spine_wf *wf) {
 
 static void child_recorded(spine_op *op) {
   spine_wf *wf = op->data;
-  wf->busy = 0;
   if (op->status) {
     spine_ctx__checkpoint_failed(wf, op);
     return;
@@ -974,7 +965,6 @@ static void child_recorded(spine_op *op) {
 
 static void start_recorded(spine_op *op) {
   spine_wf *wf = op->data;
-  wf->busy = 0;
   if (op->status) {
     spine_ctx__checkpoint_failed(wf, op);
     return;

@@ -62,7 +62,6 @@ void spine_ctx_provider_free(spine_wf *wf) {
 
 static void finished(spine_op *op) {
   spine_wf *wf = op->data;
-  wf->busy = 0;
   if (op->status) {
     spine_ctx__checkpoint_failed(wf, op);
     return;
@@ -96,7 +95,6 @@ static void finish(spine_wf *wf, int failed, const char *json, size_t len) {
 
 static void paused(spine_op *op) {
   spine_wf *wf = op->data;
-  wf->busy = 0;
   if (op->status) {
     spine_ctx__checkpoint_failed(wf, op);
     return;
@@ -138,14 +136,13 @@ static void backoff_over(spine_wf *wf) {
 
 static void retry_recorded(spine_op *op) {
   spine_wf *wf = op->data;
-  wf->busy = 0;
   if (op->status) {
     spine_ctx__checkpoint_failed(wf, op);
     return;
   }
   spine_op_release(op); /* the wait may be long: hold no buffers */
   wf->row_waiting = 1;
-  wf->wait = SPINE_WAIT_TIMER;
+  spine_wf_move(wf, SPINE_WF_PHASE_TIMER);
   spine_sched_timer(wf, wf->wake_ms, backoff_over);
 }
 
@@ -196,7 +193,7 @@ static void on_outcome(void *data, const spine_provider_outcome *o) {
   spine_wf *wf = data;
   spine_ctx_provider *st = wf->provider;
   st->call = NULL;
-  if (wf->doomed) return;
+  if (spine_wf_stopped(wf)) return;
   switch (o->kind) {
     case SPINE_PROVIDER_OK:
       finish(wf, 0, o->json, o->json_len);
@@ -237,7 +234,6 @@ static void refused(spine_wf *wf, const spine_err *e) {
 
 static void begun(spine_op *op) {
   spine_wf *wf = op->data;
-  wf->busy = 0;
   if (op->status) {
     spine_ctx__checkpoint_failed(wf, op);
     return;
@@ -264,7 +260,7 @@ static void begun(spine_op *op) {
   };
   spine_err e;
   spine_err_clear(&e);
-  wf->wait = SPINE_WAIT_PROVIDER;
+  spine_wf_move(wf, SPINE_WF_PHASE_PROVIDER);
   if (spine_providers_call(spine_sched_providers(wf->eng), &req, on_outcome, wf, &st->call, &e))
     refused(wf, &e);
 }
@@ -397,7 +393,7 @@ int spine_ctx__provider(lua_State *L) {
     lua_getfield(L, -1, "wake_at");
     int64_t wake = (int64_t)lua_tointeger(L, -1);
     lua_pop(L, 2);
-    wf->wait = SPINE_WAIT_TIMER;
+    spine_wf_move(wf, SPINE_WF_PHASE_TIMER);
     spine_sched_timer(wf, wake, backoff_over);
   } else if (!strcmp(status, "paused")) {
     /* Still waiting for an operator (the row was woken for something else): park again. */

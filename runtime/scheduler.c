@@ -364,12 +364,13 @@ static void after_resume(spine_wf *wf, int st, int nres) {
   lua_State *co = wf->co;
   if (st == LUA_YIELD) {
     lua_pop(co, nres);
-    if (wf->wait == SPINE_WAIT_NONE && !wf->doomed)
+    /* A ctx call moves the workflow on before it yields; still running means it did not. */
+    if (wf->phase == SPINE_WF_PHASE_RUNNING)
       spine_sched_stuck(wf, "yield_outside_ctx",
                         "the playbook yielded outside a ctx call (coroutines are not allowed)");
     return;
   }
-  if (wf->doomed) return; /* already stuck or lost: its end is being written */
+  if (wf->phase != SPINE_WF_PHASE_RUNNING) return; /* stuck or lost while it ran */
   if (st == LUA_OK) {
     if (wf->compensating) {
       lua_State *L = wf->eng->L;
@@ -421,7 +422,7 @@ void spine_sched_resume(spine_wf *wf, int error) {
   spine_engine *eng = wf->eng;
   lua_State *co = wf->co;
   wf->active_at = real_now();
-  wf->wait = SPINE_WAIT_NONE;
+  spine_wf_move(wf, SPINE_WF_PHASE_RUNNING);
   if (error) wf->kstate |= SPINE_CTX_RAISE;
   spine_sandbox_begin(co, eng->o.instructions, eng->o.mem_limit);
   int nres = 0;
@@ -433,6 +434,9 @@ void spine_sched_resume(spine_wf *wf, int error) {
 static void resume_first(spine_wf *wf, int nargs) {
   spine_engine *eng = wf->eng;
   wf->active_at = real_now();
+  /* From loading, or from the failure's checkpoint to the compensations (already running when
+   * the failure was replayed). */
+  if (wf->phase != SPINE_WF_PHASE_RUNNING) spine_wf_move(wf, SPINE_WF_PHASE_RUNNING);
   spine_sandbox_begin(wf->co, eng->o.instructions, eng->o.mem_limit);
   int nres = 0;
   int st = lua_resume(wf->co, eng->L, nargs, &nres);
@@ -479,17 +483,25 @@ spine_op *spine_sched_op_begin(spine_wf *wf) {
   return op;
 }
 
+/* The store calls back here: the op is no longer in flight, then its owner's callback runs. */
+static void op_done(spine_op *op) {
+  spine_wf *wf = op->data;
+  wf->op_inflight = 0;
+  wf->op_cb(op);
+}
+
 void spine_sched_op_submit(spine_wf *wf, spine_op_cb cb) {
   if (wf->eng->dry) { /* replay only: the history ends here */
-    wf->doomed = 1;
-    wf->busy = 0;
-    wf->wait = SPINE_WAIT_COMMIT;
+    spine_wf_move(wf, SPINE_WF_PHASE_DROPPED);
     return;
   }
-  wf->op.cb = cb;
+  /* A step waits for its commit; a stopped workflow's last op (its end, its release) commits
+   * in the phase that stopped it. */
+  if (!spine_wf_stopped(wf)) spine_wf_move(wf, SPINE_WF_PHASE_COMMITTING);
+  wf->op_cb = cb;
+  wf->op.cb = op_done;
   wf->op.data = wf;
-  wf->busy = 1;
-  wf->wait = SPINE_WAIT_COMMIT;
+  wf->op_inflight = 1;
   spine_store_submit(wf->eng->store, &wf->op);
 }
 
@@ -502,7 +514,6 @@ static void count_step(spine_wf *wf) {
 static void ended(spine_op *op) {
   spine_wf *wf = op->data;
   spine_engine *eng = wf->eng;
-  wf->busy = 0;
   if (op->status)
     spine_log_error("scheduler", "cannot record the end of a workflow", "workflow", wf->id, "error",
                     spine_op_error(op)->msg, NULL);
@@ -516,12 +527,12 @@ static void end(spine_wf *wf, spine_wf_status status, const char *result, const 
     eng->report->ended = 1;
     eng->report->status = status;
     snprintf(eng->report->error, sizeof eng->report->error, "%s", error ? error : "");
-    wf->doomed = 1;
+    spine_wf_move(wf, SPINE_WF_PHASE_DROPPED);
     return;
   }
   spine_sched_timer_cancel(wf);
   wf->status = status;
-  wf->ending = 1;
+  spine_wf_move(wf, SPINE_WF_PHASE_ENDING);
   spine_op *op = spine_sched_op_begin(wf);
   spine_op_stmt(op, SPINE_SQL_WF_END, 0);
   spine_op_param(op, wf->id);
@@ -555,8 +566,7 @@ static void end(spine_wf *wf, spine_wf_status status, const char *result, const 
 }
 
 void spine_sched_stuck(spine_wf *wf, const char *code, const char *message) {
-  if (wf->doomed) return;
-  wf->doomed = 1;
+  if (spine_wf_stopped(wf)) return;
   wf->limits.instructions_left = 0; /* a pcall in the playbook cannot go on for long */
   spine_buf err = SPINE_BUF_INIT;
   spine_buf_puts(&err, "{\"kind\":\"stuck\",\"code\":");
@@ -591,15 +601,15 @@ static void lost_done(spine_op *op) {
 /* Frees `wf` on the next batch boundary: the coroutine may be on the C stack right now. */
 static void drop_later(spine_wf *wf) {
   spine_sched_timer_cancel(wf);
-  if (wf->busy || wf->eng->dry) return; /* as in spine_sched_give_up */
+  if (wf->op_inflight || wf->eng->dry) return; /* as in spine_sched_give_up */
   spine_op_reset(&wf->op);
   spine_op_stmt(&wf->op, SPINE_SQL_NOTIFY_WORK, 0);
   spine_sched_op_submit(wf, lost_done);
 }
 
 void spine_sched_lost(spine_wf *wf, const char *why) {
-  if (wf->doomed) return;
-  wf->doomed = 1;
+  if (spine_wf_stopped(wf)) return;
+  spine_wf_move(wf, SPINE_WF_PHASE_DROPPED);
   spine_log_warn("scheduler", "workflow's claim is no longer this worker's; dropped here",
                  "workflow", wf->id, "why", why, NULL);
   drop_later(wf);
@@ -616,14 +626,14 @@ static void given_up(spine_op *op) {
 }
 
 void spine_sched_give_up(spine_wf *wf, const char *why) {
-  if (wf->doomed) return;
-  wf->doomed = 1;
+  if (spine_wf_stopped(wf)) return;
+  spine_wf_move(wf, SPINE_WF_PHASE_RELEASING);
   spine_log_warn("scheduler", "workflow released to run again from its recorded steps", "workflow",
                  wf->id, "why", why, NULL);
   spine_sched_timer_cancel(wf);
   /* Called from an op's callback or a resume: no op is in flight (ctx refuses a call while one
    * is, spine_ctx__check_wf). */
-  if (wf->busy || wf->eng->dry) return;
+  if (wf->op_inflight || wf->eng->dry) return;
   spine_op *op = &wf->op;
   spine_op_reset(op);
   spine_op_stmt(op, SPINE_SQL_WF_RELEASE, 0);
@@ -667,7 +677,6 @@ static void compensate_or_end(spine_wf *wf) {
 
 static void fail_recorded(spine_op *op) {
   spine_wf *wf = op->data;
-  wf->busy = 0;
   if (op->status) {
     if (op->status == SPINE_ECONFLICT)
       spine_sched_lost(wf, spine_op_error(op)->msg);
@@ -774,8 +783,6 @@ static void start_pending(spine_wf *wf) {
 
 static void started(spine_op *op) {
   spine_wf *wf = op->data;
-  wf->busy = 0;
-  wf->wait = SPINE_WAIT_NONE;
   if (op->status) {
     spine_log_error("scheduler", "cannot start workflow", "workflow", wf->id, "error",
                     spine_op_error(op)->msg, NULL);
@@ -1011,7 +1018,6 @@ static void poisoned(spine_wf *wf, int runs) {
            " again (spine retry runs it once more)\"}",
            runs);
   pending_free(wf);
-  wf->doomed = 1;
   end(wf, SPINE_WF_FAILED, NULL, err);
 }
 
@@ -1191,7 +1197,6 @@ static void evicted(spine_op *op) {
   spine_wf *wf = op->data;
   spine_engine *eng = wf->eng;
   int again = wf->signal_pending; /* a signal came while releasing: claim it back */
-  wf->busy = 0;
   wf_free(wf);
   if (again) claim(eng);
   refresh_wake(eng);
@@ -1206,11 +1211,12 @@ static void evict_idle(spine_engine *eng) {
   while (lua_next(L, -2)) {
     spine_wf *wf = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    if (!wf || wf->busy || wf->doomed || wf->ending || wf->compensating) continue;
-    if (wf->wait != SPINE_WAIT_SIGNAL && wf->wait != SPINE_WAIT_TIMER) continue;
+    if (!wf || wf->op_inflight || wf->compensating) continue;
+    if (wf->phase != SPINE_WF_PHASE_SIGNAL && wf->phase != SPINE_WF_PHASE_TIMER) continue;
     if (wf->active_at > idle_before) continue;
     if (wf->heap_index >= 0 && wf->wake_ms < now + eng->o.evict_after_ms) continue; /* due soon */
     spine_sched_timer_cancel(wf);
+    spine_wf_move(wf, SPINE_WF_PHASE_RELEASING);
     spine_op *op = &wf->op;
     spine_op_reset(op);
     spine_op_stmt(op, SPINE_SQL_WF_RELEASE, 0);
@@ -1218,10 +1224,7 @@ static void evict_idle(spine_engine *eng) {
     spine_op_param_int(op, eng->worker);
     spine_op_param_int(op, wf->epoch);
     spine_op_param_int(op, 0);
-    wf->busy = 1;
-    op->cb = evicted;
-    op->data = wf;
-    spine_store_submit(eng->store, op); /* freeing it does not disturb this traversal */
+    spine_sched_op_submit(wf, evicted); /* freeing it does not disturb this traversal */
   }
   lua_pop(L, 1);
 }
@@ -1286,7 +1289,7 @@ static int providers_busy(spine_engine *eng) {
   while (lua_next(L, -2)) {
     spine_wf *wf = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    if (wf && wf->wait == SPINE_WAIT_PROVIDER) busy = 1;
+    if (wf && wf->phase == SPINE_WF_PHASE_PROVIDER) busy = 1;
   }
   lua_pop(L, 1);
   return busy;

@@ -27,14 +27,25 @@ typedef enum {
   SPINE_WF_PAUSED,
 } spine_wf_status;
 
-/* What a yielded coroutine waits for. */
+/* Where a workflow in memory is in its life on this worker (its row's status is what the
+ * database says; this is what the engine does with it now). Moves only by spine_wf_move(), which
+ * refuses the impossible ones (workflow.c has the table):
+ *
+ *   LOADING ──> RUNNING ⇄ COMMITTING ⇄ TIMER | SIGNAL | PROVIDER
+ *                  │           │            │
+ *                  └───────────┴────────────┴──> ENDING | RELEASING | DROPPED  (then freed)
+ */
 typedef enum {
-  SPINE_WAIT_NONE,     /* running, or yielded by itself (a bug: the workflow goes stuck) */
-  SPINE_WAIT_COMMIT,   /* its step's checkpoint is being committed */
-  SPINE_WAIT_TIMER,    /* a sleep or a retry backoff */
-  SPINE_WAIT_SIGNAL,   /* ctx.wait or a child's end, perhaps with a deadline */
-  SPINE_WAIT_PROVIDER, /* a provider call is in flight (ctx.provider) */
-} spine_wait;
+  SPINE_WF_PHASE_LOADING,    /* its row is being inserted, or its playbook version loaded */
+  SPINE_WF_PHASE_RUNNING,    /* its coroutine runs: inside a resume, the only place ctx works */
+  SPINE_WF_PHASE_COMMITTING, /* a step's checkpoint (wf->op) is being committed */
+  SPINE_WF_PHASE_TIMER,      /* waits for a timer: a sleep or a retry backoff */
+  SPINE_WF_PHASE_SIGNAL,     /* waits for a signal (ctx.wait, a child's end), maybe a deadline */
+  SPINE_WF_PHASE_PROVIDER,   /* a provider call is in flight (ctx.provider) */
+  SPINE_WF_PHASE_ENDING,     /* its end (completed, failed, stuck ...) is being committed */
+  SPINE_WF_PHASE_RELEASING,  /* its claim is being handed back (evicted, given up) */
+  SPINE_WF_PHASE_DROPPED,    /* no longer this worker's (a lost claim, a replay's end) */
+} spine_wf_phase;
 
 /* Slots of the anchor table, the one registry ref of a workflow: what Lua values it keeps. */
 enum {
@@ -68,9 +79,9 @@ struct spine_wf {
   int seq;       /* the next step's sequence number (from 1) */
   int nlog;      /* recorded steps: seq <= nlog replays */
 
-  spine_wait wait;
-  int64_t wake_ms; /* deadline while in the timer heap */
-  int heap_index;  /* -1 when not in the heap */
+  spine_wf_phase phase; /* see spine_wf_move() */
+  int64_t wake_ms;      /* deadline while in the timer heap */
+  int heap_index;       /* -1 when not in the heap */
   spine_wf_timer_fn on_timer;
   int wait_seq;      /* the step that waits (signal waits) */
   char signal[128];  /* the signal name it waits for */
@@ -78,18 +89,17 @@ struct spine_wf {
   int64_t active_at; /* when it last ran (ms): idle waiting workflows are evicted */
 
   spine_op op;                  /* the one operation in flight; reused for every step */
+  spine_op_cb op_cb;            /* what runs once wf->op has committed (or failed) */
   spine_ctx_provider *provider; /* the provider step in progress (ctx_provider.c), or NULL */
 
-  unsigned busy : 1;           /* op in flight */
+  unsigned op_inflight : 1;    /* the store holds wf->op (set and cleared by the scheduler only) */
   unsigned row_waiting : 1;    /* its row says waiting although it runs again */
   unsigned dirty : 1;          /* state or attributes changed since last written */
   unsigned in_step : 1;        /* inside ctx.step's function: no ctx calls */
-  unsigned doomed : 1;         /* non-determinism or a lost lease: stop at once */
-  unsigned signal_pending : 1; /* a signal arrived while busy */
-  unsigned timer_fired : 1;    /* the deadline passed while busy */
+  unsigned signal_pending : 1; /* a signal arrived while an op was in flight */
+  unsigned timer_fired : 1;    /* the deadline passed while an op was in flight */
   unsigned compensating : 1;
   unsigned cancel_requested : 1;
-  unsigned ending : 1; /* its end is being committed */
 
   char *end_result, *end_error;  /* the outcome being committed (owned) */
   struct spine_pending *pending; /* the row's input, log and attributes until begin() */
@@ -98,5 +108,14 @@ struct spine_wf {
 
 /* Text of a status ("waiting"). */
 const char *spine_wf_status_name(spine_wf_status s);
+/* Text of a phase ("committing"). */
+const char *spine_wf_phase_name(spine_wf_phase p);
+/* Moves `wf` to phase `to`. An impossible move is an engine bug: it is logged with both phases
+ * and the process aborts (crash-only: the database says where every workflow is, and a workflow
+ * that keeps causing it is failed as a poison pill). */
+void spine_wf_move(spine_wf *wf, spine_wf_phase to);
+/* Its end is being written, its claim handed back, or it is no longer ours: nothing it asks
+ * for may happen any more. */
+int spine_wf_stopped(const spine_wf *wf);
 
 #endif
