@@ -1,10 +1,12 @@
 /* `spine bench`: the figures of shared/bench/README.md ("Metrics"), measured on this machine's
  * database (embedded or $SPINE_DATABASE_URL), printed as the JSON lines of bench/run-peers with
- * "system":"spine". It reports figures; it never fails on timing. */
+ * "system":"spine", and the hot-key figures of docs/operations.md. It reports figures; it never
+ * fails on timing, and a phase that may collapse is bounded (--phase-limit). */
 #define _DEFAULT_SOURCE
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +19,20 @@
 #include "scheduler.h"
 #include "sha256.h"
 
-static const char *const spec[] = {"quick", "json", "only=", NULL};
+static const char *const spec[] = {"quick", "json", "only=", "phase-limit=", NULL};
 static const char usage[] =
-    "usage: spine bench [--quick] [--json] [--only steps,intents,latency,memory,recovery]\n"
+    "usage: spine bench [--quick] [--json] [--only NAME,...] [--phase-limit SECONDS]\n"
     "  Measures durable steps/s, intent steps/s, 10-step latency, start latency, memory per\n"
-    "  waiting workflow and recovery after kill -9, as shared/bench/README.md defines them.\n";
+    "  waiting workflow and recovery after kill -9, as shared/bench/README.md defines them,\n"
+    "  and the hot-key figures: ApplyManualCredit steps/s with one customer per workflow\n"
+    "  (real_intent_steps_per_s) and with 5 customers for all (hot_intent_steps_per_s), and\n"
+    "  the deadlocks the database counted meanwhile (docs/operations.md, Measuring).\n"
+    "  --only: steps, intents, real_intents, hot_intents, latency, memory, recovery (the\n"
+    "  hot-key figures bring intent_steps_per_s along). --phase-limit: each hot-key phase\n"
+    "  stops waiting after this long and reports what completed (default 120, quick 60).\n";
+
+static const char *const names[] = {"steps",   "intents", "real_intents", "hot_intents",
+                                    "latency", "memory",  "recovery",     NULL};
 
 static const char steps_src[] = "return { name = 'bench_steps', run = function(ctx, input)\n"
                                 "  for i = 1, 10 do ctx.step('s', function() return i end) end\n"
@@ -29,6 +40,19 @@ static const char steps_src[] = "return { name = 'bench_steps', run = function(c
 static const char intents_src[] = "return { name = 'bench_intents', run = function(ctx, input)\n"
                                   "  for i = 1, 10 do ctx.intent('BenchRecord', { n = i }) end\n"
                                   "  return true\nend }\n";
+/* The hot-key workload: 10 manual credits to the customer of the input. */
+static const char credits_src[] =
+    "return { name = 'bench_credits', run = function(ctx, input)\n"
+    "  for i = 1, 10 do\n"
+    "    ctx.intent('ApplyManualCredit', { customer_id = input.customer_id, amount_cents = 100,\n"
+    "                                      reason = 'bench credit ' .. i })\n"
+    "  end\n"
+    "  return true\nend }\n";
+static const char customer_src[] =
+    "return { name = 'bench_customer', run = function(ctx, input)\n"
+    "  ctx.intent('RegisterCustomer', { customer_id = input.customer_id, name = 'Bench',\n"
+    "                                   email = 'bench@example.org' })\n"
+    "  return true\nend }\n";
 static const char wait_src[] = "return { name = 'bench_wait', run = function(ctx, input)\n"
                                "  ctx.step('s', function() return 1 end)\n"
                                "  return ctx.wait('message', { timeout = '24h' })\nend }\n";
@@ -38,9 +62,18 @@ typedef struct bench {
   spine_engine *eng;
   char dir[64];
   char conninfo[1024];
+  /* conninfo with application_name = appname: the engine's connections, told apart in
+   * pg_stat_activity (see settled_deadlocks) */
+  char engine_conninfo[1200];
+  char appname[40];
+  char customer_prefix[40]; /* "bench-<run>-": this run's customers */
   int json;
   int quick;
   int ended, begun;
+  int failed;          /* workflows that ended without a result */
+  uv_timer_t deadline; /* bounds a hot-key phase */
+  int timed_out;
+  double limit_s;
   /* per-workflow start times for latency: only one in flight then */
   double started_at, begun_at, ended_at;
 } bench;
@@ -52,9 +85,10 @@ static double now_s(void) {
 }
 
 static void on_end(void *data, const spine_wf *wf, const char *r, const char *e) {
-  (void)wf, (void)r, (void)e;
+  (void)wf, (void)r;
   bench *b = data;
   b->ended++;
+  if (e) b->failed++;
   b->ended_at = now_s();
 }
 
@@ -297,6 +331,189 @@ static int recovery(bench *b, spine_err *e) {
   return 0;
 }
 
+/* ---- the engine of the in-process figures ---- */
+
+static int engine_open(bench *b, spine_err *e) {
+  spine_engine_opts o = {0};
+  o.conninfo = b->engine_conninfo;
+  o.pool = 4;
+  o.quiet = 1;
+  b->eng = NULL;
+  if (spine_engine_new(&b->loop, &o, &b->eng, e) || spine_engine_serve(b->eng, e)) {
+    if (b->eng) {
+      spine_engine_stop(b->eng);
+      uv_run(&b->loop, UV_RUN_DEFAULT);
+      spine_engine_free(b->eng);
+      b->eng = NULL;
+    }
+    return -1;
+  }
+  spine_engine_on_end(b->eng, on_end, b);
+  spine_engine_on_begin(b->eng, on_begin, b);
+  return 0;
+}
+
+/* Stops the engine and closes its connections: the workflows it holds are released. */
+static void engine_close(bench *b) {
+  spine_engine_stop(b->eng);
+  uv_run(&b->loop, UV_RUN_DEFAULT);
+  spine_engine_free(b->eng);
+  b->eng = NULL;
+}
+
+/* ---- the hot-key figures: ApplyManualCredit on many customers, then on 5 ---- */
+
+#define HOT_WORKFLOWS       300
+#define HOT_WORKFLOWS_QUICK 100
+
+static int hot_workflows(const bench *b) {
+  return b->quick ? HOT_WORKFLOWS_QUICK : HOT_WORKFLOWS;
+}
+
+/* 0..n-1 in an order drawn from a fixed seed (Fisher-Yates over an LCG): the same every run.
+ * The phases start their workflows in this order. Started as 0, 1, 2, ... the workflows of
+ * the 5 hot customers reach the store round-robin, so the store's batches (the queue split
+ * evenly over the pool: 75 ops each, a multiple of 5) all lock the customers in the same
+ * order 0..4 and seldom deadlock; whether they do then flips from run to run with timing.
+ * Requests do not arrive sorted by customer: the shuffled order is the realistic one, and
+ * gives the same picture on every run. */
+static void shuffled(int *order, int n) {
+  uint32_t seed = 11;
+  for (int i = 0; i < n; i++)
+    order[i] = i;
+  for (int i = n - 1; i > 0; i--) {
+    seed = seed * 1664525u + 1013904223u;
+    int j = (int)((seed >> 8) % (uint32_t)(i + 1));
+    int t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+}
+
+static void customer_input(const bench *b, int i, char *out, size_t size) {
+  snprintf(out, size, "{\"customer_id\":\"%s%d\"}", b->customer_prefix, i);
+}
+
+/* One customer per workflow of the phases, registered before any of them is timed. */
+static int register_customers(bench *b, spine_err *e) {
+  char path[128], input[96], id[80];
+  snprintf(path, sizeof path, "%s/bench_customer.lua", b->dir);
+  int n = hot_workflows(b), target = b->ended + n, failed = b->failed;
+  for (int i = 0; i < n; i++) {
+    customer_input(b, i, input, sizeof input);
+    if (spine_engine_start(b->eng, path, input, id, e)) return -1;
+  }
+  while (b->ended < target)
+    uv_run(&b->loop, UV_RUN_ONCE);
+  if (b->failed != failed)
+    return spine_err_set(e, SPINE_EDB, "bench", NULL, "%d of %d RegisterCustomer workflows failed",
+                         b->failed - failed, n);
+  return 0;
+}
+
+static void on_deadline(uv_timer_t *t) {
+  bench *b = t->data;
+  b->timed_out = 1;
+}
+
+/* Runs hot_workflows() workflows of bench_credits at once (in shuffled() order), workflow i on
+ * customer i % customers, until all have ended or the phase limit passed, and emits the rate
+ * of the intent steps committed meanwhile. Past the limit the workflows still running are dropped
+ * with the engine (a new one takes over), so that they do not run into the next phase. */
+static int credit_phase(bench *b, const char *metric, int customers, spine_err *e) {
+  char path[128], input[96], id[80];
+  snprintf(path, sizeof path, "%s/bench_credits.lua", b->dir);
+  int n = hot_workflows(b), target = b->ended + n, failed = b->failed;
+  uint64_t steps = spine_engine_steps(b->eng);
+  b->timed_out = 0;
+  uv_update_time(&b->loop); /* the loop's clock stood still while the engine connected */
+  double t0 = now_s();
+  uv_timer_start(&b->deadline, on_deadline, (uint64_t)(b->limit_s * 1000), 0);
+  int order[HOT_WORKFLOWS];
+  shuffled(order, n);
+  for (int k = 0; k < n; k++) {
+    int i = order[k];
+    customer_input(b, i % customers, input, sizeof input);
+    if (spine_engine_start(b->eng, path, input, id, e)) {
+      uv_timer_stop(&b->deadline);
+      return -1;
+    }
+  }
+  while (b->ended < target && !b->timed_out)
+    uv_run(&b->loop, UV_RUN_ONCE);
+  double took = now_s() - t0;
+  steps = spine_engine_steps(b->eng) - steps;
+  uv_timer_stop(&b->deadline);
+  int ended = n - (target - b->ended), unfinished = b->failed - failed;
+  char params[600];
+  snprintf(
+      params, sizeof params,
+      "{\"workflows\":%d,\"customers\":%d,\"in_flight\":%d,\"steps_per_workflow\":10,"
+      "\"intent\":\"ApplyManualCredit\",\"pool\":4,\"elapsed_s\":%.3f,\"steps_committed\":%llu,"
+      "\"start_order\":\"shuffled\",\"completed\":%d,\"ended_without_result\":%d,"
+      "\"timed_out\":%s,\"limit_s\":%g%s}",
+      n, customers, n, took, (unsigned long long)steps, ended - unfinished, unfinished,
+      b->timed_out ? "true" : "false", b->limit_s,
+      b->quick ? ",\"quick\":true,\"note\":\"quick: 100 workflows, not 300\"" : "");
+  emit(b, metric, took > 0 ? (double)steps / took : 0, "1/s", params);
+  if (!b->timed_out) return 0;
+  engine_close(b);
+  return engine_open(b, e);
+}
+
+/* pg_stat_database.deadlocks of the bench database, once every deadlock the engine's
+ * connections met is in it. A backend counts a deadlock it detects in its own pending
+ * statistics and PostgreSQL 15 flushes those to shared memory at most once a second while it
+ * works, and up to 10 s later once it is idle (pgstat_report_stat), so two equal reads in a
+ * row prove nothing. But a backend always flushes in its exit hook, which runs before it
+ * leaves pg_stat_activity (before_shmem_exit, then on_shmem_exit). So the condition is: the
+ * engine is closed and none of its backends (our application_name) is left; polled, bounded
+ * by 30 s (`settled` = 0 then). pg_stat_clear_snapshot() makes the read a fresh one. */
+static long long settled_deadlocks(bench *b, PGconn *c, int *settled) {
+  const char *vp[] = {b->appname};
+  double until = now_s() + 30;
+  *settled = 0;
+  for (;;) {
+    PGresult *r = PQexecParams(c,
+                               "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+                               " AND pid <> pg_backend_pid()",
+                               1, NULL, vp, NULL, NULL, 0);
+    long long left = PQresultStatus(r) == PGRES_TUPLES_OK ? atoll(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    if (left == 0) *settled = 1;
+    if (left <= 0 || now_s() > until) break;
+    uv_sleep(10);
+  }
+  PQclear(PQexec(c, "SELECT pg_stat_clear_snapshot()"));
+  return count_sql(c, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()");
+}
+
+/* real_intent_steps_per_s and hot_intent_steps_per_s on an engine of their own, and the
+ * deadlocks counted from before it opened to after it closed. The customers are registered
+ * already (by the first engine), outside this count. */
+static int hot_keys(bench *b, int real, int hot, spine_err *e) {
+  PGconn *c = spine_cli__open(b->conninfo, e);
+  if (!c) return -1;
+  int settled_before, settled_after;
+  long long before = settled_deadlocks(b, c, &settled_before);
+  int rc = engine_open(b, e);
+  if (!rc && real) rc = credit_phase(b, "real_intent_steps_per_s", hot_workflows(b), e);
+  if (!rc && hot) rc = credit_phase(b, "hot_intent_steps_per_s", 5, e);
+  if (b->eng) engine_close(b);
+  long long after = settled_deadlocks(b, c, &settled_after);
+  PQfinish(c);
+  if (rc) return rc;
+  char params[200];
+  snprintf(params, sizeof params,
+           "{\"phases\":\"%s%s%s\",\"before\":%lld,\"after\":%lld,\"settled\":%s}",
+           real ? "real_intents" : "", real && hot ? "," : "", hot ? "hot_intents" : "", before,
+           after, settled_before && settled_after ? "true" : "false");
+  if (before < 0 || after < 0)
+    return spine_err_set(e, SPINE_EDB, "bench", NULL, "cannot read pg_stat_database.deadlocks");
+  emit(b, "deadlocks", (double)(after - before), "1", params);
+  return 0;
+}
+
 static void cleanup(bench *b) {
   PGconn *c = PQconnectdb(b->conninfo);
   if (PQstatus(c) == CONNECTION_OK) {
@@ -309,12 +526,46 @@ static void cleanup(bench *b) {
                   " spine.workflows WHERE process LIKE 'bench_%');"
                   "DELETE FROM spine.workflows WHERE process LIKE 'bench_%'");
     PQclear(r);
+    /* The credits and customers stay (the ledger and the history are append-only); their
+     * events are not for anyone: settled, so that no relay delivers them later. */
+    char like[64];
+    snprintf(like, sizeof like, "%s%%", b->customer_prefix);
+    const char *vp[] = {like};
+    r = PQexecParams(c, "DELETE FROM spine.outbox_deliveries WHERE customer_id LIKE $1", 1, NULL,
+                     vp, NULL, NULL, 0);
+    PQclear(r);
   }
   PQfinish(c);
 }
 
+/* Is `what` in the comma-separated list `only` (NULL: everything)? */
 static int wants(const char *only, const char *what) {
-  return !only || strstr(only, what) != NULL;
+  if (!only) return 1;
+  size_t n = strlen(what);
+  for (const char *p = only; *p;) {
+    size_t len = strcspn(p, ",");
+    if (len == n && !strncmp(p, what, n)) return 1;
+    p += len;
+    if (*p) p++;
+  }
+  return 0;
+}
+
+/* The first name in `only` that is not one of `names`, or NULL. */
+static const char *unknown_name(const char *only, char *out, size_t size) {
+  for (const char *p = only; p && *p;) {
+    size_t len = strcspn(p, ",");
+    int found = 0;
+    for (int i = 0; names[i] && !found; i++)
+      found = strlen(names[i]) == len && !strncmp(p, names[i], len);
+    if (!found) {
+      snprintf(out, size, "%.*s", (int)len, p);
+      return out;
+    }
+    p += len;
+    if (*p) p++;
+  }
+  return NULL;
 }
 
 int spine_cli_bench(int argc, char **argv) {
@@ -326,39 +577,69 @@ int spine_cli_bench(int argc, char **argv) {
   b.json = spine_cli__opt(&a, spec, "json") != NULL;
   b.quick = spine_cli__opt(&a, spec, "quick") != NULL;
   const char *only = spine_cli__opt(&a, spec, "only");
+  char bad[64];
+  if (unknown_name(only, bad, sizeof bad)) {
+    fprintf(stderr,
+            "spine bench: --only: unknown figure \"%s\" (expected some of steps, intents,"
+            " real_intents, hot_intents, latency, memory, recovery)\n",
+            bad);
+    return SPINE_EXIT_USAGE;
+  }
+  const char *limit = spine_cli__opt(&a, spec, "phase-limit");
+  b.limit_s = b.quick ? 60 : 120;
+  if (limit) {
+    char *end;
+    b.limit_s = strtod(limit, &end);
+    if (end == limit || *end || !(b.limit_s > 0 && b.limit_s <= 86400)) {
+      fprintf(stderr, "spine bench: --phase-limit must be seconds, more than 0 (got \"%s\")\n",
+              limit);
+      return SPINE_EXIT_USAGE;
+    }
+  }
+  int real = wants(only, "real_intents"), hot = wants(only, "hot_intents");
   spine_err e;
   spine_err_clear(&e);
   if (spine_cli__conninfo(b.conninfo, sizeof b.conninfo, &e))
     return spine_cli__fail(b.json, &e, NULL);
+  /* libpq takes the last of a keyword given twice, in both forms of conninfo */
+  snprintf(b.appname, sizeof b.appname, "spine-bench-%ld", (long)getpid());
+  int uri = !strncmp(b.conninfo, "postgresql://", 13) || !strncmp(b.conninfo, "postgres://", 11);
+  snprintf(b.engine_conninfo, sizeof b.engine_conninfo, "%s%sapplication_name=%s", b.conninfo,
+           !uri                      ? " "
+           : strchr(b.conninfo, '?') ? "&"
+                                     : "?",
+           b.appname);
   snprintf(b.dir, sizeof b.dir, "/tmp/spine-bench-XXXXXX");
   if (!mkdtemp(b.dir)) return 1;
+  snprintf(b.customer_prefix, sizeof b.customer_prefix, "bench-%s-", b.dir + strlen(b.dir) - 6);
+  const struct {
+    const char *name, *src;
+  } files[] = {{"bench_steps", steps_src},
+               {"bench_intents", intents_src},
+               {"bench_wait", wait_src},
+               {"bench_credits", credits_src},
+               {"bench_customer", customer_src}};
   char path[128];
-  snprintf(path, sizeof path, "%s/bench_steps.lua", b.dir);
-  write_file(path, steps_src);
-  snprintf(path, sizeof path, "%s/bench_intents.lua", b.dir);
-  write_file(path, intents_src);
-  snprintf(path, sizeof path, "%s/bench_wait.lua", b.dir);
-  write_file(path, wait_src);
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s.lua", b.dir, files[i].name);
+    write_file(path, files[i].src);
+  }
 
   uv_loop_init(&b.loop);
-  spine_engine_opts o = {0};
-  o.conninfo = b.conninfo;
-  o.pool = 4;
-  o.quiet = 1;
-  if (spine_engine_new(&b.loop, &o, &b.eng, &e) || spine_engine_serve(b.eng, &e)) {
-    uv_loop_close(&b.loop);
-    return spine_cli__fail(b.json, &e, NULL);
-  }
-  spine_engine_on_end(b.eng, on_end, &b);
-  spine_engine_on_begin(b.eng, on_begin, &b);
-  rc = 0;
-  if (wants(only, "steps")) rc = throughput(&b, "bench_steps", "steps_per_s", &e);
-  if (!rc && wants(only, "intents")) rc = throughput(&b, "bench_intents", "intent_steps_per_s", &e);
+  uv_timer_init(&b.loop, &b.deadline);
+  b.deadline.data = &b;
+  rc = engine_open(&b, &e);
+  if (!rc && wants(only, "steps")) rc = throughput(&b, "bench_steps", "steps_per_s", &e);
+  /* the hot-key figures are read against intent_steps_per_s of the same run */
+  if (!rc && (wants(only, "intents") || real || hot))
+    rc = throughput(&b, "bench_intents", "intent_steps_per_s", &e);
+  if (!rc && (real || hot)) rc = register_customers(&b, &e);
   if (!rc && wants(only, "latency")) rc = latency(&b, &e);
   if (!rc && wants(only, "memory")) rc = memory(&b);
-  spine_engine_stop(b.eng);
+  if (b.eng) engine_close(&b);
+  if (!rc && (real || hot)) rc = hot_keys(&b, real, hot, &e);
+  uv_close((uv_handle_t *)&b.deadline, NULL);
   uv_run(&b.loop, UV_RUN_DEFAULT);
-  spine_engine_free(b.eng);
   uv_loop_close(&b.loop);
   if (!rc && wants(only, "recovery")) rc = recovery(&b, &e);
   cleanup(&b);

@@ -13,15 +13,20 @@
 #include "outbox.h"
 #include "scheduler.h"
 
-static const char *const spec[] = {"listen=", "pool=", "json", "http=", "clock=", NULL};
+static const char *const spec[] = {
+    "listen=", "pool=", "json", "http=", "clock=", "instructions=", NULL};
 static const char usage[] =
     "usage: spine serve [--pool N] [--listen HOST:PORT] [--clock real|manual[=TIME]]\n"
+    "                   [--instructions N]\n"
     "  Runs workflows stored in the database until SIGINT or SIGTERM. Several `spine serve`\n"
     "  processes may share one database. --pool sets the pipelined connections (default 4).\n"
     "  Loads the manifests at start and on SIGHUP (see `spine manifests reload`).\n"
     "  --listen (or --http; env SPINE_LISTEN or SPINE_HTTP_ADDR) sets the HTTP address of\n"
     "  /healthz, /metrics and /v1/webhooks/<provider> (default 127.0.0.1:7780; port 0 picks\n"
-    "  a free port and logs it).\n"
+    "  a free port and logs it). /healthz answers 503 \"degraded\" while the event loop has\n"
+    "  not turned for over a second in the last 10 s (spine_loop_lag_max_seconds).\n"
+    "  --instructions N (env SPINE_INSTRUCTIONS) is the instruction budget of one resume of a\n"
+    "  playbook (default 50000000): a resume holds the loop until it yields or runs out.\n"
     "  Relays the outbox's events to their subscribers (see `spine outbox`); env\n"
     "  SPINE_OUTBOX_BACKOFF_MS (first retry, default 1000), SPINE_OUTBOX_BACKOFF_MAX_MS\n"
     "  (default 3600000), SPINE_OUTBOX_TIMEOUT_MS (per POST, default 10000),\n"
@@ -75,6 +80,20 @@ int spine_cli_serve(int argc, char **argv) {
       return SPINE_EXIT_USAGE;
     }
     o.manual_clock = 1;
+  }
+  const char *budget = spine_cli__opt(&a, spec, "instructions");
+  if (!budget) budget = getenv("SPINE_INSTRUCTIONS");
+  if (budget) {
+    char *end;
+    long long n = strtoll(budget, &end, 10);
+    if (end == budget || *end || n < 1000) {
+      fprintf(stderr,
+              "spine serve: --instructions must be a whole number, at least 1000 (got"
+              " \"%s\")\n",
+              budget);
+      return SPINE_EXIT_USAGE;
+    }
+    o.instructions = n;
   }
   const char *evict = getenv("SPINE_EVICT_AFTER_MS");
   o.evict_after_ms = evict ? atoll(evict) : 60000;

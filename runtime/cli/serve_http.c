@@ -1,7 +1,7 @@
 /* The HTTP side of `spine serve`: /healthz, /metrics (the engine's and the store's counters
- * through the metrics registry, the adapters' breakers and rate limits included) and the webhook
- * route, on the engine's loop: verified webhooks go to their adapter (serve_webhooks.c); the
- * clock's routes (serve_clock.c). */
+ * through the metrics registry, the adapters' breakers and rate limits included, and the loop's
+ * lag) and the webhook route, on the engine's loop: verified webhooks go to their adapter
+ * (serve_webhooks.c); the clock's routes (serve_clock.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,17 +9,26 @@
 #include "cli.h"
 #include "http_server.h"
 #include "log.h"
+#include "loop_lag.h"
 #include "metrics.h"
 #include "providers.h"
 #include "scheduler.h"
 #include "store.h"
 #include "webhook.h"
 
+/* The loop ticks this often; /healthz is degraded while the largest lag of the last
+ * SPINE_LOOP_LAG_WINDOW seconds is over DEGRADED_LAG_S: the loop did not turn for that long. */
+#define LAG_TICK_MS    100
+#define DEGRADED_LAG_S 1.0
+
 struct spine_cli__http {
   spine_engine *eng;
   spine_metrics *metrics;
   spine_http_server *srv;
   spine_webhooks *hooks;
+  spine_loop_lag lag;
+  int lag_started;
+  int closing; /* handles (server, lag timer) whose close callback has not run yet */
 };
 
 static double live(void *data) {
@@ -46,12 +55,25 @@ static double retries(void *data) {
   return (double)stats(data)->retries;
 }
 
+static double lag_last(void *data) {
+  return spine_loop_lag_last(&((spine_cli__http *)data)->lag);
+}
+
+static double lag_max(void *data) {
+  return spine_loop_lag_max(&((spine_cli__http *)data)->lag, uv_hrtime());
+}
+
 static void healthz(void *data, spine_http_exchange *x) {
   spine_cli__http *h = data;
-  char body[128];
-  int n = snprintf(body, sizeof body, "{\"status\":\"ok\",\"worker\":%lld,\"live\":%d}\n",
-                   (long long)spine_engine_worker(h->eng), spine_engine_live(h->eng));
-  spine_http_respond(x, 200, "application/json", body, (size_t)n);
+  double max = lag_max(h);
+  int degraded = max > DEGRADED_LAG_S;
+  char body[256];
+  int n = snprintf(body, sizeof body,
+                   "{\"status\":\"%s\",\"worker\":%lld,\"live\":%d,\"loop_lag_seconds\":%.3f,"
+                   "\"loop_lag_max_seconds\":%.3f}\n",
+                   degraded ? "degraded" : "ok", (long long)spine_engine_worker(h->eng),
+                   spine_engine_live(h->eng), lag_last(h), max);
+  spine_http_respond(x, degraded ? 503 : 200, "application/json", body, (size_t)n);
 }
 
 static void metrics(void *data, spine_http_exchange *x) {
@@ -77,6 +99,10 @@ static int register_metrics(spine_cli__http *h) {
       {SPINE_METRIC_COUNTER, "spine_store_ops_total", "Store operations committed", ops},
       {SPINE_METRIC_COUNTER, "spine_store_retries_total",
        "Store operations sent again after a batch failed", retries},
+      {SPINE_METRIC_GAUGE, "spine_loop_lag_seconds",
+       "How late the event loop ran its last 100 ms tick", lag_last},
+      {SPINE_METRIC_GAUGE, "spine_loop_lag_max_seconds",
+       "The largest event loop lag of the last 10 s", lag_max},
   };
   for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
     int rc = spine_metrics_add_fn(h->metrics, m[i].type, m[i].name, m[i].help, m[i].read, h);
@@ -101,6 +127,7 @@ int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
   h->eng = eng;
   o.metrics = h->metrics;
   rc = register_metrics(h);
+  if (!rc && !(rc = spine_loop_lag_start(loop, &h->lag, LAG_TICK_MS))) h->lag_started = 1;
   if (!rc) rc = spine_http_server_start(loop, &o, &h->srv, e);
   if (!rc) rc = spine_http_server_route(h->srv, "GET", "/healthz", healthz, h);
   if (!rc) rc = spine_http_server_route(h->srv, "GET", "/metrics", metrics, h);
@@ -110,10 +137,7 @@ int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
                               spine_cli__webhook_deliver, eng, &h->hooks, e);
   if (rc) {
     if (!e || !e->code) spine_err_set(e, rc, "http", NULL, "cannot start the HTTP server");
-    if (h->srv) spine_http_server_close(h->srv, NULL, NULL);
-    spine_webhooks_free(h->hooks);
-    spine_metrics_free(h->metrics);
-    free(h);
+    spine_cli__http_stop(h); /* frees h once its handles are closed */
     return rc;
   }
   if (spine_engine_providers(eng))
@@ -131,11 +155,22 @@ spine_metrics *spine_cli__http_metrics(spine_cli__http *h) {
 
 static void on_closed(void *data) {
   spine_cli__http *h = data;
+  if (--h->closing > 0) return;
   spine_webhooks_free(h->hooks);
   spine_metrics_free(h->metrics);
   free(h);
 }
 
 void spine_cli__http_stop(spine_cli__http *h) {
-  if (h) spine_http_server_close(h->srv, on_closed, h);
+  if (!h) return;
+  h->closing = 1; /* held until both closes are under way: a callback may run at once */
+  if (h->srv) {
+    h->closing++;
+    spine_http_server_close(h->srv, on_closed, h);
+  }
+  if (h->lag_started) {
+    h->closing++;
+    spine_loop_lag_stop(&h->lag, on_closed, h);
+  }
+  on_closed(h);
 }

@@ -1,5 +1,5 @@
--- The HTTP server of `spine serve`: /healthz, /metrics and the webhook route's refusals, on a
--- running server with a real database.
+-- The HTTP server of `spine serve`: /healthz (degraded when the loop stalled), /metrics and the
+-- webhook route's refusals, on a running server with a real database.
 local T = require("spine_test")
 
 local SECRET = "whsec-test-7c1e"
@@ -109,6 +109,62 @@ describe("spine serve over HTTP", function()
     assert.are.same({ signalled = {}, unmatched = 1 }, T.json.decode(answer))
     assert.are.equal(1, metric(text, 'spine_webhooks_total{outcome="accepted"}'))
     assert.matches('"msg":"webhook verified","provider":"gridco"', T.log_of(srv), 1, true)
+  end)
+
+  it("exports the event loop's lag, last and largest of the last 10 s, as gauges in /metrics",
+     function()
+    local _, srv, base = start("spec_http_loop_lag")
+    local status, text = T.http("GET", base .. "/metrics")
+    local _, health = T.http("GET", base .. "/healthz")
+    T.kill(srv, "TERM")
+    assert.are.equal(200, status)
+    assert.matches("# TYPE spine_loop_lag_seconds gauge", text, 1, true)
+    assert.matches("# TYPE spine_loop_lag_max_seconds gauge", text, 1, true)
+    assert.is_true(metric(text, "spine_loop_lag_seconds") >= 0)
+    assert.is_true(metric(text, "spine_loop_lag_max_seconds") >= 0)
+    local h = T.json.decode(health)
+    assert.is_number(h.loop_lag_seconds)
+    assert.is_number(h.loop_lag_max_seconds)
+  end)
+
+  it("answers /healthz 503 degraded after one resume held the loop for over a second, then 200",
+     function()
+    local url = T.newdb("spec_http_loop_stall")
+    -- bad_loop spins until its budget runs out, in one resume: 250M instructions hold the
+    -- loop for several seconds (about 5 s here; the default 50M takes about one)
+    local srv = T.serve(url, { SPINE_INSTRUCTIONS = "250000000" })
+    local base = "http://127.0.0.1:" .. T.http_port(srv)
+    local before = T.http("GET", base .. "/healthz")
+    local code, started = T.spine_json(url, { "start", "tests/playbooks/bad_loop.lua" })
+    assert.are.equal(0, code)
+    -- a request sent during the stall is answered after it, when the lag is known: the
+    -- degraded answer comes whether the poll falls in the stall or after it
+    local degraded, text
+    T.wait_until(function()
+      local _, m = T.http("GET", base .. "/metrics")
+      local status, body = T.http("GET", base .. "/healthz")
+      if status ~= 503 or (metric(m, "spine_loop_lag_max_seconds") or 0) <= 1 then return false end
+      degraded, text = T.json.decode(body), m
+      return true
+    end, 120, "/healthz to answer degraded")
+    local wf = T.wait_until(function()
+      local _, w = T.spine_json(url, { "show", started.id })
+      return w and w.status ~= "running" and w.status ~= "pending" and w
+    end, 30, "bad_loop to end")
+    local ok = T.wait_until(function()
+      local status, body = T.http("GET", base .. "/healthz")
+      return status == 200 and T.json.decode(body)
+    end, 60, "/healthz to answer ok again")
+    T.kill(srv, "TERM")
+    assert.are.equal(200, before)
+    assert.are.equal("degraded", degraded.status)
+    assert.is_true(degraded.loop_lag_max_seconds > 1, "max lag " .. degraded.loop_lag_max_seconds)
+    assert.is_true(degraded.worker >= 1)
+    assert.are.equal("failed", wf.status)
+    assert.are.equal("instruction_budget", wf.error.code)
+    assert.is_true(metric(text, "spine_loop_lag_max_seconds") > 1)
+    assert.are.equal("ok", ok.status)
+    assert.is_true(ok.loop_lag_max_seconds <= 1)
   end)
 
   it("refuses to start on an address already in use, naming it", function()
