@@ -1576,6 +1576,7 @@ int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engin
     return rc;
   }
   spine_store_on_idle(eng->store, on_store_idle, eng);
+  spine_store_set_timeout(eng->store, eng->o.db_timeout_ms);
   spine_providers_set_clock(eng->providers, engine_clock, eng);
   lua_setup(eng);
   uint64_t seed = (uint64_t)real_now() ^ ((uint64_t)getpid() << 40);

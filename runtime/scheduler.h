@@ -25,6 +25,7 @@ typedef struct spine_engine_opts {
   const char *playbooks;  /* directory of playbooks by name (default "playbooks") */
   const char *providers;  /* directory of provider adapters (default "providers") */
   int64_t lease_ms;       /* worker lease (default 10 s) */
+  int64_t db_timeout_ms;  /* a batch unanswered this long: the connection is lost (15 s) */
   int64_t evict_after_ms; /* evict workflows waiting longer than this (0 = never) */
   int quiet;              /* no info logs */
 } spine_engine_opts;

@@ -70,6 +70,8 @@ int spine_cli_serve(int argc, char **argv) {
   if (pool) o.pool = atoi(pool);
   const char *lease = getenv("SPINE_LEASE_MS");
   if (lease) o.lease_ms = atoll(lease);
+  const char *db_timeout = getenv("SPINE_DB_TIMEOUT_MS");
+  if (db_timeout) o.db_timeout_ms = atoll(db_timeout);
   const char *clock = spine_cli__opt(&a, spec, "clock");
   if (!clock) clock = getenv("SPINE_CLOCK");
   if (clock && strcmp(clock, "real")) {
