@@ -302,6 +302,14 @@ function F.serve(url, env)
   return h
 end
 
+-- A worker's state in a few words, for failure messages: alive, stopped or gone, and its log's
+-- last line.
+function F.describe(h)
+  local state = F.gone(h.pid) and "gone" or F.stopped(h.pid) and "stopped" or "alive"
+  local last = T.log_of(h):match("([^\n]+)\n?$") or "(no log)"
+  return ("worker %d %s, its last log line: %s"):format(h.pid, state, last)
+end
+
 -- The worker's id in spine.workers (waiting until it registered).
 function F.worker_id(url, h)
   return T.wait_until(function()
@@ -357,10 +365,11 @@ end
 -- where the workload stands (and what `extra()` adds: a worker's state, deadlocks, ...).
 -- Returns the clock when it saw them all finished.
 function F.wait_finished(url, w, seconds, what, extra)
-  local ok, err = pcall(T.wait_until, function() return unfinished(url) == 0 end, seconds, what)
+  seconds = math.ceil(seconds)
+  local ok = pcall(T.wait_until, function() return unfinished(url) == 0 end, seconds, what)
   if not ok then
-    error(("%s: not all %d workflows finished within %d s (%s)%s"):format(what, w.n, seconds,
-      F.progress(url, w), extra and ("; " .. extra()) or ""), 2)
+    assert(false, ("%s: not all %d workflows finished within %d s (%s)%s"):format(what, w.n,
+      seconds, F.progress(url, w), extra and ("; " .. extra()) or ""))
   end
   return F.clock()
 end
@@ -423,8 +432,8 @@ end
 function F.wait_progress(url, w, count, seconds, what, extra)
   local ok = pcall(T.wait_until, function() return F.credits(url) > count end, seconds, what)
   if not ok then
-    error(("%s: no credit was applied within %d s (%s)%s"):format(what, seconds,
-      F.progress(url, w), extra and ("; " .. extra()) or ""), 2)
+    assert(false, ("%s: no credit was applied within %d s (%s)%s"):format(what, seconds,
+      F.progress(url, w), extra and ("; " .. extra()) or ""))
   end
   return F.clock()
 end
