@@ -1,14 +1,18 @@
 /* The sandbox playbooks and adapters run in: the state's allocator (a total limit, and net
- * growth charged to the resume in progress), the restricted environment, and the instruction
- * budget (a count hook that a playbook's pcall cannot outrun). It owns the allocator's state;
- * it never lets a script reach os, io, debug, load, require, or a table another script sees. */
+ * growth charged to the resume in progress), the restricted environment with C library loops
+ * bounded, and the instruction budget (a count hook that a playbook's pcall cannot outrun). It
+ * owns the allocator's state; it never lets a script reach os, io, debug, load, require, or a
+ * table another script sees. */
 #include "sandbox.h"
 
 #include <lauxlib.h>
+#include <limits.h>
 #include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "lpattern.h"
 
 /* Instructions between two hook calls: small enough to stop a loop promptly, large enough
  * that the hook costs nothing measurable. */
@@ -80,9 +84,23 @@ static int arm_count(int64_t left) {
   return left >= HOOK_COUNT ? HOOK_COUNT : left > 1 ? (int)left : 1;
 }
 
-/* Runs every `count` instructions of a hooked coroutine. Once a limit trips it re-arms with a
- * count of 1, so every further instruction raises again: a pcall in the playbook catches one
- * error, then its next instruction raises outside the pcall (as Redis's luaMaskCountHook). */
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
+/* Raises the error of the limit that tripped, located at `level` (0 in the hook, where it is
+ * the running Lua function; 1 in a C function, its caller), with the hook re-armed to a count
+ * of 1: a pcall in the playbook catches one error, then its next instruction raises outside
+ * the pcall (as Redis's luaMaskCountHook). Once memory has tripped, building the message fails
+ * and raises "not enough memory" instead: just as final. */
+static int raise_tripped(lua_State *L, spine_limits *lim, int level) {
+  if (lua_gethookcount(L) != 1) lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+  luaL_where(L, level);
+  lua_pushstring(L, lim->tripped == SPINE_LIMIT_MEMORY ? "memory limit exceeded"
+                                                       : "instruction budget exceeded");
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+/* Runs every `count` instructions of a hooked coroutine; once a limit trips, at every one. */
 static void budget_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   spine_limits *lim = limits_of(L);
@@ -95,15 +113,26 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
     return;
   }
   if (lim->tripped == SPINE_LIMIT_NONE) lim->tripped = SPINE_LIMIT_INSTRUCTIONS;
-  if (count != 1) lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
-  /* Level 0 in a hook is the running Lua function (a hook has no frame of its own). Once
-   * memory has tripped, building this message fails and raises "not enough memory" instead:
-   * just as final. */
-  luaL_where(L, 0);
-  lua_pushstring(L, lim->tripped == SPINE_LIMIT_MEMORY ? "memory limit exceeded"
-                                                       : "instruction budget exceeded");
-  lua_concat(L, 2);
-  lua_error(L);
+  raise_tripped(L, lim, 0);
+}
+
+/* Charges the loop a C function is about to run, `work` instructions' worth, to the budget of
+ * the thread running it: the count hook sees Lua instructions only, and string.rep("", 1 << 50)
+ * is one. Refuses (raises the budget error) when the work is more than what is left. */
+static void charge(lua_State *L, int64_t work) {
+  spine_limits *lim = limits_of(L);
+  if (!lim || work <= 0) return;
+  if (lim->tripped == SPINE_LIMIT_NONE && work < lim->instructions_left) {
+    lim->instructions_left -= work;
+    if (lim->instructions_left < lua_gethookcount(L))
+      lua_sethook(L, budget_hook, LUA_MASKCOUNT, arm_count(lim->instructions_left));
+    return;
+  }
+  if (lim->tripped == SPINE_LIMIT_NONE) {
+    lim->tripped = SPINE_LIMIT_INSTRUCTIONS;
+    lim->instructions_left = 0;
+  }
+  raise_tripped(L, lim, 1);
 }
 
 /* ---- the allocator ---- */
@@ -161,6 +190,27 @@ static void *sandbox_realloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   a->total = a->total - old + nsize;
   if (lim) lim->mem_grown += (int64_t)nsize - (int64_t)old;
   return p;
+}
+
+/* Makes sure a C function may allocate `size` bytes before it starts (string.rep knows its
+ * result's size before its loop): collects first when they do not fit, as a refused
+ * allocation would, then trips the memory limit and raises if they still do not. */
+static void reserve(lua_State *L, size_t size) {
+  sandbox_alloc *a = alloc_of(L);
+  spine_limits *lim = limits_of(L);
+  if (!a || !lim || lim != a->cur || lim->mem_limit <= 0) return;
+  if (lim->tripped == SPINE_LIMIT_MEMORY) raise_tripped(L, lim, 1);
+  for (int collected = 0;; collected = 1) {
+    if (size <= (size_t)INT64_MAX && (int64_t)size <= lim->mem_limit - lim->mem_grown) return;
+    if (collected) break;
+    lua_gc(L, LUA_GCCOLLECT);
+  }
+  luaL_where(L, 1); /* the message first: once tripped, nothing more may be allocated */
+  lua_pushliteral(L, "memory limit exceeded");
+  lua_concat(L, 2);
+  if (lim->tripped == SPINE_LIMIT_NONE) lim->tripped = SPINE_LIMIT_MEMORY;
+  lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+  lua_error(L);
 }
 
 /* ---- the environment ---- */
@@ -233,9 +283,133 @@ static int safe_xpcall(lua_State *L) {
   return finish_xpcall(L, status, 2);
 }
 
+/* ---- library functions whose loops the hook cannot see ---- */
+
+/* The library's own function (upvalue 1), on the same stack: the checks charged for are done,
+ * and its argument errors name the same function. */
+static int call_original(lua_State *L) {
+  return lua_tocfunction(L, lua_upvalueindex(1))(L);
+}
+
+/* The count of f..e (e >= f) as a charge, without overflow. */
+static int64_t span(lua_Integer f, lua_Integer e) {
+  uint64_t n = (uint64_t)e - (uint64_t)f;
+  return n >= (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)n + 1;
+}
+
+/* string.rep: its loop runs n times even for an empty string, so n is charged; its result's
+ * size is known first, so it is reserved before any work, twice over: Lua builds it in a
+ * buffer, then copies it into the string. (Past INT_MAX bytes Lua's own "resulting string too
+ * large" answers.) */
+static int bounded_rep(lua_State *L) {
+  size_t l, lsep;
+  luaL_checklstring(L, 1, &l);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_optlstring(L, 3, "", &lsep);
+  size_t unit = l + lsep;
+  if (n > 0 && unit >= l && (unit == 0 || unit <= (size_t)INT_MAX / (uint64_t)n)) {
+    size_t size = l * (size_t)n + lsep * (size_t)(n - 1);
+    reserve(L, size > LUAL_BUFFERSIZE ? 2 * size : size);
+    charge(L, n);
+  }
+  return call_original(L);
+}
+
+/* table.move: its loop runs e - f + 1 times, whatever the tables hold. */
+static int bounded_move(lua_State *L) {
+  lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3);
+  luaL_checkinteger(L, 4);
+  if (e >= f && (f > 0 || e < LUA_MAXINTEGER + f)) charge(L, span(f, e));
+  return call_original(L);
+}
+
+static int constant(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  return 1;
+}
+
+/* The length the library function will see for its table (argument 1), or -1 when that is not
+ * a table (the function raises its own error). #t is taken once: a table whose __len answers
+ * differently each time is replaced by a proxy that answers the first length and reads and
+ * writes through to it, so the loop the function runs is the one charged for. */
+static lua_Integer fixed_len(lua_State *L) {
+  if (lua_type(L, 1) != LUA_TTABLE) return -1;
+  if (luaL_getmetafield(L, 1, "__len") == LUA_TNIL) return (lua_Integer)lua_rawlen(L, 1);
+  lua_pop(L, 1);
+  lua_Integer n = luaL_len(L, 1);
+  lua_createtable(L, 0, 0);
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, n);
+  lua_pushcclosure(L, constant, 1);
+  lua_setfield(L, -2, "__len");
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "__newindex");
+  lua_setmetatable(L, -2);
+  lua_replace(L, 1);
+  return n;
+}
+
+/* table.insert(t, pos, v) moves the elements pos..#t up. */
+static int bounded_insert(lua_State *L) {
+  lua_Integer n = fixed_len(L);
+  if (n >= 0 && lua_gettop(L) == 3) {
+    lua_Integer pos = luaL_checkinteger(L, 2);
+    if (pos >= 1 && pos <= n) charge(L, span(pos, n));
+  }
+  return call_original(L);
+}
+
+/* table.remove(t, pos) moves the elements pos+1..#t down. */
+static int bounded_remove(lua_State *L) {
+  lua_Integer n = fixed_len(L);
+  if (n >= 0) {
+    lua_Integer pos = luaL_optinteger(L, 2, n);
+    if (pos >= 1 && pos < n) charge(L, span(pos + 1, n));
+  }
+  return call_original(L);
+}
+
+/* table.sort compares about n log n times; without a Lua comparator nothing else is counted. */
+static int bounded_sort(lua_State *L) {
+  lua_Integer n = fixed_len(L);
+  if (n > 1 && n < INT_MAX) {
+    int64_t log2 = 1;
+    for (lua_Integer k = n; k > 1; k >>= 1)
+      log2++;
+    charge(L, (int64_t)n * log2);
+  }
+  return call_original(L);
+}
+
+/* table.concat(t, sep, i, j) reads i..j, whose values __index may make up. */
+static int bounded_concat(lua_State *L) {
+  lua_Integer last = fixed_len(L);
+  if (last >= 0) {
+    luaL_optlstring(L, 2, "", NULL);
+    lua_Integer i = luaL_optinteger(L, 3, 1);
+    last = luaL_optinteger(L, 4, last);
+    if (last >= i) charge(L, span(i, last));
+  }
+  return call_original(L);
+}
+
+/* Replacements in the environments' copies of the libraries; the patterns (find, match,
+ * gmatch, gsub) are lpattern.c's. */
+static const struct {
+  const char *lib, *name;
+  lua_CFunction fn;
+} bounded[] = {
+    {LUA_STRLIBNAME, "rep", bounded_rep},       {LUA_TABLIBNAME, "move", bounded_move},
+    {LUA_TABLIBNAME, "insert", bounded_insert}, {LUA_TABLIBNAME, "remove", bounded_remove},
+    {LUA_TABLIBNAME, "sort", bounded_sort},     {LUA_TABLIBNAME, "concat", bounded_concat},
+};
+
 /* Builds the registry table push_env copies from. The libraries' tables stay as opened, for
- * the engine's own code; environments see shallow copies without the removed functions, each
- * behind a proxy with a protected metatable, so the copies are unreachable for writing. */
+ * the engine's own code; environments see shallow copies without the removed functions and
+ * with bounded ones (above) where a C loop would escape the budget, each behind a proxy with a
+ * protected metatable, so the copies are unreachable for writing. */
 static int setup(lua_State *L) {
   luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
   lua_pop(L, 1);
@@ -284,6 +458,13 @@ static int setup(lua_State *L) {
         lua_pop(L, 1);
       }
     }
+    for (size_t j = 0; j < sizeof bounded / sizeof bounded[0]; j++) {
+      if (strcmp(bounded[j].lib, libs[i].name)) continue;
+      lua_getfield(L, real, bounded[j].name);
+      lua_pushcclosure(L, bounded[j].fn, 1);
+      lua_setfield(L, copy, bounded[j].name);
+    }
+    if (libs[i].open == luaopen_string) spine_lpattern_register(L, copy, charge);
     lua_createtable(L, 0, 3);
     lua_pushvalue(L, copy);
     lua_setfield(L, -2, "__index");

@@ -393,3 +393,104 @@ TEST_IMPL(sandbox_load_errors) {
   lua_close(L);
   return 0;
 }
+
+/* Runs `body` (a function body) in a coroutine under 10M instructions and 16 MB; returns the
+ * limit that tripped, and its error in err (a static buffer). */
+static spine_limit_kind run_body(lua_State *L, const char *body, const char **err) {
+  static char msg[512], src[1024];
+  snprintf(src, sizeof src, "return function()\n%s\nend", body);
+  spine_limits lim;
+  int st;
+  lua_State *co = run_co(L, &lim, src, 10 * 1000 * 1000, 16 << 20, &st);
+  snprintf(msg, sizeof msg, "%s", st == LUA_OK ? "" : lua_tostring(co, -1));
+  *err = msg;
+  lua_pop(L, 1);
+  return lim.tripped;
+}
+
+TEST_IMPL(sandbox_c_loops) {
+  lua_State *L = spine_sandbox_new_state(0);
+  ASSERT(L != NULL);
+  const char *err;
+
+  /* Loops in C functions, which the count hook never sees, are charged before they run. */
+  static const char *const loops[] = {
+      "return string.rep('', 1 << 50)",
+      "return (''):rep(1 << 50)",
+      "return string.rep('', 1 << 50, '')",
+      "return table.move({}, 1, 1 << 50, 2)",
+      "return table.move({}, 1, math.maxinteger, 2)",
+      "return string.find(('a'):rep(1e5), '.-.-.-.-.-b')",
+      "return ('a'):rep(1e5):find('.-.-.-.-.-b')",
+      "return string.match(('a'):rep(1e5), '.-.-.-.-.-b')",
+      "for _ in string.gmatch(('a'):rep(1e5), '.-.-.-.-.-b') do end",
+      "return string.gsub(('a'):rep(1e5), '.-.-.-.-.-b', '')",
+      "return ('a'):rep(1e5):gsub('.-.-.-.-.-b', '')",
+      "return string.find(('a'):rep(2e6), ('a'):rep(1e6) .. 'b', 1, true)",
+      /* a border far beyond the elements, or a __len that says so */
+      "local t = setmetatable({}, {__len = function() return 1 << 50 end})\n"
+      "return table.remove(t, 1)",
+      "local t = setmetatable({}, {__len = function() return 1 << 50 end})\n"
+      "table.insert(t, 1, 'x')",
+      "return table.concat(setmetatable({}, {__index = rawlen}), '', 1, 1 << 40)",
+      "local t = {} for i = 1, 5e5 do t[i] = -i end table.sort(t)",
+      "local t = {} for i = 1, 5e5 do t[i] = i end table.sort(t, rawequal)",
+  };
+  for (size_t i = 0; i < sizeof loops / sizeof loops[0]; i++) {
+    spine_limit_kind k = run_body(L, loops[i], &err);
+    if (k != SPINE_LIMIT_INSTRUCTIONS) TEST_FAIL_("%s: tripped %d: %s", loops[i], k, err);
+  }
+  run_body(L, "local x = 1\nreturn string.rep('', 1 << 50)", &err);
+  ASSERT_STR_EQ(err, "playbooks/t.lua:3: instruction budget exceeded");
+  /* pcall cannot swallow it: the next instruction raises again. */
+  ASSERT_EQ(run_body(L, "pcall(string.rep, '', 1 << 50) return 'survived'", &err),
+            SPINE_LIMIT_INSTRUCTIONS);
+  ASSERT_STR_EQ(err, "playbooks/t.lua:2: instruction budget exceeded");
+
+  /* A result that cannot fit is refused before any work, as a memory error. */
+  static const char *const big[] = {
+      "return string.rep('x', 1e9)",
+      "return ('x'):rep(1e9)",
+      "return ('x'):rep(1e7, ('y'):rep(10))",
+      "local keep = ('x'):rep(6e6) return ('y'):rep(12e6)",
+  };
+  for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+    spine_limit_kind k = run_body(L, big[i], &err);
+    if (k != SPINE_LIMIT_MEMORY) TEST_FAIL_("%s: tripped %d: %s", big[i], k, err);
+  }
+  ASSERT_EQ(run_body(L, "local ok = pcall(string.rep, 'x', 1e9) return 'survived'", &err),
+            SPINE_LIMIT_MEMORY);
+  /* Beyond 2 GB Lua's own error stands (a plain error, which pcall catches). */
+  ASSERT_EQ(run_body(L, "return string.rep('x', 1 << 40)", &err), SPINE_LIMIT_NONE);
+  ASSERT_STR_CONTAINS(err, "resulting string too large");
+
+  /* A __len that answers differently the second time cannot stretch the loop it was charged
+   * for: the library sees the first answer. */
+  ASSERT_EQ(run_body(L,
+                     "local calls\n"
+                     "local t = setmetatable({}, {__index = rawlen, __len = function()\n"
+                     "  calls = calls + 1 return calls == 1 and 10 or (1 << 31) - 2 end})\n"
+                     "calls = 0 table.sort(t) assert(calls == 1)\n"
+                     "calls = 0 table.insert(t, 1, 0) assert(calls == 1 and rawget(t, 1) == 0)\n"
+                     "calls = 0 table.remove(t, 1) assert(calls == 1)\n"
+                     "calls = 0 table.concat(t, ',') assert(calls == 1)",
+                     &err),
+            SPINE_LIMIT_NONE);
+  ASSERT_STR_EQ(err, "");
+
+  /* What is there works as before. */
+  ASSERT_STR_EQ(load_str(L, "local t = {5, 3, 1, 4, 2} table.sort(t) table.insert(t, 1, 0) "
+                            "table.insert(t, 9) assert(table.remove(t, 1) == 0) table.remove(t) "
+                            "local m = table.move({1, 2, 3}, 1, 3, 2, {}) "
+                            "local d = setmetatable({}, {__len = function() return 3 end, "
+                            "__index = function(_, i) return i * 10 end}) "
+                            "return table.concat(t, ',') .. '|' .. table.concat(m, ',', 2, 4) .. "
+                            "'|' .. ('ab'):rep(3, '-') .. string.rep('x', 0) .. "
+                            "table.concat(d, ',') .. '|' .. table.concat({1, 2, 3}, '', 2) .. "
+                            "select(2, ('hello'):gsub('l', 'L')) .. ('k=v'):match('(%w)=(%w)') "
+                            ".. #string.rep('', 1e5)"),
+                "1,2,3,4,5|1,2,3|ab-ab-ab10,20,30|232k0");
+  ASSERT_EQ(lua_gettop(L), 0);
+  lua_close(L);
+  return 0;
+}

@@ -31,7 +31,7 @@ return {
     end,
     hog = function()
       local t = {}
-      for i = 1, 1000 do t[i] = string.rep("x", 1 << 16) .. i end
+      for i = 1, 1000 do t[i] = string.rep(("x"):rep(256), 256) .. i end
       return #t
     end,
     hang = function(p, args)
