@@ -90,9 +90,13 @@ void spine_ctx_normalize_error(spine_wf *wf, lua_State *co, int status) {
       status == LUA_ERRMEM) {
     int mem = lim->tripped != SPINE_LIMIT_INSTRUCTIONS;
     char msg[400];
-    snprintf(msg, sizeof msg, "%s%s%s", where, where[0] ? ": " : "",
-             mem ? "memory limit exceeded (the playbook allocated too much in one step)"
-                 : "instruction budget exceeded (an endless loop?)");
+    if (mem)
+      snprintf(msg, sizeof msg,
+               "%s%smemory limit exceeded (the workflow would hold more than %lld MB)", where,
+               where[0] ? ": " : "", (long long)(lim->mem_limit >> 20));
+    else
+      snprintf(msg, sizeof msg, "%s%sinstruction budget exceeded (an endless loop?)", where,
+               where[0] ? ": " : "");
     lua_pop(co, 1);
     spine_ctx_push_error(co, "limit", mem ? "memory_limit" : "instruction_budget", msg, NULL);
   } else if (lua_type(co, -1) == LUA_TTABLE) {
@@ -150,8 +154,20 @@ int spine_ctx__raise_cancel(lua_State *L) {
   return lua_error(L);
 }
 
+typedef struct json_text {
+  const char *json;
+  size_t len;
+} json_text;
+
+static void decode_json(lua_State *L, void *data) {
+  json_text *t = data;
+  if (!t->json || spine_codec_decode(L, t->json, t->len, NULL)) lua_pushnil(L);
+}
+
+/* Charged to the workflow whose coroutine L is: it may keep the value across its steps. */
 void spine_ctx__push_json(lua_State *L, const char *json, size_t len) {
-  if (!json || spine_codec_decode(L, json, len, NULL)) lua_pushnil(L);
+  json_text t = {json, len};
+  spine_sandbox_charged(L, decode_json, &t);
 }
 
 /* The continuation of calls whose outcome the scheduler pushes. */

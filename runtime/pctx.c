@@ -1,6 +1,6 @@
 /* The provider context `p` and one adapter function's run: a coroutine per attempt in the
  * adapters' sandboxed state, resumed from the loop when its HTTP or SMTP exchange ends, under
- * an instruction budget and memory limit per resume and a timeout per attempt. Owns the
+ * an instruction budget per resume, a memory limit and a timeout per attempt. Owns the
  * attempt (coroutine ref, timer, exchange, scratch buffers); never decides about channels,
  * never lets a secret it handed out leave in a result, an error or a log line. */
 #include "pctx.h"
@@ -646,7 +646,8 @@ static void settle_error(spine_pctx *a, int st) {
                "%s: instruction budget exceeded (an endless loop?)", where);
   } else if (a->lim.tripped == SPINE_LIMIT_MEMORY || st == LUA_ERRMEM) {
     set_result(a, SPINE_PROVIDER_INVALID, "memory_limit",
-               "%s: memory limit exceeded (the adapter allocated too much in one resume)", where);
+               "%s: memory limit exceeded (the adapter would hold more than %lld MB)", where,
+               (long long)(a->lim.mem_limit >> 20));
   } else if (is_marked(co, -1)) {
     lua_getfield(co, -1, "kind");
     int rejected = !strcmp(lua_tostring(co, -1), "rejected");

@@ -1,5 +1,5 @@
-/* The sandbox playbooks and adapters run in: the state's allocator (a total limit, and net
- * growth charged to the resume in progress), the restricted environment with C library loops
+/* The sandbox playbooks and adapters run in: the state's allocator (a total limit, and each
+ * block charged to the workflow that made it), the restricted environment with C library loops
  * bounded, and the instruction budget (a count hook that a playbook's pcall cannot outrun). It
  * owns the allocator's state; it never lets a script reach os, io, debug, load, require, or a
  * table another script sees. */
@@ -17,20 +17,40 @@
 /* Instructions between two hook calls: small enough to stop a loop promptly, large enough
  * that the hook costs nothing measurable. */
 #define HOOK_COUNT     1000
-/* Net growth allowed to a chunk's top level (spine_sandbox_load has no mem_limit argument):
- * a playbook's top level declares tables and functions, it does not build data. */
+/* What a chunk's top level may hold (spine_sandbox_load has no mem_limit argument): a
+ * playbook's top level declares tables and functions, it does not build data. */
 #define LOAD_MEM_LIMIT ((int64_t)64 << 20)
+
+/* Who a block's bytes are charged to: a workflow, an adapter call or a chunk being loaded,
+ * through the slot its spine_limits names. Each block carries its slot and the slot's
+ * generation in a header; a slot whose last block is freed while it is not running is
+ * recycled with the next generation, so older headers naming it then charge no one. Slot 0 is
+ * no one (the engine's own allocations). */
+typedef struct owner {
+  int64_t bytes; /* in live blocks charged to it */
+  uint32_t gen;
+  uint32_t next_free; /* while free: the next free slot, 0 at the end */
+} owner;
+
+/* Before each block; 8 bytes keep Lua's alignment (8: lua_Number, pointers). */
+typedef struct header {
+  uint32_t slot, gen;
+} header;
 
 /* The allocator's state, one per lua_State. lua_close is the only close callers have, so the
  * allocator frees this itself when its last block goes: the state block, which lua_close
  * frees last (total reaches 0 then and only then). */
 typedef struct sandbox_alloc {
-  size_t total;      /* bytes in live blocks */
+  size_t total;      /* bytes in live blocks (as Lua counts them: without headers) */
   size_t limit;      /* maximum total; 0 = none */
   spine_limits *cur; /* limits of the resume in progress, or NULL */
+  uint32_t cur_slot; /* cur's slot (0 if it has none) */
   lua_State *co;     /* the coroutine of `cur`, whose hook is re-armed when memory trips */
   int pending;       /* the last growth was refused and tripped `cur`: see refuse_growth() */
+  int charge_only;   /* spine_sandbox_charged: `cur` is charged, never refused */
   int *freed;        /* during lua_newstate only: set when this struct is freed */
+  owner *owners;     /* [0] unused */
+  uint32_t nowners, cap_owners, free_owner;
 } sandbox_alloc;
 
 /* Registry key of the sandbox's table; its slots: */
@@ -137,14 +157,77 @@ static void charge(lua_State *L, int64_t work) {
 
 /* ---- the allocator ---- */
 
+static void recycle(sandbox_alloc *a, uint32_t s) {
+  a->owners[s].gen++;
+  a->owners[s].next_free = a->free_owner;
+  a->free_owner = s;
+}
+
+/* The slot of `lim`: its own while that is live, else a free or new one; 0 when the slot table
+ * cannot grow (its blocks then charge no one). */
+static uint32_t slot_of(sandbox_alloc *a, spine_limits *lim) {
+  if (lim->slot && lim->slot < a->nowners && a->owners[lim->slot].gen == lim->gen) return lim->slot;
+  uint32_t s = a->free_owner;
+  if (s) {
+    a->free_owner = a->owners[s].next_free;
+  } else {
+    if (a->nowners == a->cap_owners) {
+      uint32_t cap = a->cap_owners ? a->cap_owners * 2 : 64;
+      owner *o = realloc(a->owners, cap * sizeof *o);
+      if (!o) return 0;
+      a->owners = o;
+      a->cap_owners = cap;
+      if (a->nowners == 0) { /* slot 0 is no one */
+        memset(o, 0, sizeof *o);
+        a->nowners = 1;
+      }
+    }
+    s = a->nowners++;
+    a->owners[s].gen = 1;
+  }
+  a->owners[s].bytes = 0;
+  a->owners[s].next_free = 0;
+  lim->slot = s;
+  lim->gen = a->owners[s].gen;
+  return s;
+}
+
+/* The live slot a block's header names, or 0. */
+static uint32_t slot_in(const sandbox_alloc *a, const header *h) {
+  return h->slot && h->slot < a->nowners && a->owners[h->slot].gen == h->gen ? h->slot : 0;
+}
+
+/* Adds `delta` bytes to slot s (nothing for 0); an emptied slot that is not running is
+ * recycled. */
+static void add_bytes(sandbox_alloc *a, uint32_t s, int64_t delta) {
+  if (!s) return;
+  owner *o = &a->owners[s];
+  o->bytes += delta;
+  if (s == a->cur_slot)
+    a->cur->mem_used = o->bytes;
+  else if (o->bytes == 0)
+    recycle(a, s);
+}
+
+/* Charges allocations to `lim` (NULL: to no one) from now on, as the resume of `co`. */
+static void account_to(sandbox_alloc *a, spine_limits *lim, lua_State *co) {
+  uint32_t prev = a->cur_slot;
+  a->cur = lim;
+  a->co = lim ? co : NULL;
+  a->cur_slot = lim ? slot_of(a, lim) : 0;
+  a->pending = 0;
+  if (lim) lim->mem_used = a->cur_slot ? a->owners[a->cur_slot].bytes : 0;
+  if (prev && prev != a->cur_slot && a->owners[prev].bytes == 0) recycle(a, prev);
+}
+
 /* Lua answers a refused allocation with an emergency collection (which frees but never
  * allocates or runs finalizers) and one retry of the same request. So the first refusal
  * marks the trip as pending: if the retry fits, the collection made room and the trip is
  * withdrawn. If not, it stands: every later growth in this resume is refused and the hook
  * re-armed to raise at the next instruction, so a pcall cannot swallow it and go on. (When Lua
  * cannot retry, the next growth request settles the pending trip instead.) */
-static int refuse_growth(sandbox_alloc *a, spine_limits *lim, size_t grow) {
-  int over = grow > (size_t)INT64_MAX || (int64_t)grow > lim->mem_limit - lim->mem_grown;
+static int refuse_growth(sandbox_alloc *a, spine_limits *lim, int64_t used, size_t grow) {
+  int over = grow > (size_t)INT64_MAX || (int64_t)grow > lim->mem_limit - used;
   if (a->pending) {
     a->pending = 0;
     if (!over) {
@@ -164,32 +247,48 @@ static int refuse_growth(sandbox_alloc *a, spine_limits *lim, size_t grow) {
 }
 
 /* Frees never fail and shrinking never fails (Lua relies on both); growth is refused past the
- * state's limit or the resume's. */
+ * state's limit or past what the running workflow may hold. A new block, or one that grows,
+ * while a workflow runs is charged to it (a table every workflow shares included: the one
+ * that makes it grow pays); otherwise a block stays charged to whom it was. */
 static void *sandbox_realloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   sandbox_alloc *a = ud;
+  header *h = ptr ? (header *)ptr - 1 : NULL;
   size_t old = ptr ? osize : 0; /* for a new block, osize is the object's type */
-  spine_limits *lim = a->cur;
+  uint32_t from = h ? slot_in(a, h) : 0;
   if (nsize == 0) {
-    free(ptr);
     if (!ptr) return NULL;
+    add_bytes(a, from, -(int64_t)old);
+    free(h);
     a->total -= old;
-    if (lim) lim->mem_grown -= (int64_t)old;
     if (a->total == 0) { /* the state block itself: lua_close or a failed lua_newstate */
       if (a->freed) *a->freed = 1;
+      free(a->owners);
       free(a);
     }
     return NULL;
   }
+  uint32_t to = a->cur && (!h || nsize > old) ? a->cur_slot : from;
   if (nsize > old) {
-    size_t grow = nsize - old;
-    if (a->limit && grow > a->limit - a->total) return NULL;
-    if (lim && lim->mem_limit > 0 && refuse_growth(a, lim, grow)) return NULL;
+    if (a->limit && nsize - old > a->limit - a->total) return NULL;
+    if (to && to == a->cur_slot && a->cur->mem_limit > 0 && !a->charge_only &&
+        refuse_growth(a, a->cur, a->owners[to].bytes, to == from ? nsize - old : nsize))
+      return NULL;
   }
-  void *p = realloc(ptr, nsize);
-  if (!p) return nsize <= old ? ptr : NULL;
+  header *nh = realloc(h, sizeof *nh + nsize);
+  if (!nh) {
+    if (nsize > old) return NULL;
+    nh = h; /* a shrink that failed: the block stays as it was, smaller to Lua */
+  }
   a->total = a->total - old + nsize;
-  if (lim) lim->mem_grown += (int64_t)nsize - (int64_t)old;
-  return p;
+  if (to == from) {
+    add_bytes(a, to, (int64_t)nsize - (int64_t)old);
+  } else {
+    add_bytes(a, from, -(int64_t)old);
+    add_bytes(a, to, (int64_t)nsize);
+  }
+  nh->slot = to;
+  nh->gen = to ? a->owners[to].gen : 0;
+  return nh + 1;
 }
 
 /* Makes sure a C function may allocate `size` bytes before it starts (string.rep knows its
@@ -201,7 +300,8 @@ static void reserve(lua_State *L, size_t size) {
   if (!a || !lim || lim != a->cur || lim->mem_limit <= 0) return;
   if (lim->tripped == SPINE_LIMIT_MEMORY) raise_tripped(L, lim, 1);
   for (int collected = 0;; collected = 1) {
-    if (size <= (size_t)INT64_MAX && (int64_t)size <= lim->mem_limit - lim->mem_grown) return;
+    int64_t used = a->cur_slot ? a->owners[a->cur_slot].bytes : 0;
+    if (size <= (size_t)INT64_MAX && (int64_t)size <= lim->mem_limit - used) return;
     if (collected) break;
     lua_gc(L, LUA_GCCOLLECT);
   }
@@ -595,29 +695,25 @@ int spine_sandbox_load(lua_State *L, const char *src, size_t len, const char *ch
   lua_insert(L, -2);
 
   /* Budget the chunk as a resume: limits on L (the main thread, usually) only for the call,
-   * everything as it was afterwards. */
+   * everything as it was afterwards. What the top level keeps (the module) is charged to a
+   * slot of its own, which no resume is charged to. */
   sandbox_alloc *a = alloc_of(L);
   spine_limits *prev = limits_of(L);
   lua_Hook hook = lua_gethook(L);
   int mask = lua_gethookmask(L), count = lua_gethookcount(L);
   spine_limits *prev_cur = a ? a->cur : NULL;
   lua_State *prev_co = a ? a->co : NULL;
-  spine_limits lim = {instructions, 0, LOAD_MEM_LIMIT, SPINE_LIMIT_NONE};
+  spine_limits lim;
+  memset(&lim, 0, sizeof lim);
+  lim.instructions_left = instructions;
+  lim.mem_limit = LOAD_MEM_LIMIT;
   set_limits(L, &lim);
-  if (a) {
-    a->cur = &lim;
-    a->co = L;
-    a->pending = 0;
-  }
+  if (a) account_to(a, &lim, L);
   lua_sethook(L, budget_hook, LUA_MASKCOUNT, arm_count(instructions));
   st = lua_pcall(L, 1, 1, 0);
   lua_sethook(L, hook, mask, count);
   set_limits(L, prev);
-  if (a) {
-    a->cur = prev_cur;
-    a->co = prev_co;
-    a->pending = 0;
-  }
+  if (a) account_to(a, prev_cur, prev_co);
 
   if (st == LUA_OK) return 0;
   int code = SPINE_ERUNTIME;
@@ -650,26 +746,37 @@ void spine_sandbox_begin(lua_State *co, int64_t instructions, int64_t mem_limit)
   spine_limits *lim = limits_of(co);
   if (!lim) return;
   lim->instructions_left = instructions;
-  lim->mem_grown = 0;
   lim->mem_limit = mem_limit;
   lim->tripped = SPINE_LIMIT_NONE;
   /* Re-arming also drops the count-1 hook of a previous trip. */
   lua_sethook(co, budget_hook, LUA_MASKCOUNT, arm_count(instructions));
   sandbox_alloc *a = alloc_of(co);
-  if (a) {
-    a->cur = lim;
-    a->co = co;
-    a->pending = 0;
-  }
+  if (a) account_to(a, lim, co);
 }
 
-void spine_sandbox_end(lua_State *co) {
+spine_limit_kind spine_sandbox_end(lua_State *co) {
   sandbox_alloc *a = alloc_of(co);
-  if (a && a->co == co) {
-    a->cur = NULL;
-    a->co = NULL;
-    a->pending = 0;
+  if (a && a->co == co) account_to(a, NULL, NULL);
+  spine_limits *lim = limits_of(co);
+  return lim ? lim->tripped : SPINE_LIMIT_NONE;
+}
+
+void spine_sandbox_charged(lua_State *co, void (*fn)(lua_State *co, void *data), void *data) {
+  sandbox_alloc *a = alloc_of(co);
+  spine_limits *lim = limits_of(co);
+  if (!a || !lim || a->cur == lim) { /* its resume runs: charged already */
+    fn(co, data);
+    return;
   }
+  spine_limits *prev = a->cur;
+  lua_State *prev_co = a->co;
+  int prev_pending = a->pending, prev_only = a->charge_only;
+  account_to(a, lim, co);
+  a->charge_only = 1;
+  fn(co, data);
+  account_to(a, prev, prev_co);
+  a->charge_only = prev_only;
+  a->pending = prev_pending;
 }
 
 spine_limits *spine_sandbox_limits(lua_State *co) {

@@ -55,7 +55,7 @@ static lua_State *run_co(lua_State *L, spine_limits *lim, const char *src, int64
   ASSERT(spine_sandbox_limits(co) == lim);
   spine_sandbox_begin(co, instructions, mem_limit);
   ASSERT_EQ(lim->tripped, SPINE_LIMIT_NONE);
-  ASSERT_EQ(lim->mem_grown, 0);
+  ASSERT_EQ(lim->mem_used, 0);
   int nres = 0;
   *status = lua_resume(co, L, 0, &nres);
   spine_sandbox_end(co);
@@ -290,8 +290,8 @@ TEST_IMPL(sandbox_memory) {
                          1000000000, mb16, &st);
   ASSERT_EQ(st, LUA_ERRMEM);
   ASSERT_EQ(lim.tripped, SPINE_LIMIT_MEMORY);
-  ASSERT_LE(lim.mem_grown, mb16);
-  ASSERT_GT(lim.mem_grown, mb16 / 4);
+  ASSERT_LE(lim.mem_used, mb16);
+  ASSERT_GT(lim.mem_used, mb16 / 4);
   ASSERT_GT(lim.instructions_left, 0);
   lua_pop(L, 1);
 
@@ -325,13 +325,13 @@ TEST_IMPL(sandbox_memory) {
   ASSERT_EQ(st, LUA_OK);
   ASSERT_EQ(lua_tointeger(co, -1), 1000);
   ASSERT_EQ(lim.tripped, SPINE_LIMIT_NONE);
-  ASSERT_GT(lim.mem_grown, 1000 * 8);
+  ASSERT_GT(lim.mem_used, 1000 * 8);
   lua_pop(L, 1);
   /* Outside a resume nothing is charged. */
-  int64_t grown = lim.mem_grown;
+  int64_t grown = lim.mem_used;
   lua_createtable(L, 100000, 0);
   lua_pop(L, 1);
-  ASSERT_EQ(lim.mem_grown, grown);
+  ASSERT_EQ(lim.mem_used, grown);
   spine_err e;
   ASSERT_EQ(load(L, "return 1", 1000, &e), 0);
   lua_pop(L, 1);
@@ -490,6 +490,166 @@ TEST_IMPL(sandbox_c_loops) {
                             "select(2, ('hello'):gsub('l', 'L')) .. ('k=v'):match('(%w)=(%w)') "
                             ".. #string.rep('', 1e5)"),
                 "1,2,3,4,5|1,2,3|ab-ab-ab10,20,30|232k0");
+  ASSERT_EQ(lua_gettop(L), 0);
+  lua_close(L);
+  return 0;
+}
+
+static void push_big(lua_State *co, void *data) {
+  (void)data;
+  luaL_Buffer b;
+  luaL_buffinitsize(co, &b, 12 << 20);
+  memset(luaL_prepbuffsize(&b, 12 << 20), 'x', 12 << 20);
+  luaL_addsize(&b, 12 << 20);
+  luaL_pushresult(&b);
+}
+
+/* Resumes co (whose function takes a yield function) until it ends or a limit trips, under
+ * mem_limit each time; returns the number of resumes that yielded. */
+static int resume_all(lua_State *L, const char *src, int64_t mem_limit, spine_limits *lim,
+                      int collect_between) {
+  spine_err e;
+  if (load(L, src, 1000000, &e)) TEST_FAIL_("load: %s", e.msg);
+  lua_State *co = lua_newthread(L);
+  lua_insert(L, -2);
+  lua_xmove(L, co, 1);
+  lua_pushcfunction(co, yield_c);
+  memset(lim, 0, sizeof *lim);
+  spine_sandbox_attach(co, lim);
+  int nargs = 1, yields = 0;
+  for (;;) {
+    spine_sandbox_begin(co, 100 * 1000 * 1000, mem_limit);
+    int nres = 0;
+    int st = lua_resume(co, L, nargs, &nres);
+    spine_limit_kind k = spine_sandbox_end(co);
+    ASSERT_EQ(k, lim->tripped);
+    nargs = 0;
+    if (st != LUA_YIELD) break;
+    yields++;
+    lua_pop(co, nres);
+    if (collect_between) lua_gc(L, LUA_GCCOLLECT);
+  }
+  lua_pop(L, 1);
+  return yields;
+}
+
+TEST_IMPL(sandbox_memory_held) {
+  lua_State *L = spine_sandbox_new_state(0);
+  ASSERT(L != NULL);
+  int64_t mb16 = 16 << 20;
+  spine_limits lim;
+
+  /* What a workflow keeps across resumes counts: 5 MB more each time (10 MB at the moment
+   * string.rep copies its buffer into the string) passes 16 MB at the third. */
+  ASSERT_EQ(resume_all(L,
+                       "return function(y) local keep = {} for i = 1, 20 do "
+                       "keep[i] = string.rep('x', 5e6) y() end end",
+                       mb16, &lim, 0),
+            2);
+  ASSERT_EQ(lim.tripped, SPINE_LIMIT_MEMORY);
+  /* ...however it keeps it: in a table of the module, shared by its workflows. */
+  ASSERT_EQ(resume_all(L,
+                       "local cache = {} return function(y) for i = 1, 20 do "
+                       "cache[#cache + 1] = ('x'):rep(5e6) .. i y() end end",
+                       mb16, &lim, 0),
+            2);
+  ASSERT_EQ(lim.tripped, SPINE_LIMIT_MEMORY);
+  /* ...or in small pieces that no single step notices. */
+  ASSERT_EQ(resume_all(L,
+                       "return function(y) local keep = {} for i = 1, 1000 do "
+                       "for j = 1, 1000 do keep[#keep + 1] = {j} end y() end end",
+                       mb16, &lim, 0) < 1000,
+            1);
+  ASSERT_EQ(lim.tripped, SPINE_LIMIT_MEMORY);
+
+  /* Garbage does not count once collected, whenever that happens: 20 x 6 MB made and dropped,
+   * with the collector running in the resumes or between them. */
+  for (int between = 0; between < 2; between++) {
+    ASSERT_EQ(resume_all(L,
+                         "return function(y) local n = 0 for i = 1, 20 do "
+                         "local s = string.rep('x', 6e6) n = n + #s y() end end",
+                         mb16, &lim, between),
+              20);
+    ASSERT_EQ(lim.tripped, SPINE_LIMIT_NONE);
+  }
+  /* Nor does what a workflow let go of: kept over two resumes, dropped, collected. */
+  ASSERT_EQ(resume_all(L,
+                       "return function(y) local keep = {('x'):rep(4e6), ('y'):rep(4e6)} y() "
+                       "keep = nil y() for i = 1, 3 do keep = ('z'):rep(4e6) .. i y() end end",
+                       mb16, &lim, 1),
+            5);
+  ASSERT_EQ(lim.tripped, SPINE_LIMIT_NONE);
+  ASSERT_LT(lim.mem_used, 8 << 20);
+
+  /* A workflow's charges are its own: two alternate, each keeping 5 MB a resume, each trips
+   * at its own third resume. */
+  spine_err e;
+  spine_limits la, lb;
+  lua_State *cos[2];
+  spine_limits *lims[2] = {&la, &lb};
+  for (int i = 0; i < 2; i++) {
+    ASSERT_EQ(load(L,
+                   "return function(y) local keep = {} for i = 1, 20 do "
+                   "keep[i] = string.rep('x', 5e6) y() end end",
+                   1000000, &e),
+              0);
+    cos[i] = lua_newthread(L);
+    lua_insert(L, -2);
+    lua_xmove(L, cos[i], 1);
+    lua_pushcfunction(cos[i], yield_c);
+    memset(lims[i], 0, sizeof la);
+    spine_sandbox_attach(cos[i], lims[i]);
+  }
+  for (int r = 0; r < 3; r++)
+    for (int i = 0; i < 2; i++) {
+      spine_sandbox_begin(cos[i], 100000000, mb16);
+      int nres = 0;
+      int st = lua_resume(cos[i], L, r == 0, &nres);
+      spine_sandbox_end(cos[i]);
+      ASSERT_EQ(st, r < 2 ? LUA_YIELD : LUA_ERRRUN);
+      if (st == LUA_YIELD) lua_pop(cos[i], nres);
+      ASSERT_EQ(lims[i]->tripped, r < 2 ? SPINE_LIMIT_NONE : SPINE_LIMIT_MEMORY);
+    }
+  ASSERT_NE(la.slot, lb.slot);
+  lua_pop(L, 2);
+
+  /* A value the engine builds for a workflow between its resumes is charged to it, refused
+   * or not, also while another workflow runs: 12 MB pushed, then kept, leave 4 MB. */
+  ASSERT_EQ(
+      load(L, "return function(y) local keep = y() y() return #('x'):rep(3e6) end", 1000000, &e),
+      0);
+  lua_State *co = lua_newthread(L);
+  lua_insert(L, -2);
+  lua_xmove(L, co, 1);
+  lua_pushcfunction(co, yield_c);
+  memset(&la, 0, sizeof la);
+  memset(&lb, 0, sizeof lb);
+  spine_sandbox_attach(co, &la);
+  spine_sandbox_begin(co, 100000000, mb16);
+  int nres = 0;
+  ASSERT_EQ(lua_resume(co, L, 1, &nres), LUA_YIELD);
+  spine_sandbox_end(co);
+  lua_pop(co, nres);
+  int64_t before = la.mem_used;
+  lua_State *other = lua_newthread(L);
+  spine_sandbox_attach(other, &lb);
+  spine_sandbox_begin(other, 1000, mb16); /* as if its resume were in progress */
+  spine_sandbox_charged(co, push_big, NULL);
+  ASSERT_GE(la.mem_used - before, 12 << 20);
+  lua_createtable(L, 1000, 0); /* charged to the one running */
+  ASSERT_GE(lb.mem_used, 1000 * 8);
+  ASSERT_LT(lb.mem_used, 1 << 20);
+  spine_sandbox_end(other);
+  lua_pop(L, 2);
+  spine_sandbox_begin(co, 100000000, mb16);
+  ASSERT_EQ(lua_resume(co, L, 1, &nres), LUA_YIELD); /* the playbook keeps it */
+  spine_sandbox_end(co);
+  spine_sandbox_begin(co, 100000000, mb16);
+  ASSERT(lua_resume(co, L, 0, &nres) > LUA_YIELD); /* and has too little left for 6 MB */
+  spine_sandbox_end(co);
+  ASSERT_EQ(la.tripped, SPINE_LIMIT_MEMORY);
+  lua_pop(L, 1);
+  lua_gc(L, LUA_GCCOLLECT);
   ASSERT_EQ(lua_gettop(L), 0);
   lua_close(L);
   return 0;
