@@ -368,6 +368,16 @@ TEST_IMPL(sandbox_load_errors) {
   load_fails(L, "error('no position', 0)", SPINE_ERUNTIME, "no position");
   load_fails(L, "error({message = 'a table error'})", SPINE_ERUNTIME, "a table error");
   load_fails(L, "error()", SPINE_ERUNTIME, "(error object is a nil value)");
+  /* The error is read raw: its metamethods, which raise, are never called. */
+  load_fails(L,
+             "local function boom() error('metamethod called') end\n"
+             "error(setmetatable({message = 'raw message'}, {__index = boom, __tostring = boom, "
+             "__len = boom, __newindex = boom, __pairs = boom}))",
+             SPINE_ERUNTIME, "raw message");
+  load_fails(L,
+             "error(setmetatable({}, {__index = function() return 'made up' end, "
+             "__tostring = function() return 'made up' end}))",
+             SPINE_ERUNTIME, "(error object is a table value)");
   load_fails(L, "local t = nil\nreturn t.x", SPINE_ERUNTIME,
              "playbooks/t.lua:2: attempt to index a nil value (local 't')");
 

@@ -61,6 +61,11 @@ return {
     no_secret = function(p)
       return p.secret("nope")
     end,
+    damaged_error = function(p)
+      local e = p.transient("about to be damaged")
+      rawset(e, "kind", nil)
+      error(e)
+    end,
   },
   backup = {
     submit = function(p, args)
