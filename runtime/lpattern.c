@@ -15,7 +15,6 @@
 #define STRIDE       1000 /* steps between two charges */
 #define SMALL_NODES  32   /* a pattern this small compiles on the C stack */
 #define SMALL_SETS   8
-#define CLASS_COST   32 /* steps to build the set of a class such as %a (256 ctype calls) */
 
 /* What a node matches. Pattern errors are raised when a match reaches them, as Lua does
  * ("x[" finds nothing in "abc" rather than failing), so a malformed rest compiles to N_ERROR. */
@@ -52,6 +51,18 @@ typedef struct charset {
   uint32_t bits[8];
 } charset;
 
+/* The class letters; classes[2 * i] is the set of %x for letters[i], classes[2 * i + 1] its
+ * complement (%X). */
+static const char letters[] = "acdglpsuwxz";
+#define NCLASSES (sizeof letters - 1)
+
+/* What the functions of one registration share (their upvalue): the charge, and each class's
+ * set, built once (256 ctype calls each: otherwise the cost of compiling a pattern). */
+typedef struct shared {
+  spine_lpattern_charge charge;
+  charset classes[2 * NCLASSES];
+} shared;
+
 typedef struct program {
   charset *sets;
   node *nodes;
@@ -61,14 +72,19 @@ typedef struct program {
 /* Steps taken and not yet charged. */
 typedef struct budget {
   lua_State *L;
-  spine_lpattern_charge charge;
+  const shared *lib;
   uint64_t steps;
 } budget;
+
+static budget budget_of(lua_State *L, int up) {
+  budget b = {L, lua_touserdata(L, lua_upvalueindex(up)), 0};
+  return b;
+}
 
 static void pay(budget *b) {
   uint64_t n = b->steps;
   b->steps = 0;
-  if (b->charge && n) b->charge(b->L, (int64_t)n);
+  if (b->lib->charge && n) b->lib->charge(b->L, (int64_t)n);
 }
 
 static inline void take(budget *b, uint64_t n) {
@@ -134,12 +150,18 @@ static int in_class(int c, int cl) {
 }
 
 static int is_class(int cl) {
-  return cl && strchr("acdglpsuwxz", tolower(cl)) != NULL;
+  return cl && strchr(letters, tolower(cl)) != NULL;
 }
 
-static void set_add_class(charset *s, int cl) {
-  for (int c = 0; c < 256; c++)
-    if (in_class(c, cl)) set_add(s, c);
+/* Adds %cl to s: a class's set, or cl itself. */
+static void set_add_class(const shared *lib, charset *s, int cl) {
+  if (!is_class(cl)) {
+    set_add(s, cl);
+    return;
+  }
+  const charset *c = &lib->classes[2 * (strchr(letters, tolower(cl)) - letters) + !!isupper(cl)];
+  for (int i = 0; i < 8; i++)
+    s->bits[i] |= c->bits[i];
 }
 
 /* The ']' that closes the set whose '[' is at q, or NULL. Its first member may be ']' itself
@@ -166,8 +188,8 @@ static void bracket_fill(budget *b, charset *s, const char *q, const char *close
   for (; q < close; q++) {
     if (*q == '%') {
       q++;
-      set_add_class(s, uc(*q));
-      take(b, CLASS_COST);
+      set_add_class(b->lib, s, uc(*q));
+      take(b, 1);
     } else if (q + 2 < close && q[1] == '-') {
       for (int c = uc(q[0]); c <= uc(q[2]); c++)
         set_add(s, c);
@@ -188,7 +210,8 @@ static void bracket_fill(budget *b, charset *s, const char *q, const char *close
 typedef struct compiler {
   budget *b;
   const char *p, *end;
-  program *out; /* NULL while sizing: nodes and sets go to the scratch ones */
+  program *out; /* NULL while sizing (from the start, or once out of room): nothing written */
+  size_t max_nodes, max_sets; /* the room in out */
   size_t nnodes, nsets;
   int ncaps;
   int open[MAX_CAPTURES]; /* captures opened and not yet closed, innermost last */
@@ -198,6 +221,7 @@ typedef struct compiler {
 } compiler;
 
 static node *emit(compiler *cp, int kind) {
+  if (cp->out && cp->nnodes == cp->max_nodes) cp->out = NULL;
   node *n = cp->out ? &cp->out->nodes[cp->nnodes] : &cp->scratch_node;
   cp->nnodes++;
   memset(n, 0, sizeof *n);
@@ -209,6 +233,7 @@ static node *emit(compiler *cp, int kind) {
 /* A new set for node n: NULL while sizing (sets are filled only when written). */
 static charset *new_set(compiler *cp, node *n) {
   n->arg = cp->nsets++;
+  if (cp->out && n->arg == cp->max_sets) cp->out = NULL;
   if (!cp->out) return NULL;
   charset *s = &cp->out->sets[n->arg];
   memset(s, 0, sizeof *s);
@@ -229,10 +254,7 @@ static int single_item(compiler *cp) {
     if (p + 1 >= cp->end) return error_node(cp, E_ESCAPE);
     if (is_class(uc(p[1]))) {
       charset *set = new_set(cp, n = emit(cp, N_SET));
-      if (set) {
-        set_add_class(set, uc(p[1]));
-        take(cp->b, CLASS_COST);
-      }
+      if (set) set_add_class(cp->b->lib, set, uc(p[1]));
     } else {
       n = emit(cp, N_CHAR);
       n->c = uc(p[1]);
@@ -347,32 +369,37 @@ static void compile(compiler *cp) {
   emit(cp, N_END);
 }
 
+static void compiler_init(compiler *cp, budget *b, const char *p, size_t lp, program *out,
+                          size_t max_nodes, size_t max_sets) {
+  cp->b = b;
+  cp->p = p;
+  cp->end = p + lp;
+  cp->out = out;
+  cp->max_nodes = max_nodes;
+  cp->max_sets = max_sets;
+  cp->nnodes = cp->nsets = 0;
+  cp->ncaps = cp->nopen = 0;
+}
+
 /* Compiles p[0..lp) into *pr: into the caller's small arrays when they are given and it fits,
  * else into a new userdata pushed on the stack, after `extra` bytes for the caller (returned;
  * NULL when nothing was pushed). */
 static void *prepare(budget *b, const char *p, size_t lp, program *pr, node *small_nodes,
                      charset *small_sets, size_t extra) {
   compiler cp;
-  memset(&cp, 0, sizeof cp);
-  cp.b = b;
-  cp.p = p;
-  cp.end = p + lp;
+  pr->nodes = small_nodes;
+  pr->sets = small_sets;
+  compiler_init(&cp, b, p, lp, small_nodes ? pr : NULL, SMALL_NODES, SMALL_SETS);
   compile(&cp);
-  size_t nnodes = cp.nnodes, nsets = cp.nsets;
-  void *ud = NULL;
-  if (small_nodes && nnodes <= SMALL_NODES && nsets <= SMALL_SETS) {
-    pr->nodes = small_nodes;
-    pr->sets = small_sets;
-  } else {
-    ud = lua_newuserdatauv(b->L, extra + nsets * sizeof(charset) + nnodes * sizeof(node), 0);
-    pr->sets = (charset *)((char *)ud + extra);
-    pr->nodes = (node *)(pr->sets + nsets);
+  if (cp.out) { /* it fit */
+    pr->ncaps = cp.ncaps;
+    return NULL;
   }
-  memset(&cp, 0, sizeof cp);
-  cp.b = b;
-  cp.p = p;
-  cp.end = p + lp;
-  cp.out = pr;
+  size_t nnodes = cp.nnodes, nsets = cp.nsets;
+  void *ud = lua_newuserdatauv(b->L, extra + nsets * sizeof(charset) + nnodes * sizeof(node), 0);
+  pr->sets = (charset *)((char *)ud + extra);
+  pr->nodes = (node *)(pr->sets + nsets);
+  compiler_init(&cp, b, p, lp, pr, nnodes, nsets);
   compile(&cp);
   pr->ncaps = cp.ncaps;
   return ud;
@@ -398,12 +425,13 @@ typedef struct matcher {
   capture caps[MAX_CAPTURES];
 } matcher;
 
-static void matcher_init(matcher *m, lua_State *L, int charge_up, const char *s, size_t ls) {
-  memset(m, 0, sizeof *m);
-  m->b.L = L;
-  memcpy(&m->b.charge, lua_touserdata(L, lua_upvalueindex(charge_up)), sizeof m->b.charge);
+/* The captures are left alone: a match writes each before anything reads it. */
+static void matcher_init(matcher *m, lua_State *L, int shared_up, const char *s, size_t ls) {
+  m->b = budget_of(L, shared_up);
   m->src = s;
   m->end = s + ls;
+  m->pr = NULL;
+  m->depth = 0;
 }
 
 static inline int one(const matcher *m, const node *n, const char *s) {
@@ -651,7 +679,7 @@ typedef struct gmatch_state {
 
 #define NO_MATCH ((size_t)-1)
 
-/* Upvalues: the subject, the pattern, the state, the charge. */
+/* Upvalues: the subject, the pattern, the state, the shared. */
 static int gmatch_next(lua_State *L) {
   size_t ls;
   const char *s = lua_tolstring(L, lua_upvalueindex(1), &ls);
@@ -679,8 +707,7 @@ static int str_gmatch(lua_State *L) {
   const char *p = luaL_checklstring(L, 2, &lp);
   size_t init = start_of(luaL_optinteger(L, 3, 1), ls);
   lua_settop(L, 2);
-  budget b = {L, NULL, 0};
-  memcpy(&b.charge, lua_touserdata(L, lua_upvalueindex(1)), sizeof b.charge);
+  budget b = budget_of(L, 1);
   program pr;
   gmatch_state *g = prepare(&b, p, lp, &pr, NULL, NULL, sizeof(gmatch_state));
   pay(&b);
@@ -800,7 +827,14 @@ void spine_lpattern_register(lua_State *L, int idx, spine_lpattern_charge charge
       {"gsub", str_gsub}, {NULL, NULL},
   };
   lua_pushvalue(L, idx);
-  memcpy(lua_newuserdatauv(L, sizeof charge, 0), &charge, sizeof charge);
+  shared *lib = lua_newuserdatauv(L, sizeof *lib, 0);
+  lib->charge = charge;
+  memset(lib->classes, 0, sizeof lib->classes);
+  for (size_t i = 0; i < NCLASSES; i++)
+    for (int c = 0; c < 256; c++) {
+      charset *s = &lib->classes[2 * i + !in_class(c, letters[i])];
+      set_add(s, c);
+    }
   luaL_setfuncs(L, fns, 1);
   lua_pop(L, 1);
 }

@@ -34,6 +34,7 @@ static const char compare_lua[] =
     "  '(%a+)%s*(%a*)', '.-$', '^.-', '(.?)(.?)', '%1(a)', 'b*a', 'ab-c?', '[^%a%d]', '[^%]]',\n"
     "  '.%f[%s]', '(()x())', 'a\\0', '\\0', '[\\0]', '%x%x', '%%d', '(%%)', '([%%%]])',\n"
     "  string.rep('()', 32), string.rep('()', 33), string.rep('(a)', 33), string.rep('a?', 20),\n"
+    "  string.rep('[%a%d ]', 9), string.rep('.', 12), string.rep('%w?', 40), ('a'):rep(31) .. '%d',\n"
     "}\n"
     "local inits = {1, 2, -1, -3, 0, 3, 100, -100}\n"
     "local repls = {\n"
