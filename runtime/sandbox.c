@@ -391,10 +391,28 @@ static int call_original(lua_State *L) {
   return lua_tocfunction(L, lua_upvalueindex(1))(L);
 }
 
+/* A step through a metamethod (__index, __newindex, __lt written in C, such as rawlen) costs
+ * what some 16 instructions do: a budget's worth of such steps then holds the loop about as
+ * long as a budget of Lua instructions. */
+#define META_COST 16
+
 /* The count of f..e (e >= f) as a charge, without overflow. */
 static int64_t span(lua_Integer f, lua_Integer e) {
   uint64_t n = (uint64_t)e - (uint64_t)f;
   return n >= (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)n + 1;
+}
+
+/* What one element of the table at idx costs: more when its accesses may go through
+ * metamethods. */
+static int64_t per_element(lua_State *L, int idx) {
+  if (!lua_getmetatable(L, idx)) return 1;
+  lua_pop(L, 1);
+  return META_COST;
+}
+
+/* n elements at `cost` each, saturating. */
+static void charge_elements(lua_State *L, int64_t n, int64_t cost) {
+  charge(L, n > INT64_MAX / cost ? INT64_MAX : n * cost);
 }
 
 /* string.rep: its loop runs n times even for an empty string, so n is charged; its result's
@@ -419,7 +437,11 @@ static int bounded_rep(lua_State *L) {
 static int bounded_move(lua_State *L) {
   lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3);
   luaL_checkinteger(L, 4);
-  if (e >= f && (f > 0 || e < LUA_MAXINTEGER + f)) charge(L, span(f, e));
+  if (e >= f && (f > 0 || e < LUA_MAXINTEGER + f)) {
+    int64_t cost = per_element(L, 1);
+    if (!lua_isnoneornil(L, 5) && per_element(L, 5) > cost) cost = META_COST;
+    charge_elements(L, span(f, e), cost);
+  }
   return call_original(L);
 }
 
@@ -456,7 +478,7 @@ static int bounded_insert(lua_State *L) {
   lua_Integer n = fixed_len(L);
   if (n >= 0 && lua_gettop(L) == 3) {
     lua_Integer pos = luaL_checkinteger(L, 2);
-    if (pos >= 1 && pos <= n) charge(L, span(pos, n));
+    if (pos >= 1 && pos <= n) charge_elements(L, span(pos, n), per_element(L, 1));
   }
   return call_original(L);
 }
@@ -466,7 +488,7 @@ static int bounded_remove(lua_State *L) {
   lua_Integer n = fixed_len(L);
   if (n >= 0) {
     lua_Integer pos = luaL_optinteger(L, 2, n);
-    if (pos >= 1 && pos < n) charge(L, span(pos + 1, n));
+    if (pos >= 1 && pos < n) charge_elements(L, span(pos + 1, n), per_element(L, 1));
   }
   return call_original(L);
 }
@@ -478,7 +500,7 @@ static int bounded_sort(lua_State *L) {
     int64_t log2 = 1;
     for (lua_Integer k = n; k > 1; k >>= 1)
       log2++;
-    charge(L, (int64_t)n * log2);
+    charge_elements(L, (int64_t)n * log2, per_element(L, 1));
   }
   return call_original(L);
 }
@@ -490,7 +512,7 @@ static int bounded_concat(lua_State *L) {
     luaL_optlstring(L, 2, "", NULL);
     lua_Integer i = luaL_optinteger(L, 3, 1);
     last = luaL_optinteger(L, 4, last);
-    if (last >= i) charge(L, span(i, last));
+    if (last >= i) charge_elements(L, span(i, last), per_element(L, 1));
   }
   return call_original(L);
 }

@@ -445,6 +445,10 @@ TEST_IMPL(sandbox_c_loops) {
       "return table.concat(setmetatable({}, {__index = rawlen}), '', 1, 1 << 40)",
       "local t = {} for i = 1, 5e5 do t[i] = -i end table.sort(t)",
       "local t = {} for i = 1, 5e5 do t[i] = i end table.sort(t, rawequal)",
+      /* a million reads and writes through C metamethods cost as 16 million instructions */
+      "table.move(setmetatable({}, {__index = rawlen}), 1, 1e6, 1,\n"
+      "           setmetatable({}, {__newindex = rawequal}))",
+      "return table.concat(setmetatable({}, {__index = rawlen}), '', 1, 1e6)",
   };
   for (size_t i = 0; i < sizeof loops / sizeof loops[0]; i++) {
     spine_limit_kind k = run_body(L, loops[i], &err);
