@@ -15,6 +15,7 @@
 #define STRIDE       1000 /* steps between two charges */
 #define SMALL_NODES  32   /* a pattern this small compiles on the C stack */
 #define SMALL_SETS   8
+#define CALL_COST    16 /* steps for a gsub replacement's call or lookup, which may be C code */
 
 /* What a node matches. Pattern errors are raised when a match reaches them, as Lua does
  * ("x[" finds nothing in "abc" rather than failing), so a malformed rest compiles to N_ERROR. */
@@ -752,6 +753,7 @@ static void add_template(matcher *m, luaL_Buffer *buf, const char *s, const char
 /* Appends the replacement for the match s..e; returns whether it differs from the match. */
 static int add_replacement(matcher *m, luaL_Buffer *buf, const char *s, const char *e, int tr) {
   lua_State *L = m->b.L;
+  if (tr == LUA_TFUNCTION || tr == LUA_TTABLE) take(&m->b, CALL_COST);
   if (tr == LUA_TFUNCTION) {
     lua_pushvalue(L, 3);
     int n = push_captures(m, s, e);

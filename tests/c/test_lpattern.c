@@ -205,6 +205,9 @@ TEST_IMPL(lpattern_budget) {
       "local P = ... P.find(('a'):rep(2e5), ('a'):rep(1e5) .. 'b', 1, true)",
       "local P = ... P.find(('a'):rep(1e5), ('a'):rep(5e4) .. 'b')",
       "local P = ... P.find(('x'):rep(1e6), ('%a'):rep(1e5) .. 'y')",
+      /* a C function called per match: each call costs as much as 16 steps */
+      "local P = ... P.gsub(('a'):rep(1e6), '.', string.upper)",
+      "local P = ... P.gsub(('a'):rep(1e6), '.', setmetatable({}, {__index = rawlen}))",
   };
   for (size_t i = 0; i < sizeof bombs / sizeof bombs[0]; i++) {
     const char *err = run(L, bombs[i], 10 * 1000 * 1000);
