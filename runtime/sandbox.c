@@ -16,10 +16,14 @@
 
 /* Instructions between two hook calls: small enough to stop a loop promptly, large enough
  * that the hook costs nothing measurable. */
-#define HOOK_COUNT     1000
+#define HOOK_COUNT               1000
+/* A full collection takes some 0.2-0.5 ns a byte of heap here, an instruction a few ns: one
+ * forced for a workflow costs it an instruction per 16 bytes of heap, out of an allowance as
+ * big as its budget, which then holds the loop about as long as its budget does. */
+#define GC_BYTES_PER_INSTRUCTION 16
 /* What a chunk's top level may hold (spine_sandbox_load has no mem_limit argument): a
  * playbook's top level declares tables and functions, it does not build data. */
-#define LOAD_MEM_LIMIT ((int64_t)64 << 20)
+#define LOAD_MEM_LIMIT           ((int64_t)64 << 20)
 
 /* Who a block's bytes are charged to: a workflow, an adapter call or a chunk being loaded,
  * through the slot its spine_limits names. Each block carries its slot and the slot's
@@ -41,15 +45,17 @@ typedef struct header {
  * allocator frees this itself when its last block goes: the state block, which lua_close
  * frees last (total reaches 0 then and only then). */
 typedef struct sandbox_alloc {
-  size_t total;      /* bytes in live blocks (as Lua counts them: without headers) */
-  size_t limit;      /* maximum total; 0 = none */
-  spine_limits *cur; /* limits of the resume in progress, or NULL */
-  uint32_t cur_slot; /* cur's slot (0 if it has none) */
-  lua_State *co;     /* the coroutine of `cur`, whose hook is re-armed when memory trips */
-  int pending;       /* the last growth was refused and tripped `cur`: see refuse_growth() */
-  int charge_only;   /* spine_sandbox_charged: `cur` is charged, never refused */
-  int *freed;        /* during lua_newstate only: set when this struct is freed */
-  owner *owners;     /* [0] unused */
+  size_t total;         /* bytes in live blocks (as Lua counts them: without headers) */
+  size_t limit;         /* maximum total; 0 = none */
+  spine_limits *cur;    /* limits of the resume in progress, or NULL */
+  uint32_t cur_slot;    /* cur's slot (0 if it has none) */
+  lua_State *co;        /* the coroutine of `cur`, whose hook is re-armed when memory trips */
+  int pending;          /* the last growth was refused and tripped `cur`: see refuse_growth() */
+  size_t refused_at;    /* total when that happened */
+  int64_t refused_used; /* and what `cur` held */
+  int charge_only;      /* spine_sandbox_charged: `cur` is charged, never refused */
+  int *freed;           /* during lua_newstate only: set when this struct is freed */
+  owner *owners;        /* [0] unused */
   uint32_t nowners, cap_owners, free_owner;
 } sandbox_alloc;
 
@@ -220,18 +226,38 @@ static void account_to(sandbox_alloc *a, spine_limits *lim, lua_State *co) {
   if (prev && prev != a->cur_slot && a->owners[prev].bytes == 0) recycle(a, prev);
 }
 
+/* Charges `lim` for a full collection forced for it, which freed `freed` of its own bytes;
+ * returns whether that used its allowance for collections up. A collection that freed a
+ * quarter of its limit or more was its garbage's due (a workflow making garbage fast, the
+ * collector behind): free. One that freed nothing is the workflow holding close to its limit
+ * and making the whole heap be collected at every allocation: charged in full, so that it
+ * stops before the loop is held for long, and stops as what it is, at its memory limit (the
+ * caller trips that). In between, in proportion. */
+static int charge_collection(sandbox_alloc *a, spine_limits *lim, int64_t freed) {
+  double quarter = (double)lim->mem_limit / 4;
+  if (quarter <= 0 || (double)freed >= quarter) return 0;
+  double cost = (double)(a->total / GC_BYTES_PER_INSTRUCTION) * (quarter - (double)freed) / quarter;
+  lim->collections_left -= (int64_t)cost;
+  return lim->collections_left <= 0;
+}
+
 /* Lua answers a refused allocation with an emergency collection (which frees but never
  * allocates or runs finalizers) and one retry of the same request. So the first refusal
  * marks the trip as pending: if the retry fits, the collection made room and the trip is
  * withdrawn. If not, it stands: every later growth in this resume is refused and the hook
  * re-armed to raise at the next instruction, so a pcall cannot swallow it and go on. (When Lua
- * cannot retry, the next growth request settles the pending trip instead.) */
+ * cannot retry, the next growth request settles the pending trip instead.) A collection that
+ * made room is charged (charge_collection), if there was one: if anything was freed since. */
 static int refuse_growth(sandbox_alloc *a, spine_limits *lim, int64_t used, size_t grow) {
   int over = grow > (size_t)INT64_MAX || (int64_t)grow > lim->mem_limit - used;
   if (a->pending) {
     a->pending = 0;
     if (!over) {
       lim->tripped = SPINE_LIMIT_NONE;
+      if (a->total < a->refused_at && charge_collection(a, lim, a->refused_used - used)) {
+        lim->tripped = SPINE_LIMIT_MEMORY; /* this allocation passes; the next instruction raises */
+        if (a->co) lua_sethook(a->co, budget_hook, LUA_MASKCOUNT, 1);
+      }
       return 0;
     }
     if (a->co) lua_sethook(a->co, budget_hook, LUA_MASKCOUNT, 1);
@@ -242,6 +268,8 @@ static int refuse_growth(sandbox_alloc *a, spine_limits *lim, int64_t used, size
   if (lim->tripped == SPINE_LIMIT_NONE) {
     lim->tripped = SPINE_LIMIT_MEMORY;
     a->pending = 1;
+    a->refused_at = a->total;
+    a->refused_used = used;
   }
   return 1;
 }
@@ -293,16 +321,20 @@ static void *sandbox_realloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 
 /* Makes sure a C function may allocate `size` bytes before it starts (string.rep knows its
  * result's size before its loop): collects first when they do not fit, as a refused
- * allocation would, then trips the memory limit and raises if they still do not. */
+ * allocation would (and charged as one), then trips the memory limit and raises if they still
+ * do not. */
 static void reserve(lua_State *L, size_t size) {
   sandbox_alloc *a = alloc_of(L);
   spine_limits *lim = limits_of(L);
   if (!a || !lim || lim != a->cur || lim->mem_limit <= 0) return;
   if (lim->tripped == SPINE_LIMIT_MEMORY) raise_tripped(L, lim, 1);
+  int64_t before = 0;
   for (int collected = 0;; collected = 1) {
     int64_t used = a->cur_slot ? a->owners[a->cur_slot].bytes : 0;
+    if (collected && charge_collection(a, lim, before - used)) break;
     if (size <= (size_t)INT64_MAX && (int64_t)size <= lim->mem_limit - used) return;
     if (collected) break;
+    before = used;
     lua_gc(L, LUA_GCCOLLECT);
   }
   luaL_where(L, 1); /* the message first: once tripped, nothing more may be allocated */
@@ -727,7 +759,7 @@ int spine_sandbox_load(lua_State *L, const char *src, size_t len, const char *ch
   lua_State *prev_co = a ? a->co : NULL;
   spine_limits lim;
   memset(&lim, 0, sizeof lim);
-  lim.instructions_left = instructions;
+  lim.instructions_left = lim.collections_left = instructions;
   lim.mem_limit = LOAD_MEM_LIMIT;
   set_limits(L, &lim);
   if (a) account_to(a, &lim, L);
@@ -767,7 +799,7 @@ void spine_sandbox_attach(lua_State *co, spine_limits *lim) {
 void spine_sandbox_begin(lua_State *co, int64_t instructions, int64_t mem_limit) {
   spine_limits *lim = limits_of(co);
   if (!lim) return;
-  lim->instructions_left = instructions;
+  lim->instructions_left = lim->collections_left = instructions;
   lim->mem_limit = mem_limit;
   lim->tripped = SPINE_LIMIT_NONE;
   /* Re-arming also drops the count-1 hook of a previous trip. */

@@ -27,6 +27,8 @@ typedef struct spine_limits {
   int64_t mem_used;          /* bytes in live blocks charged to it: exact while it runs, as of
                                 its last resume otherwise (collections free between resumes) */
   int64_t mem_limit;         /* maximum mem_used (0 = none) */
+  int64_t collections_left;  /* full collections its allocations forced, in instructions (as
+                                long as the budget): once used up, it is at its memory limit */
   spine_limit_kind tripped;
   uint32_t slot, gen; /* its owner slot in the allocator (see sandbox.c); 0 = none yet */
 } spine_limits;
@@ -51,8 +53,9 @@ int spine_sandbox_load(lua_State *L, const char *src, size_t len, const char *ch
 
 /* Attaches `lim` to coroutine `co` (stored in its extra space) and installs the count hook. */
 void spine_sandbox_attach(lua_State *co, spine_limits *lim);
-/* Before each resume of `co`: refills the budget, clears `tripped`, sets the memory limit,
- * and makes its limits the ones allocations are charged to. What it holds stays charged. */
+/* Before each resume of `co`: refills the budget (and as much for collections), clears
+ * `tripped`, sets the memory limit, and makes its limits the ones allocations are charged to.
+ * What it holds stays charged. */
 void spine_sandbox_begin(lua_State *co, int64_t instructions, int64_t mem_limit);
 /* After each resume: allocations are no longer charged to `co`'s limits. Returns the limit that
  * tripped during the resume (SPINE_LIMIT_NONE if none). */

@@ -668,3 +668,43 @@ TEST_IMPL(sandbox_memory_held) {
   lua_close(L);
   return 0;
 }
+
+/* Runs `src` (a function) in a coroutine under 10M instructions and 16 MB, once. */
+static spine_limit_kind run_once(lua_State *L, const char *src) {
+  spine_limits lim;
+  int st;
+  run_co(L, &lim, src, 10 * 1000 * 1000, 16 << 20, &st);
+  lua_pop(L, 1);
+  return lim.tripped;
+}
+
+TEST_IMPL(sandbox_forced_collections) {
+  lua_State *L = spine_sandbox_new_state(0);
+  ASSERT(L != NULL);
+  /* A million small tables that belong to no workflow: what every full collection goes
+   * through. */
+  ASSERT_EQ(luaL_dostring(L, "others = {} for i = 1, 1e6 do others[i] = {i} end"), LUA_OK);
+
+  /* Holding 15 MB of 16 and making garbage forces a full collection at nearly every
+   * allocation: those are charged to its budget, and once they used it up the workflow stops
+   * at its memory limit (else: a collection of the whole heap per kilobyte, for as long as it
+   * likes). */
+  ASSERT_EQ(run_once(L, "return function() local c = ('x'):rep(1000) local keep = {} "
+                        "for i = 1, 15 do keep[i] = c:rep(1000) .. i end "
+                        "local n = 0 for i = 1, 1e6 do n = n + #(c .. i) end return n end"),
+            SPINE_LIMIT_MEMORY);
+  ASSERT_EQ(run_once(L, "return function() local c = ('x'):rep(1000) local keep = {} "
+                        "for i = 1, 15 do keep[i] = c:rep(1000) .. i end "
+                        "local n = 0 for i = 1, 1e6 do n = n + #c:rep(2) end return n end"),
+            SPINE_LIMIT_MEMORY);
+  /* Making the same garbage while holding little: each collection frees much of it, and is
+   * not charged; 100 MB of garbage in all passes. */
+  ASSERT_EQ(run_once(L, "return function() local c = ('x'):rep(1000) local n = 0 "
+                        "for i = 1, 1e5 do n = n + #(c .. i) end return n end"),
+            SPINE_LIMIT_NONE);
+  ASSERT_EQ(run_once(L, "return function() local c = ('x'):rep(1000) local n = 0 "
+                        "for i = 1, 50 do n = n + #c:rep(2000) end return n end"),
+            SPINE_LIMIT_NONE);
+  lua_close(L);
+  return 0;
+}
