@@ -109,6 +109,7 @@ TEST_IMPL(engine_survives_hostile_playbooks) {
        {"\"code\":\"hostile_error\"", "\"kind\":\"business\"", "\"message\":\"raised raw\""}},
       {"hostile_error_late",
        {"\"code\":\"late_hostile_error\"", "\"compensation_error\":{", "\"kind\":\"business\""}},
+      {"hostile_collect", {"\"code\":\"memory_limit\"", "hostile_collect.lua:10"}},
       {"hostile_memory",
        {"\"code\":\"memory_limit\"", "\"kind\":\"limit\"", "hostile_memory.lua:11"}},
   };

@@ -16,6 +16,7 @@ local hostile = {
   { "hostile_error", "business", "hostile_error" },
   { "hostile_error_late", "business", "late_hostile_error" },
   { "hostile_memory", "limit", "memory_limit" },
+  { "hostile_collect", "limit", "memory_limit" },
 }
 
 local function start(url, name, input)
