@@ -1,8 +1,7 @@
-/* Lua 5.4 patterns under a step budget (lpattern.h). A pattern compiles to an array of nodes,
- * one per pattern item, each character class a 256-bit set; a backtracking matcher walks it,
- * recursing only where a quantifier leaves a choice, and charges the budget as it goes. Owns no
- * memory past a call but a gmatch iterator's state (a userdata); never mallocs, so that any
- * step may raise. */
+/* Lua 5.4 patterns under a step budget (lpattern.h): a pattern compiles to nodes (classes as
+ * 256-bit sets) that a backtracking matcher walks, recursing only at quantifiers' choices and
+ * charging as it goes. Owns nothing past a call but a gmatch iterator's state (a userdata);
+ * never mallocs, so that any step may raise. */
 #include "lpattern.h"
 
 #include <ctype.h>

@@ -1,8 +1,7 @@
-/* The sandbox playbooks and adapters run in: the state's allocator (a total limit, and each
- * block charged to the workflow that made it), the restricted environment with C library loops
- * bounded, and the instruction budget (a count hook that a playbook's pcall cannot outrun). It
- * owns the allocator's state; it never lets a script reach os, io, debug, load, require, or a
- * table another script sees. */
+/* The sandbox playbooks and adapters run in: the allocator (a total limit; each block charged
+ * to the workflow that made it), the environment (C library loops bounded), the budget (a count
+ * hook pcall cannot outrun). Owns the allocator's state; never lets a script reach os, io,
+ * debug, load, require, or a table another script sees. */
 #include "sandbox.h"
 
 #include <lauxlib.h>
