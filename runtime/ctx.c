@@ -82,6 +82,48 @@ static void where_of(lua_State *co, char *out, size_t size) {
   }
 }
 
+/* Pushes t[name] of the table at `idx`, read raw; returns its type. */
+static int raw_field(lua_State *L, int idx, const char *name) {
+  lua_pushstring(L, name);
+  return lua_rawget(L, idx);
+}
+
+/* Whether `key` names a field of an error record that must be text. */
+static int is_text_field(const char *key) {
+  static const char *const texts[] = {"kind", "code", "message", "where", "field"};
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+    if (!strcmp(key, texts[i])) return 1;
+  return 0;
+}
+
+/* Replaces the table on top of `co` with a new plain one holding its string-keyed fields, read
+ * raw: an error may carry a metatable whose every metamethod raises or loops, and it is read
+ * after the coroutine died, outside any protected call (a Lua panic would abort the worker),
+ * and again whenever the failure is recorded. The copy is the engine's alone: no playbook code
+ * can give it a metatable later. kind, code, message, where and field keep only text (a
+ * number as its text); other fields (details, a provider's attempts) keep their values, which
+ * the codec reads raw. */
+static void copy_error(lua_State *co) {
+  int src = lua_gettop(co);
+  lua_checkstack(co, 4);
+  lua_createtable(co, 0, 8);
+  lua_pushnil(co);
+  while (lua_next(co, src)) {
+    int vt = lua_type(co, -1);
+    if (lua_type(co, -2) != LUA_TSTRING ||
+        (is_text_field(lua_tostring(co, -2)) && vt != LUA_TSTRING && vt != LUA_TNUMBER)) {
+      lua_pop(co, 1);
+      continue;
+    }
+    if (vt == LUA_TNUMBER && is_text_field(lua_tostring(co, -2)))
+      lua_tostring(co, -1); /* the value's slot only: lua_next reads the key */
+    lua_pushvalue(co, -2);
+    lua_insert(co, -2);
+    lua_rawset(co, src + 1);
+  }
+  lua_replace(co, src);
+}
+
 void spine_ctx_normalize_error(spine_wf *wf, lua_State *co, int status) {
   char where[300];
   where_of(co, where, sizeof where);
@@ -90,31 +132,35 @@ void spine_ctx_normalize_error(spine_wf *wf, lua_State *co, int status) {
       status == LUA_ERRMEM) {
     int mem = lim->tripped != SPINE_LIMIT_INSTRUCTIONS;
     char msg[400];
-    snprintf(msg, sizeof msg, "%s%s%s", where, where[0] ? ": " : "",
-             mem ? "memory limit exceeded (the playbook allocated too much in one step)"
-                 : "instruction budget exceeded (an endless loop?)");
+    if (mem)
+      snprintf(msg, sizeof msg,
+               "%s%smemory limit exceeded (the workflow would hold more than %lld MB)", where,
+               where[0] ? ": " : "", (long long)(lim->mem_limit >> 20));
+    else
+      snprintf(msg, sizeof msg, "%s%sinstruction budget exceeded (an endless loop?)", where,
+               where[0] ? ": " : "");
     lua_pop(co, 1);
     spine_ctx_push_error(co, "limit", mem ? "memory_limit" : "instruction_budget", msg, NULL);
   } else if (lua_type(co, -1) == LUA_TTABLE) {
-    lua_getfield(co, -1, "kind");
-    int has_kind = lua_type(co, -1) == LUA_TSTRING;
-    lua_pop(co, 1);
-    if (!has_kind) {
+    copy_error(co);
+    if (raw_field(co, lua_gettop(co), "kind") != LUA_TSTRING) {
       lua_pushliteral(co, "runtime");
-      lua_setfield(co, -2, "kind");
+      lua_setfield(co, -3, "kind");
       lua_pushliteral(co, "error");
-      lua_setfield(co, -2, "code");
+      lua_setfield(co, -3, "code");
     }
+    lua_pop(co, 1);
   } else {
-    const char *s = lua_tostring(co, -1);
+    int t = lua_type(co, -1);
+    const char *s = t == LUA_TSTRING || t == LUA_TNUMBER ? lua_tostring(co, -1) : NULL;
     char msg[600];
     snprintf(msg, sizeof msg, "%s", s ? s : "error (a non-string error value)");
     lua_pop(co, 1);
     spine_ctx_push_error(co, "runtime", "runtime_error", msg, NULL);
   }
+  /* From here on the table is the engine's own (made above): plain, no metatable. */
   if (where[0]) {
-    lua_getfield(co, -1, "where");
-    int has = !lua_isnil(co, -1);
+    int has = raw_field(co, lua_gettop(co), "where") != LUA_TNIL;
     lua_pop(co, 1);
     if (!has) {
       lua_pushstring(co, where);
@@ -169,8 +215,20 @@ int spine_ctx__raise_cancel(lua_State *L) {
   return lua_error(L);
 }
 
+typedef struct json_text {
+  const char *json;
+  size_t len;
+} json_text;
+
+static void decode_json(lua_State *L, void *data) {
+  json_text *t = data;
+  if (!t->json || spine_codec_decode(L, t->json, t->len, NULL)) lua_pushnil(L);
+}
+
+/* Charged to the workflow whose coroutine L is: it may keep the value across its steps. */
 void spine_ctx__push_json(lua_State *L, const char *json, size_t len) {
-  if (!json || spine_codec_decode(L, json, len, NULL)) lua_pushnil(L);
+  json_text t = {json, len};
+  spine_sandbox_charged(L, decode_json, &t);
 }
 
 /* The continuation of calls whose outcome the scheduler pushes. */

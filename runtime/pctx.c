@@ -1,6 +1,6 @@
 /* The provider context `p` and one adapter function's run: a coroutine per attempt in the
  * adapters' sandboxed state, resumed from the loop when its HTTP or SMTP exchange ends, under
- * an instruction budget and memory limit per resume and a timeout per attempt. Owns the
+ * an instruction budget per resume, a memory limit and a timeout per attempt. Owns the
  * attempt (coroutine ref, timer, exchange, scratch buffers); never decides about channels,
  * never lets a secret it handed out leave in a result, an error or a log line. */
 #include "pctx.h"
@@ -646,20 +646,32 @@ static void settle_error(spine_pctx *a, int st) {
                "%s: instruction budget exceeded (an endless loop?)", where);
   } else if (a->lim.tripped == SPINE_LIMIT_MEMORY || st == LUA_ERRMEM) {
     set_result(a, SPINE_PROVIDER_INVALID, "memory_limit",
-               "%s: memory limit exceeded (the adapter allocated too much in one resume)", where);
+               "%s: memory limit exceeded (the adapter would hold more than %lld MB)", where,
+               (long long)(a->lim.mem_limit >> 20));
   } else if (is_marked(co, -1)) {
-    lua_getfield(co, -1, "kind");
-    int rejected = !strcmp(lua_tostring(co, -1), "rejected");
-    lua_getfield(co, -2, "code");
-    lua_getfield(co, -3, "message");
+    /* Read raw, and each checked: the adapter may have rawset the fields to anything. */
+    static const char *const names[] = {"kind", "code", "message"};
+    const char *f[3];
+    for (int i = 0; i < 3; i++) {
+      lua_pushstring(co, names[i]);
+      f[i] = lua_rawget(co, -2 - i) == LUA_TSTRING ? lua_tostring(co, -1) : NULL;
+    }
+    int rejected = f[0] && !strcmp(f[0], "rejected");
+    if (!f[0] || !f[1] || !f[2] || (!rejected && strcmp(f[0], "transient"))) {
+      set_result(a, SPINE_PROVIDER_INVALID, "runtime_error",
+                 "%s: raised a p.transient/p.rejected error whose kind, code or message was "
+                 "changed",
+                 where);
+      lua_pop(co, 3);
+      return;
+    }
     /* A webhook's error is a message for the operator: it says where. */
-    set_result(a, rejected ? SPINE_PROVIDER_REJECTED : SPINE_PROVIDER_TRANSIENT,
-               lua_tostring(co, -2), "%s%s%s", a->mode == MODE_WEBHOOK ? where : "",
-               a->mode == MODE_WEBHOOK ? ": " : "", lua_tostring(co, -1));
+    set_result(a, rejected ? SPINE_PROVIDER_REJECTED : SPINE_PROVIDER_TRANSIENT, f[1], "%s%s%s",
+               a->mode == MODE_WEBHOOK ? where : "", a->mode == MODE_WEBHOOK ? ": " : "", f[2]);
     lua_pop(co, 3);
     spine_err e;
-    if (lua_getfield(co, -1, "details") != LUA_TNIL &&
-        spine_codec_encode(co, -1, "details", &a->res.json, &e)) {
+    lua_pushliteral(co, "details");
+    if (lua_rawget(co, -2) != LUA_TNIL && spine_codec_encode(co, -1, "details", &a->res.json, &e)) {
       spine_buf_reset(&a->res.json);
       set_result(a, SPINE_PROVIDER_INVALID, "invalid_result",
                  "%s: error details JSON cannot hold (%s: %s)", where, e.field, e.msg);

@@ -29,7 +29,7 @@ typedef struct spine_pctx_host {
   int (*secret)(void *data, const char *provider, const char *name, char *out, size_t size);
   void *secret_data;
   int64_t instructions; /* per resume */
-  int64_t mem_limit;    /* bytes of growth per resume */
+  int64_t mem_limit;    /* bytes the call may hold */
   spine_pctx *running;  /* the attempt whose coroutine runs now (p's functions act on it) */
 } spine_pctx_host;
 

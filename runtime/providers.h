@@ -31,7 +31,7 @@ typedef struct spine_providers_opts {
   spine_http_client *http;  /* shared; NULL = the registry makes its own */
   spine_metrics *metrics;   /* may be NULL; else breakers, rate limits and calls are exposed */
   int64_t instructions;     /* budget per resume of an adapter (default 10M) */
-  int64_t mem_limit;        /* bytes one resume of a call may grow (default 16 MB) */
+  int64_t mem_limit;        /* bytes one call may hold (default 16 MB) */
   int quiet;                /* no log lines of the registry's own (breaker changes); p.log
                                lines are the adapters' and always written */
 } spine_providers_opts;

@@ -21,7 +21,7 @@ typedef struct spine_engine_opts {
   int64_t clock_start;    /* manual: ms since the epoch to start at (0 = the database's
                              manual clock if it has one, else real time) */
   int64_t instructions;   /* budget per resume (default 50M) */
-  int64_t mem_limit;      /* bytes a resume may grow (default 64 MB) */
+  int64_t mem_limit;      /* bytes a workflow may hold (default 64 MB) */
   const char *playbooks;  /* directory of playbooks by name (default "playbooks") */
   const char *providers;  /* directory of provider adapters (default "providers") */
   int64_t lease_ms;       /* worker lease (default 10 s) */

@@ -206,6 +206,15 @@ TEST_IMPL(codec_canonical) {
   ASSERT_STR_EQ(encoded(L, "(function() local s = {1} return {a = s, b = s} end)()", &b),
                 "{\"a\":[1],\"b\":[1]}");
 
+  /* Metatables are not looked at: values are read raw (an error table may carry metamethods
+   * that raise, and the engine encodes errors outside any protected call). */
+  const char *hostile = "setmetatable({kind = 'k', list = setmetatable({1, 2}, getmetatable(_G) or "
+                        "{__index = error, __len = error, __pairs = error, __newindex = error}), "
+                        "n = 1}, {__index = error, __newindex = error, __pairs = error, "
+                        "__len = error, __tostring = error, __eq = error, __lt = error, "
+                        "__metatable = 'locked'})";
+  ASSERT_STR_EQ(encoded(L, hostile, &b), "{\"kind\":\"k\",\"list\":[1,2],\"n\":1}");
+
   /* Encoding appends to what the buffer holds. */
   spine_buf_reset(&b);
   spine_buf_puts(&b, "x=");

@@ -1,5 +1,6 @@
 /* The engine in one process on a real database, under the sanitizers: playbooks run to their
- * end on the virtual clock, failures compensate, errors name file and line. */
+ * end on the virtual clock, failures compensate, errors name file and line, and hostile
+ * playbooks each fail alone. */
 #include <uv.h>
 
 #include "scheduler.h"
@@ -7,9 +8,9 @@
 
 typedef struct ended {
   int count;
-  spine_wf_status status[8];
-  char error[8][512];
-  char result[8][256];
+  spine_wf_status status[16];
+  char error[16][1024];
+  char result[16][256];
 } ended;
 
 static void on_end(void *data, const spine_wf *wf, const char *result, const char *error) {
@@ -85,5 +86,52 @@ TEST_IMPL(engine_contains_bad_playbooks) {
   ASSERT_STR_CONTAINS(out.error[2], "bad_runtime.lua:6: attempt to index");
   /* and the engine still runs a good one afterwards */
   ASSERT_EQ(out.status[3], SPINE_WF_COMPLETED);
+  return 0;
+}
+
+/* Each hostile playbook (tests/playbooks/hostile_*.lua) ends failed with the limit or error it
+ * deserves, in the one engine, which then runs a well-behaved one that makes 200 MB of garbage
+ * in all to its end. */
+TEST_IMPL(engine_survives_hostile_playbooks) {
+  const char *db = test_newdb("engine_survives_hostile_playbooks");
+  static const struct {
+    const char *playbook, *error[3];
+  } cases[] = {
+      {"hostile_rep_empty", {"\"code\":\"instruction_budget\"", "hostile_rep_empty.lua:6"}},
+      {"hostile_rep_huge", {"\"code\":\"memory_limit\"", "more than 64 MB"}},
+      {"hostile_move", {"\"code\":\"instruction_budget\"", "hostile_move.lua:6"}},
+      {"hostile_find", {"\"code\":\"instruction_budget\"", "hostile_find.lua:7"}},
+      {"hostile_match", {"\"code\":\"instruction_budget\""}},
+      {"hostile_gmatch", {"\"code\":\"instruction_budget\""}},
+      {"hostile_gsub", {"\"code\":\"instruction_budget\""}},
+      {"hostile_len", {"\"code\":\"instruction_budget\"", "hostile_len.lua:17"}},
+      {"hostile_error",
+       {"\"code\":\"hostile_error\"", "\"kind\":\"business\"", "\"message\":\"raised raw\""}},
+      {"hostile_error_late",
+       {"\"code\":\"late_hostile_error\"", "\"compensation_error\":{", "\"kind\":\"business\""}},
+      {"hostile_collect", {"\"code\":\"memory_limit\"", "hostile_collect.lua:10"}},
+      {"hostile_memory",
+       {"\"code\":\"memory_limit\"", "\"kind\":\"limit\"", "hostile_memory.lua:11"}},
+  };
+  enum { N = sizeof cases / sizeof cases[0] };
+  const char *playbooks[N + 1];
+  char paths[N + 1][128];
+  for (int i = 0; i <= N; i++) {
+    snprintf(paths[i], sizeof paths[i], "tests/playbooks/%s.lua",
+             i < N ? cases[i].playbook : "churn");
+    playbooks[i] = paths[i];
+  }
+  ended out = {0};
+  run_all(db, playbooks, N + 1, &out);
+  ASSERT_EQ(out.count, N + 1);
+  for (int i = 0; i < N; i++) {
+    if (out.status[i] != SPINE_WF_FAILED)
+      TEST_FAIL_("%s ended %d: %s", cases[i].playbook, out.status[i], out.error[i]);
+    for (int j = 0; j < 3 && cases[i].error[j]; j++)
+      if (!strstr(out.error[i], cases[i].error[j]))
+        TEST_FAIL_("%s: no %s in %s", cases[i].playbook, cases[i].error[j], out.error[i]);
+  }
+  ASSERT_EQ(out.status[N], SPINE_WF_COMPLETED);
+  ASSERT_STR_EQ(out.result[N], "{\"bytes\":200000530}");
   return 0;
 }

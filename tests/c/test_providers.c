@@ -583,6 +583,8 @@ TEST_IMPL(providers_adapter_faults) {
       {"hog", "memory_limit", "tests/providers/acme.lua:34: memory limit exceeded"},
       {"crash", "runtime_error", "tests/providers/acme.lua:42: attempt to index a nil value"},
       {"raise_string", "runtime_error", "tests/providers/acme.lua:48: plain failure"},
+      {"damaged_error", "runtime_error",
+       "tests/providers/acme.lua:67: raised a p.transient/p.rejected error whose kind"},
       {"bad_result", "invalid_result", "api.bad_result returned a value JSON cannot hold"},
       {"render_missing", "runtime_error",
        "tests/providers/acme.lua:54: p.render: missing variable \\\"customer.name\\\""},

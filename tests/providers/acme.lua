@@ -31,7 +31,7 @@ return {
     end,
     hog = function()
       local t = {}
-      for i = 1, 1000 do t[i] = string.rep("x", 1 << 16) .. i end
+      for i = 1, 1000 do t[i] = string.rep(("x"):rep(256), 256) .. i end
       return #t
     end,
     hang = function(p, args)
@@ -60,6 +60,11 @@ return {
     end,
     no_secret = function(p)
       return p.secret("nope")
+    end,
+    damaged_error = function(p)
+      local e = p.transient("about to be damaged")
+      rawset(e, "kind", nil)
+      error(e)
     end,
   },
   backup = {
