@@ -292,14 +292,37 @@ function Proxy:stop()
 end
 
 ---------------------------------------------------------------------------------------------
--- Workers: `spine serve` (spine_test's T.serve), killed by pid at cleanup if still there.
+-- Workers: `spine serve` as spine_test's T.serve starts it (its own session, HTTP on a free
+-- port, log to a file), under a shell that waits for it and writes its exit status down:
+-- F.exit_status(h). Killed by pid at cleanup if still there.
 function F.serve(url, env)
-  local h = T.serve(url, env)
+  local h = { log = os.tmpname(), status = os.tmpname(), pidfile = os.tmpname() }
+  os.remove(h.status)
+  local prefix = "SPINE_DATABASE_URL=" .. q(url) .. " "
+  env = env or {}
+  if not env.SPINE_LISTEN then prefix = prefix .. "SPINE_LISTEN=127.0.0.1:0 " end
+  local keys = {}
+  for k in pairs(env) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do prefix = prefix .. k .. "=" .. q(env[k]) .. " " end
+  local script = prefix .. q(T.bin) .. " serve >" .. q(h.log) .. " 2>&1 </dev/null & echo $! >" ..
+                 q(h.pidfile) .. "; wait $!; echo $? >" .. q(h.status)
+  os.execute("cd " .. q(T.src) .. " && setsid sh -c " .. q(script) .. " >/dev/null 2>&1 &")
+  h.pid = T.track(T.wait_until(function()
+    return tonumber(T.read(h.pidfile):match("%d+"))
+  end, 30, "spine serve to start"))
   F.defer(function()
     if not F.gone(h.pid) then T.kill(h, "KILL") end
     os.remove(h.log)
+    os.remove(h.status)
+    os.remove(h.pidfile)
   end)
   return h
+end
+
+-- A worker's exit status once its shell wrote it down (128 + N: killed by signal N), or nil.
+function F.exit_status(h)
+  return tonumber(T.read(h.status):match("%d+"))
 end
 
 -- A worker's state in a few words, for failure messages: alive, stopped or gone, and its log's
@@ -310,25 +333,47 @@ function F.describe(h)
   return ("worker %d %s, its last log line: %s"):format(h.pid, state, last)
 end
 
+-- A guard for F.wait_finished: the reason to stop waiting when one of these workers is gone.
+function F.alive_guard(...)
+  local hs = { ... }
+  return function()
+    for _, h in ipairs(hs) do
+      if F.gone(h.pid) then return "a worker exited: " .. F.describe(h) end
+    end
+  end
+end
+
 -- The worker's id in spine.workers (waiting until it registered).
 function F.worker_id(url, h)
-  return T.wait_until(function()
-    return tonumber(T.sql(url, "SELECT max(id) FROM spine.workers WHERE pid = " .. h.pid))
+  return T.wait_until(function() -- its migrations may still be under way
+    return T.sql(url, "SELECT to_regclass('spine.workers') IS NOT NULL") == "t" and
+           tonumber(T.sql(url, "SELECT max(id) FROM spine.workers WHERE pid = " .. h.pid))
   end, 60, "worker " .. h.pid .. " to register")
 end
 
 ---------------------------------------------------------------------------------------------
--- The workload: `workflows` cases of tests/playbooks/fault_credits.lua, each registering its
--- customer, then `credits` (10) ApplyManualCredit of 1..10 cents whose reasons name the
--- workflow. customers = K puts them on customers fc-1..fc-K in turn (hot keys); without it each
--- has its own (distinct keys). pause: a ctx.sleep before each credit (spreads the run, so a
--- fault lands while most of it remains). One `spine start` stores the version (and migrates a
--- fresh database), one INSERT the other cases, one NOTIFY wakes the workers.
+-- The workload: `workflows` cases of tests/playbooks/fault_credits.lua, each doing `credits`
+-- (10) ApplyManualCredit of 1..10 cents whose reasons name the workflow. customers = K puts
+-- them on customers fc-1..fc-K in turn (hot keys), registered first with `spine intent
+-- RegisterCustomer`; without it each workflow has its own customer and registers it first
+-- (distinct keys). pause: a ctx.sleep before each credit (spreads the run, so a fault lands
+-- while most of it remains). One `spine start` stores the version (and migrates a fresh
+-- database), one INSERT the other cases, one NOTIFY wakes the workers.
 function F.workload(url, o)
   local w = { n = o.workflows, customers = o.customers or o.workflows, credits = o.credits or 10,
               pause = o.pause }
   w.total = w.n * w.credits
-  local input = { customer_id = "fc-1", n = w.credits, pause = w.pause }
+  if o.customers then
+    assert(T.spine(url, { "db", "migrate" }) == 0, "spine db migrate failed")
+    for i = 1, o.customers do
+      local code, _, err = T.spine_json(url, { "intent", "RegisterCustomer", "--actor",
+        "ops:fault", "--args", T.json.encode({ customer_id = "fc-" .. i, name = "Fault Customer",
+                                              email = "fc-" .. i .. "@example.org" }) })
+      assert(code == 0, "RegisterCustomer fc-" .. i .. " failed: " .. tostring(err))
+    end
+  end
+  local input = { customer_id = "fc-1", n = w.credits, pause = w.pause,
+                  register = not o.customers }
   local code, first, err = T.spine_json(url, { "start", "tests/playbooks/fault_credits.lua",
                                                 "--input", T.json.encode(input) })
   assert(code == 0 and first, "spine start failed: " .. tostring(err))
@@ -336,9 +381,10 @@ function F.workload(url, o)
                "'fc-' || g"
   T.sql(url, ("INSERT INTO spine.workflows (id, process, playbook, version, status, input," ..
     " trace_id, wake_at) SELECT 'fw-' || g, w.process, w.playbook, w.version, 'pending'," ..
-    " jsonb_build_object('customer_id', %s, 'n', %d%s), md5(g::text), now()" ..
+    " jsonb_build_object('customer_id', %s, 'n', %d, 'register', %s%s), md5(g::text), now()" ..
     " FROM generate_series(2, %d) g, spine.workflows w WHERE w.id = '%s'"):format(
-      cust, w.credits, w.pause and (", 'pause', '" .. w.pause .. "'") or "", w.n, first.id))
+      cust, w.credits, tostring(not o.customers),
+      w.pause and (", 'pause', '" .. w.pause .. "'") or "", w.n, first.id))
   T.sql(url, "NOTIFY spine, 'w'")
   return w
 end
@@ -363,51 +409,67 @@ end
 
 -- Waits until no workflow is pending, running or waiting, at most `seconds`; fails naming
 -- where the workload stands (and what `extra()` adds: a worker's state, deadlocks, ...).
--- Returns the clock when it saw them all finished.
-function F.wait_finished(url, w, seconds, what, extra)
+-- `guard()`, called at each look, may end the wait early with a failure by returning its
+-- reason (a worker that died). Returns the clock when it saw them all finished.
+function F.wait_finished(url, w, seconds, what, extra, guard)
   seconds = math.ceil(seconds)
-  local ok = pcall(T.wait_until, function() return unfinished(url) == 0 end, seconds, what)
+  local why
+  local ok = pcall(T.wait_until, function()
+    why = guard and guard()
+    return why or unfinished(url) == 0
+  end, seconds, what)
+  local at = F.clock()
+  if why then
+    assert(false, ("%s: %s (%s)%s"):format(what, why, F.progress(url, w),
+                                          extra and ("; " .. extra()) or ""))
+  end
   if not ok then
     assert(false, ("%s: not all %d workflows finished within %d s (%s)%s"):format(what, w.n,
       seconds, F.progress(url, w), extra and ("; " .. extra()) or ""))
   end
-  return F.clock()
+  return at
 end
 
 -- Nothing lost, nothing twice: every workflow completed; each has exactly `credits` ledger
 -- entries, with distinct reasons, and `credits` credit entries in the history under its id;
 -- every customer registered once; every customer's balance is the sum of its credits and each
 -- entry's balance is distinct (the running sum: no entry computed twice on the same base).
-function F.check(url, w)
-  local not_completed = T.sql(url, "SELECT coalesce(string_agg(id || ' ' || status || ' ' ||" ..
-    " coalesce(error::text, ''), '; ' ORDER BY id), '') FROM (SELECT * FROM spine.workflows" ..
-    " WHERE status <> 'completed' ORDER BY id LIMIT 5) x")
-  assert.are.equal("", not_completed, "workflows that did not complete (first 5)")
+-- `when` (optional) starts each failure message ("after the thaw").
+function F.check(url, w, when)
+  local function say(msg) return when and (when .. ": " .. msg) or msg end
+  local not_completed = T.sql(url, "SELECT coalesce((SELECT count(*) FROM spine.workflows" ..
+    " WHERE status <> 'completed') || ' of them; first: ' || string_agg(id || ' ' || status ||" ..
+    " ' (owner ' || coalesce(owner::text, 'none') || CASE WHEN ended_at IS NOT NULL THEN" ..
+    " ', ended at ' || ended_at ELSE '' END || CASE WHEN result IS NOT NULL THEN" ..
+    " ', has its result' ELSE '' END || coalesce(', error ' || error::text, '') || ')', '; '" ..
+    " ORDER BY id), '') FROM (SELECT * FROM spine.workflows WHERE status <> 'completed'" ..
+    " ORDER BY id LIMIT 5) x")
+  assert.are.equal("", not_completed, say("workflows that are not completed"))
   assert.are.equal(w.n, tonumber(T.sql(url, "SELECT count(*) FROM spine.workflows" ..
                                             " WHERE status = 'completed'")),
-                   "completed workflows")
+                   say("completed workflows"))
   -- the ledger, per workflow (its id is in each reason)
-  assert.are.equal(w.total, F.credits(url), "credit ledger entries (" .. w.n .. " workflows × " ..
-                   w.credits .. ")")
+  assert.are.equal(w.total, F.credits(url), say("credit ledger entries (" .. w.n ..
+                   " workflows × " .. w.credits .. ")"))
   local bad = T.sql(url, "SELECT coalesce(string_agg(wf || ': ' || c || ' entries, ' || d ||" ..
     " ' reasons', '; ' ORDER BY wf), '') FROM (SELECT wf, c, d FROM (SELECT split_part(reason," ..
     " ' credit ', 1) wf, count(*) c, count(DISTINCT reason) d FROM lifecycle.credits GROUP BY 1)" ..
     " x WHERE c <> " .. w.credits .. " OR d <> " .. w.credits .. " ORDER BY wf LIMIT 5) y")
-  assert.are.equal("", bad, "workflows whose ledger entries are not exactly " .. w.credits ..
-                   " distinct credits (first 5)")
+  assert.are.equal("", bad, say("workflows whose ledger entries are not exactly " ..
+                   w.credits .. " distinct credits (first 5)"))
   assert.are.equal(w.n, tonumber(T.sql(url, "SELECT count(DISTINCT split_part(reason," ..
     " ' credit ', 1)) FROM lifecycle.credits c JOIN spine.workflows f" ..
-    " ON f.id = split_part(c.reason, ' credit ', 1)")), "workflows with ledger entries")
+    " ON f.id = split_part(c.reason, ' credit ', 1)")), say("workflows with ledger entries"))
   assert.are.equal("", T.sql(url, "SELECT coalesce(string_agg(workflow_id || ': ' || n, '; '" ..
     " ORDER BY workflow_id), '') FROM (SELECT workflow_id, count(*) n FROM lifecycle.history" ..
     " WHERE entity = 'credit' GROUP BY 1 HAVING count(*) <> " .. w.credits ..
-    " ORDER BY 1 LIMIT 5) x"), "workflows whose history has not exactly " .. w.credits ..
-    " credits (first 5)")
+    " ORDER BY 1 LIMIT 5) x"), say("workflows whose history has not exactly " .. w.credits ..
+    " credits (first 5)"))
   -- the customers
   assert.are.equal(w.customers, tonumber(T.sql(url, "SELECT count(*) FROM lifecycle.customers")),
-                   "customers")
+                   say("customers"))
   assert.are.equal(w.customers, tonumber(T.sql(url, "SELECT count(*) FROM lifecycle.history" ..
-                   " WHERE entity = 'customer'")), "customer registrations in the history")
+                   " WHERE entity = 'customer'")), say("customer registrations in the history"))
   local per_customer = w.n // w.customers
   local sum = per_customer * w.credits * (w.credits + 1) // 2
   assert.are.equal("", T.sql(url, "SELECT coalesce(string_agg(customer_id || ': balance ' ||" ..
@@ -416,8 +478,8 @@ function F.check(url, w)
     " sum(amount_cents) s, count(DISTINCT balance_cents) d, count(*) n FROM lifecycle.credits" ..
     " GROUP BY 1 HAVING max(balance_cents) <> sum(amount_cents) OR sum(amount_cents) <> " .. sum ..
     " OR count(DISTINCT balance_cents) <> count(*) ORDER BY 1 LIMIT 5) x"),
-    "customers whose balance is not the sum of their " .. per_customer * w.credits ..
-    " credits (" .. sum .. " cents) (first 5)")
+    say("customers whose balance is not the sum of their " .. per_customer * w.credits ..
+    " credits (" .. sum .. " cents) (first 5)"))
 end
 
 -- The lines of a worker's log with message `msg`.
@@ -425,6 +487,15 @@ function F.log_count(h, msg)
   local n = 0
   for _ in T.log_of(h):gmatch('"msg":"' .. msg:gsub("%p", "%%%0") .. '"') do n = n + 1 end
   return n
+end
+
+-- The workflows named by a worker's log lines with message `msg`, in order.
+function F.log_workflows(h, msg)
+  local ids = {}
+  for id in T.log_of(h):gmatch('"msg":"' .. msg:gsub("%p", "%%%0") .. '","workflow":"([^"]+)"') do
+    ids[#ids + 1] = id
+  end
+  return ids
 end
 
 -- Waits until a credit beyond `count` commits (the work going on after a fault); returns the
@@ -438,10 +509,27 @@ function F.wait_progress(url, w, count, seconds, what, extra)
   return F.clock()
 end
 
+-- pg_stat_database.deadlocks of the connected database. A backend reports its deadlocks when
+-- it ends or some time later: read it once the workers' backends are gone (F.backends_gone).
+function F.deadlocks(url)
+  return tonumber(T.sql(url, "SELECT deadlocks FROM pg_stat_database" ..
+                             " WHERE datname = current_database()"))
+end
+
+-- Waits until no other backend is connected to the database (the workers stopped, their
+-- backends ended and so reported their statistics).
+function F.backends_gone(url)
+  T.wait_until(function()
+    return T.sql(url, "SELECT count(*) FROM pg_stat_activity WHERE datname =" ..
+                      " current_database() AND pid <> pg_backend_pid()") == "0"
+  end, 60, "the workers' backends to end")
+end
+
 -- Prints one recovery figure (never asserted: a benchmark figure of this machine, this run).
 function F.figure(fault, recovery, first, detail)
-  print(("\n  %s: recovery %.1f s (fault end to all finished), first credit after %.1f s%s")
-        :format(fault, recovery, first, detail and ("; " .. detail) or ""))
+  print(("\n  %s: recovery %.1f s (fault end to all finished)%s%s"):format(fault, recovery,
+        first and (", first credit after %.1f s"):format(first) or "",
+        detail and ("; " .. detail) or ""))
 end
 
 return F

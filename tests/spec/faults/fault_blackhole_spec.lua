@@ -44,7 +44,7 @@ local function finish(r, fault, silent)
   -- one deadline for both: 120 s from the fault's end
   local first = F.wait_progress(r.pg.url, r.w, after, 120, "after the link " .. fault, extra)
   local done = F.wait_finished(r.pg.url, r.w, math.max(10, 120 - (first - fault_end)),
-                               "after the link " .. fault, extra)
+                               "after the link " .. fault, extra, F.alive_guard(r.srv))
   assert.is_true(T.alive(r.srv), "the worker exited: " .. F.describe(r.srv))
   F.check(r.pg.url, r.w)
   F.figure("blackhole, link " .. fault, done - fault_end, first - fault_end,

@@ -61,7 +61,7 @@ describe("the disk under pg_wal full mid-run", function()
     local extra = function() return F.describe(srv) end
     local first = F.wait_progress(pg.url, w, after, 120, "after the disk was freed", extra)
     local done = F.wait_finished(pg.url, w, math.max(10, 120 - (first - fault_end)),
-                                 "after the disk was freed", extra)
+                                 "after the disk was freed", extra, F.alive_guard(srv))
     assert.is_true(T.alive(srv), "the worker exited: " .. F.describe(srv))
     assert.is_true(F.log_count(srv, "reconnected") >= 1, "the worker never reconnected")
     F.check(pg.url, w)

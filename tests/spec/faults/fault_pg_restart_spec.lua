@@ -21,7 +21,7 @@ describe("a PostgreSQL restart mid-run", function()
     local after = F.credits(pg.url)
     assert.is_true(after < w.total, "the restart came after the last credit: it tested nothing")
     local first = F.wait_progress(pg.url, w, after, 60, "after the restart")
-    local done = F.wait_finished(pg.url, w, 120, "after the restart")
+    local done = F.wait_finished(pg.url, w, 120, "after the restart", nil, F.alive_guard(srv))
     assert.is_true(T.alive(srv), "the worker exited instead of reconnecting")
     -- the restart reached the worker: it lost its connections and came back
     assert.is_true(F.log_count(srv, "reconnected") >= 1, "the worker never reconnected")
