@@ -27,11 +27,16 @@ function T.source(path)
   return s
 end
 
+-- Temp files are <base>.<n> beside one name os.tmpname() reserved for the whole spec file (each
+-- os.tmpname() call creates an empty file: one per call had left tens of thousands in /tmp);
+-- the base goes when the Lua state closes.
+local tmp_base = os.tmpname()
 local tmp_seq = 0
 local function tmpfile()
   tmp_seq = tmp_seq + 1
-  return os.tmpname() .. "." .. tmp_seq
+  return tmp_base .. "." .. tmp_seq
 end
+T.tmp_reaper = setmetatable({}, { __gc = function() os.remove(tmp_base) end })
 
 -- Runs a shell command; returns exit code, stdout, stderr.
 function T.sh(cmd)

@@ -19,7 +19,7 @@ local function blackholed_run()
   local w = F.workload(pg.url, { workflows = 300, pause = "500ms" })
   local srv = F.serve(via, { SPINE_LEASE_MS = tostring(LEASE_MS) })
   local worker = F.worker_id(pg.url, srv)
-  T.wait_until(function() return F.credits(pg.url) >= w.total * 0.3 end, 120,
+  F.wait_until(function() return F.credits(pg.url) >= w.total * 0.3 end, 120,
                "a third of the credits")
   local t0 = F.clock()
   local held = proxy:blackhole()
@@ -27,7 +27,7 @@ local function blackholed_run()
                             " session should be among them")
   local at_fault = F.credits(pg.url)
   -- silent past the lease: the database sees the worker as dead
-  T.wait_until(function()
+  F.wait_until(function()
     return T.sql(pg.url, "SELECT coalesce(bool_and(lease_until < now()), true)" ..
                          " FROM spine.workers WHERE id = " .. worker) == "t"
   end, 60, "the blackholed worker's lease to expire")

@@ -18,7 +18,7 @@ describe("the disk under pg_wal full mid-run", function()
     local fill = pg.walfs .. "/fill"
     local srv = F.serve(pg.url)
     local w = F.workload(pg.url, { workflows = 300, pause = "500ms" })
-    T.wait_until(function() return F.credits(pg.url) >= w.total * 0.3 end, 120,
+    F.wait_until(function() return F.credits(pg.url) >= w.total * 0.3 end, 120,
                  "a third of the credits")
     local before = F.credits(pg.url)
     local t0 = F.clock()
@@ -27,13 +27,13 @@ describe("the disk under pg_wal full mid-run", function()
     local df = F.must("df --output=avail -B1 " .. T.q(pg.walfs), "df")
     assert.are.equal("0", df:match("(%d+)%s*$"), "the tmpfs under pg_wal is not full")
     local from = #pg:server_log() + 1
-    local at = T.wait_until(function()
+    local at = F.wait_until(function()
       return pg:server_log():find("No space left on device", from, true)
     end, 60, "PostgreSQL to run out of WAL space")
     -- still full: until the server died, or came back from its crash with the disk full, and
     -- the worker has seen its connections go
     local postmaster = pg:postmaster()
-    T.wait_until(function()
+    F.wait_until(function()
       return (F.gone(postmaster) or
               pg:server_log():find("database system is ready to accept connections", at, true))
              and F.log_count(srv, "database connection lost") >= 1
@@ -47,7 +47,7 @@ describe("the disk under pg_wal full mid-run", function()
         pg:start()
         restarted = true
       else
-        T.wait_until(function() return pg:up() or F.gone(pid) end, 60,
+        F.wait_until(function() return pg:up() or F.gone(pid) end, 60,
                      "the cluster to come back or die")
         if not pg:up() then
           pg:start()

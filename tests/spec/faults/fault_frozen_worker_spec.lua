@@ -34,7 +34,7 @@ local function frozen_run(db, customers, fraction)
   local id1 = F.worker_id(url, w1)
   local both = F.alive_guard(w1, w2)
   local deadlocks0 = F.deadlocks(url)
-  local ok, err = pcall(T.wait_until, function()
+  local ok, err = pcall(F.wait_until, function()
     local why = both()
     assert(not why, "before the freeze, " .. tostring(why))
     return F.credits(url) >= w.total * fraction and tonumber(T.sql(url, "SELECT count(*) FROM" ..
@@ -46,7 +46,7 @@ local function frozen_run(db, customers, fraction)
               F.progress(url, w), F.deadlocks(url) - deadlocks0))
   F.must("kill -STOP " .. w1.pid, "SIGSTOP of worker 1")
   local t0 = F.clock()
-  T.wait_until(function() return F.stopped(w1.pid) end, 10, "worker 1 to stop")
+  F.wait_until(function() return F.stopped(w1.pid) end, 10, "worker 1 to stop")
   local frozen_at, held, owned = F.credits(url), open_xacts(url, "fault-w1"), owned_by(url, id1)
   assert.is_true(frozen_at < w.total, "worker 1 froze after the last credit: tested nothing")
   local extra = function()
@@ -71,14 +71,14 @@ local function frozen_run(db, customers, fraction)
   local credits_done = F.credits(url)
   local thawed_at = T.sql(url, "SELECT now()")
   F.must("kill -CONT " .. w1.pid, "SIGCONT of worker 1")
-  T.wait_until(function()
+  F.wait_until(function()
     if F.gone(w1.pid) then return backends(url, "fault-w1") == 0 end -- its last batches too
     return T.sql(url, "SELECT count(*) FROM spine.workers WHERE pid = " .. w1.pid ..
                       " AND lease_until > '" .. thawed_at .. "'") ~= "0"
   end, 60, "worker 1 to exit or hold a lease again after the thaw")
   local after = "alive, holding a lease"
   if F.gone(w1.pid) then
-    local status = T.wait_until(function() return F.exit_status(w1) end, 30,
+    local status = F.wait_until(function() return F.exit_status(w1) end, 30,
                                 "worker 1's exit status")
     assert.is_true(status < 128, ("worker 1 was killed by signal %d after the thaw: %s"):format(
       status - 128, F.describe(w1)))

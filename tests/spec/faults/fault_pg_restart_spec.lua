@@ -12,7 +12,7 @@ describe("a PostgreSQL restart mid-run", function()
     local pg = F.cluster()
     local srv = F.serve(pg.url)
     local w = F.workload(pg.url, { workflows = 300, pause = "500ms" })
-    T.wait_until(function() return F.credits(pg.url) >= w.total * 0.3 end, 120,
+    F.wait_until(function() return F.credits(pg.url) >= w.total * 0.3 end, 120,
                  "a third of the credits")
     local before = F.credits(pg.url)
     local t0 = F.clock()

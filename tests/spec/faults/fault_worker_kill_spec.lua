@@ -12,7 +12,7 @@ local STRANDED = "workflow taken over by another worker; dropped here"
 -- a new one. Returns the two handles, the clocks and counts around the kill.
 local function kill_and_restart(url, w, fraction)
   local srv = F.serve(url)
-  T.wait_until(function()
+  F.wait_until(function()
     assert(not F.gone(srv.pid), "the worker exited before the kill: " .. F.describe(srv))
     return F.credits(url) >= w.total * fraction
   end, 120, ("%d%% of the credits"):format(fraction * 100))
@@ -57,7 +57,7 @@ describe("the only worker killed with kill -9 mid-run and started again", functi
     local url = pg.url
     local w = F.workload(url, { workflows = 300 })
     local srv = F.serve(url .. " application_name=fault-first")
-    T.wait_until(function()
+    F.wait_until(function()
       assert(not F.gone(srv.pid), "the worker exited before the kill: " .. F.describe(srv))
       return F.credits(url) >= w.total * 0.3
     end, 120, "30% of the credits")
@@ -81,7 +81,7 @@ describe("the only worker killed with kill -9 mid-run and started again", functi
         " pg_stat_activity WHERE datname = current_database() AND application_name = '" ..
         app .. "' AND " .. where)
     end
-    local old = T.wait_until(function()
+    local old = F.wait_until(function()
       local b = backends("fault-first", "wait_event = 'SyncRep'")
       return b ~= "" and b
     end, 60, "a batch of the worker to wait for its commit")
@@ -96,7 +96,7 @@ describe("the only worker killed with kill -9 mid-run and started again", functi
     local restarted = F.clock()
     -- the new worker runs the workflows again; its batches wait for the old ones' rows (or
     -- the old ones are gone: an engine that ends a dead worker's backends)
-    T.wait_until(function()
+    F.wait_until(function()
       assert(not F.gone(srv2.pid), "the new worker exited: " .. F.describe(srv2))
       return backends("fault-second", "pg_blocking_pids(pid) && '{" .. pending .. "}'") ~= "" or
              backends("fault-first", "true") == ""
