@@ -25,34 +25,43 @@ local function owned_by(url, id)
 end
 
 -- customers: 5 (hot keys) or nil (one each); fraction: of the credits applied before the freeze.
+-- Worker 1 is the one of the two holding the most unfinished workflows then, worker 2 the other.
 local function frozen_run(db, customers, fraction)
   local url = T.newdb(db)
   local w = F.workload(url, { workflows = 200, customers = customers, pause = "500ms" })
   local env = { SPINE_LEASE_MS = tostring(LEASE_MS) }
-  local w1 = F.serve(url .. " application_name=fault-w1", env)
-  local w2 = F.serve(url .. " application_name=fault-w2", env)
-  local id1 = F.worker_id(url, w1)
-  local both = F.alive_guard(w1, w2)
+  local ws = { F.serve(url .. " application_name=fault-a", env),
+               F.serve(url .. " application_name=fault-b", env) }
+  ws[1].app, ws[2].app = "fault-a", "fault-b"
+  for _, h in ipairs(ws) do h.id = F.worker_id(url, h) end
+  local both = F.alive_guard(ws[1], ws[2])
   local deadlocks0 = F.deadlocks(url)
+  local function unfinished_of(h)
+    return tonumber(T.sql(url, "SELECT count(*) FROM spine.workflows WHERE owner = " .. h.id ..
+                               " AND status <> 'completed'"))
+  end
   local ok, err = pcall(F.wait_until, function()
     local why = both()
     assert(not why, "before the freeze, " .. tostring(why))
-    return F.credits(url) >= w.total * fraction and tonumber(T.sql(url, "SELECT count(*) FROM" ..
-      " spine.workflows WHERE owner = " .. id1 .. " AND status <> 'completed'")) > 0
+    return F.credits(url) >= w.total * fraction and
+           unfinished_of(ws[1]) + unfinished_of(ws[2]) > 0
   end, 120, "the run under way")
   if not ok and not tostring(err):find("timed out waiting", 1, true) then error(err, 0) end
-  assert(ok, ("before the freeze: the two workers did not apply %d%% of the credits within" ..
-              " 120 s (%s; %d deadlocks in this database)"):format(fraction * 100,
-              F.progress(url, w), F.deadlocks(url) - deadlocks0))
+  assert(ok, ("before the freeze: the two workers did not get %d%% of the credits in, holding" ..
+              " unfinished workflows, within 120 s (%s; %d deadlocks in this database;" ..
+              " unfinished workflows held: %d and %d)"):format(fraction * 100, F.progress(url, w),
+              F.deadlocks(url) - deadlocks0, unfinished_of(ws[1]), unfinished_of(ws[2])))
+  if unfinished_of(ws[2]) > unfinished_of(ws[1]) then ws[1], ws[2] = ws[2], ws[1] end
+  local w1, w2, id1 = ws[1], ws[2], ws[1].id
   F.must("kill -STOP " .. w1.pid, "SIGSTOP of worker 1")
   local t0 = F.clock()
   F.wait_until(function() return F.stopped(w1.pid) end, 10, "worker 1 to stop")
-  local frozen_at, held, owned = F.credits(url), open_xacts(url, "fault-w1"), owned_by(url, id1)
+  local frozen_at, held, owned = F.credits(url), open_xacts(url, w1.app), owned_by(url, id1)
   assert.is_true(frozen_at < w.total, "worker 1 froze after the last credit: tested nothing")
   local extra = function()
     return ("worker 1 frozen at %d credits holding %d open transactions, %d now, %d workflows" ..
             " still owned by it; %d backends waiting on a lock; %d deadlocks in this database;" ..
-            " %s"):format(frozen_at, held, open_xacts(url, "fault-w1"), owned_by(url, id1),
+            " %s"):format(frozen_at, held, open_xacts(url, w1.app), owned_by(url, id1),
       tonumber(T.sql(url, "SELECT count(*) FROM pg_stat_activity WHERE datname =" ..
                           " current_database() AND wait_event_type = 'Lock'")),
       F.deadlocks(url) - deadlocks0, F.describe(w2))
@@ -72,7 +81,7 @@ local function frozen_run(db, customers, fraction)
   local thawed_at = T.sql(url, "SELECT now()")
   F.must("kill -CONT " .. w1.pid, "SIGCONT of worker 1")
   F.wait_until(function()
-    if F.gone(w1.pid) then return backends(url, "fault-w1") == 0 end -- its last batches too
+    if F.gone(w1.pid) then return backends(url, w1.app) == 0 end -- its last batches too
     return T.sql(url, "SELECT count(*) FROM spine.workers WHERE pid = " .. w1.pid ..
                       " AND lease_until > '" .. thawed_at .. "'") ~= "0"
   end, 60, "worker 1 to exit or hold a lease again after the thaw")
