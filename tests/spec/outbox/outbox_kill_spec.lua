@@ -84,14 +84,21 @@ describe("the outbox relay across kill -9", function()
     local srv = T.serve(url, env)
     running[#running + 1] = srv
     start_credits(url)
-    -- each POST takes half a second at the sink: kill while some are under way
+    -- each POST takes half a second at the sink; once some went through, the sink holds the
+    -- next ones for good, so that POSTs are surely under way at the kill (on a busy machine the
+    -- half-second ones could all end between a look and the kill)
     T.wait_until(function()
       return count(url, "SELECT count(*) FROM lifecycle.credits") >= 60 and
-             #received(sim) >= 16 and
-             count(url, "SELECT count(*) FROM spine.outbox_deliveries" ..
-                        " WHERE status = 'pending' AND claimed_by IS NOT NULL") > 0
+             #received(sim) >= 16
     end, 120, "intents and deliveries under way")
+    assert.are.equal(200, (T.http("POST", sim.url .. "/_sim/latency",
+                                  { body = '{"ms": 600000}' })))
+    T.wait_until(function()
+      return count(url, "SELECT count(*) FROM spine.outbox_deliveries" ..
+                        " WHERE status = 'pending' AND claimed_by IS NOT NULL") > 0
+    end, 120, "a POST held at the sink")
     T.kill(srv, "KILL")
+    assert.are.equal(200, (T.http("POST", sim.url .. "/_sim/latency", { body = '{"ms": 50}' })))
     local credits_at_kill = count(url, "SELECT count(*) FROM lifecycle.credits")
     local delivered_at_kill = #received(sim)
     assert.is_true(credits_at_kill < WORKFLOWS * CREDITS, "the kill came after every intent")
