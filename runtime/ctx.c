@@ -20,6 +20,7 @@
 #include "scheduler.h"
 #include "steplog.h"
 #include "uuid.h"
+#include "workflow_internal.h"
 
 /* Stack slots a waiting call keeps across its yield. */
 enum { STEP_OK = 1, STEP_FAILED, STEP_BACKOFF };

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "store.h"
-#include "workflow.h"
+#include "workflow_internal.h"
 
 typedef struct spine_ctx__policy {
   int attempts;

@@ -19,6 +19,7 @@
 #include "providers.h"
 #include "scheduler.h"
 #include "steplog.h"
+#include "workflow_internal.h"
 
 #define MAX_NAME 200
 

@@ -21,6 +21,7 @@
 #include "providers.h"
 #include "steplog.h"
 #include "uuid.h"
+#include "workflow_internal.h"
 
 #define CLAIM_BATCH      64
 /* A workflow that was running when its worker died or hung this many times, or that a worker
@@ -150,12 +151,6 @@ static void begin(spine_wf *wf, const char *input_json, const char *log_json,
 static void fail(spine_wf *wf);
 static void end(spine_wf *wf, spine_wf_status status, const char *result, const char *error);
 static void claim(spine_engine *eng);
-
-const char *spine_wf_status_name(spine_wf_status s) {
-  static const char *const names[] = {"pending",     "running",   "waiting", "completed", "failed",
-                                      "compensated", "cancelled", "stuck",   "paused"};
-  return names[s];
-}
 
 /* ---- clock and timers ---- */
 

@@ -5,6 +5,7 @@
 #ifndef SPINE_SCHEDULER_H
 #define SPINE_SCHEDULER_H
 
+#include <lua.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -114,7 +115,7 @@ void spine_sched_op_submit(spine_wf *wf, spine_op_cb cb);
 /* Resumes the coroutine with the one value on top of its stack; `error` raises it there. */
 void spine_sched_resume(spine_wf *wf, int error);
 /* Arms wf's timer for `wake_ms`; `fn` runs when it fires. Replaces an armed one. */
-void spine_sched_timer(spine_wf *wf, int64_t wake_ms, spine_wf_timer_fn fn);
+void spine_sched_timer(spine_wf *wf, int64_t wake_ms, void (*fn)(spine_wf *wf));
 void spine_sched_timer_cancel(spine_wf *wf);
 /* The workflow's claim is no longer this worker's (the fence said so): drop it from memory,
  * writing nothing; its new owner, or the next claim, runs it. */

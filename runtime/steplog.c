@@ -8,6 +8,7 @@
 
 #include "ctx.h"
 #include "scheduler.h"
+#include "workflow_internal.h"
 
 int spine_steplog_index(lua_State *L) {
   int log = lua_gettop(L);

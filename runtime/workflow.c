@@ -1,7 +1,7 @@
 /* The life of a workflow in memory (workflow.h): its phases and the one function that moves it
  * between them, refusing moves the engine never makes. Owns no memory; the scheduler creates and
  * frees workflows. */
-#include "workflow.h"
+#include "workflow_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +58,24 @@ void spine_wf_move(spine_wf *wf, spine_wf_phase to) {
     abort();
   }
   wf->phase = to;
+}
+
+const char *spine_wf_status_name(spine_wf_status s) {
+  static const char *const names[] = {"pending",     "running",   "waiting", "completed", "failed",
+                                      "compensated", "cancelled", "stuck",   "paused"};
+  return names[s];
+}
+
+const char *spine_wf_id(const spine_wf *wf) {
+  return wf->id;
+}
+
+spine_wf_status spine_wf_status_of(const spine_wf *wf) {
+  return wf->status;
+}
+
+const char *spine_wf_parent(const spine_wf *wf) {
+  return wf->parent_id;
 }
 
 int spine_wf_stopped(const spine_wf *wf) {

@@ -25,9 +25,9 @@ typedef struct run_state {
 static void on_end(void *data, const spine_wf *wf, const char *result, const char *error) {
   (void)result, (void)error;
   run_state *rs = data;
-  if (strcmp(wf->id, rs->id)) return; /* a child */
+  if (strcmp(spine_wf_id(wf), rs->id)) return; /* a child */
   rs->done = 1;
-  rs->status = wf->status;
+  rs->status = spine_wf_status_of(wf);
   spine_engine_stop(rs->eng);
 }
 

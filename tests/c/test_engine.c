@@ -15,9 +15,9 @@ typedef struct ended {
 
 static void on_end(void *data, const spine_wf *wf, const char *result, const char *error) {
   ended *e = data;
-  if (wf->parent_id) return;
+  if (spine_wf_parent(wf)) return;
   int i = e->count++;
-  e->status[i] = wf->status;
+  e->status[i] = spine_wf_status_of(wf);
   snprintf(e->result[i], sizeof e->result[i], "%s", result ? result : "");
   snprintf(e->error[i], sizeof e->error[i], "%s", error ? error : "");
 }
