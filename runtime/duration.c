@@ -3,16 +3,29 @@
 
 #include <ctype.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+/* A duration is decimal digits, an optional fraction and a unit: what strtod takes beyond that
+ * ("nan", "inf", hex, exponents, leading blanks or signs) is no duration a designer writes, and
+ * NaN cast to an integer is undefined behaviour. */
 int spine_duration_parse(const char *s, int64_t *ms, spine_err *e) {
-  char *end;
-  double v = strtod(s, &end);
-  if (end == s || v < 0)
+  const char *p = s;
+  double v = 0;
+  int ndigits = 0;
+  for (; *p >= '0' && *p <= '9'; p++, ndigits++)
+    v = v * 10 + (*p - '0');
+  if (*p == '.') {
+    double scale = 0.1;
+    int nfrac = 0;
+    for (p++; *p >= '0' && *p <= '9'; p++, nfrac++, scale /= 10)
+      v += (*p - '0') * scale;
+    if (!nfrac) ndigits = 0; /* "5." is not a number */
+  }
+  if (!ndigits)
     return spine_err_set(e, SPINE_EINVAL, NULL, NULL,
                          "bad duration \"%s\" (expected e.g. \"30s\", \"5m\", \"2h\", \"14d\")", s);
+  const char *end = p;
   double unit;
   if (!strcmp(end, "ms"))
     unit = 1;
@@ -30,7 +43,7 @@ int spine_duration_parse(const char *s, int64_t *ms, spine_err *e) {
     return spine_err_set(e, SPINE_EINVAL, NULL, NULL,
                          "bad duration unit in \"%s\" (expected ms, s, m, h, d or w)", s);
   double total = v * unit;
-  if (total > 9.2e15) return spine_err_set(e, SPINE_EINVAL, NULL, NULL, "duration too long");
+  if (!(total <= 9.2e15)) return spine_err_set(e, SPINE_EINVAL, NULL, NULL, "duration too long");
   *ms = (int64_t)total;
   return 0;
 }
@@ -43,6 +56,12 @@ static int digits(const char *s, int n, int *out) {
   }
   *out = v;
   return 0;
+}
+
+static int days_in_month(int y, int m) {
+  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return days[m - 1] + (m == 2 && leap);
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
@@ -59,8 +78,8 @@ int spine_time_parse(const char *s, int64_t *ms, spine_err *e) {
   int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0;
   size_t n = strlen(s);
   if (n < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
-      digits(s + 8, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > 31)
-    goto bad;
+      digits(s + 8, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+    goto bad; /* 2026-02-31 is no date (it is not March 3rd either) */
   const char *p = s + 10;
   if (*p == 'T' || *p == ' ') {
     if (strlen(p) < 9 || digits(p + 1, 2, &h) || p[3] != ':' || digits(p + 4, 2, &mi) ||

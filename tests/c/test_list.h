@@ -1,5 +1,7 @@
 /* Every C test, one line each: XX(name) runs TEST_IMPL(name). Keep sorted by file. */
 XX(err_format)
+XX(duration_parse)
+XX(time_parse)
 XX(codec_roundtrip)
 XX(codec_canonical)
 XX(codec_refuses)
