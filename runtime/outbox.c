@@ -216,6 +216,16 @@ static void post(delivery *d) {
   snprintf(type, sizeof type, "X-Spine-Event-Type: %s", d->event_type ? d->event_type : "");
   snprintf(attempt, sizeof attempt, "X-Spine-Attempt: %d", d->attempt);
   if (d->secret_env) {
+    /* Only variables meant for it: a subscriber row naming another (an inbound webhook's
+     * SPINE_SECRET_*, anything of the process) would make the relay a signing oracle for it. */
+    if (strncmp(d->secret_env, SPINE_OUTBOX_SECRET_PREFIX, strlen(SPINE_OUTBOX_SECRET_PREFIX))) {
+      char msg[200];
+      snprintf(msg, sizeof msg,
+               "%.64s is not an outbox secret (its name must start with " SPINE_OUTBOX_SECRET_PREFIX
+               "): not signed, not sent",
+               d->secret_env);
+      return failed(d, msg);
+    }
     const char *key = getenv(d->secret_env);
     if (!key || !*key) {
       char msg[160];

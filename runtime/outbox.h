@@ -15,6 +15,9 @@
 #include "metrics.h"
 #include "scheduler.h"
 
+/* The only environment variables a subscriber's secret may come from. */
+#define SPINE_OUTBOX_SECRET_PREFIX "SPINE_OUTBOX_SECRET_"
+
 typedef struct spine_outbox spine_outbox;
 
 /* Starts the processes whose manifests in force list `event_type` in on_events, with

@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "log.h"
+#include "outbox.h"
 
 static const char *const spec[] = {"dead",        "all-dead",      "subscriber=", "url=", "events=",
                                    "secret-env=", "max-attempts=", "limit=",      "json", NULL};
@@ -243,6 +244,16 @@ static int subscribe(PGconn *c, const spine_cli_args *a, int json, spine_err *e)
                                          strlen(secret_env))) {
     spine_err_set(e, SPINE_EINVAL, NULL, "secret_env",
                   "\"%.64s\" is not an environment variable's name", secret_env);
+    return spine_cli__fail(json, e, NULL);
+  }
+  if (secret_env &&
+      (strncmp(secret_env, SPINE_OUTBOX_SECRET_PREFIX, strlen(SPINE_OUTBOX_SECRET_PREFIX)) ||
+       !secret_env[strlen(SPINE_OUTBOX_SECRET_PREFIX)])) {
+    spine_err_set(
+        e, SPINE_EINVAL, NULL, "secret_env",
+        "\"%.64s\" is not an outbox secret: its name must start with " SPINE_OUTBOX_SECRET_PREFIX
+        " (other variables hold other secrets)",
+        secret_env);
     return spine_cli__fail(json, e, NULL);
   }
   spine_buf arr = SPINE_BUF_INIT;

@@ -113,10 +113,10 @@ describe("the outbox relay", function()
     local code, sub = T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
                                           sim.url .. "/v1/events", "--events",
                                           "CustomerRegistered,ContractCreated",
-                                          "--secret-env", "CRM_SECRET" })
+                                          "--secret-env", "SPINE_OUTBOX_SECRET_CRM" })
     assert.are.equal(0, code)
     assert.are.same({ "CustomerRegistered", "ContractCreated" }, sub.events)
-    local srv = serve(url, { CRM_SECRET = "s3cret" })
+    local srv = serve(url, { SPINE_OUTBOX_SECRET_CRM = "s3cret" })
     local ids = L.contract(url, "hp")
     local got = T.wait_until(function()
       local a = accepted(sim)
@@ -140,6 +140,30 @@ describe("the outbox relay", function()
     -- the other event types (MeterPointRegistered, the provider's none) were not sent
     assert.are.equal(2, #received(sim))
     T.wait_until(function() return summary(url, "crm").delivered == 2 end, 30, "delivered 2")
+    stop(srv, sim)
+  end)
+
+  it("signs only with SPINE_OUTBOX_SECRET_* variables, never with another secret", function()
+    local url = T.newdb("spec_outbox_oracle")
+    local sim = simulate({})
+    -- the CLI refuses a subscriber that names an inbound webhook's secret
+    local code, out = T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
+                                          sim.url .. "/v1/events", "--secret-env",
+                                          "SPINE_SECRET_GRIDCO_WEBHOOK_SECRET" })
+    assert.are.equal(1, code)
+    assert.are.equal("secret_env", out.error.field)
+    assert.matches("SPINE_OUTBOX_SECRET_", out.error.message, 1, true)
+    -- a row written past the CLI: the relay signs nothing with it, and sends nothing
+    T.sql(url, "INSERT INTO spine.outbox_subscribers (name, kind, url, secret_env, max_attempts)" ..
+               " VALUES ('oracle', 'http', '" .. sim.url .. "/v1/events'," ..
+               " 'SPINE_SECRET_GRIDCO_WEBHOOK_SECRET', 1)")
+    local srv = serve(url, { SPINE_SECRET_GRIDCO_WEBHOOK_SECRET = "inbound-secret-123" })
+    L.ok(url, "RegisterCustomer", { customer_id = "or-cu", name = "Ada", email = "a@example.org" })
+    T.wait_until(function() return summary(url, "oracle").dead == 1 end, 30,
+                 "the delivery to be refused")
+    assert.matches("not an outbox secret", T.sql(url, "SELECT last_error FROM" ..
+                   " spine.outbox_deliveries WHERE subscriber = 'oracle'"), 1, true)
+    assert.are.equal(0, #received(sim))
     stop(srv, sim)
   end)
 
