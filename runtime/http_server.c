@@ -159,6 +159,11 @@ void spine_http_respond(spine_http_exchange *x, int status, const char *content_
   if (content_type)
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                    h2o_strdup(&req->pool, content_type, SIZE_MAX).base, strlen(content_type));
+  /* Every answer is data for a program, never a page to sniff or a response to keep. */
+  h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0,
+                        NULL, H2O_STRLIT("nosniff"));
+  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                 H2O_STRLIT("no-store"));
   h2o_send_inline(req, body ? body : "", body ? len : 0); /* copies the body */
 }
 
@@ -446,6 +451,9 @@ int spine_http_server_start(uv_loop_t *loop, const spine_http_server_opts *opts,
   s->config.server_name = h2o_iovec_init(H2O_STRLIT("spine"));
   s->config.max_request_entity_size = s->o.max_body;
   s->config.http1.req_timeout = s->o.request_ms;
+  /* No HTTP/2 in cleartext, neither by Upgrade: h2c nor by prior knowledge (libh2o gates both on
+   * this flag): 2.2.5 has no defence against Rapid Reset (CVE-2023-44487). */
+  s->config.http1.upgrade_to_http2 = 0;
   h2o_hostconf_t *host =
       h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
   h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
