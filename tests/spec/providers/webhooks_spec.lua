@@ -261,6 +261,24 @@ return {
     assert.are.equal(id, T.sql(url, "SELECT workflow_id FROM spine.signals"))
   end)
 
+  it("prune expired deliveries as new ones are claimed, keeping the ones still useful", function()
+    local url = T.newdb("spec_webhook_prune")
+    assert.are.equal(0, (T.spine(url, { "db", "migrate" })))
+    T.sql(url, "INSERT INTO spine.webhook_deliveries (provider, delivery_id, expires_at)"
+               .. " SELECT 'gridco', 'sig:old' || g, clock_timestamp() - interval '1 minute'"
+               .. " FROM generate_series(1, 100) g")
+    -- about one claim in 50 prunes: a thousand leave a chance of none below 1e-8
+    local fresh = T.sql(url, "SELECT count(*) FILTER (WHERE spine.webhook_claim('gridco',"
+                             .. " 'sig:new' || g, '15 minutes')) FROM generate_series(1, 1000) g")
+    local again = T.sql(url, "SELECT spine.webhook_claim('gridco', 'sig:new1', '15 minutes')")
+    local left = T.sql(url, "SELECT count(*) FILTER (WHERE delivery_id LIKE 'sig:old%'),"
+                            .. " count(*) FILTER (WHERE delivery_id LIKE 'sig:new%')"
+                            .. " FROM spine.webhook_deliveries")
+    assert.are.equal("1000", fresh)
+    assert.are.equal("f", again)
+    assert.are.equal("0|1000", left)
+  end)
+
   describe("with the adapter's own verify", function()
     -- A provider that signs with its own header, names each delivery in another, and knows
     -- nothing of X-Spine-Timestamp.
