@@ -15,5 +15,8 @@ void spine_hmac_sha256_hex(const void *key, size_t key_len, const void *msg, siz
  * else 0. The comparison takes the same time wherever the first difference is. */
 int spine_hmac_sha256_verify(const void *key, size_t key_len, const void *msg, size_t msg_len,
                              const char *sig, size_t sig_len);
+/* 1 when a[a_len] and b[b_len] are the same bytes, else 0. Takes the same time wherever the
+ * first difference is (only the lengths may show): for comparing signatures and tokens. */
+int spine_hmac_equal(const void *a, size_t a_len, const void *b, size_t b_len);
 
 #endif

@@ -259,6 +259,17 @@ const char *spine_http_header(const spine_http_exchange *x, const char *name, si
   return NULL;
 }
 
+int spine_http_headers(const spine_http_exchange *x, spine_buf *out) {
+  const h2o_headers_t *h = &x->req->headers;
+  for (size_t i = 0; i < h->size; i++) {
+    const h2o_header_t *e = &h->entries[i];
+    if (spine_buf_append(out, e->name->base, e->name->len) || spine_buf_puts(out, ": ") ||
+        spine_buf_append(out, e->value.base, e->value.len) || spine_buf_puts(out, "\r\n"))
+      return SPINE_ENOMEM;
+  }
+  return 0;
+}
+
 int spine_http_peer_loopback(const spine_http_exchange *x) {
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);

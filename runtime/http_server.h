@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "buf.h"
 #include "err.h"
 #include "metrics.h"
 
@@ -61,6 +62,9 @@ const char *spine_http_query(const spine_http_exchange *x, size_t *len);
 /* The first header of that name (case-insensitive), or NULL. */
 const char *spine_http_header(const spine_http_exchange *x, const char *name, size_t *len);
 const char *spine_http_body(const spine_http_exchange *x, size_t *len);
+/* Appends every request header to `out` as "Name: value\r\n", in the order received.
+ * Returns 0 or SPINE_ENOMEM. */
+int spine_http_headers(const spine_http_exchange *x, spine_buf *out);
 /* 1 when the client connected from a loopback address (127.0.0.0/8, ::1). */
 int spine_http_peer_loopback(const spine_http_exchange *x);
 

@@ -15,6 +15,7 @@
 
 #include "codec.h"
 #include "duration.h"
+#include "hmac.h"
 #include "log.h"
 #include "mail.h"
 #include "sandbox.h"
@@ -111,6 +112,26 @@ static int p_error(lua_State *L) {
 
 static int err_tostring(lua_State *L) {
   lua_getfield(L, 1, "message");
+  return 1;
+}
+
+/* ---- p.hmac_sha256, p.equal: for an adapter verifying its provider's webhook scheme ---- */
+
+static int p_hmac_sha256(lua_State *L) {
+  size_t klen, mlen;
+  const char *key = luaL_checklstring(L, 1, &klen);
+  const char *msg = luaL_checklstring(L, 2, &mlen);
+  char hex[65];
+  spine_hmac_sha256_hex(key, klen, msg, mlen, hex);
+  lua_pushlstring(L, hex, 64);
+  return 1;
+}
+
+static int p_equal(lua_State *L) {
+  size_t alen, blen;
+  const char *a = luaL_checklstring(L, 1, &alen);
+  const char *b = luaL_checklstring(L, 2, &blen);
+  lua_pushboolean(L, spine_hmac_equal(a, alen, b, blen));
   return 1;
 }
 
@@ -548,6 +569,10 @@ void spine_pctx_open(lua_State *L, spine_pctx_host *h) {
   lua_setfield(L, -2, "log");
   lua_pushcfunction(L, p_render);
   lua_setfield(L, -2, "render");
+  lua_pushcfunction(L, p_hmac_sha256);
+  lua_setfield(L, -2, "hmac_sha256");
+  lua_pushcfunction(L, p_equal);
+  lua_setfield(L, -2, "equal");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &proto_key);
 }
 
@@ -864,19 +889,71 @@ void spine_pctx_cancel(spine_pctx *a) {
   close_attempt(a);
 }
 
+/* Runs webhook (or webhook.verify / webhook.handle) to its end: a new attempt, or NULL with `e`
+ * set. The caller reads the results on a->co and ends with end_webhook. */
+static spine_pctx *run_webhook(spine_pctx_host *h, const spine_pctx_target *t,
+                               const spine_provider_webhook *w, spine_secrets *secrets, int *nres,
+                               spine_err *e) {
+  spine_pctx *a = new_attempt(h, t, secrets, MODE_WEBHOOK);
+  if (a) a->hook = w;
+  if (a && make_co(a)) {
+    free_attempt(a);
+    a = NULL;
+  }
+  if (!a) {
+    spine_err_set(e, SPINE_ENOMEM, t->file, NULL, "out of memory");
+    return NULL;
+  }
+  *nres = 0;
+  int st = resume(a, 2, nres);
+  settle(a, st, *nres);
+  return a;
+}
+
+static void end_webhook(spine_pctx *a) {
+  release_co(a);
+  free_attempt(a);
+}
+
+int spine_pctx_webhook_verify(spine_pctx_host *h, const spine_pctx_target *t,
+                              const spine_provider_webhook *w, spine_secrets *secrets, char *id,
+                              size_t size, spine_err *e) {
+  int nres;
+  spine_pctx *a = run_webhook(h, t, w, secrets, &nres, e);
+  if (!a) return SPINE_ENOMEM;
+  int rc = 0;
+  if (a->res.kind == SPINE_PROVIDER_OK) {
+    size_t len = 0;
+    const char *s = nres > 0 && lua_type(a->co, -nres) == LUA_TSTRING
+                        ? lua_tolstring(a->co, -nres, &len)
+                        : NULL;
+    if (!s || len == 0 || len >= size) {
+      set_result(a, SPINE_PROVIDER_INVALID, "invalid_result",
+                 "%s:%d: webhook.verify returned %s (expected the delivery id: a string of 1 to "
+                 "%zu bytes)",
+                 a->file, a->fn_line, s ? "a string of the wrong length" : "no string", size - 1);
+      rc = SPINE_EINVAL;
+    } else {
+      memcpy(id, s, len);
+      id[len] = '\0';
+    }
+  } else {
+    rc = SPINE_EINVAL;
+  }
+  if (rc) {
+    spine_secrets_scrub_text(secrets, a->res.message, sizeof a->res.message);
+    spine_err_set(e, rc, t->file, NULL, "%s", a->res.message);
+  }
+  end_webhook(a);
+  return rc;
+}
+
 int spine_pctx_webhook(spine_pctx_host *h, const spine_pctx_target *t,
                        const spine_provider_webhook *w, spine_secrets *secrets, spine_buf *actions,
                        spine_err *e) {
-  spine_pctx *a = new_attempt(h, t, secrets, MODE_WEBHOOK);
-  if (!a) return spine_err_set(e, SPINE_ENOMEM, t->file, NULL, "out of memory");
-  a->hook = w;
-  if (make_co(a)) {
-    free_attempt(a);
-    return spine_err_set(e, SPINE_ENOMEM, t->file, NULL, "out of memory");
-  }
-  int nres = 0;
-  int st = resume(a, 2, &nres);
-  settle(a, st, nres);
+  int nres;
+  spine_pctx *a = run_webhook(h, t, w, secrets, &nres, e);
+  if (!a) return SPINE_ENOMEM;
   int rc = 0;
   spine_buf out = SPINE_BUF_INIT;
   if (a->res.kind != SPINE_PROVIDER_OK) {
@@ -906,7 +983,6 @@ int spine_pctx_webhook(spine_pctx_host *h, const spine_pctx_target *t,
     rc = spine_buf_append(actions, out.data, out.len);
   }
   spine_buf_free(&out);
-  release_co(a);
-  free_attempt(a);
+  end_webhook(a);
   return rc;
 }

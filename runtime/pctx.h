@@ -78,5 +78,11 @@ void spine_pctx_cancel(spine_pctx *a);
 int spine_pctx_webhook(spine_pctx_host *h, const spine_pctx_target *t,
                        const spine_provider_webhook *w, spine_secrets *secrets, spine_buf *actions,
                        spine_err *e);
+/* Runs webhook.verify(p, request) synchronously (as spine_pctx_webhook) and writes the delivery
+ * id it returned into id[size]. Returns 0, or SPINE_EINVAL with e->msg saying what (raised, or
+ * returned no string, an empty one or one of size bytes or more; scrubbed). */
+int spine_pctx_webhook_verify(spine_pctx_host *h, const spine_pctx_target *t,
+                              const spine_provider_webhook *w, spine_secrets *secrets, char *id,
+                              size_t size, spine_err *e);
 
 #endif

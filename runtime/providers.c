@@ -274,11 +274,36 @@ static int check_adapter(lua_State *L) {
     lua_pop(L, 1);
   }
   int wt = rawfield(L, 1, "webhook");
-  if (wt != LUA_TNIL && wt != LUA_TFUNCTION)
-    return refuse(x, "webhook", "must be a function(p, request)");
-  lua_pop(L, 1);
+  if (wt != LUA_TNIL && wt != LUA_TFUNCTION && wt != LUA_TTABLE)
+    return refuse(x, "webhook",
+                  "must be a function(p, request) or a table {verify = function(p, request), "
+                  "handle = function(p, request)}");
+  int hook = lua_gettop(L), has_verify = 0;
+  if (wt == LUA_TTABLE) {
+    if (rawfield(L, hook, "handle") != LUA_TFUNCTION)
+      return refuse(x, "webhook.handle", "must be a function(p, request)");
+    int vt = rawfield(L, hook, "verify");
+    if (vt != LUA_TNIL && vt != LUA_TFUNCTION)
+      return refuse(x, "webhook.verify",
+                    "must be a function(p, request) returning the delivery id");
+    has_verify = vt == LUA_TFUNCTION;
+    lua_pushnil(L);
+    while (lua_next(L, hook)) {
+      lua_pop(L, 1);
+      const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+      if (strcmp(k, "handle") && strcmp(k, "verify"))
+        return refuse(x, "webhook", "unknown field \"%s\" (expected verify, handle)", k);
+    }
+    lua_settop(L, hook);
+  }
   if (!pick_channels(L, x, listed, n)) return 0;
-  x->p->has_webhook = wt == LUA_TFUNCTION;
+  x->p->has_webhook = wt != LUA_TNIL;
+  x->p->has_verify = has_verify;
+  if (wt == LUA_TTABLE) {
+    lua_pushvalue(L, hook);
+    x->p->webhook_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  lua_settop(L, hook - 1);
   lua_pushvalue(L, 1);
   x->p->module_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   spine_provconf_push_config(L, x->conf);
@@ -299,7 +324,7 @@ static int load_adapter(spine_providers *ps, const char *fname, spine_router_pro
   size_t stem_len = strlen(fname) - 4;
   char path[600], chunk[610];
   snprintf(path, sizeof path, "%s/%s", ps->dir, fname);
-  p->module_ref = p->config_ref = LUA_NOREF;
+  p->module_ref = p->config_ref = p->webhook_ref = LUA_NOREF;
   p->file = strdup(path);
   p->name = strndup(fname, stem_len);
   if (!p->file || !p->name) return spine_err_set(e, SPINE_ENOMEM, path, NULL, "out of memory");
@@ -543,6 +568,18 @@ int spine_providers_running(const spine_providers *ps) {
   return ps->router.running;
 }
 
+static void webhook_target(const spine_router_provider *p, const char *field,
+                           spine_pctx_target *t) {
+  memset(t, 0, sizeof *t);
+  t->provider = p->name;
+  t->file = p->file;
+  t->operation = "webhook";
+  t->table_ref = p->webhook_ref != LUA_NOREF ? p->webhook_ref : p->module_ref;
+  t->field = p->webhook_ref != LUA_NOREF ? field : "webhook";
+  t->config_ref = p->config_ref;
+  t->timeout_ms = 1;
+}
+
 int spine_providers_webhook(spine_providers *ps, const spine_provider_webhook *w,
                             spine_buf *actions, spine_err *e) {
   spine_router_provider *p = find(ps, w->provider);
@@ -552,16 +589,25 @@ int spine_providers_webhook(spine_providers *ps, const spine_provider_webhook *w
   if (!p->has_webhook)
     return spine_err_set(e, SPINE_ENOTFOUND, p->file, "webhook", "%s has no webhook function",
                          p->name);
-  spine_pctx_target t = {0};
-  t.provider = p->name;
-  t.file = p->file;
-  t.operation = "webhook";
-  t.table_ref = p->module_ref;
-  t.field = "webhook";
-  t.config_ref = p->config_ref;
-  t.timeout_ms = 1;
+  spine_pctx_target t;
+  webhook_target(p, "handle", &t);
   spine_secrets secrets = {0};
   int rc = spine_pctx_webhook(&ps->host, &t, w, &secrets, actions, e);
   spine_secrets_free(&secrets);
   return rc;
+}
+
+int spine_providers_webhook_verify(spine_providers *ps, const spine_provider_webhook *w, char *id,
+                                   size_t size, spine_err *e) {
+  spine_router_provider *p = find(ps, w->provider);
+  if (!p)
+    return spine_err_set(e, SPINE_ENOTFOUND, "providers", "provider", "no provider \"%s\"",
+                         w->provider ? w->provider : "(null)");
+  if (!p->has_verify) return 0;
+  spine_pctx_target t;
+  webhook_target(p, "verify", &t);
+  spine_secrets secrets = {0};
+  int rc = spine_pctx_webhook_verify(&ps->host, &t, w, &secrets, id, size, e);
+  spine_secrets_free(&secrets);
+  return rc ? rc : 1;
 }

@@ -128,7 +128,7 @@ int spine_providers_has(const spine_providers *ps, const char *provider);
 int spine_providers_secret(spine_providers *ps, const char *provider, const char *name, char *out,
                            size_t size);
 
-/* An inbound webhook, already verified (signature) and known to hold JSON. */
+/* An inbound webhook: as received for verify; verified and known to hold JSON for the handler. */
 typedef struct spine_provider_webhook {
   const char *provider;
   const char *body;
@@ -137,10 +137,11 @@ typedef struct spine_provider_webhook {
   size_t headers_len;
 } spine_provider_webhook;
 
-/* Runs the adapter's webhook(p, request) (request = {body, json, headers}, header names
- * lower-cased) synchronously, under the instruction budget; it may not call p.http or p.email
- * (they raise). Appends to `actions` a JSON array of what to do (canonical JSON: keys sorted;
- * a missing payload or input is {}; nil returned is []; secrets read are "[secret]"), each one
+/* Runs the adapter's webhook(p, request) (or webhook.handle(p, request)) (request = {body, json,
+ * headers}, header names lower-cased) synchronously, under the instruction budget; it may not call
+ * p.http or p.email (they raise). Appends to `actions` a JSON array of what to do (canonical JSON:
+ * keys sorted; a missing payload or input is {}; nil returned is []; secrets read are "[secret]"),
+ * each one
  *   {"signal": name, "workflow_id": id, "payload": {...}}   or
  *   {"signal": name, "contract_id": id, "payload": {...}}   or
  *   {"start": process, "input": {...}, "idempotency_key": k?}
@@ -149,5 +150,13 @@ typedef struct spine_provider_webhook {
  * shape: e->msg says what, with file:line), writing nothing. */
 int spine_providers_webhook(spine_providers *ps, const spine_provider_webhook *w,
                             spine_buf *actions, spine_err *e);
+/* Runs the adapter's webhook.verify(p, request) (the table form of webhook; request as above,
+ * `json` only when the body is JSON), synchronously under the instruction budget. Returns 1
+ * with the delivery id it returned in id[size] (a non-empty string of at most size - 1 bytes),
+ * 0 when the adapter has no verify (the default verification applies), SPINE_ENOTFOUND (no
+ * such adapter) or SPINE_EINVAL when it raised or returned something else (e->msg says what,
+ * scrubbed; the request is refused). */
+int spine_providers_webhook_verify(spine_providers *ps, const spine_provider_webhook *w, char *id,
+                                   size_t size, spine_err *e);
 
 #endif

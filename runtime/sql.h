@@ -101,7 +101,7 @@
      " i AS (INSERT INTO spine.signals (workflow_id, name, payload) VALUES ($1, $2, $3)"          \
      " RETURNING id)"                                                                              \
      " SELECT (SELECT id FROM i), pg_notify('spine', 's:' || $1)")                                 \
-  XX(WEBHOOK_SIGNALS, "SELECT spine.webhook_signals($1::jsonb)")                                  \
+  XX(WEBHOOK_DELIVER, "SELECT spine.webhook_deliver($1, $2, $3::interval, $4::jsonb)")             \
   XX(NOTIFY_WORK, "SELECT pg_notify('spine', 'w')")                                                \
   XX(NOTIFY_MARK, "SELECT pg_notify('spine', $1)")                                                 \
   XX(CLOCK_SET, "INSERT INTO spine.clock (id, now_ms, worker) VALUES (true, $1, $2)"               \

@@ -1,5 +1,6 @@
-/* Webhook verification: provider name, then signature, then JSON syntax, each refusal
- * answered at once. Owns a small Lua state used only to check JSON (codec.c's parser, with its
+/* Webhook verification: provider name, then signature (the adapter's own scheme, or the default
+ * timestamped HMAC), then JSON syntax, each refusal answered at once; names the delivery for the
+ * handler's dedup. Owns a small Lua state used only to check JSON (codec.c's parser, with its
  * depth limit), never to run code. Secrets are copied to the stack and wiped after use. */
 #include "webhook.h"
 
@@ -8,6 +9,7 @@
 #include <lualib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "codec.h"
@@ -18,8 +20,7 @@
 
 struct spine_webhooks {
   lua_State *L;
-  spine_webhook_secret_fn secret;
-  spine_webhook_fn fn;
+  spine_webhook_ops ops;
   void *data;
   spine_metric *outcome[5];
 };
@@ -67,58 +68,128 @@ static void refuse(spine_webhooks *w, int outcome, spine_http_exchange *x, int s
   spine_webhook_error(x, status, kind, msg);
 }
 
+/* "<unix seconds>": 1 to 12 digits, else -1. */
+static long long parse_timestamp(const char *s, size_t len) {
+  if (!s || len == 0 || len > 12) return -1;
+  long long v = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (!isdigit((unsigned char)s[i])) return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+/* The default scheme. Returns 0 with the HMAC's hex in hex[65] (the delivery's name: computed,
+ * so a replay cannot dodge the dedup by changing the case of the digits), 1 when the provider
+ * has no webhook secret (unknown), or -1 with *why when the request does not verify. */
+static int verify_default(spine_webhooks *w, const spine_webhook_request *r, spine_http_exchange *x,
+                          char hex[65], const char **why) {
+  char secret[512];
+  int klen = w->ops.secret(w->data, r->provider, secret, sizeof secret);
+  if (klen < 0) return 1;
+  size_t slen, tlen;
+  const char *sig = spine_http_header(x, SPINE_WEBHOOK_HEADER, &slen);
+  const char *ts = spine_http_header(x, SPINE_WEBHOOK_TIMESTAMP, &tlen);
+  long long t = parse_timestamp(ts, tlen);
+  int ok = 0;
+  char *msg = t >= 0 && sig ? malloc(tlen + 1 + r->body_len + 1) : NULL;
+  if (msg) {
+    memcpy(msg, ts, tlen);
+    msg[tlen] = '.';
+    if (r->body_len) memcpy(msg + tlen + 1, r->body, r->body_len);
+    spine_hmac_sha256_hex(secret, (size_t)klen, msg, tlen + 1 + r->body_len, hex);
+    free(msg);
+    char lower[64];
+    for (size_t i = 0; slen == 7 + 64 && i < 64; i++)
+      lower[i] = (char)tolower((unsigned char)sig[7 + i]);
+    ok = slen == 7 + 64 && !strncmp(sig, "sha256=", 7) && spine_hmac_equal(lower, 64, hex, 64);
+  }
+  volatile char *v = secret;
+  for (size_t i = 0; i < sizeof secret; i++)
+    v[i] = 0;
+  if (!ok) {
+    *why = t < 0 ? "missing or bad " SPINE_WEBHOOK_TIMESTAMP " (expected unix seconds)"
+                 : "missing or bad " SPINE_WEBHOOK_HEADER
+                   " (expected sha256=<hex HMAC-SHA256 of \"<timestamp>.<body>\">)";
+    return -1;
+  }
+  /* The server's real clock, not the engine's (which a test or a demo may have moved days
+   * ahead on a manual clock): the provider signs with its own wall clock, and the window
+   * bounds how long a captured request can be replayed, which is a matter of real time. */
+  long long now = (long long)time(NULL);
+  if (t < now - SPINE_WEBHOOK_TOLERANCE || t > now + SPINE_WEBHOOK_TOLERANCE) {
+    *why = SPINE_WEBHOOK_TIMESTAMP " is more than 300 s away from the server's clock";
+    return -1;
+  }
+  return 0;
+}
+
 static void on_webhook(void *data, spine_http_exchange *x) {
   spine_webhooks *w = data;
-  size_t plen, slen, blen;
+  size_t plen;
   const char *p = spine_http_path_rest(x, &plen);
   if (!valid_provider(p, plen)) return refuse(w, UNKNOWN, x, 404, "not_found", "no such provider");
   char provider[MAX_PROVIDER + 1];
   memcpy(provider, p, plen);
   provider[plen] = '\0';
-  char secret[512];
-  int klen = w->secret(w->data, provider, secret, sizeof secret);
-  if (klen < 0) return refuse(w, UNKNOWN, x, 404, "not_found", "no such provider");
-
-  const char *body = spine_http_body(x, &blen);
-  const char *sig = spine_http_header(x, SPINE_WEBHOOK_HEADER, &slen);
-  int ok = sig && slen > 7 && !strncmp(sig, "sha256=", 7) &&
-           spine_hmac_sha256_verify(secret, (size_t)klen, body, blen, sig + 7, slen - 7);
-  volatile char *v = secret;
-  for (size_t i = 0; i < sizeof secret; i++)
-    v[i] = 0;
-  if (!ok) {
-    spine_log_warn("webhook", "refused: missing or bad signature", "provider", provider, NULL);
-    return refuse(w, UNAUTHORIZED, x, 401, "unauthorized",
-                  "missing or bad " SPINE_WEBHOOK_HEADER
-                  " (expected sha256=<hex HMAC of the body>)");
+  spine_buf headers = SPINE_BUF_INIT;
+  if (spine_http_headers(x, &headers)) {
+    spine_buf_free(&headers);
+    return refuse(w, OTHER, x, 503, "unavailable", "out of memory; try again");
   }
+  spine_webhook_request r = {provider, NULL, NULL, 0, spine_buf_str(&headers), headers.len};
+  r.body = spine_http_body(x, &r.body_len);
+
+  /* "sig:" + 64 hex or "id:" + the adapter's id */
+  char own[SPINE_WEBHOOK_ID_MAX + 1], id[SPINE_WEBHOOK_ID_MAX + 8];
+  int rc = w->ops.verify ? w->ops.verify(w->data, &r, own, sizeof own) : 0;
+  const char *why = "the request did not verify by the provider's scheme";
+  if (rc == 1) {
+    snprintf(id, sizeof id, "id:%s", own);
+  } else if (rc == 0) {
+    char hex[65] = "";
+    rc = verify_default(w, &r, x, hex, &why);
+    if (rc == 1) rc = SPINE_ENOTFOUND;
+    snprintf(id, sizeof id, "sig:%s", hex);
+  }
+  if (rc == SPINE_ENOTFOUND) {
+    spine_buf_free(&headers);
+    return refuse(w, UNKNOWN, x, 404, "not_found", "no such provider");
+  }
+  if (rc < 0) {
+    spine_buf_free(&headers);
+    spine_log_warn("webhook", "refused: missing or bad signature", "provider", provider, NULL);
+    return refuse(w, UNAUTHORIZED, x, 401, "unauthorized", why);
+  }
+  r.delivery_id = id;
 
   spine_err e;
   spine_err_clear(&e);
   int top = lua_gettop(w->L);
-  int rc = spine_codec_decode(w->L, body, blen, &e);
+  rc = spine_codec_decode(w->L, r.body, r.body_len, &e);
   lua_settop(w->L, top);
   if (rc) {
+    spine_buf_free(&headers);
     char msg[320];
     snprintf(msg, sizeof msg, "the body is not JSON: %s", e.msg);
     return refuse(w, MALFORMED, x, 400, "invalid_argument", msg);
   }
   spine_metric_inc(w->outcome[ACCEPTED], 1);
   spine_log_info("webhook", "webhook verified", "provider", provider, NULL);
-  w->fn(w->data, provider, body, blen, x);
+  w->ops.deliver(w->data, &r, x);
+  spine_buf_free(&headers);
 }
 
 int spine_webhooks_mount(spine_http_server *srv, spine_metrics *metrics,
-                         spine_webhook_secret_fn secret, spine_webhook_fn fn, void *data,
-                         spine_webhooks **out, spine_err *e) {
+                         const spine_webhook_ops *ops, void *data, spine_webhooks **out,
+                         spine_err *e) {
   *out = NULL;
   spine_webhooks *w = calloc(1, sizeof *w);
   if (!w || !(w->L = luaL_newstate())) {
     free(w);
     return spine_err_set(e, SPINE_ENOMEM, "webhook", NULL, "out of memory");
   }
-  w->secret = secret;
-  w->fn = fn;
+  w->ops = *ops;
   w->data = data;
   for (int i = 0; metrics && i < 5; i++) {
     char name[96];

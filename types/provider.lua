@@ -15,13 +15,21 @@
 ---@class SpineAdapter
 ---@field name string must equal the file name (providers/<name>.lua)
 ---@field channels string[] the fallback chain, in order of preference ("api", "email", ...)
----@field webhook? fun(p: SpineProviderContext, request: SpineWebhookRequest): SpineWebhookAction|SpineWebhookAction[]|nil inbound: POST /v1/webhooks/<name>
+---@field webhook? SpineWebhookHandler|SpineWebhook inbound: POST /v1/webhooks/<name>
 ---@field [string] table<string, SpineOperation> a channel's operations
 
---- The request of an inbound webhook, its signature already verified.
+---@alias SpineWebhookHandler fun(p: SpineProviderContext, request: SpineWebhookRequest): SpineWebhookAction|SpineWebhookAction[]|nil
+
+--- A webhook that verifies its provider's own signature scheme instead of Spine's default
+--- (X-Spine-Timestamp and X-Spine-Signature, the HMAC of "<timestamp>.<body>").
+---@class SpineWebhook
+---@field verify? fun(p: SpineProviderContext, request: SpineWebhookRequest): string returns the delivery id (1 to 200 bytes: a delivery already accepted is not delivered again), or raises (401)
+---@field handle SpineWebhookHandler what the function form of webhook does
+
+--- The request of an inbound webhook: as received in webhook.verify, verified in the handler.
 ---@class SpineWebhookRequest
 ---@field body string the raw body
----@field json? any the body decoded (a webhook's body is JSON)
+---@field json? any the body decoded (a verified webhook's body is JSON; in verify, nil if not)
 ---@field headers table<string, string> header names lower-cased
 
 --- What a webhook asks for: a signal for one workflow (`workflow_id`), a signal for every
@@ -137,6 +145,19 @@ function p.transient(message, details) end
 ---@param details? any
 ---@return SpineProviderError
 function p.rejected(message, details) end
+
+--- The HMAC-SHA256 of `data` keyed with `key`, in lower-case hex: for webhook.verify.
+---@param key string
+---@param data string
+---@return string
+function p.hmac_sha256(key, data) end
+
+--- Whether two strings are equal, taking the same time wherever they first differ (only their
+--- lengths may show): compare signatures with it, never with ==.
+---@param a string
+---@param b string
+---@return boolean
+function p.equal(a, b) end
 
 --- Fills {{name}} and {{a.b}} in a template: the file providers/templates/<template>.txt if
 --- there is one, else the string itself. A missing variable raises.

@@ -95,11 +95,10 @@ void spine_cli__serve_outbox_free(struct spine_outbox *relay);
 void spine_cli__webhooks_init(const char *conninfo);
 void spine_cli__webhooks_free(void);
 /* Webhooks (serve_webhooks.c), `data` the engine: the provider's webhook secret (-1 when the
- * provider has no adapter or no secret), and the delivery of a verified request as signals. */
-struct spine_http_exchange;
-int spine_cli__webhook_secret(void *data, const char *provider, char *out, size_t size);
-void spine_cli__webhook_deliver(void *data, const char *provider, const char *body, size_t len,
-                                struct spine_http_exchange *x);
+ * provider has no adapter or no secret), the adapter's own verification, and the delivery of a
+ * verified request as signals and starts, once per delivery id. */
+struct spine_webhook_ops;
+extern const struct spine_webhook_ops spine_cli__webhook_ops;
 
 /* The clock routes of `spine serve` (serve_clock.c) on its HTTP server: GET /v1/clock and
  * POST /v1/clock/advance (manual clock only, from loopback only). */

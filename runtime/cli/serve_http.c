@@ -133,8 +133,7 @@ int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
   if (!rc) rc = spine_http_server_route(h->srv, "GET", "/metrics", metrics, h);
   if (!rc) rc = spine_cli__clock_mount(h->srv, eng);
   if (!rc)
-    rc = spine_webhooks_mount(h->srv, h->metrics, spine_cli__webhook_secret,
-                              spine_cli__webhook_deliver, eng, &h->hooks, e);
+    rc = spine_webhooks_mount(h->srv, h->metrics, &spine_cli__webhook_ops, eng, &h->hooks, e);
   if (rc) {
     if (!e || !e->code) spine_err_set(e, rc, "http", NULL, "cannot start the HTTP server");
     spine_cli__http_stop(h); /* frees h once its handles are closed */

@@ -6,7 +6,11 @@
  * start` does). The request is then answered 202 with the workflows signalled and started. An
  * adapter that fails answers 400 with its message; nothing is stored unless all of it is. A
  * start without its own idempotency key gets "webhook:<provider>:<sha256 of the body>:<n>", so
- * the provider's redelivery of the same request starts nothing new. */
+ * the provider's redelivery of the same request starts nothing new.
+ * Each delivery is stored once: its id (webhook.h) is claimed in spine.webhook_deliveries in the
+ * transaction of its signals and starts (INSERT ... ON CONFLICT DO NOTHING), and a delivery
+ * already claimed, by this worker or another, stores nothing and is answered 200
+ * {"duplicate": true}. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,16 +55,43 @@ typedef struct delivery {
   uv_work_t work;
   spine_http_exchange *x; /* NULL once the client went away */
   char provider[64];
+  char id[SPINE_WEBHOOK_ID_MAX + 8];
+  const char *keep; /* how long its row is kept: an interval */
   char body_sha[65];
   char *actions; /* the start path: the actions' JSON, then the answer's */
-  int status;    /* the start path: the HTTP status to answer */
+  int status;    /* the start path: the HTTP status to answer (200: a duplicate) */
   spine_err e;
 } delivery;
 
-int spine_cli__webhook_secret(void *data, const char *provider, char *out, size_t size) {
+/* A default-scheme delivery can be replayed while its timestamp is within 300 s of the clock:
+ * at most 600 s after its first acceptance; the rest is margin. An adapter's id has no window
+ * Spine knows of: providers redeliver for hours or days. */
+#define KEEP_SIGNATURE "15 minutes"
+#define KEEP_ID        "7 days"
+
+static const char DUPLICATE[] = "{\"duplicate\": true}";
+
+static int webhook_secret(void *data, const char *provider, char *out, size_t size) {
   spine_providers *ps = spine_engine_providers(data);
   if (!ps || !spine_providers_has(ps, provider)) return -1;
   return spine_providers_secret(ps, provider, "webhook_secret", out, size);
+}
+
+static int webhook_verify(void *data, const spine_webhook_request *r, char *id, size_t size) {
+  spine_providers *ps = spine_engine_providers(data);
+  if (!ps || !spine_providers_has(ps, r->provider)) return SPINE_ENOTFOUND;
+  spine_provider_webhook w = {r->provider, r->body, r->body_len, r->headers, r->headers_len};
+  spine_err e;
+  spine_err_clear(&e);
+  int rc = spine_providers_webhook_verify(ps, &w, id, size, &e);
+  if (rc < 0 && rc != SPINE_ENOTFOUND)
+    spine_log_warn("webhook", "refused by the adapter's verify", "provider", r->provider, "error",
+                   e.msg, NULL);
+  return rc;
+}
+
+static int is_duplicate(const char *answer) {
+  return !strncmp(answer, "{\"duplicate\"", 12);
 }
 
 static void aborted(void *data) {
@@ -78,8 +109,10 @@ static void stored(spine_op *op) {
       spine_webhook_error(d->x, 503, "unavailable", "the signals could not be stored; try again");
     } else {
       const char *res = PQgetvalue(r, 0, 0);
-      spine_log_info("webhook", "webhook delivered", "provider", d->provider, "outcome", res, NULL);
-      spine_http_respond(d->x, 202, "application/json", res, strlen(res));
+      int dup = is_duplicate(res);
+      spine_log_info("webhook", dup ? "webhook already delivered" : "webhook delivered", "provider",
+                     d->provider, "outcome", res, NULL);
+      spine_http_respond(d->x, dup ? 200 : 202, "application/json", res, strlen(res));
     }
   }
   spine_op_free(op);
@@ -113,12 +146,24 @@ static int exec(PGconn *c, const char *sql, spine_err *e) {
   return 0;
 }
 
-/* Signals and starts in one transaction; d->actions becomes the answer's JSON. */
-static int apply(delivery *d, PGconn *c, spine_buf *answer) {
+/* Signals and starts in one transaction with the delivery's claim; d->actions becomes the
+ * answer's JSON. Sets *duplicate (and stores nothing) when the delivery was claimed before. */
+static int apply(delivery *d, PGconn *c, spine_buf *answer, int *duplicate) {
   spine_err *e = &d->e;
   const char *p[3] = {d->actions, d->provider, d->body_sha};
+  const char *claim[3] = {d->provider, d->id, d->keep};
   int rc = exec(c, "BEGIN", e);
-  PGresult *list = rc ? NULL : spine_cli__query(c, starts_sql, 3, p, e);
+  PGresult *fresh =
+      rc ? NULL
+         : spine_cli__query(c, "SELECT spine.webhook_claim($1, $2, $3::interval)", 3, claim, e);
+  if (!rc && !fresh) rc = SPINE_EDB;
+  *duplicate = !rc && strcmp(PQgetvalue(fresh, 0, 0), "t");
+  if (fresh) PQclear(fresh);
+  if (rc || *duplicate) {
+    PQclear(PQexec(c, "ROLLBACK"));
+    return rc;
+  }
+  PGresult *list = spine_cli__query(c, starts_sql, 3, p, e);
   if (!rc && !list) rc = SPINE_EDB;
   spine_buf_puts(answer, "\"started\":[");
   for (int i = 0; !rc && i < PQntuples(list); i++) {
@@ -162,11 +207,15 @@ static void start_work(uv_work_t *w) {
   spine_buf answer = SPINE_BUF_INIT;
   uv_mutex_lock(&starts.lock);
   PGconn *c = start_connection(&d->e);
-  int rc = c ? apply(d, c, &answer) : SPINE_EDB;
+  int duplicate = 0;
+  int rc = c ? apply(d, c, &answer, &duplicate) : SPINE_EDB;
   uv_mutex_unlock(&starts.lock);
   free(d->actions);
   d->actions = NULL;
-  if (!rc) {
+  if (!rc && duplicate) {
+    d->status = 200;
+    d->actions = strdup(DUPLICATE);
+  } else if (!rc) {
     d->status = 202;
     d->actions = strdup(spine_buf_str(&answer));
   } else {
@@ -181,10 +230,11 @@ static void start_done(uv_work_t *w, int status) {
   (void)status;
   if (d->x) {
     spine_http_on_abort(d->x, NULL, NULL);
-    if (d->status == 202 && d->actions) {
-      spine_log_info("webhook", "webhook delivered", "provider", d->provider, "outcome", d->actions,
-                     NULL);
-      spine_http_respond(d->x, 202, "application/json", d->actions, strlen(d->actions));
+    if ((d->status == 202 || d->status == 200) && d->actions) {
+      spine_log_info("webhook",
+                     d->status == 200 ? "webhook already delivered" : "webhook delivered",
+                     "provider", d->provider, "outcome", d->actions, NULL);
+      spine_http_respond(d->x, d->status, "application/json", d->actions, strlen(d->actions));
     } else if (d->status == 400) {
       spine_log_warn("webhook", "a start was refused", "provider", d->provider, "error", d->e.msg,
                      NULL);
@@ -210,14 +260,15 @@ static int has_start(const spine_buf *actions) {
   return found;
 }
 
-void spine_cli__webhook_deliver(void *data, const char *provider, const char *body, size_t len,
-                                spine_http_exchange *x) {
+static void webhook_deliver(void *data, const spine_webhook_request *r, spine_http_exchange *x) {
   spine_engine *eng = data;
   spine_providers *ps = spine_engine_providers(eng);
+  const char *provider = r->provider, *body = r->body;
+  size_t len = r->body_len;
   spine_buf actions = SPINE_BUF_INIT;
   spine_err e;
   spine_err_clear(&e);
-  spine_provider_webhook w = {provider, body, len, NULL, 0};
+  spine_provider_webhook w = {provider, body, len, r->headers, r->headers_len};
   int rc = ps ? spine_providers_webhook(ps, &w, &actions, &e)
               : spine_err_set(&e, SPINE_ENOTFOUND, NULL, NULL, "no provider adapters loaded");
   if (rc) {
@@ -236,6 +287,8 @@ void spine_cli__webhook_deliver(void *data, const char *provider, const char *bo
     return;
   }
   snprintf(d->provider, sizeof d->provider, "%s", provider);
+  snprintf(d->id, sizeof d->id, "%s", r->delivery_id);
+  d->keep = !strncmp(r->delivery_id, "sig:", 4) ? KEEP_SIGNATURE : KEEP_ID;
   d->x = x;
   if (has_start(&actions)) {
     if (!starts.ready) {
@@ -257,7 +310,10 @@ void spine_cli__webhook_deliver(void *data, const char *provider, const char *bo
     return;
   }
   spine_op_init(&d->op);
-  spine_op_stmt(&d->op, SPINE_SQL_WEBHOOK_SIGNALS, 1);
+  spine_op_stmt(&d->op, SPINE_SQL_WEBHOOK_DELIVER, 1);
+  spine_op_param(&d->op, d->provider);
+  spine_op_param(&d->op, d->id);
+  spine_op_param(&d->op, d->keep);
   spine_op_param(&d->op, spine_buf_str(&actions));
   spine_buf_free(&actions);
   d->op.cb = stored;
@@ -265,3 +321,5 @@ void spine_cli__webhook_deliver(void *data, const char *provider, const char *bo
   spine_http_on_abort(x, aborted, d);
   spine_store_submit(spine_engine_store(eng), &d->op);
 }
+
+const spine_webhook_ops spine_cli__webhook_ops = {webhook_secret, webhook_verify, webhook_deliver};

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #include "buf.h"
@@ -70,7 +71,8 @@ static const char usage[] =
     "                     idempotency_key} there (event \"switch.confirmed\",\n"
     "                     \"termination.confirmed\" or \"activation.confirmed\"; none once\n"
     "                     cancelled), signed\n"
-    "                     X-Spine-Signature: sha256=HMAC(--callback-secret, body),\n"
+    "                     X-Spine-Timestamp: <unix seconds> and X-Spine-Signature:\n"
+    "                     sha256=HMAC(--callback-secret, \"<timestamp>.<body>\"),\n"
     "                     --callback-after MS later (default 100); retried when transient\n"
     "  --seed N           seed of the error draw (default 1): runs are reproducible\n"
     "  --smtp-port N      also an SMTP sink on 127.0.0.1:N (0 picks one; the first line then\n"
@@ -141,6 +143,7 @@ typedef struct callback {
   int idx;
   char *body;
   size_t len;
+  long long signed_at; /* the X-Spine-Timestamp sent, 0 before the first attempt */
   spine_http_call *call;
   struct callback *prev, *next;
 } callback;
@@ -289,10 +292,23 @@ static void on_callback_timer(uv_timer_t *t) {
     drop_callback(c);
     return;
   }
-  char hex[65], sig[96];
-  spine_hmac_sha256_hex(s->secret, strlen(s->secret), c->body, c->len, hex);
+  /* SPEC §6: the HMAC of "<timestamp>.<body>", the timestamp in its own header. A retry sends
+   * the same signature, so that Spine, if it did accept an attempt whose answer was lost, takes
+   * the retry for the duplicate it is; it signs anew only once the first timestamp nears the
+   * end of the 300 s window Spine accepts. */
+  char hex[65], sig[96], stamp[48];
+  long long now = (long long)time(NULL);
+  if (!c->signed_at || now - c->signed_at > 240) c->signed_at = now;
+  now = c->signed_at;
+  snprintf(stamp, sizeof stamp, "%lld.", now);
+  spine_buf msg = SPINE_BUF_INIT;
+  spine_buf_puts(&msg, stamp);
+  spine_buf_append(&msg, c->body, c->len);
+  spine_hmac_sha256_hex(s->secret, strlen(s->secret), spine_buf_str(&msg), msg.len, hex);
+  spine_buf_free(&msg);
   snprintf(sig, sizeof sig, "X-Spine-Signature: sha256=%s", hex);
-  const char *headers[] = {"Content-Type: application/json", sig, NULL};
+  snprintf(stamp, sizeof stamp, "X-Spine-Timestamp: %lld", now);
+  const char *headers[] = {"Content-Type: application/json", stamp, sig, NULL};
   spine_http_request req = {0};
   req.method = SPINE_HTTP_POST;
   req.url = s->callback_url;

@@ -94,3 +94,15 @@ TEST_IMPL(hmac_verify) {
   ASSERT_EQ(spine_hmac_sha256_verify(key, 6, body, strlen(body), NULL, 0), 0);
   return 0;
 }
+
+TEST_IMPL(hmac_equal) {
+  ASSERT_EQ(spine_hmac_equal("abc", 3, "abc", 3), 1);
+  ASSERT_EQ(spine_hmac_equal("", 0, "", 0), 1);
+  ASSERT_EQ(spine_hmac_equal("abc", 3, "abd", 3), 0);
+  ASSERT_EQ(spine_hmac_equal("xbc", 3, "abc", 3), 0);
+  ASSERT_EQ(spine_hmac_equal("abc", 3, "abcd", 4), 0);
+  ASSERT_EQ(spine_hmac_equal("abcabc", 6, "abc", 3), 0); /* b repeated is not b */
+  ASSERT_EQ(spine_hmac_equal("abc", 3, "", 0), 0);
+  ASSERT_EQ(spine_hmac_equal("", 0, "abc", 3), 0);
+  return 0;
+}

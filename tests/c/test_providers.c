@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "hmac.h"
 #include "http_server.h"
 #include "metrics.h"
 #include "test.h"
@@ -249,6 +250,18 @@ TEST_IMPL(providers_load_errors) {
       {"x.lua",
        "return { name = 'x', channels = { 'api' }, api = { op = function() end }, webhook = 1 }",
        "/x.lua: webhook: must be a function"},
+      {"x.lua",
+       "return { name = 'x', channels = { 'api' }, api = { op = function() end }, webhook = "
+       "{ verify = function() end } }",
+       "/x.lua: webhook.handle: must be a function"},
+      {"x.lua",
+       "return { name = 'x', channels = { 'api' }, api = { op = function() end }, webhook = "
+       "{ handle = function() end, verify = 'yes' } }",
+       "/x.lua: webhook.verify: must be a function"},
+      {"x.lua",
+       "return { name = 'x', channels = { 'api' }, api = { op = function() end }, webhook = "
+       "{ handle = function() end, check = function() end } }",
+       "/x.lua: webhook: unknown field \"check\""},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     clear_dir(dir);
@@ -744,6 +757,51 @@ TEST_IMPL(providers_webhook) {
   ASSERT_STR_CONTAINS(e.msg, "slow has no webhook function");
   spine_buf_free(&a);
   teardown(&f);
+  return 0;
+}
+
+/* The table form: webhook.verify names the delivery (or refuses), webhook.handle acts. */
+static int verify(fixture *f, const char *provider, const char *body, const char *headers,
+                  char id[64], spine_err *e) {
+  spine_provider_webhook w = {provider, body, strlen(body), headers, strlen(headers)};
+  id[0] = '\0';
+  return spine_providers_webhook_verify(f->ps, &w, id, 64, e);
+}
+
+TEST_IMPL(providers_webhook_verify) {
+  ASSERT_EQ(setenv("SPINE_SECRET_SIGNED_WEBHOOK_SECRET", "signed-secret-1", 1), 0);
+  fixture f;
+  setup(&f);
+  spine_err e;
+  char id[64], hex[65], headers[256];
+  const char *body = "{\"wf\":\"wf-3\"}";
+  spine_hmac_sha256_hex("signed-secret-1", 15, body, strlen(body), hex);
+  snprintf(headers, sizeof headers, "X-Signed-Signature: %s\r\nX-Signed-Delivery: d-7\r\n", hex);
+  ASSERT_EQ(verify(&f, "signed", body, headers, id, &e), 1);
+  ASSERT_STR_EQ(id, "d-7");
+
+  /* a forged signature, and a verify that names no delivery, are refusals */
+  snprintf(headers, sizeof headers, "X-Signed-Signature: %.63s0\r\nX-Signed-Delivery: d-7\r\n",
+           hex);
+  if (hex[63] == '0') headers[strlen("X-Signed-Signature: ") + 63] = '1';
+  ASSERT_EQ(verify(&f, "signed", body, headers, id, &e), SPINE_EINVAL);
+  ASSERT_STR_CONTAINS(e.msg, "bad signature");
+  ASSERT(strstr(e.msg, "signed-secret-1") == NULL);
+  snprintf(headers, sizeof headers, "X-Signed-Signature: %s\r\n", hex);
+  ASSERT_EQ(verify(&f, "signed", body, headers, id, &e), SPINE_EINVAL);
+  ASSERT_STR_CONTAINS(e.msg, "webhook.verify returned no string");
+
+  /* the function form has no verify: the default scheme applies */
+  ASSERT_EQ(verify(&f, "acme", body, "", id, &e), 0);
+  ASSERT_EQ(verify(&f, "nobody", body, "", id, &e), SPINE_ENOTFOUND);
+
+  spine_buf a = SPINE_BUF_INIT;
+  ASSERT_EQ(hook(&f, "signed", body, &a, &e), 0);
+  ASSERT_STR_EQ(spine_buf_str(&a),
+                "[{\"payload\":{},\"signal\":\"signed.ok\",\"workflow_id\":\"wf-3\"}]");
+  spine_buf_free(&a);
+  teardown(&f);
+  ASSERT_EQ(unsetenv("SPINE_SECRET_SIGNED_WEBHOOK_SECRET"), 0);
   return 0;
 }
 

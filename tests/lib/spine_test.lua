@@ -196,6 +196,14 @@ function T.hmac(secret, body)
   return (out:match("(%x+)%s*$"))
 end
 
+-- The headers of a webhook signed by SPEC §6's default scheme: X-Spine-Timestamp (`ts`, default
+-- now) and X-Spine-Signature, the HMAC of "<ts>.<body>" keyed with `secret`. A list for T.http.
+function T.webhook_headers(secret, body, ts)
+  ts = ts or os.time()
+  return { "Content-Type: application/json", "X-Spine-Timestamp: " .. ts,
+           "X-Spine-Signature: sha256=" .. T.hmac(secret, ts .. "." .. body) }
+end
+
 -- Starts `spine simulate ARGS` on a free port; returns a handle with pid, log, port, url.
 function T.simulate(args)
   local log, out = tmpfile(), tmpfile()

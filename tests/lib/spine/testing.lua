@@ -694,16 +694,20 @@ function Env:emails()
   return self:smtp():effects().emails or {}
 end
 
--- Posts a webhook from `provider` to spine serve, signed with its webhook secret (or with
--- opts.secret; opts.signature overrides the header). Body: a table (sent as JSON) or text.
+-- Posts a webhook from `provider` to spine serve, signed as SPEC §6 says with its webhook
+-- secret (or with opts.secret): X-Spine-Timestamp (opts.timestamp, default now) and
+-- X-Spine-Signature, the HMAC of "<timestamp>.<body>" (opts.signature overrides the header;
+-- opts.headers, a list of "Name: value", are added). Body: a table (sent as JSON) or text.
 -- Returns the HTTP status and the decoded answer, once the engine is idle.
 function Env:webhook(provider, body, opts)
   opts = opts or {}
   local text = type(body) == "string" and body or cjson.encode(body)
   local secret = opts.secret or (self.secrets[provider] or {}).webhook_secret or ""
-  local sig = opts.signature or ("sha256=" .. hmac(secret, text))
-  local status, answer = http("POST", self.base .. "/v1/webhooks/" .. provider, text,
-                              { "X-Spine-Signature: " .. sig })
+  local ts = opts.timestamp or os.time()
+  local sig = opts.signature or ("sha256=" .. hmac(secret, ts .. "." .. text))
+  local headers = { "X-Spine-Timestamp: " .. ts, "X-Spine-Signature: " .. sig }
+  for _, h in ipairs(opts.headers or {}) do headers[#headers + 1] = h end
+  local status, answer = http("POST", self.base .. "/v1/webhooks/" .. provider, text, headers)
   self:settle()
   return status, decode(answer) or answer
 end

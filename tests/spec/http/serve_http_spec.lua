@@ -16,10 +16,14 @@ local function metric(text, name)
   return tonumber(("\n" .. text):match(pattern))
 end
 
-local function post_webhook(base, provider, body, signature)
-  local headers = { "Content-Type: application/json" }
-  if signature then headers[#headers + 1] = "X-Spine-Signature: " .. signature end
+-- `headers`: a list of "Name: value", or nil for none.
+local function post_webhook(base, provider, body, headers)
   return T.http("POST", base .. "/v1/webhooks/" .. provider, { body = body, headers = headers })
+end
+
+-- Signed as SPEC §6 says: X-Spine-Timestamp and the HMAC of "<timestamp>.<body>".
+local function signed(body, key, ts)
+  return T.webhook_headers(key or SECRET, body, ts)
 end
 
 describe("spine serve over HTTP", function()
@@ -64,33 +68,38 @@ describe("spine serve over HTTP", function()
   it("answers 404 to a webhook for a provider it does not know", function()
     local _, srv, base = start("spec_http_webhook_404")
     local body = '{"id":"sw-1"}'
-    local status = post_webhook(base, "nobody", body, "sha256=" .. T.hmac(SECRET, body))
-    local bad_name = post_webhook(base, "ACME%2F..", body, "sha256=" .. T.hmac(SECRET, body))
+    local status = post_webhook(base, "nobody", body, signed(body))
+    local bad_name = post_webhook(base, "ACME%2F..", body, signed(body))
     T.kill(srv, "TERM")
     assert.are.equal(404, status)
     assert.are.equal(404, bad_name)
   end)
 
-  it("answers 401 to a webhook with a missing or wrong signature", function()
+  it("answers 401 to a webhook with a missing, wrong, body-only or stale signature", function()
     local _, srv, base = start("spec_http_webhook_401")
     local body = '{"id":"sw-1"}'
     local missing, answer = post_webhook(base, "gridco", body, nil)
-    local wrong_key = post_webhook(base, "gridco", body, "sha256=" .. T.hmac("not-it", body))
-    local other_body = post_webhook(base, "gridco", body, "sha256=" .. T.hmac(SECRET, body .. " "))
+    local wrong_key = post_webhook(base, "gridco", body, signed(body, "not-it"))
+    local other_body = post_webhook(base, "gridco", body, signed(body .. " "))
+    local body_only = post_webhook(base, "gridco", body,
+                                   { "X-Spine-Signature: sha256=" .. T.hmac(SECRET, body) })
+    local stale = post_webhook(base, "gridco", body, signed(body, SECRET, os.time() - 600))
     local _, text = T.http("GET", base .. "/metrics")
     T.kill(srv, "TERM")
     assert.are.equal(401, missing)
     assert.are.equal("unauthorized", T.json.decode(answer).error.kind)
     assert.are.equal(401, wrong_key)
     assert.are.equal(401, other_body)
-    assert.are.equal(3, metric(text, 'spine_webhooks_total{outcome="bad_signature"}'))
+    assert.are.equal(401, body_only)
+    assert.are.equal(401, stale)
+    assert.are.equal(5, metric(text, 'spine_webhooks_total{outcome="bad_signature"}'))
     assert.is_nil(T.log_of(srv):find(SECRET, 1, true))
   end)
 
   it("answers 400 to a signed webhook whose body is not JSON", function()
     local _, srv, base = start("spec_http_webhook_400")
     local body = '{"id": "sw-1",'
-    local status, answer = post_webhook(base, "gridco", body, "sha256=" .. T.hmac(SECRET, body))
+    local status, answer = post_webhook(base, "gridco", body, signed(body))
     T.kill(srv, "TERM")
     assert.are.equal(400, status)
     assert.matches("not JSON", T.json.decode(answer).error.message)
@@ -102,7 +111,7 @@ describe("spine serve over HTTP", function()
     -- GridCo's adapter addresses the workflow named by the key; none runs: nothing is signalled
     local body = '{"event":"switch.confirmed","id":"sw-1","status":"confirmed",' ..
                  '"idempotency_key":"wf-gone:3"}'
-    local status, answer = post_webhook(base, "gridco", body, "sha256=" .. T.hmac(SECRET, body))
+    local status, answer = post_webhook(base, "gridco", body, signed(body))
     local _, text = T.http("GET", base .. "/metrics")
     T.kill(srv, "TERM")
     assert.are.equal(202, status)

@@ -142,7 +142,7 @@ describe("the confirmation webhooks", function()
     P.wait_status(url, id, "waiting")
     local function post(body)
       return T.http("POST", base .. "/v1/webhooks/acme_energy", { body = body,
-        headers = { "X-Spine-Signature: sha256=" .. T.hmac(SECRET, body) } })
+        headers = T.webhook_headers(SECRET, body) })
     end
     local good = post(T.json.encode({ event = "termination.confirmed", id = "tm-4",
                                       status = "confirmed", idempotency_key = id .. ":3" }))
