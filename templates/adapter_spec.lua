@@ -147,16 +147,21 @@ local function spine_json(args)
   return code, obj
 end
 
--- POSTs `body` to url, signed as Spine checks webhooks; returns the HTTP status.
+-- POSTs `body` to url, signed as Spine checks webhooks (the HMAC of "<timestamp>.<body>");
+-- returns the HTTP status.
 local function post_signed(url, body, secret)
-  local file = os.tmpname()
+  local file, signed = os.tmpname(), os.tmpname()
+  local ts = tostring(os.time())
   write(file, body)
-  local _, digest = sh("openssl dgst -sha256 -hmac " .. q(secret) .. " " .. q(file))
+  write(signed, ts .. "." .. body)
+  local _, digest = sh("openssl dgst -sha256 -hmac " .. q(secret) .. " " .. q(signed))
   local code, status = sh("curl -sS -o /dev/null -w '%{http_code}' -X POST --data-binary @" ..
                           q(file) .. " -H 'Content-Type: application/json' -H " ..
+                          q("X-Spine-Timestamp: " .. ts) .. " -H " ..
                           q("X-Spine-Signature: sha256=" .. digest:match("(%x+)%s*$")) ..
                           " " .. q(url))
   os.remove(file)
+  os.remove(signed)
   assert(code == 0, "curl failed")
   return tonumber(status)
 end
