@@ -116,7 +116,8 @@ return {
     -- Where an activation submitted through the API stands at ACME: "pending" until ACME
     -- confirms it ("confirmed"), with the start date when ACME gives one.
     get_activation = function(p, args)
-      local res = p.http.get(p.config.base_url .. "/v1/activations/" .. args.reference, {
+      local url = p.config.base_url .. "/v1/activations/" .. p.urlencode(args.reference)
+      local res = p.http.get(url, {
         headers = { Authorization = "Bearer " .. p.secret("api_key") },
         timeout = "10s",
       })

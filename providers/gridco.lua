@@ -36,8 +36,8 @@ end
 -- for (again: the same answer).
 local function cancel(p, args, collection, operation)
   local ref = needs_reference(p, args, operation)
-  local res = p.http.post(p.config.base_url .. "/v1/" .. collection .. "/" .. ref .. "/cancel",
-                          { json = { reason = args.reason }, headers = headers(p) })
+  local url = p.config.base_url .. "/v1/" .. collection .. "/" .. p.urlencode(ref) .. "/cancel"
+  local res = p.http.post(url, { json = { reason = args.reason }, headers = headers(p) })
   if res.status == 404 then error(p.rejected("GridCo knows no " .. ref)) end
   check(p, res, operation, { 200 })
   return { reference = res.json.id, status = res.json.status }
@@ -76,7 +76,7 @@ return {
     -- The state of a switch GridCo knows.
     get_switch = function(p, args)
       local ref = needs_reference(p, args, "get_switch")
-      local res = p.http.get(p.config.base_url .. "/v1/switches/" .. ref, {
+      local res = p.http.get(p.config.base_url .. "/v1/switches/" .. p.urlencode(ref), {
         headers = { Authorization = "Bearer " .. p.secret("api_key") },
       })
       if res.status >= 500 then error(p.transient("GridCo answered " .. res.status)) end

@@ -135,6 +135,31 @@ static int p_equal(lua_State *L) {
   return 1;
 }
 
+/* ---- p.urlencode: a path segment or query value as it must travel ---- */
+
+/* Percent-encodes every byte but RFC 3986's unreserved ones, so that a value an adapter puts
+ * in a URL ("../admin", "a/b?c=d#e") stays one path segment or one value. */
+static int p_urlencode(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  static const char hex[] = "0123456789ABCDEF";
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      luaL_addchar(&b, (char)c);
+    } else {
+      luaL_addchar(&b, '%');
+      luaL_addchar(&b, hex[c >> 4]);
+      luaL_addchar(&b, hex[c & 15]);
+    }
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
 /* ---- p.secret ---- */
 
 static int p_secret(lua_State *L) {
@@ -573,6 +598,8 @@ void spine_pctx_open(lua_State *L, spine_pctx_host *h) {
   lua_setfield(L, -2, "hmac_sha256");
   lua_pushcfunction(L, p_equal);
   lua_setfield(L, -2, "equal");
+  lua_pushcfunction(L, p_urlencode);
+  lua_setfield(L, -2, "urlencode");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &proto_key);
 }
 

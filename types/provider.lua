@@ -152,6 +152,12 @@ function p.rejected(message, details) end
 ---@return string
 function p.hmac_sha256(key, data) end
 
+--- `s` percent-encoded for one URL path segment or query value (all but A-Z a-z 0-9 - . _ ~):
+--- `p.config.base_url .. "/v1/switches/" .. p.urlencode(ref)`.
+---@param s string
+---@return string
+function p.urlencode(s) end
+
 --- Whether two strings are equal, taking the same time wherever they first differ (only their
 --- lengths may show): compare signatures with it, never with ==.
 ---@param a string

@@ -679,6 +679,10 @@ TEST_IMPL(providers_render_config_email) {
   ASSERT_EQ(r.kind, SPINE_PROVIDER_OK);
   ASSERT_STR_EQ(r.json, "{\"inline\":\"Hi Bob!\",\"text\":\"Dear Ada, your contract c-9 starts "
                         "soon.\\n\"}");
+  /* p.urlencode: one path segment, whatever it holds */
+  call(&f, "urlencode", "\"value\":\"../a b/c?d=\u00e9#\"", &r);
+  ASSERT_EQ(r.kind, SPINE_PROVIDER_OK);
+  ASSERT_STR_EQ(r.json, "{\"plain\":\"Az09-._~\",\"segment\":\"..%2Fa%20b%2Fc%3Fd%3D%C3%A9%23\"}");
   call(&f, "config", NULL, &r);
   ASSERT_EQ(r.kind, SPINE_PROVIDER_OK);
   ASSERT_STR_EQ(r.json, "{\"base\":\"http://acme.invalid\",\"daily\":10,\"key\":\"wf-1:3\","

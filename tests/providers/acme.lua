@@ -50,6 +50,9 @@ return {
     render = function(p, args)
       return { text = p.render("greeting", args), inline = p.render("Hi {{who}}!", args) }
     end,
+    urlencode = function(p, args)
+      return { segment = p.urlencode(args.value), plain = p.urlencode("Az09-._~") }
+    end,
     render_missing = function(p, args)
       return p.render("greeting", { contract = args.contract })
     end,
