@@ -50,9 +50,6 @@ return {
     render = function(p, args)
       return { text = p.render("greeting", args), inline = p.render("Hi {{who}}!", args) }
     end,
-    urlencode = function(p, args)
-      return { segment = p.urlencode(args.value), plain = p.urlencode("Az09-._~") }
-    end,
     render_missing = function(p, args)
       return p.render("greeting", { contract = args.contract })
     end,
@@ -68,6 +65,9 @@ return {
       local e = p.transient("about to be damaged")
       rawset(e, "kind", nil)
       error(e)
+    end,
+    urlencode = function(p, args)
+      return { segment = p.urlencode(args.value), plain = p.urlencode("Az09-._~") }
     end,
   },
   backup = {
