@@ -258,22 +258,10 @@ static int keep_k(lua_State *L, int status, lua_KContext k) {
   return 1;
 }
 
-/* A checkpoint failed to commit: lost to another worker, or a fault an operator must see. */
-void spine_ctx__checkpoint_failed(spine_wf *wf, spine_op *op) {
-  if (op->status == SPINE_ELOST)
-    spine_sched_lost(wf, spine_op_error(op)->msg);
-  else if (op->status == SPINE_ECONFLICT && !strcmp(op->sqlstate, "23505"))
-    /* The fence passed, so the claim is ours: the step is in the database but not in the log
-     * this worker replayed. Not a takeover: run it again from what the database holds. */
-    spine_sched_give_up(wf, spine_op_error(op)->msg);
-  else
-    spine_sched_stuck(wf, "checkpoint_failed", spine_op_error(op)->msg);
-}
-
 static void step_committed(spine_op *op) {
   spine_wf *wf = op->data;
   if (op->status) {
-    spine_ctx__checkpoint_failed(wf, op);
+    spine_sched_checkpoint_failed(wf, op);
     return;
   }
   spine_sched_count_step(wf);
@@ -411,7 +399,7 @@ static void backoff_fired(spine_wf *wf) {
 static void retry_recorded(spine_op *op) {
   spine_wf *wf = op->data;
   if (op->status) {
-    spine_ctx__checkpoint_failed(wf, op);
+    spine_sched_checkpoint_failed(wf, op);
     return;
   }
   spine_wf_move(wf, SPINE_WF_PHASE_TIMER);
@@ -599,7 +587,7 @@ static int ctx_patched(lua_State *L) {
 static void rejection_recorded(spine_op *op) {
   spine_wf *wf = op->data;
   if (op->status) {
-    spine_ctx__checkpoint_failed(wf, op);
+    spine_sched_checkpoint_failed(wf, op);
     return;
   }
   spine_sched_count_step(wf);
@@ -634,7 +622,7 @@ static void intent_done(spine_op *op) {
   }
   int step_key = op->status == SPINE_ECONFLICT && !strcmp(spine_op_error(op)->field, "steps_pkey");
   if (step_key || !is_rejection(op->status)) {
-    spine_ctx__checkpoint_failed(wf, op);
+    spine_sched_checkpoint_failed(wf, op);
     return;
   }
   /* A rejection is an answer: record it, so replay raises it again. The error table is made
@@ -696,7 +684,7 @@ static int ctx_intent(lua_State *L) {
 static void sleep_finished(spine_op *op) {
   spine_wf *wf = op->data;
   if (op->status) {
-    spine_ctx__checkpoint_failed(wf, op);
+    spine_sched_checkpoint_failed(wf, op);
     return;
   }
   spine_sched_count_step(wf);
@@ -713,7 +701,7 @@ static void sleep_fired(spine_wf *wf) {
 static void sleep_recorded(spine_op *op) {
   spine_wf *wf = op->data;
   if (op->status) {
-    spine_ctx__checkpoint_failed(wf, op);
+    spine_sched_checkpoint_failed(wf, op);
     return;
   }
   spine_op_release(op);
@@ -795,7 +783,7 @@ static void deliver(spine_wf *wf, int timeout);
 static void delivered(spine_op *op) {
   spine_wf *wf = op->data;
   if (op->status) {
-    spine_ctx__checkpoint_failed(wf, op);
+    spine_sched_checkpoint_failed(wf, op);
     return;
   }
   PGresult *r = spine_op_result(op, op->nstmts - 1);
@@ -878,7 +866,7 @@ static void wait_begun(spine_wf *wf, spine_op *op, int i) {
 static void wait_recorded(spine_op *op) {
   spine_wf *wf = op->data;
   if (op->status) {
-    spine_ctx__checkpoint_failed(wf, op);
+    spine_sched_checkpoint_failed(wf, op);
     return;
   }
   wait_begun(wf, op, op->nstmts - 2);
@@ -1015,7 +1003,7 @@ static void adopt_child(spine_wf *wf) {
 static void child_recorded(spine_op *op) {
   spine_wf *wf = op->data;
   if (op->status) {
-    spine_ctx__checkpoint_failed(wf, op);
+    spine_sched_checkpoint_failed(wf, op);
     return;
   }
   adopt_child(wf);
@@ -1025,7 +1013,7 @@ static void child_recorded(spine_op *op) {
 static void start_recorded(spine_op *op) {
   spine_wf *wf = op->data;
   if (op->status) {
-    spine_ctx__checkpoint_failed(wf, op);
+    spine_sched_checkpoint_failed(wf, op);
     return;
   }
   spine_sched_count_step(wf);

@@ -29,8 +29,6 @@ int spine_ctx__raise_cancel(lua_State *L);
 int spine_ctx__raise(lua_State *L, const char *kind, const char *code, const char *fmt, ...);
 /* Pushes the outcome of the recorded step on top (its result), or raises its error. */
 int spine_ctx__replay_outcome(lua_State *L);
-/* The checkpoint of `wf` did not commit: lost to another worker, or stuck. */
-void spine_ctx__checkpoint_failed(spine_wf *wf, spine_op *op);
 /* Pushes the value of JSON text (nil for NULL or bad JSON). */
 void spine_ctx__push_json(lua_State *L, const char *json, size_t len);
 /* A duration argument ("30s" or seconds) in ms; raises on a bad one. */

@@ -64,7 +64,7 @@ void spine_ctx_provider_free(spine_wf *wf) {
 static void finished(spine_op *op) {
   spine_wf *wf = op->data;
   if (op->status) {
-    spine_ctx__checkpoint_failed(wf, op);
+    spine_sched_checkpoint_failed(wf, op);
     return;
   }
   spine_ctx_provider *st = wf->provider;
@@ -97,7 +97,7 @@ static void finish(spine_wf *wf, int failed, const char *json, size_t len) {
 static void paused(spine_op *op) {
   spine_wf *wf = op->data;
   if (op->status) {
-    spine_ctx__checkpoint_failed(wf, op);
+    spine_sched_checkpoint_failed(wf, op);
     return;
   }
   PGresult *r = spine_op_result(op, op->nstmts - 1);
@@ -138,7 +138,7 @@ static void backoff_over(spine_wf *wf) {
 static void retry_recorded(spine_op *op) {
   spine_wf *wf = op->data;
   if (op->status) {
-    spine_ctx__checkpoint_failed(wf, op);
+    spine_sched_checkpoint_failed(wf, op);
     return;
   }
   spine_op_release(op); /* the wait may be long: hold no buffers */
@@ -236,7 +236,7 @@ static void refused(spine_wf *wf, const spine_err *e) {
 static void begun(spine_op *op) {
   spine_wf *wf = op->data;
   if (op->status) {
-    spine_ctx__checkpoint_failed(wf, op);
+    spine_sched_checkpoint_failed(wf, op);
     return;
   }
   PGresult *r = spine_op_result(op, op->nstmts - 1);

@@ -441,8 +441,10 @@ static void resume_first(spine_wf *wf, int nargs) {
 
 /* ---- operations every workflow needs ---- */
 
-/* Every op of a workflow opens with its fence: the row locked and checked to be this worker's
- * claim (owner and epoch), or the whole op fails with SPLC0 and writes nothing. */
+/* Every op of a workflow opens with its fence: a check that the row is still this worker's claim
+ * (owner and epoch), or the whole op fails with SPLC0 and writes nothing. The check takes no
+ * lock: a claim moves on only once every session of its former owner has ended (the reaping in
+ * on_heartbeat), so no op of a former owner is still open when another worker claims. */
 spine_op *spine_sched_op_fenced(spine_wf *wf) {
   spine_op *op = &wf->op;
   spine_op_reset(op);
@@ -626,8 +628,8 @@ void spine_sched_give_up(spine_wf *wf, const char *why) {
   spine_log_warn("scheduler", "workflow released to run again from its recorded steps", "workflow",
                  wf->id, "why", why, NULL);
   spine_sched_timer_cancel(wf);
-  /* Called from an op's callback or a resume: no op is in flight (ctx refuses a call while one
-   * is, spine_ctx__check_wf). */
+  /* Called from an op's callback or a resume: no op is in flight (ctx refuses a step while one
+   * is, spine_ctx__check_step). */
   if (wf->op_inflight || wf->eng->dry) return;
   spine_op *op = &wf->op;
   spine_op_reset(op);
@@ -670,13 +672,21 @@ static void compensate_or_end(spine_wf *wf) {
   resume_first(wf, 2);
 }
 
+void spine_sched_checkpoint_failed(spine_wf *wf, spine_op *op) {
+  if (op->status == SPINE_ELOST)
+    spine_sched_lost(wf, spine_op_error(op)->msg);
+  else if (op->status == SPINE_ECONFLICT && !strcmp(op->sqlstate, "23505"))
+    /* The fence passed, so the claim is ours: the step is in the database but not in the log
+     * this worker replayed. Not a takeover: run it again from what the database holds. */
+    spine_sched_give_up(wf, spine_op_error(op)->msg);
+  else
+    spine_sched_stuck(wf, "checkpoint_failed", spine_op_error(op)->msg);
+}
+
 static void fail_recorded(spine_op *op) {
   spine_wf *wf = op->data;
   if (op->status) {
-    if (op->status == SPINE_ECONFLICT)
-      spine_sched_lost(wf, spine_op_error(op)->msg);
-    else
-      spine_sched_stuck(wf, "checkpoint_failed", spine_op_error(op)->msg);
+    spine_sched_checkpoint_failed(wf, op);
     return;
   }
   count_step(wf);

@@ -120,6 +120,9 @@ void spine_sched_timer_cancel(spine_wf *wf);
 /* The workflow's claim is no longer this worker's (the fence said so): drop it from memory,
  * writing nothing; its new owner, or the next claim, runs it. */
 void spine_sched_lost(spine_wf *wf, const char *why);
+/* wf->op did not commit: the claim moved on (dropped), a step the database has but the log
+ * missed (given up, to be replayed), or a fault an operator must see (stuck). */
+void spine_sched_checkpoint_failed(spine_wf *wf, spine_op *op);
 /* The workflow cannot go on here although its claim is ours (its step log in memory disagrees
  * with the database): release the claim, counted as a fault, and drop it from memory, so that
  * a claim replays it from what the database holds. A workflow given up too often is failed. */
