@@ -52,13 +52,7 @@ end
 -- T.wait_until with a look every 0.1 s instead of 0.05 s: the waits of a fault spec last tens
 -- of seconds, each look starts a psql, and the machine has two cores for everyone.
 function F.wait_until(fn, seconds, what)
-  local deadline = os.time() + seconds
-  while true do
-    local v = fn()
-    if v then return v end
-    if os.time() > deadline then error("timed out waiting for " .. (what or "condition"), 2) end
-    os.execute("sleep 0.1")
-  end
+  return T.wait_until(fn, seconds, what, 0.1, 3)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -538,6 +532,31 @@ function F.backends_gone(url)
     return T.sql(url, "SELECT count(*) FROM pg_stat_activity WHERE datname =" ..
                       " current_database() AND pid <> pg_backend_pid()") == "0"
   end, 60, "the workers' backends to end")
+end
+
+-- One worker on cluster `pg` running the distinct-keys workload (300 workflows x 10 paced
+-- credits), up to a third of its credits: the moment a database fault strikes. Returns the
+-- worker, the workload and the credits applied so far.
+function F.midrun(pg)
+  local srv = F.serve(pg.url)
+  local w = F.workload(pg.url, { workflows = 300, pause = "500ms" })
+  F.wait_until(function() return F.credits(pg.url) >= w.total * 0.3 end, 120,
+               "a third of the credits")
+  return srv, w, F.credits(pg.url)
+end
+
+-- After a database fault: the worker went on by itself (it reconnected, it did not exit),
+-- every workflow finished and every credit was applied once. `after` is the credits at the end
+-- of the fault; `what` says which fault; `extra` (optional) explains a timeout. Returns the
+-- times of the first credit after the fault and of the last.
+function F.recovered(pg, srv, w, after, what, extra)
+  assert.is_true(after < w.total, "the fault came after the last credit: it tested nothing")
+  local first = F.wait_progress(pg.url, w, after, 120, what, extra)
+  local done = F.wait_finished(pg.url, w, 120, what, extra, F.alive_guard(srv))
+  assert.is_true(T.alive(srv), "the worker exited instead of reconnecting: " .. F.describe(srv))
+  assert.is_true(F.log_count(srv, "reconnected") >= 1, "the worker never reconnected")
+  F.check(pg.url, w)
+  return first, done
 end
 
 -- Prints one recovery figure (never asserted: a benchmark figure of this machine, this run).

@@ -150,13 +150,15 @@ end
 
 -- Polls `fn` until it returns a truthy value or `seconds` pass (then fails naming `what`).
 -- A deadline for a condition, not a timing assertion.
-function T.wait_until(fn, seconds, what)
+function T.wait_until(fn, seconds, what, interval, level)
   local deadline = os.time() + seconds
   while true do
     local v = fn()
     if v then return v end
-    if os.time() > deadline then error("timed out waiting for " .. (what or "condition"), 2) end
-    os.execute("sleep 0.05")
+    if os.time() > deadline then
+      error("timed out waiting for " .. (what or "condition"), level or 2)
+    end
+    os.execute("sleep " .. (interval or 0.05))
   end
 end
 

@@ -16,11 +16,7 @@ describe("the disk under pg_wal full mid-run", function()
                            settings = { wal_recycle = "off", min_wal_size = "'2MB'",
                                         max_wal_size = "'16MB'" } })
     local fill = pg.walfs .. "/fill"
-    local srv = F.serve(pg.url)
-    local w = F.workload(pg.url, { workflows = 300, pause = "500ms" })
-    F.wait_until(function() return F.credits(pg.url) >= w.total * 0.3 end, 120,
-                 "a third of the credits")
-    local before = F.credits(pg.url)
+    local srv, w, before = F.midrun(pg)
     local t0 = F.clock()
     -- dd stops at ENOSPC (exit 1): what counts is that nothing is left
     T.sh("dd if=/dev/zero of=" .. T.q(fill) .. " bs=1M")
@@ -57,14 +53,8 @@ describe("the disk under pg_wal full mid-run", function()
     end
     local fault_end = F.clock()
     local after = F.credits(pg.url)
-    assert.is_true(after < w.total, "the disk filled after the last credit: tested nothing")
-    local extra = function() return F.describe(srv) end
-    local first = F.wait_progress(pg.url, w, after, 120, "after the disk was freed", extra)
-    local done = F.wait_finished(pg.url, w, math.max(10, 120 - (first - fault_end)),
-                                 "after the disk was freed", extra, F.alive_guard(srv))
-    assert.is_true(T.alive(srv), "the worker exited: " .. F.describe(srv))
-    assert.is_true(F.log_count(srv, "reconnected") >= 1, "the worker never reconnected")
-    F.check(pg.url, w)
+    local first, done = F.recovered(pg, srv, w, after, "after the disk was freed",
+                                    function() return F.describe(srv) end)
     local panics = select(2, pg:server_log():gsub("PANIC:", ""))
     F.figure("disk under pg_wal full", done - fault_end, first - fault_end,
              ("full for %.1f s, %d PANICs, cluster %s; %d of %d credits before, %d after"):format(

@@ -1,7 +1,6 @@
 -- Fault: PostgreSQL's postmaster killed with kill -9 while one `spine serve` runs 300 workflows
 -- of ten credits each, then started again (crash recovery), on a private cluster of the test's
 -- own. Nothing may be lost, nothing applied twice; the recovery time is printed.
-local T = require("spine_test")
 local F = require("fault_test")
 
 describe("PostgreSQL killed with kill -9 mid-run and started again", function()
@@ -10,11 +9,7 @@ describe("PostgreSQL killed with kill -9 mid-run and started again", function()
   it("completes every workflow and applies every credit exactly once (300, distinct keys)",
      function()
     local pg = F.cluster()
-    local srv = F.serve(pg.url)
-    local w = F.workload(pg.url, { workflows = 300, pause = "500ms" })
-    F.wait_until(function() return F.credits(pg.url) >= w.total * 0.3 end, 120,
-                 "a third of the credits")
-    local before = F.credits(pg.url)
+    local srv, w, before = F.midrun(pg)
     local t0 = F.clock()
     local backends = pg:kill9()
     assert.is_false(pg:up(), "the cluster still answers after its postmaster was killed")
@@ -23,13 +18,7 @@ describe("PostgreSQL killed with kill -9 mid-run and started again", function()
     assert.matches("database system was interrupted", pg:server_log(),
                    "the restart did not run crash recovery")
     local after = F.credits(pg.url)
-    assert.is_true(after < w.total, "the kill came after the last credit: it tested nothing")
-    local first = F.wait_progress(pg.url, w, after, 60, "after the kill -9 and restart")
-    local done = F.wait_finished(pg.url, w, 120, "after the kill -9 and restart", nil,
-                                 F.alive_guard(srv))
-    assert.is_true(T.alive(srv), "the worker exited instead of reconnecting")
-    assert.is_true(F.log_count(srv, "reconnected") >= 1, "the worker never reconnected")
-    F.check(pg.url, w)
+    local first, done = F.recovered(pg, srv, w, after, "after the kill -9 and restart")
     F.figure("PostgreSQL kill -9 + start", done - fault_end, first - fault_end,
              ("down and crash recovery took %.1f s (%d server processes killed); %d of %d" ..
               " credits applied before, %d after crash recovery"):format(fault_end - t0,
