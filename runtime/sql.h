@@ -96,7 +96,7 @@
                      " WHERE g.workflow_id = f.id AND g.consumed_seq IS NULL) THEN f.wake_at"      \
                      " ELSE spine.now() END WHERE f.owner = $1")                                   \
   XX(SIGNAL_SEND,                                                                                  \
-     "WITH w AS (UPDATE spine.workflows SET wake_at = spine.now() WHERE id = $1 AND owner IS NULL" \
+     "WITH w AS (UPDATE spine.workflows SET wake_at = spine.now() WHERE id = $1"                  \
      " AND status = 'waiting' RETURNING 1),"                                                       \
      " i AS (INSERT INTO spine.signals (workflow_id, name, payload) VALUES ($1, $2, $3)"          \
      " RETURNING id)"                                                                              \

@@ -1,0 +1,123 @@
+/* A signal racing the worker that frees a dead owner's workflows (WORKERS_REAP) or a release
+ * (WF_RELEASE): whichever commits first, the waiting workflow must end up with a wake_at, or
+ * it stays waiting, unowned, with its signal unread, and nothing ever claims it.
+ * Made deterministic with two sessions: the signal's transaction is held open while the
+ * reaper's statement runs, then committed. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+#include <uv.h>
+
+#include "migrate.h"
+#include "sql.h"
+#include "test.h"
+
+static PGconn *open_conn(const char *db) {
+  PGconn *c = PQconnectdb(db);
+  ASSERT_EQ(PQstatus(c), CONNECTION_OK);
+  return c;
+}
+
+static void run(PGconn *c, const char *sql) {
+  PGresult *r = PQexec(c, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+    TEST_FAIL_("%s: %s", sql, PQresultErrorMessage(r));
+  PQclear(r);
+}
+
+static char *value(PGconn *c, const char *sql) {
+  static char out[256];
+  PGresult *r = PQexec(c, sql);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) TEST_FAIL_("%s: %s", sql, PQresultErrorMessage(r));
+  snprintf(out, sizeof out, "%s", PQgetisnull(r, 0, 0) ? "(null)" : PQgetvalue(r, 0, 0));
+  PQclear(r);
+  return out;
+}
+
+/* One race: `signal` runs in an open transaction, then `freer` (parameters $1..$4 below) is
+ * sent on another session; once it has either finished or is waiting for a lock, the signal
+ * commits. Returns whether the freed workflow has a wake_at ("f" = stranded). */
+static const char *race(const char *db, PGconn *admin, const char *signal, spine_sql_id freer) {
+  run(admin, "DELETE FROM spine.signals; DELETE FROM spine.workflows; DELETE FROM spine.workers");
+  /* a worker that is dead (lease over, no advisory lock, no sessions) and one that is alive */
+  run(admin,
+      "INSERT INTO spine.workers (id, host, pid, lease_until) VALUES"
+      " (1, 'dead', 1, now() - interval '1 hour'), (2, 'live', 2, now() + interval '1 hour')");
+  run(admin, "INSERT INTO spine.workflows (id, process, playbook, version, status, input, trace_id,"
+             " owner, epoch, wake_at) SELECT 'wf-race', 'p', 'p', hash, 'waiting', '{}', 't', 1, 1,"
+             " NULL FROM spine.playbook_versions LIMIT 1");
+  ASSERT_STR_EQ(value(admin, "SELECT count(*) FROM spine.workflows"), "1");
+
+  PGconn *sig = open_conn(db), *fr = open_conn(db);
+  run(sig, "BEGIN");
+  run(sig, signal);
+  const char *params[4] = {"2", NULL, NULL, NULL};
+  int n = 1;
+  if (freer == SPINE_SQL_WF_RELEASE) { /* the owner itself hands it back, no fault */
+    params[0] = "wf-race", params[1] = "1", params[2] = "1", params[3] = "0";
+    n = 4;
+  }
+  ASSERT_EQ(PQsendQueryParams(fr, spine_sql_text(freer), n, NULL, params, NULL, NULL, 0), 1);
+  /* wait until the freer finished, or waits for the signal's row lock */
+  char pid_sql[200];
+  snprintf(pid_sql, sizeof pid_sql,
+           "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND wait_event_type = 'Lock'",
+           PQbackendPID(fr));
+  for (;;) {
+    ASSERT_EQ(PQconsumeInput(fr), 1);
+    if (!PQisBusy(fr)) break;
+    if (!strcmp(value(admin, pid_sql), "1")) break;
+    uv_sleep(5); /* a look every 5 ms at a condition, not a wait for time to pass */
+  }
+  run(sig, "COMMIT");
+  PGresult *r;
+  while ((r = PQgetResult(fr))) {
+    if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
+      TEST_FAIL_("%s: %s", spine_sql_text(freer), PQresultErrorMessage(r));
+    PQclear(r);
+  }
+  PQfinish(sig);
+  PQfinish(fr);
+  /* The reaper skips a row locked by the signal (SKIP LOCKED): its next heartbeat frees it. */
+  if (freer == SPINE_SQL_WORKERS_REAP &&
+      strcmp(value(admin, "SELECT coalesce(owner::text, 'free') FROM spine.workflows"), "free")) {
+    PGresult *again = PQexecParams(admin, spine_sql_text(freer), n, NULL, params, NULL, NULL, 0);
+    ASSERT_EQ(PQresultStatus(again), PGRES_TUPLES_OK);
+    PQclear(again);
+  }
+  ASSERT_STR_EQ(value(admin, "SELECT coalesce(owner::text, 'free') FROM spine.workflows"), "free");
+  ASSERT_STR_EQ(value(admin, "SELECT count(*) FROM spine.signals WHERE consumed_seq IS NULL"), "1");
+  return value(admin, "SELECT wake_at IS NOT NULL FROM spine.workflows");
+}
+
+TEST_IMPL(signal_races_the_reaper) {
+  const char *db = test_newdb("signal_races_the_reaper");
+  PGconn *admin = open_conn(db);
+  spine_err e;
+  ASSERT_EQ(spine_migrate(admin, NULL, &e), 0);
+  run(admin, "INSERT INTO spine.playbook_versions (hash, name, path, source)"
+             " VALUES ('h', 'p', 'p.lua', 'return {}')");
+  char send[600];
+  /* SIGNAL_SEND as `spine signal` runs it, with its parameters written in */
+  const char *text = spine_sql_text(SPINE_SQL_SIGNAL_SEND);
+  snprintf(send, sizeof send, "PREPARE send (text, text, jsonb) AS %s", text);
+  const char *signals[] = {"SELECT spine.signal_workflow('wf-race', 'go', '{}')",
+                           "EXECUTE send ('wf-race', 'go', '{}')"};
+  spine_sql_id freers[] = {SPINE_SQL_WORKERS_REAP, SPINE_SQL_WF_RELEASE};
+  for (size_t s = 0; s < 2; s++)
+    for (size_t f = 0; f < 2; f++) {
+      const char *sig = signals[s];
+      char prepared[800];
+      if (s == 1) { /* a prepared statement lives in its session: prepare it in the signal's */
+        snprintf(prepared, sizeof prepared, "%s; %s", send, signals[1]);
+        sig = prepared;
+      }
+      const char *woken = race(db, admin, sig, freers[f]);
+      if (strcmp(woken, "t"))
+        TEST_FAIL_("%s racing %s left the workflow waiting with no wake_at", signals[s],
+                   f ? "WF_RELEASE" : "WORKERS_REAP");
+    }
+  PQfinish(admin);
+  return 0;
+}
