@@ -1,9 +1,12 @@
 /* The embedded default database: a private PostgreSQL cluster under $SPINE_HOME, created with
  * initdb, started and stopped with pg_ctl, listening only on a Unix socket in /tmp/spine-<hash>.
- * Owns the cluster's files and the children it forks (as the `postgres` user when root).
+ * Owns the cluster's files, its authentication rules (pg_hba.conf, pg_ident.conf: peer, for the
+ * operating system user who runs Spine only), roles `spine` and `postgres`, and the children it
+ * forks (as the `postgres` user when root).
  * Never shells out with built strings, never kills by process name, never runs in a callback. */
 #define _DEFAULT_SOURCE /* flock, realpath, setgroups, getgrouplist */
 #include "pgembed.h"
+#include "pgembed_auth.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,8 +28,10 @@
 #include <libpq-fe.h>
 
 #define DEFAULT_PGBIN "/usr/lib/postgresql/15/bin"
-#define PG_USER       "postgres"
-#define PG_PORT       "5432"
+#define PG_USER       "postgres" /* the system user the server runs as when we are root */
+#define PG_ADMIN      "postgres" /* the cluster's superuser: provisions role and database */
+#define PG_ROLE       "spine"    /* the role Spine works as: owns database spine, no superuser */
+#define PG_PORT       SPINE_PGEMBED_PORT
 #define TAIL_MAX      200 /* bytes of a child's output kept for the error message */
 #define MAX_GROUPS    64
 
@@ -327,8 +332,8 @@ static int bin_path(char *out, size_t size, const char *name, spine_err *e) {
   return 0;
 }
 
-/* A directory we (or the postgres user) own, not a symlink, mode 0755: the socket directory sits
- * in world-writable /tmp, so someone else may have made it first. */
+/* A directory we (or the postgres user) own, not a symlink, with `mode`: the socket directory
+ * sits in world-writable /tmp, so someone else may have made it first. */
 static int ensure_private_dir(const runas *who, const char *dir, mode_t mode, spine_err *e) {
   uid_t owner = who->drop ? who->uid : geteuid();
   if (mkdir(dir, mode) == 0) {
@@ -401,7 +406,9 @@ static int fill(spine_pgembed *pg, const char *home, const runas *who, spine_err
   uint64_t h = path_hash(pg->home);
   snprintf(pg->sockdir, sizeof pg->sockdir, "/tmp/spine-%012llx", (unsigned long long)(h >> 16));
   snprintf(pg->conninfo, sizeof pg->conninfo,
-           "host=%s port=" PG_PORT " user=" PG_USER " dbname=spine", pg->sockdir);
+           "host=%s port=" PG_PORT " user=" PG_ROLE " dbname=spine", pg->sockdir);
+  snprintf(pg->admin_conninfo, sizeof pg->admin_conninfo,
+           "host=%s port=" PG_PORT " user=" PG_ADMIN " dbname=postgres", pg->sockdir);
 
   int rc = read_datadir_file(pg->home, pg->datadir, sizeof pg->datadir, e);
   if (rc) return rc;
@@ -491,8 +498,10 @@ static int initdb(const spine_pgembed *pg, const runas *who, const char *locale,
   snprintf(loc, sizeof loc, "--locale=%s", locale);
   /* No -N: initdb's final fsync costs ~0.1 s once, and without it a crash soon after creation
    * could leave a cluster whose catalog files never reached the disk. */
-  const char *argv[] = {bin,  "-D",   pg->datadir, "-U", PG_USER, "--auth=trust",
-                        "-E", "UTF8", loc,         NULL};
+  /* Peer until write_auth() narrows it to the user who runs Spine, before the first start. */
+  const char *argv[] = {
+      bin,  "-D",   pg->datadir, "-U", PG_ADMIN, "--auth-local=peer", "--auth-host=reject",
+      "-E", "UTF8", loc,         NULL};
   return run(who, argv, out, e);
 }
 
@@ -501,6 +510,7 @@ static int initdb(const spine_pgembed *pg, const runas *who, const char *locale,
 static const char conf_extra[] = "\n# Added by Spine (runtime/pgembed.c) when it created this "
                                  "cluster.\n"
                                  "listen_addresses = ''\n"
+                                 "unix_socket_permissions = 0700\n"
                                  "max_connections = 200\n"
                                  "shared_buffers = 128MB\n";
 
@@ -522,7 +532,7 @@ static int create(const spine_pgembed *pg, const runas *who, spine_err *e) {
   snprintf(sockpgdata, sizeof sockpgdata, "%s/pgdata", pg->sockdir);
   int beside_socket = !strcmp(pg->datadir, sockpgdata);
   if (beside_socket) {
-    int rc = ensure_private_dir(who, pg->sockdir, 0755, e);
+    int rc = ensure_private_dir(who, pg->sockdir, 0700, e);
     if (!rc) rc = write_datadir_file(pg->home, pg->datadir, e);
     if (rc) return rc;
   }
@@ -546,10 +556,11 @@ static int create(const spine_pgembed *pg, const runas *who, spine_err *e) {
 /* The server log, made by us and given to the server's user: pg_ctl appends to it as that user,
  * who may not be allowed to create files in the home. */
 static int ensure_logfile(const spine_pgembed *pg, const runas *who, spine_err *e) {
-  int fd = open(pg->logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  int fd = open(pg->logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0)
     return spine_err_set(e, SPINE_EIO, pg->logfile, NULL, "cannot open: %s", strerror(errno));
-  int bad = who->drop && fchown(fd, who->uid, who->gid) != 0;
+  /* 0600: the log quotes failed statements, and with them the data they carried. */
+  int bad = fchmod(fd, 0600) != 0 || (who->drop && fchown(fd, who->uid, who->gid) != 0);
   int err = errno;
   close(fd);
   if (bad)
@@ -559,13 +570,14 @@ static int ensure_logfile(const spine_pgembed *pg, const runas *who, spine_err *
 }
 
 static int start_server(const spine_pgembed *pg, const runas *who, spine_err *e) {
-  int rc = ensure_private_dir(who, pg->sockdir, 0755, e);
+  int rc = ensure_private_dir(who, pg->sockdir, 0700, e);
   if (!rc) rc = ensure_logfile(pg, who, e);
   char bin[1100], opts[400];
   if (!rc) rc = bin_path(bin, sizeof bin, "pg_ctl", e);
   if (rc) return rc;
   /* The socket file is private to our directory, so the port number can be fixed. */
-  snprintf(opts, sizeof opts, "-c listen_addresses='' -k %s -p " PG_PORT, pg->sockdir);
+  snprintf(opts, sizeof opts,
+           "-c listen_addresses='' -c unix_socket_permissions=0700 -k %s -p " PG_PORT, pg->sockdir);
   const char *argv[] = {bin,  "start", "-D", pg->datadir, "-l", pg->logfile, "-w",
                         "-t", "60",    "-s", "-o",        opts, NULL};
   tail out;
@@ -582,33 +594,22 @@ static int start_server(const spine_pgembed *pg, const runas *who, spine_err *e)
   return 0;
 }
 
-/* CREATE DATABASE spine if missing. Blocking libpq: this runs before any loop. */
-static int create_database(const spine_pgembed *pg, spine_err *e) {
-  char ci[600];
-  snprintf(ci, sizeof ci,
-           "host=%s port=" PG_PORT " user=" PG_USER " dbname=postgres connect_timeout=10",
-           pg->sockdir);
-  PGconn *c = PQconnectdb(ci);
-  if (PQstatus(c) != CONNECTION_OK) {
-    spine_err_set(e, SPINE_EDB, pg->sockdir, NULL, "cannot connect to the cluster: %s",
-                  PQerrorMessage(c));
-    PQfinish(c);
-    return SPINE_EDB;
-  }
-  int rc = 0;
-  PGresult *r = PQexec(c, "SELECT 1 FROM pg_database WHERE datname = 'spine'");
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-    rc = spine_err_set(e, SPINE_EDB, "pg_database", NULL, "%s", PQerrorMessage(c));
-  } else if (PQntuples(r) == 0) {
-    PQclear(r);
-    r = PQexec(c, "CREATE DATABASE spine");
-    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    /* 42P04 duplicate_database: made meanwhile by someone not holding our lock. */
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && !(state && !strcmp(state, "42P04")))
-      rc = spine_err_set(e, SPINE_EDB, "CREATE DATABASE spine", NULL, "%s", PQerrorMessage(c));
-  }
-  PQclear(r);
-  PQfinish(c);
+static spine_pgembed_owner owner_of(const runas *who) {
+  spine_pgembed_owner o = {who->drop, who->uid, who->gid};
+  return o;
+}
+
+/* pg_ctl reload: a running server reads its new authentication rules. */
+static int reload(const spine_pgembed *pg, const runas *who, spine_err *e) {
+  char bin[1100];
+  int rc = bin_path(bin, sizeof bin, "pg_ctl", e);
+  if (rc) return rc;
+  const char *argv[] = {bin, "reload", "-D", pg->datadir, "-s", NULL};
+  tail out;
+  rc = run(who, argv, &out, e);
+  if (rc > 0)
+    return spine_err_set(e, SPINE_EIO, "pg_ctl reload", NULL, "exit status %d: %s", rc,
+                         tail_line(&out));
   return rc;
 }
 
@@ -630,12 +631,25 @@ int spine_pgembed_start(spine_pgembed *pg, spine_err *e) {
   /* Under the lock, paths may have changed (another process made the cluster meanwhile). */
   rc = fill(pg, home, &who, e);
   if (!rc && !initialized(pg->datadir)) rc = create(pg, &who, e);
+  /* Before every start, and for a server already running: a cluster made by an older Spine
+   * trusted every local user. */
+  char os_user[64];
+  spine_pgembed_owner o = owner_of(&who);
+  int changed = 0;
+  if (!rc) rc = spine_pgembed__os_user(os_user, sizeof os_user, e);
+  if (!rc) rc = changed = spine_pgembed__write_auth(pg->datadir, os_user, &o, e);
+  if (rc > 0) rc = 0;
   if (!rc) {
     rc = status(pg, &who, e);
-    if (rc == 0) rc = start_server(pg, &who, e);
+    if (rc == 0)
+      rc = start_server(pg, &who, e);
+    else if (rc == 1 && changed)
+      rc = reload(pg, &who, e);
     if (rc > 0) rc = 0;
   }
-  if (!rc) rc = create_database(pg, e);
+  /* The directory again: one made before it was 0700 is narrowed while the server runs. */
+  if (!rc) rc = ensure_private_dir(&who, pg->sockdir, 0700, e);
+  if (!rc) rc = spine_pgembed__provision(pg->sockdir, e);
   close(lock);
   return rc;
 }

@@ -25,7 +25,7 @@ static const struct {
     {"start", db_start, "create the cluster if missing, start it, create database `spine`"},
     {"stop", db_stop, "stop the cluster (fast shutdown)"},
     {"status", db_status, "running, stopped or absent, with the cluster's paths"},
-    {"url", db_url, "print the libpq connection string, one line"},
+    {"url", db_url, "print the libpq connection string Spine works with (role spine), one line"},
     {"migrate", db_migrate, "apply the schema migrations that are missing (also automatic)"},
 };
 
@@ -35,10 +35,14 @@ static void usage(FILE *f) {
     fprintf(f, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
   fputs("\noptions:\n"
         "  --json   print one JSON object on stdout\n"
+        "  --admin  (url) the cluster's superuser `postgres` instead, database postgres: for\n"
+        "           creating databases and maintenance; Spine itself never works as it\n"
         "  --help   print this help\n"
         "\n"
         "The cluster lives under $SPINE_HOME (default ./.spine) and listens only on a Unix\n"
-        "socket. start is idempotent. With SPINE_DATABASE_URL set, Spine uses that database\n"
+        "socket in a mode 0700 directory; only the system user who runs Spine may connect\n"
+        "(peer authentication). Spine works as role spine, which owns database spine and is\n"
+        "no superuser. start is idempotent. With SPINE_DATABASE_URL set, Spine uses that database\n"
         "instead: `url` prints it and start, stop and status refuse.\n",
         f);
 }
@@ -142,11 +146,15 @@ static int print_state(spine_pgembed *pg, int json, const char *code) {
 
 /* Options every subcommand takes: --json and --help. Returns 0, -1 after printing the help
  * (exit 0), or SPINE_EXIT_USAGE after naming the bad argument on stderr. */
-static int parse_flags(int argc, char **argv, int *json) {
+/* --json, --help, and --admin where `admin` is given (only `url` takes it). */
+static int parse_flags_admin(int argc, char **argv, int *json, int *admin) {
   *json = 0;
+  if (admin) *admin = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--json")) {
       *json = 1;
+    } else if (admin && !strcmp(argv[i], "--admin")) {
+      *admin = 1;
     } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       usage(stdout);
       return -1;
@@ -158,6 +166,10 @@ static int parse_flags(int argc, char **argv, int *json) {
     }
   }
   return 0;
+}
+
+static int parse_flags(int argc, char **argv, int *json) {
+  return parse_flags_admin(argc, argv, json, NULL);
 }
 
 static int db_start(int argc, char **argv) {
@@ -196,15 +208,16 @@ static int db_status(int argc, char **argv) {
 }
 
 static int db_url(int argc, char **argv) {
-  int json, rc = parse_flags(argc, argv, &json);
+  int json, admin, rc = parse_flags_admin(argc, argv, &json, &admin);
   if (rc) return rc < 0 ? SPINE_EXIT_OK : rc;
   const char *url = external_url();
+  if (url && admin) return refuse_external(json, "db_url_failed");
   spine_pgembed pg;
   if (!url) {
     spine_err e;
     spine_err_clear(&e);
     if (spine_pgembed_init(&pg, &e)) return fail(json, "db_url_failed", &e);
-    url = pg.conninfo;
+    url = admin ? pg.admin_conninfo : pg.conninfo;
   }
   if (json) {
     fputs("{\"url\":", stdout);

@@ -188,18 +188,23 @@ end
 -- ($SPINE_TEST_HOME when the suite runs, else $SPINE_HOME or ./.spine). Returns its conninfo.
 local function new_database(root, name)
   local base = os.getenv("SPINE_DATABASE_URL")
+  -- the embedded cluster: made by its superuser, owned by role spine, which Spine works as
+  local admin, owner = base, ""
   if not base or base == "" then
     local home = os.getenv("SPINE_TEST_HOME")
-    local prefix = home and ("SPINE_HOME=" .. q(home) .. " ") or ""
-    local code, out, err = sh("cd " .. q(root) .. " && unset SPINE_DATABASE_URL; " .. prefix ..
-                              q(S.bin) .. " db url")
+    local prefix = "cd " .. q(root) .. " && unset SPINE_DATABASE_URL; " ..
+                   (home and ("SPINE_HOME=" .. q(home) .. " ") or "") .. q(S.bin) .. " db url"
+    local code, out, err = sh(prefix)
     assert(code == 0, "spine db url failed: " .. err)
     base = out:gsub("%s+$", "")
+    code, out, err = sh(prefix .. " --admin")
+    assert(code == 0, "spine db url --admin failed: " .. err)
+    admin, owner = out:gsub("%s+$", ""), " OWNER spine"
   end
-  local code, _, err = sh("PGOPTIONS='-c client_min_messages=warning' psql " .. q(base) ..
+  local code, _, err = sh("PGOPTIONS='-c client_min_messages=warning' psql " .. q(admin) ..
                           " -qAtX -v ON_ERROR_STOP=1 -c " ..
                           q('DROP DATABASE IF EXISTS "' .. name .. '" WITH (FORCE)') ..
-                          " -c " .. q('CREATE DATABASE "' .. name .. '"'))
+                          " -c " .. q('CREATE DATABASE "' .. name .. '"' .. owner))
   assert(code == 0, "cannot create database " .. name .. ": " .. err)
   if base:match("^postgres") then -- a URI: replace its path
     return (base:gsub("^(postgres[%w]*://[^/?]*)/?[^?]*", "%1/" .. name, 1))

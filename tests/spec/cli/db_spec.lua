@@ -84,7 +84,7 @@ describe("spine db in a fresh home", function()
     local code, st, err = h.json("start")
     assert.are.equal(0, code, err)
     assert.are.equal("running", st.status)
-    assert.are.equal("host=" .. st.socket_dir .. " port=5432 user=postgres dbname=spine", st.url)
+    assert.are.equal("host=" .. st.socket_dir .. " port=5432 user=spine dbname=spine", st.url)
     first_pid = read_all(st.datadir .. "/postmaster.pid"):match("^(%d+)")
     assert.truthy(first_pid)
   end)
@@ -187,5 +187,120 @@ describe("spine db in a home the postgres user can reach", function()
     local code, st, err = h.json("stop")
     assert.are.equal(0, code, err)
     assert.are.equal("stopped", st.status)
+  end)
+end)
+
+-- The embedded database's boundary (docs/security.md): only the system user who runs Spine
+-- gets in, Spine works as a role that is no superuser, and a cluster an older Spine made (every
+-- local user trusted, objects owned by `postgres`) is narrowed at its next start.
+describe("who may use the embedded database", function()
+  local h, st
+
+  -- psql as another system user (root only can be someone else); returns code, out, err.
+  local function psql_as(user, url, sql)
+    return sh("cd / && runuser -u " .. user .. " -- psql " .. q(url) .. " -XAtc " .. q(sql))
+  end
+
+  local function psql(url, sql)
+    return sh("psql " .. q(url) .. " -XAtc " .. q(sql))
+  end
+
+  local function mode(path)
+    return line("stat -c %a " .. q(path))
+  end
+
+  setup(function()
+    h = new_home()
+    local code, err
+    code, st, err = h.json("start")
+    assert(code == 0, err)
+  end)
+
+  teardown(function()
+    h.cleanup()
+  end)
+
+  it("listens on a socket of mode 0700 in a directory of mode 0700", function()
+    assert.are.equal("700", mode(st.socket_dir))
+    assert.are.equal("700", mode(st.socket_dir .. "/.s.PGSQL.5432"))
+    assert.are.equal("600", mode(st.log))
+  end)
+
+  it("works as role spine, which owns its database and is no superuser", function()
+    assert.are.equal("host=" .. st.socket_dir .. " port=5432 user=spine dbname=spine", st.url)
+    local code, out, err = psql(st.url, "SELECT current_user, rolsuper, rolcreatedb, " ..
+      "rolcreaterole, pg_get_userbyid(datdba) FROM pg_roles, pg_database " ..
+      "WHERE rolname = current_user AND datname = current_database()")
+    assert.are.equal(0, code, err)
+    assert.are.equal("spine|f|f|f|spine\n", out)
+    code, _, err = psql(st.url, "COPY (SELECT 1) TO PROGRAM 'true'")
+    assert.are_not.equal(0, code)
+    assert.truthy(err:find("must be superuser", 1, true), err)
+  end)
+
+  it("gives the user who runs Spine the superuser through db url --admin", function()
+    local code, out, err = h.spine("url --admin")
+    assert.are.equal(0, code, err)
+    local admin = out:gsub("%s+$", "")
+    assert.are.equal("host=" .. st.socket_dir .. " port=5432 user=postgres dbname=postgres", admin)
+    code, out, err = psql(admin, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    assert.are.equal(0, code, err)
+    assert.are.equal("t\n", out)
+  end)
+
+  it("refuses every other local user, at the socket and at authentication", function()
+    if not is_root then
+      pending("acting as another local user needs root (CI runs as root)")
+      return
+    end
+    -- nobody cannot reach the socket at all
+    local code, _, err = psql_as("nobody", st.url, "SELECT 1")
+    assert.are_not.equal(0, code)
+    assert.truthy(err:find("Permission denied", 1, true), err)
+    -- postgres owns the socket directory (the server runs as it), and is refused all the same
+    local admin = st.url:gsub("user=spine dbname=spine", "user=postgres dbname=postgres")
+    for _, url in ipairs({ st.url, admin }) do
+      code, _, err = psql_as("postgres", url, "SELECT 1")
+      assert.are_not.equal(0, code)
+      assert.truthy(err:find("Peer authentication failed", 1, true), err)
+    end
+  end)
+
+  it("narrows a cluster an older Spine made: trust for all, objects owned by postgres", function()
+    local _, out = h.spine("url --admin")
+    local admin_spine = out:gsub("%s+$", ""):gsub("dbname=postgres", "dbname=spine")
+    local code, _, err = psql(admin_spine, "CREATE SCHEMA legacy; CREATE TABLE legacy.t " ..
+      "(id serial PRIMARY KEY, v text); CREATE FUNCTION legacy.f() RETURNS int LANGUAGE sql " ..
+      "AS 'SELECT 1'; ALTER DATABASE spine OWNER TO postgres")
+    assert.are.equal(0, code, err)
+    -- what an older Spine left: pg_hba.conf trusting every local user, a 0755 directory
+    local hba = st.datadir .. "/pg_hba.conf"
+    local f = assert(io.open(hba, "w"))
+    f:write("local all all trust\n")
+    f:close()
+    local pg_ctl = (os.getenv("SPINE_PGBIN") or "/usr/lib/postgresql/15/bin") .. "/pg_ctl"
+    local as = is_root and "runuser -u postgres -- " or ""
+    code, _, err = sh("cd / && " .. as .. q(pg_ctl) .. " reload -s -D " .. q(st.datadir))
+    assert.are.equal(0, code, err)
+    assert(os.execute("chmod 755 " .. q(st.socket_dir)))
+    if is_root then -- the hole, open: the postgres user gets in as spine with no questions
+      T.wait_until(function() return psql_as("postgres", st.url, "SELECT 1") == 0 end, 60,
+                   "the trusting rules to be loaded")
+    end
+
+    -- the next start, with the server running, narrows it again
+    code, _, err = h.spine("start")
+    assert.are.equal(0, code, err)
+    assert.are.equal("700", mode(st.socket_dir))
+    assert.truthy(read_all(hba):find("\nlocal all all peer map=spine\n", 1, true), read_all(hba))
+    assert.are.equal("600", mode(hba))
+    if is_root then
+      T.wait_until(function() return psql_as("postgres", st.url, "SELECT 1") ~= 0 end, 60,
+                   "the narrowed rules to be loaded")
+    end
+    code, out, err = psql(st.url, "INSERT INTO legacy.t (v) VALUES ('x') RETURNING id, " ..
+      "legacy.f(), (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'spine')")
+    assert.are.equal(0, code, err)
+    assert.truthy(out:find("^1|1|spine\n"), out)
   end)
 end)
