@@ -2,6 +2,7 @@
  * through the metrics registry, the adapters' breakers and rate limits included, and the loop's
  * lag) and the webhook route, on the engine's loop: verified webhooks go to their adapter
  * (serve_webhooks.c); the clock's routes (serve_clock.c). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,14 +112,45 @@ static int register_metrics(spine_cli__http *h) {
   return 0;
 }
 
+/* $name as a whole number in [min, max] into *out, left as it is when unset or empty. */
+static int env_number(const char *name, long long min, long long max, long long *out,
+                      spine_err *e) {
+  const char *v = getenv(name);
+  if (!v || !*v) return 0;
+  char *end;
+  errno = 0;
+  long long n = strtoll(v, &end, 10);
+  if (errno || *end || n < min || n > max)
+    return spine_err_set(e, SPINE_EINVAL, NULL, name,
+                         "\"%s\" is not a whole number from %lld to %lld", v, min, max);
+  *out = n;
+  return 0;
+}
+
+int spine_cli__http_settings_read(spine_cli__http_settings *out, spine_err *e) {
+  long long request_ms = 10000, conns = 1024, requests = 256;
+  int rc = env_number("SPINE_HTTP_REQUEST_TIMEOUT_MS", 1, 86400000, &request_ms, e);
+  if (!rc) rc = env_number("SPINE_HTTP_MAX_CONNECTIONS", 1, 1000000, &conns, e);
+  if (!rc) rc = env_number("SPINE_HTTP_MAX_REQUESTS", 1, 1000000, &requests, e);
+  if (rc) return rc;
+  out->request_ms = (uint64_t)request_ms;
+  out->max_connections = (int)conns;
+  out->max_requests = (int)requests;
+  return 0;
+}
+
 int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
-                          spine_cli__http **out, spine_err *e) {
+                          const spine_cli__http_settings *settings, spine_cli__http **out,
+                          spine_err *e) {
   *out = NULL;
   spine_http_server_opts o = {0};
   char host[64];
   int rc = spine_http_parse_addr(addr, host, sizeof host, &o.port, e);
   if (rc) return rc;
   o.host = host;
+  o.request_ms = settings->request_ms;
+  o.max_connections = settings->max_connections;
+  o.max_requests = settings->max_requests;
   spine_cli__http *h = calloc(1, sizeof *h);
   if (!h || !(h->metrics = spine_metrics_new())) {
     free(h);

@@ -37,6 +37,7 @@ local function tmpfile()
   return tmp_base .. "." .. tmp_seq
 end
 T.tmp_reaper = setmetatable({}, { __gc = function() os.remove(tmp_base) end })
+T.tmpfile = tmpfile -- a fresh temp file name (nothing created); the caller removes the file
 
 -- Runs a shell command; returns exit code, stdout, stderr.
 function T.sh(cmd)
