@@ -310,12 +310,21 @@ int spine_http_headers(const spine_http_exchange *x, spine_buf *out) {
   return 0;
 }
 
+int spine_http_peer(const spine_http_exchange *x, struct sockaddr_storage *out) {
+  memset(out, 0, sizeof *out);
+  h2o_conn_t *c = x->req->conn;
+  if (!c->callbacks->get_peername || !c->callbacks->get_peername(c, (struct sockaddr *)out))
+    return -1;
+  return 0;
+}
+
+uint64_t spine_http_now(const spine_http_exchange *x) {
+  return uv_now(x->srv->loop);
+}
+
 int spine_http_peer_loopback(const spine_http_exchange *x) {
   struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
-  h2o_conn_t *c = x->req->conn;
-  if (!c->callbacks->get_peername || !c->callbacks->get_peername(c, (struct sockaddr *)&ss))
-    return 0;
+  if (spine_http_peer(x, &ss)) return 0;
   if (ss.ss_family == AF_INET) {
     const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
     return (ntohl(in->sin_addr.s_addr) >> 24) == 127;

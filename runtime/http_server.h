@@ -73,8 +73,12 @@ const char *spine_http_body(const spine_http_exchange *x, size_t *len);
 /* Appends every request header to `out` as "Name: value\r\n", in the order received.
  * Returns 0 or SPINE_ENOMEM. */
 int spine_http_headers(const spine_http_exchange *x, spine_buf *out);
+/* The client's address into *out. 0, or -1 when the connection cannot say. */
+int spine_http_peer(const spine_http_exchange *x, struct sockaddr_storage *out);
 /* 1 when the client connected from a loopback address (127.0.0.0/8, ::1). */
 int spine_http_peer_loopback(const spine_http_exchange *x);
+/* The loop's time (uv_now, milliseconds) for the exchange's server. */
+uint64_t spine_http_now(const spine_http_exchange *x);
 
 /* Adds a response header (copied) before spine_http_respond. */
 void spine_http_add_header(spine_http_exchange *x, const char *name, const char *value);

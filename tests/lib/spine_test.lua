@@ -187,6 +187,12 @@ function T.http(method, url, opts)
   return tonumber(out) or 0, body, headers
 end
 
+-- The value of metric `name` (labels included, as written) in /metrics text, or nil.
+function T.metric(text, name)
+  local pattern = "\n" .. name:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?{}]", "%%%0") .. " ([%d%.e%+]+)\n"
+  return tonumber(("\n" .. text):match(pattern))
+end
+
 -- HMAC-SHA256 of `body` keyed with `secret`, in hex (openssl, independent of Spine's own).
 function T.hmac(secret, body)
   local f = tmpfile()

@@ -32,6 +32,23 @@ local function hang_up(c)
   os.remove(c.out)
 end
 
+local SECRET = "whsec-edge-2b7d"
+
+-- Posts `n` signed GridCo webhooks, each a new delivery (`first`, `first` + 1, ...); returns
+-- their statuses, and the last one's answer and headers.
+local function webhooks(base, n, first)
+  local statuses, answer, headers = {}, nil, nil
+  for i = first, first + n - 1 do
+    local body = ('{"event":"switch.confirmed","id":"sw-%d","status":"confirmed",' ..
+                  '"idempotency_key":"wf-gone:%d"}'):format(i, i)
+    statuses[#statuses + 1], answer, headers = T.http("POST", base .. "/v1/webhooks/gridco",
+      { body = body, headers = T.webhook_headers(SECRET, body) })
+  end
+  return statuses, answer, headers
+end
+
+local metric = T.metric
+
 local HALF_HEADERS = "POST /v1/webhooks/acme HTTP/1.1\r\nHost: x\r\nContent-Le"
 local HALF_BODY = "POST /v1/webhooks/acme HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\":"
 
@@ -108,11 +125,61 @@ describe("spine serve's HTTP edge", function()
 
   it("refuses to start with a setting that is not a whole number, naming it", function()
     local url = T.newdb("spec_edge_bad_setting")
-    for _, name in ipairs({ "SPINE_HTTP_MAX_CONNECTIONS", "SPINE_HTTP_MAX_REQUESTS",
-                            "SPINE_HTTP_REQUEST_TIMEOUT_MS" }) do
-      local code, _, err = T.spine(url, { "serve" }, { [name] = "0", SPINE_LISTEN = "127.0.0.1:0" })
+    local bad = { SPINE_HTTP_MAX_CONNECTIONS = "0", SPINE_HTTP_MAX_REQUESTS = "many",
+                  SPINE_HTTP_REQUEST_TIMEOUT_MS = "10s", SPINE_WEBHOOK_RATE = "10",
+                  SPINE_WEBHOOK_BURST = "0", SPINE_WEBHOOK_RATE_LOOPBACK = "yes" }
+    for name, value in pairs(bad) do
+      local code, _, err = T.spine(url, { "serve" }, { [name] = value, SPINE_LISTEN = "127.0.0.1:0" })
       assert.are.equal(2, code, name)
       assert.matches(name, err, 1, true)
     end
+  end)
+
+  -- One token an hour: no token comes back while the test runs, however slow the machine.
+  local LIMITED = { SPINE_SECRET_GRIDCO_WEBHOOK_SECRET = SECRET, SPINE_WEBHOOK_RATE = "1/h",
+                    SPINE_WEBHOOK_BURST = "3" }
+
+  it("answers 429 with Retry-After to webhooks over one address's burst, verifying and storing " ..
+     "nothing of them", function()
+    local url = T.newdb("spec_edge_webhook_rate")
+    local srv = T.serve(url, LIMITED)
+    local base = "http://127.0.0.1:" .. T.http_port(srv)
+    local statuses, answer, headers = webhooks(base, 4, 1)
+    -- unsigned, for an unknown provider: still 429, not 401 or 404
+    local unsigned = T.http("POST", base .. "/v1/webhooks/nobody", { body = "{}" })
+    local _, text = T.http("GET", base .. "/metrics")
+    local stored = T.sql(url, "SELECT count(*) FROM spine.webhook_deliveries")
+    T.kill(srv, "TERM")
+    assert.are.same({ 202, 202, 202, 429 }, statuses)
+    assert.are.equal("rate_limited", T.json.decode(answer).error.kind)
+    assert.matches("^%d+$", headers["retry-after"])
+    assert.is_true(tonumber(headers["retry-after"]) >= 1)
+    assert.are.equal(429, unsigned)
+    assert.are.equal("3", stored)
+    assert.are.equal(3, metric(text, 'spine_webhooks_total{outcome="accepted"}'))
+    assert.are.equal(2, metric(text, 'spine_webhooks_total{outcome="rate_limited"}'))
+    assert.are.equal(0, metric(text, 'spine_webhooks_total{outcome="unknown_provider"}'))
+  end)
+
+  it("lets the same webhooks through with a burst that holds them", function()
+    local url = T.newdb("spec_edge_webhook_burst")
+    local env = { SPINE_WEBHOOK_BURST = "4" }
+    for k, v in pairs(LIMITED) do env[k] = env[k] or v end
+    local srv = T.serve(url, env)
+    local base = "http://127.0.0.1:" .. T.http_port(srv)
+    local statuses = webhooks(base, 5, 1)
+    T.kill(srv, "TERM")
+    assert.are.same({ 202, 202, 202, 202, 429 }, statuses)
+  end)
+
+  it("lets webhooks from loopback through with SPINE_WEBHOOK_RATE_LOOPBACK=exempt", function()
+    local url = T.newdb("spec_edge_webhook_loopback")
+    local env = { SPINE_WEBHOOK_RATE_LOOPBACK = "exempt" }
+    for k, v in pairs(LIMITED) do env[k] = v end
+    local srv = T.serve(url, env)
+    local base = "http://127.0.0.1:" .. T.http_port(srv)
+    local statuses = webhooks(base, 6, 1)
+    T.kill(srv, "TERM")
+    assert.are.same({ 202, 202, 202, 202, 202, 202 }, statuses)
   end)
 end)
