@@ -1,7 +1,8 @@
 /* The HTTP server: libh2o (libuv binding) parses and writes HTTP/1.1; this file owns the
- * listener, the route table, the exchanges waiting for an answer and the count of open
- * connections, so close can end cleanly. It never blocks and never reads a body itself: h2o
- * hands over whole requests within its limits (max_request_entity_size, http1.req_timeout). */
+ * listener, the route table, the exchanges waiting for an answer and the open connections, so
+ * it can cap them and close can end them at once. It never blocks and never reads a body
+ * itself: h2o hands over whole requests within its limits (max_request_entity_size, and
+ * http1.req_timeout, which 2.2.5 arms at accept and clears only once headers and body are in). */
 #include "http_server.h"
 
 #include <arpa/inet.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "log.h"
 
@@ -30,11 +32,28 @@ typedef struct handler {
   spine_http_server *srv;
 } handler;
 
-/* One accepted connection: libuv's handle, freed by h2o's close callback. */
+/* One accepted connection: libuv's handle, freed by h2o's close callback (a refused one: by
+ * ours). Linked in the server's list from accept to that callback. */
 typedef struct conn {
   uv_tcp_t tcp;
   spine_http_server *srv;
+  struct conn *prev, *next;
 } conn;
+
+/* Over max_connections: written at accept, before anything is read, then the socket closes. */
+#define BUSY_BODY "too many connections\n"
+static const char busy_answer[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                  "Retry-After: 1\r\n"
+                                  "Content-Type: text/plain; charset=utf-8\r\n"
+                                  "Content-Length: 21\r\n"
+                                  "X-Content-Type-Options: nosniff\r\n"
+                                  "Cache-Control: no-store\r\n"
+                                  "Connection: close\r\n"
+                                  "\r\n" BUSY_BODY;
+_Static_assert(sizeof BUSY_BODY - 1 == 21, "Content-Length of busy_answer");
+
+/* How long close leaves answers being written to leave before it cuts their connections. */
+#define CLOSE_GRACE_MS 1000
 
 struct spine_http_exchange {
   h2o_req_t *req;
@@ -55,15 +74,20 @@ struct spine_http_server {
   h2o_context_t ctx;
   h2o_accept_ctx_t accept;
   uv_tcp_t listener;
-  uv_timer_t finish; /* disposes h2o outside its own callbacks */
+  /* Once closing: first cuts the connections left after CLOSE_GRACE_MS (on_grace), then, once
+   * none is left, disposes h2o outside its own callbacks (on_finish). */
+  uv_timer_t finish;
   route *routes;
   int nroutes, caproutes;
-  spine_http_exchange *pending;
+  spine_http_exchange *pending; /* handed to a handler, not answered yet: npending of them */
+  int npending;
+  conn *open; /* accepted and given to h2o, until h2o closes them: conns of them */
   int conns;
   int closing, listener_open;
   void (*done)(void *data);
   void *done_data;
   spine_metric *by_class[6]; /* requests answered, by status class 1xx..5xx */
+  spine_metric *conns_open, *conns_refused, *requests_refused;
 };
 
 int spine_http_parse_addr(const char *s, char *host, size_t size, int *port, spine_err *e) {
@@ -128,13 +152,24 @@ static const char *reason(int status) {
   }
 }
 
+static void link_pending(spine_http_exchange *x) {
+  spine_http_server *s = x->srv;
+  x->next = s->pending;
+  if (s->pending) s->pending->prev = x;
+  s->pending = x;
+  s->npending++;
+}
+
 static void unlink_pending(spine_http_exchange *x) {
+  spine_http_server *s = x->srv;
+  if (!x->prev && s->pending != x) return; /* not linked */
   if (x->prev)
     x->prev->next = x->next;
-  else if (x->srv->pending == x)
-    x->srv->pending = x->next;
+  else
+    s->pending = x->next;
   if (x->next) x->next->prev = x->prev;
   x->prev = x->next = NULL;
+  s->npending--;
 }
 
 /* The request's memory pool is being freed: an exchange not answered by then is aborted. */
@@ -195,11 +230,16 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   memset(x, 0, sizeof *x);
   x->req = req;
   x->srv = s;
-  x->next = s->pending;
-  if (s->pending) s->pending->prev = x;
-  s->pending = x;
+  /* Counted before this one joins: at the cap, it is refused without reaching a handler. */
+  int busy = s->npending >= s->o.max_requests;
+  link_pending(x);
 
   if (s->closing) return respond_text(x, 503, "shutting down\n"), 0;
+  if (busy) {
+    spine_metric_inc(s->requests_refused, 1);
+    spine_http_add_header(x, "Retry-After", "1");
+    return respond_text(x, 503, "too many requests under way\n"), 0;
+  }
   size_t header_bytes = req->input.path.len + req->input.method.len;
   for (size_t i = 0; i < req->headers.size; i++)
     header_bytes += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
@@ -270,12 +310,21 @@ int spine_http_headers(const spine_http_exchange *x, spine_buf *out) {
   return 0;
 }
 
+int spine_http_peer(const spine_http_exchange *x, struct sockaddr_storage *out) {
+  memset(out, 0, sizeof *out);
+  h2o_conn_t *c = x->req->conn;
+  if (!c->callbacks->get_peername || !c->callbacks->get_peername(c, (struct sockaddr *)out))
+    return -1;
+  return 0;
+}
+
+uint64_t spine_http_now(const spine_http_exchange *x) {
+  return uv_now(x->srv->loop);
+}
+
 int spine_http_peer_loopback(const spine_http_exchange *x) {
   struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
-  h2o_conn_t *c = x->req->conn;
-  if (!c->callbacks->get_peername || !c->callbacks->get_peername(c, (struct sockaddr *)&ss))
-    return 0;
+  if (spine_http_peer(x, &ss)) return 0;
   if (ss.ss_family == AF_INET) {
     const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
     return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
@@ -347,11 +396,30 @@ static void maybe_finish(spine_http_server *s) {
   if (s->closing && !s->listener_open && s->conns == 0) uv_timer_start(&s->finish, on_finish, 0, 0);
 }
 
+/* Shuts the socket down under h2o, which then ends the connection by its own paths: a read
+ * sees EOF (SHUT_RD; h2o reads only until a request is whole), a write fails (SHUT_WR). */
+static void cut(conn *c, int how) {
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) shutdown(fd, how);
+}
+
+static void on_grace(uv_timer_t *t) {
+  spine_http_server *s = container_of(t, spine_http_server, finish);
+  for (conn *c = s->open; c; c = c->next)
+    cut(c, SHUT_RDWR);
+}
+
 static void on_conn_closed(uv_handle_t *h) {
   conn *c = container_of((uv_tcp_t *)h, conn, tcp);
   spine_http_server *s = c->srv;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    s->open = c->next;
+  if (c->next) c->next->prev = c->prev;
   free(c);
   s->conns--;
+  spine_metric_set(s->conns_open, s->conns);
   maybe_finish(s);
 }
 
@@ -365,8 +433,19 @@ static void on_connection(uv_stream_t *l, int status) {
   conn *c = malloc(sizeof *c);
   if (!c) return;
   c->srv = s;
+  c->prev = c->next = NULL;
   uv_tcp_init(s->loop, &c->tcp);
   if (uv_accept(l, (uv_stream_t *)&c->tcp)) {
+    uv_close((uv_handle_t *)&c->tcp, on_accept_closed);
+    return;
+  }
+  if (s->conns >= s->o.max_connections) {
+    /* Accepted, so the kernel's queue does not fill, and closed at once: a fresh socket's send
+     * buffer takes the answer whole, or the client gets only the close. */
+    uv_buf_t b = uv_buf_init((char *)busy_answer, sizeof busy_answer - 1);
+    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    cut(c, SHUT_WR);
+    spine_metric_inc(s->conns_refused, 1);
     uv_close((uv_handle_t *)&c->tcp, on_accept_closed);
     return;
   }
@@ -375,7 +454,11 @@ static void on_connection(uv_stream_t *l, int status) {
     uv_close((uv_handle_t *)&c->tcp, on_accept_closed);
     return;
   }
+  c->next = s->open;
+  if (s->open) s->open->prev = c;
+  s->open = c;
   s->conns++;
+  spine_metric_set(s->conns_open, s->conns);
   h2o_accept(&s->accept, sock);
 }
 
@@ -398,22 +481,42 @@ void spine_http_server_close(spine_http_server *s, void (*done)(void *data), voi
     if (fn) fn(x->abort_data);
     if (s->pending == x) respond_text(x, 503, "shutting down\n");
   }
+  /* A connection still reading its request (nothing sent yet, half the headers, part of the
+   * body) would hold the close until the request timeout: its read ends now. The others are
+   * writing their answer (the 503s above among them) and close once it is out; on_grace cuts
+   * those a client does not read. */
+  for (conn *c = s->open; c; c = c->next)
+    cut(c, SHUT_RD);
+  uv_timer_start(&s->finish, on_grace, CLOSE_GRACE_MS, 0);
 }
 
 int spine_http_server_port(const spine_http_server *s) {
   return s->port;
 }
 
+static spine_metric *metric(spine_metrics *m, spine_metric_type type, const char *name,
+                            const char *help) {
+  spine_metric *x = spine_metrics_find(m, name);
+  return x ? x : spine_metrics_add(m, type, name, help);
+}
+
 static void register_metrics(spine_http_server *s) {
-  if (!s->o.metrics) return;
+  spine_metrics *m = s->o.metrics;
+  if (!m) return;
   for (int c = 1; c <= 5; c++) {
     char name[64];
     snprintf(name, sizeof name, "spine_http_requests_total{code=\"%dxx\"}", c);
-    s->by_class[c] = spine_metrics_find(s->o.metrics, name);
-    if (!s->by_class[c])
-      s->by_class[c] = spine_metrics_add(s->o.metrics, SPINE_METRIC_COUNTER, name,
-                                         "HTTP requests answered, by status class");
+    s->by_class[c] =
+        metric(m, SPINE_METRIC_COUNTER, name, "HTTP requests answered, by status class");
   }
+  s->conns_open = metric(m, SPINE_METRIC_GAUGE, "spine_http_connections_open",
+                         "HTTP connections open (at most SPINE_HTTP_MAX_CONNECTIONS)");
+  s->conns_refused =
+      metric(m, SPINE_METRIC_COUNTER, "spine_http_connections_refused_total",
+             "HTTP connections answered 503 and closed at accept: over the connection cap");
+  s->requests_refused =
+      metric(m, SPINE_METRIC_COUNTER, "spine_http_requests_refused_total",
+             "HTTP requests answered 503 before their handler: over the cap of requests under way");
 }
 
 static void on_failed_closed(uv_handle_t *h) {
@@ -432,6 +535,8 @@ int spine_http_server_start(uv_loop_t *loop, const spine_http_server_opts *opts,
   if (!s->o.max_header) s->o.max_header = 16 * 1024;
   if (!s->o.max_body) s->o.max_body = 1024 * 1024;
   if (!s->o.request_ms) s->o.request_ms = 10000;
+  if (s->o.max_connections <= 0) s->o.max_connections = 1024;
+  if (s->o.max_requests <= 0) s->o.max_requests = 256;
 
   struct sockaddr_storage addr;
   int rc = uv_ip4_addr(s->host, opts->port, (struct sockaddr_in *)&addr);

@@ -3,7 +3,8 @@
  * handler, which answers at once or later (an exchange stays valid until answered or
  * aborted). Every connection closes after its response; requests must arrive whole within a
  * timeout and within header and body limits, so a slow or hostile client holds one connection
- * for a bounded time and never the loop. Listens on 127.0.0.1 unless told otherwise. */
+ * for a bounded time and never the loop; connections and requests under way are capped, and
+ * closing ends every connection at once. Listens on 127.0.0.1 unless told otherwise. */
 #ifndef SPINE_HTTP_SERVER_H
 #define SPINE_HTTP_SERVER_H
 
@@ -23,8 +24,14 @@ typedef struct spine_http_server_opts {
   int port;               /* 0 = the system picks one (spine_http_server_port) */
   size_t max_header;      /* bytes of request headers (default 16 KiB; over: 431) */
   size_t max_body;        /* bytes of request body (default 1 MiB; over: 413) */
-  uint64_t request_ms;    /* a request must arrive whole within this (default 10 s) */
-  spine_metrics *metrics; /* may be NULL: else counts requests by status class */
+  uint64_t request_ms;    /* a request, headers and body, must arrive whole within this from
+                             the connection's accept (default 10 s): else the connection closes */
+  int max_connections;    /* open at once (default 1024); one more is answered 503 and closed
+                             at accept, before anything of it is read */
+  int max_requests;       /* handed to handlers and not answered yet (default 256); one more is
+                             answered 503 with Retry-After before it reaches its handler */
+  spine_metrics *metrics; /* may be NULL: else counts requests by status class, connections open
+                             and what the caps refused */
 } spine_http_server_opts;
 
 /* Handles one request: reads it through the accessors below and answers with
@@ -46,8 +53,9 @@ int spine_http_server_port(const spine_http_server *s);
 int spine_http_server_route(spine_http_server *s, const char *method, const char *path,
                             spine_http_handler fn, void *data);
 /* Stops listening, answers requests still waiting for a handler with 503 (calling their
- * abort callbacks), waits for open connections to end (at most request_ms), then frees the
- * server and calls done(data) (may be NULL). The loop runs until then. */
+ * abort callbacks), closes every connection still reading a request (a half-sent one
+ * included) at once and gives answers being written 1 s to leave, then frees the server and
+ * calls done(data) (may be NULL). The loop runs until then. */
 void spine_http_server_close(spine_http_server *s, void (*done)(void *data), void *data);
 
 /* ---- the request; every pointer is borrowed until the exchange is answered or aborted ---- */
@@ -65,8 +73,12 @@ const char *spine_http_body(const spine_http_exchange *x, size_t *len);
 /* Appends every request header to `out` as "Name: value\r\n", in the order received.
  * Returns 0 or SPINE_ENOMEM. */
 int spine_http_headers(const spine_http_exchange *x, spine_buf *out);
+/* The client's address into *out. 0, or -1 when the connection cannot say. */
+int spine_http_peer(const spine_http_exchange *x, struct sockaddr_storage *out);
 /* 1 when the client connected from a loopback address (127.0.0.0/8, ::1). */
 int spine_http_peer_loopback(const spine_http_exchange *x);
+/* The loop's time (uv_now, milliseconds) for the exchange's server. */
+uint64_t spine_http_now(const spine_http_exchange *x);
 
 /* Adds a response header (copied) before spine_http_respond. */
 void spine_http_add_header(spine_http_exchange *x, const char *name, const char *value);

@@ -1,7 +1,8 @@
-/* Webhook verification: provider name, then signature (the adapter's own scheme, or the default
- * timestamped HMAC), then JSON syntax, each refusal answered at once; names the delivery for the
- * handler's dedup. Owns a small Lua state used only to check JSON (codec.c's parser, with its
- * depth limit), never to run code. Secrets are copied to the stack and wiped after use. */
+/* Webhook verification: the source's rate, provider name, then signature (the adapter's own
+ * scheme, or the default timestamped HMAC), then JSON syntax, each refusal answered at once;
+ * names the delivery for the handler's dedup. Owns a small Lua state used only to check JSON
+ * (codec.c's parser, with its depth limit), never to run code, and the per-source buckets.
+ * Secrets are copied to the stack and wiped after use. */
 #include "webhook.h"
 
 #include <ctype.h>
@@ -18,16 +19,18 @@
 
 #define MAX_PROVIDER 64
 
+enum { ACCEPTED, UNKNOWN, UNAUTHORIZED, MALFORMED, OTHER, LIMITED, OUTCOMES };
+static const char *const outcome_names[OUTCOMES] = {
+    "accepted", "unknown_provider", "bad_signature", "malformed", "refused", "rate_limited"};
+
 struct spine_webhooks {
   lua_State *L;
   spine_webhook_ops ops;
   void *data;
-  spine_metric *outcome[5];
+  spine_metric *outcome[OUTCOMES];
+  spine_ratelimit *limit; /* NULL: no limit */
+  int exempt_loopback;
 };
-
-enum { ACCEPTED, UNKNOWN, UNAUTHORIZED, MALFORMED, OTHER };
-static const char *const outcome_names[] = {"accepted", "unknown_provider", "bad_signature",
-                                            "malformed", "refused"};
 
 void spine_webhook_error(spine_http_exchange *x, int status, const char *kind, const char *msg) {
   spine_buf b = SPINE_BUF_INIT;
@@ -124,8 +127,27 @@ static int verify_default(spine_webhooks *w, const spine_webhook_request *r, spi
   return 0;
 }
 
+/* 1 when the client is over its rate: then `x` is answered 429. */
+static int over_rate(spine_webhooks *w, spine_http_exchange *x) {
+  if (!w->limit || (w->exempt_loopback && spine_http_peer_loopback(x))) return 0;
+  struct sockaddr_storage peer;
+  unsigned char key[16];
+  spine_http_peer(x, &peer); /* a connection that cannot say: one key (zeros) for all such */
+  spine_ratelimit_key(&peer, key);
+  uint64_t wait_ms = spine_ratelimit_take(w->limit, key, spine_http_now(x));
+  if (!wait_ms) return 0;
+  unsigned long long s = (wait_ms + 999) / 1000;
+  char after[24], msg[96];
+  snprintf(after, sizeof after, "%llu", s);
+  snprintf(msg, sizeof msg, "too many webhooks from this address; retry after %llu s", s);
+  spine_http_add_header(x, "Retry-After", after);
+  refuse(w, LIMITED, x, 429, "rate_limited", msg);
+  return 1;
+}
+
 static void on_webhook(void *data, spine_http_exchange *x) {
   spine_webhooks *w = data;
+  if (over_rate(w, x)) return; /* first: a refused request costs no verification */
   size_t plen;
   const char *p = spine_http_path_rest(x, &plen);
   if (!valid_provider(p, plen)) return refuse(w, UNKNOWN, x, 404, "not_found", "no such provider");
@@ -191,7 +213,7 @@ int spine_webhooks_mount(spine_http_server *srv, spine_metrics *metrics,
   }
   w->ops = *ops;
   w->data = data;
-  for (int i = 0; metrics && i < 5; i++) {
+  for (int i = 0; metrics && i < OUTCOMES; i++) {
     char name[96];
     snprintf(name, sizeof name, "spine_webhooks_total{outcome=\"%s\"}", outcome_names[i]);
     w->outcome[i] = spine_metrics_find(metrics, name);
@@ -208,8 +230,19 @@ int spine_webhooks_mount(spine_http_server *srv, spine_metrics *metrics,
   return 0;
 }
 
+int spine_webhooks_rate_limit(spine_webhooks *w, const spine_ratelimit_opts *o,
+                              int exempt_loopback) {
+  spine_ratelimit *rl = o->rate ? spine_ratelimit_new(o) : NULL;
+  if (o->rate && !rl) return SPINE_ENOMEM;
+  spine_ratelimit_free(w->limit);
+  w->limit = rl;
+  w->exempt_loopback = exempt_loopback;
+  return 0;
+}
+
 void spine_webhooks_free(spine_webhooks *w) {
   if (!w) return;
+  spine_ratelimit_free(w->limit);
   lua_close(w->L);
   free(w);
 }

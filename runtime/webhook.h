@@ -1,10 +1,11 @@
-/* The inbound webhook route, POST /v1/webhooks/<provider> (SPEC §6): refuses an unknown
- * provider (404), a request that does not verify (401) and a body that is not JSON (400), in that
- * order, before anything is stored; a request that passes goes to the handler with its delivery
- * id, by which the handler stores it once. The default verification: X-Spine-Timestamp: <unix
- * seconds> within 300 s of the server's clock and X-Spine-Signature: sha256=<hex>, the
- * HMAC-SHA256 of "<timestamp>.<raw body>" keyed with the provider's webhook secret; a provider's
- * adapter may verify its own scheme instead. Never logs a secret, a signature or a body. */
+/* The inbound webhook route, POST /v1/webhooks/<provider> (SPEC §6): refuses a source over its
+ * rate (429), an unknown provider (404), a request that does not verify (401) and a body that is
+ * not JSON (400), in that order, before anything is stored; a request that passes goes to the
+ * handler with its delivery id, by which the handler stores it once. The default verification:
+ * X-Spine-Timestamp: <unix seconds> within 300 s of the server's clock and X-Spine-Signature:
+ * sha256=<hex>, the HMAC-SHA256 of "<timestamp>.<raw body>" keyed with the provider's webhook
+ * secret; a provider's adapter may verify its own scheme instead. Never logs a secret, a
+ * signature or a body. */
 #ifndef SPINE_WEBHOOK_H
 #define SPINE_WEBHOOK_H
 
@@ -13,6 +14,7 @@
 #include "err.h"
 #include "http_server.h"
 #include "metrics.h"
+#include "ratelimit.h"
 
 #define SPINE_WEBHOOK_PATH      "/v1/webhooks/"
 #define SPINE_WEBHOOK_HEADER    "X-Spine-Signature"
@@ -57,6 +59,14 @@ int spine_webhooks_mount(spine_http_server *srv, spine_metrics *metrics,
                          const spine_webhook_ops *ops, void *data, spine_webhooks **out,
                          spine_err *e);
 void spine_webhooks_free(spine_webhooks *w);
+
+/* Limits the webhooks one source address may send (ratelimit.h; IPv6 by /64): one over its
+ * bucket is answered 429 with Retry-After (whole seconds, at least 1) before anything of it is
+ * verified, and counted as outcome "rate_limited". `exempt_loopback`: clients on loopback are
+ * not limited (a reverse proxy on the host, which would otherwise be one source for all).
+ * Without this call nothing is limited. Returns 0 or SPINE_ENOMEM. */
+int spine_webhooks_rate_limit(spine_webhooks *w, const spine_ratelimit_opts *o,
+                              int exempt_loopback);
 
 /* The default secret lookup: $SPINE_SECRET_<PROVIDER>_WEBHOOK_SECRET (provider upper-cased).
  * `data` is unused. */

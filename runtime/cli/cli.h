@@ -7,8 +7,10 @@
 #define SPINE_CLI_H
 
 #include <libpq-fe.h>
+#include <stdint.h>
 
 #include "err.h"
+#include "ratelimit.h"
 
 #define SPINE_EXIT_OK       0
 #define SPINE_EXIT_REJECTED 1
@@ -77,8 +79,20 @@ PGresult *spine_cli__query(PGconn *c, const char *sql, int n, const char *const 
 typedef struct spine_cli__http spine_cli__http;
 struct spine_engine;
 struct uv_loop_s;
+/* The server's settings from the environment (docs/http.md#limits): SPINE_HTTP_REQUEST_TIMEOUT_MS,
+ * SPINE_HTTP_MAX_CONNECTIONS, SPINE_HTTP_MAX_REQUESTS, and the webhooks' per-source limit:
+ * SPINE_WEBHOOK_RATE, SPINE_WEBHOOK_BURST, SPINE_WEBHOOK_RATE_LOOPBACK. */
+typedef struct spine_cli__http_settings {
+  uint64_t request_ms;
+  int max_connections, max_requests;
+  spine_ratelimit_opts webhook_rate;
+  int webhook_exempt_loopback;
+} spine_cli__http_settings;
+/* Reads them, defaults for those unset. 0, or SPINE_EINVAL naming the variable in `e`. */
+int spine_cli__http_settings_read(spine_cli__http_settings *out, spine_err *e);
 int spine_cli__http_start(struct uv_loop_s *loop, struct spine_engine *eng, const char *addr,
-                          spine_cli__http **out, spine_err *e);
+                          const spine_cli__http_settings *settings, spine_cli__http **out,
+                          spine_err *e);
 void spine_cli__http_stop(spine_cli__http *h);
 /* The registry behind /metrics, for other parts of serve to register in. Borrowed. */
 struct spine_metrics;

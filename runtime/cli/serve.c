@@ -27,6 +27,10 @@ static const char usage[] =
     "  not turned for over a second in the last 10 s (spine_loop_lag_max_seconds).\n"
     "  --instructions N (env SPINE_INSTRUCTIONS) is the instruction budget of one resume of a\n"
     "  playbook (default 50000000): a resume holds the loop until it yields or runs out.\n"
+    "  SPINE_HTTP_REQUEST_TIMEOUT_MS (default 10000), SPINE_HTTP_MAX_CONNECTIONS (1024) and\n"
+    "  SPINE_HTTP_MAX_REQUESTS (256) bound the HTTP server; SPINE_WEBHOOK_RATE (100/s),\n"
+    "  SPINE_WEBHOOK_BURST (the rate's N) and SPINE_WEBHOOK_RATE_LOOPBACK (limit or exempt)\n"
+    "  limit the webhooks of one source address (docs/http.md#limits).\n"
     "  Relays the outbox's events to their subscribers (see `spine outbox`); env\n"
     "  SPINE_OUTBOX_BACKOFF_MS (first retry, default 1000), SPINE_OUTBOX_BACKOFF_MAX_MS\n"
     "  (default 3600000), SPINE_OUTBOX_TIMEOUT_MS (per POST, default 10000),\n"
@@ -58,6 +62,11 @@ int spine_cli_serve(int argc, char **argv) {
   if (rc) return rc < 0 ? 0 : rc;
   spine_err e;
   spine_err_clear(&e);
+  spine_cli__http_settings http_settings;
+  if (spine_cli__http_settings_read(&http_settings, &e)) {
+    fprintf(stderr, "spine serve: %s: %s\n", e.field, e.msg);
+    return SPINE_EXIT_USAGE;
+  }
   char conninfo[1024];
   if (spine_cli__conninfo(conninfo, sizeof conninfo, &e)) return spine_cli__fail(0, &e, NULL);
   uv_loop_t loop;
@@ -108,7 +117,8 @@ int spine_cli_serve(int argc, char **argv) {
   if (spine_engine_new(&loop, &o, &engine, &e) ||
       spine_cli__serve_outbox_start(&loop, engine, conninfo, &relay, &e) ||
       spine_engine_serve(engine, &e) ||
-      spine_cli__http_start(&loop, engine, addr ? addr : "127.0.0.1:7780", &http, &e) ||
+      spine_cli__http_start(&loop, engine, addr ? addr : "127.0.0.1:7780", &http_settings, &http,
+                            &e) ||
       spine_outbox_metrics(relay, spine_cli__http_metrics(http))) {
     if (http) spine_cli__http_stop(http);
     if (relay) spine_outbox_stop(relay);

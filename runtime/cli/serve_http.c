@@ -2,6 +2,7 @@
  * through the metrics registry, the adapters' breakers and rate limits included, and the loop's
  * lag) and the webhook route, on the engine's loop: verified webhooks go to their adapter
  * (serve_webhooks.c); the clock's routes (serve_clock.c). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,14 +112,57 @@ static int register_metrics(spine_cli__http *h) {
   return 0;
 }
 
+/* $name as a whole number in [min, max] into *out, left as it is when unset or empty. */
+static int env_number(const char *name, long long min, long long max, long long *out,
+                      spine_err *e) {
+  const char *v = getenv(name);
+  if (!v || !*v) return 0;
+  char *end;
+  errno = 0;
+  long long n = strtoll(v, &end, 10);
+  if (errno || *end || n < min || n > max)
+    return spine_err_set(e, SPINE_EINVAL, NULL, name,
+                         "\"%s\" is not a whole number from %lld to %lld", v, min, max);
+  *out = n;
+  return 0;
+}
+
+int spine_cli__http_settings_read(spine_cli__http_settings *out, spine_err *e) {
+  memset(out, 0, sizeof *out);
+  long long request_ms = 10000, conns = 1024, requests = 256, burst = 0;
+  int rc = env_number("SPINE_HTTP_REQUEST_TIMEOUT_MS", 1, 86400000, &request_ms, e);
+  if (!rc) rc = env_number("SPINE_HTTP_MAX_CONNECTIONS", 1, 1000000, &conns, e);
+  if (!rc) rc = env_number("SPINE_HTTP_MAX_REQUESTS", 1, 1000000, &requests, e);
+  const char *rate = getenv("SPINE_WEBHOOK_RATE");
+  if (!rc)
+    rc = spine_ratelimit_parse(rate && *rate ? rate : "100/s", "SPINE_WEBHOOK_RATE",
+                               &out->webhook_rate, e);
+  if (!rc) rc = env_number("SPINE_WEBHOOK_BURST", 1, 1000000, &burst, e);
+  const char *loopback = getenv("SPINE_WEBHOOK_RATE_LOOPBACK");
+  if (!rc && loopback && *loopback && strcmp(loopback, "limit") && strcmp(loopback, "exempt"))
+    rc = spine_err_set(e, SPINE_EINVAL, NULL, "SPINE_WEBHOOK_RATE_LOOPBACK",
+                       "\"%s\" is neither limit nor exempt", loopback);
+  if (rc) return rc;
+  out->request_ms = (uint64_t)request_ms;
+  out->max_connections = (int)conns;
+  out->max_requests = (int)requests;
+  out->webhook_rate.burst = (uint32_t)burst; /* 0: the rate's N */
+  out->webhook_exempt_loopback = loopback && !strcmp(loopback, "exempt");
+  return 0;
+}
+
 int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
-                          spine_cli__http **out, spine_err *e) {
+                          const spine_cli__http_settings *settings, spine_cli__http **out,
+                          spine_err *e) {
   *out = NULL;
   spine_http_server_opts o = {0};
   char host[64];
   int rc = spine_http_parse_addr(addr, host, sizeof host, &o.port, e);
   if (rc) return rc;
   o.host = host;
+  o.request_ms = settings->request_ms;
+  o.max_connections = settings->max_connections;
+  o.max_requests = settings->max_requests;
   spine_cli__http *h = calloc(1, sizeof *h);
   if (!h || !(h->metrics = spine_metrics_new())) {
     free(h);
@@ -134,6 +178,9 @@ int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
   if (!rc) rc = spine_cli__clock_mount(h->srv, eng);
   if (!rc)
     rc = spine_webhooks_mount(h->srv, h->metrics, &spine_cli__webhook_ops, eng, &h->hooks, e);
+  if (!rc)
+    rc = spine_webhooks_rate_limit(h->hooks, &settings->webhook_rate,
+                                   settings->webhook_exempt_loopback);
   if (rc) {
     if (!e || !e->code) spine_err_set(e, rc, "http", NULL, "cannot start the HTTP server");
     spine_cli__http_stop(h); /* frees h once its handles are closed */

@@ -6,6 +6,7 @@
  * Spine's outbox webhooks (POST /v1/events), recording each attempt in order, with the same
  * outages. Its state lives in memory only; it stops on SIGINT or SIGTERM. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -924,6 +925,9 @@ int spine_cli_simulate(int argc, char **argv) {
   uv_loop_init(&s->loop);
   spine_http_server_opts o = {0};
   o.port = (int)port;
+  /* A test double takes whatever load a test puts on it (held by --latency too): no caps but
+   * the process's open files. */
+  o.max_connections = o.max_requests = INT_MAX;
   rc = spine_http_server_start(&s->loop, &o, &s->srv, &e);
   if (!rc) rc = spine_http_client_new(&s->loop, &s->cli, &e);
   if (!rc) rc = spine_http_server_route(s->srv, "POST", "/v1/switches", post_switch, s);

@@ -1,6 +1,7 @@
 /* The HTTP server's limits and routes against real clients on 127.0.0.1: 404/405, a body or
- * headers over the limits (413, 431), a client that never finishes its request (closed after
- * the request timeout while other requests are served), and the metrics registry's text. */
+ * headers over the limits (413, 431), clients that never finish their request (closed after
+ * the request timeout while other requests are served, and at once by the server's close), the
+ * caps on connections and requests under way, and the metrics registry's text. */
 #include "http_client.h"
 #include "http_server.h"
 #include "metrics.h"
@@ -94,51 +95,87 @@ TEST_IMPL(http_server_routes_and_limits) {
   return 0;
 }
 
-/* ---- a client that sends half a request and waits ---- */
+/* ---- raw clients: send some bytes (half a request, a whole one, nothing) and read ---- */
 
-typedef struct slow {
+typedef struct raw {
   uv_tcp_t tcp;
   uv_connect_t connect;
   uv_write_t write;
+  const char *send;
+  int noread; /* reads nothing: the server's answer stays in the sockets' buffers */
   int connected, eof, closed;
-  answer *other; /* a normal request's answer, sampled when the slow one is cut */
+  answer *other; /* a normal request's answer, sampled at EOF */
   int other_done_before_eof;
-  char buf[256];
-} slow;
+  char got[4096]; /* what the server answered, NUL-terminated */
+  size_t len;
+} raw;
 
-static void slow_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf) {
+static void raw_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf) {
   (void)size;
-  slow *s = container_of((uv_tcp_t *)h, slow, tcp);
-  *buf = uv_buf_init(s->buf, sizeof s->buf);
+  raw *r = container_of((uv_tcp_t *)h, raw, tcp);
+  *buf = uv_buf_init(r->got + r->len, (unsigned)(sizeof r->got - 1 - r->len));
 }
 
-static void slow_closed(uv_handle_t *h) {
-  container_of((uv_tcp_t *)h, slow, tcp)->closed = 1;
+static void raw_closed(uv_handle_t *h) {
+  container_of((uv_tcp_t *)h, raw, tcp)->closed = 1;
 }
 
-static void slow_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
+static void raw_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   (void)buf;
-  slow *s = container_of((uv_tcp_t *)st, slow, tcp);
-  if (n >= 0) return; /* h2o may say nothing before closing */
-  s->eof = 1;
-  s->other_done_before_eof = s->other->calls;
-  uv_close((uv_handle_t *)&s->tcp, slow_closed);
+  raw *r = container_of((uv_tcp_t *)st, raw, tcp);
+  if (n > 0) {
+    r->len += (size_t)n;
+    r->got[r->len] = '\0';
+  }
+  if (n >= 0) return;
+  r->eof = 1; /* EOF, or a reset: the server closed */
+  if (r->other) r->other_done_before_eof = r->other->calls;
+  uv_close((uv_handle_t *)&r->tcp, raw_closed);
 }
 
-static void slow_written(uv_write_t *w, int status) {
+static void raw_written(uv_write_t *w, int status) {
   ASSERT_EQ(status, 0);
-  slow *s = container_of(w, slow, write);
-  s->connected = 1;
-  uv_read_start((uv_stream_t *)&s->tcp, slow_alloc, slow_read);
+  raw *r = container_of(w, raw, write);
+  r->connected = 1;
+  if (!r->noread) uv_read_start((uv_stream_t *)&r->tcp, raw_alloc, raw_read);
 }
 
-static void slow_connected(uv_connect_t *c, int status) {
+static void raw_connected(uv_connect_t *c, int status) {
   ASSERT_EQ(status, 0);
-  slow *s = container_of(c, slow, connect);
-  static char half[] = "POST /in HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\":";
-  uv_buf_t b = uv_buf_init(half, sizeof half - 1);
-  uv_write(&s->write, (uv_stream_t *)&s->tcp, &b, 1, slow_written);
+  raw *r = container_of(c, raw, connect);
+  uv_buf_t b = uv_buf_init((char *)r->send, (unsigned)strlen(r->send));
+  uv_write(&r->write, (uv_stream_t *)&r->tcp, &b, 1, raw_written);
 }
+
+/* Connects to 127.0.0.1:port and writes `send` (borrowed; may be ""), then reads until the
+ * server closes. Runs the loop until the bytes are written. */
+static void raw_start(uv_loop_t *loop, raw *r, int port, const char *send, int noread) {
+  memset(r, 0, sizeof *r);
+  r->send = send;
+  r->noread = noread;
+  uv_tcp_init(loop, &r->tcp);
+  struct sockaddr_in addr;
+  uv_ip4_addr("127.0.0.1", port, &addr);
+  ASSERT_EQ(uv_tcp_connect(&r->connect, &r->tcp, (struct sockaddr *)&addr, raw_connected), 0);
+  while (!r->connected)
+    uv_run(loop, UV_RUN_ONCE);
+}
+
+static double metric_value(spine_metrics *m, const char *name) {
+  spine_metric *x = spine_metrics_find(m, name);
+  ASSERT(x != NULL);
+  return spine_metric_value(x);
+}
+
+/* Runs the loop until the server has accepted `n` connections that are still open. */
+static void until_open(uv_loop_t *loop, spine_metrics *m, double n) {
+  while (metric_value(m, "spine_http_connections_open") != n)
+    uv_run(loop, UV_RUN_ONCE);
+}
+
+static const char half_headers[] = "POST /in HTTP/1.1\r\nHost: x\r\nContent-Len";
+static const char half_body[] =
+    "POST /in HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\":";
 
 TEST_IMPL(http_server_slow_client) {
   uv_loop_t loop;
@@ -152,27 +189,25 @@ TEST_IMPL(http_server_slow_client) {
   ASSERT_EQ(spine_http_server_route(srv, "POST", "/in", ok, NULL), 0);
 
   answer other = {0};
-  slow s;
-  memset(&s, 0, sizeof s);
-  s.other = &other;
-  uv_tcp_init(&loop, &s.tcp);
-  struct sockaddr_in addr;
-  uv_ip4_addr("127.0.0.1", spine_http_server_port(srv), &addr);
-  uv_tcp_connect(&s.connect, &s.tcp, (struct sockaddr *)&addr, slow_connected);
-  while (!s.connected)
-    uv_run(&loop, UV_RUN_ONCE);
+  raw heads, body;
+  raw_start(&loop, &heads, spine_http_server_port(srv), half_headers, 0);
+  raw_start(&loop, &body, spine_http_server_port(srv), half_body, 0);
+  heads.other = body.other = &other;
 
-  /* The half request holds a connection, not the loop: another client is served meanwhile. */
+  /* The half requests hold a connection each, not the loop: another client is served. */
   char u[96];
   snprintf(u, sizeof u, "http://127.0.0.1:%d/in", spine_http_server_port(srv));
   call(&loop, cli, SPINE_HTTP_POST, u, NULL, "{}", 2, &other);
   ASSERT_EQ(other.status, 200);
-  ASSERT_EQ(s.eof, 0);
-  /* ... and the server cuts the slow one at the request timeout. */
-  while (!s.closed)
+  ASSERT_EQ(heads.eof + body.eof, 0);
+  /* ... and the server cuts both at the request timeout: headers short, or the body. */
+  while (!heads.closed || !body.closed)
     uv_run(&loop, UV_RUN_ONCE);
-  ASSERT_EQ(s.eof, 1);
-  ASSERT_EQ(s.other_done_before_eof, 1);
+  ASSERT_EQ(heads.eof, 1);
+  ASSERT_EQ(body.eof, 1);
+  ASSERT_EQ(heads.other_done_before_eof, 1);
+  ASSERT_EQ(body.other_done_before_eof, 1);
+  ASSERT_EQ(heads.len + body.len, 0); /* closed without an answer */
 
   int closed = 0;
   spine_http_server_close(srv, on_done, &closed);
@@ -180,6 +215,135 @@ TEST_IMPL(http_server_slow_client) {
   ASSERT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
   ASSERT_EQ(closed, 2);
   ASSERT_EQ(uv_loop_close(&loop), 0);
+  return 0;
+}
+
+static void on_watchdog(uv_timer_t *t) {
+  (void)t;
+  TEST_FAIL_("%s", "the server's close waited for its connections");
+}
+
+/* 16 MiB: more than the sockets' buffers take while the client reads nothing. */
+#define BIG (16 << 20)
+
+static void big(void *data, spine_http_exchange *x) {
+  char *body = calloc(1, BIG);
+  ASSERT(body != NULL);
+  spine_http_respond(x, 200, "application/octet-stream", body, BIG);
+  free(body);
+  (*(int *)data)++;
+}
+
+TEST_IMPL(http_server_close_cuts_half_requests) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  spine_metrics *m = spine_metrics_new();
+  spine_http_server_opts o = {0};
+  o.request_ms = 600000; /* the close must not wait for it */
+  o.metrics = m;
+  spine_http_server *srv;
+  ASSERT_EQ(spine_http_server_start(&loop, &o, &srv, NULL), 0);
+  ASSERT_EQ(spine_http_server_route(srv, "POST", "/in", ok, NULL), 0);
+  int answered = 0;
+  ASSERT_EQ(spine_http_server_route(srv, "GET", "/big", big, &answered), 0);
+  raw idle, heads, body, unread;
+  raw_start(&loop, &idle, spine_http_server_port(srv), "", 0);
+  raw_start(&loop, &heads, spine_http_server_port(srv), half_headers, 0);
+  raw_start(&loop, &body, spine_http_server_port(srv), half_body, 0);
+  /* ... and an answer being written to a client that does not read it. */
+  raw_start(&loop, &unread, spine_http_server_port(srv), "GET /big HTTP/1.1\r\nHost: x\r\n\r\n", 1);
+  while (!answered)
+    uv_run(&loop, UV_RUN_ONCE);
+  until_open(&loop, m, 4);
+
+  /* A bound far below request_ms, only for a clear failure; unref'd: the run ends without it. */
+  uv_timer_t watchdog;
+  uv_timer_init(&loop, &watchdog);
+  uv_timer_start(&watchdog, on_watchdog, 60000, 0);
+  uv_unref((uv_handle_t *)&watchdog);
+  int closed = 0;
+  spine_http_server_close(srv, on_done, &closed);
+  ASSERT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ASSERT_EQ(closed, 1);
+  ASSERT_EQ(idle.eof + heads.eof + body.eof, 3);
+  ASSERT_EQ(idle.len + heads.len + body.len, 0);
+  uv_close((uv_handle_t *)&unread.tcp, raw_closed);
+  uv_close((uv_handle_t *)&watchdog, NULL);
+  ASSERT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+  spine_metrics_free(m);
+  return 0;
+}
+
+/* ---- the caps: connections open, requests under way ---- */
+
+static void hold(void *data, spine_http_exchange *x) {
+  *(spine_http_exchange **)data = x;
+}
+
+TEST_IMPL(http_server_caps) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  spine_metrics *m = spine_metrics_new();
+  spine_http_server_opts o = {0};
+  o.max_connections = 2;
+  o.max_requests = 1;
+  o.metrics = m;
+  spine_http_server *srv;
+  ASSERT_EQ(spine_http_server_start(&loop, &o, &srv, NULL), 0);
+  spine_http_exchange *held = NULL;
+  ASSERT_EQ(spine_http_server_route(srv, "GET", "/hold", hold, &held), 0);
+  ASSERT_EQ(spine_http_server_route(srv, "GET", "/in", ok, NULL), 0);
+  int port = spine_http_server_port(srv);
+
+  /* One request under way (its handler holds it): the next is refused before its handler. */
+  raw first, second;
+  raw_start(&loop, &first, port, "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+  while (!held)
+    uv_run(&loop, UV_RUN_ONCE);
+  raw_start(&loop, &second, port, "GET /in HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+  while (!second.closed)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_STR_CONTAINS(second.got, "HTTP/1.1 503 ");
+  ASSERT_STR_CONTAINS(second.got, "\r\nRetry-After: 1\r\n");
+  ASSERT_EQ(metric_value(m, "spine_http_requests_refused_total"), 1);
+
+  /* Two connections open (the held one, an idle one): a third is answered 503 and closed at
+   * accept, with nothing of it read. */
+  until_open(&loop, m, 1);
+  raw idle, third;
+  raw_start(&loop, &idle, port, "", 0);
+  until_open(&loop, m, 2);
+  raw_start(&loop, &third, port, "", 0);
+  while (!third.closed)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_STR_CONTAINS(third.got, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n");
+  ASSERT_STR_CONTAINS(third.got, "\r\n\r\ntoo many connections\n");
+  ASSERT_EQ(metric_value(m, "spine_http_connections_refused_total"), 1);
+  ASSERT_EQ(metric_value(m, "spine_http_connections_open"), 2);
+  ASSERT_EQ(idle.eof, 0);
+
+  /* The held request is answered; then requests go through again. */
+  spine_http_respond(held, 200, "text/plain", "late", 4);
+  while (!first.closed)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_STR_CONTAINS(first.got, "HTTP/1.1 200 ");
+  until_open(&loop, m, 1);
+  raw again;
+  raw_start(&loop, &again, port, "GET /in HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+  while (!again.closed)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_STR_CONTAINS(again.got, "HTTP/1.1 200 ");
+  ASSERT_EQ(metric_value(m, "spine_http_requests_refused_total"), 1);
+  ASSERT_EQ(metric_value(m, "spine_http_connections_refused_total"), 1);
+
+  int closed = 0;
+  spine_http_server_close(srv, on_done, &closed);
+  ASSERT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ASSERT_EQ(closed, 1);
+  ASSERT_EQ(idle.eof, 1);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+  spine_metrics_free(m);
   return 0;
 }
 

@@ -37,6 +37,7 @@ local function tmpfile()
   return tmp_base .. "." .. tmp_seq
 end
 T.tmp_reaper = setmetatable({}, { __gc = function() os.remove(tmp_base) end })
+T.tmpfile = tmpfile -- a fresh temp file name (nothing created); the caller removes the file
 
 -- Runs a shell command; returns exit code, stdout, stderr.
 function T.sh(cmd)
@@ -184,6 +185,12 @@ function T.http(method, url, opts)
   local headers = {}
   for name, value in head:gmatch("([%w%-]+):%s*([^\r\n]*)") do headers[name:lower()] = value end
   return tonumber(out) or 0, body, headers
+end
+
+-- The value of metric `name` (labels included, as written) in /metrics text, or nil.
+function T.metric(text, name)
+  local pattern = "\n" .. name:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?{}]", "%%%0") .. " ([%d%.e%+]+)\n"
+  return tonumber(("\n" .. text):match(pattern))
 end
 
 -- HMAC-SHA256 of `body` keyed with `secret`, in hex (openssl, independent of Spine's own).

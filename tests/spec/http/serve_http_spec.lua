@@ -11,10 +11,7 @@ local function start(name)
   return url, srv, base
 end
 
-local function metric(text, name)
-  local pattern = "\n" .. name:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?{}]", "%%%0") .. " ([%d%.e%+]+)\n"
-  return tonumber(("\n" .. text):match(pattern))
-end
+local metric = T.metric
 
 -- `headers`: a list of "Name: value", or nil for none.
 local function post_webhook(base, provider, body, headers)
