@@ -1,11 +1,14 @@
 /* The HTTP client: libcurl multi mapped onto libuv (curl's socket callback starts and stops a
  * uv_poll per socket; its timer callback arms one uv_timer; both feed
- * curl_multi_socket_action). Owns the calls in flight, their buffers (capped) and the handles;
- * also runs the SMTP transfers mail.c prepares (spine_http_start), reading their outcome by
- * reply code. Never calls a user callback from inside a curl callback, and never blocks. */
+ * curl_multi_socket_action). Owns the calls in flight, their buffers (capped), their parsed
+ * URLs and the handles; also runs the SMTP transfers mail.c prepares (spine_http_start),
+ * reading their outcome by reply code. Never calls a user callback from inside a curl
+ * callback, never follows a redirect, and never blocks. */
 #include "http_client.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -30,6 +33,8 @@ struct spine_http_client {
 struct spine_http_call {
   spine_http_client *c;
   CURL *easy;
+  CURLU *url; /* what the transfer reaches (CURLOPT_CURLU): the reading spine_http_dest_of
+                 gave; freed after `easy` */
   spine_http_proto proto;
   struct curl_slist *headers;
   spine_buf body, head; /* SMTP: head holds the server's last reply line */
@@ -96,6 +101,7 @@ static void free_call(spine_http_call *call) {
   if (call->proto == SPINE_HTTP_PROTO_SMTP) curl_easy_setopt(call->easy, CURLOPT_MAIL_RCPT, NULL);
   if (c->multi) curl_multi_remove_handle(c->multi, call->easy);
   curl_easy_cleanup(call->easy);
+  curl_url_cleanup(call->url);
   curl_slist_free_all(call->headers);
   spine_buf_free(&call->body);
   spine_buf_free(&call->head);
@@ -350,6 +356,98 @@ static int bad_header(const char *h) {
   return strpbrk(h, "\r\n") != NULL || !strchr(h, ':');
 }
 
+/* ---- where a URL goes ---- */
+
+static int url_error(spine_err *e, const char *url, const char *why) {
+  return spine_err_set(e, SPINE_EINVAL, "http", "url", "\"%.120s\" is not %s", url, why);
+}
+
+/* Lower-cases the host and drops one trailing dot ("API.Example." and "api.example" are one
+ * name); 0, or -1 when it is empty or too long. */
+static int normal_host(const char *host, char out[256]) {
+  size_t n = strlen(host);
+  if (n && host[n - 1] == '.') n--;
+  if (n == 0 || n >= 256) return -1;
+  for (size_t i = 0; i < n; i++)
+    out[i] = (char)tolower((unsigned char)host[i]);
+  out[n] = '\0';
+  return 0;
+}
+
+/* Parses `url` (absolute, http or https, no scheme guessed) into a new CURLU *out and fills
+ * `d`. Returns 0, or SPINE_EINVAL (anything else) / SPINE_ENOMEM with *out NULL. */
+static int read_url(const char *url, spine_http_dest *d, CURLU **out, spine_err *e) {
+  CURLU *u = *out = curl_url();
+  if (!u) return spine_err_set(e, SPINE_ENOMEM, "http", NULL, "out of memory");
+  char *scheme = NULL, *host = NULL, *port = NULL, *zone = NULL;
+  CURLUcode rc = curl_url_set(u, CURLUPART_URL, url, 0);
+  const char *why = NULL;
+  if (rc) {
+    why = curl_url_strerror(rc);
+  } else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
+             (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
+    why = "an http:// or https:// URL";
+  } else if (curl_url_get(u, CURLUPART_HOST, &host, 0) || normal_host(host, d->host)) {
+    why = "a URL with a host name";
+  } else if (curl_url_get(u, CURLUPART_ZONEID, &zone, 0) == CURLUE_OK) {
+    why = "a URL Spine calls (an IPv6 zone id)";
+  } else if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT)) {
+    why = "a URL with a port";
+  } else {
+    d->https = !strcmp(scheme, "https");
+    d->port = atoi(port);
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_free(zone);
+  if (!why) return 0;
+  curl_url_cleanup(u);
+  *out = NULL;
+  if (rc == CURLUE_OUT_OF_MEMORY)
+    return spine_err_set(e, SPINE_ENOMEM, "http", NULL, "out of memory");
+  if (!rc) return url_error(e, url, why);
+  char what[128];
+  snprintf(what, sizeof what, "a URL (%s)", why);
+  return url_error(e, url, what);
+}
+
+int spine_http_dest_of(const char *url, spine_http_dest *out, spine_err *e) {
+  memset(out, 0, sizeof *out);
+  CURLU *u;
+  int rc = read_url(url, out, &u, e);
+  curl_url_cleanup(u);
+  return rc;
+}
+
+int spine_http_host_parse(const char *spec, spine_http_host *out, spine_err *e) {
+  memset(out, 0, sizeof *out);
+  size_t n = strlen(spec);
+  int plain = n > 0 && n < 300;
+  for (size_t i = 0; i < n && plain; i++)
+    plain = !strchr("/@?#\\%", spec[i]) && (unsigned char)spec[i] > ' ';
+  char url[320];
+  snprintf(url, sizeof url, "http://%s/", spec);
+  CURLU *u = NULL;
+  spine_http_dest d;
+  if (plain && read_url(url, &d, &u, NULL) == 0) {
+    char *port = NULL;
+    if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK) out->port = atoi(port);
+    curl_free(port);
+    curl_url_cleanup(u);
+    snprintf(out->host, sizeof out->host, "%s", d.host);
+    return 0;
+  }
+  return spine_err_set(e, SPINE_EINVAL, NULL, NULL,
+                       "\"%.120s\" is not a host name or host:port (such as auth.example.com or "
+                       "auth.example.com:8443)",
+                       spec);
+}
+
+int spine_http_host_match(const spine_http_host *h, const spine_http_dest *d) {
+  return !strcmp(h->host, d->host) && (h->port == 0 || h->port == d->port);
+}
+
 /* A call on `easy` (NULL: a new one). Returns NULL when out of memory; `easy` is then freed. */
 static spine_http_call *call_new(spine_http_client *c, CURL *easy, spine_http_cb cb, void *data) {
   spine_http_call *call = calloc(1, sizeof *call);
@@ -380,9 +478,11 @@ static int call_start(spine_http_call *call, int64_t timeout_ms, int fail, spine
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 10000 ? timeout : 10000));
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, call->errbuf);
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect is an answer, never a hop */
   if (!fail && curl_multi_add_handle(c->multi, h)) fail = 1;
   if (fail) {
     curl_easy_cleanup(h);
+    curl_url_cleanup(call->url);
     curl_slist_free_all(call->headers);
     if (call->free_owned) call->free_owned(call->owned);
     free(call);
@@ -407,9 +507,17 @@ int spine_http_send(spine_http_client *c, const spine_http_request *req, spine_h
                            "a header is not one \"Name: value\" line");
   if (req->traceparent && strpbrk(req->traceparent, "\r\n"))
     return spine_err_set(e, SPINE_EINVAL, "http", "traceparent", "not one line");
+  spine_http_dest dest;
+  CURLU *u;
+  int rc = read_url(req->url, &dest, &u, e);
+  if (rc) return rc;
 
   spine_http_call *call = call_new(c, NULL, cb, data);
-  if (!call) return spine_err_set(e, SPINE_ENOMEM, "http", NULL, "out of memory");
+  if (!call) {
+    curl_url_cleanup(u);
+    return spine_err_set(e, SPINE_ENOMEM, "http", NULL, "out of memory");
+  }
+  call->url = u;
   call->max = req->max_response ? req->max_response : 1024 * 1024;
   int fail = 0;
   for (const char *const *h = req->headers; h && *h && !fail; h++)
@@ -422,8 +530,9 @@ int spine_http_send(spine_http_client *c, const spine_http_request *req, spine_h
   if (!fail) fail = add_header(call, "Expect:"); /* no 100-continue round trip before a body */
 
   CURL *h = call->easy;
-  curl_easy_setopt(h, CURLOPT_URL, req->url);
+  curl_easy_setopt(h, CURLOPT_CURLU, u);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)call->max);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, call);

@@ -1,8 +1,10 @@
 /* Outbound HTTP on the caller's libuv loop: libcurl's multi interface driven by uv_poll
  * handles (one per socket curl asks for) and one uv_timer, so a request never blocks the loop
- * and nothing polls. TLS peers are verified; only http and https are spoken; each request has
- * a timeout and a cap on the response it will hold in memory. The same client runs the SMTP
- * transfers of mail.h (spine_http_start). */
+ * and nothing polls. TLS peers are verified; only http and https are spoken; redirects are
+ * never followed (a 3xx is the answer); each request has a timeout and a cap on the response
+ * it will hold in memory. A URL is read once, by libcurl's URL parser, and the transfer goes
+ * where that reading says (spine_http_dest_of tells callers where, to check it first). The
+ * same client runs the SMTP transfers of mail.h (spine_http_start). */
 #ifndef SPINE_HTTP_CLIENT_H
 #define SPINE_HTTP_CLIENT_H
 
@@ -25,7 +27,7 @@ typedef enum {
 
 typedef struct spine_http_request {
   spine_http_verb method;
-  const char *url;            /* http:// or https:// */
+  const char *url;            /* an absolute http:// or https:// URL */
   const char *const *headers; /* "Name: value" strings, NULL-terminated; may be NULL */
   const char *body;           /* copied; may be NULL */
   size_t body_len;            /* bytes of body */
@@ -61,13 +63,40 @@ void spine_http_client_close(spine_http_client *c, void (*done)(void *data), voi
 
 /* Starts a call; `cb` runs exactly once from the loop unless the call is cancelled first.
  * *out (may be NULL) is the handle for spine_http_cancel, valid until `cb` runs. Returns 0,
- * or SPINE_EINVAL (a header with CR/LF, no URL) / SPINE_ENOMEM without calling `cb`. */
+ * or SPINE_EINVAL (a header with CR/LF; no URL, or one spine_http_dest_of refuses) /
+ * SPINE_ENOMEM without calling `cb`: nothing was sent. */
 int spine_http_send(spine_http_client *c, const spine_http_request *req, spine_http_cb cb,
                     void *data, spine_http_call **out, spine_err *e);
 /* Stops a running call at once; its callback never runs. */
 void spine_http_cancel(spine_http_call *call);
 /* Calls running now. */
 int spine_http_client_running(const spine_http_client *c);
+
+/* ---- where a URL goes ---- */
+
+/* A URL's destination as libcurl reads it, which is where spine_http_send connects (userinfo,
+ * percent-encoding in the host and the numeric forms of IPv4 addresses are resolved by that
+ * reading, not by hand). */
+typedef struct spine_http_dest {
+  int https;      /* 0: http */
+  char host[256]; /* lower-case, without a trailing dot; an IPv6 address in brackets */
+  int port;       /* the URL's, else 80 or 443 */
+} spine_http_dest;
+
+/* Reads `url` as spine_http_send does: an absolute http:// or https:// URL; any other scheme, a
+ * relative or malformed URL or an IPv6 zone id is SPINE_EINVAL, e->msg saying why. */
+int spine_http_dest_of(const char *url, spine_http_dest *out, spine_err *e);
+
+/* A host an operator allows: "host" (any port), "host:port", "[v6]" or "[v6]:port". */
+typedef struct spine_http_host {
+  char host[256]; /* as in spine_http_dest */
+  int port;       /* 0: any */
+} spine_http_host;
+
+/* Reads one such entry; SPINE_EINVAL when it is something else (a URL, a path, userinfo). */
+int spine_http_host_parse(const char *spec, spine_http_host *out, spine_err *e);
+/* 1 when `d` goes to host `h` (on its port, if it names one), else 0. */
+int spine_http_host_match(const spine_http_host *h, const spine_http_dest *d);
 
 /* The value of the first response header `name` (case-insensitive), trimmed, or NULL. */
 const char *spine_http_response_header(const spine_http_response *res, const char *name,

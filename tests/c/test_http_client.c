@@ -1,6 +1,7 @@
 /* The HTTP client against a real server (http_server.c) on 127.0.0.1 in the same loop: the
  * verbs, headers, bodies and traceparent; 500 concurrent calls while a timer keeps ticking;
- * timeouts, refused connections and status classification; the response size cap; cancel. */
+ * timeouts, refused connections and status classification; the response size cap; cancel;
+ * where a URL goes as libcurl reads it, and redirects answered, never followed. */
 #include "http_client.h"
 #include "http_server.h"
 
@@ -289,13 +290,19 @@ TEST_IMPL(http_client_timeouts_and_classes) {
   ASSERT_EQ(rf.error, SPINE_ETRANSIENT);
   ASSERT_EQ(rf.transient, 1);
 
-  got bad = {0};
-  r.url = "ftp://127.0.0.1/x";
-  ASSERT_EQ(spine_http_send(f.cli, &r, on_got, &bad, NULL, NULL), 0);
-  while (!bad.calls)
-    uv_run(&f.loop, UV_RUN_ONCE);
-  ASSERT_EQ(bad.error, SPINE_EINVAL);
-  ASSERT_EQ(bad.transient, 0);
+  /* Only http and https: any other scheme is refused before anything starts. */
+  static const char *const others[] = {"ftp://127.0.0.1/x", "file:///etc/passwd",
+                                       "gopher://127.0.0.1:70/", "dict://127.0.0.1:11211/stat",
+                                       "127.0.0.1:80/no-scheme"};
+  for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+    got bad = {0};
+    spine_err e;
+    r.url = others[i];
+    ASSERT_EQ(spine_http_send(f.cli, &r, on_got, &bad, NULL, &e), SPINE_EINVAL);
+    ASSERT_STR_CONTAINS(e.msg, "is not");
+    ASSERT_EQ(bad.calls, 0);
+    ASSERT_EQ(spine_http_client_running(f.cli), 0);
+  }
   f.closed = 0;
   teardown(&f);
   return 0;
@@ -362,5 +369,125 @@ TEST_IMPL(http_client_cancel) {
   ASSERT_EQ(g.calls, 1);
   ASSERT_EQ(g.error, SPINE_ECANCELLED);
   ASSERT_GE(p.aborted, 1);
+  return 0;
+}
+
+/* ---- where a URL goes ---- */
+
+TEST_IMPL(http_client_url_reading) {
+  static const struct {
+    const char *url;
+    int https;
+    const char *host;
+    int port;
+  } ok[] = {
+      {"http://base.host@evil.example/", 0, "evil.example", 80}, /* userinfo, not the host */
+      {"http://base.host:443@evil.example:81/x", 0, "evil.example", 81},
+      {"HTTPS://API.Acme.Example./v1", 1, "api.acme.example", 443}, /* case, trailing dot */
+      {"http://%61pi.acme.example/", 0, "api.acme.example", 80},    /* percent-encoded host */
+      {"http://2130706433/", 0, "127.0.0.1", 80},                   /* numeric IPv4 forms */
+      {"http://0x7f.1:8080/", 0, "127.0.0.1", 8080},
+      {"http://[::1]:9000/", 0, "[::1]", 9000},
+      {"http://[::FFFF:127.0.0.1]/", 0, "[::ffff:127.0.0.1]", 80},
+      {"https://api.example:0443/", 1, "api.example", 443},
+      {"http://api.example#@evil.example/", 0, "api.example", 80},
+      {"http://api.example\\@evil.example/", 0, "evil.example", 80},
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    spine_http_dest d;
+    spine_err e;
+    if (spine_http_dest_of(ok[i].url, &d, &e)) TEST_FAIL_("%s: %s", ok[i].url, e.msg);
+    ASSERT_EQ(d.https, ok[i].https);
+    ASSERT_STR_EQ(d.host, ok[i].host);
+    ASSERT_EQ(d.port, ok[i].port);
+  }
+  static const char *const bad[] = {
+      "file:///etc/passwd", "gopher://x/",     "evil.example/x",           "http://a b/",
+      "http:/\\evil/x",     "http://x:99999/", "http://[fe80::1%25eth0]/", "",
+      "/relative"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    spine_http_dest d;
+    spine_err e;
+    if (spine_http_dest_of(bad[i], &d, &e) != SPINE_EINVAL) TEST_FAIL_("%s was read", bad[i]);
+    ASSERT_STR_CONTAINS(e.msg, "is not");
+  }
+
+  spine_http_host h;
+  spine_err e;
+  spine_http_dest d;
+  ASSERT_EQ(spine_http_host_parse("Auth.Example.", &h, &e), 0);
+  ASSERT_STR_EQ(h.host, "auth.example");
+  ASSERT_EQ(h.port, 0);
+  ASSERT_EQ(spine_http_dest_of("https://auth.example:8443/token", &d, &e), 0);
+  ASSERT_EQ(spine_http_host_match(&h, &d), 1); /* any port */
+  ASSERT_EQ(spine_http_dest_of("https://auth.example.evil/token", &d, &e), 0);
+  ASSERT_EQ(spine_http_host_match(&h, &d), 0);
+  ASSERT_EQ(spine_http_dest_of("https://auth.example@evil/", &d, &e), 0);
+  ASSERT_EQ(spine_http_host_match(&h, &d), 0);
+  ASSERT_EQ(spine_http_host_parse("127.0.0.1:7790", &h, &e), 0);
+  ASSERT_EQ(h.port, 7790);
+  ASSERT_EQ(spine_http_dest_of("http://127.0.0.1:7790/x", &d, &e), 0);
+  ASSERT_EQ(spine_http_host_match(&h, &d), 1);
+  ASSERT_EQ(spine_http_dest_of("http://127.0.0.1:7791/x", &d, &e), 0);
+  ASSERT_EQ(spine_http_host_match(&h, &d), 0);
+  ASSERT_EQ(spine_http_dest_of("http://2130706433:7790/", &d, &e), 0);
+  ASSERT_EQ(spine_http_host_match(&h, &d), 1); /* the same address, as libcurl reads it */
+  ASSERT_EQ(spine_http_host_parse("[::1]:80", &h, &e), 0);
+  ASSERT_STR_EQ(h.host, "[::1]");
+  ASSERT_EQ(h.port, 80);
+  static const char *const not_hosts[] = {
+      "",    "http://auth.example", "auth.example/x", "u@auth.example",    "auth.example:x",
+      "a b", "auth.example?q",      "%61uth.example", "auth.example:99999"};
+  for (size_t i = 0; i < sizeof not_hosts / sizeof not_hosts[0]; i++) {
+    if (spine_http_host_parse(not_hosts[i], &h, &e) != SPINE_EINVAL)
+      TEST_FAIL_("\"%s\" was taken for a host", not_hosts[i]);
+    ASSERT_STR_CONTAINS(e.msg, "is not a host name or host:port");
+  }
+  return 0;
+}
+
+typedef struct hops {
+  int moved, target;
+  char location[128];
+} hops;
+
+static void moved(void *data, spine_http_exchange *x) {
+  hops *h = data;
+  h->moved++;
+  spine_http_add_header(x, "Location", h->location);
+  spine_http_respond(x, 302, "text/plain", "elsewhere", 9);
+}
+
+static void target(void *data, spine_http_exchange *x) {
+  ((hops *)data)->target++;
+  spine_http_respond(x, 200, "text/plain", "reached", 7);
+}
+
+TEST_IMPL(http_client_no_redirects) {
+  fixture f;
+  setup(&f);
+  hops h = {0};
+  ASSERT_EQ(spine_http_server_route(f.srv, NULL, "/moved", moved, &h), 0);
+  ASSERT_EQ(spine_http_server_route(f.srv, NULL, "/target", target, &h), 0);
+  char u[128], absolute[128];
+  url(&f, u, sizeof u, "/moved");
+  url(&f, absolute, sizeof absolute, "/target");
+  const char *const locations[] = {"/target", absolute, "file:///etc/passwd"};
+  for (size_t i = 0; i < sizeof locations / sizeof locations[0]; i++) {
+    snprintf(h.location, sizeof h.location, "%s", locations[i]);
+    got g = {0};
+    spine_http_request r = {0};
+    r.method = i == 1 ? SPINE_HTTP_POST : SPINE_HTTP_GET;
+    r.url = u;
+    ASSERT_EQ(spine_http_send(f.cli, &r, on_got, &g, NULL, NULL), 0);
+    while (!g.calls)
+      uv_run(&f.loop, UV_RUN_ONCE);
+    ASSERT_EQ(g.error, 0);
+    ASSERT_EQ(g.status, 302); /* the redirect is the answer */
+    ASSERT_STR_EQ(g.body, "elsewhere");
+  }
+  ASSERT_EQ(h.moved, 3);
+  ASSERT_EQ(h.target, 0);
+  teardown(&f);
   return 0;
 }
