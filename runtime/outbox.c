@@ -28,7 +28,7 @@
 enum { LANE_SIGNAL, LANE_HTTP, LANE_START, NLANES };
 static const char *const kind_names[NLANES] = {"signal", "http", "start"};
 
-static int sql_signal, sql_claim, sql_finish, sql_next;
+static int sql_signal, sql_claim, sql_finish, sql_refuse, sql_next;
 
 typedef enum { D_POSTING, D_STARTING, D_FINISHING } delivery_state;
 
@@ -47,7 +47,8 @@ typedef struct delivery {
   char *url, *secret_env, *event_type, *trace_id, *body, *input; /* owned; NULL when absent */
   spine_http_call *call;
   int ok;
-  char error[256];
+  int refused; /* not attempted, and never will be as configured: dead at once */
+  char error[512];
   struct delivery *prev, *next;
 } delivery;
 
@@ -65,6 +66,7 @@ struct spine_outbox {
   spine_engine *eng;
   spine_store *store;
   spine_outbox_opts o;
+  char *allow_http; /* o.allow_http's copy */
   spine_http_client *http;
   uv_timer_t timer; /* the earliest due delivery */
   lane lanes[NLANES];
@@ -105,8 +107,58 @@ void spine_outbox_init(void) {
       " trace_id, body, input FROM spine.outbox_claim($1::int8, $2::text, $3::int, $4::int8)");
   sql_finish = spine_store_statement(
       "SELECT spine.outbox_finish($1::int8, $2, $3::int8, $4::bool, $5, $6::int8, $7::int8)");
+  /* As outbox_finish for a failure, but dead whatever attempts are left. */
+  sql_refuse =
+      spine_store_statement("UPDATE spine.outbox_deliveries SET status = 'dead', last_error = $4,"
+                            " claimed_by = NULL, claimed_until = NULL"
+                            " WHERE subscriber = $2 AND event_id = $3::int8 AND status = 'pending'"
+                            " AND claimed_by = $1::int8 RETURNING status");
   sql_next = spine_store_statement("SELECT next_ms, pending, oldest_ms"
                                    " FROM spine.outbox_next($1::int8)");
+}
+
+/* ---- which URLs a subscriber may have ---- */
+
+/* Whether the list `allow` (comma-separated hosts) names `d`'s host; -1 with `e` set when an
+ * entry is no host. */
+static int lists_host(const char *allow, const spine_http_dest *d, spine_err *e) {
+  int found = 0;
+  for (const char *p = allow; p && *p;) {
+    size_t len = strcspn(p, ",");
+    char entry[300];
+    const char *s = p;
+    while (len && *s == ' ')
+      s++, len--;
+    while (len && s[len - 1] == ' ')
+      len--;
+    p += strcspn(p, ",");
+    if (*p == ',') p++;
+    if (!len) continue;
+    snprintf(entry, sizeof entry, "%.*s", len < sizeof entry ? (int)len : 0, s);
+    spine_http_host h;
+    spine_err he;
+    if (spine_http_host_parse(entry, &h, &he)) {
+      spine_err_set(e, SPINE_EINVAL, SPINE_OUTBOX_ALLOW_HTTP, NULL, "%s", he.msg);
+      return -1;
+    }
+    found |= d && spine_http_host_match(&h, d);
+  }
+  return found;
+}
+
+int spine_outbox_check_url(const char *url, const char *allow_http, spine_err *e) {
+  spine_http_dest d;
+  spine_err ue;
+  int rc = spine_http_dest_of(url, &d, &ue);
+  if (rc) return spine_err_set(e, rc, NULL, "url", "%s", ue.msg);
+  if (d.https) return 0;
+  int listed = lists_host(allow_http, &d, e);
+  if (listed < 0) return SPINE_EINVAL;
+  if (listed) return 0;
+  return spine_err_set(e, SPINE_EINVAL, NULL, "url",
+                       "%.160s is plaintext http://, refused unless " SPINE_OUTBOX_ALLOW_HTTP
+                       " lists %s",
+                       url, d.host);
 }
 
 /* ---- deliveries ---- */
@@ -152,8 +204,11 @@ static void finished(spine_op *op) {
       r->delivered[k]++;
     } else if (!strcmp(st, "dead")) {
       r->dead[k]++;
-      spine_log_warn("outbox", "dead letter: attempts ran out (spine outbox --dead)", "subscriber",
-                     d->subscriber, "event", ev, "attempts", attempt, "error", d->error, NULL);
+      spine_log_warn("outbox",
+                     d->refused ? "dead letter: delivery refused (spine outbox --dead)"
+                                : "dead letter: attempts ran out (spine outbox --dead)",
+                     "subscriber", d->subscriber, "event", ev, "attempts", attempt, "error",
+                     d->error, NULL);
     } else {
       r->retried[k]++;
       if (!r->o.quiet)
@@ -171,14 +226,22 @@ static void finish(delivery *d) {
   d->state = D_FINISHING;
   spine_op *op = &d->op;
   spine_op_reset(op);
-  spine_op_stmt(op, sql_finish, 1);
-  spine_op_param_int(op, spine_engine_worker(r->eng));
-  spine_op_param(op, d->subscriber);
-  spine_op_param_int(op, d->event_id);
-  spine_op_param_bool(op, d->ok);
-  spine_op_param(op, d->ok ? NULL : d->error);
-  spine_op_param_int(op, r->o.backoff_ms);
-  spine_op_param_int(op, r->o.backoff_max_ms);
+  if (d->refused) {
+    spine_op_stmt(op, sql_refuse, 1);
+    spine_op_param_int(op, spine_engine_worker(r->eng));
+    spine_op_param(op, d->subscriber);
+    spine_op_param_int(op, d->event_id);
+    spine_op_param(op, d->error);
+  } else {
+    spine_op_stmt(op, sql_finish, 1);
+    spine_op_param_int(op, spine_engine_worker(r->eng));
+    spine_op_param(op, d->subscriber);
+    spine_op_param_int(op, d->event_id);
+    spine_op_param_bool(op, d->ok);
+    spine_op_param(op, d->ok ? NULL : d->error);
+    spine_op_param_int(op, r->o.backoff_ms);
+    spine_op_param_int(op, r->o.backoff_max_ms);
+  }
   op->cb = finished;
   op->data = d;
   spine_store_submit(r->store, op);
@@ -187,6 +250,14 @@ static void finish(delivery *d) {
 static void failed(delivery *d, const char *msg) {
   d->ok = 0;
   snprintf(d->error, sizeof d->error, "%s", msg);
+  finish(d);
+}
+
+/* Not sent, and no later attempt would be: dead now, the error naming subscriber and cause. */
+static void refused(delivery *d, const char *why) {
+  d->ok = 0;
+  d->refused = 1;
+  snprintf(d->error, sizeof d->error, "subscriber %.63s not sent: %.400s", d->subscriber, why);
   finish(d);
 }
 
@@ -215,6 +286,9 @@ static void post(delivery *d) {
   snprintf(id, sizeof id, "X-Spine-Event-Id: %" PRId64, d->event_id);
   snprintf(type, sizeof type, "X-Spine-Event-Type: %s", d->event_type ? d->event_type : "");
   snprintf(attempt, sizeof attempt, "X-Spine-Attempt: %d", d->attempt);
+  /* A row written past `spine outbox subscribe` is checked here all the same. */
+  spine_err ue;
+  if (spine_outbox_check_url(d->url ? d->url : "", r->allow_http, &ue)) return refused(d, ue.msg);
   if (d->secret_env) {
     /* Only variables meant for it: a subscriber row naming another (an inbound webhook's
      * SPINE_SECRET_*, anything of the process) would make the relay a signing oracle for it. */
@@ -222,9 +296,9 @@ static void post(delivery *d) {
       char msg[200];
       snprintf(msg, sizeof msg,
                "%.64s is not an outbox secret (its name must start with " SPINE_OUTBOX_SECRET_PREFIX
-               "): not signed, not sent",
+               "): not signed",
                d->secret_env);
-      return failed(d, msg);
+      return refused(d, msg);
     }
     const char *key = getenv(d->secret_env);
     if (!key || !*key) {
@@ -518,12 +592,18 @@ int spine_outbox_new(uv_loop_t *loop, spine_engine *eng, const spine_outbox_opts
                      spine_outbox **out, spine_err *e) {
   *out = NULL;
   spine_outbox_init();
+  if (opts->allow_http && lists_host(opts->allow_http, NULL, e) < 0) return SPINE_EINVAL;
   spine_outbox *r = calloc(1, sizeof *r);
   if (!r) return spine_err_set(e, SPINE_ENOMEM, "outbox", NULL, "out of memory");
   r->loop = loop;
   r->eng = eng;
   r->store = spine_engine_store(eng);
   r->o = *opts;
+  r->o.allow_http = NULL;
+  if (opts->allow_http && !(r->allow_http = strdup(opts->allow_http))) {
+    free(r);
+    return spine_err_set(e, SPINE_ENOMEM, "outbox", NULL, "out of memory");
+  }
   if (r->o.backoff_ms <= 0) r->o.backoff_ms = 1000;
   if (r->o.backoff_max_ms <= 0) r->o.backoff_max_ms = 3600 * 1000;
   if (r->o.backoff_max_ms < r->o.backoff_ms) r->o.backoff_max_ms = r->o.backoff_ms;
@@ -533,6 +613,7 @@ int spine_outbox_new(uv_loop_t *loop, spine_engine *eng, const spine_outbox_opts
   if (!rc) rc = spine_engine_listen(eng, "spine_outbox", on_notify, r);
   if (rc) {
     if (r->http) spine_http_client_close(r->http, NULL, NULL);
+    free(r->allow_http);
     free(r);
     if (!e || !e->code) spine_err_set(e, rc, "outbox", NULL, "cannot start the outbox relay");
     return rc;
@@ -619,5 +700,6 @@ void spine_outbox_free(spine_outbox *r) {
     spine_op_free(&r->lanes[k].op);
   spine_op_free(&r->next_op);
   free(r->job);
+  free(r->allow_http);
   free(r);
 }

@@ -17,6 +17,8 @@
 
 /* The only environment variables a subscriber's secret may come from. */
 #define SPINE_OUTBOX_SECRET_PREFIX "SPINE_OUTBOX_SECRET_"
+/* The variable that lets plaintext http:// subscribers through, host by host. */
+#define SPINE_OUTBOX_ALLOW_HTTP    "SPINE_OUTBOX_ALLOW_HTTP"
 
 typedef struct spine_outbox spine_outbox;
 
@@ -35,13 +37,24 @@ typedef struct spine_outbox_opts {
   int max_in_flight;           /* webhook POSTs at once (default 32) */
   spine_outbox_start_fn start; /* NULL: deliveries to `starts` wait for a worker that has one */
   void *start_data;
-  int quiet; /* no info logs */
+  const char *allow_http; /* SPINE_OUTBOX_ALLOW_HTTP: the hosts whose http:// subscribers are
+                             POSTed to (spine_outbox_check_url); NULL: none. Copied. */
+  int quiet;              /* no info logs */
 } spine_outbox_opts;
+
+/* Whether `url` may be a webhook subscriber's: an https:// URL, or an http:// one whose host
+ * `allow_http` lists (comma-separated "host", any port, or "host:port"; NULL or "" lists none):
+ * events are business data, and a signature does not hide them on the wire. Returns 0, or
+ * SPINE_EINVAL with e->msg saying why not (or which entry of allow_http is no host). */
+int spine_outbox_check_url(const char *url, const char *allow_http, spine_err *e);
 
 /* Registers the relay's statements with the store: call once before the engine opens it. */
 void spine_outbox_init(void);
 /* Creates the relay on the engine's loop and store. Call before spine_engine_serve (it listens
- * on spine_outbox); it delivers once the loop runs. Returns 0 and *out, or an error. */
+ * on spine_outbox); it delivers once the loop runs. Returns 0 and *out, or an error (also for
+ * an allow_http that lists something other than hosts). A delivery the relay refuses to make
+ * (a subscriber URL spine_outbox_check_url refuses, a secret that is not an outbox secret) is
+ * dead at once, its error naming the subscriber and why: no attempt would go otherwise. */
 int spine_outbox_new(uv_loop_t *loop, spine_engine *eng, const spine_outbox_opts *opts,
                      spine_outbox **out, spine_err *e);
 /* Registers the relay's figures in `m` (spine_outbox_*): deliveries, retries and dead letters

@@ -25,7 +25,9 @@ static const char usage[] =
     "               from now on is POSTed to URL as JSON, at least once, in order per\n"
     "               ordering key, signed with the HMAC key in `spine serve`'s variable VAR\n"
     "               (X-Spine-Signature: sha256=...); after N failed attempts (default 8) the\n"
-    "               delivery is dead. Subscribing an existing NAME changes it.\n"
+    "               delivery is dead. URL must be https://, or http:// to a host\n"
+    "               SPINE_OUTBOX_ALLOW_HTTP lists (host or host:port, comma-separated).\n"
+    "               Subscribing an existing NAME changes it.\n"
     "  unsubscribe  removes a webhook and its deliveries; pause and resume hold and release a\n"
     "               subscriber's deliveries (they keep accumulating meanwhile).\n"
     "  The built-in subscribers: signals (every event, as signal \"event.<type>\" to the running\n"
@@ -230,9 +232,11 @@ static int subscribe(PGconn *c, const spine_cli_args *a, int json, spine_err *e)
   const char *secret_env = spine_cli__opt(a, spec, "secret-env");
   const char *max = spine_cli__opt(a, spec, "max-attempts");
   if (!url) return usage_error("subscribe needs --url URL", NULL);
-  if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
-    spine_err_set(e, SPINE_EINVAL, NULL, "url", "\"%.128s\" is not an http:// or https:// URL",
-                  url);
+  /* As the relay will check it: refused here already, rather than dead at its first event. */
+  if (spine_outbox_check_url(url, getenv(SPINE_OUTBOX_ALLOW_HTTP), e)) {
+    if (strstr(e->msg, "plaintext"))
+      snprintf(e->msg + strlen(e->msg), sizeof e->msg - strlen(e->msg),
+               " (in this command's environment and spine serve's)");
     return spine_cli__fail(json, e, NULL);
   }
   if (max && (atoi(max) < 1 || atoi(max) > 1000 || strspn(max, "0123456789") != strlen(max))) {

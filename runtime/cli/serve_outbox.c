@@ -80,6 +80,7 @@ int spine_cli__serve_outbox_start(uv_loop_t *loop, spine_engine *eng, const char
   o.max_in_flight = (int)(in_flight > 1024 ? 1024 : in_flight);
   o.start = start_cases;
   o.start_data = &S;
+  o.allow_http = getenv(SPINE_OUTBOX_ALLOW_HTTP);
   return spine_outbox_new(loop, eng, &o, out, e);
 }
 

@@ -6,6 +6,8 @@ local T = require("spine_test")
 local L = require("lifecycle_test")
 
 local WORKFLOWS, CREDITS = 30, 10
+-- The sink listens on plaintext http://127.0.0.1: allowed for the CLI and every spine serve.
+local ALLOW = { SPINE_OUTBOX_ALLOW_HTTP = "127.0.0.1" }
 local EVENTS = WORKFLOWS * (2 + CREDITS) -- RegisterCustomer, CreateContract, the credits
 
 local function count(url, sql)
@@ -76,11 +78,12 @@ describe("the outbox relay across kill -9", function()
     running[#running + 1] = sim
     L.ok(url, "RegisterProvider", { provider = "acme_energy" })
     assert.are.equal(0, (T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
-                                             sim.url .. "/v1/events" })))
+                                             sim.url .. "/v1/events" }, ALLOW)))
     local manifests = os.tmpname() .. ".manifests"
     os.execute("mkdir -p " .. T.q(manifests))
     local env = { SPINE_MANIFESTS = manifests, SPINE_OUTBOX_MAX_IN_FLIGHT = "8",
-                  SPINE_OUTBOX_BACKOFF_MS = "50", SPINE_OUTBOX_BACKOFF_MAX_MS = "200" }
+                  SPINE_OUTBOX_BACKOFF_MS = "50", SPINE_OUTBOX_BACKOFF_MAX_MS = "200",
+                  SPINE_OUTBOX_ALLOW_HTTP = ALLOW.SPINE_OUTBOX_ALLOW_HTTP }
     local srv = T.serve(url, env)
     running[#running + 1] = srv
     start_credits(url)
@@ -109,7 +112,8 @@ describe("the outbox relay across kill -9", function()
     assert.is_true(claimed > 0, "no POST was under way at the kill")
 
     local srv2 = T.serve(url, { SPINE_MANIFESTS = manifests, SPINE_OUTBOX_BACKOFF_MS = "50",
-                                SPINE_OUTBOX_BACKOFF_MAX_MS = "200" })
+                                SPINE_OUTBOX_BACKOFF_MAX_MS = "200",
+                                SPINE_OUTBOX_ALLOW_HTTP = ALLOW.SPINE_OUTBOX_ALLOW_HTTP })
     running[#running + 1] = srv2
     T.wait_until(function()
       return count(url, "SELECT count(*) FROM spine.workflows WHERE status = 'completed'") ==
@@ -145,12 +149,13 @@ describe("the outbox relay across kill -9", function()
     running[#running + 1] = sim
     L.ok(url, "RegisterProvider", { provider = "acme_energy" })
     assert.are.equal(0, (T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
-                                             sim.url .. "/v1/events" })))
+                                             sim.url .. "/v1/events" }, ALLOW)))
     local manifests = os.tmpname() .. ".manifests"
     os.execute("mkdir -p " .. T.q(manifests))
     local srv = T.serve(url, { SPINE_MANIFESTS = manifests, SPINE_OUTBOX_MAX_IN_FLIGHT = "8",
                                SPINE_OUTBOX_BACKOFF_MS = "50",
-                               SPINE_OUTBOX_BACKOFF_MAX_MS = "200" })
+                               SPINE_OUTBOX_BACKOFF_MAX_MS = "200",
+                               SPINE_OUTBOX_ALLOW_HTTP = ALLOW.SPINE_OUTBOX_ALLOW_HTTP })
     running[#running + 1] = srv
     start_credits(url)
     T.wait_until(function()

@@ -1,8 +1,12 @@
 -- The outbox relay of `spine serve`: signals to the workflows of a contract, webhooks (signed,
--- retried with backoff, dead letters an operator re-queues), order per key, and cases started
--- by manifests' on_events, exactly once. Webhooks go to `spine simulate`'s event sink.
+-- retried with backoff, dead letters an operator re-queues; plaintext http:// only where the
+-- operator allows it), order per key, and cases started by manifests' on_events, exactly once.
+-- Webhooks go to `spine simulate`'s event sink.
 local T = require("spine_test")
 local L = require("lifecycle_test")
+
+-- The sink listens on plaintext http://127.0.0.1: allowed for the CLI and spine serve.
+local ALLOW = { SPINE_OUTBOX_ALLOW_HTTP = "127.0.0.1" }
 
 -- An empty manifests folder: the repository's own manifests must not start cases here.
 local function manifests(files)
@@ -29,6 +33,7 @@ local function serve(url, env)
   env.SPINE_MANIFESTS = env.SPINE_MANIFESTS or manifests()
   env.SPINE_OUTBOX_BACKOFF_MS = env.SPINE_OUTBOX_BACKOFF_MS or "50"
   env.SPINE_OUTBOX_BACKOFF_MAX_MS = env.SPINE_OUTBOX_BACKOFF_MAX_MS or "200"
+  env.SPINE_OUTBOX_ALLOW_HTTP = env.SPINE_OUTBOX_ALLOW_HTTP or ALLOW.SPINE_OUTBOX_ALLOW_HTTP
   return started(T.serve(url, env))
 end
 
@@ -113,7 +118,7 @@ describe("the outbox relay", function()
     local code, sub = T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
                                           sim.url .. "/v1/events", "--events",
                                           "CustomerRegistered,ContractCreated",
-                                          "--secret-env", "SPINE_OUTBOX_SECRET_CRM" })
+                                          "--secret-env", "SPINE_OUTBOX_SECRET_CRM" }, ALLOW)
     assert.are.equal(0, code)
     assert.are.same({ "CustomerRegistered", "ContractCreated" }, sub.events)
     local srv = serve(url, { SPINE_OUTBOX_SECRET_CRM = "s3cret" })
@@ -149,7 +154,7 @@ describe("the outbox relay", function()
     -- the CLI refuses a subscriber that names an inbound webhook's secret
     local code, out = T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
                                           sim.url .. "/v1/events", "--secret-env",
-                                          "SPINE_SECRET_GRIDCO_WEBHOOK_SECRET" })
+                                          "SPINE_SECRET_GRIDCO_WEBHOOK_SECRET" }, ALLOW)
     assert.are.equal(1, code)
     assert.are.equal("secret_env", out.error.field)
     assert.matches("SPINE_OUTBOX_SECRET_", out.error.message, 1, true)
@@ -167,11 +172,74 @@ describe("the outbox relay", function()
     stop(srv, sim)
   end)
 
+  it("refuses a plaintext http:// subscriber unless SPINE_OUTBOX_ALLOW_HTTP lists its host",
+     function()
+    local url = T.newdb("spec_outbox_plain")
+    local args = { "outbox", "subscribe", "crm", "--url", "http://127.0.0.1:9/v1/events" }
+    local code, out = T.spine_json(url, args)
+    assert.are.equal(1, code)
+    assert.are.equal("url", out.error.field)
+    assert.matches("http://127.0.0.1:9/v1/events is plaintext http://, refused unless " ..
+                   "SPINE_OUTBOX_ALLOW_HTTP lists 127.0.0.1", out.error.message, 1, true)
+    -- another host, or the host on another port, is not it
+    code = T.spine_json(url, args, { SPINE_OUTBOX_ALLOW_HTTP = "crm.internal, 127.0.0.1:10" })
+    assert.are.equal(1, code)
+    code, out = T.spine_json(url, args, { SPINE_OUTBOX_ALLOW_HTTP = "crm.internal,127.0.0.1:9" })
+    assert.are.equal(0, code)
+    assert.are.equal("http://127.0.0.1:9/v1/events", out.url)
+    -- https:// needs nothing; any other scheme is refused whatever the variable says
+    assert.are.equal(0, (T.spine_json(url, { "outbox", "subscribe", "crm2", "--url",
+                                             "https://crm.example.org/events" })))
+    for _, bad in ipairs({ "ftp://127.0.0.1/e", "file:///etc/passwd", "gopher://127.0.0.1:70/" }) do
+      code, out = T.spine_json(url, { "outbox", "subscribe", "crm3", "--url", bad }, ALLOW)
+      assert.are.equal(1, code, bad)
+      assert.matches("is not an http:// or https:// URL", out.error.message, 1, true)
+    end
+    -- a variable that lists something else than hosts is an error, not an empty list
+    code, out = T.spine_json(url, args, { SPINE_OUTBOX_ALLOW_HTTP = "http://127.0.0.1/" })
+    assert.are.equal(1, code)
+    assert.matches("is not a host name or host:port", out.error.message, 1, true)
+  end)
+
+  it("makes a delivery spine serve does not allow dead at once, naming why, and sends nothing",
+     function()
+    local url = T.newdb("spec_outbox_plain_dead")
+    local sim = simulate({})
+    assert.are.equal(0, (T.spine(url, { "db", "migrate" })))
+    -- rows written past the CLI: a plaintext URL, and a scheme the relay never speaks
+    T.sql(url, "INSERT INTO spine.outbox_subscribers (name, kind, url) VALUES" ..
+               " ('plain', 'http', '" .. sim.url .. "/v1/events')," ..
+               " ('gopher', 'http', 'gopher://127.0.0.1:" .. sim.port .. "/')")
+    local srv = serve(url, { SPINE_OUTBOX_ALLOW_HTTP = "" })
+    L.ok(url, "RegisterCustomer", { customer_id = "pl-cu", name = "Ada", email = "a@example.org" })
+    T.wait_until(function()
+      return summary(url, "plain").dead == 1 and summary(url, "gopher").dead == 1
+    end, 30, "both deliveries to be refused")
+    local _, dead = T.spine_json(url, { "outbox", "--dead" })
+    local by = {}
+    for _, d in ipairs(dead.dead) do by[d.subscriber] = d end
+    assert.are.equal(1, by.plain.attempts) -- dead at once, not after its 8 attempts
+    assert.matches("subscriber plain not sent: " .. sim.url .. "/v1/events is plaintext " ..
+                   "http://, refused unless SPINE_OUTBOX_ALLOW_HTTP lists 127.0.0.1",
+                   by.plain.last_error, 1, true)
+    assert.matches("subscriber gopher not sent: ", by.gopher.last_error, 1, true)
+    assert.matches("is not an http:// or https:// URL", by.gopher.last_error, 1, true)
+    assert.are.equal(0, #received(sim))
+    assert.matches('"msg":"dead letter: delivery refused', T.log_of(srv), 1, true)
+    stop(srv)
+    -- once spine serve allows the host, the re-queued delivery goes
+    srv = serve(url)
+    assert.are.equal(0, (T.spine_json(url, { "outbox", "retry", "--all-dead", "--subscriber",
+                                             "plain" })))
+    T.wait_until(function() return #accepted(sim) == 1 end, 30, "the re-queued delivery")
+    stop(srv, sim)
+  end)
+
   it("retries a failing webhook with backoff until it answers", function()
     local url = T.newdb("spec_outbox_retry")
     local sim = simulate({ "--outage-after", "0", "--outage-for", "3" })
     assert.are.equal(0, (T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
-                                             sim.url .. "/v1/events" })))
+                                             sim.url .. "/v1/events" }, ALLOW)))
     local srv = serve(url)
     L.ok(url, "RegisterProvider", { provider = "acme_energy" })
     L.ok(url, "RegisterCustomer", { customer_id = "rt-cu", name = "Ada", email = "a@example.org" })
@@ -201,7 +269,7 @@ describe("the outbox relay", function()
     local url = T.newdb("spec_outbox_dead")
     local sim = simulate({ "--outage-after", "0", "--outage-for", "2" })
     assert.are.equal(0, (T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
-                                             sim.url .. "/v1/events", "--max-attempts", "2" })))
+                                             sim.url .. "/v1/events", "--max-attempts", "2" }, ALLOW)))
     local srv = serve(url)
     L.ok(url, "RegisterProvider", { provider = "acme_energy" })
     L.ok(url, "RegisterCustomer", { customer_id = "dd-cu", name = "Ada", email = "a@example.org" })
@@ -242,7 +310,7 @@ describe("the outbox relay", function()
     local url = T.newdb("spec_outbox_pause")
     local sim = simulate()
     assert.are.equal(0, (T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
-                                             sim.url .. "/v1/events" })))
+                                             sim.url .. "/v1/events" }, ALLOW)))
     local _, paused = T.spine_json(url, { "outbox", "pause", "crm" })
     assert.are.same({ name = "crm", status = "paused" }, paused)
     local srv = serve(url)
@@ -264,7 +332,7 @@ describe("the outbox relay", function()
     local url = T.newdb("spec_outbox_order")
     local sim = simulate({ "--error-rate", "0.3", "--seed", "7" })
     assert.are.equal(0, (T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
-                                             sim.url .. "/v1/events" })))
+                                             sim.url .. "/v1/events" }, ALLOW)))
     L.ok(url, "RegisterProvider", { provider = "acme_energy" })
     local srv, srv2 = serve(url), serve(url)
     for i = 1, 4 do
