@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "hmac.h"
 #include "http_client.h"
 #include "log.h"
@@ -278,11 +279,14 @@ static void on_answer(void *data, const spine_http_response *res) {
   finish(d);
 }
 
-/* POSTs the event: JSON body, X-Spine-Event-Id, and X-Spine-Signature (HMAC-SHA256 of the
- * body with the secret in the subscriber's variable), as Spine's own webhooks are signed. */
+/* POSTs the event: JSON body, X-Spine-Event-Id, and when the subscriber has a secret
+ * X-Spine-Timestamp (now, unix seconds) and X-Spine-Signature (HMAC-SHA256 of "<timestamp>.<body>"
+ * keyed with the secret in the subscriber's variable), as SPEC section 6 signs webhooks: the
+ * receiver refuses an old timestamp, so a captured request cannot be replayed later. Each attempt
+ * signs anew; X-Spine-Event-Id stays, for the receiver's deduplication. */
 static void post(delivery *d) {
   spine_outbox *r = d->r;
-  char id[64], type[160], attempt[48], sig[96] = "", traceparent[64];
+  char id[64], type[160], attempt[48], sig[96] = "", stamp[48] = "", traceparent[64];
   snprintf(id, sizeof id, "X-Spine-Event-Id: %" PRId64, d->event_id);
   snprintf(type, sizeof type, "X-Spine-Event-Type: %s", d->event_type ? d->event_type : "");
   snprintf(attempt, sizeof attempt, "X-Spine-Attempt: %d", d->attempt);
@@ -307,12 +311,25 @@ static void post(delivery *d) {
                d->secret_env);
       return failed(d, msg);
     }
+    long long now = (long long)time(NULL);
     char hex[65];
-    spine_hmac_sha256_hex(key, strlen(key), d->body, strlen(d->body), hex);
+    spine_buf signed_text = SPINE_BUF_INIT;
+    if (spine_buf_printf(&signed_text, "%lld.", now) || spine_buf_puts(&signed_text, d->body)) {
+      spine_buf_free(&signed_text);
+      return failed(d, "out of memory");
+    }
+    spine_hmac_sha256_hex(key, strlen(key), signed_text.data, signed_text.len, hex);
+    spine_buf_free(&signed_text);
+    snprintf(stamp, sizeof stamp, "X-Spine-Timestamp: %lld", now);
     snprintf(sig, sizeof sig, "X-Spine-Signature: sha256=%s", hex);
   }
-  const char *headers[] = {
-      "Content-Type: application/json", id, type, attempt, sig[0] ? sig : NULL, NULL};
+  const char *headers[] = {"Content-Type: application/json",
+                           id,
+                           type,
+                           attempt,
+                           sig[0] ? stamp : NULL,
+                           sig[0] ? sig : NULL,
+                           NULL};
   spine_http_request req = {0};
   req.method = SPINE_HTTP_POST;
   req.url = d->url;

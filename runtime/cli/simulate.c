@@ -57,7 +57,8 @@ static const char usage[] =
     "    POST /v1/events          records the delivery and answers 204 (outages and errors\n"
     "                             below apply to it too)\n"
     "    GET  /_sim/events        every delivery attempt in arrival order: {events: [{seq,\n"
-    "                             status, event_id, attempt, signature, signature_ok, body}]}\n"
+    "                             status, event_id, attempt, timestamp, signature,\n"
+    "                             signature_ok, body}]}\n"
     "    POST /_sim/script        {\"responses\": [{\"status\": N, \"body\"?: \"JSON text\",\n"
     "                             \"repeat\"?: N, \"match\"?: \"text\"}], \"clear\"?: bool}: the next\n"
     "                             API requests (with \"match\": whose path or body has the\n"
@@ -79,7 +80,8 @@ static const char usage[] =
     "  --smtp-port N      also an SMTP sink on 127.0.0.1:N (0 picks one; the first line then\n"
     "                     has \"smtp_port\") that records every message it accepts\n"
     "  --smtp-reject-rate R  refuse (554) this fraction of the messages (0-1)\n"
-    "  --events-secret S  check X-Spine-Signature of /v1/events against HMAC(S, body)\n";
+    "  --events-secret S  check X-Spine-Signature of /v1/events against\n"
+    "                     HMAC(S, \"<X-Spine-Timestamp>.<body>\"), the timestamp within 300 s\n";
 
 /* What a provider is asked to do: the kinds of effect, each under /v1/<path>. */
 typedef enum { KIND_SWITCH, KIND_TERMINATION, KIND_ACTIVATION, NKINDS } effect_kind;
@@ -108,8 +110,10 @@ typedef struct effect {
 typedef struct delivery {
   int status; /* what the simulator answered */
   char event_id[32], attempt[16];
+  char timestamp[24]; /* X-Spine-Timestamp as sent, "" if none */
   char signature[80]; /* X-Spine-Signature as sent, "" if none */
-  int signature_ok;   /* with --events-secret: it matched the body */
+  int signature_ok;   /* with --events-secret: it matched "<timestamp>.<body>", and the
+                         timestamp was within 300 s of this clock */
   char *body;
   size_t body_len;
 } delivery;
@@ -688,10 +692,24 @@ static void post_event(void *data, spine_http_exchange *x) {
   d->body_len = blen;
   copy_header(x, "X-Spine-Event-Id", d->event_id, sizeof d->event_id);
   copy_header(x, "X-Spine-Attempt", d->attempt, sizeof d->attempt);
+  copy_header(x, "X-Spine-Timestamp", d->timestamp, sizeof d->timestamp);
   copy_header(x, "X-Spine-Signature", d->signature, sizeof d->signature);
-  if (s->events_secret && !strncmp(d->signature, "sha256=", 7))
-    d->signature_ok = spine_hmac_sha256_verify(s->events_secret, strlen(s->events_secret), body,
-                                               blen, d->signature + 7, strlen(d->signature + 7));
+  /* As a subscriber verifies (docs/operations.md): the HMAC of "<timestamp>.<body>", and a
+   * timestamp near its own clock, so that an old request replayed is refused. */
+  char *end;
+  long long ts = strtoll(d->timestamp, &end, 10);
+  long long skew = (long long)time(NULL) - ts;
+  if (s->events_secret && !strncmp(d->signature, "sha256=", 7) && d->timestamp[0] && !*end &&
+      skew <= 300 && skew >= -300) {
+    spine_buf msg = SPINE_BUF_INIT;
+    spine_buf_puts(&msg, d->timestamp);
+    spine_buf_putc(&msg, '.');
+    spine_buf_append(&msg, body, blen);
+    d->signature_ok =
+        spine_hmac_sha256_verify(s->events_secret, strlen(s->events_secret), spine_buf_str(&msg),
+                                 msg.len, d->signature + 7, strlen(d->signature + 7));
+    spine_buf_free(&msg);
+  }
   s->ndeliveries++;
   d->status = injected(s, x); /* refused: the sender must come again */
   if (d->status) return;
@@ -710,6 +728,8 @@ static void get_events(void *data, spine_http_exchange *x) {
     json_str(&b, d->event_id, strlen(d->event_id));
     spine_buf_puts(&b, ",\"attempt\":");
     json_str(&b, d->attempt, strlen(d->attempt));
+    spine_buf_puts(&b, ",\"timestamp\":");
+    json_str(&b, d->timestamp, strlen(d->timestamp));
     spine_buf_puts(&b, ",\"signature\":");
     json_str(&b, d->signature, strlen(d->signature));
     spine_buf_printf(&b, ",\"signature_ok\":%s,\"body\":", d->signature_ok ? "true" : "false");

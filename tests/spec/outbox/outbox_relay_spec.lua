@@ -112,7 +112,8 @@ describe("the outbox relay", function()
                      summary(url, "signals").delivered)
   end)
 
-  it("POSTs each event as signed JSON with its id to a webhook subscriber", function()
+  it("POSTs each event as JSON with its id, signed with a timestamp, to a webhook subscriber",
+     function()
     local url = T.newdb("spec_outbox_http")
     local sim = simulate({ "--events-secret", "s3cret" })
     local code, sub = T.spine_json(url, { "outbox", "subscribe", "crm", "--url",
@@ -138,8 +139,12 @@ describe("the outbox relay", function()
     assert.are.equal(ids.contract, k.event.ordering_key)
     assert.are.equal(ids.contract, k.event.payload.contract_id)
     for _, e in ipairs(got) do
+      -- SPEC section 6: the HMAC of "<X-Spine-Timestamp>.<body>", the timestamp now
       assert.is_true(e.signature_ok)
-      assert.are.equal("sha256=" .. T.hmac("s3cret", e.body), e.signature)
+      assert.is_true(math.abs(os.time() - tonumber(e.timestamp)) < 120,
+                     "X-Spine-Timestamp is not now: " .. e.timestamp)
+      assert.are.equal("sha256=" .. T.hmac("s3cret", e.timestamp .. "." .. e.body), e.signature)
+      assert.are_not.equal("sha256=" .. T.hmac("s3cret", e.body), e.signature)
       assert.are.equal("1", e.attempt)
     end
     -- the other event types (MeterPointRegistered, the provider's none) were not sent
