@@ -60,9 +60,10 @@ static const char usage[] =
     "                             status, event_id, attempt, timestamp, signature,\n"
     "                             signature_ok, body}]}\n"
     "    POST /_sim/script        {\"responses\": [{\"status\": N, \"body\"?: \"JSON text\",\n"
-    "                             \"repeat\"?: N, \"match\"?: \"text\"}], \"clear\"?: bool}: the next\n"
-    "                             API requests (with \"match\": whose path or body has the\n"
-    "                             text) get these answers, in order, without effect\n"
+    "                             \"repeat\"?: N, \"match\"?: \"text\", \"location\"?: URL}],\n"
+    "                             \"clear\"?: bool}: the next API requests (with \"match\":\n"
+    "                             whose path or body has the text) get these answers, in\n"
+    "                             order, without effect (with \"location\": that header)\n"
     "    POST /_sim/smtp          {\"down\": true|false}: the SMTP sink defers (451) mail\n"
     "  --port N           port (default 7790; 0 picks one). The first line on stdout is\n"
     "                     {\"url\": ..., \"port\": N} once listening.\n"
@@ -123,7 +124,8 @@ typedef struct delivery {
 typedef struct scripted {
   int status;
   char *body;
-  char *match; /* only for a request whose path or body contains it; NULL: any */
+  char *match;    /* only for a request whose path or body contains it; NULL: any */
+  char *location; /* a Location header (a redirect someone should not follow), or NULL */
   struct scripted *next;
 } scripted;
 
@@ -388,9 +390,11 @@ static int injected(sim *s, spine_http_exchange *x) {
     s->script_left--;
     s->script_served++;
     int status = a->status;
+    if (a->location) spine_http_add_header(x, "Location", a->location);
     answer(s, x, a->status, a->body, 0);
     free(a->body);
     free(a->match);
+    free(a->location);
     free(a);
     return status;
   }
@@ -747,15 +751,17 @@ static void script_clear(sim *s) {
     s->script = a->next;
     free(a->body);
     free(a->match);
+    free(a->location);
     free(a);
   }
   s->script_tail = NULL;
   s->script_left = 0;
 }
 
-/* {"responses": [{"status": N, "body": "text", "repeat": N, "match": "text"}, ...], "clear":
- * bool}: queues answers for the next API requests (after those queued before, unless "clear");
- * one with "match" waits for a request whose path or body contains it. */
+/* {"responses": [{"status": N, "body": "text", "repeat": N, "match": "text", "location": "URL"},
+ * ...], "clear": bool}: queues answers for the next API requests (after those queued before,
+ * unless "clear"); one with "match" waits for a request whose path or body contains it; one
+ * with "location" carries that Location header. */
 static void post_script(void *data, spine_http_exchange *x) {
   sim *s = data;
   spine_jsondoc *doc = control_body(x);
@@ -769,8 +775,12 @@ static void post_script(void *data, spine_http_exchange *x) {
     const spine_jsondoc *st = spine_jsondoc_get(r, "status"), *body = spine_jsondoc_get(r, "body");
     const spine_jsondoc *rep = spine_jsondoc_get(r, "repeat");
     const spine_jsondoc *match = spine_jsondoc_get(r, "match");
+    const spine_jsondoc *loc = spine_jsondoc_get(r, "location");
     if (match && (match->type != SPINE_JSONDOC_STRING || !match->str[0]))
       bad = "responses[].match: a non-empty string";
+    else if (loc &&
+             (loc->type != SPINE_JSONDOC_STRING || !loc->str[0] || strpbrk(loc->str, "\r\n")))
+      bad = "responses[].location: a URL (one line)";
     else if (r->type != SPINE_JSONDOC_OBJECT || !st || st->type != SPINE_JSONDOC_NUMBER ||
              !(st->num >= 100 && st->num <= 599))
       bad = "responses[]: {\"status\": 100-599, \"body\"?: string, \"repeat\"?: 1-1000}";
@@ -794,11 +804,13 @@ static void post_script(void *data, spine_http_exchange *x) {
     const spine_jsondoc *body = spine_jsondoc_get(r, "body");
     const spine_jsondoc *rep = spine_jsondoc_get(r, "repeat");
     const spine_jsondoc *match = spine_jsondoc_get(r, "match");
+    const spine_jsondoc *loc = spine_jsondoc_get(r, "location");
     int times = rep ? (int)rep->num : 1;
     for (int i = 0; i < times; i++) {
       scripted *a = calloc(1, sizeof *a);
       if (!a || !(a->body = strdup(body ? body->str : "{}"))) abort(); /* a test tool */
       if (match && !(a->match = strdup(match->str))) abort();
+      if (loc && !(a->location = strdup(loc->str))) abort();
       a->status = (int)spine_jsondoc_get(r, "status")->num;
       if (s->script_tail)
         s->script_tail->next = a;
