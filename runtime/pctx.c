@@ -2,7 +2,8 @@
  * adapters' sandboxed state, resumed from the loop when its HTTP or SMTP exchange ends, under
  * an instruction budget per resume, a memory limit and a timeout per attempt. Owns the
  * attempt (coroutine ref, timer, exchange, scratch buffers); never decides about channels,
- * never lets a secret it handed out leave in a result, an error or a log line. */
+ * never lets a secret it handed out leave in a result, an error or a log line, never sends
+ * p.http to a host the provider's settings do not name. */
 #include "pctx.h"
 
 #include <ctype.h>
@@ -43,8 +44,11 @@ struct spine_pctx {
   char *key, *traceparent, *workflow_id, *args; /* owned copies, may be NULL */
   const spine_provider_webhook *hook;           /* MODE_WEBHOOK: the request */
   int table_ref, config_ref;
-  int fn_line;   /* where the function is defined, for messages */
-  lua_State *co; /* referenced by co_ref while the attempt runs */
+  const spine_provconf_entry *settings; /* where p.http may go; may be NULL */
+  char refusal[1024]; /* set once p.http was refused a host: the attempt's outcome, whatever the
+                        adapter did after (caught it, raised p.transient) */
+  int fn_line;        /* where the function is defined, for messages */
+  lua_State *co;      /* referenced by co_ref while the attempt runs */
   int co_ref;
   uv_timer_t timer;      /* the attempt's timeout (MODE_ATTEMPT only) */
   spine_http_call *io;   /* the HTTP or SMTP exchange in flight, or NULL */
@@ -394,10 +398,36 @@ static int http_k(lua_State *L, int status, lua_KContext kc) {
 
 static void on_io(void *data, const spine_http_response *res);
 
+/* p.http to a host the provider may not call: nothing is sent, and the attempt fails as an
+ * adapter fault (invalid_argument, host_not_allowed), never retried nor tried on another
+ * channel, whatever the adapter does with the error: a misconfigured or hostile adapter must
+ * not get another go. Logged for the operator (without the URL: it may hold a secret). */
+static void where_of(spine_pctx *a, char *out, size_t size);
+
+static int refuse_host(lua_State *L, spine_pctx *a, spine_http_verb verb, const char *url,
+                       const spine_http_dest *d) {
+  char host[300], where[300];
+  snprintf(host, sizeof host, "%s:%d", d->host, d->port);
+  where_of(a, where, sizeof where); /* the adapter's line, also when pcall called p.http */
+  snprintf(a->refusal, sizeof a->refusal,
+           "%.200s: p.http %s %.200s: %s may not call %s (only its base_url's host and port, "
+           "and %s.allowed_hosts in providers.json)",
+           where, spine_http_verb_name(verb), url, a->provider, host, a->provider);
+  spine_log_warn("providers", "p.http refused: not a host of the provider", "provider", a->provider,
+                 "host", host, "where", where, NULL);
+  lua_pushstring(L, a->refusal);
+  return lua_error(L);
+}
+
 static int p_http(lua_State *L) {
   spine_http_verb verb = (spine_http_verb)lua_tointeger(L, lua_upvalueindex(1));
   spine_pctx *a = running_effect(L, "p.http");
   const char *url = luaL_checkstring(L, 1);
+  spine_http_dest dest;
+  spine_err ue;
+  if (spine_http_dest_of(url, &dest, &ue))
+    return luaL_error(L, "p.http %s: %s", spine_http_verb_name(verb), ue.msg);
+  if (!spine_provconf_reaches(a->settings, &dest)) return refuse_host(L, a, verb, url, &dest);
   int opts = lua_isnoneornil(L, 2) ? 0 : 2;
   if (opts) luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
@@ -813,6 +843,10 @@ static void close_attempt(spine_pctx *a) {
 static void finish(spine_pctx *a) {
   uv_timer_stop(&a->timer);
   release_co(a);
+  if (a->refusal[0]) {
+    spine_buf_reset(&a->res.json);
+    set_result(a, SPINE_PROVIDER_INVALID, "host_not_allowed", "%s", a->refusal);
+  }
   spine_pctx_done done = a->done;
   a->done = NULL;
   done(a->data, &a->res);
@@ -867,6 +901,7 @@ static spine_pctx *new_attempt(spine_pctx_host *h, const spine_pctx_target *t,
   a->args = strdup(t->args_json ? t->args_json : "{}");
   a->table_ref = t->table_ref;
   a->config_ref = t->config_ref;
+  a->settings = t->settings;
   a->co_ref = LUA_NOREF;
   a->timeout_ms = t->timeout_ms > 0 ? t->timeout_ms : 30000;
   if ((t->idempotency_key && !a->key) || (t->traceparent && !a->traceparent) ||

@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "err.h"
 #include "http_client.h"
+#include "provconf.h"
 #include "providers.h"
 #include "secrets.h"
 
@@ -41,7 +42,9 @@ typedef struct spine_pctx_target {
   const char *operation;
   int table_ref;
   const char *field;
-  int config_ref;                                          /* registry ref of p.config */
+  int config_ref;                       /* registry ref of p.config */
+  const spine_provconf_entry *settings; /* where p.http may go (spine_provconf_reaches); may be
+                                           NULL: nowhere. Outlives the attempt. */
   const char *idempotency_key, *traceparent, *workflow_id; /* may be NULL */
   const char *args_json;                                   /* a JSON object */
   int64_t timeout_ms;                                      /* of the attempt; > 0 */

@@ -1,6 +1,7 @@
 /* providers.json: parsed with jsondoc (so every error has its line), checked field by field,
- * then one entry per provider with its environment's block laid over it. Owns the document
- * and the entries; p.config tables are built from the document on demand. */
+ * then one entry per provider with its environment's block laid over it. Owns the document,
+ * the entries and their host lists; p.config tables are built from the document on demand.
+ * URLs and hosts are read by http_client's reading of them, the one the transfer uses. */
 #include "provconf.h"
 
 #include <lauxlib.h>
@@ -54,9 +55,28 @@ static int check_block(const spine_provconf *c, const spine_jsondoc *b, const ch
                spine_jsondoc_type_name(b->type));
   const spine_jsondoc *v;
   int64_t ms;
-  if ((v = spine_jsondoc_get(b, "base_url")) && v->type != SPINE_JSONDOC_STRING) {
+  if ((v = spine_jsondoc_get(b, "base_url"))) {
     snprintf(field, sizeof field, "%s.base_url", prefix);
-    return bad(e, c, v->line, field, "must be a string");
+    if (v->type != SPINE_JSONDOC_STRING) return bad(e, c, v->line, field, "must be a string");
+    spine_http_dest d;
+    spine_err ue;
+    if (spine_http_dest_of(v->str, &d, &ue)) return bad(e, c, v->line, field, "%s", ue.msg);
+  }
+  if ((v = spine_jsondoc_get(b, "allowed_hosts"))) {
+    snprintf(field, sizeof field, "%s.allowed_hosts", prefix);
+    if (v->type != SPINE_JSONDOC_ARRAY)
+      return bad(e, c, v->line, field,
+                 "must be a list of hosts p.http may call besides base_url's (\"host\" or "
+                 "\"host:port\")");
+    int i = 0;
+    for (const spine_jsondoc *x = v->child; x; x = x->next, i++) {
+      snprintf(field, sizeof field, "%s.allowed_hosts[%d]", prefix, i);
+      spine_http_host h;
+      spine_err he;
+      if (x->type != SPINE_JSONDOC_STRING)
+        return bad(e, c, x->line, field, "must be a string (\"host\" or \"host:port\")");
+      if (spine_http_host_parse(x->str, &h, &he)) return bad(e, c, x->line, field, "%s", he.msg);
+    }
   }
   if ((v = spine_jsondoc_get(b, "rate_limit")) &&
       (v->type != SPINE_JSONDOC_NUMBER || !(v->num > 0) || !isfinite(v->num))) {
@@ -125,6 +145,24 @@ static int add_entry(spine_provconf *c, const char *name, const spine_jsondoc *b
   en->base = base;
   en->over = over;
   en->line = (base ? base : over)->line;
+  return 0;
+}
+
+/* The hosts of an entry, from its (already checked) base_url and allowed_hosts. */
+static int settle_hosts(spine_provconf_entry *en) {
+  const spine_jsondoc *base = setting(en, "base_url"), *more = setting(en, "allowed_hosts");
+  int n = (base ? 1 : 0) + (more ? more->count : 0);
+  if (n == 0) return 0;
+  if (!(en->hosts = calloc((size_t)n, sizeof *en->hosts))) return SPINE_ENOMEM;
+  if (base) {
+    spine_http_dest d;
+    if (spine_http_dest_of(base->str, &d, NULL)) return SPINE_EINVAL;
+    spine_http_host *h = &en->hosts[en->nhosts++];
+    snprintf(h->host, sizeof h->host, "%s", d.host);
+    h->port = d.port; /* base_url's port only: its other ports are other services */
+  }
+  for (const spine_jsondoc *x = more ? more->child : NULL; x; x = x->next)
+    if (spine_http_host_parse(x->str, &en->hosts[en->nhosts++], NULL)) return SPINE_EINVAL;
   return 0;
 }
 
@@ -210,15 +248,26 @@ int spine_provconf_load(const char *dir, const char *environment, spine_provconf
   if (envs &&
       (rc = check_environments(c, envs, environment && *environment ? environment : NULL, e)))
     return rc;
-  for (int i = 0; i < c->n; i++)
+  for (int i = 0; i < c->n; i++) {
     settle(&c->entries[i]);
+    if (settle_hosts(&c->entries[i]))
+      return spine_err_set(e, SPINE_ENOMEM, c->path, NULL, "out of memory");
+  }
   return 0;
 }
 
 void spine_provconf_free(spine_provconf *c) {
   spine_jsondoc_free(c->doc);
+  for (int i = 0; i < c->n; i++)
+    free(c->entries[i].hosts);
   free(c->entries);
   memset(c, 0, sizeof *c);
+}
+
+int spine_provconf_reaches(const spine_provconf_entry *en, const spine_http_dest *d) {
+  for (int i = 0; en && i < en->nhosts; i++)
+    if (spine_http_host_match(&en->hosts[i], d)) return 1;
+  return 0;
 }
 
 const spine_provconf_entry *spine_provconf_find(const spine_provconf *c, const char *provider) {

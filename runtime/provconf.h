@@ -1,7 +1,8 @@
 /* providers/providers.json: the settings of each provider (base_url and any other keys, seen
- * by adapters as p.config; rate_limit, timeout, breaker, channels), the per-environment
- * override blocks, and the SMTP relay p.email sends through. Validates strictly, naming file,
- * line and field; owns the parsed document. Knows nothing of adapters or the loop. */
+ * by adapters as p.config; rate_limit, timeout, breaker, channels, allowed_hosts), the
+ * per-environment override blocks, and the SMTP relay p.email sends through. Validates strictly,
+ * naming file, line and field; owns the parsed document and each provider's list of the hosts
+ * its p.http may reach. Knows nothing of adapters or the loop. */
 #ifndef SPINE_PROVCONF_H
 #define SPINE_PROVCONF_H
 
@@ -9,6 +10,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "http_client.h"
 #include "jsondoc.h"
 
 #define SPINE_PROVCONF_BREAKER_FAILURES 5
@@ -25,6 +27,10 @@ typedef struct spine_provconf_entry {
   int64_t breaker_cooldown_ms;
   const spine_jsondoc *channels; /* an array of channel names, or NULL (the adapter's order) */
   int line;                      /* where the block starts (for messages) */
+  /* Where p.http may go: base_url's host on base_url's port (80 or 443 when it names none),
+   * then each of allowed_hosts ("host": any port; "host:port"). None: nowhere. Owned. */
+  spine_http_host *hosts;
+  int nhosts;
 } spine_provconf_entry;
 
 typedef struct spine_provconf {
@@ -45,6 +51,8 @@ int spine_provconf_load(const char *dir, const char *environment, spine_provconf
 void spine_provconf_free(spine_provconf *c);
 /* The settings of `provider`, or NULL. Borrowed. */
 const spine_provconf_entry *spine_provconf_find(const spine_provconf *c, const char *provider);
+/* 1 when a provider with settings `en` (may be NULL: no settings) may send p.http to `d`. */
+int spine_provconf_reaches(const spine_provconf_entry *en, const spine_http_dest *d);
 /* Pushes p.config: every key of the block (and its override), rate_limit and the others
  * included, as a read-only table (nested tables read-only too). Raises on Lua OOM only; an
  * entry of NULL pushes an empty read-only table. */

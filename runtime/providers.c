@@ -341,6 +341,7 @@ static int load_adapter(spine_providers *ps, const char *fname, spine_router_pro
   if (rc) return rc;
   load_ctx x = {ps, p, spine_provconf_find(&ps->conf, p->name), p->name, e, 0};
   const spine_provconf_entry *en = x.conf;
+  p->settings = en;
   p->timeout_ms = en ? en->timeout_ms : 0;
   p->rps = en ? en->rate_limit : 0;
   p->breaker_failures = en ? en->breaker_failures : SPINE_PROVCONF_BREAKER_FAILURES;

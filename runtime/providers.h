@@ -43,10 +43,12 @@ typedef struct spine_providers_opts {
  * and *out stays NULL. Files are read here, blocking, once: never while calls run.
  *
  * providers.json: {"<provider>": {"base_url", "rate_limit": rps, "timeout": "20s",
- * "breaker": {"failures": 5, "cooldown": "30s"}, "channels": [...], any other key}, "smtp":
- * {"url", "from"}, "environments": {"<env>": {"<provider>" | "smtp": {overrides}}}}. Every key
- * of a provider's block (with its environment's keys laid over it) is p.config, read-only.
- * "channels" may reorder or leave out the adapter's channels, not add any. */
+ * "breaker": {"failures": 5, "cooldown": "30s"}, "channels": [...], "allowed_hosts": ["host",
+ * "host:port"], any other key}, "smtp": {"url", "from"}, "environments": {"<env>":
+ * {"<provider>" | "smtp": {overrides}}}}. Every key of a provider's block (with its
+ * environment's keys laid over it) is p.config, read-only. "channels" may reorder or leave out
+ * the adapter's channels, not add any. p.http reaches base_url's host and port and the
+ * allowed_hosts, nothing else (a provider with neither reaches no host). */
 int spine_providers_new(uv_loop_t *loop, const spine_providers_opts *o, spine_providers **out,
                         spine_err *e);
 /* Cancels calls in flight (their callbacks do not run), closes the adapters' state and the
@@ -77,7 +79,8 @@ typedef struct spine_provider_outcome {
    * attempt's timeout, or p.http's own), "unavailable" (no connection, reset, TLS),
    * "circuit_open" (a channel skipped by its breaker; in attempts); rejected: "rejected"
    * (p.rejected), "smtp_refused" (a 5xx SMTP reply); invalid_argument: "runtime_error",
-   * "instruction_budget", "memory_limit", "invalid_result". Messages of adapter errors start
+   * "instruction_budget", "memory_limit", "invalid_result", "host_not_allowed" (p.http to a
+   * host the provider's settings do not name: nothing was sent). Messages of adapter errors start
    * with "providers/acme.lua:12:". Secrets the call read are replaced by "[secret]" in every
    * string of it (keys too; a secret that appears only as a JSON number is not). */
   const char *json;

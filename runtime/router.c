@@ -473,6 +473,7 @@ static void run_attempt(spine_provider_call *c) {
   t.table_ref = ch->ops_ref;
   t.field = c->operation;
   t.config_ref = p->config_ref;
+  t.settings = p->settings;
   t.idempotency_key = c->key;
   t.traceparent = c->traceparent;
   t.workflow_id = c->workflow_id;

@@ -51,7 +51,8 @@ struct spine_router_provider {
   spine_router_channel *channels;
   int nchannels;
   int module_ref, config_ref;
-  int has_webhook;    /* webhook = function(p, request), or a table with handle */
+  const spine_provconf_entry *settings; /* its providers.json entry (borrowed), or NULL */
+  int has_webhook;                      /* webhook = function(p, request), or a table with handle */
   int webhook_ref;    /* the table form {verify?, handle}, or LUA_NOREF for the function form */
   int has_verify;     /* the table form has verify: the adapter's own scheme replaces the default */
   int64_t timeout_ms; /* per attempt; 0 = 30 s */

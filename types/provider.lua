@@ -64,7 +64,10 @@
 
 --- HTTP on the engine's loop (libcurl): never blocks other workflows; TLS verified, the
 --- workflow's `traceparent` sent, responses capped in size. A failed connection or a timeout
---- raises a transient error (code "unavailable" or "timeout"). Not available in webhook.
+--- raises a transient error (code "unavailable" or "timeout"). Only to base_url's host and port
+--- and the provider's allowed_hosts (providers.json): any other host fails the call as an adapter
+--- fault (code "host_not_allowed"), nothing sent. Redirects are returned, never followed. Not
+--- available in webhook.
 ---@class SpineHttp
 local http = {}
 

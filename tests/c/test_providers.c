@@ -1,7 +1,8 @@
 /* The provider adapters (providers.c, pctx.c, router.c) against a real HTTP server on
  * 127.0.0.1 in the same loop, with the adapters of tests/providers: loading errors, calls over
- * HTTP, fallback and rejection, the circuit breaker, the rate limit, timeouts, limits, secrets
- * kept out of outcomes and logs, p.render and p.config, webhooks. */
+ * HTTP, fallback and rejection, the hosts p.http may reach, the circuit breaker, the rate
+ * limit, timeouts, limits, secrets kept out of outcomes and logs, p.render and p.config,
+ * webhooks. */
 #include "providers.h"
 
 #include <arpa/inet.h>
@@ -289,6 +290,16 @@ TEST_IMPL(providers_load_errors) {
       {"{\"environments\": {\"prod\": {\"x\": {\"rate_limit\": 0}}}}",
        "environments.prod.x.rate_limit: must be a positive number"},
       {"{\"smtp\": {\"url\": 25}}", "smtp: url must be a non-empty string"},
+      {"{\n\"x\": {\"base_url\": \"ftp://files.example\"}}",
+       "providers.json:2: x.base_url: \"ftp://files.example\" is not an http:// or https:// URL"},
+      {"{\"x\": {\"base_url\": \"api.example/v1\"}}", "x.base_url: \"api.example/v1\" is not"},
+      {"{\"x\": {\"allowed_hosts\": \"auth.example\"}}", "x.allowed_hosts: must be a list"},
+      {"{\"x\": {\"allowed_hosts\": [\"auth.example\",\n 7]}}",
+       "providers.json:2: x.allowed_hosts[1]: must be a string"},
+      {"{\"x\": {\"allowed_hosts\": [\"https://auth.example/\"]}}",
+       "x.allowed_hosts[0]: \"https://auth.example/\" is not a host name or host:port"},
+      {"{\"environments\": {\"prod\": {\"x\": {\"allowed_hosts\": [\"user@auth.example\"]}}}}",
+       "environments.prod.x.allowed_hosts[0]: \"user@auth.example\" is not a host name"},
   };
   for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
     clear_dir(dir);
@@ -620,6 +631,104 @@ TEST_IMPL(providers_adapter_faults) {
   ASSERT_EQ(r.kind, SPINE_PROVIDER_OK);
   ASSERT_EQ(metric(&f, BREAKER), 0);
   teardown(&f);
+  return 0;
+}
+
+/* ---- the hosts p.http may reach ---- */
+
+/* tmpl with each "PORT" replaced by port. */
+static void with_port(char *text, size_t size, const char *tmpl, int port) {
+  size_t n = 0;
+  for (const char *p = tmpl; *p && n + 8 < size;) {
+    if (!strncmp(p, "PORT", 4)) {
+      n += (size_t)snprintf(text + n, size - n, "%d", port);
+      p += 4;
+    } else {
+      text[n++] = *p++;
+    }
+  }
+  text[n] = '\0';
+}
+
+/* acme's base_url is http://acme.invalid (port 80); tests/providers/providers.json allows
+ * 127.0.0.1 on any port besides, where the test server listens. */
+TEST_IMPL(providers_http_hosts) {
+  fixture f;
+  setup(&f);
+  out r;
+  char extra[400];
+  snprintf(extra, sizeof extra, "\"url\":\"%s/api\"", f.base);
+  call(&f, "reach", extra, &r);
+  ASSERT_EQ(r.kind, SPINE_PROVIDER_OK);
+  ASSERT_STR_EQ(r.json, "{\"channel\":\"api\",\"status\":201}");
+  ASSERT_EQ(f.api_hits, 1);
+
+  /* Other names of this machine, userinfo, base_url's host on another port: refused before any
+   * connection, as an adapter fault: not retried, no other channel tried (backup would answer),
+   * also when the adapter catches the error and raises p.transient instead. */
+  int port = spine_http_server_port(f.srv);
+  static const struct {
+    const char *url, *host;
+  } refused[] = {
+      {"http://localhost:PORT/api", "localhost:PORT"},
+      {"http://[::1]:PORT/api", "[::1]:PORT"},
+      {"http://acme.invalid@localhost:PORT/api", "localhost:PORT"},
+      {"http://127.0.0.1:PORT@localhost:PORT/api", "localhost:PORT"},
+      {"http://acme.invalid:81/api", "acme.invalid:81"},
+      {"https://acme.invalid/api", "acme.invalid:443"},
+  };
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+    for (int caught = 0; caught < 2; caught++) {
+      char url[200], host[100], want[200];
+      with_port(url, sizeof url, refused[i].url, port);
+      with_port(host, sizeof host, refused[i].host, port);
+      snprintf(extra, sizeof extra, "\"url\":\"%s\"", url);
+      call(&f, caught ? "reach_caught" : "reach", extra, &r);
+      ASSERT_EQ(r.kind, SPINE_PROVIDER_INVALID);
+      ASSERT_STR_EQ(r.channel, "api");
+      ASSERT_STR_CONTAINS(r.json, "\"code\":\"host_not_allowed\"");
+      snprintf(want, sizeof want, "acme may not call %s (only its base_url's host and port", host);
+      ASSERT_STR_CONTAINS(r.json, want);
+      ASSERT_STR_CONTAINS(r.json, "\"message\":\"tests/providers/acme.lua:");
+      ASSERT(strstr(r.json, "backup") == NULL);
+    }
+  ASSERT_EQ(f.api_hits, 1);
+  ASSERT_EQ(f.backup_hits, 0);
+  /* Not a URL p.http speaks: an adapter fault too, nothing sent. */
+  call(&f, "reach", "\"url\":\"file:///etc/passwd\"", &r);
+  ASSERT_EQ(r.kind, SPINE_PROVIDER_INVALID);
+  ASSERT_STR_CONTAINS(r.json, "is not an http:// or https:// URL");
+  teardown(&f);
+
+  /* A provider without base_url or allowed_hosts may call no host at all. */
+  char dir[] = "/tmp/spine-providers-XXXXXX";
+  ASSERT(mkdtemp(dir) != NULL);
+  put_file(
+      dir, "x.lua",
+      "return { name = 'x', channels = { 'api' },\n"
+      "  api = { op = function(p, args) return p.http.get(args.base .. '/api').status end } }");
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  spine_providers_opts o = {0};
+  o.dir = dir;
+  spine_providers *ps;
+  spine_err e;
+  ASSERT_EQ(spine_providers_new(&loop, &o, &ps, &e), 0);
+  spine_provider_request q = {0};
+  q.provider = "x";
+  q.operation = "op";
+  q.args_json = "{\"base\":\"http://127.0.0.1:9\"}";
+  memset(&r, 0, sizeof r);
+  ASSERT_EQ(spine_providers_call(ps, &q, on_outcome, &r, NULL, &e), 0);
+  while (!r.calls)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(r.kind, SPINE_PROVIDER_INVALID);
+  ASSERT_STR_CONTAINS(r.json, "x may not call 127.0.0.1:9");
+  spine_providers_free(ps);
+  ASSERT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+  clear_dir(dir);
+  ASSERT_EQ(rmdir(dir), 0);
   return 0;
 }
 

@@ -69,6 +69,14 @@ return {
     urlencode = function(p, args)
       return { segment = p.urlencode(args.value), plain = p.urlencode("Az09-._~") }
     end,
+    reach = function(p, args)
+      local res = p.http.post(args.url, { json = { contract = args.contract }, timeout = "2s" })
+      return { status = res.status, channel = p.channel }
+    end,
+    reach_caught = function(p, args)
+      local ok, err = pcall(p.http.post, args.url, { json = {} })
+      error(p.transient("try elsewhere: " .. tostring(ok) .. " " .. tostring(err)))
+    end,
   },
   backup = {
     submit = function(p, args)
@@ -79,6 +87,12 @@ return {
     mail = function(p, args)
       p.email.send { to = args.to, subject = "Activation " .. args.contract, body = "Please." }
       return { sent = true }
+    end,
+    reach = function(p)
+      return { channel = p.channel }
+    end,
+    reach_caught = function(p)
+      return { channel = p.channel }
     end,
   },
   webhook = function(p, request)
