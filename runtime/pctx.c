@@ -39,7 +39,7 @@ struct spine_pctx {
   spine_pctx_host *h;
   int mode;
   spine_limits lim;
-  spine_secrets *secrets;
+  spine_secrets *secrets; /* the host's: every secret handed out so far */
   char provider[64], channel[64], operation[64], field[64], file[256];
   char *key, *traceparent, *workflow_id, *args; /* owned copies, may be NULL */
   const spine_provider_webhook *hook;           /* MODE_WEBHOOK: the request */
@@ -183,6 +183,11 @@ static int p_secret(lua_State *L) {
   }
   const char *kept = spine_secrets_remember(a->secrets, buf, (size_t)n);
   memset(buf, 0, sizeof buf);
+  if (!kept && a->secrets->secrets >= SPINE_SECRETS_MAX)
+    return luaL_error(L,
+                      "p.secret: %d secrets were handed out already, as many as can be kept out "
+                      "of logs and records: \"%s\" is not",
+                      SPINE_SECRETS_MAX, name);
   if (!kept) return luaL_error(L, "p.secret: out of memory");
   lua_pushlstring(L, kept, (size_t)n);
   return 1;
@@ -883,13 +888,12 @@ static char *dup_or_null(const char *s) {
   return s ? strdup(s) : NULL;
 }
 
-static spine_pctx *new_attempt(spine_pctx_host *h, const spine_pctx_target *t,
-                               spine_secrets *secrets, int mode) {
+static spine_pctx *new_attempt(spine_pctx_host *h, const spine_pctx_target *t, int mode) {
   spine_pctx *a = calloc(1, sizeof *a);
   if (!a) return NULL;
   a->h = h;
   a->mode = mode;
-  a->secrets = secrets;
+  a->secrets = &h->secrets;
   snprintf(a->provider, sizeof a->provider, "%s", t->provider);
   snprintf(a->channel, sizeof a->channel, "%s", t->channel ? t->channel : "");
   snprintf(a->operation, sizeof a->operation, "%s", t->operation ? t->operation : "");
@@ -926,10 +930,10 @@ static int make_co(spine_pctx *a) {
   return 0;
 }
 
-int spine_pctx_start(spine_pctx_host *h, const spine_pctx_target *t, spine_secrets *secrets,
-                     spine_pctx_done done, void *data, spine_pctx **out) {
+int spine_pctx_start(spine_pctx_host *h, const spine_pctx_target *t, spine_pctx_done done,
+                     void *data, spine_pctx **out) {
   *out = NULL;
-  spine_pctx *a = new_attempt(h, t, secrets, MODE_ATTEMPT);
+  spine_pctx *a = new_attempt(h, t, MODE_ATTEMPT);
   if (!a) return SPINE_ENOMEM;
   a->done = done;
   a->data = data;
@@ -954,9 +958,8 @@ void spine_pctx_cancel(spine_pctx *a) {
 /* Runs webhook (or webhook.verify / webhook.handle) to its end: a new attempt, or NULL with `e`
  * set. The caller reads the results on a->co and ends with end_webhook. */
 static spine_pctx *run_webhook(spine_pctx_host *h, const spine_pctx_target *t,
-                               const spine_provider_webhook *w, spine_secrets *secrets, int *nres,
-                               spine_err *e) {
-  spine_pctx *a = new_attempt(h, t, secrets, MODE_WEBHOOK);
+                               const spine_provider_webhook *w, int *nres, spine_err *e) {
+  spine_pctx *a = new_attempt(h, t, MODE_WEBHOOK);
   if (a) a->hook = w;
   if (a && make_co(a)) {
     free_attempt(a);
@@ -978,10 +981,10 @@ static void end_webhook(spine_pctx *a) {
 }
 
 int spine_pctx_webhook_verify(spine_pctx_host *h, const spine_pctx_target *t,
-                              const spine_provider_webhook *w, spine_secrets *secrets, char *id,
-                              size_t size, spine_err *e) {
+                              const spine_provider_webhook *w, char *id, size_t size,
+                              spine_err *e) {
   int nres;
-  spine_pctx *a = run_webhook(h, t, w, secrets, &nres, e);
+  spine_pctx *a = run_webhook(h, t, w, &nres, e);
   if (!a) return SPINE_ENOMEM;
   int rc = 0;
   if (a->res.kind == SPINE_PROVIDER_OK) {
@@ -1003,7 +1006,7 @@ int spine_pctx_webhook_verify(spine_pctx_host *h, const spine_pctx_target *t,
     rc = SPINE_EINVAL;
   }
   if (rc) {
-    spine_secrets_scrub_text(secrets, a->res.message, sizeof a->res.message);
+    spine_secrets_scrub_text(&h->secrets, a->res.message, sizeof a->res.message);
     spine_err_set(e, rc, t->file, NULL, "%s", a->res.message);
   }
   end_webhook(a);
@@ -1011,10 +1014,9 @@ int spine_pctx_webhook_verify(spine_pctx_host *h, const spine_pctx_target *t,
 }
 
 int spine_pctx_webhook(spine_pctx_host *h, const spine_pctx_target *t,
-                       const spine_provider_webhook *w, spine_secrets *secrets, spine_buf *actions,
-                       spine_err *e) {
+                       const spine_provider_webhook *w, spine_buf *actions, spine_err *e) {
   int nres;
-  spine_pctx *a = run_webhook(h, t, w, secrets, &nres, e);
+  spine_pctx *a = run_webhook(h, t, w, &nres, e);
   if (!a) return SPINE_ENOMEM;
   int rc = 0;
   spine_buf out = SPINE_BUF_INIT;
@@ -1033,13 +1035,13 @@ int spine_pctx_webhook(spine_pctx_host *h, const spine_pctx_target *t,
     if (spine_webhook_actions_encode(L, where, &out, &ae)) {
       set_result(a, SPINE_PROVIDER_INVALID, "invalid_result", "%s", ae.msg);
       rc = SPINE_EINVAL;
-    } else if (spine_secrets_scrub_json(L, secrets, &out)) {
+    } else if (spine_secrets_scrub_json(L, &h->secrets, &out)) {
       set_result(a, SPINE_PROVIDER_INVALID, "invalid_result", "%s: webhook: cannot scrub", where);
       rc = SPINE_EINVAL;
     }
   }
   if (rc) {
-    spine_secrets_scrub_text(secrets, a->res.message, sizeof a->res.message);
+    spine_secrets_scrub_text(&h->secrets, a->res.message, sizeof a->res.message);
     spine_err_set(e, rc, t->file, NULL, "%s", a->res.message);
   } else {
     rc = spine_buf_append(actions, out.data, out.len);

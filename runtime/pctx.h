@@ -1,8 +1,9 @@
 /* The provider context `p` (SPEC §6) and the run of one adapter function in a coroutine of
  * its own: p.http and p.email yield until their exchange on the loop ends, p.secret reads the
- * secret store and remembers every value it hands out, so that nothing leaving the call
- * (result, error, log line) carries one. An attempt owns its coroutine, its timeout timer and
- * its exchange in flight; it never retries, never picks a channel (router.c does). */
+ * secret store and remembers every value it hands out, for the registry's life, so that
+ * nothing leaving any call (result, error, log line) carries one, nor its simple forms. An attempt
+ * owns its coroutine, its timeout timer and its exchange in flight; it never retries, never picks a
+ * channel (router.c does). */
 #ifndef SPINE_PCTX_H
 #define SPINE_PCTX_H
 
@@ -32,6 +33,12 @@ typedef struct spine_pctx_host {
   int64_t instructions; /* per resume */
   int64_t mem_limit;    /* bytes the call may hold */
   spine_pctx *running;  /* the attempt whose coroutine runs now (p's functions act on it) */
+  /* Every secret p.secret handed to any adapter since the registry loaded, with its forms
+   * (secrets.h): an adapter may keep one in its module state and return it from a later call
+   * that never read it, so each call's output is scrubbed of all of them. At most
+   * SPINE_SECRETS_MAX values: past it p.secret refuses to hand out another. Free with
+   * spine_secrets_free once no call runs. */
+  spine_secrets secrets;
 } spine_pctx_host;
 
 /* Which function runs (registry[table_ref][field]) and what it sees as p. Strings are copied. */
@@ -51,7 +58,7 @@ typedef struct spine_pctx_target {
 } spine_pctx_target;
 
 /* How an attempt ended. `json` is the result (OK) or the error's details (else; empty when
- * there are none), neither scrubbed yet. */
+ * there are none), neither scrubbed yet (the host's secrets scrub them). */
 typedef struct spine_pctx_result {
   spine_provider_kind kind;
   char code[32];     /* "transient", "timeout", "unavailable", "rejected", "runtime_error",
@@ -70,8 +77,8 @@ void spine_pctx_open(lua_State *L, spine_pctx_host *h);
  * `done` runs exactly once, maybe before this returns (a function that did not yield), unless
  * the attempt is cancelled. The attempt frees itself after `done` (handles close on the loop).
  * Returns 0, or SPINE_ENOMEM without calling done. */
-int spine_pctx_start(spine_pctx_host *h, const spine_pctx_target *t, spine_secrets *secrets,
-                     spine_pctx_done done, void *data, spine_pctx **out);
+int spine_pctx_start(spine_pctx_host *h, const spine_pctx_target *t, spine_pctx_done done,
+                     void *data, spine_pctx **out);
 /* Stops an attempt (its exchange in flight is cancelled); `done` never runs. */
 void spine_pctx_cancel(spine_pctx *a);
 
@@ -79,13 +86,11 @@ void spine_pctx_cancel(spine_pctx *a);
  * as providers.h describes (a JSON array, scrubbed). Returns 0 or SPINE_EINVAL with e->msg
  * saying what (file:line, scrubbed), writing nothing. */
 int spine_pctx_webhook(spine_pctx_host *h, const spine_pctx_target *t,
-                       const spine_provider_webhook *w, spine_secrets *secrets, spine_buf *actions,
-                       spine_err *e);
+                       const spine_provider_webhook *w, spine_buf *actions, spine_err *e);
 /* Runs webhook.verify(p, request) synchronously (as spine_pctx_webhook) and writes the delivery
  * id it returned into id[size]. Returns 0, or SPINE_EINVAL with e->msg saying what (raised, or
  * returned no string, an empty one or one of size bytes or more; scrubbed). */
 int spine_pctx_webhook_verify(spine_pctx_host *h, const spine_pctx_target *t,
-                              const spine_provider_webhook *w, spine_secrets *secrets, char *id,
-                              size_t size, spine_err *e);
+                              const spine_provider_webhook *w, char *id, size_t size, spine_err *e);
 
 #endif

@@ -405,6 +405,7 @@ static void release(spine_providers *ps) {
   spine_provconf_free(&ps->conf);
   spine_jsondoc_free(ps->secrets);
   ps->secrets = NULL;
+  spine_secrets_free(&ps->host.secrets); /* the calls are gone: nothing to scrub any more */
 }
 
 static int load_all(spine_providers *ps, const spine_providers_opts *o, spine_err *e) {
@@ -592,10 +593,7 @@ int spine_providers_webhook(spine_providers *ps, const spine_provider_webhook *w
                          p->name);
   spine_pctx_target t;
   webhook_target(p, "handle", &t);
-  spine_secrets secrets = {0};
-  int rc = spine_pctx_webhook(&ps->host, &t, w, &secrets, actions, e);
-  spine_secrets_free(&secrets);
-  return rc;
+  return spine_pctx_webhook(&ps->host, &t, w, actions, e);
 }
 
 int spine_providers_webhook_verify(spine_providers *ps, const spine_provider_webhook *w, char *id,
@@ -607,8 +605,6 @@ int spine_providers_webhook_verify(spine_providers *ps, const spine_provider_web
   if (!p->has_verify) return 0;
   spine_pctx_target t;
   webhook_target(p, "verify", &t);
-  spine_secrets secrets = {0};
-  int rc = spine_pctx_webhook_verify(&ps->host, &t, w, &secrets, id, size, e);
-  spine_secrets_free(&secrets);
+  int rc = spine_pctx_webhook_verify(&ps->host, &t, w, id, size, e);
   return rc ? rc : 1;
 }

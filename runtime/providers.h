@@ -81,8 +81,9 @@ typedef struct spine_provider_outcome {
    * (p.rejected), "smtp_refused" (a 5xx SMTP reply); invalid_argument: "runtime_error",
    * "instruction_budget", "memory_limit", "invalid_result", "host_not_allowed" (p.http to a
    * host the provider's settings do not name: nothing was sent). Messages of adapter errors start
-   * with "providers/acme.lua:12:". Secrets the call read are replaced by "[secret]" in every
-   * string of it (keys too; a secret that appears only as a JSON number is not). */
+   * with "providers/acme.lua:12:". Every secret any adapter of the registry was handed, and its
+   * forms (secrets.h), is replaced by "[secret]" in every string of it (keys too; a secret that
+   * appears only as a JSON number is not). */
   const char *json;
   size_t json_len;
   const char *channel; /* the channel that answered last ("" if none ran) */
@@ -143,7 +144,8 @@ typedef struct spine_provider_webhook {
 /* Runs the adapter's webhook(p, request) (or webhook.handle(p, request)) (request = {body, json,
  * headers}, header names lower-cased) synchronously, under the instruction budget; it may not call
  * p.http or p.email (they raise). Appends to `actions` a JSON array of what to do (canonical JSON:
- * keys sorted; a missing payload or input is {}; nil returned is []; secrets read are "[secret]"),
+ * keys sorted; a missing payload or input is {}; nil returned is []; every secret handed out is
+ * "[secret]"),
  * each one
  *   {"signal": name, "workflow_id": id, "payload": {...}}   or
  *   {"signal": name, "contract_id": id, "payload": {...}}   or

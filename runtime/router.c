@@ -1,7 +1,7 @@
 /* Routing one provider call: channel after channel (skipping those without the operation or
  * with an open breaker), one token of the provider's bucket per attempt, then the outcome with
- * every attempt listed and every secret the call read scrubbed. Owns the calls; runs them only
- * from loop callbacks, so a caller's callback never runs inside spine_router_call. */
+ * every attempt listed and every secret any adapter was ever handed scrubbed. Owns the calls; runs
+ * them only from loop callbacks, so a caller's callback never runs inside spine_router_call. */
 #include "router.h"
 
 #include <lauxlib.h>
@@ -31,7 +31,6 @@ struct spine_provider_call {
   spine_provider_kind kind;
   char code[32], message[512];
   spine_buf details;
-  spine_secrets secrets;
   spine_provider_cb cb;
   void *data;
   spine_provider_call *prev, *next_call; /* r->calls */
@@ -286,7 +285,6 @@ static void free_call(spine_provider_call *c) {
   free(c->workflow_id);
   spine_buf_free(&c->attempts);
   spine_buf_free(&c->details);
-  spine_secrets_free(&c->secrets);
   free(c);
 }
 
@@ -420,7 +418,9 @@ static void end_call(spine_provider_call *c, const spine_buf *result) {
     spine_buf_append(&json, result->data, result->len);
   else
     error_json(c, &json);
-  if (spine_secrets_scrub_json(c->r->host->L, &c->secrets, &json) || !json.len) {
+  /* Every secret handed out so far, not only this call's: an adapter may return one it kept
+   * from an earlier call. */
+  if (spine_secrets_scrub_json(c->r->host->L, &c->r->host->secrets, &json) || !json.len) {
     spine_buf_reset(&json); /* never the unscrubbed text */
     c->kind = SPINE_PROVIDER_TRANSIENT;
     spine_buf_puts(&json, "{\"code\":\"memory\",\"kind\":\"transient\",\"message\":\"out of "
@@ -479,7 +479,7 @@ static void run_attempt(spine_provider_call *c) {
   t.workflow_id = c->workflow_id;
   t.args_json = c->args;
   t.timeout_ms = c->timeout_ms;
-  if (spine_pctx_start(c->r->host, &t, &c->secrets, on_attempt, c, &c->attempt)) {
+  if (spine_pctx_start(c->r->host, &t, on_attempt, c, &c->attempt)) {
     spine_pctx_result res;
     memset(&res, 0, sizeof res);
     res.kind = SPINE_PROVIDER_TRANSIENT;

@@ -776,6 +776,67 @@ TEST_IMPL(providers_secrets_never_leak) {
   return 0;
 }
 
+/* An adapter keeps a secret in its module state on one call and hands it out, in simple forms,
+ * from later calls that never read it (tests/providers/cacher.lua): every form is scrubbed from
+ * the results, the error and the log lines of those calls. */
+#define CACHED "cached-Secret-42/+x"
+
+TEST_IMPL(providers_secrets_across_calls) {
+  fixture f;
+  setup(&f);
+  ASSERT_EQ(setenv("SPINE_SECRET_CACHER_API_KEY", CACHED, 1), 0);
+  out r;
+  start(&f, "cacher", "remember", NULL, 0, &r);
+  wait_for(&f, &r);
+  ASSERT_EQ(r.kind, SPINE_PROVIDER_OK);
+  ASSERT_STR_EQ(r.json, "{\"kept\":19}");
+
+  char logpath[] = "/tmp/spine-providers-log-XXXXXX";
+  int fd = mkstemp(logpath);
+  ASSERT(fd >= 0);
+  int saved = dup(STDERR_FILENO);
+  ASSERT(saved >= 0);
+  ASSERT_EQ(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+  out shown, refused;
+  start(&f, "cacher", "reveal", NULL, 0, &shown);
+  wait_for(&f, &shown);
+  start(&f, "cacher", "reveal_error", NULL, 0, &refused);
+  wait_for(&f, &refused);
+  ASSERT_EQ(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+  close(saved);
+  char logs[8192];
+  ssize_t n = pread(fd, logs, sizeof logs - 1, 0);
+  ASSERT_GT(n, 0);
+  logs[n] = '\0';
+  close(fd);
+  unlink(logpath);
+
+  ASSERT_EQ(shown.kind, SPINE_PROVIDER_OK);
+  static const char *const fields[] = {"plain", "upper", "lower", "b64", "url", "hex"};
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    char want[64];
+    snprintf(want, sizeof want, "\"%s\":\"[secret]\"", fields[i]);
+    ASSERT_STR_CONTAINS(shown.json, want);
+  }
+  ASSERT_STR_CONTAINS(shown.json, "\"basic\":\"Basic ");
+  ASSERT_STR_CONTAINS(shown.json, "[secret]");
+  ASSERT_EQ(refused.kind, SPINE_PROVIDER_REJECTED);
+  ASSERT_STR_CONTAINS(refused.json, "\"message\":\"refused for [secret]\"");
+  ASSERT_STR_CONTAINS(refused.json, "\"details\":{\"hex\":\"[secret]\",\"key\":\"[secret]\"}");
+  ASSERT_STR_CONTAINS(logs, "\"msg\":\"kept [secret]\"");
+  ASSERT_STR_CONTAINS(logs, "\"fields\":{\"b64\":\"[secret]\",\"lower\":\"[secret]\"}");
+  const char *texts[] = {shown.json, refused.json, logs};
+  for (size_t i = 0; i < 3; i++) {
+    ASSERT(strstr(texts[i], "cached-Secret") == NULL);
+    ASSERT(strstr(texts[i], "CACHED-SECRET") == NULL);
+    ASSERT(strstr(texts[i], "cached-secret") == NULL);
+    ASSERT(strstr(texts[i], "Y2FjaGVkLVNlY3JldC0") == NULL); /* base64 of its first bytes */
+    ASSERT(strstr(texts[i], "6361636865642d") == NULL);      /* hex of "cached-" */
+  }
+  teardown(&f);
+  return 0;
+}
+
 /* ---- p.render, p.config, p.email ---- */
 
 TEST_IMPL(providers_render_config_email) {
