@@ -135,7 +135,7 @@ static int lists_host(const char *allow, const spine_http_dest *d, spine_err *e)
     p += strcspn(p, ",");
     if (*p == ',') p++;
     if (!len) continue;
-    snprintf(entry, sizeof entry, "%.*s", len < sizeof entry ? (int)len : 0, s);
+    snprintf(entry, sizeof entry, "%.*s", (int)(len < sizeof entry ? len : sizeof entry - 1), s);
     spine_http_host h;
     spine_err he;
     if (spine_http_host_parse(entry, &h, &he)) {
