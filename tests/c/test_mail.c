@@ -37,6 +37,7 @@ struct smtpd {
   size_t pause_after; /* stop reading after this many bytes of DATA until resumed (0: never) */
   int release, resume, stop;
   int connections, messages, eofs, paused;
+  int auths; /* AUTH commands seen: a password on the wire */
   size_t data_bytes;
   spine_buf envelope; /* "MAIL FROM:<a>\nRCPT TO:<b>\n..." of the last transaction */
   spine_buf data;     /* the DATA of the current message as received, stuffed (first 1 MiB) */
@@ -107,6 +108,11 @@ static void command(sconn *c, const char *line) {
     c->in_data = code == 354;
     snprintf(r, sizeof r, "%d %s\r\n", code, code == 354 ? "go ahead" : "not now");
     reply(c, r);
+  } else if (!strncasecmp(line, "AUTH", 4)) {
+    uv_mutex_lock(&d->mu);
+    d->auths++;
+    uv_mutex_unlock(&d->mu);
+    reply(c, "535 not here\r\n");
   } else if (!strncasecmp(line, "QUIT", 4)) {
     reply(c, "221 bye\r\n");
     uv_shutdown_t *s = malloc(sizeof *s);
@@ -545,6 +551,36 @@ TEST_IMPL(mail_refuses_bad_input) {
   ASSERT_EQ(spine_http_client_running(f.cli), 0);
   uv_run(&f.loop, UV_RUN_NOWAIT);
   teardown(&f);
+  return 0;
+}
+
+/* Credentials over smtp:// to a server that offers no STARTTLS: nothing is sent, the password
+ * least of all. */
+TEST_IMPL(mail_credentials_need_starttls) {
+  smtpd d;
+  smtpd_start(&d, 354, 250);
+  smtpd_run(&d);
+  fixture f;
+  setup(&f, d.port);
+  spine_mail m = message(&f);
+  m.username = "acme";
+  m.password = "s3cret-on-the-wire";
+  got g = {0};
+  ASSERT_EQ(spine_mail_send(f.cli, &m, on_sent, &g, NULL, NULL), 0);
+  wait_sent(&f, &g);
+  ASSERT_NE(g.error, 0);
+  ASSERT(strstr(g.message, "s3cret") == NULL);
+  ASSERT_EQ(smtpd_get(&d, &d.auths), 0);
+  ASSERT_EQ(smtpd_get(&d, &d.messages), 0);
+  /* the same message without credentials goes: the refusal was the missing STARTTLS */
+  m.username = m.password = NULL;
+  got g2 = {0};
+  ASSERT_EQ(spine_mail_send(f.cli, &m, on_sent, &g2, NULL, NULL), 0);
+  wait_sent(&f, &g2);
+  ASSERT_EQ(g2.error, 0);
+  ASSERT_EQ(smtpd_get(&d, &d.messages), 1);
+  teardown(&f);
+  smtpd_stop(&d);
   return 0;
 }
 

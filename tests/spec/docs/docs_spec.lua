@@ -98,3 +98,37 @@ describe("the guides", function()
     assert.is_true(ran >= 1, "expected a test kit example in docs/playbooks.md")
   end)
 end)
+
+-- docs/security.md proves each claim by naming its test: every name it gives is a test that
+-- exists (a spec file, or a C test of tests/c/test_list.h; `c_x_*` names a family).
+describe("the threat model", function()
+  it("names only tests that exist", function()
+    local text = read("docs/security.md")
+    local specs = {}
+    local p = io.popen("cd " .. T.q(T.src) .. " && find tests/spec -name '*_spec.lua'")
+    for line in p:lines() do specs[line:match("([%w_]+)%.lua$")] = true end
+    p:close()
+    local ctests = {}
+    for name in read("tests/c/test_list.h"):gmatch("XX%(([%w_]+)%)") do ctests[name] = true end
+    local named = 0
+    for name in text:gmatch("`([%w_%*]+)`") do
+      if name:match("_spec$") then
+        named = named + 1
+        assert.is_true(specs[name] == true, "docs/security.md names " .. name .. ": no such spec")
+      elseif name:match("^c_") then
+        named = named + 1
+        local want, found = name:sub(3), false
+        if want:sub(-1) == "*" then
+          local prefix = want:sub(1, -2)
+          for t in pairs(ctests) do
+            if t:sub(1, #prefix) == prefix then found = true end
+          end
+        else
+          found = ctests[want] == true
+        end
+        assert.is_true(found, "docs/security.md names " .. name .. ": no such C test")
+      end
+    end
+    assert.is_true(named >= 10, "expected docs/security.md to name its tests")
+  end)
+end)
