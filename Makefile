@@ -3,6 +3,9 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 
+# Every C file of the project: the runtime's layers, the CLI, the intents, the C tests.
+C_SOURCES = $(wildcard runtime/*.[ch] runtime/*/*.[ch] intents/*.[ch] tests/c/*.[ch])
+
 .PHONY: all deps build asan test test-asan demo bench format format-check clean
 
 all: build
@@ -30,10 +33,10 @@ bench: build
 	@$(BUILD)/spine bench
 
 format:
-	@clang-format -i runtime/*.c runtime/*.h runtime/cli/*.c runtime/cli/*.h intents/*.c intents/*.h tests/c/*.c tests/c/*.h 2>/dev/null || true
+	@clang-format -i $(C_SOURCES) 2>/dev/null || true
 
 format-check:
-	@clang-format --dry-run -Werror runtime/*.c runtime/*.h runtime/cli/*.c runtime/cli/*.h $(wildcard intents/*.c intents/*.h tests/c/*.c tests/c/*.h)
+	@clang-format --dry-run -Werror $(C_SOURCES)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

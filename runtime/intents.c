@@ -1,4 +1,5 @@
-/* The intent registry (intents.h): a fixed table filled at start, read-only afterwards. */
+/* The intent registry (intents.h): a fixed table filled at start, read-only afterwards. The
+ * engine knows no intent by name: the catalog that fills it is the domain's (intents/). */
 #include "intents.h"
 
 #include <lauxlib.h>
@@ -11,10 +12,7 @@
 static const spine_intent *registry[MAX_INTENTS];
 static int nintents;
 static int initialised;
-
-#define XX(name) extern const spine_intent spine_intent_##name;
-#include "intent_list.h"
-#undef XX
+static void (*catalog)(void); /* registers the domain's intents: the executable sets it */
 
 void spine_intents_register(const spine_intent *intent) {
   if (nintents == MAX_INTENTS) abort(); /* raise MAX_INTENTS */
@@ -22,12 +20,14 @@ void spine_intents_register(const spine_intent *intent) {
   if (intent->prepare) intent->prepare();
 }
 
+void spine_intents_set_catalog(void (*register_all)(void)) {
+  catalog = register_all;
+}
+
 void spine_intents_init(void) {
   if (initialised) return;
   initialised = 1;
-#define XX(name) spine_intents_register(&spine_intent_##name);
-#include "intent_list.h"
-#undef XX
+  if (catalog) catalog();
 }
 
 const spine_intent *spine_intents_find(const char *name) {

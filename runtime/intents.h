@@ -1,6 +1,7 @@
 /* The registry of business intents: C handlers that turn arguments into SQL statements which
  * commit in the same transaction as the step's checkpoint (exactly once). The catalog lives in
- * intents/ (one file each, listed in intents/intent_list.h); tests may register their own. */
+ * intents/ (one file each, listed in intents/intent_list.h, registered by intents/catalog.c);
+ * tests may register their own. */
 #ifndef SPINE_INTENTS_H
 #define SPINE_INTENTS_H
 
@@ -35,7 +36,10 @@ typedef struct spine_intent {
 
 /* Registers an intent (the catalog's are registered by spine_intents_init). */
 void spine_intents_register(const spine_intent *intent);
-/* Registers the built-in catalog and prepares every intent's statements; idempotent. */
+/* Names the function that registers the catalog (the domain's, intents/catalog.h), before
+ * the first spine_intents_init. The engine itself knows no intent. */
+void spine_intents_set_catalog(void (*register_all)(void));
+/* Registers the catalog (once) and so prepares every intent's statements; idempotent. */
 void spine_intents_init(void);
 const spine_intent *spine_intents_find(const char *name);
 /* The i-th intent in registration order, or NULL past the end. */

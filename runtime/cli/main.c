@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "cli.h"
+#include "intents.h"
 #include "log.h"
 
 static const struct {
@@ -44,6 +46,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+  spine_intents_set_catalog(spine_catalog_register); /* the energy domain's intents */
   const char *level = getenv("SPINE_LOG_LEVEL");
   spine_log_level lv;
   if (level && spine_log_parse_level(level, &lv) == 0) spine_log_set_level(lv);

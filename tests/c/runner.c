@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "catalog.h"
+#include "intents.h"
 #include "test.h"
 
 #define XX(name) int test_##name(void);
@@ -31,6 +33,7 @@ const char *test_newdb(const char *name) {
 }
 
 int main(int argc, char **argv) {
+  spine_intents_set_catalog(spine_catalog_register); /* as the spine executable does */
   if (argc != 2) {
     fprintf(stderr, "usage: spine_ctest TEST\n");
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)

@@ -20,7 +20,7 @@
 #define AUTH_FILE_MAX 2048
 
 static const char hba_text[] =
-    "# Written by Spine (runtime/pgembed_auth.c) at every start: edits here are overwritten.\n"
+    "# Written by Spine (runtime/store/pgembed_auth.c) at every start: edits here are overwritten.\n"
     "# Only the operating system user who runs Spine may connect (pg_ident.conf, map spine),\n"
     "# and only over the Unix socket: listen_addresses is empty, and the socket and its\n"
     "# directory are mode 0700.\n"
@@ -87,7 +87,7 @@ int spine_pgembed__write_auth(const char *datadir, const char *os_user,
       snprintf(ident, sizeof ident, "%s/pg_ident.conf", datadir) >= (int)sizeof ident)
     return spine_err_set(e, SPINE_EINVAL, datadir, NULL, "path too long");
   snprintf(ident_text, sizeof ident_text,
-           "# Written by Spine (runtime/pgembed_auth.c) at every start: edits here are "
+           "# Written by Spine (runtime/store/pgembed_auth.c) at every start: edits here are "
            "overwritten.\n"
            "# The operating system user %s may connect as role spine (the engine's) or as\n"
            "# postgres (the cluster's superuser); nobody else may connect at all.\n"

@@ -507,12 +507,13 @@ static int initdb(const spine_pgembed *pg, const runas *who, const char *locale,
 
 /* Settings appended to postgresql.conf at creation. fsync and synchronous_commit stay on:
  * durability is the point. */
-static const char conf_extra[] = "\n# Added by Spine (runtime/pgembed.c) when it created this "
-                                 "cluster.\n"
-                                 "listen_addresses = ''\n"
-                                 "unix_socket_permissions = 0700\n"
-                                 "max_connections = 200\n"
-                                 "shared_buffers = 128MB\n";
+static const char conf_extra[] =
+    "\n# Added by Spine (runtime/store/pgembed.c) when it created this "
+    "cluster.\n"
+    "listen_addresses = ''\n"
+    "unix_socket_permissions = 0700\n"
+    "max_connections = 200\n"
+    "shared_buffers = 128MB\n";
 
 static int append_conf(const spine_pgembed *pg, spine_err *e) {
   char p[1300];
