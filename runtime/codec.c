@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 /* A list may have holes (nil, encoded null: decoding [1,null,3] leaves one) as long as it has
  * no more holes than values plus this slack; past that {[1e9] = 1} would print a billion nulls. */
 #define HOLE_SLACK 32
@@ -53,54 +55,6 @@ static int put(spine_buf *b, const char *s, size_t n) {
   if (room(b, n)) return SPINE_ENOMEM;
   memcpy(b->data + b->len, s, n);
   b->len += n;
-  return 0;
-}
-
-/* 0: the byte passes through; else the letter after the backslash ('u' for \u00XX). Bytes
- * >= 0x80 pass through unvalidated: Lua strings from JSON or playbooks are UTF-8 by contract. */
-/* clang-format off */
-static const char escapes[256] = {
-    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
-    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
-    0,   0,   '"', 0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
-    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
-    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
-    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   '\\',
-};
-/* clang-format on */
-
-static const char hexdigits[] = "0123456789abcdef";
-
-/* Invariant while copying: cap holds every raw byte not yet written, the closing quote and
- * the NUL, so runs of plain bytes are copied without checks; each escape re-reserves. */
-static int put_string(spine_buf *b, const char *s, size_t len) {
-  if (room(b, len + 2)) return SPINE_ENOMEM;
-  b->data[b->len++] = '"';
-  size_t run = 0;
-  for (size_t i = 0; i < len; i++) {
-    char x = escapes[(unsigned char)s[i]];
-    if (!x) continue;
-    memcpy(b->data + b->len, s + run, i - run);
-    b->len += i - run;
-    if (room(b, 6 + (len - i - 1) + 1)) return SPINE_ENOMEM;
-    char *o = b->data + b->len;
-    o[0] = '\\';
-    o[1] = x;
-    if (x == 'u') {
-      unsigned char c = (unsigned char)s[i];
-      o[2] = '0';
-      o[3] = '0';
-      o[4] = hexdigits[c >> 4];
-      o[5] = hexdigits[c & 15];
-      b->len += 6;
-    } else {
-      b->len += 2;
-    }
-    run = i + 1;
-  }
-  memcpy(b->data + b->len, s + run, len - run);
-  b->len += len - run;
-  b->data[b->len++] = '"';
   return 0;
 }
 
@@ -224,7 +178,8 @@ static int encode_object(enc *en, int idx, int depth, frame *fr, key *keys, size
   if (put(en->out, "{", 1)) return SPINE_ENOMEM;
   for (size_t i = 0; i < n; i++) {
     if (i > 0 && put(en->out, ",", 1)) return SPINE_ENOMEM;
-    if (put_string(en->out, keys[i].s, keys[i].len) || put(en->out, ":", 1)) return SPINE_ENOMEM;
+    if (spine_log_json_string(en->out, keys[i].s, keys[i].len) || put(en->out, ":", 1))
+      return SPINE_ENOMEM;
     lua_pushvalue(L, keys[i].slot);
     lua_rawget(L, idx);
     frame child = {fr, NULL, keys[i].s, keys[i].len, 0};
@@ -330,7 +285,7 @@ static int encode_value(enc *en, int idx, int depth, frame *fr) {
     case LUA_TSTRING: {
       size_t len;
       const char *s = lua_tolstring(L, idx, &len);
-      return put_string(en->out, s, len);
+      return spine_log_json_string(en->out, s, len);
     }
     case LUA_TTABLE:
       if (!lua_checkstack(L, 4)) {
