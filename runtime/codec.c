@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsondoc.h"
 #include "log.h"
 
 /* A list may have holes (nil, encoded null: decoding [1,null,3] leaves one) as long as it has
@@ -336,67 +337,6 @@ static void skip_ws(dec *d) {
     d->p++;
 }
 
-static int hexval(unsigned char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* The 4 hex digits at p (the caller checked there are 4 bytes), or -1. */
-static long hex4(const unsigned char *p) {
-  long v = 0;
-  for (int i = 0; i < 4; i++) {
-    int h = hexval(p[i]);
-    if (h < 0) return -1;
-    v = v << 4 | h;
-  }
-  return v;
-}
-
-/* Reads \uXXXX (and its low surrogate when XXXX is a high one) at p, which points at the 'u'.
- * Returns the code point and sets *next past the escape, or -1 with *next at the fault. */
-static long read_u(const unsigned char *p, const unsigned char *end, const unsigned char **next) {
-  *next = p - 1;
-  if (end - p < 5) return -1;
-  long cp = hex4(p + 1);
-  if (cp < 0) return -1;
-  if (cp >= 0xDC00 && cp <= 0xDFFF) return -1; /* a low surrogate with no high one */
-  if (cp >= 0xD800 && cp <= 0xDBFF) {
-    if (end - p < 11 || p[5] != '\\' || p[6] != 'u') return -1;
-    long lo = hex4(p + 7);
-    if (lo < 0xDC00 || lo > 0xDFFF) return -1;
-    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-    *next = p + 11;
-    return cp;
-  }
-  *next = p + 5;
-  return cp;
-}
-
-static size_t put_utf8(char *o, long cp) {
-  if (cp < 0x80) {
-    o[0] = (char)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    o[0] = (char)(0xC0 | cp >> 6);
-    o[1] = (char)(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    o[0] = (char)(0xE0 | cp >> 12);
-    o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-    o[2] = (char)(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  o[0] = (char)(0xF0 | cp >> 18);
-  o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-  o[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-  o[3] = (char)(0x80 | (cp & 0x3F));
-  return 4;
-}
-
 /* Two passes: the first finds the end and validates every escape, so a string without escapes
  * (the usual case) is pushed straight from the input, and the second, writing into a Lua
  * buffer sized to the raw length (unescaping only shrinks), cannot fail half-way. */
@@ -427,10 +367,10 @@ static int parse_string(dec *d) {
         p++;
         break;
       case 'u': {
-        const unsigned char *next;
-        if (read_u(p, end, &next) < 0)
-          return fail(d, next, "invalid \\u escape (4 hex digits; surrogates in pairs)");
-        p = next;
+        const char *next;
+        long cp = spine_jsondoc_read_u((const char *)p, (const char *)end, &next);
+        p = (const unsigned char *)next;
+        if (cp < 0) return fail(d, p, "invalid \\u escape (4 hex digits; surrogates in pairs)");
         break;
       }
       default:
@@ -469,9 +409,10 @@ static int parse_string(dec *d) {
         o[n++] = '\t';
         break;
       case 'u': {
-        const unsigned char *next;
-        n += put_utf8(o + n, read_u(q, end, &next));
-        q = next;
+        const char *next;
+        n += spine_jsondoc_utf8(o + n,
+                                spine_jsondoc_read_u((const char *)q, (const char *)end, &next));
+        q = (const unsigned char *)next;
         continue;
       }
       default: /* " \ / */
