@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsondoc.h"
+#include "log.h"
+
 /* A list may have holes (nil, encoded null: decoding [1,null,3] leaves one) as long as it has
  * no more holes than values plus this slack; past that {[1e9] = 1} would print a billion nulls. */
 #define HOLE_SLACK 32
@@ -53,54 +56,6 @@ static int put(spine_buf *b, const char *s, size_t n) {
   if (room(b, n)) return SPINE_ENOMEM;
   memcpy(b->data + b->len, s, n);
   b->len += n;
-  return 0;
-}
-
-/* 0: the byte passes through; else the letter after the backslash ('u' for \u00XX). Bytes
- * >= 0x80 pass through unvalidated: Lua strings from JSON or playbooks are UTF-8 by contract. */
-/* clang-format off */
-static const char escapes[256] = {
-    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
-    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
-    0,   0,   '"', 0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
-    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
-    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
-    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   '\\',
-};
-/* clang-format on */
-
-static const char hexdigits[] = "0123456789abcdef";
-
-/* Invariant while copying: cap holds every raw byte not yet written, the closing quote and
- * the NUL, so runs of plain bytes are copied without checks; each escape re-reserves. */
-static int put_string(spine_buf *b, const char *s, size_t len) {
-  if (room(b, len + 2)) return SPINE_ENOMEM;
-  b->data[b->len++] = '"';
-  size_t run = 0;
-  for (size_t i = 0; i < len; i++) {
-    char x = escapes[(unsigned char)s[i]];
-    if (!x) continue;
-    memcpy(b->data + b->len, s + run, i - run);
-    b->len += i - run;
-    if (room(b, 6 + (len - i - 1) + 1)) return SPINE_ENOMEM;
-    char *o = b->data + b->len;
-    o[0] = '\\';
-    o[1] = x;
-    if (x == 'u') {
-      unsigned char c = (unsigned char)s[i];
-      o[2] = '0';
-      o[3] = '0';
-      o[4] = hexdigits[c >> 4];
-      o[5] = hexdigits[c & 15];
-      b->len += 6;
-    } else {
-      b->len += 2;
-    }
-    run = i + 1;
-  }
-  memcpy(b->data + b->len, s + run, len - run);
-  b->len += len - run;
-  b->data[b->len++] = '"';
   return 0;
 }
 
@@ -224,7 +179,8 @@ static int encode_object(enc *en, int idx, int depth, frame *fr, key *keys, size
   if (put(en->out, "{", 1)) return SPINE_ENOMEM;
   for (size_t i = 0; i < n; i++) {
     if (i > 0 && put(en->out, ",", 1)) return SPINE_ENOMEM;
-    if (put_string(en->out, keys[i].s, keys[i].len) || put(en->out, ":", 1)) return SPINE_ENOMEM;
+    if (spine_log_json_string(en->out, keys[i].s, keys[i].len) || put(en->out, ":", 1))
+      return SPINE_ENOMEM;
     lua_pushvalue(L, keys[i].slot);
     lua_rawget(L, idx);
     frame child = {fr, NULL, keys[i].s, keys[i].len, 0};
@@ -330,7 +286,7 @@ static int encode_value(enc *en, int idx, int depth, frame *fr) {
     case LUA_TSTRING: {
       size_t len;
       const char *s = lua_tolstring(L, idx, &len);
-      return put_string(en->out, s, len);
+      return spine_log_json_string(en->out, s, len);
     }
     case LUA_TTABLE:
       if (!lua_checkstack(L, 4)) {
@@ -381,67 +337,6 @@ static void skip_ws(dec *d) {
     d->p++;
 }
 
-static int hexval(unsigned char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* The 4 hex digits at p (the caller checked there are 4 bytes), or -1. */
-static long hex4(const unsigned char *p) {
-  long v = 0;
-  for (int i = 0; i < 4; i++) {
-    int h = hexval(p[i]);
-    if (h < 0) return -1;
-    v = v << 4 | h;
-  }
-  return v;
-}
-
-/* Reads \uXXXX (and its low surrogate when XXXX is a high one) at p, which points at the 'u'.
- * Returns the code point and sets *next past the escape, or -1 with *next at the fault. */
-static long read_u(const unsigned char *p, const unsigned char *end, const unsigned char **next) {
-  *next = p - 1;
-  if (end - p < 5) return -1;
-  long cp = hex4(p + 1);
-  if (cp < 0) return -1;
-  if (cp >= 0xDC00 && cp <= 0xDFFF) return -1; /* a low surrogate with no high one */
-  if (cp >= 0xD800 && cp <= 0xDBFF) {
-    if (end - p < 11 || p[5] != '\\' || p[6] != 'u') return -1;
-    long lo = hex4(p + 7);
-    if (lo < 0xDC00 || lo > 0xDFFF) return -1;
-    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-    *next = p + 11;
-    return cp;
-  }
-  *next = p + 5;
-  return cp;
-}
-
-static size_t put_utf8(char *o, long cp) {
-  if (cp < 0x80) {
-    o[0] = (char)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    o[0] = (char)(0xC0 | cp >> 6);
-    o[1] = (char)(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    o[0] = (char)(0xE0 | cp >> 12);
-    o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-    o[2] = (char)(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  o[0] = (char)(0xF0 | cp >> 18);
-  o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-  o[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-  o[3] = (char)(0x80 | (cp & 0x3F));
-  return 4;
-}
-
 /* Two passes: the first finds the end and validates every escape, so a string without escapes
  * (the usual case) is pushed straight from the input, and the second, writing into a Lua
  * buffer sized to the raw length (unescaping only shrinks), cannot fail half-way. */
@@ -472,10 +367,10 @@ static int parse_string(dec *d) {
         p++;
         break;
       case 'u': {
-        const unsigned char *next;
-        if (read_u(p, end, &next) < 0)
-          return fail(d, next, "invalid \\u escape (4 hex digits; surrogates in pairs)");
-        p = next;
+        const char *next;
+        long cp = spine_jsondoc_read_u((const char *)p, (const char *)end, &next);
+        p = (const unsigned char *)next;
+        if (cp < 0) return fail(d, p, "invalid \\u escape (4 hex digits; surrogates in pairs)");
         break;
       }
       default:
@@ -514,9 +409,10 @@ static int parse_string(dec *d) {
         o[n++] = '\t';
         break;
       case 'u': {
-        const unsigned char *next;
-        n += put_utf8(o + n, read_u(q, end, &next));
-        q = next;
+        const char *next;
+        n += spine_jsondoc_utf8(o + n,
+                                spine_jsondoc_read_u((const char *)q, (const char *)end, &next));
+        q = (const unsigned char *)next;
         continue;
       }
       default: /* " \ / */

@@ -1,5 +1,5 @@
-/* HMAC-SHA256 (RFC 2104) for webhook signatures, and a constant-time comparison of a received
- * hex signature. Owns nothing, never allocates; keys and digests are never logged here. */
+/* HMAC-SHA256 (RFC 2104) over libcrypto for webhook signatures, and constant-time comparisons
+ * of a received hex signature or token. Owns nothing; keys and digests are never logged here. */
 #ifndef SPINE_HMAC_H
 #define SPINE_HMAC_H
 

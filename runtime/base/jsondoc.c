@@ -42,47 +42,62 @@ static spine_jsondoc *node(parser *ps, spine_jsondoc_type t) {
   return n;
 }
 
-static int hex4(const char *s, unsigned *out) {
-  unsigned v = 0;
-  for (int i = 0; i < 4; i++) {
-    char c = s[i];
-    v <<= 4;
-    if (c >= '0' && c <= '9')
-      v |= (unsigned)(c - '0');
-    else if (c >= 'a' && c <= 'f')
-      v |= (unsigned)(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F')
-      v |= (unsigned)(c - 'A' + 10);
-    else
-      return -1;
-  }
-  *out = v;
-  return 0;
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
 }
 
-static void put_utf8(spine_buf *b, unsigned cp) {
-  char u[4];
-  size_t n;
-  if (cp < 0x80) {
-    u[0] = (char)cp;
-    n = 1;
-  } else if (cp < 0x800) {
-    u[0] = (char)(0xC0 | (cp >> 6));
-    u[1] = (char)(0x80 | (cp & 0x3F));
-    n = 2;
-  } else if (cp < 0x10000) {
-    u[0] = (char)(0xE0 | (cp >> 12));
-    u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    u[2] = (char)(0x80 | (cp & 0x3F));
-    n = 3;
-  } else {
-    u[0] = (char)(0xF0 | (cp >> 18));
-    u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    u[3] = (char)(0x80 | (cp & 0x3F));
-    n = 4;
+/* The 4 hex digits at p (the caller checked there are 4 bytes), or -1. */
+static long hex4(const char *p) {
+  long v = 0;
+  for (int i = 0; i < 4; i++) {
+    int h = hexval(p[i]);
+    if (h < 0) return -1;
+    v = v << 4 | h;
   }
-  spine_buf_append(b, u, n);
+  return v;
+}
+
+long spine_jsondoc_read_u(const char *p, const char *end, const char **next) {
+  *next = p - 1;
+  if (end - p < 5) return -1;
+  long cp = hex4(p + 1);
+  if (cp < 0) return -1;
+  if (cp >= 0xDC00 && cp <= 0xDFFF) return -1; /* a low surrogate with no high one */
+  if (cp >= 0xD800 && cp <= 0xDBFF) {
+    if (end - p < 11 || p[5] != '\\' || p[6] != 'u') return -1;
+    long lo = hex4(p + 7);
+    if (lo < 0xDC00 || lo > 0xDFFF) return -1;
+    *next = p + 11;
+    return 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+  }
+  *next = p + 5;
+  return cp;
+}
+
+size_t spine_jsondoc_utf8(char o[4], long cp) {
+  if (cp < 0x80) {
+    o[0] = (char)cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    o[0] = (char)(0xC0 | cp >> 6);
+    o[1] = (char)(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    o[0] = (char)(0xE0 | cp >> 12);
+    o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+    o[2] = (char)(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  o[0] = (char)(0xF0 | cp >> 18);
+  o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+  o[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+  o[3] = (char)(0x80 | (cp & 0x3F));
+  return 4;
 }
 
 /* At the opening quote; returns a malloc'd string or NULL (error set). */
@@ -109,30 +124,20 @@ static char *parse_string(parser *ps) {
       spine_buf_putc(&b, out[simple - "\"\\/bfnrt"]);
       continue;
     }
-    unsigned cp;
-    if (esc != 'u' || ps->end - ps->p < 4 || hex4(ps->p, &cp)) {
-      fail(ps, "bad escape in string");
-      goto bad;
-    }
-    ps->p += 4;
-    if (cp >= 0xD800 && cp < 0xDC00) {
-      unsigned lo;
-      if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u' || hex4(ps->p + 2, &lo) ||
-          lo < 0xDC00 || lo > 0xDFFF) {
-        fail(ps, "unpaired surrogate in string");
-        goto bad;
-      }
-      ps->p += 6;
-      cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-    } else if (cp >= 0xDC00 && cp < 0xE000) {
-      fail(ps, "unpaired surrogate in string");
+    const char *next;
+    long cp = esc == 'u' ? spine_jsondoc_read_u(ps->p - 1, ps->end, &next) : -1;
+    if (cp < 0) {
+      fail(ps, esc == 'u' ? "bad \\u escape in string (4 hex digits; surrogates in pairs)"
+                          : "bad escape in string");
       goto bad;
     }
     if (cp == 0) {
       fail(ps, "NUL character in string");
       goto bad;
     }
-    put_utf8(&b, cp);
+    ps->p = next;
+    char u[4];
+    spine_buf_append(&b, u, spine_jsondoc_utf8(u, cp));
   }
   if (ps->p >= ps->end) {
     fail(ps, "unterminated string");

@@ -38,4 +38,11 @@ const spine_jsondoc *spine_jsondoc_get(const spine_jsondoc *obj, const char *key
 /* "string", "number", ... for messages. */
 const char *spine_jsondoc_type_name(spine_jsondoc_type t);
 
+/* The pieces of string decoding the codec's parser shares. Reads the \uXXXX escape at `p` (at
+ * the 'u'; `end` bounds the input), with its low surrogate when XXXX is a high one: returns the
+ * code point and sets *next past the escape, or -1 with *next at the backslash. */
+long spine_jsondoc_read_u(const char *p, const char *end, const char **next);
+/* Writes code point `cp` (0 to 0x10FFFF) as UTF-8 into o[4]; returns how many bytes. */
+size_t spine_jsondoc_utf8(char o[4], long cp);
+
 #endif

@@ -34,34 +34,60 @@ const char *spine_log_level_name(spine_log_level level) {
   return level_names[level];
 }
 
+/* 0: the byte passes through; else the letter after the backslash ('u' for \u00XX). Bytes
+ * >= 0x80 pass through unvalidated: Lua strings from JSON or playbooks are UTF-8 by contract.
+ * The short forms (\b \t \n \f \r) are RFC 8259's, as PostgreSQL's jsonb prints them. */
+/* clang-format off */
+static const char escapes[256] = {
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
+    0,   0,   '"', 0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   '\\',
+};
+/* clang-format on */
+
+/* Makes room for n more bytes and the NUL; inline so the common case is one compare. */
+static inline int room(spine_buf *b, size_t n) {
+  if (b->len + n + 1 <= b->cap) return 0;
+  return spine_buf_reserve(b, n);
+}
+
+/* Invariant while copying: cap holds every raw byte not yet written, the closing quote and
+ * the NUL, so runs of plain bytes are copied without checks; each escape re-reserves. The
+ * codec encodes every recorded string here: keep it one pass. */
 int spine_log_json_string(spine_buf *b, const char *s, size_t len) {
-  int rc = spine_buf_putc(b, '"');
-  for (size_t i = 0; i < len && rc == 0; i++) {
-    unsigned char c = (unsigned char)s[i];
-    switch (c) {
-      case '"':
-        rc = spine_buf_puts(b, "\\\"");
-        break;
-      case '\\':
-        rc = spine_buf_puts(b, "\\\\");
-        break;
-      case '\n':
-        rc = spine_buf_puts(b, "\\n");
-        break;
-      case '\r':
-        rc = spine_buf_puts(b, "\\r");
-        break;
-      case '\t':
-        rc = spine_buf_puts(b, "\\t");
-        break;
-      default:
-        if (c < 0x20)
-          rc = spine_buf_printf(b, "\\u%04x", c);
-        else
-          rc = spine_buf_putc(b, (char)c);
+  static const char hexdigits[] = "0123456789abcdef";
+  if (room(b, len + 2)) return SPINE_ENOMEM;
+  b->data[b->len++] = '"';
+  size_t run = 0;
+  for (size_t i = 0; i < len; i++) {
+    char x = escapes[(unsigned char)s[i]];
+    if (!x) continue;
+    memcpy(b->data + b->len, s + run, i - run);
+    b->len += i - run;
+    if (room(b, 6 + (len - i - 1) + 1)) return SPINE_ENOMEM;
+    char *o = b->data + b->len;
+    o[0] = '\\';
+    o[1] = x;
+    if (x == 'u') {
+      unsigned char c = (unsigned char)s[i];
+      o[2] = '0';
+      o[3] = '0';
+      o[4] = hexdigits[c >> 4];
+      o[5] = hexdigits[c & 15];
+      b->len += 6;
+    } else {
+      b->len += 2;
     }
+    run = i + 1;
   }
-  return rc ? rc : spine_buf_putc(b, '"');
+  if (len > run) memcpy(b->data + b->len, s + run, len - run);
+  b->len += len - run;
+  b->data[b->len++] = '"';
+  b->data[b->len] = '\0';
+  return 0;
 }
 
 static void head(spine_buf *b, spine_log_level level, const char *component, const char *msg) {

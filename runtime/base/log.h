@@ -25,7 +25,9 @@ void spine_log_raw(spine_log_level level, const char *component, const char *msg
 #define spine_log_warn(c, m, ...)  spine_log(SPINE_LOG_WARN, c, m, __VA_ARGS__)
 #define spine_log_error(c, m, ...) spine_log(SPINE_LOG_ERROR, c, m, __VA_ARGS__)
 
-/* Appends `s` as a JSON string (quoted, escaped) to the buffer; helper for JSON output. */
+/* Appends `s` as a JSON string to the buffer: the one escaper of Spine's JSON (the codec's
+ * canonical text, logs, CLI and HTTP output). Escapes '"', '\\' and bytes below 0x20 (\b \t \n
+ * \f \r, else \u00XX); other bytes pass through. Returns 0 or SPINE_ENOMEM (output then cut). */
 struct spine_buf;
 int spine_log_json_string(struct spine_buf *b, const char *s, size_t len);
 

@@ -119,7 +119,7 @@ extern const struct spine_webhook_ops spine_cli__webhook_ops;
 struct spine_http_server;
 int spine_cli__clock_mount(struct spine_http_server *srv, struct spine_engine *eng);
 
-/* The files of templates/, compiled in (scripts/embed_templates.cmake), for `spine new`;
+/* The files of templates/, compiled in (scripts/embed.cmake), for `spine new`;
  * the array ends with {NULL, NULL}. */
 typedef struct spine_cli__template {
   const char *name; /* "playbook.lua" */

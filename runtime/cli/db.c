@@ -6,7 +6,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "buf.h"
 #include "cli.h"
+#include "log.h"
 #include "migrate.h"
 #include "pgembed.h"
 
@@ -50,34 +52,11 @@ static void usage(FILE *f) {
 static const char external_msg[] =
     "SPINE_DATABASE_URL is set: Spine uses that database and manages no cluster";
 
-/* JSON string escaping for our own output (paths, messages). */
+/* Prints `s` as a JSON string (paths, messages), escaped as all of Spine's JSON. */
 static void put_json_string(FILE *f, const char *s) {
-  fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    switch (*p) {
-      case '"':
-        fputs("\\\"", f);
-        break;
-      case '\\':
-        fputs("\\\\", f);
-        break;
-      case '\n':
-        fputs("\\n", f);
-        break;
-      case '\r':
-        fputs("\\r", f);
-        break;
-      case '\t':
-        fputs("\\t", f);
-        break;
-      default:
-        if (*p < 0x20)
-          fprintf(f, "\\u%04x", *p);
-        else
-          fputc(*p, f);
-    }
-  }
-  fputc('"', f);
+  spine_buf b = SPINE_BUF_INIT;
+  if (!spine_log_json_string(&b, s, strlen(s))) fwrite(b.data, 1, b.len, f);
+  spine_buf_free(&b);
 }
 
 static const char *external_url(void) {

@@ -106,3 +106,18 @@ TEST_IMPL(hmac_equal) {
   ASSERT_EQ(spine_hmac_equal("", 0, "abc", 3), 0);
   return 0;
 }
+
+TEST_IMPL(hmac_empty_key_and_message) {
+  /* libcrypto reads a NULL key as none given: empty keys and messages, NULL or not, must still
+   * sign (values from Python's hmac module). */
+  const char *quick = "The quick brown fox jumps over the lazy dog";
+  ASSERT_STR_EQ(mac_hex(NULL, 0, NULL, 0),
+                "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+  ASSERT_STR_EQ(mac_hex("", 0, "", 0),
+                "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+  ASSERT_STR_EQ(mac_hex(NULL, 0, quick, strlen(quick)),
+                "fb011e6154a19b9a4c767373c305275a5a69e8b68b0b4c9200c383dced19a416");
+  ASSERT_STR_EQ(mac_hex("key", 3, NULL, 0),
+                "5d5d139563c95b5967b9bd9a8c9b233a9dedb45072794cd232dc1b74832607d0");
+  return 0;
+}

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "jsondoc.h"
 #include "manifest.h"
 #include "manifest_set.h"
 #include "stats.h"
@@ -102,6 +103,35 @@ TEST_IMPL(manifest_errors) {
     ASSERT_STR_EQ(e.field, cases[i].field);
     ASSERT_STR_CONTAINS(e.msg, cases[i].msg);
     free(text);
+  }
+  return 0;
+}
+
+TEST_IMPL(jsondoc_strings) {
+  /* Escapes decode to UTF-8, surrogates in pairs; lone surrogates, bad digits and NUL fail. */
+  const char *ok = "[\"\\u00e9\\ud83d\\ude00\\/\\b\\u0041\", \"\\\"\\\\\\n\"]";
+  spine_jsondoc *doc = NULL;
+  int line = 0;
+  spine_err e;
+  spine_err_clear(&e);
+  ASSERT_EQ(spine_jsondoc_parse(ok, strlen(ok), &doc, &line, &e), 0);
+  ASSERT_STR_EQ(doc->child->str, "\xc3\xa9\xf0\x9f\x98\x80/\bA");
+  ASSERT_STR_EQ(doc->child->next->str, "\"\\\n");
+  spine_jsondoc_free(doc);
+  static const struct {
+    const char *text, *msg;
+  } bad[] = {
+      {"\"\\ud83d\"", "surrogates in pairs"}, {"\"\\ud83d\\u0041\"", "surrogates in pairs"},
+      {"\"\\ude00\"", "surrogates in pairs"}, {"\"\\u00g0\"", "4 hex digits"},
+      {"\"\\u00\"", "4 hex digits"},          {"\"\\u0000\"", "NUL character"},
+      {"\"\\x\"", "bad escape in string"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    doc = NULL;
+    spine_err_clear(&e);
+    ASSERT_EQ(spine_jsondoc_parse(bad[i].text, strlen(bad[i].text), &doc, &line, &e), SPINE_EINVAL);
+    ASSERT(doc == NULL);
+    ASSERT_STR_CONTAINS(e.msg, bad[i].msg);
   }
   return 0;
 }
