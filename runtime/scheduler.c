@@ -860,17 +860,11 @@ const char *spine_version_source(const spine_version *v, size_t *len) {
   return v->source;
 }
 
-/* Adds the statements that insert a workflow row owned by this worker. */
+/* Adds the statement that inserts a workflow row owned by this worker (spine.start_workflow),
+ * with its playbook version until that is known to be stored. */
 static void add_insert(spine_engine *eng, spine_op *op, const char *id, spine_version *v,
                        const char *process, const char *input, const char *trace,
                        const char *parent, int parent_seq) {
-  if (!v->stored) {
-    spine_op_stmt(op, SPINE_SQL_VERSION_INSERT, 0);
-    spine_op_param(op, v->hash);
-    spine_op_param(op, v->name);
-    spine_op_param(op, v->path);
-    spine_op_param_len(op, v->source, v->len);
-  }
   spine_op_stmt(op, SPINE_SQL_WF_INSERT, 0);
   spine_op_param(op, id);
   spine_op_param(op, process);
@@ -884,6 +878,8 @@ static void add_insert(spine_engine *eng, spine_op *op, const char *id, spine_ve
     spine_op_param_int(op, parent_seq);
   else
     spine_op_param(op, NULL);
+  spine_op_param(op, v->stored ? NULL : v->path);
+  spine_op_param_len(op, v->stored ? NULL : v->source, v->len);
 }
 
 void spine_sched_add_insert(spine_engine *eng, spine_op *op, const char *id, spine_version *v,

@@ -279,23 +279,18 @@ static int recovery(bench *b, spine_err *e) {
     PQfinish(c);
     return spine_err_set(e, SPINE_EDB, NULL, NULL, "cannot connect");
   }
-  char path[128], sql[1024], hash[65];
+  char path[128], hash[65], count[16];
   snprintf(path, sizeof path, "%s/bench_steps.lua", b->dir);
+  snprintf(count, sizeof count, "%d", n);
   /* n started cases of bench_steps, as `spine start` leaves them, for the server to claim */
   spine_sha256_hex(steps_src, strlen(steps_src), hash);
-  const char *vp[] = {hash, path, steps_src};
+  const char *vp[] = {hash, path, steps_src, count};
   PGresult *r = PQexecParams(c,
-                             "INSERT INTO spine.playbook_versions (hash, name, path, source)"
-                             " VALUES ($1, 'bench_steps', $2, $3) ON CONFLICT (hash) DO NOTHING",
-                             3, NULL, vp, NULL, NULL, 0);
-  PQclear(r);
-  snprintf(sql, sizeof sql,
-           "INSERT INTO spine.workflows (id, process, playbook, version, status, input, trace_id,"
-           " wake_at) SELECT 'bench-rec-' || g, 'bench_steps', 'bench_steps', '%s', 'pending',"
-           " '{}', md5(g::text), now() FROM generate_series(1, %d) g",
-           hash, n);
-  r = PQexec(c, sql);
-  int inserted = PQresultStatus(r) == PGRES_COMMAND_OK;
+                             "SELECT count(spine.start_workflow('bench-rec-' || g, 'bench_steps',"
+                             " 'bench_steps', $1, '{}', md5(g::text), path => $2, source => $3))"
+                             " FROM generate_series(1, $4::int) g",
+                             4, NULL, vp, NULL, NULL, 0);
+  int inserted = PQresultStatus(r) == PGRES_TUPLES_OK;
   PQclear(r);
   if (!inserted) {
     PQfinish(c);

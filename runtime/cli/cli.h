@@ -71,7 +71,9 @@ PGconn *spine_cli__connect(spine_err *e);
  * stdout; else "spine: message" on stderr. Returns SPINE_EXIT_REJECTED. */
 int spine_cli__fail(int json, const spine_err *e, const char *code);
 /* Runs a one-row, one-column query returning JSON text; the caller frees with PQclear.
- * NULL (and `e` filled) on error; a result with 0 rows when nothing matched. */
+ * NULL (and `e` filled) on error; a result with 0 rows when nothing matched. A refusal raised
+ * with SQLSTATE SPNF0 or SPIT0 (the operator actions) is SPINE_ENOTFOUND or SPINE_ETRANSITION
+ * with its message and, as field, its COLUMN; any other error is SPINE_EDB from "database". */
 PGresult *spine_cli__query(PGconn *c, const char *sql, int n, const char *const *params,
                            spine_err *e);
 /* The HTTP server of `spine serve` (serve_http.c) at `addr` ("host:port", port 0 picks one

@@ -146,7 +146,15 @@ PGresult *spine_cli__query(PGconn *c, const char *sql, int n, const char *const 
   ExecStatusType st = PQresultStatus(r);
   if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
     const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-    spine_err_set(e, SPINE_EDB, "database", NULL, "%s", m ? m : PQerrorMessage(c));
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char *col = PQresultErrorField(r, PG_DIAG_COLUMN_NAME);
+    /* A refusal an operator action raised (runtime/sql/0010_operator_actions.sql) */
+    if (m && state && !strcmp(state, "SPNF0"))
+      spine_err_set(e, SPINE_ENOTFOUND, NULL, col, "%s", m);
+    else if (m && state && !strcmp(state, "SPIT0"))
+      spine_err_set(e, SPINE_ETRANSITION, NULL, col, "%s", m);
+    else
+      spine_err_set(e, SPINE_EDB, "database", NULL, "%s", m ? m : PQerrorMessage(c));
     PQclear(r);
     return NULL;
   }

@@ -1,7 +1,8 @@
 /* Incidents: provider steps whose retries ran out paused their workflow for an operator.
  * `spine incidents` lists them; `spine skip` resolves one by recording the step's result the
- * operator gives (the workflow goes on as if the provider had answered it); `spine retry`
- * and `spine cancel` (ops.c) resolve them the other two ways. */
+ * operator gives (the workflow goes on as if the provider had answered it), through
+ * spine.skip_step (runtime/sql/0010_operator_actions.sql); `spine retry` and `spine cancel`
+ * (ops.c) resolve them the other two ways. */
 #include <stdio.h>
 #include <string.h>
 
@@ -69,18 +70,8 @@ static const char skip_usage[] =
     "  is recorded as completed with JSON (default null) as the provider's answer, and the\n"
     "  workflow goes on from there on a worker.\n";
 
-static const char skip_sql[] =
-    "WITH w AS (SELECT id FROM spine.workflows WHERE id = $1 AND status = 'paused' FOR UPDATE),"
-    " s AS (UPDATE spine.steps s SET status = 'completed', result = $2::jsonb, error = NULL,"
-    " ended_at = spine.now() FROM w WHERE s.workflow_id = w.id AND s.status = 'paused'"
-    " RETURNING s.seq, s.name),"
-    " i AS (UPDATE spine.incidents n SET resolved_at = spine.now(), resolution = 'skipped',"
-    " resolved_by = 'spine skip', skip_result = $2::jsonb FROM w WHERE n.workflow_id = w.id"
-    " AND n.resolved_at IS NULL),"
-    " u AS (UPDATE spine.workflows f SET status = 'running', owner = NULL, wake_at = spine.now(),"
-    " waiting_for = NULL, updated_at = spine.now() FROM w WHERE f.id = w.id AND EXISTS (SELECT 1"
-    " FROM s) RETURNING f.id)"
-    " SELECT s.seq, s.name, pg_notify('spine', 'w') FROM s";
+static const char skip_sql[] = "SELECT r->'skipped'->>'seq', r->'skipped'->>'step'"
+                               " FROM spine.skip_step($1, $2, 'spine skip') r";
 
 int spine_cli_skip(int argc, char **argv) {
   spine_cli_args a;
@@ -97,22 +88,11 @@ int spine_cli_skip(int argc, char **argv) {
   PGresult *r = spine_cli__query(c, skip_sql, 2, p, &e);
   int status = SPINE_EXIT_OK;
   if (!r) {
-    if (strstr(e.msg, "json")) {
+    if (e.code == SPINE_EDB && strstr(e.msg, "json")) { /* the --result, not the workflow */
       e.code = SPINE_EINVAL;
       snprintf(e.field, sizeof e.field, "result");
     }
     status = spine_cli__fail(json, &e, NULL);
-  } else if (PQntuples(r) == 0) {
-    PQclear(r);
-    r = spine_cli__query(c, "SELECT status FROM spine.workflows WHERE id = $1", 1, p, &e);
-    if (r && PQntuples(r) == 1)
-      spine_err_set(&e, SPINE_ETRANSITION, NULL, "id",
-                    "cannot skip a step of workflow %s: it is %s, not paused", a.pos[0],
-                    PQgetvalue(r, 0, 0));
-    else if (r)
-      spine_err_set(&e, SPINE_ENOTFOUND, NULL, "id", "no workflow %s", a.pos[0]);
-    status =
-        spine_cli__fail(json, &e, e.code == SPINE_ENOTFOUND ? "not_found" : "invalid_transition");
   } else if (json) {
     spine_buf b = SPINE_BUF_INIT;
     spine_buf_puts(&b, "{\"id\":");

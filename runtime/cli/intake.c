@@ -252,42 +252,29 @@ int spine_cli__start_case(PGconn *c, const spine_cli__case *req, char id_out[40]
     else
       spine_trace_id(trace);
     if (m) snprintf(bucket, sizeof bucket, "%d", route.bucket);
-    const char *params[13] = {src.hash,
+    const char *params[13] = {id,
+                              m ? m->process : name,
                               name,
-                              src.path,
-                              src.source,
-                              id,
+                              src.hash,
                               input,
                               trace,
                               req->key,
-                              m ? m->process : name,
                               m ? route.variant->name : NULL,
                               m ? m->experiment : NULL,
                               subject,
-                              m ? bucket : NULL};
+                              m ? bucket : NULL,
+                              src.path,
+                              src.source};
     /* One statement: the version, the row (or the one this key already started), the notify. */
-    r = spine_cli__query(
-        c,
-        "WITH v AS (INSERT INTO spine.playbook_versions (hash, name, path, source)"
-        " VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING),"
-        " w AS (INSERT INTO spine.workflows (id, process, playbook, version, status, input,"
-        " trace_id, wake_at, idempotency_key, variant, experiment, subject, bucket)"
-        " VALUES ($5, $9, $2, $1, 'pending', $6, $7, spine.now(), $8, $10, $11, $12, $13::int)"
-        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id)"
-        " SELECT id, pg_notify('spine', 'w') FROM w",
-        13, params, e);
+    r = spine_cli__query(c,
+                         "SELECT spine.start_workflow($1, $2, $3, $4, $5, $6,"
+                         " idempotency_key => $7, variant => $8, experiment => $9,"
+                         " subject => $10, bucket => $11, path => $12, source => $13)",
+                         13, params, e);
     if (!r) rc = SPINE_EDB;
   }
-  if (!rc && PQntuples(r) == 0) {
-    /* The key was used: answer with the workflow it started. */
-    PQclear(r);
-    const char *kp[1] = {req->key};
-    r = spine_cli__query(c, "SELECT id FROM spine.workflows WHERE idempotency_key = $1", 1, kp, e);
-    if (!r)
-      rc = SPINE_EDB;
-    else if (PQntuples(r) != 1)
-      rc = spine_err_set(e, SPINE_EDB, "database", NULL, "the idempotency key's workflow is gone");
-  }
+  if (!rc && PQgetisnull(r, 0, 0))
+    rc = spine_err_set(e, SPINE_EDB, "database", NULL, "the idempotency key's workflow is gone");
   if (!rc) snprintf(id_out, 40, "%s", PQgetvalue(r, 0, 0));
   if (r) PQclear(r);
   free(name);

@@ -19,15 +19,10 @@
   " FROM spine.steps s WHERE s.workflow_id = w.id), w.variant, w.experiment"
 
 #define SPINE_SQL_LIST(XX)                                                                         \
-  XX(VERSION_INSERT, "INSERT INTO spine.playbook_versions (hash, name, path, source)"             \
-                     " VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING")                     \
   XX(VERSION_LOAD, "SELECT name, path, source FROM spine.playbook_versions WHERE hash = $1")       \
-  XX(WF_INSERT, "INSERT INTO spine.workflows (id, process, playbook, version, status, input,"     \
-                " trace_id, owner, wake_at, parent_id, parent_seq)"                                \
-                " VALUES ($1, $2, $3, $4, CASE WHEN $7::int8 IS NULL THEN 'pending' ELSE"          \
-                " 'running' END, $5, $6, $7, CASE WHEN $7::int8 IS NULL THEN spine.now() END,"     \
-                " $8, $9)"                                                                         \
-                " ON CONFLICT (id) DO NOTHING")                                                    \
+  /* The version goes with the row while the engine has not stored it (path, source non-NULL). */ \
+  XX(WF_INSERT, "SELECT spine.start_workflow($1, $2, $3, $4, $5, $6, $7, $8, $9,"                 \
+                " path => $10, source => $11)")                                                    \
   XX(STEP_DONE, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, error,"   \
                 " attempt, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, spine.now())")        \
   XX(STEP_INTENT, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result,"        \
