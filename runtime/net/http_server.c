@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -427,6 +428,33 @@ static void on_accept_closed(uv_handle_t *h) {
   free(container_of((uv_tcp_t *)h, conn, tcp));
 }
 
+/* A connection open on the loop, accepted or handed over: refused with 503 over the cap, else
+ * given to h2o. Returns 0, or SPINE_ENOMEM (the connection closed). */
+static int serve(spine_http_server *s, conn *c) {
+  if (s->conns >= s->o.max_connections) {
+    /* Accepted, so the kernel's queue does not fill, and closed at once: a fresh socket's send
+     * buffer takes the answer whole, or the client gets only the close. */
+    uv_buf_t b = uv_buf_init((char *)busy_answer, sizeof busy_answer - 1);
+    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    cut(c, SHUT_WR);
+    spine_metric_inc(s->conns_refused, 1);
+    uv_close((uv_handle_t *)&c->tcp, on_accept_closed);
+    return 0;
+  }
+  h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_closed);
+  if (!sock) {
+    uv_close((uv_handle_t *)&c->tcp, on_accept_closed);
+    return SPINE_ENOMEM;
+  }
+  c->next = s->open;
+  if (s->open) s->open->prev = c;
+  s->open = c;
+  s->conns++;
+  spine_metric_set(s->conns_open, s->conns);
+  h2o_accept(&s->accept, sock);
+  return 0;
+}
+
 static void on_connection(uv_stream_t *l, int status) {
   spine_http_server *s = container_of((uv_tcp_t *)l, spine_http_server, listener);
   if (status < 0 || s->closing) return;
@@ -439,27 +467,27 @@ static void on_connection(uv_stream_t *l, int status) {
     uv_close((uv_handle_t *)&c->tcp, on_accept_closed);
     return;
   }
-  if (s->conns >= s->o.max_connections) {
-    /* Accepted, so the kernel's queue does not fill, and closed at once: a fresh socket's send
-     * buffer takes the answer whole, or the client gets only the close. */
-    uv_buf_t b = uv_buf_init((char *)busy_answer, sizeof busy_answer - 1);
-    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    cut(c, SHUT_WR);
-    spine_metric_inc(s->conns_refused, 1);
-    uv_close((uv_handle_t *)&c->tcp, on_accept_closed);
-    return;
+  serve(s, c);
+}
+
+/* The accepted path without the listener: uv_tcp_open takes any stream socket, a Unix one too
+ * (libuv sets no TCP option on it); its peer is then no loopback address. */
+int spine_http_server_serve_fd(spine_http_server *s, int fd) {
+  conn *c = s->closing ? NULL : malloc(sizeof *c);
+  if (!c) {
+    close(fd);
+    return s->closing ? UV_ECANCELED : SPINE_ENOMEM;
   }
-  h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_closed);
-  if (!sock) {
+  c->srv = s;
+  c->prev = c->next = NULL;
+  uv_tcp_init(s->loop, &c->tcp);
+  int rc = uv_tcp_open(&c->tcp, fd);
+  if (rc) {
+    close(fd);
     uv_close((uv_handle_t *)&c->tcp, on_accept_closed);
-    return;
+    return rc;
   }
-  c->next = s->open;
-  if (s->open) s->open->prev = c;
-  s->open = c;
-  s->conns++;
-  spine_metric_set(s->conns_open, s->conns);
-  h2o_accept(&s->accept, sock);
+  return serve(s, c);
 }
 
 static void on_listener_closed(uv_handle_t *h) {

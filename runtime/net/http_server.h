@@ -45,6 +45,11 @@ int spine_http_parse_addr(const char *s, char *host, size_t size, int *port, spi
  * spine_http_server_close), or an error naming the address (UV_EADDRINUSE...). */
 int spine_http_server_start(uv_loop_t *loop, const spine_http_server_opts *opts,
                             spine_http_server **out, spine_err *e);
+/* Serves one connection the caller already holds, as if accepted (max_connections and
+ * request_ms apply): `fd` is a connected stream socket (one end of a socketpair, in the fuzz
+ * harnesses); the server owns it from here and closes it when the exchange ends. Returns 0, or
+ * a negative error (`fd` is closed then too). */
+int spine_http_server_serve_fd(spine_http_server *s, int fd);
 /* The port bound (the picked one when opts.port was 0). */
 int spine_http_server_port(const spine_http_server *s);
 /* Adds a route: `path` matches exactly, or as a prefix when it ends in '/'. The first route
