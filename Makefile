@@ -1,12 +1,17 @@
 # A thin layer over CMake. `make demo` runs Spine, `make test` runs every test.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
 JOBS ?= $(shell nproc)
 
-# Every C file of the project: the runtime's layers, the CLI, the intents, the C tests.
-C_SOURCES = $(wildcard runtime/*.[ch] runtime/*/*.[ch] intents/*.[ch] tests/c/*.[ch])
+# Every C file of the project: the runtime's layers, the CLI, the intents, the C tests, the fuzz
+# harnesses.
+C_SOURCES = $(wildcard runtime/*.[ch] runtime/*/*.[ch] intents/*.[ch] tests/c/*.[ch] \
+                       tests/fuzz/*.[ch])
 
-.PHONY: all deps build asan test test-asan demo bench format format-check clean
+.PHONY: all deps build asan test test-asan fuzz demo bench format format-check clean
 
 all: build
 
@@ -26,6 +31,14 @@ test: build asan format-check
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -L '^c$$' -j 2
 	@cd $(BUILD) && ctest --output-on-failure -j 2
 
+# The libFuzzer harnesses of tests/fuzz (clang), each run for FUZZ_SECONDS (FUZZ_TARGETS="http
+# smtp": only those); a crash fails, its input in $(FUZZ_BUILD)/fuzz-artifacts (scripts/fuzz).
+fuzz: deps
+	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DSPINE_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 demo: build
 	@scripts/demo $(BUILD)/spine
 
@@ -39,4 +52,4 @@ format-check:
 	@clang-format --dry-run -Werror $(C_SOURCES)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

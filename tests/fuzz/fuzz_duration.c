@@ -1,0 +1,133 @@
+/* Fuzzes durations and times (duration.c) as playbooks, manifests and the CLI write them. The
+ * input, cut at its first NUL, goes to both parsers; each either refuses it or returns a value
+ * that an independent reading agrees with: a duration is digits, an optional fraction and a
+ * unit (so "nan", "inf", "-1s" and "1e3s" never pass), within range; a time names a real date
+ * and clock time (gmtime of the result gives them back: 2026-02-31 never passes) and survives
+ * spine_time_format and parsing again. */
+#include <string.h>
+#include <time.h>
+
+#include "duration.h"
+
+#include "fuzz.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc, (void)argv;
+  return 0;
+}
+
+static int digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+/* digits [. digits] [ms|s|m|h|d|w]: what a duration may be; *unit_ms its unit. */
+static int duration_grammar(const char *s, int64_t *unit_ms, int *integral) {
+  const char *p = s;
+  while (digit(*p))
+    p++;
+  if (p == s) return 0;
+  *integral = *p != '.';
+  if (*p == '.') {
+    const char *f = ++p;
+    while (digit(*p))
+      p++;
+    if (p == f) return 0;
+  }
+  static const struct {
+    const char *name;
+    int64_t ms;
+  } units[] = {{"", 1000},     {"ms", 1},       {"s", 1000},          {"m", 60000},
+               {"h", 3600000}, {"d", 86400000}, {"w", 7 * 86400000LL}};
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+    if (!strcmp(p, units[i].name)) return *unit_ms = units[i].ms, 1;
+  return 0;
+}
+
+static void check_duration(const char *s) {
+  int64_t ms = -7, unit = 0;
+  int integral = 0;
+  spine_err e;
+  spine_err_clear(&e);
+  int rc = spine_duration_parse(s, &ms, &e);
+  int grammar = duration_grammar(s, &unit, &integral);
+  if (rc) {
+    FUZZ_CHECK(rc == SPINE_EINVAL && e.msg[0] && ms == -7);
+    if (grammar) FUZZ_CHECK(!strcmp(e.msg, "duration too long"));
+    return;
+  }
+  FUZZ_CHECK(grammar);
+  FUZZ_CHECK(ms >= 0 && ms <= 9200000000000000LL);
+  /* A whole number of units short enough to be exact in a double is exact in ms too. */
+  if (integral && strspn(s, "0123456789") <= 15) {
+    int64_t n = 0;
+    for (const char *p = s; digit(*p); p++)
+      n = n * 10 + (*p - '0');
+    FUZZ_CHECK(ms == n * unit);
+  }
+}
+
+/* YYYY-MM-DD, then optionally T or ' ', HH:MM:SS, a fraction, Z or +00:00. */
+static int time_fields(const char *s, int f[6]) {
+  static const char shape[] = "dddd-dd-dd";
+  memset(f, 0, 6 * sizeof f[0]);
+  for (int i = 0; i < 10; i++)
+    if (shape[i] == 'd' ? !digit(s[i]) : s[i] != shape[i]) return 0;
+  f[0] = atoi(s);
+  f[1] = atoi(s + 5);
+  f[2] = atoi(s + 8);
+  const char *p = s + 10;
+  if (*p != 'T' && *p != ' ') return *p == '\0';
+  static const char clock[] = "dd:dd:dd";
+  for (int i = 0; i < 8; i++)
+    if (clock[i] == 'd' ? !digit(p[1 + i]) : p[1 + i] != clock[i]) return 0;
+  f[3] = atoi(p + 1);
+  f[4] = atoi(p + 4);
+  f[5] = atoi(p + 7);
+  p += 9;
+  if (*p == '.')
+    for (p++; digit(*p); p++)
+      ;
+  if (*p == 'Z') return p[1] == '\0';
+  return !strcmp(p, "+00:00") || *p == '\0';
+}
+
+static void check_time(const char *s) {
+  int64_t ms = -7;
+  int f[6];
+  spine_err e;
+  spine_err_clear(&e);
+  int rc = spine_time_parse(s, &ms, &e);
+  if (rc) {
+    FUZZ_CHECK(rc == SPINE_EINVAL && e.msg[0] && ms == -7);
+    return;
+  }
+  FUZZ_CHECK(time_fields(s, f));
+  FUZZ_CHECK(f[3] <= 23 && f[4] <= 59 && f[5] <= 60);
+  /* The date and clock time are real: gmtime of the result gives them back (a leap second, :60,
+   * is the next minute's :00). */
+  int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+  time_t t = (time_t)(secs - (f[5] == 60));
+  struct tm tm;
+  FUZZ_CHECK(gmtime_r(&t, &tm) != NULL);
+  FUZZ_CHECK(tm.tm_year + 1900 == f[0] && tm.tm_mon + 1 == f[1] && tm.tm_mday == f[2]);
+  FUZZ_CHECK(tm.tm_hour == f[3] && tm.tm_min == f[4] && tm.tm_sec == (f[5] == 60 ? 59 : f[5]));
+  /* What spine_time_format writes reads back as the same instant. */
+  char out[32];
+  int64_t again = -7;
+  spine_time_format(ms, out);
+  if (spine_time_parse(out, &again, &e) || again != ms)
+    fprintf(stderr, "\"%s\" is %lld ms, formatted \"%s\", read back as %lld\n", s, (long long)ms,
+            out, (long long)again);
+  FUZZ_CHECK(again == ms);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  char *s = malloc(size + 1);
+  FUZZ_CHECK(s != NULL);
+  memcpy(s, data, size);
+  s[size] = '\0';
+  check_duration(s);
+  check_time(s);
+  free(s);
+  return 0;
+}
