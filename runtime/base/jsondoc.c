@@ -155,14 +155,32 @@ bad:
 
 static int parse_value(parser *ps, spine_jsondoc **out);
 
+static int is_digit(const parser *ps, const char *s) {
+  return s < ps->end && *s >= '0' && *s <= '9';
+}
+
+/* JSON's grammar exactly, -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?, before strtod
+ * reads it: strtod alone takes "1.e5", and a scan by character class once took a NUL byte
+ * after the digits for part of the number (strchr finds the terminator of its set). */
 static int parse_number(parser *ps, spine_jsondoc **out) {
   const char *s = ps->p;
   if (s < ps->end && *s == '-') s++;
-  if (s >= ps->end || *s < '0' || *s > '9') return fail(ps, "unexpected character");
-  if (*s == '0' && s + 1 < ps->end && s[1] >= '0' && s[1] <= '9')
-    return fail(ps, "number with a leading zero");
-  while (s < ps->end && ((*s >= '0' && *s <= '9') || strchr(".eE+-", *s)))
+  if (!is_digit(ps, s)) return fail(ps, "unexpected character");
+  if (*s == '0' && is_digit(ps, s + 1)) return fail(ps, "number with a leading zero");
+  while (is_digit(ps, s))
     s++;
+  if (s < ps->end && *s == '.') {
+    if (!is_digit(ps, ++s)) return fail(ps, "malformed number");
+    while (is_digit(ps, s))
+      s++;
+  }
+  if (s < ps->end && (*s == 'e' || *s == 'E')) {
+    s++;
+    if (s < ps->end && (*s == '+' || *s == '-')) s++;
+    if (!is_digit(ps, s)) return fail(ps, "malformed number");
+    while (is_digit(ps, s))
+      s++;
+  }
   char tmp[64];
   size_t n = (size_t)(s - ps->p);
   if (n >= sizeof tmp) return fail(ps, "number too long");
@@ -171,8 +189,7 @@ static int parse_number(parser *ps, spine_jsondoc **out) {
   char *endp;
   errno = 0;
   double v = strtod(tmp, &endp);
-  if (*endp || errno == ERANGE || !isfinite(v) || tmp[n - 1] == '.')
-    return fail(ps, "malformed number");
+  if (*endp || errno == ERANGE || !isfinite(v)) return fail(ps, "malformed number");
   spine_jsondoc *nd = node(ps, SPINE_JSONDOC_NUMBER);
   if (!nd) return fail(ps, "out of memory");
   nd->num = v;
