@@ -115,7 +115,10 @@ static char *parse_string(parser *ps) {
       ps->p++;
       continue;
     }
-    if (ps->end - ps->p < 2) break;
+    if (ps->end - ps->p < 2) { /* a backslash as the last byte: no closing quote either */
+      fail(ps, "unterminated string");
+      goto bad;
+    }
     char esc = ps->p[1];
     ps->p += 2;
     const char *simple = strchr("\"\\/bfnrt", esc);
