@@ -105,10 +105,21 @@ bad:
 }
 
 void spine_time_format(int64_t ms, char out[32]) {
-  time_t t = (time_t)(ms / 1000);
+  /* Floored, not truncated: 1969-12-31T23:59:59.500Z is -500 ms, second -1 and 500 ms of it.
+   * The year is written with four digits at least ("0999", which strftime's %Y writes "999"),
+   * so that every time spine_time_parse reads is formatted back as it reads it. */
+  int64_t secs = ms / 1000, frac = ms % 1000;
+  if (frac < 0) secs--, frac += 1000;
+  time_t t = (time_t)secs;
   struct tm tm;
-  gmtime_r(&t, &tm);
-  char base[24];
-  strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(out, 32, "%s.%03dZ", base, (int)(ms % 1000));
+  if (!gmtime_r(&t, &tm)) {
+    snprintf(out, 32, "(time out of range)");
+    return;
+  }
+  /* The modulos change no value: they show gcc's truncation check that each field has its two
+   * or three digits, so that the longest time (a nine-digit year) fits in 32 bytes. */
+  snprintf(out, 32, "%04d-%02u-%02uT%02u:%02u:%02u.%03uZ", tm.tm_year + 1900,
+           (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
+           (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u,
+           (unsigned)frac % 1000u);
 }
