@@ -111,7 +111,9 @@ static void check_time(const char *s) {
   FUZZ_CHECK(gmtime_r(&t, &tm) != NULL);
   FUZZ_CHECK(tm.tm_year + 1900 == f[0] && tm.tm_mon + 1 == f[1] && tm.tm_mday == f[2]);
   FUZZ_CHECK(tm.tm_hour == f[3] && tm.tm_min == f[4] && tm.tm_sec == (f[5] == 60 ? 59 : f[5]));
-  /* What spine_time_format writes reads back as the same instant. */
+  /* What spine_time_format writes reads back as the same instant, but for the one leap second
+   * that rolls over into the year 10000, which no four-digit year can spell. */
+  if (ms > 253402300799999LL) return; /* 9999-12-31T23:59:59.999Z */
   char out[32];
   int64_t again = -7;
   spine_time_format(ms, out);
