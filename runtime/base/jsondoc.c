@@ -2,7 +2,6 @@
  * Owns every node it makes; on an error it frees what it built and reports the line. */
 #include "jsondoc.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,10 +188,11 @@ static int parse_number(parser *ps, spine_jsondoc **out) {
   if (n >= sizeof tmp) return fail(ps, "number too long");
   memcpy(tmp, ps->p, n);
   tmp[n] = '\0';
+  /* Too large is an error; too small is 0 or a subnormal, as the codec reads it (strtod's
+   * ERANGE says both): the codec writes subnormals, and serve reads its actions with jsondoc. */
   char *endp;
-  errno = 0;
   double v = strtod(tmp, &endp);
-  if (*endp || errno == ERANGE || !isfinite(v)) return fail(ps, "malformed number");
+  if (*endp || !isfinite(v)) return fail(ps, "malformed number");
   spine_jsondoc *nd = node(ps, SPINE_JSONDOC_NUMBER);
   if (!nd) return fail(ps, "out of memory");
   nd->num = v;

@@ -2,13 +2,16 @@
  * Decoding either pushes one value or fails leaving the stack as it was; a decoded value either
  * encodes (as text that decodes to an equal value and encodes to the same text again: the
  * encoding is canonical) or is refused as a sparse list (decoding [null, ..., 1] leaves a table
- * the encoder will not spell with that many nulls), leaving the output buffer as it was. */
+ * the encoder will not spell with that many nulls), leaving the output buffer as it was. What
+ * the encoder writes, the strict reader (jsondoc.c) reads too, unless a string holds a NUL,
+ * which jsondoc refuses: serve reads an adapter's encoded actions with it. */
 #include <lauxlib.h>
 #include <lua.h>
 #include <string.h>
 
 #include "buf.h"
 #include "codec.h"
+#include "jsondoc.h"
 
 #include "fuzz.h"
 
@@ -52,6 +55,17 @@ static int same(int a, int b, int depth) {
   return ok;
 }
 
+/* Whether canonical JSON text holds a NUL character: the encoder writes it as \u0000 and writes
+ * every backslash of a string as an escape of its own. */
+static int has_nul(const char *s, size_t n) {
+  for (size_t i = 0; i + 1 < n; i++)
+    if (s[i] == '\\') {
+      if (s[i + 1] == 'u' && n - i >= 6 && !memcmp(s + i + 2, "0000", 4)) return 1;
+      i++; /* the escaped character */
+    }
+  return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   spine_err e;
   spine_err_clear(&e);
@@ -82,6 +96,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(lua_gettop(L) == v2);
     FUZZ_CHECK(spine_codec_encode(L, v2, "value", &t2, &e) == 0);
     FUZZ_CHECK(t2.len == len && !memcmp(spine_buf_str(&t2), text, len));
+    spine_jsondoc *doc = NULL;
+    int line;
+    spine_err_clear(&e);
+    if (spine_jsondoc_parse(text, len, &doc, &line, &e) && !has_nul(text, len)) {
+      fprintf(stderr, "jsondoc refuses the codec's %.*s: %s\n", (int)len, text, e.msg);
+      abort();
+    }
+    spine_jsondoc_free(doc);
   }
   spine_buf_free(&t1);
   spine_buf_free(&t2);
