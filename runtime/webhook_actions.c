@@ -93,6 +93,28 @@ static void check_action(lua_State *L, int idx, int n, const char *where) {
   lua_setfield(L, out, what);
 }
 
+/* Whether a string of the value at `idx`, keys included, holds a NUL byte. Only for a value
+ * that encoded: no cycle, at most SPINE_CODEC_MAX_DEPTH deep. */
+static int holds_nul(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    return memchr(s, '\0', len) != NULL;
+  }
+  if (lua_type(L, idx) != LUA_TTABLE) return 0;
+  idx = lua_absindex(L, idx);
+  luaL_checkstack(L, 3, "nested too deep");
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (holds_nul(L, -1) || holds_nul(L, -2)) {
+      lua_pop(L, 2);
+      return 1;
+    }
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
 /* Protected: (result, light actions_ctx) -> writes the JSON array. */
 static int build_actions(lua_State *L) {
   actions_ctx *c = lua_touserdata(L, 2);
@@ -131,6 +153,21 @@ static int build_actions(lua_State *L) {
   if (n == 0) return spine_buf_puts(c->out, "[]") ? luaL_error(L, "out of memory") : 0;
   if (spine_codec_encode(L, 2, "actions", c->out, &e))
     luaL_error(L, "%s: webhook: %s: %s", c->where, e.field, e.msg);
+  /* JSON can hold "\u0000", PostgreSQL's jsonb (where serve stores the actions) cannot: such an
+   * answer would fail every time it is stored, and the provider would retry it for ever. */
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, 2, i);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      if (holds_nul(L, -1))
+        luaL_error(L,
+                   "%s: webhook: action %d: %s holds a NUL character (\\u0000), which "
+                   "PostgreSQL cannot store",
+                   c->where, i, lua_tostring(L, -2));
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
   return 0;
 }
 

@@ -12,7 +12,8 @@
  * JSON array of actions, each
  *   {"signal": name, "workflow_id" | "contract_id": id, "payload": {...}}  or
  *   {"start": process, "input": {...}, "idempotency_key"?: k}
- * (a missing payload or input is {}; unknown fields are refused). Returns 0, or SPINE_EINVAL
+ * (a missing payload or input is {}; unknown fields are refused; so is a NUL character in any
+ * string, which PostgreSQL's jsonb cannot hold). Returns 0, or SPINE_EINVAL
  * with e->msg "`where`: webhook: action 2: ..." and nothing appended. */
 int spine_webhook_actions_encode(lua_State *L, const char *where, spine_buf *out, spine_err *e);
 
