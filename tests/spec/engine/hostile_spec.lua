@@ -50,11 +50,18 @@ describe("spine serve with hostile playbooks", function()
     for _, h in ipairs(hostile) do ids[h[1]] = start(url, h[1]) end
     local good = start(url, "churn", '{"steps": 20}') -- 400 MB of garbage in all
 
-    -- Until every workflow has ended: the worker lives (the same process) and answers.
+    -- Until every workflow has ended: the worker lives (the same process) and answers. A
+    -- hostile resume may hold the loop for its whole instruction budget, over a second on a
+    -- loaded machine: /healthz then says so (503, "degraded"), which is an answer too. How long
+    -- the loop stalls is a figure for benchmarks, not a pass/fail line here.
     local polls = 0
     T.wait_until(function()
       local status, body = T.http("GET", health)
-      assert.are.equal(200, status, "/healthz did not answer 200: " .. body)
+      local ok, h = pcall(T.json.decode, body)
+      assert.is_true((status == 200 and ok and h.status == "ok") or
+                     (status == 503 and ok and h.status == "degraded"),
+                     "/healthz did not answer: " .. tostring(status) .. " " .. body)
+      assert.is_number(h.worker, "/healthz without its worker: " .. body)
       assert.is_true(T.alive(srv), "spine serve died:\n" .. T.log_of(srv))
       polls = polls + 1
       return T.sql(url, "SELECT count(*) FROM spine.workflows WHERE status NOT IN " ..

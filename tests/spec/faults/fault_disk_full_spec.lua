@@ -28,9 +28,9 @@ describe("the disk under pg_wal full mid-run", function()
     end, 60, "PostgreSQL to run out of WAL space")
     -- still full: until the server died, or came back from its crash with the disk full, and
     -- the worker has seen its connections go
-    local postmaster = pg:postmaster()
+    local postmaster = pg:postmaster() -- nil: its pid file is gone, it died already
     F.wait_until(function()
-      return (F.gone(postmaster) or
+      return (not postmaster or F.gone(postmaster) or
               pg:server_log():find("database system is ready to accept connections", at, true))
              and F.log_count(srv, "database connection lost") >= 1
     end, 60, "PostgreSQL to die or recover with its disk full, and the worker to lose it")
