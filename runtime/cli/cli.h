@@ -80,6 +80,7 @@ PGresult *spine_cli__query(PGconn *c, const char *sql, int n, const char *const 
  * and logs it): /healthz, /metrics, webhooks. Stop frees it once the loop has closed it. */
 typedef struct spine_cli__http spine_cli__http;
 struct spine_engine;
+struct spine_providers;
 struct uv_loop_s;
 /* The server's settings from the environment (docs/http.md#limits): SPINE_HTTP_REQUEST_TIMEOUT_MS,
  * SPINE_HTTP_MAX_CONNECTIONS, SPINE_HTTP_MAX_REQUESTS, and the webhooks' per-source limit:
@@ -92,7 +93,9 @@ typedef struct spine_cli__http_settings {
 } spine_cli__http_settings;
 /* Reads them, defaults for those unset. 0, or SPINE_EINVAL naming the variable in `e`. */
 int spine_cli__http_settings_read(spine_cli__http_settings *out, spine_err *e);
-int spine_cli__http_start(struct uv_loop_s *loop, struct spine_engine *eng, const char *addr,
+/* `providers` (may be NULL: no adapters) answers the webhooks and shows in /metrics. */
+int spine_cli__http_start(struct uv_loop_s *loop, struct spine_engine *eng,
+                          struct spine_providers *providers, const char *addr,
                           const spine_cli__http_settings *settings, spine_cli__http **out,
                           spine_err *e);
 void spine_cli__http_stop(spine_cli__http *h);
@@ -110,9 +113,13 @@ void spine_cli__serve_outbox_free(struct spine_outbox *relay);
  * without init, such a webhook is answered 503. Free after the loop ended. */
 void spine_cli__webhooks_init(const char *conninfo);
 void spine_cli__webhooks_free(void);
-/* Webhooks (serve_webhooks.c), `data` the engine: the provider's webhook secret (-1 when the
- * provider has no adapter or no secret), the adapter's own verification, and the delivery of a
- * verified request as signals and starts, once per delivery id. */
+/* Webhooks (serve_webhooks.c), `data` a spine_cli__webhooks: the provider's webhook secret (-1
+ * when the provider has no adapter or no secret), the adapter's own verification, and the
+ * delivery of a verified request as signals and starts, once per delivery id. */
+typedef struct spine_cli__webhooks {
+  struct spine_engine *eng;          /* its store stores, its loop runs the start path */
+  struct spine_providers *providers; /* the adapters; NULL: none */
+} spine_cli__webhooks;
 struct spine_webhook_ops;
 extern const struct spine_webhook_ops spine_cli__webhook_ops;
 

@@ -11,6 +11,7 @@
 #include "intake.h"
 #include "log.h"
 #include "outbox.h"
+#include "providers.h"
 #include "scheduler.h"
 
 static const char *const spec[] = {
@@ -40,6 +41,7 @@ static const char usage[] =
     "  on loopback POSTs /v1/clock/advance {\"by\": \"14d\"}; every workflow and process on the\n"
     "  database follows it. --clock real (the default) removes a manual clock left behind.\n";
 
+static spine_providers *providers;
 static spine_engine *engine;
 static spine_cli__http *http;
 static spine_outbox *relay;
@@ -49,6 +51,8 @@ static void on_signal(uv_signal_t *h, int signum) {
   spine_log_info("serve", "stopping: releasing workflows to other workers", NULL);
   spine_outbox_stop(relay); /* first: its POSTs in flight must not queue outcomes any more */
   spine_engine_stop(engine);
+  spine_providers_free(providers); /* after the engine's stop: it cancelled its calls */
+  providers = NULL;
   spine_cli__serve_manifests_stop();
   spine_cli__http_stop(http);
   uv_close((uv_handle_t *)h, NULL);
@@ -74,7 +78,6 @@ int spine_cli_serve(int argc, char **argv) {
   spine_engine_opts o = {0};
   o.conninfo = conninfo;
   o.claims = 1;
-  o.providers = getenv("SPINE_PROVIDERS");
   const char *pool = spine_cli__opt(&a, spec, "pool");
   if (pool) o.pool = atoi(pool);
   const char *lease = getenv("SPINE_LEASE_MS");
@@ -114,19 +117,23 @@ int spine_cli_serve(int argc, char **argv) {
   if (!addr) addr = getenv("SPINE_HTTP_ADDR");
   spine_outbox_init(); /* its statements, before the engine's store prepares them */
   spine_cli__webhooks_init(conninfo);
-  if (spine_engine_new(&loop, &o, &engine, &e) ||
+  /* Adapters first: a bad one stops the start before anything is connected. */
+  spine_providers_opts po = {0};
+  po.dir = getenv("SPINE_PROVIDERS");
+  rc = spine_providers_new(&loop, &po, &providers, &e);
+  o.providers = spine_providers_port(providers);
+  if (rc || spine_engine_new(&loop, &o, &engine, &e) ||
       spine_cli__serve_outbox_start(&loop, engine, conninfo, &relay, &e) ||
       spine_engine_serve(engine, &e) ||
-      spine_cli__http_start(&loop, engine, addr ? addr : "127.0.0.1:7780", &http_settings, &http,
-                            &e) ||
+      spine_cli__http_start(&loop, engine, providers, addr ? addr : "127.0.0.1:7780",
+                            &http_settings, &http, &e) ||
       spine_outbox_metrics(relay, spine_cli__http_metrics(http))) {
     if (http) spine_cli__http_stop(http);
     if (relay) spine_outbox_stop(relay);
-    if (engine) {
-      spine_engine_stop(engine);
-      uv_run(&loop, UV_RUN_DEFAULT);
-      spine_engine_free(engine);
-    }
+    if (engine) spine_engine_stop(engine);
+    spine_providers_free(providers);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (engine) spine_engine_free(engine);
     spine_cli__serve_outbox_free(relay);
     spine_cli__webhooks_free();
     uv_loop_close(&loop);

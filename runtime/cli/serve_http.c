@@ -24,6 +24,7 @@
 
 struct spine_cli__http {
   spine_engine *eng;
+  spine_cli__webhooks hooks_data; /* what the webhook route's ops read */
   spine_metrics *metrics;
   spine_http_server *srv;
   spine_webhooks *hooks;
@@ -151,9 +152,9 @@ int spine_cli__http_settings_read(spine_cli__http_settings *out, spine_err *e) {
   return 0;
 }
 
-int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
-                          const spine_cli__http_settings *settings, spine_cli__http **out,
-                          spine_err *e) {
+int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, spine_providers *providers,
+                          const char *addr, const spine_cli__http_settings *settings,
+                          spine_cli__http **out, spine_err *e) {
   *out = NULL;
   spine_http_server_opts o = {0};
   char host[64];
@@ -169,6 +170,8 @@ int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
     return spine_err_set(e, SPINE_ENOMEM, "http", NULL, "out of memory");
   }
   h->eng = eng;
+  h->hooks_data.eng = eng;
+  h->hooks_data.providers = providers;
   o.metrics = h->metrics;
   rc = register_metrics(h);
   if (!rc && !(rc = spine_loop_lag_start(loop, &h->lag, LAG_TICK_MS))) h->lag_started = 1;
@@ -177,7 +180,8 @@ int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
   if (!rc) rc = spine_http_server_route(h->srv, "GET", "/metrics", metrics, h);
   if (!rc) rc = spine_cli__clock_mount(h->srv, eng);
   if (!rc)
-    rc = spine_webhooks_mount(h->srv, h->metrics, &spine_cli__webhook_ops, eng, &h->hooks, e);
+    rc = spine_webhooks_mount(h->srv, h->metrics, &spine_cli__webhook_ops, &h->hooks_data,
+                              &h->hooks, e);
   if (!rc)
     rc = spine_webhooks_rate_limit(h->hooks, &settings->webhook_rate,
                                    settings->webhook_exempt_loopback);
@@ -186,8 +190,7 @@ int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
     spine_cli__http_stop(h); /* frees h once its handles are closed */
     return rc;
   }
-  if (spine_engine_providers(eng))
-    spine_providers_set_metrics(spine_engine_providers(eng), h->metrics);
+  if (providers) spine_providers_set_metrics(providers, h->metrics);
   char bound[96];
   snprintf(bound, sizeof bound, "%s:%d", host, spine_http_server_port(h->srv));
   spine_log_info("serve", "http listening", "addr", bound, NULL);

@@ -72,13 +72,13 @@ typedef struct delivery {
 static const char DUPLICATE[] = "{\"duplicate\": true}";
 
 static int webhook_secret(void *data, const char *provider, char *out, size_t size) {
-  spine_providers *ps = spine_engine_providers(data);
+  spine_providers *ps = ((spine_cli__webhooks *)data)->providers;
   if (!ps || !spine_providers_has(ps, provider)) return -1;
   return spine_providers_secret(ps, provider, "webhook_secret", out, size);
 }
 
 static int webhook_verify(void *data, const spine_webhook_request *r, char *id, size_t size) {
-  spine_providers *ps = spine_engine_providers(data);
+  spine_providers *ps = ((spine_cli__webhooks *)data)->providers;
   if (!ps || !spine_providers_has(ps, r->provider)) return SPINE_ENOTFOUND;
   spine_provider_webhook w = {r->provider, r->body, r->body_len, r->headers, r->headers_len};
   spine_err e;
@@ -261,8 +261,8 @@ static int has_start(const spine_buf *actions) {
 }
 
 static void webhook_deliver(void *data, const spine_webhook_request *r, spine_http_exchange *x) {
-  spine_engine *eng = data;
-  spine_providers *ps = spine_engine_providers(eng);
+  spine_engine *eng = ((spine_cli__webhooks *)data)->eng;
+  spine_providers *ps = ((spine_cli__webhooks *)data)->providers;
   const char *provider = r->provider, *body = r->body;
   size_t len = r->body_len;
   spine_buf actions = SPINE_BUF_INIT;

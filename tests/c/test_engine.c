@@ -3,6 +3,7 @@
  * playbooks each fail alone. */
 #include <uv.h>
 
+#include "providers.h"
 #include "scheduler.h"
 #include "test.h"
 
@@ -31,8 +32,13 @@ static void run_all(const char *db, const char *const *playbooks, int n, ended *
   o.pool = 2;
   o.virtual_clock = 1;
   o.quiet = 1;
-  spine_engine *eng;
+  spine_providers_opts po = {0};
+  po.quiet = 1;
+  spine_providers *ps;
   spine_err e;
+  if (spine_providers_new(&loop, &po, &ps, &e)) TEST_FAIL_("providers: %s", e.msg);
+  o.providers = spine_providers_port(ps);
+  spine_engine *eng;
   if (spine_engine_new(&loop, &o, &eng, &e)) TEST_FAIL_("engine: %s", e.msg);
   spine_engine_on_end(eng, on_end, out);
   ASSERT_EQ(spine_engine_serve(eng, &e), 0);
@@ -49,6 +55,7 @@ static void run_all(const char *db, const char *const *playbooks, int n, ended *
   while (spine_engine_live(eng) > 0)
     uv_run(&loop, UV_RUN_ONCE);
   spine_engine_stop(eng);
+  spine_providers_free(ps); /* the engine stopped: its calls are cancelled */
   uv_run(&loop, UV_RUN_DEFAULT);
   spine_engine_free(eng);
   ASSERT_EQ(uv_loop_close(&loop), 0);
