@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "cli.h"
+#include "pgconn.h"
 #include "providers.h"
 #include "scheduler.h"
 #include "sha256.h"
@@ -495,7 +496,7 @@ static long long settled_deadlocks(bench *b, PGconn *c, int *settled) {
  * deadlocks counted from before it opened to after it closed. The customers are registered
  * already (by the first engine), outside this count. */
 static int hot_keys(bench *b, int real, int hot, spine_err *e) {
-  PGconn *c = spine_cli__open(b->conninfo, e);
+  PGconn *c = spine_pgconn_open(b->conninfo, e);
   if (!c) return -1;
   int settled_before, settled_after;
   long long before = settled_deadlocks(b, c, &settled_before);
@@ -602,7 +603,7 @@ int spine_cli_bench(int argc, char **argv) {
   int real = wants(only, "real_intents"), hot = wants(only, "hot_intents");
   spine_err e;
   spine_err_clear(&e);
-  if (spine_cli__conninfo(b.conninfo, sizeof b.conninfo, &e))
+  if (spine_pgconn_conninfo(b.conninfo, sizeof b.conninfo, &e))
     return spine_cli__fail(b.json, &e, NULL);
   /* libpq takes the last of a keyword given twice, in both forms of conninfo */
   snprintf(b.appname, sizeof b.appname, "spine-bench-%ld", (long)getpid());

@@ -59,23 +59,9 @@ const char *spine_cli__opt(const spine_cli_args *a, const char *const *spec, con
  * Returns 0, or -1 when `v` is none of them. */
 int spine_cli__since(const char *v, char out[32]);
 
-/* The database: $SPINE_DATABASE_URL, or the embedded cluster (started on demand). */
-int spine_cli__conninfo(char *out, size_t size, spine_err *e);
-/* Connects to `conninfo` (blocking), without migrating: for serve's worker threads. NULL with
- * `e` filled on failure. */
-PGconn *spine_cli__open(const char *conninfo, spine_err *e);
-/* Connects and migrates (blocking). NULL with `e` filled on failure. */
-PGconn *spine_cli__connect(spine_err *e);
-
 /* Reports a failed request: with json, {"error": {kind, code, message, where?, field?}} on
  * stdout; else "spine: message" on stderr. Returns SPINE_EXIT_REJECTED. */
 int spine_cli__fail(int json, const spine_err *e, const char *code);
-/* Runs a one-row, one-column query returning JSON text; the caller frees with PQclear.
- * NULL (and `e` filled) on error; a result with 0 rows when nothing matched. A refusal raised
- * with SQLSTATE SPNF0 or SPIT0 (the operator actions) is SPINE_ENOTFOUND or SPINE_ETRANSITION
- * with its message and, as field, its COLUMN; any other error is SPINE_EDB from "database". */
-PGresult *spine_cli__query(PGconn *c, const char *sql, int n, const char *const *params,
-                           spine_err *e);
 /* The HTTP server of `spine serve` (serve_http.c) at `addr` ("host:port", port 0 picks one
  * and logs it): /healthz, /metrics, webhooks. Stop frees it once the loop has closed it. */
 typedef struct spine_cli__http spine_cli__http;

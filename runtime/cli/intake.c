@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "codec.h"
 #include "log.h"
+#include "pgconn.h"
 #include "playbook.h"
 #include "sandbox.h"
 #include "uuid.h"
@@ -31,7 +32,7 @@ const char *spine_cli__playbooks_dir(void) {
 
 static int exec(PGconn *c, const char *sql, int n, const char *const *params, PGresult **out,
                 spine_err *e) {
-  PGresult *r = spine_cli__query(c, sql, n, params, e);
+  PGresult *r = spine_pgconn_query(c, sql, n, params, e);
   if (!r) return SPINE_EDB;
   if (out)
     *out = r;
@@ -266,11 +267,11 @@ int spine_cli__start_case(PGconn *c, const spine_cli__case *req, char id_out[40]
                               src.path,
                               src.source};
     /* One statement: the version, the row (or the one this key already started), the notify. */
-    r = spine_cli__query(c,
-                         "SELECT spine.start_workflow($1, $2, $3, $4, $5, $6,"
-                         " idempotency_key => $7, variant => $8, experiment => $9,"
-                         " subject => $10, bucket => $11, path => $12, source => $13)",
-                         13, params, e);
+    r = spine_pgconn_query(c,
+                           "SELECT spine.start_workflow($1, $2, $3, $4, $5, $6,"
+                           " idempotency_key => $7, variant => $8, experiment => $9,"
+                           " subject => $10, bucket => $11, path => $12, source => $13)",
+                           13, params, e);
     if (!r) rc = SPINE_EDB;
   }
   if (!rc && PQgetisnull(r, 0, 0))

@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "cli.h"
+#include "pgconn.h"
 #include "providers.h"
 #include "scheduler.h"
 
@@ -60,7 +61,7 @@ int spine_cli_run(int argc, char **argv) {
   spine_err e;
   spine_err_clear(&e);
   char conninfo[1024];
-  if (spine_cli__conninfo(conninfo, sizeof conninfo, &e)) return spine_cli__fail(json, &e, NULL);
+  if (spine_pgconn_conninfo(conninfo, sizeof conninfo, &e)) return spine_cli__fail(json, &e, NULL);
 
   uv_loop_t loop;
   uv_loop_init(&loop);
@@ -107,10 +108,10 @@ int spine_cli_run(int argc, char **argv) {
     return spine_cli__fail(json, &e, "interrupted");
   }
 
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
   const char *params[1] = {rs.id};
-  PGresult *r = spine_cli__query(c, spine_cli__workflow_sql, 1, params, &e);
+  PGresult *r = spine_pgconn_query(c, spine_cli__workflow_sql, 1, params, &e);
   if (!r || PQntuples(r) != 1) {
     if (r) PQclear(r);
     PQfinish(c);

@@ -11,6 +11,7 @@
 #include "intake.h"
 #include "log.h"
 #include "outbox.h"
+#include "pgconn.h"
 #include "providers.h"
 #include "scheduler.h"
 
@@ -72,7 +73,7 @@ int spine_cli_serve(int argc, char **argv) {
     return SPINE_EXIT_USAGE;
   }
   char conninfo[1024];
-  if (spine_cli__conninfo(conninfo, sizeof conninfo, &e)) return spine_cli__fail(0, &e, NULL);
+  if (spine_pgconn_conninfo(conninfo, sizeof conninfo, &e)) return spine_cli__fail(0, &e, NULL);
   uv_loop_t loop;
   uv_loop_init(&loop);
   spine_engine_opts o = {0};

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "intake.h"
 #include "log.h"
+#include "pgconn.h"
 
 typedef struct reloader {
   uv_signal_t sighup;
@@ -37,7 +38,7 @@ static void reload_work(uv_work_t *w) {
   reloader *r = w->data;
   spine_err_clear(&r->err);
   spine_buf_reset(&r->problems);
-  PGconn *c = spine_cli__open(r->conninfo, &r->err);
+  PGconn *c = spine_pgconn_open(r->conninfo, &r->err);
   r->rc = c ? spine_cli__manifests_reload(c, r->by, 0, collect, r, &r->loaded, &r->err) : SPINE_EDB;
   if (c) PQfinish(c);
 }

@@ -11,6 +11,7 @@
 #include "intake.h"
 #include "log.h"
 #include "outbox.h"
+#include "pgconn.h"
 
 /* Only the relay's worker thread uses it, one start at a time. */
 typedef struct starter {
@@ -31,7 +32,7 @@ static int64_t env_ms(const char *name, int64_t dflt) {
 static PGconn *connection(starter *s, spine_err *e) {
   if (s->c && PQstatus(s->c) == CONNECTION_OK) return s->c;
   if (s->c) PQfinish(s->c);
-  return s->c = spine_cli__open(s->conninfo, e);
+  return s->c = spine_pgconn_open(s->conninfo, e);
 }
 
 /* spine_outbox_start_fn: every process whose manifest in force lists the type. */
@@ -41,10 +42,10 @@ static int start_cases(void *data, int64_t event_id, const char *event_type, con
   PGconn *c = connection(s, e);
   if (!c) return SPINE_EDB;
   const char *p[1] = {event_type};
-  PGresult *r = spine_cli__query(c,
-                                 "SELECT process FROM spine.manifests"
-                                 " WHERE body::jsonb -> 'on_events' ? $1 ORDER BY process",
-                                 1, p, e);
+  PGresult *r = spine_pgconn_query(c,
+                                   "SELECT process FROM spine.manifests"
+                                   " WHERE body::jsonb -> 'on_events' ? $1 ORDER BY process",
+                                   1, p, e);
   if (!r) return SPINE_EDB;
   int rc = 0;
   for (int i = 0; i < PQntuples(r) && !rc; i++) {

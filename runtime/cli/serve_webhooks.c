@@ -22,6 +22,7 @@
 #include "intake.h"
 #include "jsondoc.h"
 #include "log.h"
+#include "pgconn.h"
 #include "providers.h"
 #include "scheduler.h"
 #include "sha256.h"
@@ -136,11 +137,11 @@ static const char signals_sql[] =
 static PGconn *start_connection(spine_err *e) {
   if (starts.c && PQstatus(starts.c) == CONNECTION_OK) return starts.c;
   if (starts.c) PQfinish(starts.c);
-  return starts.c = spine_cli__open(starts.conninfo, e);
+  return starts.c = spine_pgconn_open(starts.conninfo, e);
 }
 
 static int exec(PGconn *c, const char *sql, spine_err *e) {
-  PGresult *r = spine_cli__query(c, sql, 0, NULL, e);
+  PGresult *r = spine_pgconn_query(c, sql, 0, NULL, e);
   if (!r) return SPINE_EDB;
   PQclear(r);
   return 0;
@@ -155,7 +156,7 @@ static int apply(delivery *d, PGconn *c, spine_buf *answer, int *duplicate) {
   int rc = exec(c, "BEGIN", e);
   PGresult *fresh =
       rc ? NULL
-         : spine_cli__query(c, "SELECT spine.webhook_claim($1, $2, $3::interval)", 3, claim, e);
+         : spine_pgconn_query(c, "SELECT spine.webhook_claim($1, $2, $3::interval)", 3, claim, e);
   if (!rc && !fresh) rc = SPINE_EDB;
   *duplicate = !rc && strcmp(PQgetvalue(fresh, 0, 0), "t");
   if (fresh) PQclear(fresh);
@@ -163,7 +164,7 @@ static int apply(delivery *d, PGconn *c, spine_buf *answer, int *duplicate) {
     PQclear(PQexec(c, "ROLLBACK"));
     return rc;
   }
-  PGresult *list = spine_cli__query(c, starts_sql, 3, p, e);
+  PGresult *list = spine_pgconn_query(c, starts_sql, 3, p, e);
   if (!rc && !list) rc = SPINE_EDB;
   spine_buf_puts(answer, "\"started\":[");
   for (int i = 0; !rc && i < PQntuples(list); i++) {
@@ -182,7 +183,7 @@ static int apply(delivery *d, PGconn *c, spine_buf *answer, int *duplicate) {
     spine_log_json_string(answer, id, strlen(id));
   }
   if (list) PQclear(list);
-  PGresult *sig = rc ? NULL : spine_cli__query(c, signals_sql, 1, p, e);
+  PGresult *sig = rc ? NULL : spine_pgconn_query(c, signals_sql, 1, p, e);
   if (!rc && !sig) rc = SPINE_EDB;
   if (!rc) rc = exec(c, "COMMIT", e);
   if (rc) {

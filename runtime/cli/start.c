@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "intake.h"
+#include "pgconn.h"
 
 static const char *const spec[] = {"input=", "subject=", "idempotency-key=", "json", NULL};
 static const char usage[] =
@@ -26,7 +27,7 @@ int spine_cli_start(int argc, char **argv) {
   req.subject = spine_cli__opt(&a, spec, "subject");
   spine_err e;
   spine_err_clear(&e);
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
   char id[40];
   const char *code = NULL;
@@ -35,7 +36,7 @@ int spine_cli_start(int argc, char **argv) {
     status = spine_cli__fail(json, &e, code);
   } else if (json) { /* the workflow as `spine show --json` prints it */
     const char *wp[1] = {id};
-    PGresult *w = spine_cli__query(c, spine_cli__workflow_sql, 1, wp, &e);
+    PGresult *w = spine_pgconn_query(c, spine_cli__workflow_sql, 1, wp, &e);
     if (w && PQntuples(w) == 1)
       printf("%s\n", PQgetvalue(w, 0, 0));
     else
