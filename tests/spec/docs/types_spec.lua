@@ -71,8 +71,8 @@ describe("types/spine.lua and types/intents.lua", function()
         annotated[name] = true
       end
     end
-    local fns = read("runtime/ctx.c"):match("luaL_Reg fns%[%] = {(.-)},%s*{NULL")
-    assert.is_string(fns, "cannot find the ctx function table in runtime/ctx.c")
+    local fns = read("runtime/engine/ctx.c"):match("luaL_Reg fns%[%] = {(.-)},%s*{NULL")
+    assert.is_string(fns, "cannot find the ctx function table in runtime/engine/ctx.c")
     for name in fns:gmatch('{"([%w_]+)",') do registered[name] = true end
     assert.are.same(registered, annotated)
 
@@ -90,7 +90,7 @@ describe("types/spine.lua and types/intents.lua", function()
   end)
 
   it("annotate every fact ctx answers", function()
-    local facts = matches(c_function(read("runtime/ctx.c"), "ctx_index"),
+    local facts = matches(c_function(read("runtime/engine/ctx.c"), "ctx_index"),
                           '!strcmp%(key, "([%w_]+)"%)')
     assert.is_true(facts.id and facts.trace_id, "cannot read the facts from ctx_index()")
     local fields = class_fields(read("types/spine.lua"), "SpineCtx")
