@@ -207,10 +207,10 @@ describe("types/intents.lua", function()
 end)
 
 describe("types/provider.lua", function()
-  local pctx = read("runtime/pctx.c")
+  local pctx = read("runtime/providers/pctx.c")
   local types = read("types/provider.lua")
 
-  -- What spine_pctx_open and push_p give every p, read from runtime/pctx.c.
+  -- What spine_pctx_open and push_p give every p, read from runtime/providers/pctx.c.
   local function registered()
     local open = c_function(pctx, "spine_pctx_open")
     local p = matches(open, 'lua_setfield%(L, %-2, "(%l[%w_]*)"%)')
@@ -251,14 +251,14 @@ describe("types/provider.lua", function()
                                           'lua_setfield%(L, %-2, "([%w_]+)"%)'))
     covers("SpineProviderError", matches(c_function(pctx, "push_error"),
                                          'lua_setfield%(L, %-2, "([%w_]+)"%)'))
-    local actions = read("runtime/webhook_actions.c")
+    local actions = read("runtime/providers/webhook_actions.c")
     local action_fields = {}
     for list in actions:gmatch("_keys%[%] = {(.-)}") do
       for name in list:gmatch('"([%w_]+)"') do action_fields[name] = true end
     end
     covers("SpineWebhookAction", action_fields)
     local module = {}
-    for name in c_function(read("runtime/providers.c"), "check_adapter")
+    for name in c_function(read("runtime/providers/providers.c"), "check_adapter")
                   :gmatch('rawfield%(L, 1, "([%w_]+)"%)') do
       module[name] = true
     end
