@@ -109,6 +109,12 @@ typedef struct spine_cli__webhooks {
 struct spine_webhook_ops;
 extern const struct spine_webhook_ops spine_cli__webhook_ops;
 
+/* `spine serve`: loads the manifests now (in a worker thread) and on every SIGHUP; stop
+ * closes the signal handle (a reload under way finishes); free after the loop ended. */
+int spine_cli__serve_manifests_start(struct uv_loop_s *loop, const char *conninfo, int64_t worker);
+void spine_cli__serve_manifests_stop(void);
+void spine_cli__serve_manifests_free(void);
+
 /* The clock routes of `spine serve` (serve_clock.c) on its HTTP server: GET /v1/clock and
  * POST /v1/clock/advance (manual clock only, from loopback only). */
 struct spine_http_server;

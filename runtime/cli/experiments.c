@@ -10,7 +10,6 @@
 #include "buf.h"
 #include "cli.h"
 #include "duration.h"
-#include "intake.h"
 #include "log.h"
 #include "pgconn.h"
 #include "stats.h"

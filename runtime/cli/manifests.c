@@ -141,8 +141,8 @@ static void check_usage(const spine_manifest_set *set, int idle_days, problems *
 static int check(int json, int idle_days) {
   problems p = {0};
   spine_manifest_set set;
-  const char *dir = spine_cli__manifests_dir();
-  spine_manifest_set_load(dir, spine_cli__playbooks_dir(), &set, collect, &p);
+  const char *dir = spine_intake_manifests_dir();
+  spine_manifest_set_load(dir, spine_intake_playbooks_dir(), &set, collect, &p);
   check_usage(&set, idle_days, &p);
   spine_buf b = SPINE_BUF_INIT;
   if (json) {
@@ -184,7 +184,7 @@ static int reload(int json) {
   if (!c) return spine_cli__fail(json, &e, NULL);
   problems p = {0};
   int loaded = -1;
-  int rc = spine_cli__manifests_reload(c, "spine manifests reload", 0, collect, &p, &loaded, &e);
+  int rc = spine_intake_manifests_reload(c, "spine manifests reload", 0, collect, &p, &loaded, &e);
   PQfinish(c);
   spine_buf b = SPINE_BUF_INIT;
   int status = SPINE_EXIT_OK;
@@ -270,7 +270,7 @@ static int route(const spine_cli_args *a, int json) {
   }
   PGconn *c = spine_pgconn_connect(&e);
   spine_manifest *m = NULL;
-  if (c && !spine_cli__manifest_in_force(c, a->pos[1], &m, &e) && !m)
+  if (c && !spine_intake_manifest_in_force(c, a->pos[1], &m, &e) && !m)
     spine_err_set(&e, SPINE_ENOTFOUND, NULL, "process", "no manifest in force for %s", a->pos[1]);
   if (c) PQfinish(c);
   if (!m) {

@@ -8,7 +8,6 @@
 
 #include "cli.h"
 #include "duration.h"
-#include "intake.h"
 #include "log.h"
 #include "outbox.h"
 #include "pgconn.h"

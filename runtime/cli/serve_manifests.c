@@ -39,7 +39,8 @@ static void reload_work(uv_work_t *w) {
   spine_err_clear(&r->err);
   spine_buf_reset(&r->problems);
   PGconn *c = spine_pgconn_open(r->conninfo, &r->err);
-  r->rc = c ? spine_cli__manifests_reload(c, r->by, 0, collect, r, &r->loaded, &r->err) : SPINE_EDB;
+  r->rc =
+      c ? spine_intake_manifests_reload(c, r->by, 0, collect, r, &r->loaded, &r->err) : SPINE_EDB;
   if (c) PQfinish(c);
 }
 
@@ -52,7 +53,7 @@ static void reload_done(uv_work_t *w, int status) {
   if (status == 0 && r->rc == 0) {
     snprintf(n, sizeof n, "%d", r->loaded);
     spine_log_info("dispatcher", "manifests loaded", "manifests", n, "dir",
-                   spine_cli__manifests_dir(), NULL);
+                   spine_intake_manifests_dir(), NULL);
   } else {
     spine_log_error("dispatcher", "manifests refused: the manifests in force are unchanged",
                     "reason", spine_err_format(&r->err, msg, sizeof msg), "problems",

@@ -20,7 +20,7 @@ int spine_cli_start(int argc, char **argv) {
   int rc = spine_cli__parse(argc, argv, spec, usage, 1, 1, &a);
   if (rc) return rc < 0 ? 0 : rc;
   int json = spine_cli__opt(&a, spec, "json") != NULL;
-  spine_cli__case req = {0};
+  spine_intake_case req = {0};
   req.process = a.pos[0];
   req.input = spine_cli__opt(&a, spec, "input");
   req.key = spine_cli__opt(&a, spec, "idempotency-key");
@@ -32,7 +32,7 @@ int spine_cli_start(int argc, char **argv) {
   char id[40];
   const char *code = NULL;
   int status = SPINE_EXIT_OK;
-  if (spine_cli__start_case(c, &req, id, &code, &e)) {
+  if (spine_intake_start_case(c, &req, id, &code, &e)) {
     status = spine_cli__fail(json, &e, code);
   } else if (json) { /* the workflow as `spine show --json` prints it */
     const char *wp[1] = {id};
