@@ -8,10 +8,10 @@
 #include <uv.h>
 
 #include "buf.h"
-#include "cli.h"
 #include "intake.h"
 #include "log.h"
 #include "pgconn.h"
+#include "server_internal.h"
 
 typedef struct reloader {
   uv_signal_t sighup;
@@ -81,7 +81,7 @@ static void on_sighup(uv_signal_t *h, int signum) {
   start_reload();
 }
 
-int spine_cli__serve_manifests_start(uv_loop_t *loop, const char *conninfo, int64_t worker) {
+int spine_server__manifests_start(uv_loop_t *loop, const char *conninfo, int64_t worker) {
   memset(&R, 0, sizeof R);
   snprintf(R.conninfo, sizeof R.conninfo, "%s", conninfo);
   snprintf(R.by, sizeof R.by, "spine serve (worker %lld)", (long long)worker);
@@ -91,11 +91,11 @@ int spine_cli__serve_manifests_start(uv_loop_t *loop, const char *conninfo, int6
   return 0;
 }
 
-void spine_cli__serve_manifests_stop(void) {
+void spine_server__manifests_stop(void) {
   R.closing = 1;
   if (!uv_is_closing((uv_handle_t *)&R.sighup)) uv_close((uv_handle_t *)&R.sighup, NULL);
 }
 
-void spine_cli__serve_manifests_free(void) {
+void spine_server__manifests_free(void) {
   spine_buf_free(&R.problems);
 }

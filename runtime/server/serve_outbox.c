@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "intake.h"
 #include "log.h"
 #include "outbox.h"
 #include "pgconn.h"
+#include "server_internal.h"
 
 /* Only the relay's worker thread uses it, one start at a time. */
 typedef struct starter {
@@ -69,8 +69,8 @@ static int start_cases(void *data, int64_t event_id, const char *event_type, con
   return rc;
 }
 
-int spine_cli__serve_outbox_start(uv_loop_t *loop, spine_engine *eng, const char *conninfo,
-                                  spine_outbox **out, spine_err *e) {
+int spine_server__outbox_start(uv_loop_t *loop, spine_engine *eng, const char *conninfo,
+                               spine_outbox **out, spine_err *e) {
   memset(&S, 0, sizeof S);
   snprintf(S.conninfo, sizeof S.conninfo, "%s", conninfo);
   spine_outbox_opts o = {0};
@@ -85,7 +85,7 @@ int spine_cli__serve_outbox_start(uv_loop_t *loop, spine_engine *eng, const char
   return spine_outbox_new(loop, eng, &o, out, e);
 }
 
-void spine_cli__serve_outbox_free(spine_outbox *relay) {
+void spine_server__outbox_free(spine_outbox *relay) {
   spine_outbox_free(relay);
   if (S.c) PQfinish(S.c);
   S.c = NULL;

@@ -17,7 +17,6 @@
 #include <uv.h>
 
 #include "buf.h"
-#include "cli.h"
 #include "http_server.h"
 #include "intake.h"
 #include "jsondoc.h"
@@ -25,6 +24,7 @@
 #include "pgconn.h"
 #include "providers.h"
 #include "scheduler.h"
+#include "server_internal.h"
 #include "sha256.h"
 #include "sql.h"
 #include "store.h"
@@ -38,12 +38,12 @@ static struct {
   int ready;
 } starts;
 
-void spine_cli__webhooks_init(const char *conninfo) {
+void spine_server__webhooks_init(const char *conninfo) {
   snprintf(starts.conninfo, sizeof starts.conninfo, "%s", conninfo);
   if (!starts.ready && uv_mutex_init(&starts.lock) == 0) starts.ready = 1;
 }
 
-void spine_cli__webhooks_free(void) {
+void spine_server__webhooks_free(void) {
   if (!starts.ready) return;
   if (starts.c) PQfinish(starts.c);
   starts.c = NULL;
@@ -73,13 +73,13 @@ typedef struct delivery {
 static const char DUPLICATE[] = "{\"duplicate\": true}";
 
 static int webhook_secret(void *data, const char *provider, char *out, size_t size) {
-  spine_providers *ps = ((spine_cli__webhooks *)data)->providers;
+  spine_providers *ps = ((spine_server__webhooks *)data)->providers;
   if (!ps || !spine_providers_has(ps, provider)) return -1;
   return spine_providers_secret(ps, provider, "webhook_secret", out, size);
 }
 
 static int webhook_verify(void *data, const spine_webhook_request *r, char *id, size_t size) {
-  spine_providers *ps = ((spine_cli__webhooks *)data)->providers;
+  spine_providers *ps = ((spine_server__webhooks *)data)->providers;
   if (!ps || !spine_providers_has(ps, r->provider)) return SPINE_ENOTFOUND;
   spine_provider_webhook w = {r->provider, r->body, r->body_len, r->headers, r->headers_len};
   spine_err e;
@@ -262,8 +262,8 @@ static int has_start(const spine_buf *actions) {
 }
 
 static void webhook_deliver(void *data, const spine_webhook_request *r, spine_http_exchange *x) {
-  spine_engine *eng = ((spine_cli__webhooks *)data)->eng;
-  spine_providers *ps = ((spine_cli__webhooks *)data)->providers;
+  spine_engine *eng = ((spine_server__webhooks *)data)->eng;
+  spine_providers *ps = ((spine_server__webhooks *)data)->providers;
   const char *provider = r->provider, *body = r->body;
   size_t len = r->body_len;
   spine_buf actions = SPINE_BUF_INIT;
@@ -323,4 +323,5 @@ static void webhook_deliver(void *data, const spine_webhook_request *r, spine_ht
   spine_store_submit(spine_engine_store(eng), &d->op);
 }
 
-const spine_webhook_ops spine_cli__webhook_ops = {webhook_secret, webhook_verify, webhook_deliver};
+const spine_webhook_ops spine_server__webhook_ops = {webhook_secret, webhook_verify,
+                                                     webhook_deliver};
