@@ -3,7 +3,7 @@
 -- providers/<name>.lua file returns and the provider context `p` its functions receive.
 -- Editors with the Lua language server complete and check adapter code with these
 -- (.luarc.json at the repository root points at this folder). Not loaded at run time.
--- tests/spec/docs/types_spec.lua checks them against runtime/pctx.c and providers.c.
+-- tests/spec/docs/types_spec.lua checks them against runtime/providers/pctx.c and providers.c.
 
 --- An operation of a channel: gets `p` and the arguments the playbook gave to ctx.provider;
 --- returns the result (anything JSON can hold), or raises p.transient(...) / p.rejected(...).

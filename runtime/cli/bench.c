@@ -16,6 +16,8 @@
 #include <uv.h>
 
 #include "cli.h"
+#include "pgconn.h"
+#include "providers.h"
 #include "scheduler.h"
 #include "sha256.h"
 
@@ -60,6 +62,7 @@ static const char wait_src[] = "return { name = 'bench_wait', run = function(ctx
 typedef struct bench {
   uv_loop_t loop;
   spine_engine *eng;
+  spine_providers *providers; /* the engine's adapters */
   char dir[64];
   char conninfo[1024];
   /* conninfo with application_name = appname: the engine's connections, told apart in
@@ -334,13 +337,17 @@ static int engine_open(bench *b, spine_err *e) {
   o.pool = 4;
   o.quiet = 1;
   b->eng = NULL;
-  if (spine_engine_new(&b->loop, &o, &b->eng, e) || spine_engine_serve(b->eng, e)) {
-    if (b->eng) {
-      spine_engine_stop(b->eng);
-      uv_run(&b->loop, UV_RUN_DEFAULT);
-      spine_engine_free(b->eng);
-      b->eng = NULL;
-    }
+  spine_providers_opts po = {0};
+  po.quiet = 1;
+  int rc = spine_providers_new(&b->loop, &po, &b->providers, e);
+  o.providers = spine_providers_port(b->providers);
+  if (rc || spine_engine_new(&b->loop, &o, &b->eng, e) || spine_engine_serve(b->eng, e)) {
+    if (b->eng) spine_engine_stop(b->eng);
+    spine_providers_free(b->providers);
+    b->providers = NULL;
+    uv_run(&b->loop, UV_RUN_DEFAULT);
+    if (b->eng) spine_engine_free(b->eng);
+    b->eng = NULL;
     return -1;
   }
   spine_engine_on_end(b->eng, on_end, b);
@@ -351,6 +358,8 @@ static int engine_open(bench *b, spine_err *e) {
 /* Stops the engine and closes its connections: the workflows it holds are released. */
 static void engine_close(bench *b) {
   spine_engine_stop(b->eng);
+  spine_providers_free(b->providers);
+  b->providers = NULL;
   uv_run(&b->loop, UV_RUN_DEFAULT);
   spine_engine_free(b->eng);
   b->eng = NULL;
@@ -487,7 +496,7 @@ static long long settled_deadlocks(bench *b, PGconn *c, int *settled) {
  * deadlocks counted from before it opened to after it closed. The customers are registered
  * already (by the first engine), outside this count. */
 static int hot_keys(bench *b, int real, int hot, spine_err *e) {
-  PGconn *c = spine_cli__open(b->conninfo, e);
+  PGconn *c = spine_pgconn_open(b->conninfo, e);
   if (!c) return -1;
   int settled_before, settled_after;
   long long before = settled_deadlocks(b, c, &settled_before);
@@ -594,7 +603,7 @@ int spine_cli_bench(int argc, char **argv) {
   int real = wants(only, "real_intents"), hot = wants(only, "hot_intents");
   spine_err e;
   spine_err_clear(&e);
-  if (spine_cli__conninfo(b.conninfo, sizeof b.conninfo, &e))
+  if (spine_pgconn_conninfo(b.conninfo, sizeof b.conninfo, &e))
     return spine_cli__fail(b.json, &e, NULL);
   /* libpq takes the last of a keyword given twice, in both forms of conninfo */
   snprintf(b.appname, sizeof b.appname, "spine-bench-%ld", (long)getpid());

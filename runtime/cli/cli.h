@@ -7,10 +7,8 @@
 #define SPINE_CLI_H
 
 #include <libpq-fe.h>
-#include <stdint.h>
 
 #include "err.h"
-#include "ratelimit.h"
 
 #define SPINE_EXIT_OK       0
 #define SPINE_EXIT_REJECTED 1
@@ -59,67 +57,9 @@ const char *spine_cli__opt(const spine_cli_args *a, const char *const *spec, con
  * Returns 0, or -1 when `v` is none of them. */
 int spine_cli__since(const char *v, char out[32]);
 
-/* The database: $SPINE_DATABASE_URL, or the embedded cluster (started on demand). */
-int spine_cli__conninfo(char *out, size_t size, spine_err *e);
-/* Connects to `conninfo` (blocking), without migrating: for serve's worker threads. NULL with
- * `e` filled on failure. */
-PGconn *spine_cli__open(const char *conninfo, spine_err *e);
-/* Connects and migrates (blocking). NULL with `e` filled on failure. */
-PGconn *spine_cli__connect(spine_err *e);
-
 /* Reports a failed request: with json, {"error": {kind, code, message, where?, field?}} on
  * stdout; else "spine: message" on stderr. Returns SPINE_EXIT_REJECTED. */
 int spine_cli__fail(int json, const spine_err *e, const char *code);
-/* Runs a one-row, one-column query returning JSON text; the caller frees with PQclear.
- * NULL (and `e` filled) on error; a result with 0 rows when nothing matched. A refusal raised
- * with SQLSTATE SPNF0 or SPIT0 (the operator actions) is SPINE_ENOTFOUND or SPINE_ETRANSITION
- * with its message and, as field, its COLUMN; any other error is SPINE_EDB from "database". */
-PGresult *spine_cli__query(PGconn *c, const char *sql, int n, const char *const *params,
-                           spine_err *e);
-/* The HTTP server of `spine serve` (serve_http.c) at `addr` ("host:port", port 0 picks one
- * and logs it): /healthz, /metrics, webhooks. Stop frees it once the loop has closed it. */
-typedef struct spine_cli__http spine_cli__http;
-struct spine_engine;
-struct uv_loop_s;
-/* The server's settings from the environment (docs/http.md#limits): SPINE_HTTP_REQUEST_TIMEOUT_MS,
- * SPINE_HTTP_MAX_CONNECTIONS, SPINE_HTTP_MAX_REQUESTS, and the webhooks' per-source limit:
- * SPINE_WEBHOOK_RATE, SPINE_WEBHOOK_BURST, SPINE_WEBHOOK_RATE_LOOPBACK. */
-typedef struct spine_cli__http_settings {
-  uint64_t request_ms;
-  int max_connections, max_requests;
-  spine_ratelimit_opts webhook_rate;
-  int webhook_exempt_loopback;
-} spine_cli__http_settings;
-/* Reads them, defaults for those unset. 0, or SPINE_EINVAL naming the variable in `e`. */
-int spine_cli__http_settings_read(spine_cli__http_settings *out, spine_err *e);
-int spine_cli__http_start(struct uv_loop_s *loop, struct spine_engine *eng, const char *addr,
-                          const spine_cli__http_settings *settings, spine_cli__http **out,
-                          spine_err *e);
-void spine_cli__http_stop(spine_cli__http *h);
-/* The registry behind /metrics, for other parts of serve to register in. Borrowed. */
-struct spine_metrics;
-struct spine_metrics *spine_cli__http_metrics(spine_cli__http *h);
-/* The outbox relay of `spine serve` (serve_outbox.c), set from SPINE_OUTBOX_* variables, with
- * manifests' on_events starting cases: create before spine_engine_serve, free (with its
- * connection) after the loop ended. */
-struct spine_outbox;
-int spine_cli__serve_outbox_start(struct uv_loop_s *loop, struct spine_engine *eng,
-                                  const char *conninfo, struct spine_outbox **out, spine_err *e);
-void spine_cli__serve_outbox_free(struct spine_outbox *relay);
-/* The start path of webhooks (a new case asked for by an adapter) connects with `conninfo`;
- * without init, such a webhook is answered 503. Free after the loop ended. */
-void spine_cli__webhooks_init(const char *conninfo);
-void spine_cli__webhooks_free(void);
-/* Webhooks (serve_webhooks.c), `data` the engine: the provider's webhook secret (-1 when the
- * provider has no adapter or no secret), the adapter's own verification, and the delivery of a
- * verified request as signals and starts, once per delivery id. */
-struct spine_webhook_ops;
-extern const struct spine_webhook_ops spine_cli__webhook_ops;
-
-/* The clock routes of `spine serve` (serve_clock.c) on its HTTP server: GET /v1/clock and
- * POST /v1/clock/advance (manual clock only, from loopback only). */
-struct spine_http_server;
-int spine_cli__clock_mount(struct spine_http_server *srv, struct spine_engine *eng);
 
 /* The files of templates/, compiled in (scripts/embed.cmake), for `spine new`;
  * the array ends with {NULL, NULL}. */

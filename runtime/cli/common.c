@@ -11,8 +11,7 @@
 #include "codec.h"
 #include "duration.h"
 #include "log.h"
-#include "migrate.h"
-#include "pgembed.h"
+#include "pgconn.h"
 
 int spine_cli__parse(int argc, char **argv, const char *const *spec, const char *usage, int min_pos,
                      int max_pos, spine_cli_args *out) {
@@ -76,42 +75,6 @@ const char *spine_cli__opt(const spine_cli_args *a, const char *const *spec, con
   return NULL;
 }
 
-int spine_cli__conninfo(char *out, size_t size, spine_err *e) {
-  const char *url = getenv("SPINE_DATABASE_URL");
-  if (url && *url) {
-    snprintf(out, size, "%s", url);
-    return 0;
-  }
-  spine_pgembed pg;
-  int rc = spine_pgembed_init(&pg, e);
-  if (!rc) rc = spine_pgembed_start(&pg, e);
-  if (!rc) snprintf(out, size, "%s", pg.conninfo);
-  return rc;
-}
-
-PGconn *spine_cli__open(const char *conninfo, spine_err *e) {
-  PGconn *c = PQconnectdb(conninfo);
-  if (PQstatus(c) != CONNECTION_OK) {
-    spine_err_set(e, SPINE_EDB, "database", NULL, "cannot connect: %s", PQerrorMessage(c));
-    PQfinish(c);
-    return NULL;
-  }
-  PQclear(PQexec(c, "SET client_min_messages = warning"));
-  return c;
-}
-
-PGconn *spine_cli__connect(spine_err *e) {
-  char conninfo[1024];
-  if (spine_cli__conninfo(conninfo, sizeof conninfo, e)) return NULL;
-  PGconn *c = spine_cli__open(conninfo, e);
-  if (!c) return NULL;
-  if (spine_migrate(c, NULL, e)) {
-    PQfinish(c);
-    return NULL;
-  }
-  return c;
-}
-
 int spine_cli__fail(int json, const spine_err *e, const char *code) {
   if (json) {
     spine_buf b = SPINE_BUF_INIT;
@@ -138,27 +101,6 @@ int spine_cli__fail(int json, const spine_err *e, const char *code) {
     fprintf(stderr, "spine: %s\n", spine_err_format(e, msg, sizeof msg));
   }
   return SPINE_EXIT_REJECTED;
-}
-
-PGresult *spine_cli__query(PGconn *c, const char *sql, int n, const char *const *params,
-                           spine_err *e) {
-  PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-  ExecStatusType st = PQresultStatus(r);
-  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-    const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    const char *col = PQresultErrorField(r, PG_DIAG_COLUMN_NAME);
-    /* A refusal an operator action raised (runtime/sql/0010_operator_actions.sql) */
-    if (m && state && !strcmp(state, "SPNF0"))
-      spine_err_set(e, SPINE_ENOTFOUND, NULL, col, "%s", m);
-    else if (m && state && !strcmp(state, "SPIT0"))
-      spine_err_set(e, SPINE_ETRANSITION, NULL, col, "%s", m);
-    else
-      spine_err_set(e, SPINE_EDB, "database", NULL, "%s", m ? m : PQerrorMessage(c));
-    PQclear(r);
-    return NULL;
-  }
-  return r;
 }
 
 /* The query reads as SQL, one clause a line. */
@@ -245,7 +187,7 @@ void spine_cli__print_workflow(const char *json) {
 int spine_cli__print_one(PGconn *c, const char *sql, const char *id, int json,
                          void (*text)(PGresult *r), spine_err *e) {
   const char *params[1] = {id};
-  PGresult *r = spine_cli__query(c, sql, 1, params, e);
+  PGresult *r = spine_pgconn_query(c, sql, 1, params, e);
   int status = SPINE_EXIT_OK;
   if (!r) {
     status = spine_cli__fail(json, e, NULL);

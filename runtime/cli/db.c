@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "log.h"
 #include "migrate.h"
+#include "pgconn.h"
 #include "pgembed.h"
 
 static int db_start(int argc, char **argv);
@@ -214,7 +215,7 @@ static int db_migrate(int argc, char **argv) {
   spine_err e;
   spine_err_clear(&e);
   char conninfo[1024];
-  if (spine_cli__conninfo(conninfo, sizeof conninfo, &e))
+  if (spine_pgconn_conninfo(conninfo, sizeof conninfo, &e))
     return fail(json, "db_migrate_failed", &e);
   PGconn *c = PQconnectdb(conninfo);
   if (PQstatus(c) != CONNECTION_OK) {

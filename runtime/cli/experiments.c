@@ -10,8 +10,8 @@
 #include "buf.h"
 #include "cli.h"
 #include "duration.h"
-#include "intake.h"
 #include "log.h"
+#include "pgconn.h"
 #include "stats.h"
 
 static const char *const spec[] = {"process=", "since=", "json", NULL};
@@ -198,10 +198,10 @@ int spine_cli_experiments(int argc, char **argv) {
   }
   spine_err e;
   spine_err_clear(&e);
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
   const char *params[2] = {spine_cli__opt(&a, spec, "process"), since ? since_iso : NULL};
-  PGresult *r = spine_cli__query(c, report_sql, 2, params, &e);
+  PGresult *r = spine_pgconn_query(c, report_sql, 2, params, &e);
   PQfinish(c);
   if (!r) return spine_cli__fail(json, &e, NULL);
   report(r, json);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "pgconn.h"
 
 static const char *const spec[] = {"json", NULL};
 static const char usage[] =
@@ -102,7 +103,7 @@ int spine_cli_explain(int argc, char **argv) {
   int json = a.values[0] != NULL;
   spine_err e;
   spine_err_clear(&e);
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
   int status = spine_cli__print_one(c, explain_sql, a.pos[0], json, print_sentence, &e);
   PQfinish(c);

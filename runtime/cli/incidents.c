@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "log.h"
+#include "pgconn.h"
 
 static const char *const list_spec[] = {"all", "json", NULL};
 static const char list_usage[] =
@@ -33,10 +34,10 @@ int spine_cli_incidents(int argc, char **argv) {
   int json = spine_cli__opt(&a, list_spec, "json") != NULL;
   spine_err e;
   spine_err_clear(&e);
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
   const char *p[1] = {spine_cli__opt(&a, list_spec, "all") ? "true" : "false"};
-  PGresult *r = spine_cli__query(c, list_sql, 1, p, &e);
+  PGresult *r = spine_pgconn_query(c, list_sql, 1, p, &e);
   int status = SPINE_EXIT_OK;
   if (!r) {
     status = spine_cli__fail(json, &e, NULL);
@@ -44,13 +45,13 @@ int spine_cli_incidents(int argc, char **argv) {
     printf("{\"incidents\":%s}\n", PQgetvalue(r, 0, 0));
   } else {
     PQclear(r);
-    r = spine_cli__query(c,
-                         "SELECT n.id, n.workflow_id, n.step, n.attempts,"
-                         " coalesce(n.error ->> 'message', n.error::text), n.created_at::text,"
-                         " coalesce(n.resolution, 'open')"
-                         " FROM spine.incidents n WHERE $1::bool OR n.resolved_at IS NULL"
-                         " ORDER BY n.created_at, n.id",
-                         1, p, &e);
+    r = spine_pgconn_query(c,
+                           "SELECT n.id, n.workflow_id, n.step, n.attempts,"
+                           " coalesce(n.error ->> 'message', n.error::text), n.created_at::text,"
+                           " coalesce(n.resolution, 'open')"
+                           " FROM spine.incidents n WHERE $1::bool OR n.resolved_at IS NULL"
+                           " ORDER BY n.created_at, n.id",
+                           1, p, &e);
     if (!r) return spine_cli__fail(0, &e, NULL);
     for (int i = 0; i < PQntuples(r); i++)
       printf("#%s %s  %s (%s attempts) %s since %s\n  %s\n", PQgetvalue(r, i, 0),
@@ -82,10 +83,10 @@ int spine_cli_skip(int argc, char **argv) {
   if (!result) result = "null";
   spine_err e;
   spine_err_clear(&e);
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
   const char *p[2] = {a.pos[0], result};
-  PGresult *r = spine_cli__query(c, skip_sql, 2, p, &e);
+  PGresult *r = spine_pgconn_query(c, skip_sql, 2, p, &e);
   int status = SPINE_EXIT_OK;
   if (!r) {
     if (e.code == SPINE_EDB && strstr(e.msg, "json")) { /* the --result, not the workflow */

@@ -14,6 +14,7 @@
 #include "intents.h"
 #include "log.h"
 #include "migrate.h"
+#include "pgconn.h"
 #include "store.h"
 #include "uuid.h"
 
@@ -69,7 +70,7 @@ static int run_intent(const spine_intent *in, lua_State *L, const char *actor, c
   if (read_result < 0)
     read_result = spine_store_statement("SELECT current_setting('spine.result')");
   char conninfo[1024];
-  if (spine_cli__conninfo(conninfo, sizeof conninfo, &cs->err) || migrate(conninfo, &cs->err))
+  if (spine_pgconn_conninfo(conninfo, sizeof conninfo, &cs->err) || migrate(conninfo, &cs->err))
     return -1;
   spine_op op;
   spine_op_init(&op);

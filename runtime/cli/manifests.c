@@ -11,6 +11,7 @@
 #include "duration.h"
 #include "intake.h"
 #include "log.h"
+#include "pgconn.h"
 
 static const char *const spec[] = {"idle-days=", "subjects-file=", "json", NULL};
 static const char usage[] =
@@ -104,7 +105,7 @@ static void check_usage(const spine_manifest_set *set, int idle_days, problems *
   }
   spine_err e;
   spine_err_clear(&e);
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   if (!c) {
     char msg[300];
     snprintf(msg, sizeof msg, "traffic not checked: %s", e.msg);
@@ -117,11 +118,11 @@ static void check_usage(const spine_manifest_set *set, int idle_days, problems *
     const spine_manifest *m = set->items[i];
     for (int v = 0; v < m->nvariants; v++) {
       const char *params[3] = {m->process, m->variants[v].name, days};
-      PGresult *r = spine_cli__query(c,
-                                     "SELECT 1 FROM spine.workflows WHERE process = $1 AND"
-                                     " variant = $2 AND created_at > spine.now() - $3::int *"
-                                     " interval '1 day' LIMIT 1",
-                                     3, params, &e);
+      PGresult *r = spine_pgconn_query(c,
+                                       "SELECT 1 FROM spine.workflows WHERE process = $1 AND"
+                                       " variant = $2 AND created_at > spine.now() - $3::int *"
+                                       " interval '1 day' LIMIT 1",
+                                       3, params, &e);
       if (r && PQntuples(r) == 0) {
         char where[128], field[64];
         snprintf(where, sizeof where, "%s:%d", m->path, m->variants[v].line);
@@ -140,8 +141,8 @@ static void check_usage(const spine_manifest_set *set, int idle_days, problems *
 static int check(int json, int idle_days) {
   problems p = {0};
   spine_manifest_set set;
-  const char *dir = spine_cli__manifests_dir();
-  spine_manifest_set_load(dir, spine_cli__playbooks_dir(), &set, collect, &p);
+  const char *dir = spine_intake_manifests_dir();
+  spine_manifest_set_load(dir, spine_intake_playbooks_dir(), &set, collect, &p);
   check_usage(&set, idle_days, &p);
   spine_buf b = SPINE_BUF_INIT;
   if (json) {
@@ -179,11 +180,11 @@ static int check(int json, int idle_days) {
 static int reload(int json) {
   spine_err e;
   spine_err_clear(&e);
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
   problems p = {0};
   int loaded = -1;
-  int rc = spine_cli__manifests_reload(c, "spine manifests reload", 0, collect, &p, &loaded, &e);
+  int rc = spine_intake_manifests_reload(c, "spine manifests reload", 0, collect, &p, &loaded, &e);
   PQfinish(c);
   spine_buf b = SPINE_BUF_INIT;
   int status = SPINE_EXIT_OK;
@@ -225,9 +226,9 @@ static int reload(int json) {
 static int show(int json) {
   spine_err e;
   spine_err_clear(&e);
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
-  PGresult *r = spine_cli__query(
+  PGresult *r = spine_pgconn_query(
       c,
       "SELECT jsonb_build_object('manifests', coalesce((SELECT jsonb_agg(jsonb_build_object("
       "'process', m.process, 'path', m.path, 'hash', m.hash, 'manifest', m.body::jsonb)"
@@ -267,9 +268,9 @@ static int route(const spine_cli_args *a, int json) {
     spine_err_set(&e, SPINE_EIO, file, NULL, "cannot read the file");
     return spine_cli__fail(json, &e, NULL);
   }
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   spine_manifest *m = NULL;
-  if (c && !spine_cli__manifest_in_force(c, a->pos[1], &m, &e) && !m)
+  if (c && !spine_intake_manifest_in_force(c, a->pos[1], &m, &e) && !m)
     spine_err_set(&e, SPINE_ENOTFOUND, NULL, "process", "no manifest in force for %s", a->pos[1]);
   if (c) PQfinish(c);
   if (!m) {

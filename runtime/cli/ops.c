@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "log.h"
+#include "pgconn.h"
 
 static const char *const spec[] = {"json", "where=", "yes", "limit=", NULL};
 enum { OPT_JSON, OPT_WHERE, OPT_YES, OPT_LIMIT };
@@ -117,7 +118,7 @@ static int act_where(PGconn *c, const spine_cli_args *a, const action *act, spin
   const char *params[8];
   for (int i = 0; i < nvals; i++)
     params[i] = vals[i];
-  PGresult *r = spine_cli__query(c, spine_buf_str(&find), nvals, params, e);
+  PGresult *r = spine_pgconn_query(c, spine_buf_str(&find), nvals, params, e);
   if (!r) {
     status = spine_cli__fail(json, e, NULL);
     goto out;
@@ -133,7 +134,7 @@ static int act_where(PGconn *c, const spine_cli_args *a, const action *act, spin
   spine_buf_putc(&ids, '}');
   PQclear(r);
   const char *ap[1] = {spine_buf_str(&ids)};
-  r = spine_cli__query(c, act->many, 1, ap, e);
+  r = spine_pgconn_query(c, act->many, 1, ap, e);
   if (!r) {
     status = spine_cli__fail(json, e, NULL);
     goto out;
@@ -150,7 +151,7 @@ out:
 /* One workflow: acts, or says why it cannot (not found, or its status does not allow it). */
 static int act_one(PGconn *c, const char *id, int json, const action *act, spine_err *e) {
   const char *params[1] = {id};
-  PGresult *r = spine_cli__query(c, act->one, 1, params, e);
+  PGresult *r = spine_pgconn_query(c, act->one, 1, params, e);
   if (!r) return spine_cli__fail(json, e, NULL);
   if (json)
     printf("{\"id\":\"%s\",\"status\":\"%s\"}\n", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
@@ -171,7 +172,7 @@ static int run(int argc, char **argv, const char *usage, const action *act) {
   }
   spine_err e;
   spine_err_clear(&e);
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
   int status = a.npos == 1 ? act_one(c, a.pos[0], json, act, &e) : act_where(c, &a, act, &e);
   PQfinish(c);

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "log.h"
 #include "outbox.h"
+#include "pgconn.h"
 
 static const char *const spec[] = {"dead",        "all-dead",      "subscriber=", "url=", "events=",
                                    "secret-env=", "max-attempts=", "limit=",      "json", NULL};
@@ -93,7 +94,7 @@ static int usage_error(const char *fmt, const char *arg) {
 }
 
 static void print_summary(PGconn *c, spine_err *e) {
-  PGresult *r = spine_cli__query(
+  PGresult *r = spine_pgconn_query(
       c,
       "SELECT s.name, s.kind, coalesce(s.url, ''), coalesce(array_to_string(s.events, ','), ''),"
       " coalesce(s.secret_env, ''), s.enabled,"
@@ -128,15 +129,15 @@ static void print_summary(PGconn *c, spine_err *e) {
 
 static void print_dead(PGconn *c, const char *subscriber, const char *limit, spine_err *e) {
   const char *p[2] = {subscriber, limit};
-  PGresult *r =
-      spine_cli__query(c,
-                       "SELECT d.event_id, d.subscriber, o.event_type, d.ordering_key, d.attempts,"
-                       " coalesce(d.last_error, ''), o.created_at::text"
-                       " FROM spine.outbox_deliveries d JOIN lifecycle.outbox o"
-                       " ON o.customer_id = d.customer_id AND o.event_id = d.event_id"
-                       " WHERE d.status = 'dead' AND ($1::text IS NULL OR d.subscriber = $1)"
-                       " ORDER BY d.event_id, d.subscriber LIMIT $2::int",
-                       2, p, e);
+  PGresult *r = spine_pgconn_query(
+      c,
+      "SELECT d.event_id, d.subscriber, o.event_type, d.ordering_key, d.attempts,"
+      " coalesce(d.last_error, ''), o.created_at::text"
+      " FROM spine.outbox_deliveries d JOIN lifecycle.outbox o"
+      " ON o.customer_id = d.customer_id AND o.event_id = d.event_id"
+      " WHERE d.status = 'dead' AND ($1::text IS NULL OR d.subscriber = $1)"
+      " ORDER BY d.event_id, d.subscriber LIMIT $2::int",
+      2, p, e);
   if (!r) return;
   for (int i = 0; i < PQntuples(r); i++)
     printf("event %s (%s, key %s, of %s) to %s: dead after %s attempts\n  last error: %s\n",
@@ -157,7 +158,7 @@ static int show(PGconn *c, const spine_cli_args *a, int json, spine_err *e) {
       return e->code ? spine_cli__fail(0, e, NULL) : SPINE_EXIT_OK;
     }
     const char *p[2] = {subscriber, limit};
-    PGresult *r = spine_cli__query(c, dead_sql, 2, p, e);
+    PGresult *r = spine_pgconn_query(c, dead_sql, 2, p, e);
     if (!r) return spine_cli__fail(json, e, NULL);
     printf("%s\n", PQgetvalue(r, 0, 0));
     PQclear(r);
@@ -167,7 +168,7 @@ static int show(PGconn *c, const spine_cli_args *a, int json, spine_err *e) {
     print_summary(c, e);
     return e->code ? spine_cli__fail(0, e, NULL) : SPINE_EXIT_OK;
   }
-  PGresult *r = spine_cli__query(c, summary_sql, 0, NULL, e);
+  PGresult *r = spine_pgconn_query(c, summary_sql, 0, NULL, e);
   if (!r) return spine_cli__fail(json, e, NULL);
   printf("%s\n", PQgetvalue(r, 0, 0));
   PQclear(r);
@@ -182,7 +183,7 @@ static int retry(PGconn *c, const spine_cli_args *a, int json, spine_err *e) {
     return usage_error("retry: not an event id: ", event);
   const char *subscriber = spine_cli__opt(a, spec, "subscriber");
   const char *p[2] = {event, subscriber};
-  PGresult *r = spine_cli__query(c, retry_sql, 2, p, e);
+  PGresult *r = spine_pgconn_query(c, retry_sql, 2, p, e);
   if (!r) return spine_cli__fail(json, e, NULL);
   long n = atol(PQgetvalue(r, 0, 0));
   PQclear(r);
@@ -269,7 +270,7 @@ static int subscribe(PGconn *c, const spine_cli_args *a, int json, spine_err *e)
     return spine_cli__fail(json, e, NULL);
   }
   const char *p[5] = {name, url, events ? spine_buf_str(&arr) : NULL, secret_env, max};
-  PGresult *r = spine_cli__query(c, subscribe_sql, 5, p, e);
+  PGresult *r = spine_pgconn_query(c, subscribe_sql, 5, p, e);
   spine_buf_free(&arr);
   if (!r) {
     if (strstr(e->msg, "outbox_subscribers_name_check")) {
@@ -305,12 +306,12 @@ static int change(PGconn *c, const spine_cli_args *a, const char *what, int json
             " RETURNING name"
           : "WITH u AS (UPDATE spine.outbox_subscribers SET enabled = true WHERE name = $1"
             " RETURNING name) SELECT name, pg_notify('spine_outbox', '') FROM u";
-  PGresult *r = spine_cli__query(c, sql, 1, p, e);
+  PGresult *r = spine_pgconn_query(c, sql, 1, p, e);
   if (!r) return spine_cli__fail(json, e, NULL);
   int n = PQntuples(r);
   PQclear(r);
   if (n == 0) {
-    r = spine_cli__query(c, "SELECT kind FROM spine.outbox_subscribers WHERE name = $1", 1, p, e);
+    r = spine_pgconn_query(c, "SELECT kind FROM spine.outbox_subscribers WHERE name = $1", 1, p, e);
     int exists = r && PQntuples(r) == 1;
     if (r) PQclear(r);
     if (exists)
@@ -350,7 +351,7 @@ int spine_cli_outbox(int argc, char **argv) {
   if (!sub && a.npos > 0) return usage_error("unexpected argument", NULL);
   spine_err e;
   spine_err_clear(&e);
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
   if (!sub)
     rc = show(c, &a, json, &e);

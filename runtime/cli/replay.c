@@ -7,6 +7,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "log.h"
+#include "pgconn.h"
 #include "playbook.h"
 #include "scheduler.h"
 #include "sql.h"
@@ -25,14 +26,14 @@ int spine_cli_replay(int argc, char **argv) {
   const char *file = spine_cli__opt(&a, spec, "playbook");
   spine_err e;
   spine_err_clear(&e);
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
   const char *params[1] = {a.pos[0]};
-  PGresult *r = spine_cli__query(c,
-                                 "SELECT w.input, v.path, v.source, " SPINE_WF_COLUMNS
-                                 " FROM spine.workflows w JOIN spine.playbook_versions v"
-                                 " ON v.hash = w.version WHERE w.id = $1",
-                                 1, params, &e);
+  PGresult *r = spine_pgconn_query(c,
+                                   "SELECT w.input, v.path, v.source, " SPINE_WF_COLUMNS
+                                   " FROM spine.workflows w JOIN spine.playbook_versions v"
+                                   " ON v.hash = w.version WHERE w.id = $1",
+                                   1, params, &e);
   if (!r || PQntuples(r) == 0) {
     if (r) {
       spine_err_set(&e, SPINE_ENOTFOUND, NULL, "id", "no workflow %s", a.pos[0]);

@@ -7,6 +7,8 @@
 #include <uv.h>
 
 #include "cli.h"
+#include "pgconn.h"
+#include "providers.h"
 #include "scheduler.h"
 
 static const char *const spec[] = {"input=", "clock=", "json", NULL};
@@ -20,7 +22,15 @@ typedef struct run_state {
   int done;
   spine_wf_status status;
   spine_engine *eng;
+  spine_providers *providers;
 } run_state;
+
+/* Stops the engine, then frees the adapters it used: the loop ends once both closed. */
+static void stop(run_state *rs) {
+  spine_engine_stop(rs->eng);
+  spine_providers_free(rs->providers);
+  rs->providers = NULL;
+}
 
 static void on_end(void *data, const spine_wf *wf, const char *result, const char *error) {
   (void)result, (void)error;
@@ -28,13 +38,13 @@ static void on_end(void *data, const spine_wf *wf, const char *result, const cha
   if (strcmp(spine_wf_id(wf), rs->id)) return; /* a child */
   rs->done = 1;
   rs->status = spine_wf_status_of(wf);
-  spine_engine_stop(rs->eng);
+  stop(rs);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
   (void)signum;
   run_state *rs = h->data;
-  spine_engine_stop(rs->eng);
+  stop(rs);
   uv_close((uv_handle_t *)h, NULL);
 }
 
@@ -51,25 +61,32 @@ int spine_cli_run(int argc, char **argv) {
   spine_err e;
   spine_err_clear(&e);
   char conninfo[1024];
-  if (spine_cli__conninfo(conninfo, sizeof conninfo, &e)) return spine_cli__fail(json, &e, NULL);
+  if (spine_pgconn_conninfo(conninfo, sizeof conninfo, &e)) return spine_cli__fail(json, &e, NULL);
 
   uv_loop_t loop;
   uv_loop_init(&loop);
   spine_engine_opts o = {0};
   o.conninfo = conninfo;
   o.pool = 2;
-  o.providers = getenv("SPINE_PROVIDERS");
   o.virtual_clock = clock && !strcmp(clock, "virtual");
   o.quiet = 1;
   run_state rs = {0};
-  if (spine_engine_new(&loop, &o, &rs.eng, &e)) {
+  /* Adapters first: a bad one stops the start before anything is connected. */
+  spine_providers_opts po = {0};
+  po.dir = getenv("SPINE_PROVIDERS");
+  po.quiet = 1;
+  rc = spine_providers_new(&loop, &po, &rs.providers, &e);
+  o.providers = spine_providers_port(rs.providers);
+  if (rc || spine_engine_new(&loop, &o, &rs.eng, &e)) {
+    spine_providers_free(rs.providers);
+    uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     return spine_cli__fail(json, &e, NULL);
   }
   spine_engine_on_end(rs.eng, on_end, &rs);
   if (spine_engine_serve(rs.eng, &e) ||
       spine_engine_start(rs.eng, a.pos[0], spine_cli__opt(&a, spec, "input"), rs.id, &e)) {
-    spine_engine_stop(rs.eng);
+    stop(&rs);
     uv_run(&loop, UV_RUN_DEFAULT);
     spine_engine_free(rs.eng);
     uv_loop_close(&loop);
@@ -82,6 +99,7 @@ int spine_cli_run(int argc, char **argv) {
   uv_unref((uv_handle_t *)&sig);
   uv_run(&loop, UV_RUN_DEFAULT);
   if (!uv_is_closing((uv_handle_t *)&sig)) uv_close((uv_handle_t *)&sig, NULL);
+  if (rs.providers) stop(&rs); /* the loop ended on its own */
   uv_run(&loop, UV_RUN_DEFAULT);
   spine_engine_free(rs.eng);
   uv_loop_close(&loop);
@@ -90,10 +108,10 @@ int spine_cli_run(int argc, char **argv) {
     return spine_cli__fail(json, &e, "interrupted");
   }
 
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
   const char *params[1] = {rs.id};
-  PGresult *r = spine_cli__query(c, spine_cli__workflow_sql, 1, params, &e);
+  PGresult *r = spine_pgconn_query(c, spine_cli__workflow_sql, 1, params, &e);
   if (!r || PQntuples(r) != 1) {
     if (r) PQclear(r);
     PQfinish(c);

@@ -1,17 +1,14 @@
 /* `spine serve`: a worker. Claims free workflows, runs them, wakes on NOTIFY and timers, takes
- * over dead workers' work. SIGINT/SIGTERM release its workflows to the others and exit. */
-#include <signal.h>
+ * over dead workers' work. SIGINT/SIGTERM release its workflows to the others and exit. Reads
+ * the options and the environment; runtime/server assembles and runs the worker. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uv.h>
 
 #include "cli.h"
 #include "duration.h"
-#include "intake.h"
-#include "log.h"
-#include "outbox.h"
-#include "scheduler.h"
+#include "pgconn.h"
+#include "server.h"
 
 static const char *const spec[] = {
     "listen=", "pool=", "json", "http=", "clock=", "instructions=", NULL};
@@ -40,41 +37,21 @@ static const char usage[] =
     "  on loopback POSTs /v1/clock/advance {\"by\": \"14d\"}; every workflow and process on the\n"
     "  database follows it. --clock real (the default) removes a manual clock left behind.\n";
 
-static spine_engine *engine;
-static spine_cli__http *http;
-static spine_outbox *relay;
-
-static void on_signal(uv_signal_t *h, int signum) {
-  (void)signum;
-  spine_log_info("serve", "stopping: releasing workflows to other workers", NULL);
-  spine_outbox_stop(relay); /* first: its POSTs in flight must not queue outcomes any more */
-  spine_engine_stop(engine);
-  spine_cli__serve_manifests_stop();
-  spine_cli__http_stop(http);
-  uv_close((uv_handle_t *)h, NULL);
-  uv_signal_t *other = h->data;
-  if (!uv_is_closing((uv_handle_t *)other)) uv_close((uv_handle_t *)other, NULL);
-}
-
 int spine_cli_serve(int argc, char **argv) {
   spine_cli_args a;
   int rc = spine_cli__parse(argc, argv, spec, usage, 0, 0, &a);
   if (rc) return rc < 0 ? 0 : rc;
   spine_err e;
   spine_err_clear(&e);
-  spine_cli__http_settings http_settings;
-  if (spine_cli__http_settings_read(&http_settings, &e)) {
+  spine_server_opts so = {0};
+  if (spine_server_http_settings_read(&so.http, &e)) {
     fprintf(stderr, "spine serve: %s: %s\n", e.field, e.msg);
     return SPINE_EXIT_USAGE;
   }
   char conninfo[1024];
-  if (spine_cli__conninfo(conninfo, sizeof conninfo, &e)) return spine_cli__fail(0, &e, NULL);
-  uv_loop_t loop;
-  uv_loop_init(&loop);
+  if (spine_pgconn_conninfo(conninfo, sizeof conninfo, &e)) return spine_cli__fail(0, &e, NULL);
   spine_engine_opts o = {0};
   o.conninfo = conninfo;
-  o.claims = 1;
-  o.providers = getenv("SPINE_PROVIDERS");
   const char *pool = spine_cli__opt(&a, spec, "pool");
   if (pool) o.pool = atoi(pool);
   const char *lease = getenv("SPINE_LEASE_MS");
@@ -112,43 +89,9 @@ int spine_cli_serve(int argc, char **argv) {
   if (!addr) addr = spine_cli__opt(&a, spec, "http");
   if (!addr) addr = getenv("SPINE_LISTEN");
   if (!addr) addr = getenv("SPINE_HTTP_ADDR");
-  spine_outbox_init(); /* its statements, before the engine's store prepares them */
-  spine_cli__webhooks_init(conninfo);
-  if (spine_engine_new(&loop, &o, &engine, &e) ||
-      spine_cli__serve_outbox_start(&loop, engine, conninfo, &relay, &e) ||
-      spine_engine_serve(engine, &e) ||
-      spine_cli__http_start(&loop, engine, addr ? addr : "127.0.0.1:7780", &http_settings, &http,
-                            &e) ||
-      spine_outbox_metrics(relay, spine_cli__http_metrics(http))) {
-    if (http) spine_cli__http_stop(http);
-    if (relay) spine_outbox_stop(relay);
-    if (engine) {
-      spine_engine_stop(engine);
-      uv_run(&loop, UV_RUN_DEFAULT);
-      spine_engine_free(engine);
-    }
-    spine_cli__serve_outbox_free(relay);
-    spine_cli__webhooks_free();
-    uv_loop_close(&loop);
-    if (!e.code) spine_err_set(&e, SPINE_ENOMEM, "serve", NULL, "cannot register the metrics");
-    return spine_cli__fail(0, &e, NULL);
-  }
-  char worker[24];
-  snprintf(worker, sizeof worker, "%lld", (long long)spine_engine_worker(engine));
-  spine_log_info("serve", "serving", "worker", worker, NULL);
-  uv_signal_t sigint, sigterm;
-  uv_signal_init(&loop, &sigint);
-  uv_signal_init(&loop, &sigterm);
-  sigint.data = &sigterm;
-  sigterm.data = &sigint;
-  uv_signal_start(&sigint, on_signal, SIGINT);
-  uv_signal_start(&sigterm, on_signal, SIGTERM);
-  spine_cli__serve_manifests_start(&loop, conninfo, spine_engine_worker(engine));
-  uv_run(&loop, UV_RUN_DEFAULT);
-  spine_cli__serve_manifests_free();
-  spine_cli__serve_outbox_free(relay);
-  spine_cli__webhooks_free();
-  spine_engine_free(engine);
-  uv_loop_close(&loop);
+  so.engine = o;
+  so.providers = getenv("SPINE_PROVIDERS");
+  so.listen = addr;
+  if (spine_server_run(&so, &e)) return spine_cli__fail(0, &e, NULL);
   return 0;
 }

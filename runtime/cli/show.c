@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "pgconn.h"
 
 static const char *const show_spec[] = {"json", NULL};
 static const char show_usage[] =
@@ -17,7 +18,7 @@ int spine_cli_show(int argc, char **argv) {
   int json = a.values[0] != NULL;
   spine_err e;
   spine_err_clear(&e);
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
   int status = spine_cli__print_one(c, spine_cli__workflow_sql, a.pos[0], json,
                                     spine_cli__print_workflow_row, &e);
@@ -44,13 +45,13 @@ int spine_cli_list(int argc, char **argv) {
   }
   spine_err e;
   spine_err_clear(&e);
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
   const char *params[4] = {spine_cli__opt(&a, list_spec, "status"),
                            spine_cli__opt(&a, list_spec, "process"), lim,
                            spine_cli__opt(&a, list_spec, "cursor")};
   /* The cursor is the last item's (created_at, id), so pages hold under concurrent inserts. */
-  PGresult *r = spine_cli__query(
+  PGresult *r = spine_pgconn_query(
       c,
       "WITH page AS (SELECT w.*, (extract(epoch from w.created_at) * 1000000)::int8 AS us"
       " FROM spine.workflows w WHERE ($1::text IS NULL OR w.status = $1)"
@@ -75,7 +76,7 @@ int spine_cli_list(int argc, char **argv) {
     if (json) {
       printf("%s\n", PQgetvalue(r, 0, 0));
     } else {
-      PGresult *t = spine_cli__query(
+      PGresult *t = spine_pgconn_query(
           c,
           "SELECT id, status, process, coalesce(state, ''), to_char(created_at, 'YYYY-MM-DD"
           " HH24:MI:SS') FROM spine.workflows w WHERE ($1::text IS NULL OR w.status = $1)"

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "pgconn.h"
 #include "sql.h"
 
 static const char *const spec[] = {"data=", "json", NULL};
@@ -19,10 +20,11 @@ int spine_cli_signal(int argc, char **argv) {
   if (!data) data = "{}";
   spine_err e;
   spine_err_clear(&e);
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
   const char *p1[1] = {a.pos[0]};
-  PGresult *r = spine_cli__query(c, "SELECT status FROM spine.workflows WHERE id = $1", 1, p1, &e);
+  PGresult *r =
+      spine_pgconn_query(c, "SELECT status FROM spine.workflows WHERE id = $1", 1, p1, &e);
   int status = SPINE_EXIT_OK;
   if (!r) {
     status = spine_cli__fail(json, &e, NULL);
@@ -40,7 +42,7 @@ int spine_cli_signal(int argc, char **argv) {
   if (r) PQclear(r);
   if (status == SPINE_EXIT_OK) {
     const char *p3[3] = {a.pos[0], a.pos[1], data};
-    r = spine_cli__query(c, spine_sql_text(SPINE_SQL_SIGNAL_SEND), 3, p3, &e);
+    r = spine_pgconn_query(c, spine_sql_text(SPINE_SQL_SIGNAL_SEND), 3, p3, &e);
     if (!r) {
       if (strstr(e.msg, "json")) e.code = SPINE_EINVAL, snprintf(e.field, sizeof e.field, "data");
       status = spine_cli__fail(json, &e, NULL);

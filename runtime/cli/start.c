@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "intake.h"
+#include "pgconn.h"
 
 static const char *const spec[] = {"input=", "subject=", "idempotency-key=", "json", NULL};
 static const char usage[] =
@@ -19,23 +20,23 @@ int spine_cli_start(int argc, char **argv) {
   int rc = spine_cli__parse(argc, argv, spec, usage, 1, 1, &a);
   if (rc) return rc < 0 ? 0 : rc;
   int json = spine_cli__opt(&a, spec, "json") != NULL;
-  spine_cli__case req = {0};
+  spine_intake_case req = {0};
   req.process = a.pos[0];
   req.input = spine_cli__opt(&a, spec, "input");
   req.key = spine_cli__opt(&a, spec, "idempotency-key");
   req.subject = spine_cli__opt(&a, spec, "subject");
   spine_err e;
   spine_err_clear(&e);
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
   char id[40];
   const char *code = NULL;
   int status = SPINE_EXIT_OK;
-  if (spine_cli__start_case(c, &req, id, &code, &e)) {
+  if (spine_intake_start_case(c, &req, id, &code, &e)) {
     status = spine_cli__fail(json, &e, code);
   } else if (json) { /* the workflow as `spine show --json` prints it */
     const char *wp[1] = {id};
-    PGresult *w = spine_cli__query(c, spine_cli__workflow_sql, 1, wp, &e);
+    PGresult *w = spine_pgconn_query(c, spine_cli__workflow_sql, 1, wp, &e);
     if (w && PQntuples(w) == 1)
       printf("%s\n", PQgetvalue(w, 0, 0));
     else

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "duration.h"
 #include "log.h"
+#include "pgconn.h"
 
 static const char *const spec[] = {"process=", "since=",   "every=", "until-done", "once",
                                    "timeout=", "no-color", "json",   NULL};
@@ -162,7 +163,7 @@ int spine_cli_watch(int argc, char **argv) {
   }
   spine_err e;
   spine_err_clear(&e);
-  PGconn *c = spine_cli__connect(&e);
+  PGconn *c = spine_pgconn_connect(&e);
   if (!c) return spine_cli__fail(json, &e, NULL);
   const char *params[2] = {spine_cli__opt(&a, spec, "process"), since ? since_iso : NULL};
   int tty = !json && !once && isatty(STDOUT_FILENO);
@@ -172,7 +173,7 @@ int spine_cli_watch(int argc, char **argv) {
   clock_gettime(CLOCK_MONOTONIC, &t0);
   int shown = 0;
   for (;;) {
-    PGresult *r = spine_cli__query(c, frame_sql, 2, params, &e);
+    PGresult *r = spine_pgconn_query(c, frame_sql, 2, params, &e);
     if (!r) {
       rc = spine_cli__fail(json, &e, NULL);
       break;

@@ -1,7 +1,7 @@
--- The outbox relay (runtime/outbox.c): who receives the events of lifecycle.outbox, and one
--- delivery per (subscriber, event) with its own progress, so a failing webhook never holds back
--- the signals of workflows. A trigger writes the deliveries in the transaction that appends the
--- event: no event exists without them, whatever process dies when.
+-- The outbox relay (runtime/engine/outbox.c): who receives the events of lifecycle.outbox, and one
+-- delivery per (subscriber, event) with its own progress, so a failing webhook never holds back the
+-- signals of workflows. A trigger writes the deliveries in the transaction that appends the event:
+-- no event exists without them, whatever process dies when.
 --
 -- Order: a subscriber gets the events of one ordering_key one at a time, oldest first. Only the
 -- *head* of a (subscriber, ordering_key) — its oldest pending delivery — may be claimed, so the

@@ -1,12 +1,12 @@
 -- Starting a workflow and the operator actions on one, as SQL functions: the engine's own
--- statements (runtime/sql.h) aside, workflows are inserted, cancelled, retried and skipped only
--- here. The intake (`spine start`, webhooks, the outbox's on_event starts), the engine's child
--- workflows, `spine bench`, and `spine cancel`, `spine retry`, `spine skip` call these, and so
--- may an operator in psql or an HTTP API, as the role Spine works as. Each runs in its caller's
+-- statements (runtime/store/sql.h) aside, workflows are inserted, cancelled, retried and skipped
+-- only here. The intake (`spine start`, webhooks, the outbox's on_event starts), the engine's child
+-- workflows, `spine bench`, and `spine cancel`, `spine retry`, `spine skip` call these, and so may
+-- an operator in psql or an HTTP API, as the role Spine works as. Each runs in its caller's
 -- transaction and writes what those commands' own SQL wrote before this migration; a refusal
 -- raises, changing nothing, with SQLSTATE SPNF0 (no such workflow) or SPIT0 (its status does not
--- allow the action), COLUMN 'id' and the message `spine` prints. The worker that runs a
--- workflow does the rest (compensations, replay), woken by NOTIFY spine.
+-- allow the action), COLUMN 'id' and the message `spine` prints. The worker that runs a workflow
+-- does the rest (compensations, replay), woken by NOTIFY spine.
 
 -- May the operator cancel `w`: it has not ended (a paused one runs its compensations).
 CREATE FUNCTION spine.can_cancel(w spine.workflows) RETURNS boolean LANGUAGE sql STABLE AS $$

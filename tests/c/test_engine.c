@@ -3,6 +3,8 @@
  * playbooks each fail alone. */
 #include <uv.h>
 
+#include "http_server.h"
+#include "providers.h"
 #include "scheduler.h"
 #include "test.h"
 
@@ -31,8 +33,13 @@ static void run_all(const char *db, const char *const *playbooks, int n, ended *
   o.pool = 2;
   o.virtual_clock = 1;
   o.quiet = 1;
-  spine_engine *eng;
+  spine_providers_opts po = {0};
+  po.quiet = 1;
+  spine_providers *ps;
   spine_err e;
+  if (spine_providers_new(&loop, &po, &ps, &e)) TEST_FAIL_("providers: %s", e.msg);
+  o.providers = spine_providers_port(ps);
+  spine_engine *eng;
   if (spine_engine_new(&loop, &o, &eng, &e)) TEST_FAIL_("engine: %s", e.msg);
   spine_engine_on_end(eng, on_end, out);
   ASSERT_EQ(spine_engine_serve(eng, &e), 0);
@@ -49,6 +56,7 @@ static void run_all(const char *db, const char *const *playbooks, int n, ended *
   while (spine_engine_live(eng) > 0)
     uv_run(&loop, UV_RUN_ONCE);
   spine_engine_stop(eng);
+  spine_providers_free(ps); /* the engine stopped: its calls are cancelled */
   uv_run(&loop, UV_RUN_DEFAULT);
   spine_engine_free(eng);
   ASSERT_EQ(uv_loop_close(&loop), 0);
@@ -133,5 +141,80 @@ TEST_IMPL(engine_survives_hostile_playbooks) {
   }
   ASSERT_EQ(out.status[N], SPINE_WF_COMPLETED);
   ASSERT_STR_EQ(out.result[N], "{\"bytes\":200000530}");
+  return 0;
+}
+
+/* ---- the provider port ---- */
+
+typedef struct hung {
+  int hits;
+  spine_http_exchange *x; /* the request held unanswered, NULL once aborted */
+  int closed;
+} hung;
+
+static void on_hung_abort(void *data) {
+  ((hung *)data)->x = NULL;
+}
+
+static void on_hang(void *data, spine_http_exchange *x) {
+  hung *h = data;
+  h->hits++;
+  h->x = x;
+  spine_http_on_abort(x, on_hung_abort, h);
+}
+
+static void on_server_closed(void *data) {
+  ((hung *)data)->closed = 1;
+}
+
+/* The engine reaches the adapters only through the port it was given. A provider call in flight
+ * when it stops (tests/providers/acme.lua's hang, on a server that never answers) is cancelled
+ * by the stop itself: the registry has no call left before its owner frees it, the workflow
+ * never hears of it, and the loop ends. */
+TEST_IMPL(engine_stop_cancels_provider_calls) {
+  const char *db = test_newdb("engine_stop_cancels_provider_calls");
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  spine_err e;
+  spine_http_server_opts so = {0};
+  spine_http_server *srv;
+  ASSERT_EQ(spine_http_server_start(&loop, &so, &srv, &e), 0);
+  hung h = {0};
+  ASSERT_EQ(spine_http_server_route(srv, "GET", "/hang", on_hang, &h), 0);
+  spine_providers_opts po = {0};
+  po.dir = "tests/providers";
+  po.quiet = 1;
+  spine_providers *ps;
+  if (spine_providers_new(&loop, &po, &ps, &e)) TEST_FAIL_("providers: %s", e.msg);
+  spine_engine_opts o = {0};
+  o.conninfo = db;
+  o.pool = 2;
+  o.virtual_clock = 1;
+  o.quiet = 1;
+  o.providers = spine_providers_port(ps);
+  spine_engine *eng;
+  if (spine_engine_new(&loop, &o, &eng, &e)) TEST_FAIL_("engine: %s", e.msg);
+  ended out = {0};
+  spine_engine_on_end(eng, on_end, &out);
+  ASSERT_EQ(spine_engine_serve(eng, &e), 0);
+  char path[512], input[256], id[80];
+  snprintf(path, sizeof path, "%s/tests/playbooks/provider_undo.lua", getenv("SPINE_SRC"));
+  snprintf(input, sizeof input,
+           "{\"provider\":\"acme\",\"submit\":\"hang\",\"undo\":\"hang\","
+           "\"args\":{\"base\":\"http://127.0.0.1:%d\"}}",
+           spine_http_server_port(srv));
+  if (spine_engine_start(eng, path, input, id, &e)) TEST_FAIL_("start: %s", e.msg);
+  while (h.hits == 0)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(spine_providers_running(ps), 1);
+  spine_engine_stop(eng);
+  ASSERT_EQ(spine_providers_running(ps), 0); /* cancelled by the stop, through the port */
+  spine_providers_free(ps);
+  spine_http_server_close(srv, on_server_closed, &h);
+  ASSERT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  spine_engine_free(eng);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+  ASSERT_EQ(h.closed, 1);
+  ASSERT_EQ(out.count, 0); /* released to run again, not ended */
   return 0;
 }

@@ -71,8 +71,8 @@ describe("types/spine.lua and types/intents.lua", function()
         annotated[name] = true
       end
     end
-    local fns = read("runtime/ctx.c"):match("luaL_Reg fns%[%] = {(.-)},%s*{NULL")
-    assert.is_string(fns, "cannot find the ctx function table in runtime/ctx.c")
+    local fns = read("runtime/engine/ctx.c"):match("luaL_Reg fns%[%] = {(.-)},%s*{NULL")
+    assert.is_string(fns, "cannot find the ctx function table in runtime/engine/ctx.c")
     for name in fns:gmatch('{"([%w_]+)",') do registered[name] = true end
     assert.are.same(registered, annotated)
 
@@ -90,7 +90,7 @@ describe("types/spine.lua and types/intents.lua", function()
   end)
 
   it("annotate every fact ctx answers", function()
-    local facts = matches(c_function(read("runtime/ctx.c"), "ctx_index"),
+    local facts = matches(c_function(read("runtime/engine/ctx.c"), "ctx_index"),
                           '!strcmp%(key, "([%w_]+)"%)')
     assert.is_true(facts.id and facts.trace_id, "cannot read the facts from ctx_index()")
     local fields = class_fields(read("types/spine.lua"), "SpineCtx")
@@ -207,10 +207,10 @@ describe("types/intents.lua", function()
 end)
 
 describe("types/provider.lua", function()
-  local pctx = read("runtime/pctx.c")
+  local pctx = read("runtime/providers/pctx.c")
   local types = read("types/provider.lua")
 
-  -- What spine_pctx_open and push_p give every p, read from runtime/pctx.c.
+  -- What spine_pctx_open and push_p give every p, read from runtime/providers/pctx.c.
   local function registered()
     local open = c_function(pctx, "spine_pctx_open")
     local p = matches(open, 'lua_setfield%(L, %-2, "(%l[%w_]*)"%)')
@@ -251,14 +251,14 @@ describe("types/provider.lua", function()
                                           'lua_setfield%(L, %-2, "([%w_]+)"%)'))
     covers("SpineProviderError", matches(c_function(pctx, "push_error"),
                                          'lua_setfield%(L, %-2, "([%w_]+)"%)'))
-    local actions = read("runtime/webhook_actions.c")
+    local actions = read("runtime/providers/webhook_actions.c")
     local action_fields = {}
     for list in actions:gmatch("_keys%[%] = {(.-)}") do
       for name in list:gmatch('"([%w_]+)"') do action_fields[name] = true end
     end
     covers("SpineWebhookAction", action_fields)
     local module = {}
-    for name in c_function(read("runtime/providers.c"), "check_adapter")
+    for name in c_function(read("runtime/providers/providers.c"), "check_adapter")
                   :gmatch('rawfield%(L, 1, "([%w_]+)"%)') do
       module[name] = true
     end

@@ -570,6 +570,31 @@ int spine_providers_running(const spine_providers *ps) {
   return ps->router.running;
 }
 
+/* ---- the engine's provider port ---- */
+
+static int port_call(void *impl, const spine_provider_request *r, spine_provider_cb cb, void *data,
+                     spine_provider_call **out, spine_err *e) {
+  return spine_providers_call(impl, r, cb, data, out, e);
+}
+
+static void port_cancel(void *impl, spine_provider_call *c) {
+  (void)impl;
+  spine_providers_cancel(c);
+}
+
+static int port_has(void *impl, const char *provider) {
+  return spine_providers_has(impl, provider);
+}
+
+static void port_set_clock(void *impl, int64_t (*now_ms)(void *data), void *data) {
+  spine_providers_set_clock(impl, now_ms, data);
+}
+
+spine_provider_port spine_providers_port(spine_providers *ps) {
+  spine_provider_port port = {ps, port_call, port_cancel, port_has, port_set_clock};
+  return port;
+}
+
 static void webhook_target(const spine_router_provider *p, const char *field,
                            spine_pctx_target *t) {
   memset(t, 0, sizeof *t);

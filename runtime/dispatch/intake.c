@@ -1,4 +1,4 @@
-/* The manifests in force and case routing for the commands (intake.h). The database holds the
+/* The manifests in force, case routing and storing cases (intake.h). The database holds the
  * set in force so that every `spine` process on it routes alike; files take effect only when a
  * reload accepted all of them, so a bad edit never half-applies. */
 #include "intake.h"
@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "buf.h"
-#include "cli.h"
 #include "codec.h"
 #include "log.h"
+#include "pgconn.h"
 #include "playbook.h"
 #include "sandbox.h"
 #include "uuid.h"
@@ -19,19 +19,19 @@
 /* Serialises reloads: the advisory lock (classid 7780, objid 6) of the dispatcher. */
 #define RELOAD_LOCK "SELECT pg_advisory_xact_lock(7780, 6)"
 
-const char *spine_cli__manifests_dir(void) {
+const char *spine_intake_manifests_dir(void) {
   const char *d = getenv("SPINE_MANIFESTS");
   return d && *d ? d : "manifests";
 }
 
-const char *spine_cli__playbooks_dir(void) {
+const char *spine_intake_playbooks_dir(void) {
   const char *d = getenv("SPINE_PLAYBOOKS");
   return d && *d ? d : NULL;
 }
 
 static int exec(PGconn *c, const char *sql, int n, const char *const *params, PGresult **out,
                 spine_err *e) {
-  PGresult *r = spine_cli__query(c, sql, n, params, e);
+  PGresult *r = spine_pgconn_query(c, sql, n, params, e);
   if (!r) return SPINE_EDB;
   if (out)
     *out = r;
@@ -93,13 +93,13 @@ static int publish(PGconn *c, const spine_manifest_set *set, const char *by, int
   return 0;
 }
 
-int spine_cli__manifests_reload(PGconn *c, const char *by, int only_if_never,
-                                spine_manifest_report_fn fn, void *data, int *loaded,
-                                spine_err *e) {
+int spine_intake_manifests_reload(PGconn *c, const char *by, int only_if_never,
+                                  spine_manifest_report_fn fn, void *data, int *loaded,
+                                  spine_err *e) {
   spine_manifest_set set;
   *loaded = -1;
-  const char *dir = spine_cli__manifests_dir();
-  int errors = spine_manifest_set_load(dir, spine_cli__playbooks_dir(), &set, fn, data);
+  const char *dir = spine_intake_manifests_dir();
+  int errors = spine_manifest_set_load(dir, spine_intake_playbooks_dir(), &set, fn, data);
   int rc;
   if (errors)
     rc = spine_err_set(e, SPINE_EINVAL, dir, NULL,
@@ -117,8 +117,8 @@ static void keep_first(void *data, int warning, const spine_err *e) {
   if (!warning && !first->code) *first = *e;
 }
 
-int spine_cli__manifest_in_force(PGconn *c, const char *process, spine_manifest **out,
-                                 spine_err *e) {
+int spine_intake_manifest_in_force(PGconn *c, const char *process, spine_manifest **out,
+                                   spine_err *e) {
   *out = NULL;
   PGresult *r;
   int rc = exec(c, "SELECT 1 FROM spine.manifest_loads LIMIT 1", 0, NULL, &r, e);
@@ -129,7 +129,7 @@ int spine_cli__manifest_in_force(PGconn *c, const char *process, spine_manifest 
     spine_err first;
     spine_err_clear(&first);
     int loaded;
-    rc = spine_cli__manifests_reload(c, "first use", 1, keep_first, &first, &loaded, e);
+    rc = spine_intake_manifests_reload(c, "first use", 1, keep_first, &first, &loaded, e);
     if (rc == SPINE_EINVAL && first.code) *e = first;
     if (rc) return rc;
   }
@@ -159,8 +159,9 @@ static int subject_of(lua_State *L, int input, const spine_manifest *m, char **o
   return *out ? 0 : SPINE_EINVAL;
 }
 
-int spine_cli__route_case(const spine_manifest *m, const char *input_json, const char *subject_opt,
-                          spine_route *route, char **subject, spine_err *e) {
+int spine_intake_route_case(const spine_manifest *m, const char *input_json,
+                            const char *subject_opt, spine_route *route, char **subject,
+                            spine_err *e) {
   *subject = NULL;
   lua_State *L = spine_sandbox_new_state(64 << 20);
   if (!L) return spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");
@@ -219,8 +220,8 @@ static int is_name(const char *s) {
   return !strchr(s, '/') && !(n > 4 && !strcmp(s + n - 4, ".lua"));
 }
 
-int spine_cli__start_case(PGconn *c, const spine_cli__case *req, char id_out[40], const char **code,
-                          spine_err *e) {
+int spine_intake_start_case(PGconn *c, const spine_intake_case *req, char id_out[40],
+                            const char **code, spine_err *e) {
   *code = NULL;
   id_out[0] = '\0';
   const char *input = req->input ? req->input : "{}";
@@ -232,15 +233,15 @@ int spine_cli__start_case(PGconn *c, const spine_cli__case *req, char id_out[40]
   memset(&src, 0, sizeof src);
   int rc = 0;
   /* The dispatcher: a manifest in force for the process picks the variant and its playbook. */
-  if (is_name(req->process)) rc = spine_cli__manifest_in_force(c, req->process, &m, e);
-  if (!rc && m) rc = spine_cli__route_case(m, input, req->subject, &route, &subject, e);
+  if (is_name(req->process)) rc = spine_intake_manifest_in_force(c, req->process, &m, e);
+  if (!rc && m) rc = spine_intake_route_case(m, input, req->subject, &route, &subject, e);
   if (!rc) {
     if (m)
       playbook = route.variant->playbook;
     else if (req->subject && !(subject = strdup(req->subject)))
       rc = spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");
   }
-  if (!rc && (rc = spine_playbook_read(playbook, spine_cli__playbooks_dir(), &src, e)))
+  if (!rc && (rc = spine_playbook_read(playbook, spine_intake_playbooks_dir(), &src, e)))
     *code = "not_found";
   if (!rc) rc = check_playbook(&src, input, &name, e);
   PGresult *r = NULL;
@@ -266,11 +267,11 @@ int spine_cli__start_case(PGconn *c, const spine_cli__case *req, char id_out[40]
                               src.path,
                               src.source};
     /* One statement: the version, the row (or the one this key already started), the notify. */
-    r = spine_cli__query(c,
-                         "SELECT spine.start_workflow($1, $2, $3, $4, $5, $6,"
-                         " idempotency_key => $7, variant => $8, experiment => $9,"
-                         " subject => $10, bucket => $11, path => $12, source => $13)",
-                         13, params, e);
+    r = spine_pgconn_query(c,
+                           "SELECT spine.start_workflow($1, $2, $3, $4, $5, $6,"
+                           " idempotency_key => $7, variant => $8, experiment => $9,"
+                           " subject => $10, bucket => $11, path => $12, source => $13)",
+                           13, params, e);
     if (!r) rc = SPINE_EDB;
   }
   if (!rc && PQgetisnull(r, 0, 0))

@@ -1,62 +1,56 @@
-/* Case intake for the commands: the manifests in force (kept in the database, replaced whole
- * by a reload that accepted every manifest) and routing a case by them. Blocking libpq: for
- * the CLI, or a worker thread of `spine serve`, never its loop. */
-#ifndef SPINE_CLI_INTAKE_H
-#define SPINE_CLI_INTAKE_H
+/* The dispatcher's intake of cases: the manifests in force (kept in the database, replaced
+ * whole by a reload that accepted every manifest), routing a case by them, and storing it.
+ * Blocking libpq: for the CLI, or a worker thread of `spine serve`, never its loop. */
+#ifndef SPINE_INTAKE_H
+#define SPINE_INTAKE_H
 
 #include <libpq-fe.h>
-#include <stdint.h>
-#include <uv.h>
 
 #include "dispatch.h"
 #include "manifest_set.h"
 
 /* $SPINE_MANIFESTS, else "manifests"; $SPINE_PLAYBOOKS, else NULL (= "playbooks"). */
-const char *spine_cli__manifests_dir(void);
-const char *spine_cli__playbooks_dir(void);
+const char *spine_intake_manifests_dir(void);
+const char *spine_intake_playbooks_dir(void);
 
 /* Loads and checks the manifests folder; if every manifest passed, makes it the set in force
  * in one transaction (recording `by` in spine.manifest_loads). With `only_if_never`, does
  * nothing once any set was loaded. Problems go to `fn`. Returns 0 (*loaded = manifests in the
  * new set, -1 if nothing was loaded), SPINE_EINVAL when refused (the set in force is
  * unchanged; e says how many errors), or SPINE_EDB. */
-int spine_cli__manifests_reload(PGconn *c, const char *by, int only_if_never,
-                                spine_manifest_report_fn fn, void *data, int *loaded, spine_err *e);
+int spine_intake_manifests_reload(PGconn *c, const char *by, int only_if_never,
+                                  spine_manifest_report_fn fn, void *data, int *loaded,
+                                  spine_err *e);
 
 /* The manifest in force for `process` (*out = NULL when there is none; free with
  * spine_manifest_free). Loads the folder first if no set was ever loaded. */
-int spine_cli__manifest_in_force(PGconn *c, const char *process, spine_manifest **out,
-                                 spine_err *e);
+int spine_intake_manifest_in_force(PGconn *c, const char *process, spine_manifest **out,
+                                   spine_err *e);
 
 /* Checks `input_json` against m's input schema (e->field names the bad field), takes the
  * subject key (`subject_opt`, else the input's subject field) and routes it. *subject is
  * malloc'd (caller frees). */
-int spine_cli__route_case(const spine_manifest *m, const char *input_json, const char *subject_opt,
-                          spine_route *route, char **subject, spine_err *e);
+int spine_intake_route_case(const spine_manifest *m, const char *input_json,
+                            const char *subject_opt, spine_route *route, char **subject,
+                            spine_err *e);
 
 /* A case to start: process (a manifest's process, else a playbook name or path), input JSON
  * (NULL = {}), and optional subject (overrides the manifest's subject field), idempotency key
  * and trace id. */
-typedef struct spine_cli__case {
+typedef struct spine_intake_case {
   const char *process;
   const char *input;
   const char *subject;
   const char *key;
   const char *trace;
-} spine_cli__case;
+} spine_intake_case;
 
 /* Stores a new case as `spine start` does: routes it by the manifest in force, checks the
  * input against the manifest and the playbook, stores version and pending workflow, notifies
  * the workers. The same key never starts two: its first workflow's id comes back. Returns 0
  * with the workflow id in id_out, or an error (*code = "not_found" when the playbook cannot
  * be read, else NULL). */
-int spine_cli__start_case(PGconn *c, const spine_cli__case *req, char id_out[40], const char **code,
-                          spine_err *e);
-
-/* `spine serve`: loads the manifests now (in a worker thread) and on every SIGHUP; stop
- * closes the signal handle (a reload under way finishes); free after the loop ended. */
-int spine_cli__serve_manifests_start(uv_loop_t *loop, const char *conninfo, int64_t worker);
-void spine_cli__serve_manifests_stop(void);
-void spine_cli__serve_manifests_free(void);
+int spine_intake_start_case(PGconn *c, const spine_intake_case *req, char id_out[40],
+                            const char **code, spine_err *e);
 
 #endif

@@ -8,9 +8,10 @@
 #include <uv.h>
 
 #include "buf.h"
-#include "cli.h"
 #include "intake.h"
 #include "log.h"
+#include "pgconn.h"
+#include "server_internal.h"
 
 typedef struct reloader {
   uv_signal_t sighup;
@@ -37,8 +38,9 @@ static void reload_work(uv_work_t *w) {
   reloader *r = w->data;
   spine_err_clear(&r->err);
   spine_buf_reset(&r->problems);
-  PGconn *c = spine_cli__open(r->conninfo, &r->err);
-  r->rc = c ? spine_cli__manifests_reload(c, r->by, 0, collect, r, &r->loaded, &r->err) : SPINE_EDB;
+  PGconn *c = spine_pgconn_open(r->conninfo, &r->err);
+  r->rc =
+      c ? spine_intake_manifests_reload(c, r->by, 0, collect, r, &r->loaded, &r->err) : SPINE_EDB;
   if (c) PQfinish(c);
 }
 
@@ -51,7 +53,7 @@ static void reload_done(uv_work_t *w, int status) {
   if (status == 0 && r->rc == 0) {
     snprintf(n, sizeof n, "%d", r->loaded);
     spine_log_info("dispatcher", "manifests loaded", "manifests", n, "dir",
-                   spine_cli__manifests_dir(), NULL);
+                   spine_intake_manifests_dir(), NULL);
   } else {
     spine_log_error("dispatcher", "manifests refused: the manifests in force are unchanged",
                     "reason", spine_err_format(&r->err, msg, sizeof msg), "problems",
@@ -79,7 +81,7 @@ static void on_sighup(uv_signal_t *h, int signum) {
   start_reload();
 }
 
-int spine_cli__serve_manifests_start(uv_loop_t *loop, const char *conninfo, int64_t worker) {
+int spine_server__manifests_start(uv_loop_t *loop, const char *conninfo, int64_t worker) {
   memset(&R, 0, sizeof R);
   snprintf(R.conninfo, sizeof R.conninfo, "%s", conninfo);
   snprintf(R.by, sizeof R.by, "spine serve (worker %lld)", (long long)worker);
@@ -89,11 +91,11 @@ int spine_cli__serve_manifests_start(uv_loop_t *loop, const char *conninfo, int6
   return 0;
 }
 
-void spine_cli__serve_manifests_stop(void) {
+void spine_server__manifests_stop(void) {
   R.closing = 1;
   if (!uv_is_closing((uv_handle_t *)&R.sighup)) uv_close((uv_handle_t *)&R.sighup, NULL);
 }
 
-void spine_cli__serve_manifests_free(void) {
+void spine_server__manifests_free(void) {
   spine_buf_free(&R.problems);
 }

@@ -7,13 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "http_server.h"
 #include "log.h"
 #include "loop_lag.h"
 #include "metrics.h"
 #include "providers.h"
 #include "scheduler.h"
+#include "server_internal.h"
 #include "store.h"
 #include "webhook.h"
 
@@ -22,8 +22,9 @@
 #define LAG_TICK_MS    100
 #define DEGRADED_LAG_S 1.0
 
-struct spine_cli__http {
+struct spine_server__http {
   spine_engine *eng;
+  spine_server__webhooks hooks_data; /* what the webhook route's ops read */
   spine_metrics *metrics;
   spine_http_server *srv;
   spine_webhooks *hooks;
@@ -33,15 +34,15 @@ struct spine_cli__http {
 };
 
 static double live(void *data) {
-  return spine_engine_live(((spine_cli__http *)data)->eng);
+  return spine_engine_live(((spine_server__http *)data)->eng);
 }
 
 static double steps(void *data) {
-  return (double)spine_engine_steps(((spine_cli__http *)data)->eng);
+  return (double)spine_engine_steps(((spine_server__http *)data)->eng);
 }
 
 static const spine_store_stats *stats(void *data) {
-  return spine_store_stats_get(spine_engine_store(((spine_cli__http *)data)->eng));
+  return spine_store_stats_get(spine_engine_store(((spine_server__http *)data)->eng));
 }
 
 static double batches(void *data) {
@@ -57,15 +58,15 @@ static double retries(void *data) {
 }
 
 static double lag_last(void *data) {
-  return spine_loop_lag_last(&((spine_cli__http *)data)->lag);
+  return spine_loop_lag_last(&((spine_server__http *)data)->lag);
 }
 
 static double lag_max(void *data) {
-  return spine_loop_lag_max(&((spine_cli__http *)data)->lag, uv_hrtime());
+  return spine_loop_lag_max(&((spine_server__http *)data)->lag, uv_hrtime());
 }
 
 static void healthz(void *data, spine_http_exchange *x) {
-  spine_cli__http *h = data;
+  spine_server__http *h = data;
   double max = lag_max(h);
   int degraded = max > DEGRADED_LAG_S;
   char body[256];
@@ -78,7 +79,7 @@ static void healthz(void *data, spine_http_exchange *x) {
 }
 
 static void metrics(void *data, spine_http_exchange *x) {
-  spine_cli__http *h = data;
+  spine_server__http *h = data;
   spine_buf b = SPINE_BUF_INIT;
   if (spine_metrics_render(h->metrics, &b))
     spine_http_respond(x, 500, "text/plain", "out of memory\n", 14);
@@ -87,7 +88,7 @@ static void metrics(void *data, spine_http_exchange *x) {
   spine_buf_free(&b);
 }
 
-static int register_metrics(spine_cli__http *h) {
+static int register_metrics(spine_server__http *h) {
   static const struct {
     spine_metric_type type;
     const char *name, *help;
@@ -127,7 +128,7 @@ static int env_number(const char *name, long long min, long long max, long long 
   return 0;
 }
 
-int spine_cli__http_settings_read(spine_cli__http_settings *out, spine_err *e) {
+int spine_server_http_settings_read(spine_server_http_settings *out, spine_err *e) {
   memset(out, 0, sizeof *out);
   long long request_ms = 10000, conns = 1024, requests = 256, burst = 0;
   int rc = env_number("SPINE_HTTP_REQUEST_TIMEOUT_MS", 1, 86400000, &request_ms, e);
@@ -151,9 +152,9 @@ int spine_cli__http_settings_read(spine_cli__http_settings *out, spine_err *e) {
   return 0;
 }
 
-int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
-                          const spine_cli__http_settings *settings, spine_cli__http **out,
-                          spine_err *e) {
+int spine_server__http_start(uv_loop_t *loop, spine_engine *eng, spine_providers *providers,
+                             const char *addr, const spine_server_http_settings *settings,
+                             spine_server__http **out, spine_err *e) {
   *out = NULL;
   spine_http_server_opts o = {0};
   char host[64];
@@ -163,31 +164,33 @@ int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
   o.request_ms = settings->request_ms;
   o.max_connections = settings->max_connections;
   o.max_requests = settings->max_requests;
-  spine_cli__http *h = calloc(1, sizeof *h);
+  spine_server__http *h = calloc(1, sizeof *h);
   if (!h || !(h->metrics = spine_metrics_new())) {
     free(h);
     return spine_err_set(e, SPINE_ENOMEM, "http", NULL, "out of memory");
   }
   h->eng = eng;
+  h->hooks_data.eng = eng;
+  h->hooks_data.providers = providers;
   o.metrics = h->metrics;
   rc = register_metrics(h);
   if (!rc && !(rc = spine_loop_lag_start(loop, &h->lag, LAG_TICK_MS))) h->lag_started = 1;
   if (!rc) rc = spine_http_server_start(loop, &o, &h->srv, e);
   if (!rc) rc = spine_http_server_route(h->srv, "GET", "/healthz", healthz, h);
   if (!rc) rc = spine_http_server_route(h->srv, "GET", "/metrics", metrics, h);
-  if (!rc) rc = spine_cli__clock_mount(h->srv, eng);
+  if (!rc) rc = spine_server__clock_mount(h->srv, eng);
   if (!rc)
-    rc = spine_webhooks_mount(h->srv, h->metrics, &spine_cli__webhook_ops, eng, &h->hooks, e);
+    rc = spine_webhooks_mount(h->srv, h->metrics, &spine_server__webhook_ops, &h->hooks_data,
+                              &h->hooks, e);
   if (!rc)
     rc = spine_webhooks_rate_limit(h->hooks, &settings->webhook_rate,
                                    settings->webhook_exempt_loopback);
   if (rc) {
     if (!e || !e->code) spine_err_set(e, rc, "http", NULL, "cannot start the HTTP server");
-    spine_cli__http_stop(h); /* frees h once its handles are closed */
+    spine_server__http_stop(h); /* frees h once its handles are closed */
     return rc;
   }
-  if (spine_engine_providers(eng))
-    spine_providers_set_metrics(spine_engine_providers(eng), h->metrics);
+  if (providers) spine_providers_set_metrics(providers, h->metrics);
   char bound[96];
   snprintf(bound, sizeof bound, "%s:%d", host, spine_http_server_port(h->srv));
   spine_log_info("serve", "http listening", "addr", bound, NULL);
@@ -195,19 +198,19 @@ int spine_cli__http_start(uv_loop_t *loop, spine_engine *eng, const char *addr,
   return 0;
 }
 
-spine_metrics *spine_cli__http_metrics(spine_cli__http *h) {
+spine_metrics *spine_server__http_metrics(spine_server__http *h) {
   return h->metrics;
 }
 
 static void on_closed(void *data) {
-  spine_cli__http *h = data;
+  spine_server__http *h = data;
   if (--h->closing > 0) return;
   spine_webhooks_free(h->hooks);
   spine_metrics_free(h->metrics);
   free(h);
 }
 
-void spine_cli__http_stop(spine_cli__http *h) {
+void spine_server__http_stop(spine_server__http *h) {
   if (!h) return;
   h->closing = 1; /* held until both closes are under way: a callback may run at once */
   if (h->srv) {

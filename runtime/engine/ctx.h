@@ -31,6 +31,9 @@ int spine_ctx_mark_compensation(lua_State *L);
 void spine_ctx_cancel(spine_wf *wf);
 /* Frees the provider step `wf` is in (ctx_provider.c), cancelling its call in flight. */
 void spine_ctx_provider_free(spine_wf *wf);
+/* Cancels the provider call `wf` has in flight, if any (the engine stops): its callback never
+ * runs; the step stays as recorded. */
+void spine_ctx_provider_cancel(spine_wf *wf);
 /* A signal for `wf` was stored: deliver it if the workflow waits for one. */
 void spine_ctx_signal_arrived(spine_wf *wf);
 

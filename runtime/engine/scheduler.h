@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "err.h"
+#include "provider_port.h"
 #include "store.h"
 #include "workflow.h"
 
@@ -24,11 +25,16 @@ typedef struct spine_engine_opts {
   int64_t instructions;   /* budget per resume (default 50M) */
   int64_t mem_limit;      /* bytes a workflow may hold (default 64 MB) */
   const char *playbooks;  /* directory of playbooks by name (default "playbooks") */
-  const char *providers;  /* directory of provider adapters (default "providers") */
   int64_t lease_ms;       /* worker lease (default 10 s) */
   int64_t db_timeout_ms;  /* a batch unanswered this long: the connection is lost (15 s) */
   int64_t evict_after_ms; /* evict workflows waiting longer than this (0 = never) */
   int quiet;              /* no info logs */
+
+  /* The provider adapters (spine_providers_port of a registry the caller made first, so that a
+   * bad adapter stops the start before anything is connected), borrowed until
+   * spine_engine_stop returns; the caller frees them after that. Unset: no adapters, every
+   * provider unknown. */
+  spine_provider_port providers;
 } spine_engine_opts;
 
 /* Called when a workflow this engine ran reaches an end (completed, failed, compensated,
@@ -95,8 +101,6 @@ int spine_engine_live(const spine_engine *eng);
 uint64_t spine_engine_steps(const spine_engine *eng);
 int64_t spine_engine_worker(const spine_engine *eng);
 lua_State *spine_engine_lua(spine_engine *eng);
-/* The provider adapters the engine loaded (serve's webhooks and metrics use them), or NULL. */
-struct spine_providers *spine_engine_providers(spine_engine *eng);
 spine_store *spine_engine_store(spine_engine *eng);
 /* The loop the engine runs on. */
 struct uv_loop_s *spine_engine_loop(spine_engine *eng);
@@ -130,9 +134,9 @@ void spine_sched_give_up(spine_wf *wf, const char *why);
 /* The workflow left this worker without ending (its op released the row: paused for an
  * operator): the end callback hears of it with `status`, then it leaves memory. */
 void spine_sched_parked(spine_wf *wf, spine_wf_status status);
-/* The provider adapters (an empty registry without providers/), or NULL once stopping or in a
- * replay without a database. */
-struct spine_providers *spine_sched_providers(spine_engine *eng);
+/* The provider port (opts.providers), or NULL once stopping or in a replay without a
+ * database. */
+const spine_provider_port *spine_sched_providers(spine_engine *eng);
 /* The workflow hit a fault it cannot go on from: it goes stuck with this error table (top). */
 void spine_sched_stuck(spine_wf *wf, const char *code, const char *message);
 /* Starts, in memory, a workflow whose row the caller's op has just committed (ctx.child). */

@@ -7,10 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "intake.h"
 #include "log.h"
 #include "outbox.h"
+#include "pgconn.h"
+#include "server_internal.h"
 
 /* Only the relay's worker thread uses it, one start at a time. */
 typedef struct starter {
@@ -31,7 +32,7 @@ static int64_t env_ms(const char *name, int64_t dflt) {
 static PGconn *connection(starter *s, spine_err *e) {
   if (s->c && PQstatus(s->c) == CONNECTION_OK) return s->c;
   if (s->c) PQfinish(s->c);
-  return s->c = spine_cli__open(s->conninfo, e);
+  return s->c = spine_pgconn_open(s->conninfo, e);
 }
 
 /* spine_outbox_start_fn: every process whose manifest in force lists the type. */
@@ -41,10 +42,10 @@ static int start_cases(void *data, int64_t event_id, const char *event_type, con
   PGconn *c = connection(s, e);
   if (!c) return SPINE_EDB;
   const char *p[1] = {event_type};
-  PGresult *r = spine_cli__query(c,
-                                 "SELECT process FROM spine.manifests"
-                                 " WHERE body::jsonb -> 'on_events' ? $1 ORDER BY process",
-                                 1, p, e);
+  PGresult *r = spine_pgconn_query(c,
+                                   "SELECT process FROM spine.manifests"
+                                   " WHERE body::jsonb -> 'on_events' ? $1 ORDER BY process",
+                                   1, p, e);
   if (!r) return SPINE_EDB;
   int rc = 0;
   for (int i = 0; i < PQntuples(r) && !rc; i++) {
@@ -52,9 +53,9 @@ static int start_cases(void *data, int64_t event_id, const char *event_type, con
     char key[200], id[40], ev[24];
     snprintf(key, sizeof key, "outbox:%" PRId64 ":%s", event_id, process);
     snprintf(ev, sizeof ev, "%" PRId64, event_id);
-    spine_cli__case req = {process, input_json, NULL, key, trace_id};
+    spine_intake_case req = {process, input_json, NULL, key, trace_id};
     const char *code;
-    rc = spine_cli__start_case(c, &req, id, &code, e);
+    rc = spine_intake_start_case(c, &req, id, &code, e);
     if (rc) {
       char msg[sizeof e->msg];
       snprintf(msg, sizeof msg, "%s", e->msg);
@@ -68,8 +69,8 @@ static int start_cases(void *data, int64_t event_id, const char *event_type, con
   return rc;
 }
 
-int spine_cli__serve_outbox_start(uv_loop_t *loop, spine_engine *eng, const char *conninfo,
-                                  spine_outbox **out, spine_err *e) {
+int spine_server__outbox_start(uv_loop_t *loop, spine_engine *eng, const char *conninfo,
+                               spine_outbox **out, spine_err *e) {
   memset(&S, 0, sizeof S);
   snprintf(S.conninfo, sizeof S.conninfo, "%s", conninfo);
   spine_outbox_opts o = {0};
@@ -84,7 +85,7 @@ int spine_cli__serve_outbox_start(uv_loop_t *loop, spine_engine *eng, const char
   return spine_outbox_new(loop, eng, &o, out, e);
 }
 
-void spine_cli__serve_outbox_free(spine_outbox *relay) {
+void spine_server__outbox_free(spine_outbox *relay) {
   spine_outbox_free(relay);
   if (S.c) PQfinish(S.c);
   S.c = NULL;

@@ -8,11 +8,11 @@
 #include <string.h>
 
 #include "buf.h"
-#include "cli.h"
 #include "duration.h"
 #include "http_server.h"
 #include "jsondoc.h"
 #include "scheduler.h"
+#include "server_internal.h"
 #include "webhook.h"
 
 typedef struct advance {
@@ -138,7 +138,7 @@ static void post_advance(void *data, spine_http_exchange *x) {
   }
 }
 
-int spine_cli__clock_mount(spine_http_server *srv, spine_engine *eng) {
+int spine_server__clock_mount(spine_http_server *srv, spine_engine *eng) {
   int rc = spine_http_server_route(srv, "GET", "/v1/clock", get_clock, eng);
   if (!rc) rc = spine_http_server_route(srv, "POST", "/v1/clock/advance", post_advance, eng);
   return rc;

@@ -16,7 +16,7 @@
 #include "ctx_internal.h"
 #include "duration.h"
 #include "log.h"
-#include "providers.h"
+#include "provider_port.h"
 #include "scheduler.h"
 #include "steplog.h"
 #include "workflow_internal.h"
@@ -48,10 +48,17 @@ static const char *provider_of(const spine_ctx_provider *st) {
   return operation_of(st) + strlen(operation_of(st)) + 1;
 }
 
+void spine_ctx_provider_cancel(spine_wf *wf) {
+  spine_ctx_provider *st = wf->provider;
+  const spine_provider_port *port = spine_sched_providers(wf->eng);
+  if (st && st->call && port) port->cancel(port->impl, st->call);
+  if (st) st->call = NULL;
+}
+
 void spine_ctx_provider_free(spine_wf *wf) {
   spine_ctx_provider *st = wf->provider;
   if (!st) return;
-  if (st->call && spine_sched_providers(wf->eng)) spine_providers_cancel(st->call);
+  spine_ctx_provider_cancel(wf);
   free(st->outcome);
   free(st->args);
   free(st->no_retry);
@@ -262,8 +269,8 @@ static void begun(spine_op *op) {
   spine_err e;
   spine_err_clear(&e);
   spine_wf_move(wf, SPINE_WF_PHASE_PROVIDER);
-  if (spine_providers_call(spine_sched_providers(wf->eng), &req, on_outcome, wf, &st->call, &e))
-    refused(wf, &e);
+  const spine_provider_port *port = spine_sched_providers(wf->eng);
+  if (port->call(port->impl, &req, on_outcome, wf, &st->call, &e)) refused(wf, &e);
 }
 
 /* Records attempt `n` as running, then makes it. */
@@ -361,8 +368,8 @@ int spine_ctx__provider(lua_State *L) {
       return spine_ctx__replay_outcome(L);
   }
   if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
-  spine_providers *ps = spine_sched_providers(wf->eng);
-  if (ps && !spine_providers_has(ps, provider))
+  const spine_provider_port *port = spine_sched_providers(wf->eng);
+  if (port && !port->has(port->impl, provider))
     return spine_ctx__raise(L, "invalid_argument", "unknown_provider",
                             "no provider adapter named \"%s\" (providers/%s.lua)", provider,
                             provider);

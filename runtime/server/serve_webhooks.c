@@ -17,13 +17,14 @@
 #include <uv.h>
 
 #include "buf.h"
-#include "cli.h"
 #include "http_server.h"
 #include "intake.h"
 #include "jsondoc.h"
 #include "log.h"
+#include "pgconn.h"
 #include "providers.h"
 #include "scheduler.h"
+#include "server_internal.h"
 #include "sha256.h"
 #include "sql.h"
 #include "store.h"
@@ -37,12 +38,12 @@ static struct {
   int ready;
 } starts;
 
-void spine_cli__webhooks_init(const char *conninfo) {
+void spine_server__webhooks_init(const char *conninfo) {
   snprintf(starts.conninfo, sizeof starts.conninfo, "%s", conninfo);
   if (!starts.ready && uv_mutex_init(&starts.lock) == 0) starts.ready = 1;
 }
 
-void spine_cli__webhooks_free(void) {
+void spine_server__webhooks_free(void) {
   if (!starts.ready) return;
   if (starts.c) PQfinish(starts.c);
   starts.c = NULL;
@@ -72,13 +73,13 @@ typedef struct delivery {
 static const char DUPLICATE[] = "{\"duplicate\": true}";
 
 static int webhook_secret(void *data, const char *provider, char *out, size_t size) {
-  spine_providers *ps = spine_engine_providers(data);
+  spine_providers *ps = ((spine_server__webhooks *)data)->providers;
   if (!ps || !spine_providers_has(ps, provider)) return -1;
   return spine_providers_secret(ps, provider, "webhook_secret", out, size);
 }
 
 static int webhook_verify(void *data, const spine_webhook_request *r, char *id, size_t size) {
-  spine_providers *ps = spine_engine_providers(data);
+  spine_providers *ps = ((spine_server__webhooks *)data)->providers;
   if (!ps || !spine_providers_has(ps, r->provider)) return SPINE_ENOTFOUND;
   spine_provider_webhook w = {r->provider, r->body, r->body_len, r->headers, r->headers_len};
   spine_err e;
@@ -136,11 +137,11 @@ static const char signals_sql[] =
 static PGconn *start_connection(spine_err *e) {
   if (starts.c && PQstatus(starts.c) == CONNECTION_OK) return starts.c;
   if (starts.c) PQfinish(starts.c);
-  return starts.c = spine_cli__open(starts.conninfo, e);
+  return starts.c = spine_pgconn_open(starts.conninfo, e);
 }
 
 static int exec(PGconn *c, const char *sql, spine_err *e) {
-  PGresult *r = spine_cli__query(c, sql, 0, NULL, e);
+  PGresult *r = spine_pgconn_query(c, sql, 0, NULL, e);
   if (!r) return SPINE_EDB;
   PQclear(r);
   return 0;
@@ -155,7 +156,7 @@ static int apply(delivery *d, PGconn *c, spine_buf *answer, int *duplicate) {
   int rc = exec(c, "BEGIN", e);
   PGresult *fresh =
       rc ? NULL
-         : spine_cli__query(c, "SELECT spine.webhook_claim($1, $2, $3::interval)", 3, claim, e);
+         : spine_pgconn_query(c, "SELECT spine.webhook_claim($1, $2, $3::interval)", 3, claim, e);
   if (!rc && !fresh) rc = SPINE_EDB;
   *duplicate = !rc && strcmp(PQgetvalue(fresh, 0, 0), "t");
   if (fresh) PQclear(fresh);
@@ -163,15 +164,15 @@ static int apply(delivery *d, PGconn *c, spine_buf *answer, int *duplicate) {
     PQclear(PQexec(c, "ROLLBACK"));
     return rc;
   }
-  PGresult *list = spine_cli__query(c, starts_sql, 3, p, e);
+  PGresult *list = spine_pgconn_query(c, starts_sql, 3, p, e);
   if (!rc && !list) rc = SPINE_EDB;
   spine_buf_puts(answer, "\"started\":[");
   for (int i = 0; !rc && i < PQntuples(list); i++) {
-    spine_cli__case req = {PQgetvalue(list, i, 0), PQgetvalue(list, i, 1), NULL,
-                           PQgetvalue(list, i, 2), NULL};
+    spine_intake_case req = {PQgetvalue(list, i, 0), PQgetvalue(list, i, 1), NULL,
+                             PQgetvalue(list, i, 2), NULL};
     char id[40];
     const char *code;
-    rc = spine_cli__start_case(c, &req, id, &code, e);
+    rc = spine_intake_start_case(c, &req, id, &code, e);
     if (rc) {
       char msg[sizeof e->msg];
       snprintf(msg, sizeof msg, "%s", e->msg);
@@ -182,7 +183,7 @@ static int apply(delivery *d, PGconn *c, spine_buf *answer, int *duplicate) {
     spine_log_json_string(answer, id, strlen(id));
   }
   if (list) PQclear(list);
-  PGresult *sig = rc ? NULL : spine_cli__query(c, signals_sql, 1, p, e);
+  PGresult *sig = rc ? NULL : spine_pgconn_query(c, signals_sql, 1, p, e);
   if (!rc && !sig) rc = SPINE_EDB;
   if (!rc) rc = exec(c, "COMMIT", e);
   if (rc) {
@@ -261,8 +262,8 @@ static int has_start(const spine_buf *actions) {
 }
 
 static void webhook_deliver(void *data, const spine_webhook_request *r, spine_http_exchange *x) {
-  spine_engine *eng = data;
-  spine_providers *ps = spine_engine_providers(eng);
+  spine_engine *eng = ((spine_server__webhooks *)data)->eng;
+  spine_providers *ps = ((spine_server__webhooks *)data)->providers;
   const char *provider = r->provider, *body = r->body;
   size_t len = r->body_len;
   spine_buf actions = SPINE_BUF_INIT;
@@ -322,4 +323,5 @@ static void webhook_deliver(void *data, const spine_webhook_request *r, spine_ht
   spine_store_submit(spine_engine_store(eng), &d->op);
 }
 
-const spine_webhook_ops spine_cli__webhook_ops = {webhook_secret, webhook_verify, webhook_deliver};
+const spine_webhook_ops spine_server__webhook_ops = {webhook_secret, webhook_verify,
+                                                     webhook_deliver};

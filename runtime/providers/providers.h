@@ -18,9 +18,9 @@
 #include "err.h"
 #include "http_client.h"
 #include "metrics.h"
+#include "provider_port.h"
 
 typedef struct spine_providers spine_providers;
-typedef struct spine_provider_call spine_provider_call;
 
 typedef struct spine_providers_opts {
   const char *dir;          /* adapters and providers.json (default "providers") */
@@ -59,48 +59,10 @@ void spine_providers_free(spine_providers *ps);
 void spine_providers_set_metrics(spine_providers *ps, spine_metrics *m);
 /* The clock of the breakers' cool-downs, ms (default: the loop's): the engine's. */
 void spine_providers_set_clock(spine_providers *ps, int64_t (*now_ms)(void *data), void *data);
-
-typedef enum {
-  SPINE_PROVIDER_OK,        /* json is the operation's result */
-  SPINE_PROVIDER_TRANSIENT, /* every channel failed transiently (or its breaker is open, or the
-                               attempt timed out): trying again later may work */
-  SPINE_PROVIDER_REJECTED,  /* p.rejected: a business answer, never retried */
-  SPINE_PROVIDER_INVALID,   /* the adapter is wrong (raised a non-transient error, returned
-                               something JSON cannot hold, ran out of its instruction budget or
-                               memory): retrying will not help; no other channel is tried */
-} spine_provider_kind;
-
-typedef struct spine_provider_outcome {
-  spine_provider_kind kind;
-  /* OK: the result as JSON. Else the error as JSON: {"kind": "transient"|"rejected"|
-   * "invalid_argument", "code", "message", "provider", "operation", "channel",
-   * "details"?, "attempts": [{"channel", "code", "message"}...]}, its code and message
-   * those of the last attempt. Codes: transient: "transient" (p.transient), "timeout" (the
-   * attempt's timeout, or p.http's own), "unavailable" (no connection, reset, TLS),
-   * "circuit_open" (a channel skipped by its breaker; in attempts); rejected: "rejected"
-   * (p.rejected), "smtp_refused" (a 5xx SMTP reply); invalid_argument: "runtime_error",
-   * "instruction_budget", "memory_limit", "invalid_result", "host_not_allowed" (p.http to a
-   * host the provider's settings do not name: nothing was sent). Messages of adapter errors start
-   * with "providers/acme.lua:12:". Every secret any adapter of the registry was handed, and its
-   * forms (secrets.h), is replaced by "[secret]" in every string of it (keys too; a secret that
-   * appears only as a JSON number is not). */
-  const char *json;
-  size_t json_len;
-  const char *channel; /* the channel that answered last ("" if none ran) */
-} spine_provider_outcome;
-
-/* Runs once per call, from the loop; the outcome is valid only during the callback. */
-typedef void (*spine_provider_cb)(void *data, const spine_provider_outcome *o);
-
-typedef struct spine_provider_request {
-  const char *provider;
-  const char *operation;
-  const char *args_json;       /* the operation's argument table as JSON ({} if NULL) */
-  const char *idempotency_key; /* p.idempotency_key: "<workflow id>:<step seq>" */
-  const char *traceparent;     /* W3C traceparent sent by p.http, may be NULL */
-  const char *workflow_id;     /* for logs, may be NULL */
-  int64_t timeout_ms;          /* per channel attempt (0 = the provider's setting, else 30 s) */
-} spine_provider_request;
+/* The registry as the engine's provider port (provider_port.h): spine_providers_call, _cancel,
+ * _has and _set_clock with `impl` = ps. Hand it to spine_engine_new; free the registry once
+ * spine_engine_stop returned (the assembler owns both). */
+spine_provider_port spine_providers_port(spine_providers *ps);
 
 /* Starts a call. Returns 0 (cb runs exactly once later, from a loop callback, never inside this
  * function, unless the call is cancelled), or SPINE_ENOTFOUND (no such provider, or no channel

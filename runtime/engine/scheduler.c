@@ -18,7 +18,6 @@
 #include "log.h"
 #include "migrate.h"
 #include "playbook.h"
-#include "providers.h"
 #include "steplog.h"
 #include "uuid.h"
 #include "workflow_internal.h"
@@ -78,7 +77,7 @@ static pending_start *pending_new(spine_wf *wf, char *input, char *log, char *at
 struct spine_engine {
   uv_loop_t *loop;
   spine_store *store;
-  spine_providers *providers;
+  const spine_provider_port *providers; /* &o.providers; NULL once stopping */
   lua_State *L;
   spine_engine_opts o;
   int64_t worker;
@@ -583,11 +582,7 @@ void spine_sched_parked(spine_wf *wf, spine_wf_status status) {
   wf_free(wf);
 }
 
-spine_providers *spine_sched_providers(spine_engine *eng) {
-  return eng->providers;
-}
-
-spine_providers *spine_engine_providers(spine_engine *eng) {
+const spine_provider_port *spine_sched_providers(spine_engine *eng) {
   return eng->providers;
 }
 
@@ -1531,6 +1526,31 @@ static int migrate(const char *conninfo, spine_err *e) {
   return rc;
 }
 
+/* ---- no adapters: the port of an engine given none, every provider unknown ---- */
+
+static int no_call(void *impl, const spine_provider_request *r, spine_provider_cb cb, void *data,
+                   spine_provider_call **out, spine_err *e) {
+  (void)impl, (void)cb, (void)data;
+  if (out) *out = NULL;
+  return spine_err_set(e, SPINE_ENOTFOUND, "providers", "provider", "no provider \"%s\"",
+                       r->provider ? r->provider : "(null)");
+}
+
+static void no_cancel(void *impl, spine_provider_call *c) {
+  (void)impl, (void)c;
+}
+
+static int no_has(void *impl, const char *provider) {
+  (void)impl, (void)provider;
+  return 0;
+}
+
+static void no_set_clock(void *impl, int64_t (*now_ms)(void *data), void *data) {
+  (void)impl, (void)now_ms, (void)data;
+}
+
+static const spine_provider_port no_providers = {NULL, no_call, no_cancel, no_has, no_set_clock};
+
 int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engine **out,
                      spine_err *e) {
   spine_intents_init();
@@ -1551,34 +1571,24 @@ int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engin
     free(eng);
     return spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "cannot create the Lua state");
   }
-  /* Adapters first: a bad one stops the start before anything is connected. */
-  spine_providers_opts po = {0};
-  po.dir = opts->providers ? opts->providers : "providers";
-  po.quiet = opts->quiet;
-  int rc = spine_providers_new(loop, &po, &eng->providers, e);
-  if (rc) {
-    uv_run(loop, UV_RUN_DEFAULT);
-    lua_close(eng->L);
-    free(eng);
-    return rc;
-  }
+  if (!eng->o.providers.call) eng->o.providers = no_providers;
+  eng->providers = &eng->o.providers;
   /* Migrate first: the pool prepares its statements against the tables. */
-  rc = migrate(opts->conninfo, e);
+  int rc = migrate(opts->conninfo, e);
   if (!rc) rc = spine_store_open(loop, opts->conninfo, eng->o.pool, &eng->store, e);
   if (!rc) rc = spine_store_session_open(eng->store, opts->conninfo, e);
   if (!rc) rc = register_worker(eng, e);
   if (!rc) rc = clock_setup(eng, e);
   if (rc) {
     if (eng->store) spine_store_close(eng->store);
-    spine_providers_free(eng->providers);
-    uv_run(loop, UV_RUN_DEFAULT); /* let the store's and the adapters' handles close */
+    uv_run(loop, UV_RUN_DEFAULT); /* let the store's handles close */
     lua_close(eng->L);
     free(eng);
     return rc;
   }
   spine_store_on_idle(eng->store, on_store_idle, eng);
   spine_store_set_timeout(eng->store, eng->o.db_timeout_ms);
-  spine_providers_set_clock(eng->providers, engine_clock, eng);
+  eng->providers->set_clock(eng->providers->impl, engine_clock, eng);
   lua_setup(eng);
   uint64_t seed = (uint64_t)real_now() ^ ((uint64_t)getpid() << 40);
   eng->rng[0] = seed | 1;
@@ -1745,6 +1755,18 @@ static void release_all(spine_engine *eng) {
   PQclear(r);
 }
 
+static void cancel_provider_calls(spine_engine *eng) {
+  lua_State *L = eng->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, eng->wfs_ref);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    spine_wf *wf = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (wf) spine_ctx_provider_cancel(wf);
+  }
+  lua_pop(L, 1);
+}
+
 void spine_engine_stop(spine_engine *eng) {
   if (eng->stopping) return;
   eng->stopping = 1;
@@ -1762,8 +1784,13 @@ void spine_engine_stop(spine_engine *eng) {
   uv_close((uv_handle_t *)&eng->heartbeat, NULL);
   uv_close((uv_handle_t *)&eng->vtick, NULL);
   spine_store_close(eng->store);
-  spine_providers_free(eng->providers); /* calls in flight are cancelled: callbacks never run */
-  eng->providers = NULL;
+  /* The adapters are the assembler's, freed after this: cancel our calls in flight (their
+   * callbacks never run), give the breakers their own clock back, and let go of the port. */
+  if (eng->providers) {
+    cancel_provider_calls(eng);
+    eng->providers->set_clock(eng->providers->impl, NULL, NULL);
+    eng->providers = NULL;
+  }
 }
 
 void spine_engine_free(spine_engine *eng) {

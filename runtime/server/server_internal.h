@@ -1,0 +1,59 @@
+/* What the files of runtime/server share (server.c assembles them): the HTTP server, the clock's
+ * routes, the webhooks, the outbox relay and the manifests' reloads of `spine serve`. */
+#ifndef SPINE_SERVER_INTERNAL_H
+#define SPINE_SERVER_INTERNAL_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "err.h"
+#include "http_server.h"
+#include "metrics.h"
+#include "outbox.h"
+#include "providers.h"
+#include "scheduler.h"
+#include "server.h"
+#include "webhook.h"
+
+/* The HTTP server of `spine serve` (serve_http.c) at `addr` ("host:port", port 0 picks one
+ * and logs it): /healthz, /metrics, webhooks. Stop frees it once the loop has closed it.
+ * `providers` (may be NULL: no adapters) answers the webhooks and shows in /metrics. */
+typedef struct spine_server__http spine_server__http;
+int spine_server__http_start(uv_loop_t *loop, spine_engine *eng, spine_providers *providers,
+                             const char *addr, const spine_server_http_settings *settings,
+                             spine_server__http **out, spine_err *e);
+void spine_server__http_stop(spine_server__http *h);
+/* The registry behind /metrics, for other parts of serve to register in. Borrowed. */
+spine_metrics *spine_server__http_metrics(spine_server__http *h);
+
+/* The outbox relay of `spine serve` (serve_outbox.c), set from SPINE_OUTBOX_* variables, with
+ * manifests' on_events starting cases: create before spine_engine_serve, free (with its
+ * connection) after the loop ended. */
+int spine_server__outbox_start(uv_loop_t *loop, spine_engine *eng, const char *conninfo,
+                               spine_outbox **out, spine_err *e);
+void spine_server__outbox_free(spine_outbox *relay);
+
+/* The start path of webhooks (a new case asked for by an adapter) connects with `conninfo`;
+ * without init, such a webhook is answered 503. Free after the loop ended. */
+void spine_server__webhooks_init(const char *conninfo);
+void spine_server__webhooks_free(void);
+/* Webhooks (serve_webhooks.c), `data` a spine_server__webhooks: the provider's webhook secret
+ * (-1 when the provider has no adapter or no secret), the adapter's own verification, and the
+ * delivery of a verified request as signals and starts, once per delivery id. */
+typedef struct spine_server__webhooks {
+  spine_engine *eng;          /* its store stores, its loop runs the start path */
+  spine_providers *providers; /* the adapters; NULL: none */
+} spine_server__webhooks;
+extern const spine_webhook_ops spine_server__webhook_ops;
+
+/* Loads the manifests now (in a worker thread) and on every SIGHUP (serve_manifests.c); stop
+ * closes the signal handle (a reload under way finishes); free after the loop ended. */
+int spine_server__manifests_start(uv_loop_t *loop, const char *conninfo, int64_t worker);
+void spine_server__manifests_stop(void);
+void spine_server__manifests_free(void);
+
+/* The clock routes of `spine serve` (serve_clock.c) on its HTTP server: GET /v1/clock and
+ * POST /v1/clock/advance (manual clock only, from loopback only). */
+int spine_server__clock_mount(spine_http_server *srv, spine_engine *eng);
+
+#endif

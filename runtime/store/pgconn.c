@@ -1,0 +1,67 @@
+/* Blocking libpq for the commands and the worker threads of `spine serve` (pgconn.h): which
+ * database, connecting, and a query whose refusals become spine_err codes. Never on a loop. */
+#include "pgconn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "migrate.h"
+#include "pgembed.h"
+
+int spine_pgconn_conninfo(char *out, size_t size, spine_err *e) {
+  const char *url = getenv("SPINE_DATABASE_URL");
+  if (url && *url) {
+    snprintf(out, size, "%s", url);
+    return 0;
+  }
+  spine_pgembed pg;
+  int rc = spine_pgembed_init(&pg, e);
+  if (!rc) rc = spine_pgembed_start(&pg, e);
+  if (!rc) snprintf(out, size, "%s", pg.conninfo);
+  return rc;
+}
+
+PGconn *spine_pgconn_open(const char *conninfo, spine_err *e) {
+  PGconn *c = PQconnectdb(conninfo);
+  if (PQstatus(c) != CONNECTION_OK) {
+    spine_err_set(e, SPINE_EDB, "database", NULL, "cannot connect: %s", PQerrorMessage(c));
+    PQfinish(c);
+    return NULL;
+  }
+  PQclear(PQexec(c, "SET client_min_messages = warning"));
+  return c;
+}
+
+PGconn *spine_pgconn_connect(spine_err *e) {
+  char conninfo[1024];
+  if (spine_pgconn_conninfo(conninfo, sizeof conninfo, e)) return NULL;
+  PGconn *c = spine_pgconn_open(conninfo, e);
+  if (!c) return NULL;
+  if (spine_migrate(c, NULL, e)) {
+    PQfinish(c);
+    return NULL;
+  }
+  return c;
+}
+
+PGresult *spine_pgconn_query(PGconn *c, const char *sql, int n, const char *const *params,
+                             spine_err *e) {
+  PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+  ExecStatusType st = PQresultStatus(r);
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+    const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char *col = PQresultErrorField(r, PG_DIAG_COLUMN_NAME);
+    /* A refusal an operator action raised (runtime/sql/0010_operator_actions.sql) */
+    if (m && state && !strcmp(state, "SPNF0"))
+      spine_err_set(e, SPINE_ENOTFOUND, NULL, col, "%s", m);
+    else if (m && state && !strcmp(state, "SPIT0"))
+      spine_err_set(e, SPINE_ETRANSITION, NULL, col, "%s", m);
+    else
+      spine_err_set(e, SPINE_EDB, "database", NULL, "%s", m ? m : PQerrorMessage(c));
+    PQclear(r);
+    return NULL;
+  }
+  return r;
+}

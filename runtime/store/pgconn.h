@@ -1,0 +1,26 @@
+/* Blocking libpq, for the commands (they have no loop to block) and for `spine serve`'s worker
+ * threads, never its loop: which database, a connection to it, and one query whose refusals
+ * come back as spine_err codes. The engine's own connections are store.h's. */
+#ifndef SPINE_PGCONN_H
+#define SPINE_PGCONN_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+#include "err.h"
+
+/* The database: $SPINE_DATABASE_URL, or the embedded cluster (started on demand). */
+int spine_pgconn_conninfo(char *out, size_t size, spine_err *e);
+/* Connects to `conninfo` (blocking), without migrating: for serve's worker threads. NULL with
+ * `e` filled on failure. */
+PGconn *spine_pgconn_open(const char *conninfo, spine_err *e);
+/* Connects and migrates (blocking). NULL with `e` filled on failure. */
+PGconn *spine_pgconn_connect(spine_err *e);
+/* Runs a one-row, one-column query returning JSON text; the caller frees with PQclear.
+ * NULL (and `e` filled) on error; a result with 0 rows when nothing matched. A refusal raised
+ * with SQLSTATE SPNF0 or SPIT0 (the operator actions) is SPINE_ENOTFOUND or SPINE_ETRANSITION
+ * with its message and, as field, its COLUMN; any other error is SPINE_EDB from "database". */
+PGresult *spine_pgconn_query(PGconn *c, const char *sql, int n, const char *const *params,
+                             spine_err *e);
+
+#endif
