@@ -121,3 +121,33 @@ TEST_IMPL(signal_races_the_reaper) {
   PQfinish(admin);
   return 0;
 }
+
+/* A cancel of a waiting workflow whose owner died, then the reaper frees it: it must be due,
+ * or it waits on for a signal that may never come, cancelled in name only. */
+TEST_IMPL(cancel_wakes_a_dead_owners_workflow) {
+  const char *db = test_newdb("cancel_wakes_a_dead_owners_workflow");
+  PGconn *admin = open_conn(db);
+  spine_err e;
+  ASSERT_EQ(spine_migrate(admin, NULL, &e), 0);
+  run(admin, "INSERT INTO spine.playbook_versions (hash, name, path, source)"
+             " VALUES ('h', 'p', 'p.lua', 'return {}')");
+  run(admin,
+      "INSERT INTO spine.workers (id, host, pid, lease_until) VALUES"
+      " (1, 'dead', 1, now() - interval '1 hour'), (2, 'live', 2, now() + interval '1 hour')");
+  run(admin, "INSERT INTO spine.workflows (id, process, playbook, version, status, input, trace_id,"
+             " owner, epoch, wake_at) VALUES ('wf-c', 'p', 'p', 'h', 'waiting', '{}', 't', 1, 1,"
+             " NULL)");
+  ASSERT_STR_EQ(value(admin, "SELECT count(*) FROM spine.cancel_workflows(ARRAY['wf-c'], 'ops')"),
+                "1");
+  const char *params[1] = {"2"};
+  PGresult *r =
+      PQexecParams(admin, spine_sql_text(SPINE_SQL_WORKERS_REAP), 1, NULL, params, NULL, NULL, 0);
+  ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
+  ASSERT_EQ(PQntuples(r), 1);
+  PQclear(r);
+  ASSERT_STR_EQ(value(admin, "SELECT coalesce(owner::text, 'free') || ' ' || cancel_requested ||"
+                             " ' ' || (wake_at IS NOT NULL) FROM spine.workflows"),
+                "free true true");
+  PQfinish(admin);
+  return 0;
+}
