@@ -16,9 +16,9 @@
 #include <uv.h>
 
 #include "cli.h"
+#include "engine.h"
 #include "pgconn.h"
 #include "providers.h"
-#include "scheduler.h"
 #include "sha256.h"
 
 static const char *const spec[] = {"quick", "json", "only=", "phase-limit=", NULL};

@@ -6,10 +6,10 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "engine.h"
 #include "log.h"
 #include "pgconn.h"
 #include "playbook.h"
-#include "scheduler.h"
 #include "sql.h"
 
 static const char *const spec[] = {"playbook=", "json", NULL};

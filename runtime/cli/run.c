@@ -7,9 +7,9 @@
 #include <uv.h>
 
 #include "cli.h"
+#include "engine.h"
 #include "pgconn.h"
 #include "providers.h"
-#include "scheduler.h"
 
 static const char *const spec[] = {"input=", "clock=", "json", NULL};
 static const char usage[] =

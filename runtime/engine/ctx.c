@@ -17,9 +17,9 @@
 #include "intents.h"
 #include "log.h"
 #include "playbook.h"
-#include "scheduler.h"
 #include "steplog.h"
 #include "uuid.h"
+#include "version.h"
 #include "workflow_internal.h"
 
 /* Stack slots a waiting call keeps across its yield. */
@@ -259,38 +259,11 @@ static int keep_k(lua_State *L, int status, lua_KContext k) {
 }
 
 static void step_committed(spine_op *op) {
-  spine_wf *wf = op->data;
-  if (op->status) {
-    spine_sched_checkpoint_failed(wf, op);
-    return;
-  }
-  spine_sched_count_step(wf);
+  spine_wf *wf = spine_wf_committed(op);
+  if (!wf) return;
+  spine_wf_count_step(wf);
   lua_pushnil(wf->co);
-  spine_sched_resume(wf, 0);
-}
-
-static void add_step(spine_op *op, spine_wf *wf, int seq, const char *kind, const char *name,
-                     const char *status, const char *result, const char *error, int attempt) {
-  spine_op_stmt(op, SPINE_SQL_STEP_DONE, 0);
-  spine_op_param(op, wf->id);
-  spine_op_param_int(op, seq);
-  spine_op_param(op, kind);
-  spine_op_param(op, name);
-  spine_op_param(op, status);
-  spine_op_param(op, result);
-  spine_op_param(op, error);
-  spine_op_param_int(op, attempt);
-}
-
-static void add_finish(spine_op *op, spine_wf *wf, int seq, const char *status, const char *result,
-                       const char *error, int attempt) {
-  spine_op_stmt(op, SPINE_SQL_STEP_FINISH, 0);
-  spine_op_param(op, wf->id);
-  spine_op_param_int(op, seq);
-  spine_op_param(op, status);
-  spine_op_param(op, result);
-  spine_op_param(op, error);
-  spine_op_param_int(op, attempt);
+  spine_wf_resume(wf, 0);
 }
 
 /* Records the value on top of L as step `seq` and yields until it is durable. */
@@ -302,10 +275,10 @@ static int record_value(lua_State *L, spine_wf *wf, int seq, const char *kind, c
     spine_buf_free(&json);
     return spine_ctx__raise(L, "invalid_argument", "bad_result", "%s: %s", e.field, e.msg);
   }
-  spine_op *op = spine_sched_op_begin(wf);
-  add_step(op, wf, seq, kind, name, "completed", spine_buf_str(&json), NULL, 1);
+  spine_op *op = spine_wf_op_begin(wf);
+  spine_steplog_add_done(op, wf, seq, kind, name, "completed", spine_buf_str(&json), NULL, 1);
   spine_buf_free(&json);
-  spine_sched_op_submit(wf, step_committed);
+  spine_wf_submit(wf, step_committed);
   return lua_yieldk(L, 0, STEP_OK, keep_k);
 }
 
@@ -386,24 +359,21 @@ int64_t spine_ctx__backoff_ms(spine_wf *wf, const spine_ctx__policy *p, int atte
   double d = (double)p->backoff * pow(p->factor, attempt - 1);
   if (d > (double)p->max) d = (double)p->max;
   /* Equal jitter: half fixed, half random; the wake time is recorded, so replay agrees. */
-  return (int64_t)(d / 2 + spine_sched_random(wf->eng) * d / 2);
+  return (int64_t)(d / 2 + spine_wf_random(wf) * d / 2);
 }
 
 static int run_attempt(lua_State *L, spine_wf *wf);
 
 static void backoff_fired(spine_wf *wf) {
   lua_pushnil(wf->co);
-  spine_sched_resume(wf, 0);
+  spine_wf_resume(wf, 0);
 }
 
 static void retry_recorded(spine_op *op) {
-  spine_wf *wf = op->data;
-  if (op->status) {
-    spine_sched_checkpoint_failed(wf, op);
-    return;
-  }
+  spine_wf *wf = spine_wf_committed(op);
+  if (!wf) return;
   spine_wf_move(wf, SPINE_WF_PHASE_TIMER);
-  spine_sched_timer(wf, wf->wake_ms, backoff_fired);
+  spine_wf_timer(wf, wf->wake_ms, backoff_fired);
 }
 
 static int step_k(lua_State *L, int status, lua_KContext k) {
@@ -447,38 +417,31 @@ static int run_attempt(lua_State *L, spine_wf *wf) {
   } else if (st != LUA_OK) {
     spine_ctx_normalize_error(wf, L, st);
   }
-  spine_op *op = spine_sched_op_begin(wf);
+  spine_op *op = spine_wf_op_begin(wf);
   if (st == LUA_OK) {
     if (attempt > 1)
-      add_finish(op, wf, seq, "completed", spine_buf_str(&json), NULL, attempt);
+      spine_steplog_add_finish(op, wf, seq, "completed", spine_buf_str(&json), NULL, attempt);
     else
-      add_step(op, wf, seq, "step", name, "completed", spine_buf_str(&json), NULL, 1);
+      spine_steplog_add_done(op, wf, seq, "step", name, "completed", spine_buf_str(&json), NULL, 1);
     spine_buf_free(&json);
-    spine_sched_op_submit(wf, step_committed);
+    spine_wf_submit(wf, step_committed);
     return lua_yieldk(L, 0, STEP_OK, step_k);
   }
   spine_ctx_encode_error(L, -1, &json);
   if (attempt < p.attempts && retryable(L, lua_gettop(L))) {
     lua_pop(L, 1);
-    wf->wake_ms = spine_sched_now(wf->eng) + spine_ctx__backoff_ms(wf, &p, attempt);
-    spine_op_stmt(op, SPINE_SQL_STEP_RETRY, 0);
-    spine_op_param(op, wf->id);
-    spine_op_param_int(op, seq);
-    spine_op_param(op, "step");
-    spine_op_param(op, name);
-    spine_op_param(op, spine_buf_str(&json));
-    spine_op_param_int(op, attempt);
-    spine_op_param_int(op, wf->wake_ms);
+    wf->wake_ms = spine_wf_now(wf) + spine_ctx__backoff_ms(wf, &p, attempt);
+    spine_steplog_add_retry(op, wf, seq, "step", name, spine_buf_str(&json), attempt, wf->wake_ms);
     spine_buf_free(&json);
-    spine_sched_op_submit(wf, retry_recorded);
+    spine_wf_submit(wf, retry_recorded);
     return lua_yieldk(L, 0, STEP_BACKOFF, step_k);
   }
   if (attempt > 1)
-    add_finish(op, wf, seq, "failed", NULL, spine_buf_str(&json), attempt);
+    spine_steplog_add_finish(op, wf, seq, "failed", NULL, spine_buf_str(&json), attempt);
   else
-    add_step(op, wf, seq, "step", name, "failed", NULL, spine_buf_str(&json), 1);
+    spine_steplog_add_done(op, wf, seq, "step", name, "failed", NULL, spine_buf_str(&json), 1);
   spine_buf_free(&json);
-  spine_sched_op_submit(wf, step_committed);
+  spine_wf_submit(wf, step_committed);
   return lua_yieldk(L, 0, STEP_FAILED, step_k);
 }
 
@@ -488,8 +451,8 @@ static int ctx_step(lua_State *L) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   spine_ctx__check_policy(L, 3, step_policy);
   lua_settop(L, 3);
-  int seq = wf->seq++;
-  int m = spine_steplog_expect(wf, L, seq, "step", name);
+  int seq;
+  int m = spine_wf_next_step(wf, L, "step", name, &seq);
   if (m < 0) return lua_error(L);
   if (m == 0) {
     if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
@@ -509,7 +472,7 @@ static int ctx_step(lua_State *L) {
     lua_pushinteger(L, seq);
     lua_pushinteger(L, attempt);
     spine_wf_move(wf, SPINE_WF_PHASE_TIMER);
-    spine_sched_timer(wf, wake, backoff_fired);
+    spine_wf_timer(wf, wake, backoff_fired);
     return lua_yieldk(L, 0, STEP_BACKOFF, step_k);
   }
   lua_pop(L, 1);
@@ -520,8 +483,8 @@ static int ctx_step(lua_State *L) {
 
 static int simple_step(lua_State *L, const char *kind, void (*make)(lua_State *, spine_wf *)) {
   spine_wf *wf = spine_ctx__check_step(L);
-  int seq = wf->seq++;
-  int m = spine_steplog_expect(wf, L, seq, kind, kind);
+  int seq;
+  int m = spine_wf_next_step(wf, L, kind, kind, &seq);
   if (m < 0) return lua_error(L);
   if (m > 0) return spine_ctx__replay_outcome(L);
   if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
@@ -530,11 +493,11 @@ static int simple_step(lua_State *L, const char *kind, void (*make)(lua_State *,
 }
 
 static void make_now(lua_State *L, spine_wf *wf) {
-  lua_pushnumber(L, (lua_Number)spine_sched_now(wf->eng) / 1000.0);
+  lua_pushnumber(L, (lua_Number)spine_wf_now(wf) / 1000.0);
 }
 
 static void make_random(lua_State *L, spine_wf *wf) {
-  lua_pushnumber(L, spine_sched_random(wf->eng));
+  lua_pushnumber(L, spine_wf_random(wf));
 }
 
 static void make_uuid(lua_State *L, spine_wf *wf) {
@@ -585,20 +548,17 @@ static int ctx_patched(lua_State *L) {
 
 /* The rejection is recorded; its error table is on top of the coroutine: raise it there. */
 static void rejection_recorded(spine_op *op) {
-  spine_wf *wf = op->data;
-  if (op->status) {
-    spine_sched_checkpoint_failed(wf, op);
-    return;
-  }
-  spine_sched_count_step(wf);
-  spine_sched_resume(wf, 1);
+  spine_wf *wf = spine_wf_committed(op);
+  if (!wf) return;
+  spine_wf_count_step(wf);
+  spine_wf_resume(wf, 1);
 }
 
 /* Adds the failed intent step whose error table is on top of L. */
 static void add_rejection(spine_op *op, spine_wf *wf, lua_State *L, int seq, const char *name) {
   spine_buf json = SPINE_BUF_INIT;
   spine_ctx_encode_error(L, -1, &json);
-  add_step(op, wf, seq, "intent", name, "failed", NULL, spine_buf_str(&json), 1);
+  spine_steplog_add_done(op, wf, seq, "intent", name, "failed", NULL, spine_buf_str(&json), 1);
   spine_buf_free(&json);
 }
 
@@ -612,17 +572,17 @@ static void intent_done(spine_op *op) {
   int seq = wf->wait_seq;
   if (op->status == 0) {
     PGresult *r = spine_op_result(op, op->nstmts - 1);
-    spine_sched_count_step(wf);
+    spine_wf_count_step(wf);
     if (r && PQntuples(r) == 1)
       spine_ctx__push_json(wf->co, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
     else
       lua_pushnil(wf->co);
-    spine_sched_resume(wf, 0);
+    spine_wf_resume(wf, 0);
     return;
   }
   int step_key = op->status == SPINE_ECONFLICT && !strcmp(spine_op_error(op)->field, "steps_pkey");
   if (step_key || !is_rejection(op->status)) {
-    spine_sched_checkpoint_failed(wf, op);
+    spine_wf_checkpoint_failed(wf, op);
     return;
   }
   /* A rejection is an answer: record it, so replay raises it again. The error table is made
@@ -631,8 +591,8 @@ static void intent_done(spine_op *op) {
   spine_ctx_push_error(co, "rejected", spine_err_kind(op->status), spine_op_error(op)->msg,
                        spine_op_error(op)->field);
   const char *name = lua_tostring(co, 1); /* ctx.intent's first argument, on its frame */
-  add_rejection(spine_sched_op_begin(wf), wf, co, seq, name);
-  spine_sched_op_submit(wf, rejection_recorded);
+  add_rejection(spine_wf_op_begin(wf), wf, co, seq, name);
+  spine_wf_submit(wf, rejection_recorded);
 }
 
 static int ctx_intent(lua_State *L) {
@@ -648,13 +608,13 @@ static int ctx_intent(lua_State *L) {
   if (!in)
     return spine_ctx__raise(L, "invalid_argument", "unknown_intent", "no intent named \"%s\"",
                             name);
-  int seq = wf->seq++;
-  int m = spine_steplog_expect(wf, L, seq, "intent", name);
+  int seq;
+  int m = spine_wf_next_step(wf, L, "intent", name, &seq);
   if (m < 0) return lua_error(L);
   if (m > 0) return spine_ctx__replay_outcome(L);
   if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
 
-  spine_op *op = spine_sched_op_begin(wf);
+  spine_op *op = spine_wf_op_begin(wf);
   char actor[sizeof "workflow:" + sizeof wf->id]; /* every intent step: no vfprintf */
   memcpy(actor, "workflow:", sizeof "workflow:" - 1);
   memcpy(actor + sizeof "workflow:" - 1, wf->id, strlen(wf->id) + 1);
@@ -668,46 +628,40 @@ static int ctx_intent(lua_State *L) {
     snprintf(msg, sizeof msg, "%s: %s%s%s", name, e.field, e.field[0] ? ": " : "", e.msg);
     spine_ctx_push_error(L, "rejected", spine_err_kind(rc), msg, e.field);
     add_rejection(op, wf, L, seq, name);
-    spine_sched_op_submit(wf, step_committed);
+    spine_wf_submit(wf, step_committed);
     return lua_yieldk(L, 0, STEP_FAILED, keep_k);
   }
   spine_op_stmt(op, SPINE_SQL_STEP_INTENT, 1);
   spine_op_param(op, wf->id);
   spine_op_param_int(op, seq);
   spine_op_param(op, name);
-  spine_sched_op_submit(wf, intent_done);
+  spine_wf_submit(wf, intent_done);
   return lua_yieldk(L, 0, 0, spine_ctx__value_k);
 }
 
 /* ---- ctx.sleep, ctx.sleep_until ---- */
 
 static void sleep_finished(spine_op *op) {
-  spine_wf *wf = op->data;
-  if (op->status) {
-    spine_sched_checkpoint_failed(wf, op);
-    return;
-  }
-  spine_sched_count_step(wf);
+  spine_wf *wf = spine_wf_committed(op);
+  if (!wf) return;
+  spine_wf_count_step(wf);
   lua_pushnil(wf->co);
-  spine_sched_resume(wf, 0);
+  spine_wf_resume(wf, 0);
 }
 
 static void sleep_fired(spine_wf *wf) {
-  spine_op *op = spine_sched_op_begin(wf);
-  add_finish(op, wf, wf->wait_seq, "completed", NULL, NULL, 1);
-  spine_sched_op_submit(wf, sleep_finished);
+  spine_op *op = spine_wf_op_begin(wf);
+  spine_steplog_add_finish(op, wf, wf->wait_seq, "completed", NULL, NULL, 1);
+  spine_wf_submit(wf, sleep_finished);
 }
 
 static void sleep_recorded(spine_op *op) {
-  spine_wf *wf = op->data;
-  if (op->status) {
-    spine_sched_checkpoint_failed(wf, op);
-    return;
-  }
+  spine_wf *wf = spine_wf_committed(op);
+  if (!wf) return;
   spine_op_release(op);
   wf->row_waiting = 1;
   spine_wf_move(wf, SPINE_WF_PHASE_TIMER);
-  spine_sched_timer(wf, wf->wake_ms, sleep_fired);
+  spine_wf_timer(wf, wf->wake_ms, sleep_fired);
 }
 
 static int sleep_k(lua_State *L, int status, lua_KContext k) {
@@ -721,8 +675,8 @@ static int sleep_k(lua_State *L, int status, lua_KContext k) {
 }
 
 static int sleep_to(lua_State *L, spine_wf *wf, int64_t wake) {
-  int seq = wf->seq++;
-  int m = spine_steplog_expect(wf, L, seq, "sleep", "sleep");
+  int seq;
+  int m = spine_wf_next_step(wf, L, "sleep", "sleep", &seq);
   if (m < 0) return lua_error(L);
   wf->wait_seq = seq;
   if (m > 0) {
@@ -734,7 +688,7 @@ static int sleep_to(lua_State *L, spine_wf *wf, int64_t wake) {
     if (!waiting) return 0;
     if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
     spine_wf_move(wf, SPINE_WF_PHASE_TIMER);
-    spine_sched_timer(wf, wake, sleep_fired);
+    spine_wf_timer(wf, wake, sleep_fired);
     return lua_yieldk(L, 0, 0, sleep_k);
   }
   if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
@@ -742,7 +696,7 @@ static int sleep_to(lua_State *L, spine_wf *wf, int64_t wake) {
   iso(wake, until);
   snprintf(waiting_for, sizeof waiting_for, "{\"kind\":\"timer\",\"until\":\"%s\"}", until);
   wf->wake_ms = wake;
-  spine_op *op = spine_sched_op_begin(wf);
+  spine_op *op = spine_wf_op_begin(wf);
   spine_op_stmt(op, SPINE_SQL_STEP_WAIT, 0);
   spine_op_param(op, wf->id);
   spine_op_param_int(op, seq);
@@ -750,18 +704,15 @@ static int sleep_to(lua_State *L, spine_wf *wf, int64_t wake) {
   spine_op_param(op, "sleep");
   spine_op_param(op, NULL);
   spine_op_param_int(op, wake);
-  spine_op_stmt(op, SPINE_SQL_WF_WAIT, 0);
-  spine_op_param(op, wf->id);
-  spine_op_param(op, waiting_for);
-  spine_op_param_int(op, wake);
-  spine_sched_op_submit(wf, sleep_recorded);
+  spine_wf_add_wait(op, wf, waiting_for, wake);
+  spine_wf_submit(wf, sleep_recorded);
   return lua_yieldk(L, 0, 0, sleep_k);
 }
 
 static int ctx_sleep(lua_State *L) {
   spine_wf *wf = spine_ctx__check_step(L);
   int64_t ms = spine_ctx__duration(L, 1);
-  return sleep_to(L, wf, spine_sched_now(wf->eng) + ms);
+  return sleep_to(L, wf, spine_wf_now(wf) + ms);
 }
 
 static int ctx_sleep_until(lua_State *L) {
@@ -781,19 +732,16 @@ static int ctx_sleep_until(lua_State *L) {
 static void deliver(spine_wf *wf, int timeout);
 
 static void delivered(spine_op *op) {
-  spine_wf *wf = op->data;
-  if (op->status) {
-    spine_sched_checkpoint_failed(wf, op);
-    return;
-  }
+  spine_wf *wf = spine_wf_committed(op);
+  if (!wf) return;
   PGresult *r = spine_op_result(op, op->nstmts - 1);
   if (r && PQntuples(r) == 1) {
-    spine_sched_timer_cancel(wf);
-    spine_sched_count_step(wf);
+    spine_wf_timer_cancel(wf);
+    spine_wf_count_step(wf);
     wf->signal_pending = wf->timer_fired = 0;
     spine_ctx__push_json(wf->co, PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0),
                          (size_t)PQgetlength(r, 0, 0));
-    spine_sched_resume(wf, 0);
+    spine_wf_resume(wf, 0);
     return;
   }
   spine_wf_move(wf, SPINE_WF_PHASE_SIGNAL);
@@ -814,13 +762,13 @@ static void deliver(spine_wf *wf, int timeout) {
   }
   if (timeout) wf->timer_fired = 0;
   wf->signal_pending = 0;
-  spine_op *op = spine_sched_op_fenced(wf); /* not op_begin: the row stays "waiting" */
+  spine_op *op = spine_wf_op_fenced(wf); /* not op_begin: the row stays "waiting" */
   spine_op_stmt(op, SPINE_SQL_WAIT_DELIVER, 1);
   spine_op_param(op, wf->id);
   spine_op_param_int(op, wf->wait_seq);
   spine_op_param(op, wf->signal);
   spine_op_param_bool(op, timeout);
-  spine_sched_op_submit(wf, delivered);
+  spine_wf_submit(wf, delivered);
 }
 
 static void wait_timeout(spine_wf *wf) {
@@ -833,10 +781,10 @@ void spine_ctx_cancel(spine_wf *wf) {
   if (!first || wf->compensating || wf->op_inflight) return;
   if (wf->phase != SPINE_WF_PHASE_TIMER && wf->phase != SPINE_WF_PHASE_SIGNAL) return;
   /* Waiting: stop waiting now; the call raises the cancellation at its site. */
-  spine_sched_timer_cancel(wf);
+  spine_wf_timer_cancel(wf);
   spine_ctx_provider_free(wf); /* a provider step's backoff */
   spine_ctx_push_error(wf->co, "cancelled", "cancelled", "the workflow was cancelled", NULL);
-  spine_sched_resume(wf, 1);
+  spine_wf_resume(wf, 1);
 }
 
 void spine_ctx_signal_arrived(spine_wf *wf) {
@@ -851,24 +799,21 @@ static void wait_begun(spine_wf *wf, spine_op *op, int i) {
   PGresult *r = spine_op_result(op, i);
   wf->row_waiting = 1;
   if (r && PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "completed")) {
-    spine_sched_count_step(wf);
+    spine_wf_count_step(wf);
     spine_ctx__push_json(wf->co, PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1),
                          (size_t)PQgetlength(r, 0, 1));
-    spine_sched_resume(wf, 0);
+    spine_wf_resume(wf, 0);
     return;
   }
   spine_op_release(op); /* parked, perhaps for days: hold no buffers meanwhile */
   spine_wf_move(wf, SPINE_WF_PHASE_SIGNAL);
-  if (wf->wake_ms) spine_sched_timer(wf, wf->wake_ms, wait_timeout);
+  if (wf->wake_ms) spine_wf_timer(wf, wf->wake_ms, wait_timeout);
   if (wf->signal_pending) deliver(wf, 0);
 }
 
 static void wait_recorded(spine_op *op) {
-  spine_wf *wf = op->data;
-  if (op->status) {
-    spine_sched_checkpoint_failed(wf, op);
-    return;
-  }
+  spine_wf *wf = spine_wf_committed(op);
+  if (!wf) return;
   wait_begun(wf, op, op->nstmts - 2);
 }
 
@@ -898,13 +843,7 @@ static void start_wait(lua_State *L, spine_wf *wf, int seq, const char *kind, co
     spine_op_param_int(op, wake);
   else
     spine_op_param(op, NULL);
-  spine_op_stmt(op, SPINE_SQL_WF_WAIT, 0);
-  spine_op_param(op, wf->id);
-  spine_op_param(op, spine_buf_str(&waiting_for));
-  if (wake)
-    spine_op_param_int(op, wake);
-  else
-    spine_op_param(op, NULL);
+  spine_wf_add_wait(op, wf, spine_buf_str(&waiting_for), wake);
   spine_buf_free(&waiting_for);
 }
 
@@ -917,7 +856,7 @@ static void rewait(lua_State *L, spine_wf *wf, int seq, const char *signal) {
   snprintf(wf->signal, sizeof wf->signal, "%s", signal);
   wf->wake_ms = wake;
   spine_wf_move(wf, SPINE_WF_PHASE_SIGNAL);
-  if (wake) spine_sched_timer(wf, wake, wait_timeout);
+  if (wake) spine_wf_timer(wf, wake, wait_timeout);
   deliver(wf, 0); /* a signal may have come while nobody held the workflow */
 }
 
@@ -937,8 +876,8 @@ static int ctx_wait(lua_State *L) {
     luaL_checktype(L, 2, LUA_TTABLE);
     timeout = spine_ctx__field_duration(L, 2, "timeout", 0);
   }
-  int seq = wf->seq++;
-  int m = spine_steplog_expect(wf, L, seq, "wait", name);
+  int seq;
+  int m = spine_wf_next_step(wf, L, "wait", name, &seq);
   if (m < 0) return lua_error(L);
   if (m > 0 && !recorded_waiting(L)) return spine_ctx__replay_outcome(L);
   if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
@@ -946,10 +885,9 @@ static int ctx_wait(lua_State *L) {
     rewait(L, wf, seq, name);
     return lua_yieldk(L, 0, 0, spine_ctx__value_k);
   }
-  spine_sched_op_begin(wf);
-  start_wait(L, wf, seq, "wait", name, name, timeout ? spine_sched_now(wf->eng) + timeout : 0,
-             "signal");
-  spine_sched_op_submit(wf, wait_recorded);
+  spine_wf_op_begin(wf);
+  start_wait(L, wf, seq, "wait", name, name, timeout ? spine_wf_now(wf) + timeout : 0, "signal");
+  spine_wf_submit(wf, wait_recorded);
   return lua_yieldk(L, 0, 0, spine_ctx__value_k);
 }
 
@@ -995,31 +933,25 @@ static void adopt_child(spine_wf *wf) {
   spine_version *v = lua_touserdata(co, 5);
   spine_err e;
   spine_err_clear(&e);
-  if (spine_sched_adopt(wf->eng, lua_tostring(co, 3), v, lua_tostring(co, 1), lua_tostring(co, 4),
-                        wf->trace_id, wf->id, wf->wait_seq, &e))
+  if (spine_wf_adopt(wf->eng, lua_tostring(co, 3), v, lua_tostring(co, 1), lua_tostring(co, 4),
+                     wf->trace_id, wf->id, wf->wait_seq, &e))
     spine_log_error("ctx", "cannot run child workflow", "workflow", wf->id, "error", e.msg, NULL);
 }
 
 static void child_recorded(spine_op *op) {
-  spine_wf *wf = op->data;
-  if (op->status) {
-    spine_sched_checkpoint_failed(wf, op);
-    return;
-  }
+  spine_wf *wf = spine_wf_committed(op);
+  if (!wf) return;
   adopt_child(wf);
   wait_begun(wf, op, op->nstmts - 2);
 }
 
 static void start_recorded(spine_op *op) {
-  spine_wf *wf = op->data;
-  if (op->status) {
-    spine_sched_checkpoint_failed(wf, op);
-    return;
-  }
-  spine_sched_count_step(wf);
+  spine_wf *wf = spine_wf_committed(op);
+  if (!wf) return;
+  spine_wf_count_step(wf);
   adopt_child(wf);
   lua_pushvalue(wf->co, 3);
-  spine_sched_resume(wf, 0);
+  spine_wf_resume(wf, 0);
 }
 
 static int child_or_start(lua_State *L, int wait) {
@@ -1033,7 +965,7 @@ static int child_or_start(lua_State *L, int wait) {
   lua_settop(L, 2);
   spine_err e;
   spine_err_clear(&e);
-  spine_version *v = spine_sched_version(wf->eng, process, &e);
+  spine_version *v = spine_version_get(wf->eng, process, &e);
   if (!v) return spine_ctx__raise(L, "invalid_argument", "unknown_process", "%s", e.msg);
   spine_buf input = SPINE_BUF_INIT;
   if (spine_codec_encode(L, 2, "input", &input, &e)) {
@@ -1041,8 +973,8 @@ static int child_or_start(lua_State *L, int wait) {
     return spine_ctx__raise(L, "invalid_argument", "bad_input", "%s: %s", e.field, e.msg);
   }
   const char *kind = wait ? "child" : "start";
-  int seq = wf->seq++;
-  int m = spine_steplog_expect(wf, L, seq, kind, process);
+  int seq;
+  int m = spine_wf_next_step(wf, L, kind, process, &seq);
   if (m < 0) {
     spine_buf_free(&input);
     return lua_error(L);
@@ -1078,22 +1010,23 @@ static int child_or_start(lua_State *L, int wait) {
   lua_pushstring(L, spine_buf_str(&input));
   lua_pushlightuserdata(L, v);
   wf->wait_seq = seq;
-  spine_op *op = spine_sched_op_begin(wf);
-  spine_sched_add_insert(wf->eng, op, child_id, v, process, spine_buf_str(&input), wf->trace_id,
-                         wf->id, seq);
+  spine_op *op = spine_wf_op_begin(wf);
+  spine_wf_add_insert(wf->eng, op, child_id, v, process, spine_buf_str(&input), wf->trace_id,
+                      wf->id, seq);
   spine_buf_free(&input);
   if (!wait) {
     spine_buf res = SPINE_BUF_INIT;
     spine_buf_puts(&res, "{\"id\":");
     spine_log_json_string(&res, child_id, strlen(child_id));
     spine_buf_putc(&res, '}');
-    add_step(op, wf, seq, "start", process, "completed", spine_buf_str(&res), NULL, 1);
+    spine_steplog_add_done(op, wf, seq, "start", process, "completed", spine_buf_str(&res), NULL,
+                           1);
     spine_buf_free(&res);
-    spine_sched_op_submit(wf, start_recorded);
+    spine_wf_submit(wf, start_recorded);
     return lua_yieldk(L, 0, 0, spine_ctx__value_k);
   }
   start_wait(L, wf, seq, "child", process, signal, 0, "child");
-  spine_sched_op_submit(wf, child_recorded);
+  spine_wf_submit(wf, child_recorded);
   return lua_yieldk(L, 0, 0, child_k);
 }
 
@@ -1193,8 +1126,8 @@ int spine_ctx_mark_compensation(lua_State *L) {
   lua_Integer i = luaL_checkinteger(L, 1);
   char name[32];
   snprintf(name, sizeof name, "compensation %lld", (long long)i);
-  int seq = wf->seq++;
-  int m = spine_steplog_expect(wf, L, seq, "compensate", name);
+  int seq;
+  int m = spine_wf_next_step(wf, L, "compensate", name, &seq);
   if (m < 0) return lua_error(L);
   if (m > 0) return 0;
   lua_pushboolean(L, 1);

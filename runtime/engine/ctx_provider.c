@@ -17,7 +17,6 @@
 #include "duration.h"
 #include "log.h"
 #include "provider_port.h"
-#include "scheduler.h"
 #include "steplog.h"
 #include "workflow_internal.h"
 
@@ -50,7 +49,7 @@ static const char *provider_of(const spine_ctx_provider *st) {
 
 void spine_ctx_provider_cancel(spine_wf *wf) {
   spine_ctx_provider *st = wf->provider;
-  const spine_provider_port *port = spine_sched_providers(wf->eng);
+  const spine_provider_port *port = spine_wf_providers(wf);
   if (st && st->call && port) port->cancel(port->impl, st->call);
   if (st) st->call = NULL;
 }
@@ -69,17 +68,14 @@ void spine_ctx_provider_free(spine_wf *wf) {
 /* ---- the outcome: recorded, then the playbook resumes with it ---- */
 
 static void finished(spine_op *op) {
-  spine_wf *wf = op->data;
-  if (op->status) {
-    spine_sched_checkpoint_failed(wf, op);
-    return;
-  }
+  spine_wf *wf = spine_wf_committed(op);
+  if (!wf) return;
   spine_ctx_provider *st = wf->provider;
   int failed = st->failed;
-  spine_sched_count_step(wf);
+  spine_wf_count_step(wf);
   spine_ctx__push_json(wf->co, st->outcome, strlen(st->outcome));
   spine_ctx_provider_free(wf);
-  spine_sched_resume(wf, failed);
+  spine_wf_resume(wf, failed);
 }
 
 static void finish(spine_wf *wf, int failed, const char *json, size_t len) {
@@ -88,28 +84,20 @@ static void finish(spine_wf *wf, int failed, const char *json, size_t len) {
   free(st->outcome);
   st->outcome = strndup(json, len);
   if (!st->outcome) abort();
-  spine_op *op = spine_sched_op_begin(wf);
-  spine_op_stmt(op, SPINE_SQL_STEP_FINISH, 0);
-  spine_op_param(op, wf->id);
-  spine_op_param_int(op, st->seq);
-  spine_op_param(op, failed ? "failed" : "completed");
-  spine_op_param(op, failed ? NULL : st->outcome);
-  spine_op_param(op, failed ? st->outcome : NULL);
-  spine_op_param_int(op, st->attempt);
-  spine_sched_op_submit(wf, finished);
+  spine_op *op = spine_wf_op_begin(wf);
+  spine_steplog_add_finish(op, wf, st->seq, failed ? "failed" : "completed",
+                           failed ? NULL : st->outcome, failed ? st->outcome : NULL, st->attempt);
+  spine_wf_submit(wf, finished);
 }
 
 /* ---- retries exhausted: pause, open an incident ---- */
 
 static void paused(spine_op *op) {
-  spine_wf *wf = op->data;
-  if (op->status) {
-    spine_sched_checkpoint_failed(wf, op);
-    return;
-  }
+  spine_wf *wf = spine_wf_committed(op);
+  if (!wf) return;
   PGresult *r = spine_op_result(op, op->nstmts - 1);
   if (!r || PQntuples(r) != 1) {
-    spine_sched_give_up(wf, "the paused step is not running in the database");
+    spine_wf_give_up(wf, "the paused step is not running in the database");
     return;
   }
   spine_ctx_provider *st = wf->provider;
@@ -118,20 +106,20 @@ static void paused(spine_op *op) {
   spine_log_warn("workflow", "workflow paused: the provider call's retries ran out", "workflow",
                  wf->id, "trace_id", wf->trace_id, "step", st->name, "attempts", attempts,
                  "incident", PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0), NULL);
-  spine_sched_parked(wf, SPINE_WF_PAUSED);
+  spine_wf_parked(wf, SPINE_WF_PAUSED);
 }
 
 static void pause(spine_wf *wf, const char *error_json) {
   spine_ctx_provider *st = wf->provider;
-  spine_op *op = spine_sched_op_begin(wf);
+  spine_op *op = spine_wf_op_begin(wf);
   spine_op_stmt(op, SPINE_SQL_PROVIDER_PAUSE, 1);
   spine_op_param(op, wf->id);
   spine_op_param_int(op, st->seq);
   spine_op_param(op, error_json);
   spine_op_param_int(op, st->attempt);
   spine_op_param(op, st->name);
-  spine_op_param_int(op, spine_sched_worker(wf->eng));
-  spine_sched_op_submit(wf, paused);
+  spine_op_param_int(op, spine_wf_worker(wf));
+  spine_wf_submit(wf, paused);
 }
 
 /* ---- attempts ---- */
@@ -143,41 +131,29 @@ static void backoff_over(spine_wf *wf) {
 }
 
 static void retry_recorded(spine_op *op) {
-  spine_wf *wf = op->data;
-  if (op->status) {
-    spine_sched_checkpoint_failed(wf, op);
-    return;
-  }
+  spine_wf *wf = spine_wf_committed(op);
+  if (!wf) return;
   spine_op_release(op); /* the wait may be long: hold no buffers */
   wf->row_waiting = 1;
   spine_wf_move(wf, SPINE_WF_PHASE_TIMER);
-  spine_sched_timer(wf, wf->wake_ms, backoff_over);
+  spine_wf_timer(wf, wf->wake_ms, backoff_over);
 }
 
 static void retry_later(spine_wf *wf, const char *error_json) {
   spine_ctx_provider *st = wf->provider;
-  wf->wake_ms = spine_sched_now(wf->eng) + spine_ctx__backoff_ms(wf, &st->policy, st->attempt);
+  wf->wake_ms = spine_wf_now(wf) + spine_ctx__backoff_ms(wf, &st->policy, st->attempt);
   char until[32];
   spine_time_format(wf->wake_ms, until);
   spine_buf waiting_for = SPINE_BUF_INIT;
   spine_buf_puts(&waiting_for, "{\"kind\":\"retry\",\"name\":");
   spine_log_json_string(&waiting_for, st->name, strlen(st->name));
   spine_buf_printf(&waiting_for, ",\"attempt\":%d,\"until\":\"%s\"}", st->attempt, until);
-  spine_op *op = spine_sched_op_begin(wf);
-  spine_op_stmt(op, SPINE_SQL_STEP_RETRY, 0);
-  spine_op_param(op, wf->id);
-  spine_op_param_int(op, st->seq);
-  spine_op_param(op, "provider");
-  spine_op_param(op, st->name);
-  spine_op_param(op, error_json);
-  spine_op_param_int(op, st->attempt);
-  spine_op_param_int(op, wf->wake_ms);
-  spine_op_stmt(op, SPINE_SQL_WF_WAIT, 0);
-  spine_op_param(op, wf->id);
-  spine_op_param(op, spine_buf_str(&waiting_for));
-  spine_op_param_int(op, wf->wake_ms);
+  spine_op *op = spine_wf_op_begin(wf);
+  spine_steplog_add_retry(op, wf, st->seq, "provider", st->name, error_json, st->attempt,
+                          wf->wake_ms);
+  spine_wf_add_wait(op, wf, spine_buf_str(&waiting_for), wf->wake_ms);
   spine_buf_free(&waiting_for);
-  spine_sched_op_submit(wf, retry_recorded);
+  spine_wf_submit(wf, retry_recorded);
 }
 
 /* Whether the transient error `json` has a code the playbook said not to retry. */
@@ -241,14 +217,11 @@ static void refused(spine_wf *wf, const spine_err *e) {
 }
 
 static void begun(spine_op *op) {
-  spine_wf *wf = op->data;
-  if (op->status) {
-    spine_sched_checkpoint_failed(wf, op);
-    return;
-  }
+  spine_wf *wf = spine_wf_committed(op);
+  if (!wf) return;
   PGresult *r = spine_op_result(op, op->nstmts - 1);
   if (!r || PQntuples(r) != 1) {
-    spine_sched_give_up(wf, "the provider step has ended in the database already");
+    spine_wf_give_up(wf, "the provider step has ended in the database already");
     return;
   }
   spine_op_release(op);
@@ -269,7 +242,7 @@ static void begun(spine_op *op) {
   spine_err e;
   spine_err_clear(&e);
   spine_wf_move(wf, SPINE_WF_PHASE_PROVIDER);
-  const spine_provider_port *port = spine_sched_providers(wf->eng);
+  const spine_provider_port *port = spine_wf_providers(wf);
   if (port->call(port->impl, &req, on_outcome, wf, &st->call, &e)) refused(wf, &e);
 }
 
@@ -277,13 +250,13 @@ static void begun(spine_op *op) {
 static void attempt(spine_wf *wf, int n) {
   spine_ctx_provider *st = wf->provider;
   st->attempt = n;
-  spine_op *op = spine_sched_op_begin(wf);
+  spine_op *op = spine_wf_op_begin(wf);
   spine_op_stmt(op, SPINE_SQL_PROVIDER_BEGIN, 1);
   spine_op_param(op, wf->id);
   spine_op_param_int(op, st->seq);
   spine_op_param(op, st->name);
   spine_op_param_int(op, n);
-  spine_sched_op_submit(wf, begun);
+  spine_wf_submit(wf, begun);
 }
 
 /* ---- the call ---- */
@@ -356,8 +329,8 @@ int spine_ctx__provider(lua_State *L) {
   char name[MAX_NAME + 2];
   snprintf(name, sizeof name, "%s.%s", provider, operation);
 
-  int seq = wf->seq++;
-  int m = spine_steplog_expect(wf, L, seq, "provider", name);
+  int seq;
+  int m = spine_wf_next_step(wf, L, "provider", name, &seq);
   if (m < 0) return lua_error(L);
   const char *status = "";
   if (m > 0) {
@@ -368,7 +341,7 @@ int spine_ctx__provider(lua_State *L) {
       return spine_ctx__replay_outcome(L);
   }
   if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
-  const spine_provider_port *port = spine_sched_providers(wf->eng);
+  const spine_provider_port *port = spine_wf_providers(wf);
   if (port && !port->has(port->impl, provider))
     return spine_ctx__raise(L, "invalid_argument", "unknown_provider",
                             "no provider adapter named \"%s\" (providers/%s.lua)", provider,
@@ -402,7 +375,7 @@ int spine_ctx__provider(lua_State *L) {
     int64_t wake = (int64_t)lua_tointeger(L, -1);
     lua_pop(L, 2);
     spine_wf_move(wf, SPINE_WF_PHASE_TIMER);
-    spine_sched_timer(wf, wake, backoff_over);
+    spine_wf_timer(wf, wake, backoff_over);
   } else if (!strcmp(status, "paused")) {
     /* Still waiting for an operator (the row was woken for something else): park again. */
     lua_getfield(L, -1, "error");

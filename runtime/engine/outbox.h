@@ -11,9 +11,9 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "engine.h"
 #include "err.h"
 #include "metrics.h"
-#include "scheduler.h"
 
 /* The only environment variables a subscriber's secret may come from. */
 #define SPINE_OUTBOX_SECRET_PREFIX "SPINE_OUTBOX_SECRET_"

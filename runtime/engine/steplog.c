@@ -1,13 +1,13 @@
 /* The replay log of a workflow: the recorded steps, kept in its anchor table while it replays
- * and dropped once it runs live, so a live workflow holds no history in memory. */
+ * and dropped once it runs live, so a live workflow holds no history in memory. It says whether
+ * a step matches; what a mismatch does to the workflow is the workflow's (spine_wf_next_step). */
 #include "steplog.h"
 
 #include <lauxlib.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "ctx.h"
-#include "scheduler.h"
+#include "sql.h"
 #include "workflow_internal.h"
 
 int spine_steplog_index(lua_State *L) {
@@ -66,9 +66,6 @@ int spine_steplog_expect(spine_wf *wf, lua_State *L, int seq, const char *kind, 
   int same = rk && rn && !strcmp(rk, kind) && !strcmp(rn, name);
   if (same) {
     lua_pop(L, 2);
-    /* A replay runs the whole history in one resume: each replayed step is charged as the
-     * resume it once was, so a workflow that ran within its budget live replays within it. */
-    if (wf->limits.tripped == SPINE_LIMIT_NONE) spine_sched_refill(wf);
     return 1;
   }
   char msg[256];
@@ -77,7 +74,45 @@ int spine_steplog_expect(spine_wf *wf, lua_State *L, int seq, const char *kind, 
            "\"%s\"",
            seq, rk ? rk : "?", rn ? rn : "?", kind, name);
   lua_pop(L, 3);
-  spine_sched_stuck(wf, "non_determinism", msg);
-  spine_ctx_push_error(L, "non_determinism", "non_determinism", msg, NULL);
+  lua_pushstring(L, msg);
   return -1;
+}
+
+/* ---- the rows that record steps ---- */
+
+void spine_steplog_add_done(spine_op *op, const spine_wf *wf, int seq, const char *kind,
+                            const char *name, const char *status, const char *result,
+                            const char *error, int attempt) {
+  spine_op_stmt(op, SPINE_SQL_STEP_DONE, 0);
+  spine_op_param(op, wf->id);
+  spine_op_param_int(op, seq);
+  spine_op_param(op, kind);
+  spine_op_param(op, name);
+  spine_op_param(op, status);
+  spine_op_param(op, result);
+  spine_op_param(op, error);
+  spine_op_param_int(op, attempt);
+}
+
+void spine_steplog_add_finish(spine_op *op, const spine_wf *wf, int seq, const char *status,
+                              const char *result, const char *error, int attempt) {
+  spine_op_stmt(op, SPINE_SQL_STEP_FINISH, 0);
+  spine_op_param(op, wf->id);
+  spine_op_param_int(op, seq);
+  spine_op_param(op, status);
+  spine_op_param(op, result);
+  spine_op_param(op, error);
+  spine_op_param_int(op, attempt);
+}
+
+void spine_steplog_add_retry(spine_op *op, const spine_wf *wf, int seq, const char *kind,
+                             const char *name, const char *error, int attempt, int64_t wake_ms) {
+  spine_op_stmt(op, SPINE_SQL_STEP_RETRY, 0);
+  spine_op_param(op, wf->id);
+  spine_op_param_int(op, seq);
+  spine_op_param(op, kind);
+  spine_op_param(op, name);
+  spine_op_param(op, error);
+  spine_op_param_int(op, attempt);
+  spine_op_param_int(op, wake_ms);
 }

@@ -1,12 +1,19 @@
-/* The life of a workflow in memory (workflow.h): its phases and the one function that moves it
- * between them, refusing moves the engine never makes. Owns no memory; the scheduler creates and
- * frees workflows. */
+/* One workflow in memory (workflow_internal.h): created and freed here, its phases and the one
+ * function that moves it between them (refusing moves the engine never makes), and what every
+ * step asks of it: the ops on its row (fenced by its claim), its timer, its clock. */
 #include "workflow_internal.h"
 
+#include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "codec.h"
+#include "ctx.h"
+#include "engine_internal.h"
 #include "log.h"
+#include "sql.h"
+#include "steplog.h"
 
 #define BIT(p) (1u << SPINE_WF_PHASE_##p)
 #define FINAL  (BIT(ENDING) | BIT(RELEASING) | BIT(DROPPED))
@@ -80,4 +87,274 @@ const char *spine_wf_parent(const spine_wf *wf) {
 
 int spine_wf_stopped(const spine_wf *wf) {
   return ((1u << wf->phase) & FINAL) != 0;
+}
+
+/* ---- in memory ---- */
+
+static void timer_fired(spine_timer *t);
+
+static void registry_set(spine_engine *eng, const char *id, spine_wf *wf) {
+  lua_rawgeti(eng->L, LUA_REGISTRYINDEX, eng->wfs_ref);
+  if (wf)
+    lua_pushlightuserdata(eng->L, wf);
+  else
+    lua_pushnil(eng->L);
+  lua_setfield(eng->L, -2, id);
+  lua_pop(eng->L, 1);
+}
+
+spine_wf *spine_wf_find(spine_engine *eng, const char *id) {
+  lua_rawgeti(eng->L, LUA_REGISTRYINDEX, eng->wfs_ref);
+  lua_getfield(eng->L, -1, id);
+  spine_wf *wf = lua_touserdata(eng->L, -1);
+  lua_pop(eng->L, 2);
+  return wf;
+}
+
+spine_wf *spine_wf_new(spine_engine *eng, const char *id, spine_version *v, const char *process,
+                       const char *trace_id, const char *parent_id, int parent_seq) {
+  spine_wf *wf = calloc(1, sizeof *wf);
+  if (!wf) return NULL;
+  wf->eng = eng;
+  wf->version = v;
+  snprintf(wf->id, sizeof wf->id, "%s", id);
+  snprintf(wf->trace_id, sizeof wf->trace_id, "%s", trace_id);
+  wf->process = strdup(process);
+  wf->parent_id = parent_id ? strdup(parent_id) : NULL;
+  wf->parent_seq = parent_seq;
+  wf->attempt = 1;
+  wf->status = SPINE_WF_RUNNING;
+  wf->anchor = LUA_NOREF;
+  wf->seq = 1;
+  spine_timer_init(&wf->timer, timer_fired);
+  spine_op_init(&wf->op);
+  wf->op.data = wf;
+  registry_set(eng, wf->id, wf);
+  eng->live++;
+  return wf;
+}
+
+void spine_wf_free(spine_wf *wf) {
+  spine_engine *eng = wf->eng;
+  spine_clock_remove(eng, &wf->timer);
+  if (wf->anchor != LUA_NOREF) {
+    luaL_unref(eng->L, LUA_REGISTRYINDEX, wf->anchor);
+    wf->anchor = LUA_NOREF;
+  }
+  registry_set(eng, wf->id, NULL);
+  spine_op_free(&wf->op);
+  spine_ctx_provider_free(wf);
+  spine_wf_drop_pending(wf);
+  free(wf->process);
+  free(wf->parent_id);
+  free(wf->variant);
+  free(wf->experiment);
+  free(wf->state);
+  free(wf->end_result);
+  free(wf->end_error);
+  free(wf);
+  eng->live--;
+}
+
+void spine_wf_drop_pending(spine_wf *wf) {
+  spine_wf_pending *ps = wf->pending;
+  if (!ps) return;
+  free(ps->input);
+  free(ps->log);
+  free(ps->attrs);
+  free(ps);
+  wf->pending = NULL;
+}
+
+spine_wf_pending *spine_wf_set_pending(spine_wf *wf, char *input, char *log, char *attrs) {
+  spine_wf_pending *ps = calloc(1, sizeof *ps);
+  if (!ps) abort();
+  ps->input = input;
+  ps->log = log;
+  ps->attrs = attrs;
+  wf->pending = ps;
+  return ps;
+}
+
+spine_wf **spine_wf_all(spine_engine *eng, int *n) {
+  lua_State *L = eng->L;
+  int k = 0, cap = eng->live > 0 ? eng->live : 1;
+  spine_wf **all = malloc((size_t)cap * sizeof *all);
+  if (!all) abort();
+  lua_rawgeti(L, LUA_REGISTRYINDEX, eng->wfs_ref);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    spine_wf *wf = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (wf && k < cap) all[k++] = wf;
+  }
+  lua_pop(L, 1);
+  *n = k;
+  return all;
+}
+
+/* ---- its ops ---- */
+
+/* Every op of a workflow opens with its fence: a check that the row is still this worker's claim
+ * (owner and epoch), or the whole op fails with SPLC0 and writes nothing. The check takes no
+ * lock: a claim moves on only once every session of its former owner has ended (the reaping in
+ * on_heartbeat), so no op of a former owner is still open when another worker claims. */
+spine_op *spine_wf_op_fenced(spine_wf *wf) {
+  spine_op *op = &wf->op;
+  spine_op_reset(op);
+  if (wf->eng->dry) return op;
+  spine_op_stmt(op, SPINE_SQL_FENCE, 0);
+  spine_op_param(op, wf->id);
+  spine_op_param_int(op, wf->eng->worker);
+  spine_op_param_int(op, wf->epoch);
+  return op;
+}
+
+spine_op *spine_wf_op_begin(spine_wf *wf) {
+  spine_op *op = spine_wf_op_fenced(wf);
+  if (wf->row_waiting) {
+    spine_op_stmt(op, SPINE_SQL_WF_RUN, 0);
+    spine_op_param(op, wf->id);
+    wf->row_waiting = 0;
+  }
+  if (wf->dirty) {
+    lua_State *L = wf->eng->L;
+    spine_buf attrs = SPINE_BUF_INIT;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, wf->anchor);
+    lua_rawgeti(L, -1, SPINE_ANCHOR_ATTRS);
+    if (spine_codec_encode(L, -1, "attributes", &attrs, NULL)) spine_buf_puts(&attrs, "{}");
+    lua_pop(L, 2);
+    spine_op_stmt(op, SPINE_SQL_WF_ATTRS, 0);
+    spine_op_param(op, wf->id);
+    spine_op_param(op, wf->state);
+    spine_op_param(op, spine_buf_str(&attrs));
+    spine_buf_free(&attrs);
+    wf->dirty = 0;
+  }
+  return op;
+}
+
+/* The store calls back here: the op is no longer in flight, then its owner's callback runs. */
+static void op_done(spine_op *op) {
+  spine_wf *wf = op->data;
+  wf->op_inflight = 0;
+  wf->op_cb(op);
+}
+
+void spine_wf_submit(spine_wf *wf, spine_op_cb cb) {
+  if (wf->eng->dry) { /* replay only: the history ends here */
+    spine_wf_move(wf, SPINE_WF_PHASE_DROPPED);
+    return;
+  }
+  /* A step waits for its commit; a stopped workflow's last op (its end, its release) commits
+   * in the phase that stopped it. */
+  if (!spine_wf_stopped(wf)) spine_wf_move(wf, SPINE_WF_PHASE_COMMITTING);
+  wf->op_cb = cb;
+  wf->op.cb = op_done;
+  wf->op.data = wf;
+  wf->op_inflight = 1;
+  spine_store_submit(wf->eng->store, &wf->op);
+}
+
+void spine_wf_count_step(spine_wf *wf) {
+  wf->eng->steps++;
+}
+
+/* Adds the statement that inserts a workflow row owned by this worker (spine.start_workflow),
+ * with its playbook version until that is known to be stored. */
+void spine_wf_add_insert(spine_engine *eng, spine_op *op, const char *id, spine_version *v,
+                         const char *process, const char *input, const char *trace,
+                         const char *parent, int parent_seq) {
+  spine_op_stmt(op, SPINE_SQL_WF_INSERT, 0);
+  spine_op_param(op, id);
+  spine_op_param(op, process);
+  spine_op_param(op, spine_version_name(v));
+  spine_op_param(op, spine_version_hash(v));
+  spine_op_param(op, input);
+  spine_op_param(op, trace);
+  spine_op_param_int(op, eng->worker);
+  spine_op_param(op, parent);
+  if (parent)
+    spine_op_param_int(op, parent_seq);
+  else
+    spine_op_param(op, NULL);
+  int stored = spine_version_stored(v);
+  size_t len;
+  const char *source = spine_version_source(v, &len);
+  spine_op_param(op, stored ? NULL : spine_version_path(v));
+  spine_op_param_len(op, stored ? NULL : source, len);
+}
+
+void spine_wf_add_wait(spine_op *op, const spine_wf *wf, const char *waiting_for, int64_t wake_ms) {
+  spine_op_stmt(op, SPINE_SQL_WF_WAIT, 0);
+  spine_op_param(op, wf->id);
+  spine_op_param(op, waiting_for);
+  if (wake_ms)
+    spine_op_param_int(op, wake_ms);
+  else
+    spine_op_param(op, NULL);
+}
+
+void spine_wf_refill(spine_wf *wf) {
+  wf->limits.instructions_left = wf->eng->o.instructions;
+}
+
+spine_wf *spine_wf_committed(spine_op *op) {
+  spine_wf *wf = op->data;
+  if (!op->status) return wf;
+  spine_wf_checkpoint_failed(wf, op);
+  return NULL;
+}
+
+/* ---- its timer and clock ---- */
+
+static void timer_fired(spine_timer *t) {
+  spine_wf *wf = (spine_wf *)((char *)t - offsetof(spine_wf, timer));
+  spine_wf_timer_fn fn = wf->on_timer;
+  wf->on_timer = NULL;
+  if (fn) fn(wf);
+}
+
+void spine_wf_timer(spine_wf *wf, int64_t wake_ms, spine_wf_timer_fn fn) {
+  wf->on_timer = fn;
+  spine_clock_add(wf->eng, &wf->timer, wake_ms);
+}
+
+void spine_wf_timer_cancel(spine_wf *wf) {
+  wf->on_timer = NULL;
+  spine_clock_remove(wf->eng, &wf->timer);
+}
+
+int64_t spine_wf_now(const spine_wf *wf) {
+  return spine_clock_now(wf->eng);
+}
+
+double spine_wf_random(spine_wf *wf) {
+  return spine_engine_random(wf->eng);
+}
+
+const spine_provider_port *spine_wf_providers(const spine_wf *wf) {
+  return wf->eng->providers;
+}
+
+int64_t spine_wf_worker(const spine_wf *wf) {
+  return wf->eng->worker;
+}
+
+/* ---- its steps ---- */
+
+int spine_wf_next_step(spine_wf *wf, lua_State *L, const char *kind, const char *name, int *seq) {
+  *seq = wf->seq++;
+  int m = spine_steplog_expect(wf, L, *seq, kind, name);
+  if (m >= 0) {
+    /* A replay runs the whole history in one resume: each replayed step is charged as the
+     * resume it once was, so a workflow that ran within its budget live replays within it. */
+    if (m > 0 && wf->limits.tripped == SPINE_LIMIT_NONE) spine_wf_refill(wf);
+    return m;
+  }
+  spine_wf_stuck(wf, "non_determinism", lua_tostring(L, -1));
+  const char *msg = lua_tostring(L, -1);
+  spine_ctx_push_error(L, "non_determinism", "non_determinism", msg, NULL);
+  lua_remove(L, -2);
+  return -1;
 }

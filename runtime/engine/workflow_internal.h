@@ -1,18 +1,31 @@
-/* A workflow in memory: one run of one playbook version, its coroutine and what it waits for.
- * Shared by the engine's own files only — the scheduler (lifecycle), ctx (the Lua API), steplog
- * (replay) and workflow.c (its phases); everyone else holds an opaque spine_wf (workflow.h).
- * Owned by the engine; freed after its end is committed, or when it is evicted or lost. */
+/* A workflow in memory: one run of one playbook version, its coroutine and what it waits for,
+ * and what may be asked of it: the workflow module (workflow.c, workflow_run.c,
+ * workflow_end.c) is the only one that resumes it, moves it between phases, commits its ops
+ * and ends it. ctx asks it for each step (spine_wf_next_step, spine_wf_op_begin,
+ * spine_wf_submit ...); the scheduler creates workflows, hands them claims and evicts them.
+ * Outside runtime/engine a spine_wf is opaque (workflow.h). Freed after its end is committed,
+ * or when it is evicted or lost. */
 #ifndef SPINE_WORKFLOW_INTERNAL_H
 #define SPINE_WORKFLOW_INTERNAL_H
 
 #include <lua.h>
 #include <stdint.h>
 
+#include "err.h"
+#include "provider_port.h"
 #include "sandbox.h"
 #include "store.h"
+#include "timers.h"
 #include "workflow.h"
 
 typedef struct spine_ctx_provider spine_ctx_provider;
+
+/* A workflow's row data between its insert or claim and its first resume (owned). */
+typedef struct spine_wf_pending {
+  char *input;
+  char *log;
+  char *attrs;
+} spine_wf_pending;
 
 /* Where a workflow in memory is in its life on this worker (its row's status is what the
  * database says; this is what the engine does with it now). Moves only by spine_wf_move(), which
@@ -67,8 +80,8 @@ struct spine_wf {
   int nlog;      /* recorded steps: seq <= nlog replays */
 
   spine_wf_phase phase; /* see spine_wf_move() */
-  int64_t wake_ms;      /* deadline while in the timer heap */
-  int heap_index;       /* -1 when not in the heap */
+  int64_t wake_ms;      /* the deadline of the wait or backoff it is in */
+  spine_timer timer;    /* armed while it waits for wake_ms (spine_wf_timer) */
   spine_wf_timer_fn on_timer;
   int wait_seq;      /* the step that waits (signal waits) */
   char signal[128];  /* the signal name it waits for */
@@ -88,9 +101,9 @@ struct spine_wf {
   unsigned compensating : 1;
   unsigned cancel_requested : 1;
 
-  char *end_result, *end_error;  /* the outcome being committed (owned) */
-  struct spine_pending *pending; /* the row's input, log and attributes until begin() */
-  spine_wf *next_free;           /* the list of workflows waiting for their version */
+  char *end_result, *end_error; /* the outcome being committed (owned) */
+  spine_wf_pending *pending;    /* the row's input, log and attributes until it begins */
+  spine_wf *next_free;          /* the list of workflows waiting for their version */
 };
 
 /* Text of a phase ("committing"). */
@@ -102,5 +115,101 @@ void spine_wf_move(spine_wf *wf, spine_wf_phase to);
 /* Its end is being written, its claim handed back, or it is no longer ours: nothing it asks
  * for may happen any more. */
 int spine_wf_stopped(const spine_wf *wf);
+
+/* ---- in memory (workflow.c) ---- */
+
+/* A workflow in memory, registered under its id, in phase LOADING; NULL without memory. */
+spine_wf *spine_wf_new(spine_engine *eng, const char *id, spine_version *v, const char *process,
+                       const char *trace_id, const char *parent_id, int parent_seq);
+void spine_wf_free(spine_wf *wf);
+/* The workflow in memory with `id`, or NULL. */
+spine_wf *spine_wf_find(spine_engine *eng, const char *id);
+/* Every workflow in memory, *n of them, in an array the caller frees: a snapshot, so that the
+ * caller may free workflows as it goes. */
+spine_wf **spine_wf_all(spine_engine *eng, int *n);
+/* Keeps the row's data (owned, may be NULL) until it begins; drops what it kept. */
+spine_wf_pending *spine_wf_set_pending(spine_wf *wf, char *input, char *log, char *attrs);
+void spine_wf_drop_pending(spine_wf *wf);
+
+/* ---- its ops (workflow.c): one in flight at a time, in wf->op ---- */
+
+/* Starts wf->op with the fence only (this worker's claim, checked in the op's transaction):
+ * the row stays as it is. */
+spine_op *spine_wf_op_fenced(spine_wf *wf);
+/* Starts wf->op: the fence, then the row updates the workflow owes (state and attributes,
+ * running again). */
+spine_op *spine_wf_op_begin(spine_wf *wf);
+/* Submits wf->op with `cb`; the workflow waits in COMMITTING. */
+void spine_wf_submit(spine_wf *wf, spine_op_cb cb);
+/* In an op's callback: the workflow if the op committed; else NULL, with the failure handled
+ * (spine_wf_checkpoint_failed). */
+spine_wf *spine_wf_committed(spine_op *op);
+/* Adds to `op` the statement that inserts a workflow row owned by this worker (and its
+ * playbook version if not yet stored). */
+void spine_wf_add_insert(spine_engine *eng, spine_op *op, const char *id, spine_version *v,
+                         const char *process, const char *input, const char *trace,
+                         const char *parent, int parent_seq);
+/* Adds to `op` the update that marks its row waiting (for `waiting_for`, JSON) until
+ * `wake_ms` (0: no deadline). */
+void spine_wf_add_wait(spine_op *op, const spine_wf *wf, const char *waiting_for, int64_t wake_ms);
+/* Counts a committed step (bench figures). */
+void spine_wf_count_step(spine_wf *wf);
+/* A fresh instruction budget for the running workflow. */
+void spine_wf_refill(spine_wf *wf);
+
+/* ---- its steps, timer and clock (workflow.c) ---- */
+
+/* The next step, of `kind` and `name`: its number in *seq, then 0 when it is not recorded (run
+ * it live), 1 with its recorded entry pushed (replay it), or -1 when the history has another
+ * step there: the workflow goes stuck (non-determinism) and an error table is pushed for the
+ * caller to raise. */
+int spine_wf_next_step(spine_wf *wf, lua_State *L, const char *kind, const char *name, int *seq);
+/* Arms its timer for `wake_ms`; `fn` runs when it fires. Replaces an armed one. */
+void spine_wf_timer(spine_wf *wf, int64_t wake_ms, spine_wf_timer_fn fn);
+void spine_wf_timer_cancel(spine_wf *wf);
+/* Now on the engine's clock; a draw of the engine's PRNG; the provider port (NULL once the
+ * engine stops, or in a replay without a database); this worker's id. */
+int64_t spine_wf_now(const spine_wf *wf);
+double spine_wf_random(spine_wf *wf);
+const spine_provider_port *spine_wf_providers(const spine_wf *wf);
+int64_t spine_wf_worker(const spine_wf *wf);
+
+/* ---- its coroutine (workflow_run.c) ---- */
+
+/* Creates the coroutine and runs the playbook from the top; with a log, replays it first. */
+void spine_wf_begin(spine_wf *wf, const char *input_json, const char *log_json,
+                    const char *attrs_json);
+/* Begins with the pending row data, then drops it. */
+void spine_wf_start_pending(spine_wf *wf);
+/* Resumes the coroutine with the one value on top of its stack; `error` raises it there. */
+void spine_wf_resume(spine_wf *wf, int error);
+/* Starts, in memory, a workflow whose row the caller's op has just committed (ctx.child). */
+int spine_wf_adopt(spine_engine *eng, const char *id, spine_version *v, const char *process,
+                   const char *input_json, const char *trace_id, const char *parent_id,
+                   int parent_seq, spine_err *e);
+
+/* ---- how it leaves memory (workflow_end.c) ---- */
+
+/* Commits its end with `status`, result and error (JSON, may be NULL); the end callback hears
+ * of it once committed, then it is freed. */
+void spine_wf_end(spine_wf *wf, spine_wf_status status, const char *result, const char *error);
+/* A fault it cannot go on from: it ends stuck with this error. */
+void spine_wf_stuck(spine_wf *wf, const char *code, const char *message);
+/* It left this worker without ending (its op released the row: paused for an operator): the
+ * end callback hears of it with `status`, then it leaves memory. */
+void spine_wf_parked(spine_wf *wf, spine_wf_status status);
+/* Its claim is no longer this worker's (the fence said so): dropped from memory, writing
+ * nothing; its new owner, or the next claim, runs it. */
+void spine_wf_lost(spine_wf *wf, const char *why);
+/* It cannot go on here although its claim is ours (its step log in memory disagrees with the
+ * database): the claim is released, counted as a fault, so that a claim replays it from what
+ * the database holds. A workflow given up too often is failed. */
+void spine_wf_give_up(spine_wf *wf, const char *why);
+/* Hands its claim back (it is in RELEASING): the row is free again, `fault` counted against
+ * it as a poison pill; `cb` runs once that committed. */
+void spine_wf_release(spine_wf *wf, int fault, spine_op_cb cb);
+/* wf->op did not commit: the claim moved on (lost), a step the database has but the log
+ * missed (given up, to be replayed), or a fault an operator must see (stuck). */
+void spine_wf_checkpoint_failed(spine_wf *wf, spine_op *op);
 
 #endif

@@ -9,9 +9,9 @@
 
 #include "buf.h"
 #include "duration.h"
+#include "engine.h"
 #include "http_server.h"
 #include "jsondoc.h"
-#include "scheduler.h"
 #include "server_internal.h"
 #include "webhook.h"
 

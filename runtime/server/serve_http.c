@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine.h"
 #include "http_server.h"
 #include "log.h"
 #include "loop_lag.h"
 #include "metrics.h"
 #include "providers.h"
-#include "scheduler.h"
 #include "server_internal.h"
 #include "store.h"
 #include "webhook.h"

@@ -17,13 +17,13 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "engine.h"
 #include "http_server.h"
 #include "intake.h"
 #include "jsondoc.h"
 #include "log.h"
 #include "pgconn.h"
 #include "providers.h"
-#include "scheduler.h"
 #include "server_internal.h"
 #include "sha256.h"
 #include "sql.h"

@@ -6,9 +6,9 @@
 
 #include <stdint.h>
 
+#include "engine.h"
 #include "err.h"
 #include "ratelimit.h"
-#include "scheduler.h"
 
 /* The HTTP server's settings from the environment (docs/http.md#limits):
  * SPINE_HTTP_REQUEST_TIMEOUT_MS, SPINE_HTTP_MAX_CONNECTIONS, SPINE_HTTP_MAX_REQUESTS, and the

@@ -6,12 +6,12 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "engine.h"
 #include "err.h"
 #include "http_server.h"
 #include "metrics.h"
 #include "outbox.h"
 #include "providers.h"
-#include "scheduler.h"
 #include "server.h"
 #include "webhook.h"
 

@@ -3,9 +3,9 @@
  * playbooks each fail alone. */
 #include <uv.h>
 
+#include "engine.h"
 #include "http_server.h"
 #include "providers.h"
-#include "scheduler.h"
 #include "test.h"
 
 typedef struct ended {

@@ -1,9 +1,9 @@
-/* The engine: one libuv loop, one Lua state, the store, the timer heap, and every workflow this
- * process holds. Only the scheduler resumes coroutines. It claims runnable workflows (SKIP
- * LOCKED), wakes on LISTEN/NOTIFY and one timer, replays workflows it takes over, and ends them
- * (completion, failure with compensations, non-determinism). */
-#ifndef SPINE_SCHEDULER_H
-#define SPINE_SCHEDULER_H
+/* The engine: one libuv loop, one Lua state, the store, the deadlines, and every workflow this
+ * process holds. It claims runnable workflows (SKIP LOCKED), wakes on LISTEN/NOTIFY and one
+ * timer, replays workflows it takes over, and ends them (completion, failure with
+ * compensations, non-determinism). What is inside: engine_internal.h. */
+#ifndef SPINE_ENGINE_H
+#define SPINE_ENGINE_H
 
 #include <lua.h>
 #include <stdint.h>
@@ -104,65 +104,5 @@ lua_State *spine_engine_lua(spine_engine *eng);
 spine_store *spine_engine_store(spine_engine *eng);
 /* The loop the engine runs on. */
 struct uv_loop_s *spine_engine_loop(spine_engine *eng);
-
-/* ---- for ctx.c ---- */
-
-/* Now, on the engine's clock (virtual or real), in ms since the epoch. */
-int64_t spine_sched_now(spine_engine *eng);
-/* Starts wf->op: the fence (this worker's claim, checked and locked to the commit), then the
- * row updates the workflow owes (state, running again). */
-spine_op *spine_sched_op_begin(spine_wf *wf);
-/* Starts wf->op with the fence only (no row updates: the row stays as it is). */
-spine_op *spine_sched_op_fenced(spine_wf *wf);
-/* Submits wf->op with `cb`; the workflow waits for the commit. */
-void spine_sched_op_submit(spine_wf *wf, spine_op_cb cb);
-/* Resumes the coroutine with the one value on top of its stack; `error` raises it there. */
-void spine_sched_resume(spine_wf *wf, int error);
-/* Arms wf's timer for `wake_ms`; `fn` runs when it fires. Replaces an armed one. */
-void spine_sched_timer(spine_wf *wf, int64_t wake_ms, void (*fn)(spine_wf *wf));
-void spine_sched_timer_cancel(spine_wf *wf);
-/* The workflow's claim is no longer this worker's (the fence said so): drop it from memory,
- * writing nothing; its new owner, or the next claim, runs it. */
-void spine_sched_lost(spine_wf *wf, const char *why);
-/* wf->op did not commit: the claim moved on (dropped), a step the database has but the log
- * missed (given up, to be replayed), or a fault an operator must see (stuck). */
-void spine_sched_checkpoint_failed(spine_wf *wf, spine_op *op);
-/* The workflow cannot go on here although its claim is ours (its step log in memory disagrees
- * with the database): release the claim, counted as a fault, and drop it from memory, so that
- * a claim replays it from what the database holds. A workflow given up too often is failed. */
-void spine_sched_give_up(spine_wf *wf, const char *why);
-/* The workflow left this worker without ending (its op released the row: paused for an
- * operator): the end callback hears of it with `status`, then it leaves memory. */
-void spine_sched_parked(spine_wf *wf, spine_wf_status status);
-/* The provider port (opts.providers), or NULL once stopping or in a replay without a
- * database. */
-const spine_provider_port *spine_sched_providers(spine_engine *eng);
-/* The workflow hit a fault it cannot go on from: it goes stuck with this error table (top). */
-void spine_sched_stuck(spine_wf *wf, const char *code, const char *message);
-/* Starts, in memory, a workflow whose row the caller's op has just committed (ctx.child). */
-int spine_sched_adopt(spine_engine *eng, const char *id, spine_version *v, const char *process,
-                      const char *input_json, const char *trace_id, const char *parent_id,
-                      int parent_seq, spine_err *e);
-/* The version of playbook `name_or_path`, loading and compiling it on first use. */
-spine_version *spine_sched_version(spine_engine *eng, const char *name_or_path, spine_err *e);
-/* Hash of a version (64 hex). */
-const char *spine_version_hash(const spine_version *v);
-const char *spine_version_name(const spine_version *v);
-const char *spine_version_path(const spine_version *v);
-const char *spine_version_source(const spine_version *v, size_t *len);
-/* Pushes the ctx object (shared by all workflows; it reads the running one). */
-void spine_sched_push_ctx(spine_engine *eng, lua_State *L);
-/* The engine's PRNG (ctx.random records its draw). */
-double spine_sched_random(spine_engine *eng);
-int64_t spine_sched_worker(spine_engine *eng);
-/* Gives the running workflow a fresh instruction budget (a replayed step, see steplog.c). */
-void spine_sched_refill(spine_wf *wf);
-/* Counts a committed step (bench figures). */
-void spine_sched_count_step(spine_wf *wf);
-/* Adds to `op` the statements that insert a workflow row owned by this worker (and its
- * playbook version if not yet stored). */
-void spine_sched_add_insert(spine_engine *eng, spine_op *op, const char *id, spine_version *v,
-                            const char *process, const char *input, const char *trace,
-                            const char *parent, int parent_seq);
 
 #endif
