@@ -84,3 +84,14 @@ int spine_buf_read_file(spine_buf *b, const char *path, size_t max, spine_err *e
   fclose(f);
   return rc == SPINE_ENOMEM ? spine_err_set(e, rc, path, NULL, "out of memory") : rc;
 }
+
+void *spine_buf_grow_array(void *p, int *cap, int need, size_t size) {
+  if (need <= *cap) return p;
+  int n = *cap ? *cap * 2 : 8;
+  while (n < need)
+    n *= 2;
+  void *q = realloc(p, (size_t)n * size);
+  if (!q) abort(); /* small control arrays: out of memory here is not recoverable */
+  *cap = n;
+  return q;
+}

@@ -32,4 +32,8 @@ const char *spine_buf_str(const spine_buf *b);
  * SPINE_ENOMEM. */
 int spine_buf_read_file(spine_buf *b, const char *path, size_t max, spine_err *e);
 
+/* An array of `*cap` elements of `size` bytes grown (doubling, at least 8) to hold `need`:
+ * returns it, *cap updated. For small control arrays: aborts when out of memory. */
+void *spine_buf_grow_array(void *p, int *cap, int need, size_t size);
+
 #endif

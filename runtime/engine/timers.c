@@ -4,6 +4,8 @@
 
 #include <stdlib.h>
 
+#include "buf.h"
+
 void spine_timer_init(spine_timer *t, void (*fire)(spine_timer *t)) {
   t->at = 0;
   t->fire = fire;
@@ -57,13 +59,7 @@ void spine_timers_remove(spine_timers *h, spine_timer *t) {
 void spine_timers_add(spine_timers *h, spine_timer *t, int64_t at) {
   spine_timers_remove(h, t);
   t->at = at;
-  if (h->n == h->cap) {
-    int cap = h->cap ? h->cap * 2 : 256;
-    spine_timer **heap = realloc(h->heap, (size_t)cap * sizeof *heap);
-    if (!heap) abort();
-    h->heap = heap;
-    h->cap = cap;
-  }
+  h->heap = spine_buf_grow_array(h->heap, &h->cap, h->n + 1, sizeof *h->heap);
   h->heap[h->n] = t;
   t->index = h->n++;
   up(h, t->index);

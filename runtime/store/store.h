@@ -16,46 +16,11 @@
 
 #include "buf.h"
 #include "err.h"
+#include "op.h"
 #include "sql.h"
 
 typedef struct spine_store spine_store;
-typedef struct spine_op spine_op;
-typedef void (*spine_op_cb)(spine_op *op);
 typedef void (*spine_notify_cb)(void *data, const char *channel, const char *payload);
-
-typedef struct spine_stmt {
-  int sql; /* a statement id: spine_sql_id or one from spine_store_statement() */
-  int nparams;
-  int first;     /* index of its first parameter in the op's parameter arrays */
-  int want_rows; /* 1: keep the PGresult for the callback */
-} spine_stmt;
-
-/* A unit of work that commits atomically with the others of its batch. Embed it in its owner
- * (a workflow embeds one and reuses it for every step: no allocation per step once grown).
- * Invariant: an op is in at most one queue or batch at a time; `results` are valid only in
- * the callback and are cleared by the next spine_op_reset(). */
-struct spine_op {
-  spine_op_cb cb;
-  void *data;
-  spine_stmt *stmts;
-  int nstmts, cap_stmts;
-  spine_buf params; /* parameter bytes, each NUL-terminated */
-  int *param_off;   /* offset of each parameter in `params`, -1 for NULL */
-  int nparams, cap_params;
-  const char **param_ptr; /* scratch: pointers built at send time */
-  int cap_ptr;
-  PGresult **results; /* per statement (NULL unless want_rows), owned by the op */
-  int cap_results;
-  int status;       /* 0 committed; else SPINE_E* (results then unset) */
-  int failed_stmt;  /* the statement that failed, or -1 */
-  char sqlstate[6]; /* of the failure, "" if none */
-  spine_err *err;   /* the failure, allocated only when one happens: see spine_op_error() */
-  int tries;        /* transient failures so far */
-  uint32_t key;     /* hash of the lock key (see spine_op_key) */
-  unsigned keyed : 1;
-  unsigned solo : 1; /* failed transiently: runs again in a batch of its own */
-  spine_op *next;    /* queue link */
-};
 
 /* Process-wide registry of extra prepared statements (intents): call before any store opens.
  * Returns the id to use in spine_op_stmt(). */
@@ -83,27 +48,6 @@ PGconn *spine_store_session(spine_store *s);
 /* From now on notifications on the session connection call `cb` (on the loop); the session
  * must not be used for blocking calls any more. */
 void spine_store_session_listen(spine_store *s, spine_notify_cb cb, void *data);
-
-void spine_op_init(spine_op *op);
-/* Clears statements, parameters and results; keeps memory. */
-void spine_op_reset(spine_op *op);
-void spine_op_free(spine_op *op);
-/* Frees what the op has grown and leaves it as after spine_op_init(): for an owner that parks
- * for long (a waiting workflow), so that it holds no buffers and no results meanwhile. */
-void spine_op_release(spine_op *op);
-/* The op's failure (empty, code 0, if none). */
-const spine_err *spine_op_error(const spine_op *op);
-/* The rows the op locks, named by one key (a customer id): ops of one key share a connection,
- * so their transactions never wait for each other. Cleared by spine_op_reset(). */
-void spine_op_key(spine_op *op, const char *key, size_t len);
-/* Appends a statement; its parameters follow with spine_op_param*(). */
-void spine_op_stmt(spine_op *op, int sql, int want_rows);
-void spine_op_param(spine_op *op, const char *text); /* NULL = SQL NULL */
-void spine_op_param_len(spine_op *op, const char *text, size_t len);
-void spine_op_param_int(spine_op *op, int64_t v);
-void spine_op_param_bool(spine_op *op, int v);
-/* The result of statement i (NULL unless it was added with want_rows). */
-PGresult *spine_op_result(spine_op *op, int i);
 
 /* Queues `op` for the next batch; `op->cb` runs after its batch ends. */
 void spine_store_submit(spine_store *s, spine_op *op);
