@@ -33,7 +33,9 @@ const char *test_newdb(const char *name) {
 }
 
 int main(int argc, char **argv) {
-  spine_intents_set_catalog(spine_catalog_register); /* as the spine executable does */
+  /* as the spine executable does */
+  spine_intents_set_catalog(spine_catalog_register);
+  spine_migrate_add_set(spine_catalog_migrations);
   if (argc != 2) {
     fprintf(stderr, "usage: spine_ctest TEST\n");
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
