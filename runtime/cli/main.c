@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "intents.h"
 #include "log.h"
+#include "migrate.h"
 
 static const struct {
   const char *name;
@@ -46,7 +47,9 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-  spine_intents_set_catalog(spine_catalog_register); /* the energy domain's intents */
+  /* The energy domain: its intents and its migrations, before any command migrates. */
+  spine_intents_set_catalog(spine_catalog_register);
+  spine_migrate_add_set(spine_catalog_migrations);
   const char *level = getenv("SPINE_LOG_LEVEL");
   spine_log_level lv;
   if (level && spine_log_parse_level(level, &lv) == 0) spine_log_set_level(lv);

@@ -1,6 +1,6 @@
 /* The registry of business intents: C handlers that turn arguments into SQL statements which
  * commit in the same transaction as the step's checkpoint (exactly once). The catalog lives in
- * intents/ (one file each, listed in intents/intent_list.h, registered by intents/catalog.c);
+ * intents/ (one table, intents/intent_list.h, expanded and registered by intents/catalog.c);
  * tests may register their own. */
 #ifndef SPINE_INTENTS_H
 #define SPINE_INTENTS_H

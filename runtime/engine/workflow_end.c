@@ -91,7 +91,7 @@ static void lost_done(spine_op *op) {
 /* Frees `wf` on the next batch boundary: the coroutine may be on the C stack right now. */
 static void drop_later(spine_wf *wf) {
   spine_wf_timer_cancel(wf);
-  if (wf->op_inflight || wf->eng->dry) return; /* as in spine_sched_give_up */
+  if (wf->op_inflight || wf->eng->dry) return; /* as in spine_wf_give_up */
   spine_op_reset(&wf->op);
   spine_op_stmt(&wf->op, SPINE_SQL_NOTIFY_WORK, 0);
   spine_wf_submit(wf, lost_done);

@@ -1,12 +1,50 @@
 /* Applies compiled-in migrations once each, in order, each in its own transaction, recorded in
- * spine.migrations. Blocking libpq: runs before the loop serves, never from a callback. */
+ * spine.migrations: the added sets' (the domain's), then the engine's. Blocking libpq: runs
+ * before the loop serves, never from a callback. */
 #include "migrate.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* An arbitrary constant: the advisory lock that serialises migrating processes. */
 #define MIGRATE_LOCK_KEY "7780001"
+#define MAX_SETS         4
+
+static const spine_migration *sets[MAX_SETS]; /* filled at start, read-only after */
+static int nsets;
+
+void spine_migrate_add_set(const spine_migration *set) {
+  for (int i = 0; i < nsets; i++)
+    if (sets[i] == set) return;
+  if (nsets == MAX_SETS) abort(); /* raise MAX_SETS */
+  sets[nsets++] = set;
+}
+
+/* The i-th set in the order applied: the added ones, then the engine's; NULL past the end. */
+static const spine_migration *set_at(int i) {
+  return i < nsets ? sets[i] : i == nsets ? spine_migrations : NULL;
+}
+
+int spine_migrate_count(void) {
+  int n = 0;
+  for (int i = 0; set_at(i); i++)
+    for (const spine_migration *m = set_at(i); m->name; m++)
+      n++;
+  return n;
+}
+
+/* 0, or SPINE_EINVAL naming a migration that stands twice (in two sets, or in one). */
+static int names_unique(spine_err *e) {
+  for (int i = 0; set_at(i); i++)
+    for (const spine_migration *m = set_at(i); m->name; m++)
+      for (int j = i; set_at(j); j++)
+        for (const spine_migration *n = j == i ? m + 1 : set_at(j); n->name; n++)
+          if (!strcmp(m->name, n->name))
+            return spine_err_set(e, SPINE_EINVAL, m->name, NULL,
+                                 "migration named twice (expected one name per migration)");
+  return 0;
+}
 
 static int exec_ok(PGconn *conn, const char *sql, const char *what, spine_err *e) {
   PGresult *r = PQexec(conn, sql);
@@ -60,7 +98,9 @@ static int apply_one(PGconn *conn, const spine_migration *m, spine_err *e) {
 
 int spine_migrate(PGconn *conn, int *applied, spine_err *e) {
   if (applied) *applied = 0;
-  int rc = exec_ok(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", "migrate", e);
+  int rc = names_unique(e);
+  if (rc) return rc;
+  rc = exec_ok(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", "migrate", e);
   if (rc) return rc;
   rc = exec_ok(conn,
                "SET client_min_messages = warning;"
@@ -68,13 +108,15 @@ int spine_migrate(PGconn *conn, int *applied, spine_err *e) {
                "CREATE TABLE IF NOT EXISTS spine.migrations (name text PRIMARY KEY,"
                " applied_at timestamptz NOT NULL DEFAULT now())",
                "migrate", e);
-  for (const spine_migration *m = spine_migrations; rc == 0 && m->name; m++) {
-    int found = applied_already(conn, m->name, e);
-    if (found < 0) {
-      rc = found;
-    } else if (!found) {
-      rc = apply_one(conn, m, e);
-      if (rc == 0 && applied) (*applied)++;
+  for (int i = 0; rc == 0 && set_at(i); i++) {
+    for (const spine_migration *m = set_at(i); rc == 0 && m->name; m++) {
+      int found = applied_already(conn, m->name, e);
+      if (found < 0) {
+        rc = found;
+      } else if (!found) {
+        rc = apply_one(conn, m, e);
+        if (rc == 0 && applied) (*applied)++;
+      }
     }
   }
   exec_ok(conn, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", "migrate", NULL);

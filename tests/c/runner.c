@@ -1,13 +1,18 @@
-/* Runs one C test by name: `spine_ctest NAME` (ctest runs each in its own process). */
+/* Runs one C test by name: `spine_ctest NAME` (ctest runs each in its own process). The same
+ * file runs the domain's tests (spine_ctest_domain), built with TEST_LIST naming their list. */
 #include <stdio.h>
 #include <string.h>
 
-#include "catalog.h"
-#include "intents.h"
+#include <libpq-fe.h>
+
 #include "test.h"
 
+#ifndef TEST_LIST
+#define TEST_LIST "test_list.h"
+#endif
+
 #define XX(name) int test_##name(void);
-#include "test_list.h"
+#include TEST_LIST
 #undef XX
 
 static const struct {
@@ -15,7 +20,7 @@ static const struct {
   int (*fn)(void);
 } tests[] = {
 #define XX(name) {#name, test_##name},
-#include "test_list.h"
+#include TEST_LIST
 #undef XX
 };
 
@@ -32,8 +37,23 @@ const char *test_newdb(const char *name) {
   return conninfo;
 }
 
+const char *test_value(const char *db, const char *sql) {
+  static char out[1024];
+  PGconn *c = PQconnectdb(db);
+  if (PQstatus(c) != CONNECTION_OK) TEST_FAIL_("connect: %s", PQerrorMessage(c));
+  PGresult *r = PQexec(c, sql);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) TEST_FAIL_("%s: %s", sql, PQresultErrorMessage(r));
+  snprintf(out, sizeof out, "%s",
+           PQntuples(r) == 0      ? ""
+           : PQgetisnull(r, 0, 0) ? "(null)"
+                                  : PQgetvalue(r, 0, 0));
+  PQclear(r);
+  PQfinish(c);
+  return out;
+}
+
 int main(int argc, char **argv) {
-  spine_intents_set_catalog(spine_catalog_register); /* as the spine executable does */
+  test_setup(); /* before any test migrates, as main.c hands over the domain */
   if (argc != 2) {
     fprintf(stderr, "usage: spine_ctest TEST\n");
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)

@@ -51,5 +51,13 @@
 
 /* A fresh database for this test, in the test run's cluster: its conninfo (static buffer). */
 const char *test_newdb(const char *name);
+/* The first value of `sql`'s answer on database `db`, on a connection of its own ("(null)" for
+ * NULL, "" for no row; static buffer); a failing query fails the test. */
+const char *test_value(const char *db, const char *sql);
+
+/* What the runner hands to the engine before any test, as main.c hands the domain's: its
+ * intents and migrations. The runtime's runner: tests/c/fixture.c (no domain); the domain's:
+ * tests/domain/setup.c. */
+void test_setup(void);
 
 #endif

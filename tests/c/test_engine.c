@@ -3,71 +3,20 @@
  * playbooks each fail alone. */
 #include <uv.h>
 
-#include "engine.h"
+#include "engine_harness.h"
 #include "http_server.h"
 #include "providers.h"
 #include "test.h"
 
-typedef struct ended {
-  int count;
-  spine_wf_status status[16];
-  char error[16][1024];
-  char result[16][256];
-} ended;
-
-static void on_end(void *data, const spine_wf *wf, const char *result, const char *error) {
-  ended *e = data;
-  if (spine_wf_parent(wf)) return;
-  int i = e->count++;
-  e->status[i] = spine_wf_status_of(wf);
-  snprintf(e->result[i], sizeof e->result[i], "%s", result ? result : "");
-  snprintf(e->error[i], sizeof e->error[i], "%s", error ? error : "");
-}
-
-/* Runs the playbooks (paths relative to the source tree) one after the other. */
-static void run_all(const char *db, const char *const *playbooks, int n, ended *out) {
-  uv_loop_t loop;
-  ASSERT_EQ(uv_loop_init(&loop), 0);
-  spine_engine_opts o = {0};
-  o.conninfo = db;
-  o.pool = 2;
-  o.virtual_clock = 1;
-  o.quiet = 1;
-  spine_providers_opts po = {0};
-  po.quiet = 1;
-  spine_providers *ps;
-  spine_err e;
-  if (spine_providers_new(&loop, &po, &ps, &e)) TEST_FAIL_("providers: %s", e.msg);
-  o.providers = spine_providers_port(ps);
-  spine_engine *eng;
-  if (spine_engine_new(&loop, &o, &eng, &e)) TEST_FAIL_("engine: %s", e.msg);
-  spine_engine_on_end(eng, on_end, out);
-  ASSERT_EQ(spine_engine_serve(eng, &e), 0);
-  for (int i = 0; i < n; i++) {
-    char id[80];
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", getenv("SPINE_SRC"), playbooks[i]);
-    if (spine_engine_start(eng, path, "{\"customer\":\"c\"}", id, &e))
-      TEST_FAIL_("start %s: %s", playbooks[i], e.msg);
-    while (out->count <= i)
-      uv_run(&loop, UV_RUN_ONCE);
-  }
-  /* children may still be running: let them end */
-  while (spine_engine_live(eng) > 0)
-    uv_run(&loop, UV_RUN_ONCE);
-  spine_engine_stop(eng);
-  spine_providers_free(ps); /* the engine stopped: its calls are cancelled */
-  uv_run(&loop, UV_RUN_DEFAULT);
-  spine_engine_free(eng);
-  ASSERT_EQ(uv_loop_close(&loop), 0);
-}
+/* What every playbook here is started with (durable_tour.lua's input). */
+#define INPUT "{\"customer\":\"c\"}"
 
 TEST_IMPL(engine_runs_playbooks) {
   const char *db = test_newdb("engine_runs_playbooks");
   static const char *const playbooks[] = {"tests/playbooks/durable_tour.lua",
                                           "tests/playbooks/saga.lua", "tests/playbooks/parent.lua"};
-  ended out = {0};
-  run_all(db, playbooks, 3, &out);
+  test_ended out = {0};
+  test_engine_run(db, playbooks, 3, INPUT, &out);
   ASSERT_EQ(out.count, 3);
   ASSERT_EQ(out.status[0], SPINE_WF_COMPLETED);
   ASSERT_STR_EQ(out.result[0], "{\"recorded\":7,\"slept_days\":14,\"tries\":3}");
@@ -83,8 +32,8 @@ TEST_IMPL(engine_contains_bad_playbooks) {
   static const char *const playbooks[] = {
       "tests/playbooks/bad_loop.lua", "tests/playbooks/bad_memory.lua",
       "tests/playbooks/bad_runtime.lua", "tests/playbooks/durable_tour.lua"};
-  ended out = {0};
-  run_all(db, playbooks, 4, &out);
+  test_ended out = {0};
+  test_engine_run(db, playbooks, 4, INPUT, &out);
   ASSERT_EQ(out.status[0], SPINE_WF_FAILED);
   ASSERT_STR_CONTAINS(out.error[0], "instruction_budget");
   ASSERT_STR_CONTAINS(out.error[0], "bad_loop.lua:");
@@ -129,8 +78,8 @@ TEST_IMPL(engine_survives_hostile_playbooks) {
              i < N ? cases[i].playbook : "churn");
     playbooks[i] = paths[i];
   }
-  ended out = {0};
-  run_all(db, playbooks, N + 1, &out);
+  test_ended out = {0};
+  test_engine_run(db, playbooks, N + 1, INPUT, &out);
   ASSERT_EQ(out.count, N + 1);
   for (int i = 0; i < N; i++) {
     if (out.status[i] != SPINE_WF_FAILED)
@@ -194,8 +143,8 @@ TEST_IMPL(engine_stop_cancels_provider_calls) {
   o.providers = spine_providers_port(ps);
   spine_engine *eng;
   if (spine_engine_new(&loop, &o, &eng, &e)) TEST_FAIL_("engine: %s", e.msg);
-  ended out = {0};
-  spine_engine_on_end(eng, on_end, &out);
+  test_ended out = {0};
+  spine_engine_on_end(eng, test_engine_ended, &out);
   ASSERT_EQ(spine_engine_serve(eng, &e), 0);
   char path[512], input[256], id[80];
   snprintf(path, sizeof path, "%s/tests/playbooks/provider_undo.lua", getenv("SPINE_SRC"));
