@@ -45,7 +45,7 @@ typedef int (*spine_webhook_verify_fn)(void *data, const spine_webhook_request *
                                        size_t size);
 /* A verified webhook with a JSON body: answers `x`, now or later (http_server.h). */
 typedef void (*spine_webhook_fn)(void *data, const spine_webhook_request *r,
-                                 spine_http_exchange *x);
+                                 spine_http_server_exchange *x);
 
 typedef struct spine_webhook_ops {
   spine_webhook_secret_fn secret;
@@ -73,6 +73,7 @@ int spine_webhooks_rate_limit(spine_webhooks *w, const spine_ratelimit_opts *o,
 int spine_webhook_env_secret(void *data, const char *provider, char *out, size_t size);
 
 /* Answers `x` with {"error": {"kind", "message"}} and `status`. */
-void spine_webhook_error(spine_http_exchange *x, int status, const char *kind, const char *msg);
+void spine_webhook_error(spine_http_server_exchange *x, int status, const char *kind,
+                         const char *msg);
 
 #endif
