@@ -189,7 +189,7 @@ void spine_http_server_respond(spine_http_server_exchange *x, int status, const 
   x->answered = 1;
   unlink_pending(x);
   int cls = status / 100;
-  if (cls >= 1 && cls <= 5) spine_metric_inc(s->by_class[cls], 1);
+  if (cls >= 1 && cls <= 5) spine_metrics_inc(s->by_class[cls], 1);
   req->res.status = status;
   req->res.reason = reason(status);
   if (content_type)
@@ -238,7 +238,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
 
   if (s->closing) return respond_text(x, 503, "shutting down\n"), 0;
   if (busy) {
-    spine_metric_inc(s->requests_refused, 1);
+    spine_metrics_inc(s->requests_refused, 1);
     spine_http_server_add_header(x, "Retry-After", "1");
     return respond_text(x, 503, "too many requests under way\n"), 0;
   }
@@ -422,7 +422,7 @@ static void on_conn_closed(uv_handle_t *h) {
   if (c->next) c->next->prev = c->prev;
   free(c);
   s->conns--;
-  spine_metric_set(s->conns_open, s->conns);
+  spine_metrics_set(s->conns_open, s->conns);
   maybe_finish(s);
 }
 
@@ -439,7 +439,7 @@ static int serve(spine_http_server *s, conn *c) {
     uv_buf_t b = uv_buf_init((char *)busy_answer, sizeof busy_answer - 1);
     uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     cut(c, SHUT_WR);
-    spine_metric_inc(s->conns_refused, 1);
+    spine_metrics_inc(s->conns_refused, 1);
     uv_close((uv_handle_t *)&c->tcp, on_accept_closed);
     return 0;
   }
@@ -452,7 +452,7 @@ static int serve(spine_http_server *s, conn *c) {
   if (s->open) s->open->prev = c;
   s->open = c;
   s->conns++;
-  spine_metric_set(s->conns_open, s->conns);
+  spine_metrics_set(s->conns_open, s->conns);
   h2o_accept(&s->accept, sock);
   return 0;
 }

@@ -68,7 +68,7 @@ static int valid_provider(const char *p, size_t len) {
 
 static void refuse(spine_webhooks *w, int outcome, spine_http_server_exchange *x, int status,
                    const char *kind, const char *msg) {
-  spine_metric_inc(w->outcome[outcome], 1);
+  spine_metrics_inc(w->outcome[outcome], 1);
   spine_webhook_error(x, status, kind, msg);
 }
 
@@ -197,15 +197,15 @@ static void on_webhook(void *data, spine_http_server_exchange *x) {
     snprintf(msg, sizeof msg, "the body is not JSON: %s", e.msg);
     return refuse(w, MALFORMED, x, 400, "invalid_argument", msg);
   }
-  spine_metric_inc(w->outcome[ACCEPTED], 1);
+  spine_metrics_inc(w->outcome[ACCEPTED], 1);
   spine_log_info("webhook", "webhook verified", "provider", provider, NULL);
   w->ops.deliver(w->data, &r, x);
   spine_buf_free(&headers);
 }
 
-int spine_webhooks_mount(spine_http_server *srv, spine_metrics *metrics,
-                         const spine_webhook_ops *ops, void *data, spine_webhooks **out,
-                         spine_err *e) {
+int spine_webhook_mount(spine_http_server *srv, spine_metrics *metrics,
+                        const spine_webhook_ops *ops, void *data, spine_webhooks **out,
+                        spine_err *e) {
   *out = NULL;
   spine_webhooks *w = calloc(1, sizeof *w);
   if (!w || !(w->L = luaL_newstate())) {
@@ -224,15 +224,15 @@ int spine_webhooks_mount(spine_http_server *srv, spine_metrics *metrics,
   }
   int rc = spine_http_server_route(srv, "POST", SPINE_WEBHOOK_PATH, on_webhook, w);
   if (rc) {
-    spine_webhooks_free(w);
+    spine_webhook_free(w);
     return spine_err_set(e, rc, "webhook", NULL, "cannot add the route");
   }
   *out = w;
   return 0;
 }
 
-int spine_webhooks_rate_limit(spine_webhooks *w, const spine_ratelimit_opts *o,
-                              int exempt_loopback) {
+int spine_webhook_rate_limit(spine_webhooks *w, const spine_ratelimit_opts *o,
+                             int exempt_loopback) {
   spine_ratelimit *rl = o->rate ? spine_ratelimit_new(o) : NULL;
   if (o->rate && !rl) return SPINE_ENOMEM;
   spine_ratelimit_free(w->limit);
@@ -241,7 +241,7 @@ int spine_webhooks_rate_limit(spine_webhooks *w, const spine_ratelimit_opts *o,
   return 0;
 }
 
-void spine_webhooks_free(spine_webhooks *w) {
+void spine_webhook_free(spine_webhooks *w) {
   if (!w) return;
   spine_ratelimit_free(w->limit);
   lua_close(w->L);

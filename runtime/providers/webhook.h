@@ -54,19 +54,18 @@ typedef struct spine_webhook_ops {
 } spine_webhook_ops;
 
 /* Adds the route to `srv`. `metrics` may be NULL; else counts spine_webhooks_total by outcome.
- * Returns 0 with *out (free with spine_webhooks_free after the server closed), or an error. */
-int spine_webhooks_mount(spine_http_server *srv, spine_metrics *metrics,
-                         const spine_webhook_ops *ops, void *data, spine_webhooks **out,
-                         spine_err *e);
-void spine_webhooks_free(spine_webhooks *w);
+ * Returns 0 with *out (free with spine_webhook_free after the server closed), or an error. */
+int spine_webhook_mount(spine_http_server *srv, spine_metrics *metrics,
+                        const spine_webhook_ops *ops, void *data, spine_webhooks **out,
+                        spine_err *e);
+void spine_webhook_free(spine_webhooks *w);
 
 /* Limits the webhooks one source address may send (ratelimit.h; IPv6 by /64): one over its
  * bucket is answered 429 with Retry-After (whole seconds, at least 1) before anything of it is
  * verified, and counted as outcome "rate_limited". `exempt_loopback`: clients on loopback are
  * not limited (a reverse proxy on the host, which would otherwise be one source for all).
  * Without this call nothing is limited. Returns 0 or SPINE_ENOMEM. */
-int spine_webhooks_rate_limit(spine_webhooks *w, const spine_ratelimit_opts *o,
-                              int exempt_loopback);
+int spine_webhook_rate_limit(spine_webhooks *w, const spine_ratelimit_opts *o, int exempt_loopback);
 
 /* The default secret lookup: $SPINE_SECRET_<PROVIDER>_WEBHOOK_SECRET (provider upper-cased).
  * `data` is unused. */

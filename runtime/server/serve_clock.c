@@ -21,7 +21,7 @@ typedef struct advance {
 
 static void now_json(spine_buf *b, int64_t ms, int manual) {
   char iso[32];
-  spine_time_format(ms, iso);
+  spine_duration_format_time(ms, iso);
   spine_buf_printf(b, "{\"clock\":\"%s\",\"now_ms\":%lld,\"now\":\"%s\"",
                    manual ? "manual" : "real", (long long)ms, iso);
 }
@@ -68,7 +68,7 @@ static int read_ms(const spine_jsondoc *v, int time, int64_t *ms, spine_err *e) 
   }
   if (v->type != SPINE_JSONDOC_STRING)
     return spine_err_set(e, SPINE_EINVAL, NULL, NULL, "a string or a number expected");
-  return time ? spine_time_parse(v->str, ms, e) : spine_duration_parse(v->str, ms, e);
+  return time ? spine_duration_parse_time(v->str, ms, e) : spine_duration_parse(v->str, ms, e);
 }
 
 static void post_advance(void *data, spine_http_server_exchange *x) {
@@ -116,7 +116,7 @@ static void post_advance(void *data, spine_http_server_exchange *x) {
   if (!rc && target < now) {
     rc = SPINE_EINVAL;
     char iso[32];
-    spine_time_format(now, iso);
+    spine_duration_format_time(now, iso);
     snprintf(msg, sizeof msg, "to: the clock does not go back (it is %s)", iso);
   }
   if (rc) {

@@ -180,11 +180,11 @@ int spine_server__http_start(uv_loop_t *loop, spine_engine *eng, spine_providers
   if (!rc) rc = spine_http_server_route(h->srv, "GET", "/metrics", metrics, h);
   if (!rc) rc = spine_server__clock_mount(h->srv, eng);
   if (!rc)
-    rc = spine_webhooks_mount(h->srv, h->metrics, &spine_server__webhook_ops, &h->hooks_data,
-                              &h->hooks, e);
+    rc = spine_webhook_mount(h->srv, h->metrics, &spine_server__webhook_ops, &h->hooks_data,
+                             &h->hooks, e);
   if (!rc)
-    rc = spine_webhooks_rate_limit(h->hooks, &settings->webhook_rate,
-                                   settings->webhook_exempt_loopback);
+    rc = spine_webhook_rate_limit(h->hooks, &settings->webhook_rate,
+                                  settings->webhook_exempt_loopback);
   if (rc) {
     if (!e || !e->code) spine_err_set(e, rc, "http", NULL, "cannot start the HTTP server");
     spine_server__http_stop(h); /* frees h once its handles are closed */
@@ -205,7 +205,7 @@ spine_metrics *spine_server__http_metrics(spine_server__http *h) {
 static void on_closed(void *data) {
   spine_server__http *h = data;
   if (--h->closing > 0) return;
-  spine_webhooks_free(h->hooks);
+  spine_webhook_free(h->hooks);
   spine_metrics_free(h->metrics);
   free(h);
 }

@@ -80,10 +80,10 @@ TEST_IMPL(http_server_routes_and_limits) {
   snprintf(u, sizeof u, "%s/elsewhere", base);
   call(&loop, cli, SPINE_HTTP_CLIENT_GET, u, NULL, NULL, 0, &missing);
   ASSERT_EQ(missing.status, 404);
-  ASSERT_EQ(spine_metric_value(spine_metrics_find(m, "spine_http_requests_total{code=\"2xx\"}")),
+  ASSERT_EQ(spine_metrics_value(spine_metrics_find(m, "spine_http_requests_total{code=\"2xx\"}")),
             1);
   /* 413 comes from h2o before a handler runs: only 405, 431 and 404 pass through ours */
-  ASSERT_EQ(spine_metric_value(spine_metrics_find(m, "spine_http_requests_total{code=\"4xx\"}")),
+  ASSERT_EQ(spine_metrics_value(spine_metrics_find(m, "spine_http_requests_total{code=\"4xx\"}")),
             3);
 
   int closed = 0;
@@ -165,7 +165,7 @@ static void raw_start(uv_loop_t *loop, raw *r, int port, const char *send, int n
 static double metric_value(spine_metrics *m, const char *name) {
   spine_metric *x = spine_metrics_find(m, name);
   ASSERT(x != NULL);
-  return spine_metric_value(x);
+  return spine_metrics_value(x);
 }
 
 /* Runs the loop until the server has accepted `n` connections that are still open. */
@@ -364,9 +364,9 @@ TEST_IMPL(metrics_render) {
   ASSERT(spine_metrics_add(m, SPINE_METRIC_GAUGE, "y", "again") == NULL);
   ASSERT(spine_metrics_add(m, SPINE_METRIC_GAUGE, "9bad", "bad") == NULL);
   ASSERT(spine_metrics_add(m, SPINE_METRIC_GAUGE, "bad{open", "bad") == NULL);
-  spine_metric_inc(a, 2);
-  spine_metric_inc(b, 1);
-  spine_metric_inc(b, 0.5);
+  spine_metrics_inc(a, 2);
+  spine_metrics_inc(b, 1);
+  spine_metrics_inc(b, 0.5);
   spine_buf out = SPINE_BUF_INIT;
   ASSERT_EQ(spine_metrics_render(m, &out), 0);
   ASSERT_STR_EQ(spine_buf_str(&out), "# HELP x_total X things\n"

@@ -166,7 +166,7 @@ static void call(fixture *f, const char *op, const char *extra, out *r) {
 static double metric(fixture *f, const char *name) {
   spine_metric *m = spine_metrics_find(f->metrics, name);
   if (!m) TEST_FAIL_("no metric %s", name);
-  return spine_metric_value(m);
+  return spine_metrics_value(m);
 }
 
 /* Runs the loop until a timer of `ms` fires: the way these tests let time pass. */

@@ -158,7 +158,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   spine_webhook_ops ops = {hook_secret, hook_verify, hook_deliver};
   spine_err e;
   spine_err_clear(&e);
-  FUZZ_CHECK(spine_webhooks_mount(fs.srv, NULL, &ops, NULL, &hooks, &e) == 0);
+  FUZZ_CHECK(spine_webhook_mount(fs.srv, NULL, &ops, NULL, &hooks, &e) == 0);
   return 0;
 }
 
