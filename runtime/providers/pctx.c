@@ -17,6 +17,7 @@
 #include "codec.h"
 #include "duration.h"
 #include "hmac.h"
+#include "lerror.h"
 #include "log.h"
 #include "mail.h"
 #include "sandbox.h"
@@ -81,13 +82,7 @@ static spine_pctx *running_effect(lua_State *L, const char *what) {
 /* Pushes an error table marked as p.transient / p.rejected made it. */
 static void push_error(lua_State *L, const char *kind, const char *code, const char *msg,
                        int details) {
-  lua_createtable(L, 0, 4);
-  lua_pushstring(L, kind);
-  lua_setfield(L, -2, "kind");
-  lua_pushstring(L, code);
-  lua_setfield(L, -2, "code");
-  lua_pushstring(L, msg);
-  lua_setfield(L, -2, "message");
+  spine_lerror_push(L, kind, code, msg, NULL);
   if (details) {
     lua_pushvalue(L, details);
     lua_setfield(L, -2, "details");
@@ -106,12 +101,19 @@ static int is_marked(lua_State *L, int idx) {
 
 /* ---- p.transient, p.rejected ---- */
 
-static int p_error(lua_State *L) {
-  const char *kind = lua_tostring(L, lua_upvalueindex(1));
+static int p_error(lua_State *L, const char *kind) {
   const char *msg = luaL_checkstring(L, 1);
   lua_settop(L, 2);
   push_error(L, kind, kind, msg, lua_isnil(L, 2) ? 0 : 2);
   return 1;
+}
+
+static int p_transient(lua_State *L) {
+  return p_error(L, "transient");
+}
+
+static int p_rejected(lua_State *L) {
+  return p_error(L, "rejected");
 }
 
 static int err_tostring(lua_State *L) {
@@ -599,42 +601,39 @@ static void push_readonly_funcs(lua_State *L, const luaL_Reg *fns, int verbs) {
 }
 
 void spine_pctx_open(lua_State *L, spine_pctx_host *h) {
+  /* What every p has besides its call's own fields (push_p); http and email are placeholders
+   * here, replaced by their tables below. */
+  static const luaL_Reg members[] = {
+      {"http", NULL},
+      {"email", NULL},
+      {"transient", p_transient},
+      {"rejected", p_rejected},
+      {"secret", p_secret},
+      {"log", p_log},
+      {"render", p_render},
+      {"hmac_sha256", p_hmac_sha256},
+      {"equal", p_equal},
+      {"urlencode", p_urlencode},
+      {NULL, NULL},
+  };
+  /* In spine_http_client_verb order: the upvalue is the verb. */
+  static const luaL_Reg verbs[] = {{"get", p_http},   {"post", p_http},   {"put", p_http},
+                                   {"patch", p_http}, {"delete", p_http}, {NULL, NULL}};
+  static const luaL_Reg email[] = {{"send", p_email_send}, {NULL, NULL}};
   lua_pushlightuserdata(L, h);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &host_key);
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 2);
   lua_pushcfunction(L, err_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &err_mt_key);
 
-  lua_createtable(L, 0, 8);
-  /* In spine_http_client_verb order: the upvalue is the verb. */
-  static const luaL_Reg verbs[] = {{"get", p_http},   {"post", p_http},   {"put", p_http},
-                                   {"patch", p_http}, {"delete", p_http}, {NULL, NULL}};
+  luaL_newlib(L, members);
   push_readonly_funcs(L, verbs, 1);
   lua_setfield(L, -2, "http");
-  static const luaL_Reg email[] = {{"send", p_email_send}, {NULL, NULL}};
   push_readonly_funcs(L, email, 0);
   lua_setfield(L, -2, "email");
-  lua_pushstring(L, "transient");
-  lua_pushcclosure(L, p_error, 1);
-  lua_setfield(L, -2, "transient");
-  lua_pushstring(L, "rejected");
-  lua_pushcclosure(L, p_error, 1);
-  lua_setfield(L, -2, "rejected");
-  lua_pushcfunction(L, p_secret);
-  lua_setfield(L, -2, "secret");
-  lua_pushcfunction(L, p_log);
-  lua_setfield(L, -2, "log");
-  lua_pushcfunction(L, p_render);
-  lua_setfield(L, -2, "render");
-  lua_pushcfunction(L, p_hmac_sha256);
-  lua_setfield(L, -2, "hmac_sha256");
-  lua_pushcfunction(L, p_equal);
-  lua_setfield(L, -2, "equal");
-  lua_pushcfunction(L, p_urlencode);
-  lua_setfield(L, -2, "urlencode");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &proto_key);
 }
 
@@ -714,13 +713,8 @@ static void set_result(spine_pctx *a, spine_provider_kind kind, const char *code
 
 /* "file:line" of the innermost Lua function on the stack of `co`, or the function's own. */
 static void where_of(spine_pctx *a, char *out, size_t size) {
-  lua_Debug ar;
-  for (int level = 0; a->co && lua_getstack(a->co, level, &ar); level++)
-    if (lua_getinfo(a->co, "Sl", &ar) && ar.currentline > 0 && ar.source[0] == '@') {
-      snprintf(out, size, "%s:%d", ar.short_src, ar.currentline);
-      return;
-    }
-  snprintf(out, size, "%s:%d", a->file, a->fn_line);
+  if (!a->co || !spine_lerror_where(a->co, out, size))
+    snprintf(out, size, "%s:%d", a->file, a->fn_line);
 }
 
 /* The coroutine ended with an error (status `st`, the value on top): how the call failed. */
