@@ -106,48 +106,14 @@ static inline int set_has(const charset *s, int c) {
   return (int)(s->bits[c >> 5] >> (c & 31) & 1);
 }
 
-/* Whether byte c is in %cl: a class letter (upper case for the complement), else cl itself. */
-static int in_class(int c, int cl) {
-  int r;
-  switch (tolower(cl)) {
-    case 'a':
-      r = isalpha(c);
-      break;
-    case 'c':
-      r = iscntrl(c);
-      break;
-    case 'd':
-      r = isdigit(c);
-      break;
-    case 'g':
-      r = isgraph(c);
-      break;
-    case 'l':
-      r = islower(c);
-      break;
-    case 'p':
-      r = ispunct(c);
-      break;
-    case 's':
-      r = isspace(c);
-      break;
-    case 'u':
-      r = isupper(c);
-      break;
-    case 'w':
-      r = isalnum(c);
-      break;
-    case 'x':
-      r = isxdigit(c);
-      break;
-    case 'z': /* deprecated since 5.2, still there: the zero byte */
-      r = c == 0;
-      break;
-    default:
-      return cl == c;
-  }
-  return isupper(cl) ? !r : r != 0;
+static int is_zero(int c) {
+  return c == 0; /* %z, deprecated since 5.2, still there: the zero byte */
 }
+
+/* The test of each class, in the order of letters[]. */
+static int (*const class_tests[])(int) = {isalpha, iscntrl, isdigit, isgraph,  islower, ispunct,
+                                          isspace, isupper, isalnum, isxdigit, is_zero};
+_Static_assert(sizeof class_tests / sizeof class_tests[0] == NCLASSES, "a test per class letter");
 
 static int is_class(int cl) {
   return cl && strchr(letters, tolower(cl)) != NULL;
@@ -833,7 +799,7 @@ void spine_lpattern_register(lua_State *L, int idx, spine_lpattern_charge charge
   memset(lib->classes, 0, sizeof lib->classes);
   for (size_t i = 0; i < NCLASSES; i++)
     for (int c = 0; c < 256; c++) {
-      charset *s = &lib->classes[2 * i + !in_class(c, letters[i])];
+      charset *s = &lib->classes[2 * i + !class_tests[i](c)];
       set_add(s, c);
     }
   luaL_setfuncs(L, fns, 1);
