@@ -337,6 +337,13 @@ static void skip_ws(dec *d) {
     d->p++;
 }
 
+/* Steps over byte c if it comes next: 1, else 0. */
+static int accept(dec *d, unsigned char c) {
+  if (d->p == d->end || *d->p != c) return 0;
+  d->p++;
+  return 1;
+}
+
 /* Two passes: the first finds the end and validates every escape, so a string without escapes
  * (the usual case) is pushed straight from the input, and the second, writing into a Lua
  * buffer sized to the raw length (unescaping only shrinks), cannot fail half-way. */
@@ -495,24 +502,14 @@ static int parse_array(dec *d, int depth) {
   d->p++;
   lua_newtable(d->L);
   skip_ws(d);
-  if (d->p < d->end && *d->p == ']') {
-    d->p++;
-    return 0;
-  }
+  if (accept(d, ']')) return 0;
   for (lua_Integer i = 1;; i++) {
     int rc = parse_value(d, depth);
     if (rc) return rc;
     lua_rawseti(d->L, -2, i); /* a null leaves a hole */
     skip_ws(d);
-    if (d->p < d->end && *d->p == ',') {
-      d->p++;
-      continue;
-    }
-    if (d->p < d->end && *d->p == ']') {
-      d->p++;
-      return 0;
-    }
-    return fail(d, d->p, "expected ',' or ']'");
+    if (accept(d, ']')) return 0;
+    if (!accept(d, ',')) return fail(d, d->p, "expected ',' or ']'");
   }
 }
 
@@ -521,30 +518,19 @@ static int parse_object(dec *d, int depth) {
   d->p++;
   lua_newtable(d->L);
   skip_ws(d);
-  if (d->p < d->end && *d->p == '}') {
-    d->p++;
-    return 0;
-  }
+  if (accept(d, '}')) return 0;
   for (;;) {
     skip_ws(d);
     if (d->p == d->end || *d->p != '"') return fail(d, d->p, "expected a string key");
     int rc = parse_string(d);
     if (rc) return rc;
     skip_ws(d);
-    if (d->p == d->end || *d->p != ':') return fail(d, d->p, "expected ':'");
-    d->p++;
+    if (!accept(d, ':')) return fail(d, d->p, "expected ':'");
     if ((rc = parse_value(d, depth))) return rc;
     lua_rawset(d->L, -3); /* duplicate keys: the last wins */
     skip_ws(d);
-    if (d->p < d->end && *d->p == ',') {
-      d->p++;
-      continue;
-    }
-    if (d->p < d->end && *d->p == '}') {
-      d->p++;
-      return 0;
-    }
-    return fail(d, d->p, "expected ',' or '}'");
+    if (accept(d, '}')) return 0;
+    if (!accept(d, ',')) return fail(d, d->p, "expected ',' or '}'");
   }
 }
 
