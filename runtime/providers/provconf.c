@@ -307,17 +307,18 @@ static int readonly_len(lua_State *L) {
 }
 
 void spine_provconf_push_readonly(lua_State *L, int idx) {
+  static const luaL_Reg mt[] = {
+      {"__newindex", read_only},
+      {"__pairs", readonly_pairs},
+      {"__len", readonly_len},
+      {NULL, NULL},
+  };
   idx = lua_absindex(L, idx);
   lua_createtable(L, 0, 0);
   lua_createtable(L, 0, 5);
+  luaL_setfuncs(L, mt, 0);
   lua_pushvalue(L, idx);
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, read_only);
-  lua_setfield(L, -2, "__newindex");
-  lua_pushcfunction(L, readonly_pairs);
-  lua_setfield(L, -2, "__pairs");
-  lua_pushcfunction(L, readonly_len);
-  lua_setfield(L, -2, "__len");
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
   lua_setmetatable(L, -2);

@@ -465,20 +465,21 @@ static void run_attempt(spine_provider_call *c) {
   spine_router_provider *p = c->p;
   spine_router_channel *ch = &p->channels[c->current];
   c->state = CALL_RUNNING;
-  spine_pctx_target t = {0};
-  t.provider = p->name;
-  t.file = p->file;
-  t.channel = ch->name;
-  t.operation = c->operation;
-  t.table_ref = ch->ops_ref;
-  t.field = c->operation;
-  t.config_ref = p->config_ref;
-  t.settings = p->settings;
-  t.idempotency_key = c->key;
-  t.traceparent = c->traceparent;
-  t.workflow_id = c->workflow_id;
-  t.args_json = c->args;
-  t.timeout_ms = c->timeout_ms;
+  spine_pctx_target t = {
+      .provider = p->name,
+      .file = p->file,
+      .channel = ch->name,
+      .operation = c->operation,
+      .table_ref = ch->ops_ref,
+      .field = c->operation,
+      .config_ref = p->config_ref,
+      .settings = p->settings,
+      .idempotency_key = c->key,
+      .traceparent = c->traceparent,
+      .workflow_id = c->workflow_id,
+      .args_json = c->args,
+      .timeout_ms = c->timeout_ms,
+  };
   if (spine_pctx_start(c->r->host, &t, on_attempt, c, &c->attempt)) {
     spine_pctx_result res;
     memset(&res, 0, sizeof res);
