@@ -362,27 +362,15 @@ static int parse_string(dec *d) {
     }
     escaped = 1;
     if (++p == end) return fail(d, open, "unterminated string");
-    switch (*p) {
-      case '"':
-      case '\\':
-      case '/':
-      case 'b':
-      case 'f':
-      case 'n':
-      case 'r':
-      case 't':
-        p++;
-        break;
-      case 'u': {
-        const char *next;
-        long cp = spine_jsondoc_read_u((const char *)p, (const char *)end, &next);
-        p = (const unsigned char *)next;
-        if (cp < 0) return fail(d, p, "invalid \\u escape (4 hex digits; surrogates in pairs)");
-        break;
-      }
-      default:
-        return fail(d, p - 1, "invalid escape");
+    if (spine_jsondoc_unescape(*p) >= 0) {
+      p++;
+      continue;
     }
+    if (*p != 'u') return fail(d, p - 1, "invalid escape");
+    const char *next;
+    long cp = spine_jsondoc_read_u((const char *)p, (const char *)end, &next);
+    p = (const unsigned char *)next;
+    if (cp < 0) return fail(d, p, "invalid \\u escape (4 hex digits; surrogates in pairs)");
   }
   d->p = p + 1;
   size_t rawlen = (size_t)(p - s);
@@ -399,34 +387,14 @@ static int parse_string(dec *d) {
       continue;
     }
     q++;
-    switch (*q) {
-      case 'b':
-        o[n++] = '\b';
-        break;
-      case 'f':
-        o[n++] = '\f';
-        break;
-      case 'n':
-        o[n++] = '\n';
-        break;
-      case 'r':
-        o[n++] = '\r';
-        break;
-      case 't':
-        o[n++] = '\t';
-        break;
-      case 'u': {
-        const char *next;
-        n += spine_jsondoc_utf8(o + n,
-                                spine_jsondoc_read_u((const char *)q, (const char *)end, &next));
-        q = (const unsigned char *)next;
-        continue;
-      }
-      default: /* " \ / */
-        o[n++] = (char)*q;
-        break;
+    if (*q == 'u') { /* valid: the first pass read it */
+      const char *next;
+      n += spine_jsondoc_utf8(o + n,
+                              spine_jsondoc_read_u((const char *)q, (const char *)end, &next));
+      q = (const unsigned char *)next;
+    } else {
+      o[n++] = (char)spine_jsondoc_unescape(*q++);
     }
-    q++;
   }
   luaL_pushresultsize(&b, n);
   return 0;
