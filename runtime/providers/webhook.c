@@ -16,8 +16,7 @@
 #include "codec.h"
 #include "hmac.h"
 #include "log.h"
-
-#define MAX_PROVIDER 64
+#include "providers.h"
 
 enum { ACCEPTED, UNKNOWN, UNAUTHORIZED, MALFORMED, OTHER, LIMITED, OUTCOMES };
 static const char *const outcome_names[OUTCOMES] = {
@@ -42,28 +41,6 @@ void spine_webhook_error(spine_http_server_exchange *x, int status, const char *
   spine_buf_puts(&b, "}}\n");
   spine_http_server_respond(x, status, "application/json", spine_buf_str(&b), b.len);
   spine_buf_free(&b);
-}
-
-int spine_webhook_env_secret(void *data, const char *provider, char *out, size_t size) {
-  (void)data;
-  char name[MAX_PROVIDER + 64] = "SPINE_SECRET_";
-  size_t n = strlen(name);
-  for (const char *p = provider; *p && n < sizeof name - 20; p++)
-    name[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
-  snprintf(name + n, sizeof name - n, "_WEBHOOK_SECRET");
-  const char *v = getenv(name);
-  if (!v || !*v || strlen(v) >= size) return -1;
-  memcpy(out, v, strlen(v) + 1);
-  return (int)strlen(v);
-}
-
-static int valid_provider(const char *p, size_t len) {
-  if (len == 0 || len > MAX_PROVIDER) return 0;
-  for (size_t i = 0; i < len; i++)
-    if (!(islower((unsigned char)p[i]) || isdigit((unsigned char)p[i]) || p[i] == '_' ||
-          p[i] == '-'))
-      return 0;
-  return 1;
 }
 
 static void refuse(spine_webhooks *w, int outcome, spine_http_server_exchange *x, int status,
@@ -151,8 +128,9 @@ static void on_webhook(void *data, spine_http_server_exchange *x) {
   if (over_rate(w, x)) return; /* first: a refused request costs no verification */
   size_t plen;
   const char *p = spine_http_server_path_rest(x, &plen);
-  if (!valid_provider(p, plen)) return refuse(w, UNKNOWN, x, 404, "not_found", "no such provider");
-  char provider[MAX_PROVIDER + 1];
+  if (!spine_providers_valid_name(p, plen))
+    return refuse(w, UNKNOWN, x, 404, "not_found", "no such provider");
+  char provider[SPINE_PROVIDERS_NAME_MAX + 1];
   memcpy(provider, p, plen);
   provider[plen] = '\0';
   spine_buf headers = SPINE_BUF_INIT;

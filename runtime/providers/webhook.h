@@ -67,10 +67,6 @@ void spine_webhook_free(spine_webhooks *w);
  * Without this call nothing is limited. Returns 0 or SPINE_ENOMEM. */
 int spine_webhook_rate_limit(spine_webhooks *w, const spine_ratelimit_opts *o, int exempt_loopback);
 
-/* The default secret lookup: $SPINE_SECRET_<PROVIDER>_WEBHOOK_SECRET (provider upper-cased).
- * `data` is unused. */
-int spine_webhook_env_secret(void *data, const char *provider, char *out, size_t size);
-
 /* Answers `x` with {"error": {"kind", "message"}} and `status`. */
 void spine_webhook_error(spine_http_server_exchange *x, int status, const char *kind,
                          const char *msg);
