@@ -900,7 +900,7 @@ int spine_engine_start(spine_engine *eng, const char *playbook, const char *inpu
   if (rc) return rc;
   char id[37], trace[33];
   spine_uuid(id);
-  spine_trace_id(trace);
+  spine_uuid_trace_id(trace);
   spine_wf *wf = wf_new(eng, id, v, v->name, trace, NULL, 0);
   if (!wf) return spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");
   pending_new(wf, strdup(input), NULL, NULL);
