@@ -337,6 +337,13 @@ static void skip_ws(dec *d) {
     d->p++;
 }
 
+/* Steps over byte c if it comes next: 1, else 0. */
+static int accept(dec *d, unsigned char c) {
+  if (d->p == d->end || *d->p != c) return 0;
+  d->p++;
+  return 1;
+}
+
 /* Two passes: the first finds the end and validates every escape, so a string without escapes
  * (the usual case) is pushed straight from the input, and the second, writing into a Lua
  * buffer sized to the raw length (unescaping only shrinks), cannot fail half-way. */
@@ -355,27 +362,15 @@ static int parse_string(dec *d) {
     }
     escaped = 1;
     if (++p == end) return fail(d, open, "unterminated string");
-    switch (*p) {
-      case '"':
-      case '\\':
-      case '/':
-      case 'b':
-      case 'f':
-      case 'n':
-      case 'r':
-      case 't':
-        p++;
-        break;
-      case 'u': {
-        const char *next;
-        long cp = spine_jsondoc_read_u((const char *)p, (const char *)end, &next);
-        p = (const unsigned char *)next;
-        if (cp < 0) return fail(d, p, "invalid \\u escape (4 hex digits; surrogates in pairs)");
-        break;
-      }
-      default:
-        return fail(d, p - 1, "invalid escape");
+    if (spine_jsondoc_unescape(*p) >= 0) {
+      p++;
+      continue;
     }
+    if (*p != 'u') return fail(d, p - 1, "invalid escape");
+    const char *next;
+    long cp = spine_jsondoc_read_u((const char *)p, (const char *)end, &next);
+    p = (const unsigned char *)next;
+    if (cp < 0) return fail(d, p, "invalid \\u escape (4 hex digits; surrogates in pairs)");
   }
   d->p = p + 1;
   size_t rawlen = (size_t)(p - s);
@@ -392,34 +387,14 @@ static int parse_string(dec *d) {
       continue;
     }
     q++;
-    switch (*q) {
-      case 'b':
-        o[n++] = '\b';
-        break;
-      case 'f':
-        o[n++] = '\f';
-        break;
-      case 'n':
-        o[n++] = '\n';
-        break;
-      case 'r':
-        o[n++] = '\r';
-        break;
-      case 't':
-        o[n++] = '\t';
-        break;
-      case 'u': {
-        const char *next;
-        n += spine_jsondoc_utf8(o + n,
-                                spine_jsondoc_read_u((const char *)q, (const char *)end, &next));
-        q = (const unsigned char *)next;
-        continue;
-      }
-      default: /* " \ / */
-        o[n++] = (char)*q;
-        break;
+    if (*q == 'u') { /* valid: the first pass read it */
+      const char *next;
+      n += spine_jsondoc_utf8(o + n,
+                              spine_jsondoc_read_u((const char *)q, (const char *)end, &next));
+      q = (const unsigned char *)next;
+    } else {
+      o[n++] = (char)spine_jsondoc_unescape(*q++);
     }
-    q++;
   }
   luaL_pushresultsize(&b, n);
   return 0;
@@ -495,24 +470,14 @@ static int parse_array(dec *d, int depth) {
   d->p++;
   lua_newtable(d->L);
   skip_ws(d);
-  if (d->p < d->end && *d->p == ']') {
-    d->p++;
-    return 0;
-  }
+  if (accept(d, ']')) return 0;
   for (lua_Integer i = 1;; i++) {
     int rc = parse_value(d, depth);
     if (rc) return rc;
     lua_rawseti(d->L, -2, i); /* a null leaves a hole */
     skip_ws(d);
-    if (d->p < d->end && *d->p == ',') {
-      d->p++;
-      continue;
-    }
-    if (d->p < d->end && *d->p == ']') {
-      d->p++;
-      return 0;
-    }
-    return fail(d, d->p, "expected ',' or ']'");
+    if (accept(d, ']')) return 0;
+    if (!accept(d, ',')) return fail(d, d->p, "expected ',' or ']'");
   }
 }
 
@@ -521,30 +486,19 @@ static int parse_object(dec *d, int depth) {
   d->p++;
   lua_newtable(d->L);
   skip_ws(d);
-  if (d->p < d->end && *d->p == '}') {
-    d->p++;
-    return 0;
-  }
+  if (accept(d, '}')) return 0;
   for (;;) {
     skip_ws(d);
     if (d->p == d->end || *d->p != '"') return fail(d, d->p, "expected a string key");
     int rc = parse_string(d);
     if (rc) return rc;
     skip_ws(d);
-    if (d->p == d->end || *d->p != ':') return fail(d, d->p, "expected ':'");
-    d->p++;
+    if (!accept(d, ':')) return fail(d, d->p, "expected ':'");
     if ((rc = parse_value(d, depth))) return rc;
     lua_rawset(d->L, -3); /* duplicate keys: the last wins */
     skip_ws(d);
-    if (d->p < d->end && *d->p == ',') {
-      d->p++;
-      continue;
-    }
-    if (d->p < d->end && *d->p == '}') {
-      d->p++;
-      return 0;
-    }
-    return fail(d, d->p, "expected ',' or '}'");
+    if (accept(d, '}')) return 0;
+    if (!accept(d, ',')) return fail(d, d->p, "expected ',' or '}'");
   }
 }
 

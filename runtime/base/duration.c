@@ -74,7 +74,7 @@ static int64_t days_from_civil(int y, int m, int d) {
   return era * 146097 + doe - 719468;
 }
 
-int spine_time_parse(const char *s, int64_t *ms, spine_err *e) {
+int spine_duration_parse_time(const char *s, int64_t *ms, spine_err *e) {
   int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0;
   size_t n = strlen(s);
   if (n < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
@@ -104,10 +104,10 @@ bad:
                        "bad time \"%s\" (expected \"YYYY-MM-DD\" or \"YYYY-MM-DDTHH:MM:SSZ\")", s);
 }
 
-void spine_time_format(int64_t ms, char out[32]) {
+void spine_duration_format_time(int64_t ms, char out[32]) {
   /* Floored, not truncated: 1969-12-31T23:59:59.500Z is -500 ms, second -1 and 500 ms of it.
    * The year is written with four digits at least ("0999", which strftime's %Y writes "999"),
-   * so that every time spine_time_parse reads is formatted back as it reads it. */
+   * so that every time spine_duration_parse_time reads is formatted back as it reads it. */
   int64_t secs = ms / 1000, frac = ms % 1000;
   if (frac < 0) secs--, frac += 1000;
   time_t t = (time_t)secs;

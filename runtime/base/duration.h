@@ -10,8 +10,8 @@
 /* Parses a duration string into milliseconds. Returns 0 or SPINE_EINVAL (e->msg says why). */
 int spine_duration_parse(const char *s, int64_t *ms, spine_err *e);
 /* Parses an ISO 8601 date or UTC date-time into milliseconds since the epoch. */
-int spine_time_parse(const char *s, int64_t *ms, spine_err *e);
+int spine_duration_parse_time(const char *s, int64_t *ms, spine_err *e);
 /* Formats ms since the epoch as "2026-12-01T10:00:00.000Z" into out[32]. */
-void spine_time_format(int64_t ms, char out[32]);
+void spine_duration_format_time(int64_t ms, char out[32]);
 
 #endif

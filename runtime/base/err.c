@@ -33,7 +33,7 @@ void spine_err_clear(spine_err *e) {
   e->where[0] = e->field[0] = e->msg[0] = '\0';
 }
 
-const char *spine_strerror(int code) {
+const char *spine_err_text(int code) {
   switch (code) {
 #define XX(name, kind, text)                                                                       \
   case SPINE_##name:                                                                               \
@@ -61,6 +61,6 @@ const char *spine_err_kind(int code) {
 
 const char *spine_err_format(const spine_err *e, char *out, size_t size) {
   snprintf(out, size, "%s%s%s%s%s", e->where, e->where[0] ? ": " : "", e->field,
-           e->field[0] ? ": " : "", e->msg[0] ? e->msg : spine_strerror(e->code));
+           e->field[0] ? ": " : "", e->msg[0] ? e->msg : spine_err_text(e->code));
   return out;
 }

@@ -53,7 +53,7 @@ int spine_err_set(spine_err *e, int code, const char *where, const char *field, 
 /* Clears `e` (may be NULL). */
 void spine_err_clear(spine_err *e);
 /* Static text for a code ("invalid argument"); UV_E* codes map to uv_strerror. */
-const char *spine_strerror(int code);
+const char *spine_err_text(int code);
 /* Static Lua-visible kind for a code ("invalid_argument"); "internal" for unknown codes. */
 const char *spine_err_kind(int code);
 /* Formats "where: field: msg" into out (always NUL-terminated). Returns out. */

@@ -99,6 +99,12 @@ size_t spine_jsondoc_utf8(char o[4], long cp) {
   return 4;
 }
 
+int spine_jsondoc_unescape(int esc) {
+  static const char letters[] = "\"\\/bfnrt", bytes[] = "\"\\/\b\f\n\r\t";
+  const char *at = esc ? strchr(letters, esc) : NULL;
+  return at ? bytes[at - letters] : -1;
+}
+
 /* At the opening quote; returns a malloc'd string or NULL (error set). */
 static char *parse_string(parser *ps) {
   spine_buf b = SPINE_BUF_INIT;
@@ -120,10 +126,9 @@ static char *parse_string(parser *ps) {
     }
     char esc = ps->p[1];
     ps->p += 2;
-    const char *simple = strchr("\"\\/bfnrt", esc);
-    if (esc && simple) {
-      static const char out[] = "\"\\/\b\f\n\r\t";
-      spine_buf_putc(&b, out[simple - "\"\\/bfnrt"]);
+    int simple = spine_jsondoc_unescape(esc);
+    if (simple >= 0) {
+      spine_buf_putc(&b, (char)simple);
       continue;
     }
     const char *next;

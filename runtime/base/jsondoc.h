@@ -44,5 +44,8 @@ const char *spine_jsondoc_type_name(spine_jsondoc_type t);
 long spine_jsondoc_read_u(const char *p, const char *end, const char **next);
 /* Writes code point `cp` (0 to 0x10FFFF) as UTF-8 into o[4]; returns how many bytes. */
 size_t spine_jsondoc_utf8(char o[4], long cp);
+/* The byte a one-letter escape stands for (`esc` is the letter after the backslash: " \ / b f
+ * n r t), or -1 for any other. */
+int spine_jsondoc_unescape(int esc);
 
 #endif

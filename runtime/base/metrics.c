@@ -95,15 +95,15 @@ int spine_metrics_add_fn(spine_metrics *m, spine_metric_type type, const char *n
   return 0;
 }
 
-void spine_metric_inc(spine_metric *x, double by) {
+void spine_metrics_inc(spine_metric *x, double by) {
   if (x) x->value += by;
 }
 
-void spine_metric_set(spine_metric *x, double value) {
+void spine_metrics_set(spine_metric *x, double value) {
   if (x) x->value = value;
 }
 
-double spine_metric_value(const spine_metric *x) {
+double spine_metrics_value(const spine_metric *x) {
   return x->read ? x->read(x->data) : x->value;
 }
 
@@ -124,8 +124,8 @@ int spine_metrics_render(spine_metrics *m, spine_buf *out) {
                           x->name, x->type == SPINE_METRIC_COUNTER ? "counter" : "gauge");
     for (int j = i; j < m->n && !rc; j++)
       if (same_family(m->items[j], x))
-        rc =
-            spine_buf_printf(out, "%s %.17g\n", m->items[j]->name, spine_metric_value(m->items[j]));
+        rc = spine_buf_printf(out, "%s %.17g\n", m->items[j]->name,
+                              spine_metrics_value(m->items[j]));
   }
   return rc;
 }

@@ -28,9 +28,9 @@ int spine_metrics_add_fn(spine_metrics *m, spine_metric_type type, const char *n
 /* The metric of that exact name, or NULL. */
 spine_metric *spine_metrics_find(spine_metrics *m, const char *name);
 
-void spine_metric_inc(spine_metric *x, double by);
-void spine_metric_set(spine_metric *x, double value);
-double spine_metric_value(const spine_metric *x);
+void spine_metrics_inc(spine_metric *x, double by);
+void spine_metrics_set(spine_metric *x, double value);
+double spine_metrics_value(const spine_metric *x);
 
 /* Appends the text exposition of every metric, families in registration order. */
 int spine_metrics_render(spine_metrics *m, spine_buf *out);

@@ -49,6 +49,6 @@ void spine_uuid(char out[37]) {
            (unsigned long long)(b & 0xFFFFFFFFFFFFull));
 }
 
-void spine_trace_id(char out[33]) {
+void spine_uuid_trace_id(char out[33]) {
   snprintf(out, 33, "%016llx%016llx", (unsigned long long)next(), (unsigned long long)next());
 }

@@ -210,9 +210,9 @@ void spine_cli__print_workflow_row(PGresult *r) {
 int spine_cli__since(const char *v, char out[32]) {
   int64_t ms;
   if (!spine_duration_parse(v, &ms, NULL))
-    spine_time_format((int64_t)time(NULL) * 1000 - ms, out);
-  else if (!spine_time_parse(v, &ms, NULL))
-    spine_time_format(ms, out);
+    spine_duration_format_time((int64_t)time(NULL) * 1000 - ms, out);
+  else if (!spine_duration_parse_time(v, &ms, NULL))
+    spine_duration_format_time(ms, out);
   else
     return -1;
   return 0;

@@ -126,7 +126,7 @@ int spine_cli_intent(int argc, char **argv) {
     return spine_cli__fail(json, &cs.err, NULL);
   }
   char trace_id[33];
-  spine_trace_id(trace_id);
+  spine_uuid_trace_id(trace_id);
   char who[128];
   snprintf(who, sizeof who, "%s", actor);
   rc = run_intent(in, L, who, trace_id, &cs);

@@ -97,7 +97,7 @@ static void check_usage(const spine_manifest_set *set, int idle_days, problems *
     const spine_manifest *m = set->items[i];
     char where[128];
     snprintf(where, sizeof where, "%s:%d", m->path, m->ends_line);
-    if (m->ends && !spine_time_parse(m->ends, &ends, NULL) && ends + 86400000 <= now) {
+    if (m->ends && !spine_duration_parse_time(m->ends, &ends, NULL) && ends + 86400000 <= now) {
       char msg[160];
       snprintf(msg, sizeof msg, "the experiment ended on %s: conclude it or extend it", m->ends);
       warn(p, where, "experiment.ends", msg);

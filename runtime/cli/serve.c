@@ -62,7 +62,7 @@ int spine_cli_serve(int argc, char **argv) {
   if (!clock) clock = getenv("SPINE_CLOCK");
   if (clock && strcmp(clock, "real")) {
     if (strncmp(clock, "manual", 6) || (clock[6] && clock[6] != '=') ||
-        (clock[6] == '=' && spine_time_parse(clock + 7, &o.clock_start, &e))) {
+        (clock[6] == '=' && spine_duration_parse_time(clock + 7, &o.clock_start, &e))) {
       fprintf(stderr, "spine serve: --clock must be real, manual or manual=TIME (ISO 8601)%s%s\n",
               e.msg[0] ? ": " : "", e.msg);
       return SPINE_EXIT_USAGE;

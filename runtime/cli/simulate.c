@@ -135,7 +135,7 @@ typedef struct sim sim;
 typedef struct delayed {
   uv_timer_t timer;
   sim *s;
-  spine_http_exchange *x; /* NULL once aborted */
+  spine_http_server_exchange *x; /* NULL once aborted */
   int status;
   char *body;
   size_t len;
@@ -151,7 +151,7 @@ typedef struct callback {
   char *body;
   size_t len;
   long long signed_at; /* the X-Spine-Timestamp sent, 0 before the first attempt */
-  spine_http_call *call;
+  spine_http_client_call *call;
   struct callback *prev, *next;
 } callback;
 
@@ -207,10 +207,10 @@ static void drop_delay(delayed *d) {
   uv_close((uv_handle_t *)&d->timer, on_delay_closed);
 }
 
-static void send_answer(spine_http_exchange *x, int status, const char *body, size_t len,
+static void send_answer(spine_http_server_exchange *x, int status, const char *body, size_t len,
                         int replayed) {
-  if (replayed) spine_http_add_header(x, "Idempotent-Replayed", "true");
-  spine_http_respond(x, status, "application/json", body, len);
+  if (replayed) spine_http_server_add_header(x, "Idempotent-Replayed", "true");
+  spine_http_server_respond(x, status, "application/json", body, len);
 }
 
 static void on_delay(uv_timer_t *t) {
@@ -224,7 +224,8 @@ static void on_delay_abort(void *data) {
 }
 
 /* Answers now, or after --latency. */
-static void answer(sim *s, spine_http_exchange *x, int status, const char *body, int replayed) {
+static void answer(sim *s, spine_http_server_exchange *x, int status, const char *body,
+                   int replayed) {
   size_t len = strlen(body);
   delayed *d = s->latency > 0 ? calloc(1, sizeof *d) : NULL;
   if (d) d->body = malloc(len + 1);
@@ -242,7 +243,7 @@ static void answer(sim *s, spine_http_exchange *x, int status, const char *body,
   d->next = s->delays;
   if (s->delays) s->delays->prev = d;
   s->delays = d;
-  spine_http_on_abort(x, on_delay_abort, d);
+  spine_http_server_on_abort(x, on_delay_abort, d);
   uv_timer_init(&s->loop, &d->timer);
   uv_timer_start(&d->timer, on_delay, (uint64_t)s->latency, 0);
 }
@@ -266,13 +267,13 @@ static void drop_callback(callback *c) {
   else
     s->callbacks = c->next;
   if (c->next) c->next->prev = c->prev;
-  if (c->call) spine_http_cancel(c->call);
+  if (c->call) spine_http_client_cancel(c->call);
   uv_close((uv_handle_t *)&c->timer, on_callback_closed);
 }
 
 static void on_callback_timer(uv_timer_t *t);
 
-static void on_callback_answer(void *data, const spine_http_response *r) {
+static void on_callback_answer(void *data, const spine_http_client_response *r) {
   callback *c = data;
   sim *s = c->s;
   c->call = NULL;
@@ -316,8 +317,8 @@ static void on_callback_timer(uv_timer_t *t) {
   snprintf(sig, sizeof sig, "X-Spine-Signature: sha256=%s", hex);
   snprintf(stamp, sizeof stamp, "X-Spine-Timestamp: %lld", now);
   const char *headers[] = {"Content-Type: application/json", stamp, sig, NULL};
-  spine_http_request req = {0};
-  req.method = SPINE_HTTP_POST;
+  spine_http_client_request req = {0};
+  req.method = SPINE_HTTP_CLIENT_POST;
   req.url = s->callback_url;
   req.headers = headers;
   req.body = c->body;
@@ -325,7 +326,7 @@ static void on_callback_timer(uv_timer_t *t) {
   req.timeout_ms = 10000;
   ef->cb_attempts++;
   spine_err e;
-  if (spine_http_send(s->cli, &req, on_callback_answer, c, &c->call, &e)) {
+  if (spine_http_client_send(s->cli, &req, on_callback_answer, c, &c->call, &e)) {
     snprintf(ef->cb_error, sizeof ef->cb_error, "%s", e.msg);
     drop_callback(c);
   }
@@ -362,9 +363,9 @@ static void schedule_callback(sim *s, int idx) {
 /* ---- the API ---- */
 
 /* Does the request's path or body contain `text`? */
-static int request_has(spine_http_exchange *x, const char *text) {
+static int request_has(spine_http_server_exchange *x, const char *text) {
   size_t plen, blen, n = strlen(text);
-  const char *path = spine_http_path(x, &plen), *body = spine_http_body(x, &blen);
+  const char *path = spine_http_server_path(x, &plen), *body = spine_http_server_body(x, &blen);
   for (size_t i = 0; path && i + n <= plen; i++)
     if (!memcmp(path + i, text, n)) return 1;
   for (size_t i = 0; body && i + n <= blen; i++)
@@ -374,7 +375,7 @@ static int request_has(spine_http_exchange *x, const char *text) {
 
 /* Scripted answers, outages and injected errors come before any effect. Returns the status it
  * answered, or 0. */
-static int injected(sim *s, spine_http_exchange *x) {
+static int injected(sim *s, spine_http_server_exchange *x) {
   long n = ++s->requests;
   scripted *a = s->script, *prev = NULL;
   while (a && a->match && !request_has(x, a->match)) {
@@ -390,7 +391,7 @@ static int injected(sim *s, spine_http_exchange *x) {
     s->script_left--;
     s->script_served++;
     int status = a->status;
-    if (a->location) spine_http_add_header(x, "Location", a->location);
+    if (a->location) spine_http_server_add_header(x, "Location", a->location);
     answer(s, x, a->status, a->body, 0);
     free(a->body);
     free(a->match);
@@ -423,10 +424,10 @@ static void effect_json(spine_buf *b, const effect *ef) {
 }
 
 /* POST /v1/switches or /v1/terminations: a new effect of kind `k`. */
-static void post_effect(sim *s, spine_http_exchange *x, effect_kind k) {
+static void post_effect(sim *s, spine_http_server_exchange *x, effect_kind k) {
   if (injected(s, x)) return;
   size_t klen, blen;
-  const char *key = spine_http_header(x, "Idempotency-Key", &klen);
+  const char *key = spine_http_server_header(x, "Idempotency-Key", &klen);
   if (key && (klen == 0 || klen > MAX_KEY))
     return answer(s, x, 400, "{\"error\":\"Idempotency-Key must have 1 to 200 bytes\"}", 0);
   for (int i = 0; key && i < s->n; i++)
@@ -441,7 +442,7 @@ static void post_effect(sim *s, spine_http_exchange *x, effect_kind k) {
     s->effects = e;
     s->cap = cap;
   }
-  const char *body = spine_http_body(x, &blen);
+  const char *body = spine_http_server_body(x, &blen);
   effect *ef = &s->effects[s->n];
   memset(ef, 0, sizeof *ef);
   ef->kind = k;
@@ -466,15 +467,15 @@ static void post_effect(sim *s, spine_http_exchange *x, effect_kind k) {
   answer(s, x, 201, ef->answer, 0);
 }
 
-static void post_switch(void *data, spine_http_exchange *x) {
+static void post_switch(void *data, spine_http_server_exchange *x) {
   post_effect(data, x, KIND_SWITCH);
 }
 
-static void post_termination(void *data, spine_http_exchange *x) {
+static void post_termination(void *data, spine_http_server_exchange *x) {
   post_effect(data, x, KIND_TERMINATION);
 }
 
-static void post_activation(void *data, spine_http_exchange *x) {
+static void post_activation(void *data, spine_http_server_exchange *x) {
   post_effect(data, x, KIND_ACTIVATION);
 }
 
@@ -487,7 +488,7 @@ static effect *find_effect(sim *s, effect_kind k, const char *id, size_t len) {
   return NULL;
 }
 
-static void answer_effect(sim *s, spine_http_exchange *x, const effect *ef) {
+static void answer_effect(sim *s, spine_http_server_exchange *x, const effect *ef) {
   spine_buf b = SPINE_BUF_INIT;
   effect_json(&b, ef);
   answer(s, x, 200, spine_buf_str(&b), 0);
@@ -495,34 +496,34 @@ static void answer_effect(sim *s, spine_http_exchange *x, const effect *ef) {
 }
 
 /* GET /v1/<path>/ID */
-static void get_effect(sim *s, spine_http_exchange *x, effect_kind k) {
+static void get_effect(sim *s, spine_http_server_exchange *x, effect_kind k) {
   if (injected(s, x)) return;
   size_t len;
-  const char *id = spine_http_path_rest(x, &len);
+  const char *id = spine_http_server_path_rest(x, &len);
   effect *ef = find_effect(s, k, id, len);
   if (!ef) return answer(s, x, 404, "{\"error\":\"not found\"}", 0);
   answer_effect(s, x, ef);
 }
 
-static void get_switch(void *data, spine_http_exchange *x) {
+static void get_switch(void *data, spine_http_server_exchange *x) {
   get_effect(data, x, KIND_SWITCH);
 }
 
-static void get_termination(void *data, spine_http_exchange *x) {
+static void get_termination(void *data, spine_http_server_exchange *x) {
   get_effect(data, x, KIND_TERMINATION);
 }
 
-static void get_activation(void *data, spine_http_exchange *x) {
+static void get_activation(void *data, spine_http_server_exchange *x) {
   get_effect(data, x, KIND_ACTIVATION);
 }
 
 /* POST /v1/<path>/ID/cancel: the effect is dropped (no callback any more); cancelling it again
  * answers the same. */
-static void post_cancel(sim *s, spine_http_exchange *x, effect_kind k) {
+static void post_cancel(sim *s, spine_http_server_exchange *x, effect_kind k) {
   if (injected(s, x)) return;
   static const char suffix[] = "/cancel";
   size_t len, n = sizeof suffix - 1;
-  const char *rest = spine_http_path_rest(x, &len);
+  const char *rest = spine_http_server_path_rest(x, &len);
   if (len <= n || memcmp(rest + len - n, suffix, n))
     return answer(s, x, 404, "{\"error\":\"not found\"}", 0);
   effect *ef = find_effect(s, k, rest, len - n);
@@ -533,19 +534,19 @@ static void post_cancel(sim *s, spine_http_exchange *x, effect_kind k) {
   answer_effect(s, x, ef);
 }
 
-static void post_switch_cancel(void *data, spine_http_exchange *x) {
+static void post_switch_cancel(void *data, spine_http_server_exchange *x) {
   post_cancel(data, x, KIND_SWITCH);
 }
 
-static void post_termination_cancel(void *data, spine_http_exchange *x) {
+static void post_termination_cancel(void *data, spine_http_server_exchange *x) {
   post_cancel(data, x, KIND_TERMINATION);
 }
 
-static void post_activation_cancel(void *data, spine_http_exchange *x) {
+static void post_activation_cancel(void *data, spine_http_server_exchange *x) {
   post_cancel(data, x, KIND_ACTIVATION);
 }
 
-static void get_effects(void *data, spine_http_exchange *x) {
+static void get_effects(void *data, spine_http_server_exchange *x) {
   sim *s = data;
   spine_buf b = SPINE_BUF_INIT;
   spine_buf_printf(&b,
@@ -582,18 +583,18 @@ static void get_effects(void *data, spine_http_exchange *x) {
     spine_buf_puts(&b, "}");
   }
   spine_buf_puts(&b, "]}\n");
-  spine_http_respond(x, 200, "application/json", spine_buf_str(&b), b.len);
+  spine_http_server_respond(x, 200, "application/json", spine_buf_str(&b), b.len);
   spine_buf_free(&b);
 }
 
-static void json_reply(spine_http_exchange *x, int status, const char *body) {
-  spine_http_respond(x, status, "application/json", body, strlen(body));
+static void json_reply(spine_http_server_exchange *x, int status, const char *body) {
+  spine_http_server_respond(x, status, "application/json", body, strlen(body));
 }
 
 /* The JSON body of a control request, or NULL after answering 400. */
-static spine_jsondoc *control_body(spine_http_exchange *x) {
+static spine_jsondoc *control_body(spine_http_server_exchange *x) {
   size_t len;
-  const char *body = spine_http_body(x, &len);
+  const char *body = spine_http_server_body(x, &len);
   spine_jsondoc *doc = NULL;
   int line;
   spine_err e;
@@ -606,7 +607,7 @@ static spine_jsondoc *control_body(spine_http_exchange *x) {
   return doc;
 }
 
-static void post_outage(void *data, spine_http_exchange *x) {
+static void post_outage(void *data, spine_http_server_exchange *x) {
   sim *s = data;
   spine_jsondoc *doc = control_body(x);
   if (!doc) return;
@@ -622,7 +623,7 @@ static void post_outage(void *data, spine_http_exchange *x) {
   json_reply(x, 200, s->down ? "{\"down\":true}\n" : "{\"down\":false}\n");
 }
 
-static void post_latency(void *data, spine_http_exchange *x) {
+static void post_latency(void *data, spine_http_server_exchange *x) {
   sim *s = data;
   spine_jsondoc *doc = control_body(x);
   if (!doc) return;
@@ -636,11 +637,11 @@ static void post_latency(void *data, spine_http_exchange *x) {
   spine_jsondoc_free(doc);
   spine_buf b = SPINE_BUF_INIT;
   spine_buf_printf(&b, "{\"latency_ms\":%lld}\n", (long long)s->latency);
-  spine_http_respond(x, 200, "application/json", spine_buf_str(&b), b.len);
+  spine_http_server_respond(x, 200, "application/json", spine_buf_str(&b), b.len);
   spine_buf_free(&b);
 }
 
-static void post_refuse(void *data, spine_http_exchange *x) {
+static void post_refuse(void *data, spine_http_server_exchange *x) {
   sim *s = data;
   spine_jsondoc *doc = control_body(x);
   if (!doc) return;
@@ -661,21 +662,21 @@ static void post_refuse(void *data, spine_http_exchange *x) {
   spine_log_info("simulate", s->refuse[k] ? "refusing" : "accepting", "kind", kinds[k].name, NULL);
   spine_buf b = SPINE_BUF_INIT;
   spine_buf_printf(&b, "{\"kind\":\"%s\",\"status\":%d}\n", kinds[k].name, s->refuse[k]);
-  spine_http_respond(x, 200, "application/json", spine_buf_str(&b), b.len);
+  spine_http_server_respond(x, 200, "application/json", spine_buf_str(&b), b.len);
   spine_buf_free(&b);
 }
 
 /* ---- the outbox subscriber ---- */
 
-static void copy_header(spine_http_exchange *x, const char *name, char *out, size_t size) {
+static void copy_header(spine_http_server_exchange *x, const char *name, char *out, size_t size) {
   size_t len;
-  const char *v = spine_http_header(x, name, &len);
+  const char *v = spine_http_server_header(x, name, &len);
   if (!v || len >= size) len = 0;
   if (v) memcpy(out, v, len);
   out[len] = '\0';
 }
 
-static void post_event(void *data, spine_http_exchange *x) {
+static void post_event(void *data, spine_http_server_exchange *x) {
   sim *s = data;
   if (s->ndeliveries == MAX_EFFECTS) return answer(s, x, 507, "{\"error\":\"simulator full\"}", 0);
   if (s->ndeliveries == s->cap_deliveries) {
@@ -686,7 +687,7 @@ static void post_event(void *data, spine_http_exchange *x) {
     s->cap_deliveries = cap;
   }
   size_t blen;
-  const char *body = spine_http_body(x, &blen);
+  const char *body = spine_http_server_body(x, &blen);
   delivery *d = &s->deliveries[s->ndeliveries];
   memset(d, 0, sizeof *d);
   d->body = malloc(blen + 1);
@@ -721,7 +722,7 @@ static void post_event(void *data, spine_http_exchange *x) {
   answer(s, x, 204, "", 0);
 }
 
-static void get_events(void *data, spine_http_exchange *x) {
+static void get_events(void *data, spine_http_server_exchange *x) {
   sim *s = data;
   spine_buf b = SPINE_BUF_INIT;
   spine_buf_puts(&b, "{\"events\":[");
@@ -741,7 +742,7 @@ static void get_events(void *data, spine_http_exchange *x) {
     spine_buf_puts(&b, "}");
   }
   spine_buf_puts(&b, "]}\n");
-  spine_http_respond(x, 200, "application/json", spine_buf_str(&b), b.len);
+  spine_http_server_respond(x, 200, "application/json", spine_buf_str(&b), b.len);
   spine_buf_free(&b);
 }
 
@@ -762,7 +763,7 @@ static void script_clear(sim *s) {
  * ...], "clear": bool}: queues answers for the next API requests (after those queued before,
  * unless "clear"); one with "match" waits for a request whose path or body contains it; one
  * with "location" carries that Location header. */
-static void post_script(void *data, spine_http_exchange *x) {
+static void post_script(void *data, spine_http_server_exchange *x) {
   sim *s = data;
   spine_jsondoc *doc = control_body(x);
   if (!doc) return;
@@ -794,7 +795,7 @@ static void post_script(void *data, spine_http_exchange *x) {
     spine_buf_puts(&b, "{\"error\":");
     json_str(&b, bad, strlen(bad));
     spine_buf_puts(&b, "}\n");
-    spine_http_respond(x, 400, "application/json", spine_buf_str(&b), b.len);
+    spine_http_server_respond(x, 400, "application/json", spine_buf_str(&b), b.len);
     spine_buf_free(&b);
     spine_jsondoc_free(doc);
     return;
@@ -824,12 +825,12 @@ static void post_script(void *data, spine_http_exchange *x) {
   spine_buf b = SPINE_BUF_INIT;
   spine_buf_printf(&b, "{\"scripted_left\":%ld,\"scripted_served\":%ld}\n", s->script_left,
                    s->script_served);
-  spine_http_respond(x, 200, "application/json", spine_buf_str(&b), b.len);
+  spine_http_server_respond(x, 200, "application/json", spine_buf_str(&b), b.len);
   spine_buf_free(&b);
 }
 
 /* {"down": bool}: the SMTP sink defers every message (451) while down. */
-static void post_smtp(void *data, spine_http_exchange *x) {
+static void post_smtp(void *data, spine_http_server_exchange *x) {
   sim *s = data;
   spine_jsondoc *doc = control_body(x);
   if (!doc) return;
@@ -847,7 +848,7 @@ static void post_smtp(void *data, spine_http_exchange *x) {
   spine_jsondoc_free(doc);
 }
 
-static void healthz(void *data, spine_http_exchange *x) {
+static void healthz(void *data, spine_http_server_exchange *x) {
   (void)data;
   json_reply(x, 200, "{\"status\":\"ok\"}\n");
 }

@@ -94,7 +94,7 @@ static int publish(PGconn *c, const spine_manifest_set *set, const char *by, int
 }
 
 int spine_intake_manifests_reload(PGconn *c, const char *by, int only_if_never,
-                                  spine_manifest_report_fn fn, void *data, int *loaded,
+                                  spine_manifest_set_report_fn fn, void *data, int *loaded,
                                   spine_err *e) {
   spine_manifest_set set;
   *loaded = -1;
@@ -251,7 +251,7 @@ int spine_intake_start_case(PGconn *c, const spine_intake_case *req, char id_out
     if (req->trace && strlen(req->trace) < sizeof trace)
       snprintf(trace, sizeof trace, "%s", req->trace);
     else
-      spine_trace_id(trace);
+      spine_uuid_trace_id(trace);
     if (m) snprintf(bucket, sizeof bucket, "%d", route.bucket);
     const char *params[13] = {id,
                               m ? m->process : name,

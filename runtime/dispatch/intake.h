@@ -19,7 +19,7 @@ const char *spine_intake_playbooks_dir(void);
  * new set, -1 if nothing was loaded), SPINE_EINVAL when refused (the set in force is
  * unchanged; e says how many errors), or SPINE_EDB. */
 int spine_intake_manifests_reload(PGconn *c, const char *by, int only_if_never,
-                                  spine_manifest_report_fn fn, void *data, int *loaded,
+                                  spine_manifest_set_report_fn fn, void *data, int *loaded,
                                   spine_err *e);
 
 /* The manifest in force for `process` (*out = NULL when there is none; free with

@@ -82,7 +82,7 @@ static int get_date(const spine_jsondoc *obj, const char *key, const char *field
                     char **out, spine_err *e) {
   int rc = get_string(obj, key, 0, field, path, out, e);
   int64_t ms;
-  if (!rc && *out && spine_time_parse(*out, &ms, NULL))
+  if (!rc && *out && spine_duration_parse_time(*out, &ms, NULL))
     rc = bad(e, path, spine_jsondoc_get(obj, key)->line, field,
              "\"%s\" is not a date (expected YYYY-MM-DD)", *out);
   return rc;

@@ -13,7 +13,7 @@
 
 #define MAX_FILE (1 << 20)
 
-static void report(spine_manifest_report_fn fn, void *data, int warning, const spine_err *e) {
+static void report(spine_manifest_set_report_fn fn, void *data, int warning, const spine_err *e) {
   if (fn) fn(data, warning, e);
 }
 
@@ -65,7 +65,7 @@ static int read_file(const char *path, char **out, size_t *len, spine_err *e) {
 
 /* Does the playbook's declared input fit what the manifest gives? Module at the top of L. */
 static int check_declared_input(lua_State *L, const spine_manifest *m, int vi,
-                                spine_manifest_report_fn fn, void *data) {
+                                spine_manifest_set_report_fn fn, void *data) {
   const spine_manifest_variant *v = &m->variants[vi];
   char where[128], field[64];
   snprintf(where, sizeof where, "%s:%d", m->path, v->line);
@@ -110,8 +110,8 @@ static int check_declared_input(lua_State *L, const spine_manifest *m, int vi,
   return errors;
 }
 
-int spine_manifest_check_playbooks(const spine_manifest *m, const char *playbooks_dir,
-                                   spine_manifest_report_fn fn, void *data) {
+int spine_manifest_set_check_playbooks(const spine_manifest *m, const char *playbooks_dir,
+                                       spine_manifest_set_report_fn fn, void *data) {
   int errors = 0;
   for (int i = 0; i < m->nvariants; i++) {
     const spine_manifest_variant *v = &m->variants[i];
@@ -152,7 +152,7 @@ int spine_manifest_check_playbooks(const spine_manifest *m, const char *playbook
 }
 
 int spine_manifest_set_load(const char *dir, const char *playbooks_dir, spine_manifest_set *set,
-                            spine_manifest_report_fn fn, void *data) {
+                            spine_manifest_set_report_fn fn, void *data) {
   memset(set, 0, sizeof *set);
   int n = 0, errors = 0;
   char **names = list_json(dir, &n);
@@ -186,7 +186,7 @@ int spine_manifest_set_load(const char *dir, const char *playbooks_dir, spine_ma
       spine_manifest_free(m);
       continue;
     }
-    errors += spine_manifest_check_playbooks(m, playbooks_dir, fn, data);
+    errors += spine_manifest_set_check_playbooks(m, playbooks_dir, fn, data);
     set->items[set->n++] = m;
   }
   free(names);

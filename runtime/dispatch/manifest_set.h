@@ -14,20 +14,20 @@ typedef struct spine_manifest_set {
 } spine_manifest_set;
 
 /* Receives each problem found: an error (warning = 0) or a warning. `e` is borrowed. */
-typedef void (*spine_manifest_report_fn)(void *data, int warning, const spine_err *e);
+typedef void (*spine_manifest_set_report_fn)(void *data, int warning, const spine_err *e);
 
 /* Loads every *.json file of `dir` (a missing folder is an empty set) and checks the
  * playbooks they name in `playbooks_dir` (NULL = "playbooks"). Reports every problem through
  * `fn` (may be NULL) and returns the number of errors; `set` holds the manifests that parsed
  * (free with spine_manifest_set_free even when errors were found). */
 int spine_manifest_set_load(const char *dir, const char *playbooks_dir, spine_manifest_set *set,
-                            spine_manifest_report_fn fn, void *data);
+                            spine_manifest_set_report_fn fn, void *data);
 void spine_manifest_set_free(spine_manifest_set *set);
 /* The manifest of `process`, or NULL. Borrowed. */
 const spine_manifest *spine_manifest_set_find(const spine_manifest_set *set, const char *process);
 /* Checks the playbooks of one manifest (found, compiles, input declared); returns the number
  * of errors, each reported through `fn`. */
-int spine_manifest_check_playbooks(const spine_manifest *m, const char *playbooks_dir,
-                                   spine_manifest_report_fn fn, void *data);
+int spine_manifest_set_check_playbooks(const spine_manifest *m, const char *playbooks_dir,
+                                       spine_manifest_set_report_fn fn, void *data);
 
 #endif

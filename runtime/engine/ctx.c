@@ -315,7 +315,7 @@ int64_t spine_ctx__field_duration(lua_State *L, int t, const char *field, int64_
 }
 
 static void iso(int64_t ms, char out[32]) {
-  spine_time_format(ms, out);
+  spine_duration_format_time(ms, out);
 }
 
 /* ---- ctx.step ---- */
@@ -722,7 +722,8 @@ static int ctx_sleep_until(lua_State *L) {
     at = (int64_t)(lua_tonumber(L, 1) * 1000);
   } else {
     spine_err e;
-    if (spine_time_parse(luaL_checkstring(L, 1), &at, &e)) return luaL_argerror(L, 1, e.msg);
+    if (spine_duration_parse_time(luaL_checkstring(L, 1), &at, &e))
+      return luaL_argerror(L, 1, e.msg);
   }
   return sleep_to(L, wf, at);
 }

@@ -143,7 +143,7 @@ static void retry_later(spine_wf *wf, const char *error_json) {
   spine_ctx_provider *st = wf->provider;
   wf->wake_ms = spine_wf_now(wf) + spine_ctx__backoff_ms(wf, &st->policy, st->attempt);
   char until[32];
-  spine_time_format(wf->wake_ms, until);
+  spine_duration_format_time(wf->wake_ms, until);
   spine_buf waiting_for = SPINE_BUF_INIT;
   spine_buf_puts(&waiting_for, "{\"kind\":\"retry\",\"name\":");
   spine_log_json_string(&waiting_for, st->name, strlen(st->name));

@@ -46,7 +46,7 @@ typedef struct delivery {
   int64_t event_id;
   int attempt, max_attempts;
   char *url, *secret_env, *event_type, *trace_id, *body, *input; /* owned; NULL when absent */
-  spine_http_call *call;
+  spine_http_client_call *call;
   int ok;
   int refused; /* not attempted, and never will be as configured: dead at once */
   char error[512];
@@ -122,7 +122,7 @@ void spine_outbox_init(void) {
 
 /* Whether the list `allow` (comma-separated hosts) names `d`'s host; -1 with `e` set when an
  * entry is no host. */
-static int lists_host(const char *allow, const spine_http_dest *d, spine_err *e) {
+static int lists_host(const char *allow, const spine_http_client_dest *d, spine_err *e) {
   int found = 0;
   for (const char *p = allow; p && *p;) {
     size_t len = strcspn(p, ",");
@@ -136,21 +136,21 @@ static int lists_host(const char *allow, const spine_http_dest *d, spine_err *e)
     if (*p == ',') p++;
     if (!len) continue;
     snprintf(entry, sizeof entry, "%.*s", (int)(len < sizeof entry ? len : sizeof entry - 1), s);
-    spine_http_host h;
+    spine_http_client_host h;
     spine_err he;
-    if (spine_http_host_parse(entry, &h, &he)) {
+    if (spine_http_client_host_parse(entry, &h, &he)) {
       spine_err_set(e, SPINE_EINVAL, SPINE_OUTBOX_ALLOW_HTTP, NULL, "%s", he.msg);
       return -1;
     }
-    found |= d && spine_http_host_match(&h, d);
+    found |= d && spine_http_client_host_match(&h, d);
   }
   return found;
 }
 
 int spine_outbox_check_url(const char *url, const char *allow_http, spine_err *e) {
-  spine_http_dest d;
+  spine_http_client_dest d;
   spine_err ue;
-  int rc = spine_http_dest_of(url, &d, &ue);
+  int rc = spine_http_client_dest_of(url, &d, &ue);
   if (rc) return spine_err_set(e, rc, NULL, "url", "%s", ue.msg);
   if (d.https) return 0;
   int listed = lists_host(allow_http, &d, e);
@@ -262,7 +262,7 @@ static void refused(delivery *d, const char *why) {
   finish(d);
 }
 
-static void on_answer(void *data, const spine_http_response *res) {
+static void on_answer(void *data, const spine_http_client_response *res) {
   delivery *d = data;
   spine_outbox *r = d->r;
   d->call = NULL;
@@ -330,8 +330,8 @@ static void post(delivery *d) {
                            sig[0] ? stamp : NULL,
                            sig[0] ? sig : NULL,
                            NULL};
-  spine_http_request req = {0};
-  req.method = SPINE_HTTP_POST;
+  spine_http_client_request req = {0};
+  req.method = SPINE_HTTP_CLIENT_POST;
   req.url = d->url;
   req.headers = headers;
   req.body = d->body;
@@ -345,7 +345,7 @@ static void post(delivery *d) {
   }
   spine_err e;
   spine_err_clear(&e);
-  if (spine_http_send(r->http, &req, on_answer, d, &d->call, &e)) return failed(d, e.msg);
+  if (spine_http_client_send(r->http, &req, on_answer, d, &d->call, &e)) return failed(d, e.msg);
   d->state = D_POSTING;
   r->in_flight++;
 }

@@ -128,7 +128,7 @@ static int check_value(lua_State *L, const char *ty, size_t tl) {
   if (!strncmp(ty, "table", tl)) return lt == LUA_TTABLE;
   if (!strncmp(ty, "date", tl)) {
     int64_t ms;
-    return lt == LUA_TSTRING && spine_time_parse(lua_tostring(L, -1), &ms, NULL) == 0;
+    return lt == LUA_TSTRING && spine_duration_parse_time(lua_tostring(L, -1), &ms, NULL) == 0;
   }
   return 0;
 }

@@ -106,48 +106,14 @@ static inline int set_has(const charset *s, int c) {
   return (int)(s->bits[c >> 5] >> (c & 31) & 1);
 }
 
-/* Whether byte c is in %cl: a class letter (upper case for the complement), else cl itself. */
-static int in_class(int c, int cl) {
-  int r;
-  switch (tolower(cl)) {
-    case 'a':
-      r = isalpha(c);
-      break;
-    case 'c':
-      r = iscntrl(c);
-      break;
-    case 'd':
-      r = isdigit(c);
-      break;
-    case 'g':
-      r = isgraph(c);
-      break;
-    case 'l':
-      r = islower(c);
-      break;
-    case 'p':
-      r = ispunct(c);
-      break;
-    case 's':
-      r = isspace(c);
-      break;
-    case 'u':
-      r = isupper(c);
-      break;
-    case 'w':
-      r = isalnum(c);
-      break;
-    case 'x':
-      r = isxdigit(c);
-      break;
-    case 'z': /* deprecated since 5.2, still there: the zero byte */
-      r = c == 0;
-      break;
-    default:
-      return cl == c;
-  }
-  return isupper(cl) ? !r : r != 0;
+static int is_zero(int c) {
+  return c == 0; /* %z, deprecated since 5.2, still there: the zero byte */
 }
+
+/* The test of each class, in the order of letters[]. */
+static int (*const class_tests[])(int) = {isalpha, iscntrl, isdigit, isgraph,  islower, ispunct,
+                                          isspace, isupper, isalnum, isxdigit, is_zero};
+_Static_assert(sizeof class_tests / sizeof class_tests[0] == NCLASSES, "a test per class letter");
 
 static int is_class(int cl) {
   return cl && strchr(letters, tolower(cl)) != NULL;
@@ -434,6 +400,22 @@ static void matcher_init(matcher *m, lua_State *L, int shared_up, const char *s,
   m->depth = 0;
 }
 
+/* A program compiled for one call of find, match or gsub: in these arrays when it is small,
+ * else in a userdata prepare() pushed. Lives as long as the call. */
+typedef struct call_program {
+  node nodes[SMALL_NODES];
+  charset sets[SMALL_SETS];
+  program pr;
+} call_program;
+
+/* Compiles p[0..lp) for `m` into *cp, without a leading '^': returns 1 when there was one. */
+static int compile_anchored(matcher *m, const char *p, size_t lp, call_program *cp) {
+  int anchored = lp > 0 && *p == '^';
+  prepare(&m->b, p + anchored, lp - (size_t)anchored, &cp->pr, cp->nodes, cp->sets, 0);
+  m->pr = &cp->pr;
+  return anchored;
+}
+
 static inline int one(const matcher *m, const node *n, const char *s) {
   if (s >= m->end) return 0;
   return n->kind == N_CHAR ? uc(*s) == n->c : set_has(&m->pr->sets[n->arg], uc(*s));
@@ -640,14 +622,10 @@ static int find_or_match(lua_State *L, int find) {
     lua_pushinteger(L, (lua_Integer)(at - s) + (lua_Integer)lp);
     return 2;
   }
-  int anchored = lp > 0 && *p == '^';
-  node small_nodes[SMALL_NODES];
-  charset small_sets[SMALL_SETS];
-  program pr;
-  prepare(&m.b, p + anchored, lp - (size_t)anchored, &pr, small_nodes, small_sets, 0);
-  m.pr = &pr;
+  call_program cp;
+  int anchored = compile_anchored(&m, p, lp, &cp);
   for (const char *at = s + init;; at++) {
-    const char *e = walk(&m, at, pr.nodes);
+    const char *e = walk(&m, at, cp.pr.nodes);
     if (e) {
       pay(&m.b);
       if (!find) return push_captures(&m, at, e);
@@ -787,19 +765,15 @@ static int str_gsub(lua_State *L) {
   lua_settop(L, 4); /* what the program may push goes above the arguments */
   matcher m;
   matcher_init(&m, L, 1, src, ls);
-  int anchored = lp > 0 && *p == '^';
-  node small_nodes[SMALL_NODES];
-  charset small_sets[SMALL_SETS];
-  program pr;
-  prepare(&m.b, p + anchored, lp - (size_t)anchored, &pr, small_nodes, small_sets, 0);
-  m.pr = &pr;
+  call_program cp;
+  int anchored = compile_anchored(&m, p, lp, &cp);
   luaL_Buffer buf;
   luaL_buffinit(L, &buf);
   const char *at = src, *last = NULL;
   lua_Integer n = 0;
   int changed = 0;
   while (n < max) {
-    const char *e = walk(&m, at, pr.nodes);
+    const char *e = walk(&m, at, cp.pr.nodes);
     if (e && e != last) {
       n++;
       changed |= add_replacement(&m, &buf, at, e, tr);
@@ -833,7 +807,7 @@ void spine_lpattern_register(lua_State *L, int idx, spine_lpattern_charge charge
   memset(lib->classes, 0, sizeof lib->classes);
   for (size_t i = 0; i < NCLASSES; i++)
     for (int c = 0; c < 256; c++) {
-      charset *s = &lib->classes[2 * i + !in_class(c, letters[i])];
+      charset *s = &lib->classes[2 * i + !class_tests[i](c)];
       set_add(s, c);
     }
   luaL_setfuncs(L, fns, 1);

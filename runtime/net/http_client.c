@@ -1,7 +1,7 @@
 /* The HTTP client: libcurl multi mapped onto libuv (curl's socket callback starts and stops a
  * uv_poll per socket; its timer callback arms one uv_timer; both feed
  * curl_multi_socket_action). Owns the calls in flight, their buffers (capped), their parsed
- * URLs and the handles; also runs the SMTP transfers mail.c prepares (spine_http_start),
+ * URLs and the handles; also runs the SMTP transfers mail.c prepares (spine_http_client_start),
  * reading their outcome by reply code. Never calls a user callback from inside a curl
  * callback, never follows a redirect, and never blocks. */
 #include "http_client.h"
@@ -22,7 +22,7 @@ struct spine_http_client {
   uv_loop_t *loop;
   CURLM *multi;
   uv_timer_t timer;
-  spine_http_call *calls; /* in flight, doubly linked */
+  spine_http_client_call *calls; /* in flight, doubly linked */
   int running;
   int handles; /* open libuv handles (timer, polls); freed at 0 once closing */
   int closing;
@@ -30,21 +30,21 @@ struct spine_http_client {
   void *done_data;
 };
 
-struct spine_http_call {
+struct spine_http_client_call {
   spine_http_client *c;
   CURL *easy;
-  CURLU *url; /* what the transfer reaches (CURLOPT_CURLU): the reading spine_http_dest_of
+  CURLU *url; /* what the transfer reaches (CURLOPT_CURLU): the reading spine_http_client_dest_of
                  gave; freed after `easy` */
-  spine_http_proto proto;
+  spine_http_client_proto proto;
   struct curl_slist *headers;
   spine_buf body, head; /* SMTP: head holds the server's last reply line */
   size_t max;
   int too_large;
-  void *owned; /* the caller's transfer state (spine_http_start), freed after `easy` */
+  void *owned; /* the caller's transfer state (spine_http_client_start), freed after `easy` */
   void (*free_owned)(void *owned);
-  spine_http_cb cb;
+  spine_http_client_cb cb;
   void *data;
-  spine_http_call *prev, *next;
+  spine_http_client_call *prev, *next;
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -55,17 +55,17 @@ typedef struct sock {
   spine_http_client *c;
 } sock;
 
-const char *spine_http_verb_name(spine_http_verb m) {
+const char *spine_http_client_verb_name(spine_http_client_verb m) {
   switch (m) {
-    case SPINE_HTTP_GET:
+    case SPINE_HTTP_CLIENT_GET:
       return "GET";
-    case SPINE_HTTP_POST:
+    case SPINE_HTTP_CLIENT_POST:
       return "POST";
-    case SPINE_HTTP_PUT:
+    case SPINE_HTTP_CLIENT_PUT:
       return "PUT";
-    case SPINE_HTTP_PATCH:
+    case SPINE_HTTP_CLIENT_PATCH:
       return "PATCH";
-    case SPINE_HTTP_DELETE:
+    case SPINE_HTTP_CLIENT_DELETE:
       return "DELETE";
     default:
       abort();
@@ -87,7 +87,7 @@ static void on_handle_closed(uv_handle_t *h) {
   maybe_free(c);
 }
 
-static void free_call(spine_http_call *call) {
+static void free_call(spine_http_client_call *call) {
   spine_http_client *c = call->c;
   if (call->prev)
     call->prev->next = call->next;
@@ -98,7 +98,8 @@ static void free_call(spine_http_call *call) {
   /* Removing an unfinished SMTP upload runs curl's DONE step, which (curl 7.88) sends the
    * end-of-data mark and waits for the reply: the server would deliver a truncated message.
    * Without recipients that step does nothing and the connection is dropped. */
-  if (call->proto == SPINE_HTTP_PROTO_SMTP) curl_easy_setopt(call->easy, CURLOPT_MAIL_RCPT, NULL);
+  if (call->proto == SPINE_HTTP_CLIENT_PROTO_SMTP)
+    curl_easy_setopt(call->easy, CURLOPT_MAIL_RCPT, NULL);
   if (c->multi) curl_multi_remove_handle(c->multi, call->easy);
   curl_easy_cleanup(call->easy);
   curl_url_cleanup(call->url);
@@ -110,7 +111,7 @@ static void free_call(spine_http_call *call) {
 }
 
 /* A failed transfer's error class, from curl's code alone. */
-static int error_of(const spine_http_call *call, CURLcode code) {
+static int error_of(const spine_http_client_call *call, CURLcode code) {
   switch (code) {
     case CURLE_OPERATION_TIMEDOUT:
       return SPINE_ETIMEOUT;
@@ -140,8 +141,8 @@ static int error_of(const spine_http_call *call, CURLcode code) {
 
 /* SMTP: a 4xx or 5xx reply decides (curl reports it as a send error or a weird reply); else
  * the accepted message's last reply code, or curl's code as for HTTP. */
-static void classify_smtp(spine_http_call *call, CURLcode code, long reply,
-                          spine_http_response *r) {
+static void classify_smtp(spine_http_client_call *call, CURLcode code, long reply,
+                          spine_http_client_response *r) {
   r->headers = spine_buf_str(&call->head);
   r->headers_len = call->head.len;
   if (code == CURLE_OK || reply < 400 || reply > 599) {
@@ -159,11 +160,11 @@ static void classify_smtp(spine_http_call *call, CURLcode code, long reply,
   snprintf(r->message, sizeof r->message, "%.120s (server: %.*s)", why, n, r->headers);
 }
 
-static void classify(spine_http_call *call, CURLcode code, spine_http_response *r) {
+static void classify(spine_http_client_call *call, CURLcode code, spine_http_client_response *r) {
   long status = 0;
   if (code != CURLE_ABORTED_BY_CALLBACK)
     curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
-  if (call->proto == SPINE_HTTP_PROTO_SMTP) {
+  if (call->proto == SPINE_HTTP_CLIENT_PROTO_SMTP) {
     classify_smtp(call, code, status, r);
     if (r->error || code == CURLE_OK) return;
   }
@@ -187,12 +188,12 @@ static void classify(spine_http_call *call, CURLcode code, spine_http_response *
   r->body_len = call->body.len;
 }
 
-static void finish(spine_http_call *call, CURLcode code) {
-  spine_http_response r;
+static void finish(spine_http_client_call *call, CURLcode code) {
+  spine_http_client_response r;
   memset(&r, 0, sizeof r);
   r.headers = r.body = "";
   classify(call, code, &r);
-  spine_http_cb cb = call->cb;
+  spine_http_client_cb cb = call->cb;
   void *data = call->data;
   cb(data, &r); /* before free_call: r points into the call's buffers */
   free_call(call);
@@ -203,7 +204,7 @@ static void check_done(spine_http_client *c) {
   int left;
   while (c->multi && (msg = curl_multi_info_read(c->multi, &left))) {
     if (msg->msg != CURLMSG_DONE) continue;
-    spine_http_call *call;
+    spine_http_client_call *call;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&call);
     finish(call, msg->data.result);
   }
@@ -314,7 +315,7 @@ int spine_http_client_running(const spine_http_client *c) {
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *userp) {
-  spine_http_call *call = userp;
+  spine_http_client_call *call = userp;
   size_t len = size * n;
   if (call->body.len + len > call->max) {
     call->too_large = 1;
@@ -324,7 +325,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *userp) {
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *userp) {
-  spine_http_call *call = userp;
+  spine_http_client_call *call = userp;
   size_t len = size * n;
   if (len >= 5 && !memcmp(p, "HTTP/", 5)) {
     spine_buf_reset(&call->head); /* a new response (after 1xx or a redirect): keep the last */
@@ -339,13 +340,13 @@ static size_t on_header(char *p, size_t size, size_t n, void *userp) {
 
 /* SMTP: curl hands every server reply line to the header callback; keep the last one. */
 static size_t on_reply(char *p, size_t size, size_t n, void *userp) {
-  spine_http_call *call = userp;
+  spine_http_client_call *call = userp;
   size_t len = size * n;
   spine_buf_reset(&call->head);
   return spine_buf_append(&call->head, p, len < 200 ? len : 200) ? 0 : len;
 }
 
-static int add_header(spine_http_call *call, const char *line) {
+static int add_header(spine_http_client_call *call, const char *line) {
   struct curl_slist *l = curl_slist_append(call->headers, line);
   if (!l) return -1;
   call->headers = l;
@@ -376,7 +377,7 @@ static int normal_host(const char *host, char out[256]) {
 
 /* Parses `url` (absolute, http or https, no scheme guessed) into a new CURLU *out and fills
  * `d`. Returns 0, or SPINE_EINVAL (anything else) / SPINE_ENOMEM with *out NULL. */
-static int read_url(const char *url, spine_http_dest *d, CURLU **out, spine_err *e) {
+static int read_url(const char *url, spine_http_client_dest *d, CURLU **out, spine_err *e) {
   CURLU *u = *out = curl_url();
   if (!u) return spine_err_set(e, SPINE_ENOMEM, "http", NULL, "out of memory");
   char *scheme = NULL, *host = NULL, *port = NULL, *zone = NULL;
@@ -412,7 +413,7 @@ static int read_url(const char *url, spine_http_dest *d, CURLU **out, spine_err 
   return url_error(e, url, what);
 }
 
-int spine_http_dest_of(const char *url, spine_http_dest *out, spine_err *e) {
+int spine_http_client_dest_of(const char *url, spine_http_client_dest *out, spine_err *e) {
   memset(out, 0, sizeof *out);
   CURLU *u;
   int rc = read_url(url, out, &u, e);
@@ -420,7 +421,7 @@ int spine_http_dest_of(const char *url, spine_http_dest *out, spine_err *e) {
   return rc;
 }
 
-int spine_http_host_parse(const char *spec, spine_http_host *out, spine_err *e) {
+int spine_http_client_host_parse(const char *spec, spine_http_client_host *out, spine_err *e) {
   memset(out, 0, sizeof *out);
   size_t n = strlen(spec);
   int plain = n > 0 && n < 300;
@@ -429,7 +430,7 @@ int spine_http_host_parse(const char *spec, spine_http_host *out, spine_err *e) 
   char url[320];
   snprintf(url, sizeof url, "http://%s/", spec);
   CURLU *u = NULL;
-  spine_http_dest d;
+  spine_http_client_dest d;
   if (plain && read_url(url, &d, &u, NULL) == 0) {
     char *port = NULL;
     if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK) out->port = atoi(port);
@@ -444,13 +445,14 @@ int spine_http_host_parse(const char *spec, spine_http_host *out, spine_err *e) 
                        spec);
 }
 
-int spine_http_host_match(const spine_http_host *h, const spine_http_dest *d) {
+int spine_http_client_host_match(const spine_http_client_host *h, const spine_http_client_dest *d) {
   return !strcmp(h->host, d->host) && (h->port == 0 || h->port == d->port);
 }
 
 /* A call on `easy` (NULL: a new one). Returns NULL when out of memory; `easy` is then freed. */
-static spine_http_call *call_new(spine_http_client *c, CURL *easy, spine_http_cb cb, void *data) {
-  spine_http_call *call = calloc(1, sizeof *call);
+static spine_http_client_call *call_new(spine_http_client *c, CURL *easy, spine_http_client_cb cb,
+                                        void *data) {
+  spine_http_client_call *call = calloc(1, sizeof *call);
   if (call && !easy) easy = curl_easy_init();
   if (!call || !easy) {
     if (easy) curl_easy_cleanup(easy);
@@ -466,8 +468,8 @@ static spine_http_call *call_new(spine_http_client *c, CURL *easy, spine_http_cb
 
 /* Sets what every call has, adds it to the multi handle and to the calls in flight. `fail`:
  * setting up went wrong already. On failure frees the call and returns SPINE_ENOMEM. */
-static int call_start(spine_http_call *call, int64_t timeout_ms, int fail, spine_http_call **out,
-                      spine_err *e) {
+static int call_start(spine_http_client_call *call, int64_t timeout_ms, int fail,
+                      spine_http_client_call **out, spine_err *e) {
   spine_http_client *c = call->c;
   CURL *h = call->easy;
   int64_t timeout = timeout_ms > 0 ? timeout_ms : 30000;
@@ -496,8 +498,9 @@ static int call_start(spine_http_call *call, int64_t timeout_ms, int fail, spine
   return 0;
 }
 
-int spine_http_send(spine_http_client *c, const spine_http_request *req, spine_http_cb cb,
-                    void *data, spine_http_call **out, spine_err *e) {
+int spine_http_client_send(spine_http_client *c, const spine_http_client_request *req,
+                           spine_http_client_cb cb, void *data, spine_http_client_call **out,
+                           spine_err *e) {
   if (out) *out = NULL;
   if (!req->url || c->closing)
     return spine_err_set(e, SPINE_EINVAL, "http", "url", "no URL (or the client is closing)");
@@ -507,12 +510,12 @@ int spine_http_send(spine_http_client *c, const spine_http_request *req, spine_h
                            "a header is not one \"Name: value\" line");
   if (req->traceparent && strpbrk(req->traceparent, "\r\n"))
     return spine_err_set(e, SPINE_EINVAL, "http", "traceparent", "not one line");
-  spine_http_dest dest;
+  spine_http_client_dest dest;
   CURLU *u;
   int rc = read_url(req->url, &dest, &u, e);
   if (rc) return rc;
 
-  spine_http_call *call = call_new(c, NULL, cb, data);
+  spine_http_client_call *call = call_new(c, NULL, cb, data);
   if (!call) {
     curl_url_cleanup(u);
     return spine_err_set(e, SPINE_ENOMEM, "http", NULL, "out of memory");
@@ -539,25 +542,26 @@ int spine_http_send(spine_http_client *c, const spine_http_request *req, spine_h
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, call);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, call->headers);
-  if (req->method != SPINE_HTTP_GET)
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, spine_http_verb_name(req->method));
-  if (req->body || req->method == SPINE_HTTP_POST) {
+  if (req->method != SPINE_HTTP_CLIENT_GET)
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, spine_http_client_verb_name(req->method));
+  if (req->body || req->method == SPINE_HTTP_CLIENT_POST) {
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     if (curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "")) fail = 1;
   }
   return call_start(call, req->timeout_ms, fail, out, e);
 }
 
-int spine_http_start(spine_http_client *c, void *easy, spine_http_proto proto, int64_t timeout_ms,
-                     void *owned, void (*free_owned)(void *owned), spine_http_cb cb, void *data,
-                     spine_http_call **out, spine_err *e) {
+int spine_http_client_start(spine_http_client *c, void *easy, spine_http_client_proto proto,
+                            int64_t timeout_ms, void *owned, void (*free_owned)(void *owned),
+                            spine_http_client_cb cb, void *data, spine_http_client_call **out,
+                            spine_err *e) {
   if (out) *out = NULL;
   if (c->closing) {
     curl_easy_cleanup(easy);
     if (free_owned) free_owned(owned);
     return spine_err_set(e, SPINE_EINVAL, "http", NULL, "the client is closing");
   }
-  spine_http_call *call = call_new(c, easy, cb, data);
+  spine_http_client_call *call = call_new(c, easy, cb, data);
   if (!call) {
     if (free_owned) free_owned(owned);
     return spine_err_set(e, SPINE_ENOMEM, "http", NULL, "out of memory");
@@ -565,19 +569,19 @@ int spine_http_start(spine_http_client *c, void *easy, spine_http_proto proto, i
   call->proto = proto;
   call->owned = owned;
   call->free_owned = free_owned;
-  if (proto == SPINE_HTTP_PROTO_SMTP) {
+  if (proto == SPINE_HTTP_CLIENT_PROTO_SMTP) {
     curl_easy_setopt(call->easy, CURLOPT_HEADERFUNCTION, on_reply);
     curl_easy_setopt(call->easy, CURLOPT_HEADERDATA, call);
   }
   return call_start(call, timeout_ms, 0, out, e);
 }
 
-void spine_http_cancel(spine_http_call *call) {
+void spine_http_client_cancel(spine_http_client_call *call) {
   free_call(call);
 }
 
-const char *spine_http_response_header(const spine_http_response *res, const char *name,
-                                       size_t *len) {
+const char *spine_http_client_response_header(const spine_http_client_response *res,
+                                              const char *name, size_t *len) {
   size_t n = strlen(name);
   const char *p = res->headers, *end = res->headers + res->headers_len;
   while (p < end) {

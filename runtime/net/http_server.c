@@ -24,7 +24,7 @@ typedef struct route {
   char *path;
   size_t len;
   int prefix; /* path ends in '/': matches what starts with it */
-  spine_http_handler fn;
+  spine_http_server_handler fn;
   void *data;
 } route;
 
@@ -56,11 +56,11 @@ _Static_assert(sizeof BUSY_BODY - 1 == 21, "Content-Length of busy_answer");
 /* How long close leaves answers being written to leave before it cuts their connections. */
 #define CLOSE_GRACE_MS 1000
 
-struct spine_http_exchange {
+struct spine_http_server_exchange {
   h2o_req_t *req;
   spine_http_server *srv;
-  spine_http_exchange *prev, *next; /* the server's pending list until answered */
-  size_t rest_off;                  /* where the route's prefix ends in the path */
+  spine_http_server_exchange *prev, *next; /* the server's pending list until answered */
+  size_t rest_off;                         /* where the route's prefix ends in the path */
   int answered;
   void (*abort_fn)(void *data);
   void *abort_data;
@@ -80,7 +80,7 @@ struct spine_http_server {
   uv_timer_t finish;
   route *routes;
   int nroutes, caproutes;
-  spine_http_exchange *pending; /* handed to a handler, not answered yet: npending of them */
+  spine_http_server_exchange *pending; /* handed to a handler, not answered yet: npending of them */
   int npending;
   conn *open; /* accepted and given to h2o, until h2o closes them: conns of them */
   int conns;
@@ -91,7 +91,7 @@ struct spine_http_server {
   spine_metric *conns_open, *conns_refused, *requests_refused;
 };
 
-int spine_http_parse_addr(const char *s, char *host, size_t size, int *port, spine_err *e) {
+int spine_http_server_parse_addr(const char *s, char *host, size_t size, int *port, spine_err *e) {
   const char *colon = s ? strrchr(s, ':') : NULL;
   const char *p = colon ? colon + 1 : s;
   size_t hlen = colon ? (size_t)(colon - s) : 0;
@@ -153,7 +153,7 @@ static const char *reason(int status) {
   }
 }
 
-static void link_pending(spine_http_exchange *x) {
+static void link_pending(spine_http_server_exchange *x) {
   spine_http_server *s = x->srv;
   x->next = s->pending;
   if (s->pending) s->pending->prev = x;
@@ -161,7 +161,7 @@ static void link_pending(spine_http_exchange *x) {
   s->npending++;
 }
 
-static void unlink_pending(spine_http_exchange *x) {
+static void unlink_pending(spine_http_server_exchange *x) {
   spine_http_server *s = x->srv;
   if (!x->prev && s->pending != x) return; /* not linked */
   if (x->prev)
@@ -175,21 +175,21 @@ static void unlink_pending(spine_http_exchange *x) {
 
 /* The request's memory pool is being freed: an exchange not answered by then is aborted. */
 static void on_exchange_dispose(void *p) {
-  spine_http_exchange *x = p;
+  spine_http_server_exchange *x = p;
   if (x->answered) return;
   x->answered = 1;
   unlink_pending(x);
   if (x->abort_fn) x->abort_fn(x->abort_data);
 }
 
-void spine_http_respond(spine_http_exchange *x, int status, const char *content_type,
-                        const char *body, size_t len) {
+void spine_http_server_respond(spine_http_server_exchange *x, int status, const char *content_type,
+                               const char *body, size_t len) {
   h2o_req_t *req = x->req;
   spine_http_server *s = x->srv;
   x->answered = 1;
   unlink_pending(x);
   int cls = status / 100;
-  if (cls >= 1 && cls <= 5) spine_metric_inc(s->by_class[cls], 1);
+  if (cls >= 1 && cls <= 5) spine_metrics_inc(s->by_class[cls], 1);
   req->res.status = status;
   req->res.reason = reason(status);
   if (content_type)
@@ -203,18 +203,19 @@ void spine_http_respond(spine_http_exchange *x, int status, const char *content_
   h2o_send_inline(req, body ? body : "", body ? len : 0); /* copies the body */
 }
 
-static void respond_text(spine_http_exchange *x, int status, const char *text) {
-  spine_http_respond(x, status, "text/plain; charset=utf-8", text, strlen(text));
+static void respond_text(spine_http_server_exchange *x, int status, const char *text) {
+  spine_http_server_respond(x, status, "text/plain; charset=utf-8", text, strlen(text));
 }
 
-void spine_http_add_header(spine_http_exchange *x, const char *name, const char *value) {
+void spine_http_server_add_header(spine_http_server_exchange *x, const char *name,
+                                  const char *value) {
   h2o_req_t *req = x->req;
   h2o_iovec_t n = h2o_strdup(&req->pool, name, SIZE_MAX);
   h2o_iovec_t v = h2o_strdup(&req->pool, value, SIZE_MAX);
   h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, n.len, 0, NULL, v.base, v.len);
 }
 
-void spine_http_on_abort(spine_http_exchange *x, void (*fn)(void *data), void *data) {
+void spine_http_server_on_abort(spine_http_server_exchange *x, void (*fn)(void *data), void *data) {
   x->abort_fn = fn;
   x->abort_data = data;
 }
@@ -227,7 +228,7 @@ static int matches(const route *r, const char *path, size_t len) {
 static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   spine_http_server *s = ((handler *)self)->srv;
   req->http1_is_persistent = 0; /* one request per connection: nothing idles at close */
-  spine_http_exchange *x = h2o_mem_alloc_shared(&req->pool, sizeof *x, on_exchange_dispose);
+  spine_http_server_exchange *x = h2o_mem_alloc_shared(&req->pool, sizeof *x, on_exchange_dispose);
   memset(x, 0, sizeof *x);
   x->req = req;
   x->srv = s;
@@ -237,8 +238,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
 
   if (s->closing) return respond_text(x, 503, "shutting down\n"), 0;
   if (busy) {
-    spine_metric_inc(s->requests_refused, 1);
-    spine_http_add_header(x, "Retry-After", "1");
+    spine_metrics_inc(s->requests_refused, 1);
+    spine_http_server_add_header(x, "Retry-After", "1");
     return respond_text(x, 503, "too many requests under way\n"), 0;
   }
   size_t header_bytes = req->input.path.len + req->input.method.len;
@@ -247,7 +248,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   if (header_bytes > s->o.max_header) return respond_text(x, 431, "headers too large\n"), 0;
 
   size_t plen;
-  const char *path = spine_http_path(x, &plen);
+  const char *path = spine_http_server_path(x, &plen);
   int path_seen = 0;
   for (int i = 0; i < s->nroutes; i++) {
     route *r = &s->routes[i];
@@ -263,32 +264,33 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   return 0;
 }
 
-const char *spine_http_method(const spine_http_exchange *x, size_t *len) {
+const char *spine_http_server_method(const spine_http_server_exchange *x, size_t *len) {
   *len = x->req->method.len;
   return x->req->method.base;
 }
 
-const char *spine_http_path(const spine_http_exchange *x, size_t *len) {
+const char *spine_http_server_path(const spine_http_server_exchange *x, size_t *len) {
   const h2o_req_t *req = x->req;
   *len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
   return req->path.base;
 }
 
-const char *spine_http_path_rest(const spine_http_exchange *x, size_t *len) {
+const char *spine_http_server_path_rest(const spine_http_server_exchange *x, size_t *len) {
   size_t plen;
-  const char *p = spine_http_path(x, &plen);
+  const char *p = spine_http_server_path(x, &plen);
   *len = plen - x->rest_off;
   return p + x->rest_off;
 }
 
-const char *spine_http_query(const spine_http_exchange *x, size_t *len) {
+const char *spine_http_server_query(const spine_http_server_exchange *x, size_t *len) {
   const h2o_req_t *req = x->req;
   if (req->query_at == SIZE_MAX) return *len = 0, NULL;
   *len = req->path.len - req->query_at - 1;
   return req->path.base + req->query_at + 1;
 }
 
-const char *spine_http_header(const spine_http_exchange *x, const char *name, size_t *len) {
+const char *spine_http_server_header(const spine_http_server_exchange *x, const char *name,
+                                     size_t *len) {
   const h2o_headers_t *h = &x->req->headers;
   size_t n = strlen(name);
   for (size_t i = 0; i < h->size; i++)
@@ -300,7 +302,7 @@ const char *spine_http_header(const spine_http_exchange *x, const char *name, si
   return NULL;
 }
 
-int spine_http_headers(const spine_http_exchange *x, spine_buf *out) {
+int spine_http_server_headers(const spine_http_server_exchange *x, spine_buf *out) {
   const h2o_headers_t *h = &x->req->headers;
   for (size_t i = 0; i < h->size; i++) {
     const h2o_header_t *e = &h->entries[i];
@@ -311,7 +313,7 @@ int spine_http_headers(const spine_http_exchange *x, spine_buf *out) {
   return 0;
 }
 
-int spine_http_peer(const spine_http_exchange *x, struct sockaddr_storage *out) {
+int spine_http_server_peer(const spine_http_server_exchange *x, struct sockaddr_storage *out) {
   memset(out, 0, sizeof *out);
   h2o_conn_t *c = x->req->conn;
   if (!c->callbacks->get_peername || !c->callbacks->get_peername(c, (struct sockaddr *)out))
@@ -319,13 +321,13 @@ int spine_http_peer(const spine_http_exchange *x, struct sockaddr_storage *out) 
   return 0;
 }
 
-uint64_t spine_http_now(const spine_http_exchange *x) {
+uint64_t spine_http_server_now(const spine_http_server_exchange *x) {
   return uv_now(x->srv->loop);
 }
 
-int spine_http_peer_loopback(const spine_http_exchange *x) {
+int spine_http_server_peer_loopback(const spine_http_server_exchange *x) {
   struct sockaddr_storage ss;
-  if (spine_http_peer(x, &ss)) return 0;
+  if (spine_http_server_peer(x, &ss)) return 0;
   if (ss.ss_family == AF_INET) {
     const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
     return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
@@ -339,13 +341,13 @@ int spine_http_peer_loopback(const spine_http_exchange *x) {
   return 0;
 }
 
-const char *spine_http_body(const spine_http_exchange *x, size_t *len) {
+const char *spine_http_server_body(const spine_http_server_exchange *x, size_t *len) {
   *len = x->req->entity.base ? x->req->entity.len : 0;
   return x->req->entity.base ? x->req->entity.base : "";
 }
 
 int spine_http_server_route(spine_http_server *s, const char *method, const char *path,
-                            spine_http_handler fn, void *data) {
+                            spine_http_server_handler fn, void *data) {
   if (s->nroutes == s->caproutes) {
     int cap = s->caproutes ? 2 * s->caproutes : 8;
     route *r = realloc(s->routes, (size_t)cap * sizeof *r);
@@ -420,7 +422,7 @@ static void on_conn_closed(uv_handle_t *h) {
   if (c->next) c->next->prev = c->prev;
   free(c);
   s->conns--;
-  spine_metric_set(s->conns_open, s->conns);
+  spine_metrics_set(s->conns_open, s->conns);
   maybe_finish(s);
 }
 
@@ -437,7 +439,7 @@ static int serve(spine_http_server *s, conn *c) {
     uv_buf_t b = uv_buf_init((char *)busy_answer, sizeof busy_answer - 1);
     uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     cut(c, SHUT_WR);
-    spine_metric_inc(s->conns_refused, 1);
+    spine_metrics_inc(s->conns_refused, 1);
     uv_close((uv_handle_t *)&c->tcp, on_accept_closed);
     return 0;
   }
@@ -450,7 +452,7 @@ static int serve(spine_http_server *s, conn *c) {
   if (s->open) s->open->prev = c;
   s->open = c;
   s->conns++;
-  spine_metric_set(s->conns_open, s->conns);
+  spine_metrics_set(s->conns_open, s->conns);
   h2o_accept(&s->accept, sock);
   return 0;
 }
@@ -503,7 +505,7 @@ void spine_http_server_close(spine_http_server *s, void (*done)(void *data), voi
   s->done_data = data;
   uv_close((uv_handle_t *)&s->listener, on_listener_closed);
   while (s->pending) {
-    spine_http_exchange *x = s->pending;
+    spine_http_server_exchange *x = s->pending;
     void (*fn)(void *) = x->abort_fn;
     x->abort_fn = NULL;
     if (fn) fn(x->abort_data);

@@ -17,7 +17,7 @@
 #include "metrics.h"
 
 typedef struct spine_http_server spine_http_server;
-typedef struct spine_http_exchange spine_http_exchange;
+typedef struct spine_http_server_exchange spine_http_server_exchange;
 
 typedef struct spine_http_server_opts {
   const char *host;       /* numeric IPv4/IPv6 address (default "127.0.0.1") */
@@ -35,11 +35,11 @@ typedef struct spine_http_server_opts {
 } spine_http_server_opts;
 
 /* Handles one request: reads it through the accessors below and answers with
- * spine_http_respond() now or later. */
-typedef void (*spine_http_handler)(void *data, spine_http_exchange *x);
+ * spine_http_server_respond() now or later. */
+typedef void (*spine_http_server_handler)(void *data, spine_http_server_exchange *x);
 
 /* Parses "host:port", ":port" or "port" into host[size] and *port. 0 or SPINE_EINVAL. */
-int spine_http_parse_addr(const char *s, char *host, size_t size, int *port, spine_err *e);
+int spine_http_server_parse_addr(const char *s, char *host, size_t size, int *port, spine_err *e);
 
 /* Binds and listens; ignores SIGPIPE from then on (process-wide). Returns 0 with *out (close with
  * spine_http_server_close), or an error naming the address (UV_EADDRINUSE...). */
@@ -56,7 +56,7 @@ int spine_http_server_port(const spine_http_server *s);
  * registered that matches wins; a path with no route gets 404, a method with none 405.
  * Returns 0 or SPINE_ENOMEM. */
 int spine_http_server_route(spine_http_server *s, const char *method, const char *path,
-                            spine_http_handler fn, void *data);
+                            spine_http_server_handler fn, void *data);
 /* Stops listening, answers requests still waiting for a handler with 503 (calling their
  * abort callbacks), closes every connection still reading a request (a half-sent one
  * included) at once and gives answers being written 1 s to leave, then frees the server and
@@ -65,33 +65,35 @@ void spine_http_server_close(spine_http_server *s, void (*done)(void *data), voi
 
 /* ---- the request; every pointer is borrowed until the exchange is answered or aborted ---- */
 
-const char *spine_http_method(const spine_http_exchange *x, size_t *len);
+const char *spine_http_server_method(const spine_http_server_exchange *x, size_t *len);
 /* The path without the query string, as sent (not decoded). */
-const char *spine_http_path(const spine_http_exchange *x, size_t *len);
+const char *spine_http_server_path(const spine_http_server_exchange *x, size_t *len);
 /* What follows the route's prefix ("acme" for "/v1/webhooks/" and "/v1/webhooks/acme"). */
-const char *spine_http_path_rest(const spine_http_exchange *x, size_t *len);
+const char *spine_http_server_path_rest(const spine_http_server_exchange *x, size_t *len);
 /* The query string after '?', or NULL. */
-const char *spine_http_query(const spine_http_exchange *x, size_t *len);
+const char *spine_http_server_query(const spine_http_server_exchange *x, size_t *len);
 /* The first header of that name (case-insensitive), or NULL. */
-const char *spine_http_header(const spine_http_exchange *x, const char *name, size_t *len);
-const char *spine_http_body(const spine_http_exchange *x, size_t *len);
+const char *spine_http_server_header(const spine_http_server_exchange *x, const char *name,
+                                     size_t *len);
+const char *spine_http_server_body(const spine_http_server_exchange *x, size_t *len);
 /* Appends every request header to `out` as "Name: value\r\n", in the order received.
  * Returns 0 or SPINE_ENOMEM. */
-int spine_http_headers(const spine_http_exchange *x, spine_buf *out);
+int spine_http_server_headers(const spine_http_server_exchange *x, spine_buf *out);
 /* The client's address into *out. 0, or -1 when the connection cannot say. */
-int spine_http_peer(const spine_http_exchange *x, struct sockaddr_storage *out);
+int spine_http_server_peer(const spine_http_server_exchange *x, struct sockaddr_storage *out);
 /* 1 when the client connected from a loopback address (127.0.0.0/8, ::1). */
-int spine_http_peer_loopback(const spine_http_exchange *x);
+int spine_http_server_peer_loopback(const spine_http_server_exchange *x);
 /* The loop's time (uv_now, milliseconds) for the exchange's server. */
-uint64_t spine_http_now(const spine_http_exchange *x);
+uint64_t spine_http_server_now(const spine_http_server_exchange *x);
 
-/* Adds a response header (copied) before spine_http_respond. */
-void spine_http_add_header(spine_http_exchange *x, const char *name, const char *value);
+/* Adds a response header (copied) before spine_http_server_respond. */
+void spine_http_server_add_header(spine_http_server_exchange *x, const char *name,
+                                  const char *value);
 /* Answers (the body is copied); `x` is gone after. `content_type` may be NULL. */
-void spine_http_respond(spine_http_exchange *x, int status, const char *content_type,
-                        const char *body, size_t len);
+void spine_http_server_respond(spine_http_server_exchange *x, int status, const char *content_type,
+                               const char *body, size_t len);
 /* `fn(data)` runs if the exchange ends before the handler answered (the server closes); the
  * handler must then forget `x`. */
-void spine_http_on_abort(spine_http_exchange *x, void (*fn)(void *data), void *data);
+void spine_http_server_on_abort(spine_http_server_exchange *x, void (*fn)(void *data), void *data);
 
 #endif

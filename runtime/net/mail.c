@@ -1,7 +1,7 @@
 /* Outbound email: checks a spine_mail, renders it as one RFC 5322 message with CRLF line ends
  * (curl dot-stuffs it on the wire and adds the end-of-data mark) and runs the SMTP upload on the
- * HTTP client's curl multi, so spine_http_cancel and the client's close work as for HTTP. Owns
- * the rendered message and the recipient list until the call ends. Never logs; the password
+ * HTTP client's curl multi, so spine_http_client_cancel and the client's close work as for HTTP.
+ * Owns the rendered message and the recipient list until the call ends. Never logs; the password
  * goes only to curl. */
 #include "mail.h"
 
@@ -184,8 +184,8 @@ static int render(const spine_mail *m, spine_buf *b) {
   return rc;
 }
 
-int spine_mail_send(spine_http_client *c, const spine_mail *m, spine_http_cb cb, void *data,
-                    spine_http_call **out, spine_err *e) {
+int spine_mail_send(spine_http_client *c, const spine_mail *m, spine_http_client_cb cb, void *data,
+                    spine_http_client_call **out, spine_err *e) {
   if (out) *out = NULL;
   int tls = 0;
   int rc = check(m, &tls, e);
@@ -217,6 +217,6 @@ int spine_mail_send(spine_http_client *c, const spine_mail *m, spine_http_cb cb,
     /* smtp:// with a password: STARTTLS or nothing, never the password in the clear */
     if (!tls) curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
   }
-  return spine_http_start(c, h, SPINE_HTTP_PROTO_SMTP, m->timeout_ms, o, outgoing_free, cb, data,
-                          out, e);
+  return spine_http_client_start(c, h, SPINE_HTTP_CLIENT_PROTO_SMTP, m->timeout_ms, o,
+                                 outgoing_free, cb, data, out, e);
 }

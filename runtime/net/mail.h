@@ -25,13 +25,13 @@ typedef struct spine_mail {
 } spine_mail;
 
 /* Sends `m`. `cb` runs exactly once from the loop unless the call is cancelled
- * (spine_http_cancel): res->error 0 when the server accepted the message (res->status holds
+ * (spine_http_client_cancel): res->error 0 when the server accepted the message (res->status holds
  * the last SMTP reply code), else as for HTTP (SPINE_ETIMEOUT, SPINE_ETRANSIENT for a
  * refused connection or a 4xx reply, SPINE_EIO for a 5xx reply or TLS, SPINE_EINVAL);
  * res->transient says whether trying again may work. Returns 0, or SPINE_EINVAL (no
  * recipient, CR/LF in an address, subject or header, a URL that is not smtp/smtps) without
  * calling cb. */
-int spine_mail_send(spine_http_client *c, const spine_mail *m, spine_http_cb cb, void *data,
-                    spine_http_call **out, spine_err *e);
+int spine_mail_send(spine_http_client *c, const spine_mail *m, spine_http_client_cb cb, void *data,
+                    spine_http_client_call **out, spine_err *e);
 
 #endif

@@ -17,6 +17,7 @@
 #include "codec.h"
 #include "duration.h"
 #include "hmac.h"
+#include "lerror.h"
 #include "log.h"
 #include "mail.h"
 #include "sandbox.h"
@@ -50,11 +51,11 @@ struct spine_pctx {
   int fn_line;        /* where the function is defined, for messages */
   lua_State *co;      /* referenced by co_ref while the attempt runs */
   int co_ref;
-  uv_timer_t timer;      /* the attempt's timeout (MODE_ATTEMPT only) */
-  spine_http_call *io;   /* the HTTP or SMTP exchange in flight, or NULL */
-  int waiting;           /* WAIT_*: what the yielded coroutine waits for */
-  char what[320];        /* "POST https://..." of that exchange, for its error */
-  spine_buf lines, body; /* scratch for the request being built (and p.log) */
+  uv_timer_t timer;           /* the attempt's timeout (MODE_ATTEMPT only) */
+  spine_http_client_call *io; /* the HTTP or SMTP exchange in flight, or NULL */
+  int waiting;                /* WAIT_*: what the yielded coroutine waits for */
+  char what[320];             /* "POST https://..." of that exchange, for its error */
+  spine_buf lines, body;      /* scratch for the request being built (and p.log) */
   int64_t timeout_ms;
   uint64_t deadline; /* uv_now when the attempt times out */
   spine_pctx_done done;
@@ -81,13 +82,7 @@ static spine_pctx *running_effect(lua_State *L, const char *what) {
 /* Pushes an error table marked as p.transient / p.rejected made it. */
 static void push_error(lua_State *L, const char *kind, const char *code, const char *msg,
                        int details) {
-  lua_createtable(L, 0, 4);
-  lua_pushstring(L, kind);
-  lua_setfield(L, -2, "kind");
-  lua_pushstring(L, code);
-  lua_setfield(L, -2, "code");
-  lua_pushstring(L, msg);
-  lua_setfield(L, -2, "message");
+  spine_lerror_push(L, kind, code, msg, NULL);
   if (details) {
     lua_pushvalue(L, details);
     lua_setfield(L, -2, "details");
@@ -106,12 +101,19 @@ static int is_marked(lua_State *L, int idx) {
 
 /* ---- p.transient, p.rejected ---- */
 
-static int p_error(lua_State *L) {
-  const char *kind = lua_tostring(L, lua_upvalueindex(1));
+static int p_error(lua_State *L, const char *kind) {
   const char *msg = luaL_checkstring(L, 1);
   lua_settop(L, 2);
   push_error(L, kind, kind, msg, lua_isnil(L, 2) ? 0 : 2);
   return 1;
+}
+
+static int p_transient(lua_State *L) {
+  return p_error(L, "transient");
+}
+
+static int p_rejected(lua_State *L) {
+  return p_error(L, "rejected");
 }
 
 static int err_tostring(lua_State *L) {
@@ -343,7 +345,7 @@ static int64_t timeout_arg(lua_State *L, int idx, int64_t dflt) {
   return ms > 0 ? ms : dflt;
 }
 
-static void push_headers(lua_State *L, const spine_http_response *res) {
+static void push_headers(lua_State *L, const spine_http_client_response *res) {
   lua_newtable(L);
   const char *p = res->headers, *end = res->headers + res->headers_len;
   while (p < end) {
@@ -378,7 +380,7 @@ static void push_headers(lua_State *L, const spine_http_response *res) {
 
 static int http_k(lua_State *L, int status, lua_KContext kc) {
   (void)status, (void)kc;
-  const spine_http_response *res = lua_touserdata(L, -1);
+  const spine_http_client_response *res = lua_touserdata(L, -1);
   lua_pop(L, 1);
   spine_pctx *a = running(L, "p.http");
   if (res->error == SPINE_EINVAL || res->error == SPINE_ELIMIT)
@@ -401,7 +403,7 @@ static int http_k(lua_State *L, int status, lua_KContext kc) {
   return 1;
 }
 
-static void on_io(void *data, const spine_http_response *res);
+static void on_io(void *data, const spine_http_client_response *res);
 
 /* p.http to a host the provider may not call: nothing is sent, and the attempt fails as an
  * adapter fault (invalid_argument, host_not_allowed), never retried nor tried on another
@@ -409,15 +411,15 @@ static void on_io(void *data, const spine_http_response *res);
  * not get another go. Logged for the operator (without the URL: it may hold a secret). */
 static void where_of(spine_pctx *a, char *out, size_t size);
 
-static int refuse_host(lua_State *L, spine_pctx *a, spine_http_verb verb, const char *url,
-                       const spine_http_dest *d) {
+static int refuse_host(lua_State *L, spine_pctx *a, spine_http_client_verb verb, const char *url,
+                       const spine_http_client_dest *d) {
   char host[300], where[300];
   snprintf(host, sizeof host, "%s:%d", d->host, d->port);
   where_of(a, where, sizeof where); /* the adapter's line, also when pcall called p.http */
   snprintf(a->refusal, sizeof a->refusal,
            "%.200s: p.http %s %.200s: %s may not call %s (only its base_url's host and port, "
            "and %s.allowed_hosts in providers.json)",
-           where, spine_http_verb_name(verb), url, a->provider, host, a->provider);
+           where, spine_http_client_verb_name(verb), url, a->provider, host, a->provider);
   spine_log_warn("providers", "p.http refused: not a host of the provider", "provider", a->provider,
                  "host", host, "where", where, NULL);
   lua_pushstring(L, a->refusal);
@@ -425,13 +427,13 @@ static int refuse_host(lua_State *L, spine_pctx *a, spine_http_verb verb, const 
 }
 
 static int p_http(lua_State *L) {
-  spine_http_verb verb = (spine_http_verb)lua_tointeger(L, lua_upvalueindex(1));
+  spine_http_client_verb verb = (spine_http_client_verb)lua_tointeger(L, lua_upvalueindex(1));
   spine_pctx *a = running_effect(L, "p.http");
   const char *url = luaL_checkstring(L, 1);
-  spine_http_dest dest;
+  spine_http_client_dest dest;
   spine_err ue;
-  if (spine_http_dest_of(url, &dest, &ue))
-    return luaL_error(L, "p.http %s: %s", spine_http_verb_name(verb), ue.msg);
+  if (spine_http_client_dest_of(url, &dest, &ue))
+    return luaL_error(L, "p.http %s: %s", spine_http_client_verb_name(verb), ue.msg);
   if (!spine_provconf_reaches(a->settings, &dest)) return refuse_host(L, a, verb, url, &dest);
   int opts = lua_isnoneornil(L, 2) ? 0 : 2;
   if (opts) luaL_checktype(L, 2, LUA_TTABLE);
@@ -477,7 +479,7 @@ static int p_http(lua_State *L) {
   for (int i = 0; i < nh; i++)
     hv[i] = a->lines.data + offs[i];
   hv[nh] = NULL;
-  spine_http_request req = {0};
+  spine_http_client_request req = {0};
   req.method = verb;
   req.url = url;
   req.headers = hv;
@@ -485,9 +487,9 @@ static int p_http(lua_State *L) {
   req.body_len = has_body ? a->body.len : 0;
   req.traceparent = a->traceparent;
   req.timeout_ms = timeout;
-  snprintf(a->what, sizeof a->what, "%s %s", spine_http_verb_name(verb), url);
+  snprintf(a->what, sizeof a->what, "%s %s", spine_http_client_verb_name(verb), url);
   spine_err e;
-  if (spine_http_send(a->h->http, &req, on_io, a, &a->io, &e))
+  if (spine_http_client_send(a->h->http, &req, on_io, a, &a->io, &e))
     return luaL_error(L, "p.http %s: %s", a->what, e.msg);
   a->waiting = WAIT_HTTP;
   return lua_yieldk(L, 0, 0, http_k);
@@ -497,7 +499,7 @@ static int p_http(lua_State *L) {
 
 static int mail_k(lua_State *L, int status, lua_KContext kc) {
   (void)status, (void)kc;
-  const spine_http_response *res = lua_touserdata(L, -1);
+  const spine_http_client_response *res = lua_touserdata(L, -1);
   lua_pop(L, 1);
   spine_pctx *a = running(L, "p.email.send");
   if (res->error) {
@@ -599,42 +601,39 @@ static void push_readonly_funcs(lua_State *L, const luaL_Reg *fns, int verbs) {
 }
 
 void spine_pctx_open(lua_State *L, spine_pctx_host *h) {
+  /* What every p has besides its call's own fields (push_p); http and email are placeholders
+   * here, replaced by their tables below. */
+  static const luaL_Reg members[] = {
+      {"http", NULL},
+      {"email", NULL},
+      {"transient", p_transient},
+      {"rejected", p_rejected},
+      {"secret", p_secret},
+      {"log", p_log},
+      {"render", p_render},
+      {"hmac_sha256", p_hmac_sha256},
+      {"equal", p_equal},
+      {"urlencode", p_urlencode},
+      {NULL, NULL},
+  };
+  /* In spine_http_client_verb order: the upvalue is the verb. */
+  static const luaL_Reg verbs[] = {{"get", p_http},   {"post", p_http},   {"put", p_http},
+                                   {"patch", p_http}, {"delete", p_http}, {NULL, NULL}};
+  static const luaL_Reg email[] = {{"send", p_email_send}, {NULL, NULL}};
   lua_pushlightuserdata(L, h);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &host_key);
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 2);
   lua_pushcfunction(L, err_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &err_mt_key);
 
-  lua_createtable(L, 0, 8);
-  /* In spine_http_verb order: the upvalue is the verb. */
-  static const luaL_Reg verbs[] = {{"get", p_http},   {"post", p_http},   {"put", p_http},
-                                   {"patch", p_http}, {"delete", p_http}, {NULL, NULL}};
+  luaL_newlib(L, members);
   push_readonly_funcs(L, verbs, 1);
   lua_setfield(L, -2, "http");
-  static const luaL_Reg email[] = {{"send", p_email_send}, {NULL, NULL}};
   push_readonly_funcs(L, email, 0);
   lua_setfield(L, -2, "email");
-  lua_pushstring(L, "transient");
-  lua_pushcclosure(L, p_error, 1);
-  lua_setfield(L, -2, "transient");
-  lua_pushstring(L, "rejected");
-  lua_pushcclosure(L, p_error, 1);
-  lua_setfield(L, -2, "rejected");
-  lua_pushcfunction(L, p_secret);
-  lua_setfield(L, -2, "secret");
-  lua_pushcfunction(L, p_log);
-  lua_setfield(L, -2, "log");
-  lua_pushcfunction(L, p_render);
-  lua_setfield(L, -2, "render");
-  lua_pushcfunction(L, p_hmac_sha256);
-  lua_setfield(L, -2, "hmac_sha256");
-  lua_pushcfunction(L, p_equal);
-  lua_setfield(L, -2, "equal");
-  lua_pushcfunction(L, p_urlencode);
-  lua_setfield(L, -2, "urlencode");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &proto_key);
 }
 
@@ -668,7 +667,7 @@ static void push_request(lua_State *L, const spine_provider_webhook *w) {
   lua_setfield(L, -2, "body");
   if (w->body && spine_codec_decode(L, w->body, w->body_len, NULL) == 0)
     lua_setfield(L, -2, "json");
-  spine_http_response fake;
+  spine_http_client_response fake;
   memset(&fake, 0, sizeof fake);
   fake.headers = w->headers ? w->headers : "";
   fake.headers_len = w->headers ? w->headers_len : 0;
@@ -714,13 +713,8 @@ static void set_result(spine_pctx *a, spine_provider_kind kind, const char *code
 
 /* "file:line" of the innermost Lua function on the stack of `co`, or the function's own. */
 static void where_of(spine_pctx *a, char *out, size_t size) {
-  lua_Debug ar;
-  for (int level = 0; a->co && lua_getstack(a->co, level, &ar); level++)
-    if (lua_getinfo(a->co, "Sl", &ar) && ar.currentline > 0 && ar.source[0] == '@') {
-      snprintf(out, size, "%s:%d", ar.short_src, ar.currentline);
-      return;
-    }
-  snprintf(out, size, "%s:%d", a->file, a->fn_line);
+  if (!a->co || !spine_lerror_where(a->co, out, size))
+    snprintf(out, size, "%s:%d", a->file, a->fn_line);
 }
 
 /* The coroutine ended with an error (status `st`, the value on top): how the call failed. */
@@ -838,7 +832,7 @@ static void on_timer_closed(uv_handle_t *t) {
 }
 
 static void close_attempt(spine_pctx *a) {
-  if (a->io) spine_http_cancel(a->io);
+  if (a->io) spine_http_client_cancel(a->io);
   a->io = NULL;
   release_co(a);
   uv_timer_stop(&a->timer);
@@ -866,7 +860,7 @@ static void step(spine_pctx *a, int nargs) {
   finish(a);
 }
 
-static void on_io(void *data, const spine_http_response *res) {
+static void on_io(void *data, const spine_http_client_response *res) {
   spine_pctx *a = data;
   a->io = NULL;
   a->waiting = WAIT_NONE;
@@ -876,7 +870,7 @@ static void on_io(void *data, const spine_http_response *res) {
 
 static void on_timeout(uv_timer_t *t) {
   spine_pctx *a = t->data;
-  if (a->io) spine_http_cancel(a->io);
+  if (a->io) spine_http_client_cancel(a->io);
   a->io = NULL;
   a->waiting = WAIT_NONE;
   set_result(a, SPINE_PROVIDER_TRANSIENT, "timeout", "%s.%s timed out after %lld ms", a->channel,

@@ -58,9 +58,9 @@ static int check_block(const spine_provconf *c, const spine_jsondoc *b, const ch
   if ((v = spine_jsondoc_get(b, "base_url"))) {
     snprintf(field, sizeof field, "%s.base_url", prefix);
     if (v->type != SPINE_JSONDOC_STRING) return bad(e, c, v->line, field, "must be a string");
-    spine_http_dest d;
+    spine_http_client_dest d;
     spine_err ue;
-    if (spine_http_dest_of(v->str, &d, &ue)) return bad(e, c, v->line, field, "%s", ue.msg);
+    if (spine_http_client_dest_of(v->str, &d, &ue)) return bad(e, c, v->line, field, "%s", ue.msg);
   }
   if ((v = spine_jsondoc_get(b, "allowed_hosts"))) {
     snprintf(field, sizeof field, "%s.allowed_hosts", prefix);
@@ -71,11 +71,12 @@ static int check_block(const spine_provconf *c, const spine_jsondoc *b, const ch
     int i = 0;
     for (const spine_jsondoc *x = v->child; x; x = x->next, i++) {
       snprintf(field, sizeof field, "%s.allowed_hosts[%d]", prefix, i);
-      spine_http_host h;
+      spine_http_client_host h;
       spine_err he;
       if (x->type != SPINE_JSONDOC_STRING)
         return bad(e, c, x->line, field, "must be a string (\"host\" or \"host:port\")");
-      if (spine_http_host_parse(x->str, &h, &he)) return bad(e, c, x->line, field, "%s", he.msg);
+      if (spine_http_client_host_parse(x->str, &h, &he))
+        return bad(e, c, x->line, field, "%s", he.msg);
     }
   }
   if ((v = spine_jsondoc_get(b, "rate_limit")) &&
@@ -155,14 +156,14 @@ static int settle_hosts(spine_provconf_entry *en) {
   if (n == 0) return 0;
   if (!(en->hosts = calloc((size_t)n, sizeof *en->hosts))) return SPINE_ENOMEM;
   if (base) {
-    spine_http_dest d;
-    if (spine_http_dest_of(base->str, &d, NULL)) return SPINE_EINVAL;
-    spine_http_host *h = &en->hosts[en->nhosts++];
+    spine_http_client_dest d;
+    if (spine_http_client_dest_of(base->str, &d, NULL)) return SPINE_EINVAL;
+    spine_http_client_host *h = &en->hosts[en->nhosts++];
     snprintf(h->host, sizeof h->host, "%s", d.host);
     h->port = d.port; /* base_url's port only: its other ports are other services */
   }
   for (const spine_jsondoc *x = more ? more->child : NULL; x; x = x->next)
-    if (spine_http_host_parse(x->str, &en->hosts[en->nhosts++], NULL)) return SPINE_EINVAL;
+    if (spine_http_client_host_parse(x->str, &en->hosts[en->nhosts++], NULL)) return SPINE_EINVAL;
   return 0;
 }
 
@@ -264,9 +265,9 @@ void spine_provconf_free(spine_provconf *c) {
   memset(c, 0, sizeof *c);
 }
 
-int spine_provconf_reaches(const spine_provconf_entry *en, const spine_http_dest *d) {
+int spine_provconf_reaches(const spine_provconf_entry *en, const spine_http_client_dest *d) {
   for (int i = 0; en && i < en->nhosts; i++)
-    if (spine_http_host_match(&en->hosts[i], d)) return 1;
+    if (spine_http_client_host_match(&en->hosts[i], d)) return 1;
   return 0;
 }
 
@@ -306,17 +307,18 @@ static int readonly_len(lua_State *L) {
 }
 
 void spine_provconf_push_readonly(lua_State *L, int idx) {
+  static const luaL_Reg mt[] = {
+      {"__newindex", read_only},
+      {"__pairs", readonly_pairs},
+      {"__len", readonly_len},
+      {NULL, NULL},
+  };
   idx = lua_absindex(L, idx);
   lua_createtable(L, 0, 0);
   lua_createtable(L, 0, 5);
+  luaL_setfuncs(L, mt, 0);
   lua_pushvalue(L, idx);
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, read_only);
-  lua_setfield(L, -2, "__newindex");
-  lua_pushcfunction(L, readonly_pairs);
-  lua_setfield(L, -2, "__pairs");
-  lua_pushcfunction(L, readonly_len);
-  lua_setfield(L, -2, "__len");
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
   lua_setmetatable(L, -2);

@@ -29,7 +29,7 @@ typedef struct spine_provconf_entry {
   int line;                      /* where the block starts (for messages) */
   /* Where p.http may go: base_url's host on base_url's port (80 or 443 when it names none),
    * then each of allowed_hosts ("host": any port; "host:port"). None: nowhere. Owned. */
-  spine_http_host *hosts;
+  spine_http_client_host *hosts;
   int nhosts;
 } spine_provconf_entry;
 
@@ -52,7 +52,7 @@ void spine_provconf_free(spine_provconf *c);
 /* The settings of `provider`, or NULL. Borrowed. */
 const spine_provconf_entry *spine_provconf_find(const spine_provconf *c, const char *provider);
 /* 1 when a provider with settings `en` (may be NULL: no settings) may send p.http to `d`. */
-int spine_provconf_reaches(const spine_provconf_entry *en, const spine_http_dest *d);
+int spine_provconf_reaches(const spine_provconf_entry *en, const spine_http_client_dest *d);
 /* Pushes p.config: every key of the block (and its override), rate_limit and the others
  * included, as a read-only table (nested tables read-only too). Raises on Lua OOM only; an
  * entry of NULL pushes an empty read-only table. */

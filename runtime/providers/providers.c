@@ -20,7 +20,6 @@
 #include "sandbox.h"
 
 #define MAX_FILE         (1024 * 1024)
-#define MAX_NAME         63
 #define DEFAULT_BUDGET   10000000
 #define DEFAULT_MEMORY   (16 << 20)
 #define SECRETS_MAX_FILE (256 * 1024)
@@ -43,8 +42,8 @@ struct spine_providers {
 
 /* ---- names and files ---- */
 
-static int good_name(const char *s, size_t n) {
-  if (n == 0 || n > MAX_NAME) return 0;
+int spine_providers_valid_name(const char *s, size_t n) {
+  if (n == 0 || n > SPINE_PROVIDERS_NAME_MAX) return 0;
   for (size_t i = 0; i < n; i++)
     if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '_' ||
           s[i] == '-'))
@@ -126,7 +125,7 @@ static int load_secrets(spine_providers *ps, const char *path, spine_err *e) {
 
 int spine_providers_secret(spine_providers *ps, const char *provider, const char *name, char *out,
                            size_t size) {
-  char var[2 * MAX_NAME + 160] = "SPINE_SECRET_";
+  char var[2 * SPINE_PROVIDERS_NAME_MAX + 160] = "SPINE_SECRET_";
   size_t n = strlen(var);
   for (const char *p = provider; *p && n < sizeof var - 2; p++)
     var[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
@@ -262,7 +261,7 @@ static int check_adapter(lua_State *L) {
     char field[32];
     snprintf(field, sizeof field, "channels[%d]", (int)i);
     if (lua_rawgeti(L, listed, i) != LUA_TSTRING ||
-        !good_name(lua_tostring(L, -1), lua_rawlen(L, -1)))
+        !spine_providers_valid_name(lua_tostring(L, -1), lua_rawlen(L, -1)))
       return refuse(x, field, "expected a channel name (lower-case letters, digits, _ or -)");
     for (lua_Integer j = 1; j < i; j++) {
       lua_rawgeti(L, listed, j);
@@ -328,7 +327,7 @@ static int load_adapter(spine_providers *ps, const char *fname, spine_router_pro
   p->file = strdup(path);
   p->name = strndup(fname, stem_len);
   if (!p->file || !p->name) return spine_err_set(e, SPINE_ENOMEM, path, NULL, "out of memory");
-  if (!good_name(fname, stem_len))
+  if (!spine_providers_valid_name(fname, stem_len))
     return spine_err_set(e, SPINE_EINVAL, path, NULL,
                          "bad provider name \"%s\" (lower-case letters, digits, _ or -; at most "
                          "63)",

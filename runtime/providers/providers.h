@@ -22,6 +22,13 @@
 
 typedef struct spine_providers spine_providers;
 
+/* The longest provider or channel name. */
+#define SPINE_PROVIDERS_NAME_MAX 63
+
+/* Whether name[len] may name a provider (its adapter's file name, without .lua) or a channel:
+ * 1 to SPINE_PROVIDERS_NAME_MAX lower-case letters, digits, '_' or '-'. */
+int spine_providers_valid_name(const char *name, size_t len);
+
 typedef struct spine_providers_opts {
   const char *dir;          /* adapters and providers.json (default "providers") */
   const char *environment;  /* the providers.json override block to apply (default

@@ -45,11 +45,11 @@ static uint64_t breaker_now(const spine_router *r) {
   return r->clock ? (uint64_t)r->clock(r->clock_data) : uv_now(r->loop);
 }
 
-spine_breaker_state spine_router_breaker(const spine_router_channel *ch) {
+spine_router_breaker_state spine_router_breaker(const spine_router_channel *ch) {
   const spine_router_provider *p = ch->provider;
-  if (ch->state == SPINE_BREAKER_OPEN &&
+  if (ch->state == SPINE_ROUTER_BREAKER_OPEN &&
       breaker_now(p->router) - ch->opened_at >= (uint64_t)p->breaker_cooldown_ms)
-    return SPINE_BREAKER_HALF_OPEN;
+    return SPINE_ROUTER_BREAKER_HALF_OPEN;
   return ch->state;
 }
 
@@ -57,13 +57,13 @@ spine_breaker_state spine_router_breaker(const spine_router_channel *ch) {
 static int breaker_admit(spine_provider_call *c, int i) {
   spine_router_channel *ch = &c->p->channels[i];
   switch (spine_router_breaker(ch)) {
-    case SPINE_BREAKER_CLOSED:
+    case SPINE_ROUTER_BREAKER_CLOSED:
       return 1;
-    case SPINE_BREAKER_OPEN:
+    case SPINE_ROUTER_BREAKER_OPEN:
       return 0;
-    case SPINE_BREAKER_HALF_OPEN:
+    case SPINE_ROUTER_BREAKER_HALF_OPEN:
       if (ch->probing) return 0;
-      ch->state = SPINE_BREAKER_HALF_OPEN;
+      ch->state = SPINE_ROUTER_BREAKER_HALF_OPEN;
       ch->probing = 1;
       c->probe = i;
       return 1;
@@ -87,16 +87,16 @@ static void breaker_report(spine_provider_call *c, int i, int transient) {
   release_probe(c);
   if (!transient) {
     ch->failures = 0;
-    if (probe || ch->state == SPINE_BREAKER_CLOSED) ch->state = SPINE_BREAKER_CLOSED;
+    if (probe || ch->state == SPINE_ROUTER_BREAKER_CLOSED) ch->state = SPINE_ROUTER_BREAKER_CLOSED;
     return;
   }
-  if (!probe && ch->state != SPINE_BREAKER_CLOSED) return;
+  if (!probe && ch->state != SPINE_ROUTER_BREAKER_CLOSED) return;
   ch->failures++;
   if (probe || ch->failures >= c->p->breaker_failures) {
-    if (ch->state == SPINE_BREAKER_CLOSED && !c->r->quiet)
+    if (ch->state == SPINE_ROUTER_BREAKER_CLOSED && !c->r->quiet)
       spine_log_warn("providers", "circuit breaker opened", "provider", c->p->name, "channel",
                      ch->name, NULL);
-    ch->state = SPINE_BREAKER_OPEN;
+    ch->state = SPINE_ROUTER_BREAKER_OPEN;
     ch->opened_at = breaker_now(c->r);
   }
 }
@@ -139,7 +139,7 @@ static int take_token(spine_provider_call *c) {
   p->wait_tail = c;
   c->state = CALL_WAIT_TOKEN;
   p->waited++;
-  spine_metric_inc(p->rate_limited, 1);
+  spine_metrics_inc(p->rate_limited, 1);
   arm(p);
   return 0;
 }
@@ -218,7 +218,7 @@ void spine_router_set_metrics(spine_router *r, spine_metrics *m) {
     snprintf(name, sizeof name, "spine_provider_rate_limited_total{provider=\"%s\"}", p->name);
     p->rate_limited = spine_metrics_add(m, SPINE_METRIC_COUNTER, name,
                                         "Provider calls that waited for a rate-limit token");
-    spine_metric_inc(p->rate_limited, (double)p->waited);
+    spine_metrics_inc(p->rate_limited, (double)p->waited);
   }
   spine_metrics_add_fn(m, SPINE_METRIC_GAUGE, "spine_provider_calls_in_flight",
                        "Provider calls started and not yet answered", read_running, r);
@@ -446,7 +446,7 @@ static void on_attempt(void *data, spine_pctx_result *res) {
                 : res->kind == SPINE_PROVIDER_TRANSIENT ? SPINE_ROUTER_TRANSIENT
                 : res->kind == SPINE_PROVIDER_REJECTED  ? SPINE_ROUTER_REJECTED
                                                         : SPINE_ROUTER_INVALID;
-  spine_metric_inc(ch->calls[outcome], 1);
+  spine_metrics_inc(ch->calls[outcome], 1);
   breaker_report(c, i, res->kind == SPINE_PROVIDER_TRANSIENT);
   c->last = i;
   c->kind = res->kind;
@@ -465,20 +465,21 @@ static void run_attempt(spine_provider_call *c) {
   spine_router_provider *p = c->p;
   spine_router_channel *ch = &p->channels[c->current];
   c->state = CALL_RUNNING;
-  spine_pctx_target t = {0};
-  t.provider = p->name;
-  t.file = p->file;
-  t.channel = ch->name;
-  t.operation = c->operation;
-  t.table_ref = ch->ops_ref;
-  t.field = c->operation;
-  t.config_ref = p->config_ref;
-  t.settings = p->settings;
-  t.idempotency_key = c->key;
-  t.traceparent = c->traceparent;
-  t.workflow_id = c->workflow_id;
-  t.args_json = c->args;
-  t.timeout_ms = c->timeout_ms;
+  spine_pctx_target t = {
+      .provider = p->name,
+      .file = p->file,
+      .channel = ch->name,
+      .operation = c->operation,
+      .table_ref = ch->ops_ref,
+      .field = c->operation,
+      .config_ref = p->config_ref,
+      .settings = p->settings,
+      .idempotency_key = c->key,
+      .traceparent = c->traceparent,
+      .workflow_id = c->workflow_id,
+      .args_json = c->args,
+      .timeout_ms = c->timeout_ms,
+  };
   if (spine_pctx_start(c->r->host, &t, on_attempt, c, &c->attempt)) {
     spine_pctx_result res;
     memset(&res, 0, sizeof res);
@@ -496,7 +497,7 @@ static void advance(spine_provider_call *c) {
     spine_router_channel *ch = &p->channels[i];
     if (!offers(c->r, ch, c->operation)) continue;
     if (!breaker_admit(c, i)) {
-      spine_metric_inc(ch->calls[SPINE_ROUTER_CIRCUIT_OPEN], 1);
+      spine_metrics_inc(ch->calls[SPINE_ROUTER_CIRCUIT_OPEN], 1);
       c->kind = SPINE_PROVIDER_TRANSIENT;
       snprintf(c->code, sizeof c->code, "circuit_open");
       snprintf(c->message, sizeof c->message, "%s: the circuit breaker of channel %s is open",

@@ -14,10 +14,10 @@
 #include "providers.h"
 
 typedef enum {
-  SPINE_BREAKER_CLOSED = 0,
-  SPINE_BREAKER_OPEN = 1,
-  SPINE_BREAKER_HALF_OPEN = 2, /* the cool-down passed: one probe call may go through */
-} spine_breaker_state;
+  SPINE_ROUTER_BREAKER_CLOSED = 0,
+  SPINE_ROUTER_BREAKER_OPEN = 1,
+  SPINE_ROUTER_BREAKER_HALF_OPEN = 2, /* the cool-down passed: one probe call may go through */
+} spine_router_breaker_state;
 
 /* Outcomes counted per provider and channel (spine_provider_calls_total{outcome}). */
 enum {
@@ -38,7 +38,7 @@ typedef struct spine_router_channel {
   spine_router_provider *provider;
   /* The breaker. Invariant: `probing` only while HALF_OPEN; `opened_at` set while not
    * CLOSED. HALF_OPEN is entered lazily, when a call asks after the cool-down. */
-  spine_breaker_state state;
+  spine_router_breaker_state state;
   int failures; /* consecutive transient failures */
   uint64_t opened_at;
   int probing; /* a half-open probe call is under way */
@@ -104,6 +104,6 @@ int spine_router_call(spine_router *r, spine_router_provider *p, const spine_pro
                       spine_provider_cb cb, void *data, spine_provider_call **out);
 void spine_router_cancel(spine_provider_call *c);
 /* The breaker state of a channel as the metrics show it (HALF_OPEN once the cool-down passed). */
-spine_breaker_state spine_router_breaker(const spine_router_channel *ch);
+spine_router_breaker_state spine_router_breaker(const spine_router_channel *ch);
 
 #endif

@@ -16,8 +16,7 @@
 #include "codec.h"
 #include "hmac.h"
 #include "log.h"
-
-#define MAX_PROVIDER 64
+#include "providers.h"
 
 enum { ACCEPTED, UNKNOWN, UNAUTHORIZED, MALFORMED, OTHER, LIMITED, OUTCOMES };
 static const char *const outcome_names[OUTCOMES] = {
@@ -32,42 +31,21 @@ struct spine_webhooks {
   int exempt_loopback;
 };
 
-void spine_webhook_error(spine_http_exchange *x, int status, const char *kind, const char *msg) {
+void spine_webhook_error(spine_http_server_exchange *x, int status, const char *kind,
+                         const char *msg) {
   spine_buf b = SPINE_BUF_INIT;
   spine_buf_puts(&b, "{\"error\":{\"kind\":");
   spine_log_json_string(&b, kind, strlen(kind));
   spine_buf_puts(&b, ",\"message\":");
   spine_log_json_string(&b, msg, strlen(msg));
   spine_buf_puts(&b, "}}\n");
-  spine_http_respond(x, status, "application/json", spine_buf_str(&b), b.len);
+  spine_http_server_respond(x, status, "application/json", spine_buf_str(&b), b.len);
   spine_buf_free(&b);
 }
 
-int spine_webhook_env_secret(void *data, const char *provider, char *out, size_t size) {
-  (void)data;
-  char name[MAX_PROVIDER + 64] = "SPINE_SECRET_";
-  size_t n = strlen(name);
-  for (const char *p = provider; *p && n < sizeof name - 20; p++)
-    name[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
-  snprintf(name + n, sizeof name - n, "_WEBHOOK_SECRET");
-  const char *v = getenv(name);
-  if (!v || !*v || strlen(v) >= size) return -1;
-  memcpy(out, v, strlen(v) + 1);
-  return (int)strlen(v);
-}
-
-static int valid_provider(const char *p, size_t len) {
-  if (len == 0 || len > MAX_PROVIDER) return 0;
-  for (size_t i = 0; i < len; i++)
-    if (!(islower((unsigned char)p[i]) || isdigit((unsigned char)p[i]) || p[i] == '_' ||
-          p[i] == '-'))
-      return 0;
-  return 1;
-}
-
-static void refuse(spine_webhooks *w, int outcome, spine_http_exchange *x, int status,
+static void refuse(spine_webhooks *w, int outcome, spine_http_server_exchange *x, int status,
                    const char *kind, const char *msg) {
-  spine_metric_inc(w->outcome[outcome], 1);
+  spine_metrics_inc(w->outcome[outcome], 1);
   spine_webhook_error(x, status, kind, msg);
 }
 
@@ -85,14 +63,14 @@ static long long parse_timestamp(const char *s, size_t len) {
 /* The default scheme. Returns 0 with the HMAC's hex in hex[65] (the delivery's name: computed,
  * so a replay cannot dodge the dedup by changing the case of the digits), 1 when the provider
  * has no webhook secret (unknown), or -1 with *why when the request does not verify. */
-static int verify_default(spine_webhooks *w, const spine_webhook_request *r, spine_http_exchange *x,
-                          char hex[65], const char **why) {
+static int verify_default(spine_webhooks *w, const spine_webhook_request *r,
+                          spine_http_server_exchange *x, char hex[65], const char **why) {
   char secret[512];
   int klen = w->ops.secret(w->data, r->provider, secret, sizeof secret);
   if (klen < 0) return 1;
   size_t slen, tlen;
-  const char *sig = spine_http_header(x, SPINE_WEBHOOK_HEADER, &slen);
-  const char *ts = spine_http_header(x, SPINE_WEBHOOK_TIMESTAMP, &tlen);
+  const char *sig = spine_http_server_header(x, SPINE_WEBHOOK_HEADER, &slen);
+  const char *ts = spine_http_server_header(x, SPINE_WEBHOOK_TIMESTAMP, &tlen);
   long long t = parse_timestamp(ts, tlen);
   int ok = 0;
   char *msg = t >= 0 && sig ? malloc(tlen + 1 + r->body_len + 1) : NULL;
@@ -128,39 +106,40 @@ static int verify_default(spine_webhooks *w, const spine_webhook_request *r, spi
 }
 
 /* 1 when the client is over its rate: then `x` is answered 429. */
-static int over_rate(spine_webhooks *w, spine_http_exchange *x) {
-  if (!w->limit || (w->exempt_loopback && spine_http_peer_loopback(x))) return 0;
+static int over_rate(spine_webhooks *w, spine_http_server_exchange *x) {
+  if (!w->limit || (w->exempt_loopback && spine_http_server_peer_loopback(x))) return 0;
   struct sockaddr_storage peer;
   unsigned char key[16];
-  spine_http_peer(x, &peer); /* a connection that cannot say: one key (zeros) for all such */
+  spine_http_server_peer(x, &peer); /* a connection that cannot say: one key (zeros) for all such */
   spine_ratelimit_key(&peer, key);
-  uint64_t wait_ms = spine_ratelimit_take(w->limit, key, spine_http_now(x));
+  uint64_t wait_ms = spine_ratelimit_take(w->limit, key, spine_http_server_now(x));
   if (!wait_ms) return 0;
   unsigned long long s = (wait_ms + 999) / 1000;
   char after[24], msg[96];
   snprintf(after, sizeof after, "%llu", s);
   snprintf(msg, sizeof msg, "too many webhooks from this address; retry after %llu s", s);
-  spine_http_add_header(x, "Retry-After", after);
+  spine_http_server_add_header(x, "Retry-After", after);
   refuse(w, LIMITED, x, 429, "rate_limited", msg);
   return 1;
 }
 
-static void on_webhook(void *data, spine_http_exchange *x) {
+static void on_webhook(void *data, spine_http_server_exchange *x) {
   spine_webhooks *w = data;
   if (over_rate(w, x)) return; /* first: a refused request costs no verification */
   size_t plen;
-  const char *p = spine_http_path_rest(x, &plen);
-  if (!valid_provider(p, plen)) return refuse(w, UNKNOWN, x, 404, "not_found", "no such provider");
-  char provider[MAX_PROVIDER + 1];
+  const char *p = spine_http_server_path_rest(x, &plen);
+  if (!spine_providers_valid_name(p, plen))
+    return refuse(w, UNKNOWN, x, 404, "not_found", "no such provider");
+  char provider[SPINE_PROVIDERS_NAME_MAX + 1];
   memcpy(provider, p, plen);
   provider[plen] = '\0';
   spine_buf headers = SPINE_BUF_INIT;
-  if (spine_http_headers(x, &headers)) {
+  if (spine_http_server_headers(x, &headers)) {
     spine_buf_free(&headers);
     return refuse(w, OTHER, x, 503, "unavailable", "out of memory; try again");
   }
   spine_webhook_request r = {provider, NULL, NULL, 0, spine_buf_str(&headers), headers.len};
-  r.body = spine_http_body(x, &r.body_len);
+  r.body = spine_http_server_body(x, &r.body_len);
 
   /* "sig:" + 64 hex or "id:" + the adapter's id */
   char own[SPINE_WEBHOOK_ID_MAX + 1], id[SPINE_WEBHOOK_ID_MAX + 8];
@@ -196,15 +175,15 @@ static void on_webhook(void *data, spine_http_exchange *x) {
     snprintf(msg, sizeof msg, "the body is not JSON: %s", e.msg);
     return refuse(w, MALFORMED, x, 400, "invalid_argument", msg);
   }
-  spine_metric_inc(w->outcome[ACCEPTED], 1);
+  spine_metrics_inc(w->outcome[ACCEPTED], 1);
   spine_log_info("webhook", "webhook verified", "provider", provider, NULL);
   w->ops.deliver(w->data, &r, x);
   spine_buf_free(&headers);
 }
 
-int spine_webhooks_mount(spine_http_server *srv, spine_metrics *metrics,
-                         const spine_webhook_ops *ops, void *data, spine_webhooks **out,
-                         spine_err *e) {
+int spine_webhook_mount(spine_http_server *srv, spine_metrics *metrics,
+                        const spine_webhook_ops *ops, void *data, spine_webhooks **out,
+                        spine_err *e) {
   *out = NULL;
   spine_webhooks *w = calloc(1, sizeof *w);
   if (!w || !(w->L = luaL_newstate())) {
@@ -223,15 +202,15 @@ int spine_webhooks_mount(spine_http_server *srv, spine_metrics *metrics,
   }
   int rc = spine_http_server_route(srv, "POST", SPINE_WEBHOOK_PATH, on_webhook, w);
   if (rc) {
-    spine_webhooks_free(w);
+    spine_webhook_free(w);
     return spine_err_set(e, rc, "webhook", NULL, "cannot add the route");
   }
   *out = w;
   return 0;
 }
 
-int spine_webhooks_rate_limit(spine_webhooks *w, const spine_ratelimit_opts *o,
-                              int exempt_loopback) {
+int spine_webhook_rate_limit(spine_webhooks *w, const spine_ratelimit_opts *o,
+                             int exempt_loopback) {
   spine_ratelimit *rl = o->rate ? spine_ratelimit_new(o) : NULL;
   if (o->rate && !rl) return SPINE_ENOMEM;
   spine_ratelimit_free(w->limit);
@@ -240,7 +219,7 @@ int spine_webhooks_rate_limit(spine_webhooks *w, const spine_ratelimit_opts *o,
   return 0;
 }
 
-void spine_webhooks_free(spine_webhooks *w) {
+void spine_webhook_free(spine_webhooks *w) {
   if (!w) return;
   spine_ratelimit_free(w->limit);
   lua_close(w->L);

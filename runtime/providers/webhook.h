@@ -45,7 +45,7 @@ typedef int (*spine_webhook_verify_fn)(void *data, const spine_webhook_request *
                                        size_t size);
 /* A verified webhook with a JSON body: answers `x`, now or later (http_server.h). */
 typedef void (*spine_webhook_fn)(void *data, const spine_webhook_request *r,
-                                 spine_http_exchange *x);
+                                 spine_http_server_exchange *x);
 
 typedef struct spine_webhook_ops {
   spine_webhook_secret_fn secret;
@@ -54,25 +54,21 @@ typedef struct spine_webhook_ops {
 } spine_webhook_ops;
 
 /* Adds the route to `srv`. `metrics` may be NULL; else counts spine_webhooks_total by outcome.
- * Returns 0 with *out (free with spine_webhooks_free after the server closed), or an error. */
-int spine_webhooks_mount(spine_http_server *srv, spine_metrics *metrics,
-                         const spine_webhook_ops *ops, void *data, spine_webhooks **out,
-                         spine_err *e);
-void spine_webhooks_free(spine_webhooks *w);
+ * Returns 0 with *out (free with spine_webhook_free after the server closed), or an error. */
+int spine_webhook_mount(spine_http_server *srv, spine_metrics *metrics,
+                        const spine_webhook_ops *ops, void *data, spine_webhooks **out,
+                        spine_err *e);
+void spine_webhook_free(spine_webhooks *w);
 
 /* Limits the webhooks one source address may send (ratelimit.h; IPv6 by /64): one over its
  * bucket is answered 429 with Retry-After (whole seconds, at least 1) before anything of it is
  * verified, and counted as outcome "rate_limited". `exempt_loopback`: clients on loopback are
  * not limited (a reverse proxy on the host, which would otherwise be one source for all).
  * Without this call nothing is limited. Returns 0 or SPINE_ENOMEM. */
-int spine_webhooks_rate_limit(spine_webhooks *w, const spine_ratelimit_opts *o,
-                              int exempt_loopback);
-
-/* The default secret lookup: $SPINE_SECRET_<PROVIDER>_WEBHOOK_SECRET (provider upper-cased).
- * `data` is unused. */
-int spine_webhook_env_secret(void *data, const char *provider, char *out, size_t size);
+int spine_webhook_rate_limit(spine_webhooks *w, const spine_ratelimit_opts *o, int exempt_loopback);
 
 /* Answers `x` with {"error": {"kind", "message"}} and `status`. */
-void spine_webhook_error(spine_http_exchange *x, int status, const char *kind, const char *msg);
+void spine_webhook_error(spine_http_server_exchange *x, int status, const char *kind,
+                         const char *msg);
 
 #endif

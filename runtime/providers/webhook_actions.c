@@ -37,6 +37,17 @@ static int only_keys(lua_State *L, int idx, const char *const *keys) {
   return 1;
 }
 
+/* Sets out[kind] to the action's name, on top, and refuses the fields of the table at `idx`
+ * (action number `n`) that are not in `keys`. */
+static void name_and_fields(lua_State *L, int idx, int out, const char *kind,
+                            const char *const *keys, const char *expected, int n,
+                            const char *where) {
+  lua_setfield(L, out, kind);
+  if (!only_keys(L, idx, keys))
+    luaL_error(L, "%s: webhook: action %d: unknown field \"%s\" (expected %s)", where, n,
+               lua_tostring(L, -1), expected);
+}
+
 /* Pushes the normalized action made of the table at `idx` (action number `n`). */
 static void check_action(lua_State *L, int idx, int n, const char *where) {
   static const char *const signal_keys[] = {"signal", "workflow_id", "contract_id", "payload",
@@ -50,12 +61,8 @@ static void check_action(lua_State *L, int idx, int n, const char *where) {
   if (rawfield(L, idx, "signal") != LUA_TNIL) {
     if (lua_type(L, -1) != LUA_TSTRING || !lua_rawlen(L, -1))
       luaL_error(L, "%s: webhook: action %d: signal must be a name", where, n);
-    lua_setfield(L, out, "signal");
-    if (!only_keys(L, idx, signal_keys))
-      luaL_error(L,
-                 "%s: webhook: action %d: unknown field \"%s\" (expected workflow_id or "
-                 "contract_id, payload)",
-                 where, n, lua_tostring(L, -1));
+    name_and_fields(L, idx, out, "signal", signal_keys, "workflow_id or contract_id, payload", n,
+                    where);
     int wf = rawfield(L, idx, "workflow_id"), ct = rawfield(L, idx, "contract_id");
     if ((wf == LUA_TNIL) == (ct == LUA_TNIL) || (wf != LUA_TNIL && wf != LUA_TSTRING) ||
         (ct != LUA_TNIL && ct != LUA_TSTRING))
@@ -71,12 +78,7 @@ static void check_action(lua_State *L, int idx, int n, const char *where) {
     lua_pop(L, 1);
     if (rawfield(L, idx, "start") != LUA_TSTRING || !lua_rawlen(L, -1))
       luaL_error(L, "%s: webhook: action %d needs signal or start (a name)", where, n);
-    lua_setfield(L, out, "start");
-    if (!only_keys(L, idx, start_keys))
-      luaL_error(L,
-                 "%s: webhook: action %d: unknown field \"%s\" (expected input, "
-                 "idempotency_key)",
-                 where, n, lua_tostring(L, -1));
+    name_and_fields(L, idx, out, "start", start_keys, "input, idempotency_key", n, where);
     int k = rawfield(L, idx, "idempotency_key");
     if (k != LUA_TNIL && k != LUA_TSTRING)
       luaL_error(L, "%s: webhook: action %d: idempotency_key must be a string", where, n);

@@ -16,23 +16,23 @@
 #include "webhook.h"
 
 typedef struct advance {
-  spine_http_exchange *x; /* NULL once the client went away */
+  spine_http_server_exchange *x; /* NULL once the client went away */
 } advance;
 
 static void now_json(spine_buf *b, int64_t ms, int manual) {
   char iso[32];
-  spine_time_format(ms, iso);
+  spine_duration_format_time(ms, iso);
   spine_buf_printf(b, "{\"clock\":\"%s\",\"now_ms\":%lld,\"now\":\"%s\"",
                    manual ? "manual" : "real", (long long)ms, iso);
 }
 
-static void get_clock(void *data, spine_http_exchange *x) {
+static void get_clock(void *data, spine_http_server_exchange *x) {
   int manual;
   int64_t now = spine_engine_now(data, &manual);
   spine_buf b = SPINE_BUF_INIT;
   now_json(&b, now, manual);
   spine_buf_puts(&b, "}\n");
-  spine_http_respond(x, 200, "application/json", spine_buf_str(&b), b.len);
+  spine_http_server_respond(x, 200, "application/json", spine_buf_str(&b), b.len);
   spine_buf_free(&b);
 }
 
@@ -43,14 +43,14 @@ static void aborted(void *data) {
 static void advanced(void *data, int status, int64_t now_ms, int fired) {
   advance *a = data;
   if (a->x) {
-    spine_http_on_abort(a->x, NULL, NULL);
+    spine_http_server_on_abort(a->x, NULL, NULL);
     if (status) {
       spine_webhook_error(a->x, 503, "unavailable", "the engine is stopping");
     } else {
       spine_buf b = SPINE_BUF_INIT;
       now_json(&b, now_ms, 1);
       spine_buf_printf(&b, ",\"fired\":%d}\n", fired);
-      spine_http_respond(a->x, 200, "application/json", spine_buf_str(&b), b.len);
+      spine_http_server_respond(a->x, 200, "application/json", spine_buf_str(&b), b.len);
       spine_buf_free(&b);
     }
   }
@@ -68,12 +68,12 @@ static int read_ms(const spine_jsondoc *v, int time, int64_t *ms, spine_err *e) 
   }
   if (v->type != SPINE_JSONDOC_STRING)
     return spine_err_set(e, SPINE_EINVAL, NULL, NULL, "a string or a number expected");
-  return time ? spine_time_parse(v->str, ms, e) : spine_duration_parse(v->str, ms, e);
+  return time ? spine_duration_parse_time(v->str, ms, e) : spine_duration_parse(v->str, ms, e);
 }
 
-static void post_advance(void *data, spine_http_exchange *x) {
+static void post_advance(void *data, spine_http_server_exchange *x) {
   spine_engine *eng = data;
-  if (!spine_http_peer_loopback(x)) {
+  if (!spine_http_server_peer_loopback(x)) {
     spine_webhook_error(x, 403, "forbidden", "the clock is moved from loopback only");
     return;
   }
@@ -85,7 +85,7 @@ static void post_advance(void *data, spine_http_exchange *x) {
     return;
   }
   size_t len;
-  const char *body = spine_http_body(x, &len);
+  const char *body = spine_http_server_body(x, &len);
   spine_jsondoc *doc = NULL;
   int line;
   spine_err e;
@@ -116,7 +116,7 @@ static void post_advance(void *data, spine_http_exchange *x) {
   if (!rc && target < now) {
     rc = SPINE_EINVAL;
     char iso[32];
-    spine_time_format(now, iso);
+    spine_duration_format_time(now, iso);
     snprintf(msg, sizeof msg, "to: the clock does not go back (it is %s)", iso);
   }
   if (rc) {
@@ -129,10 +129,10 @@ static void post_advance(void *data, spine_http_exchange *x) {
     return;
   }
   a->x = x;
-  spine_http_on_abort(x, aborted, a);
+  spine_http_server_on_abort(x, aborted, a);
   rc = spine_engine_advance(eng, target, advanced, a);
   if (rc) {
-    spine_http_on_abort(x, NULL, NULL);
+    spine_http_server_on_abort(x, NULL, NULL);
     free(a);
     spine_webhook_error(x, 409, "conflict", "another advance of the clock is under way");
   }

@@ -65,7 +65,7 @@ static double lag_max(void *data) {
   return spine_loop_lag_max(&((spine_server__http *)data)->lag, uv_hrtime());
 }
 
-static void healthz(void *data, spine_http_exchange *x) {
+static void healthz(void *data, spine_http_server_exchange *x) {
   spine_server__http *h = data;
   double max = lag_max(h);
   int degraded = max > DEGRADED_LAG_S;
@@ -75,16 +75,16 @@ static void healthz(void *data, spine_http_exchange *x) {
                    "\"loop_lag_max_seconds\":%.3f}\n",
                    degraded ? "degraded" : "ok", (long long)spine_engine_worker(h->eng),
                    spine_engine_live(h->eng), lag_last(h), max);
-  spine_http_respond(x, degraded ? 503 : 200, "application/json", body, (size_t)n);
+  spine_http_server_respond(x, degraded ? 503 : 200, "application/json", body, (size_t)n);
 }
 
-static void metrics(void *data, spine_http_exchange *x) {
+static void metrics(void *data, spine_http_server_exchange *x) {
   spine_server__http *h = data;
   spine_buf b = SPINE_BUF_INIT;
   if (spine_metrics_render(h->metrics, &b))
-    spine_http_respond(x, 500, "text/plain", "out of memory\n", 14);
+    spine_http_server_respond(x, 500, "text/plain", "out of memory\n", 14);
   else
-    spine_http_respond(x, 200, "text/plain; version=0.0.4", spine_buf_str(&b), b.len);
+    spine_http_server_respond(x, 200, "text/plain; version=0.0.4", spine_buf_str(&b), b.len);
   spine_buf_free(&b);
 }
 
@@ -158,7 +158,7 @@ int spine_server__http_start(uv_loop_t *loop, spine_engine *eng, spine_providers
   *out = NULL;
   spine_http_server_opts o = {0};
   char host[64];
-  int rc = spine_http_parse_addr(addr, host, sizeof host, &o.port, e);
+  int rc = spine_http_server_parse_addr(addr, host, sizeof host, &o.port, e);
   if (rc) return rc;
   o.host = host;
   o.request_ms = settings->request_ms;
@@ -180,11 +180,11 @@ int spine_server__http_start(uv_loop_t *loop, spine_engine *eng, spine_providers
   if (!rc) rc = spine_http_server_route(h->srv, "GET", "/metrics", metrics, h);
   if (!rc) rc = spine_server__clock_mount(h->srv, eng);
   if (!rc)
-    rc = spine_webhooks_mount(h->srv, h->metrics, &spine_server__webhook_ops, &h->hooks_data,
-                              &h->hooks, e);
+    rc = spine_webhook_mount(h->srv, h->metrics, &spine_server__webhook_ops, &h->hooks_data,
+                             &h->hooks, e);
   if (!rc)
-    rc = spine_webhooks_rate_limit(h->hooks, &settings->webhook_rate,
-                                   settings->webhook_exempt_loopback);
+    rc = spine_webhook_rate_limit(h->hooks, &settings->webhook_rate,
+                                  settings->webhook_exempt_loopback);
   if (rc) {
     if (!e || !e->code) spine_err_set(e, rc, "http", NULL, "cannot start the HTTP server");
     spine_server__http_stop(h); /* frees h once its handles are closed */
@@ -205,7 +205,7 @@ spine_metrics *spine_server__http_metrics(spine_server__http *h) {
 static void on_closed(void *data) {
   spine_server__http *h = data;
   if (--h->closing > 0) return;
-  spine_webhooks_free(h->hooks);
+  spine_webhook_free(h->hooks);
   spine_metrics_free(h->metrics);
   free(h);
 }

@@ -54,7 +54,7 @@ void spine_server__webhooks_free(void) {
 typedef struct delivery {
   spine_op op;
   uv_work_t work;
-  spine_http_exchange *x; /* NULL once the client went away */
+  spine_http_server_exchange *x; /* NULL once the client went away */
   char provider[64];
   char id[SPINE_WEBHOOK_ID_MAX + 8];
   const char *keep; /* how long its row is kept: an interval */
@@ -102,7 +102,7 @@ static void aborted(void *data) {
 static void stored(spine_op *op) {
   delivery *d = op->data;
   if (d->x) {
-    spine_http_on_abort(d->x, NULL, NULL);
+    spine_http_server_on_abort(d->x, NULL, NULL);
     PGresult *r = spine_op_result(op, 0);
     if (op->status || !r || PQntuples(r) != 1) {
       spine_log_error("webhook", "cannot store the webhook's signals", "provider", d->provider,
@@ -113,7 +113,7 @@ static void stored(spine_op *op) {
       int dup = is_duplicate(res);
       spine_log_info("webhook", dup ? "webhook already delivered" : "webhook delivered", "provider",
                      d->provider, "outcome", res, NULL);
-      spine_http_respond(d->x, dup ? 200 : 202, "application/json", res, strlen(res));
+      spine_http_server_respond(d->x, dup ? 200 : 202, "application/json", res, strlen(res));
     }
   }
   spine_op_free(op);
@@ -230,12 +230,13 @@ static void start_done(uv_work_t *w, int status) {
   delivery *d = w->data;
   (void)status;
   if (d->x) {
-    spine_http_on_abort(d->x, NULL, NULL);
+    spine_http_server_on_abort(d->x, NULL, NULL);
     if ((d->status == 202 || d->status == 200) && d->actions) {
       spine_log_info("webhook",
                      d->status == 200 ? "webhook already delivered" : "webhook delivered",
                      "provider", d->provider, "outcome", d->actions, NULL);
-      spine_http_respond(d->x, d->status, "application/json", d->actions, strlen(d->actions));
+      spine_http_server_respond(d->x, d->status, "application/json", d->actions,
+                                strlen(d->actions));
     } else if (d->status == 400) {
       spine_log_warn("webhook", "a start was refused", "provider", d->provider, "error", d->e.msg,
                      NULL);
@@ -261,7 +262,8 @@ static int has_start(const spine_buf *actions) {
   return found;
 }
 
-static void webhook_deliver(void *data, const spine_webhook_request *r, spine_http_exchange *x) {
+static void webhook_deliver(void *data, const spine_webhook_request *r,
+                            spine_http_server_exchange *x) {
   spine_engine *eng = ((spine_server__webhooks *)data)->eng;
   spine_providers *ps = ((spine_server__webhooks *)data)->providers;
   const char *provider = r->provider, *body = r->body;
@@ -301,9 +303,9 @@ static void webhook_deliver(void *data, const spine_webhook_request *r, spine_ht
     spine_sha256_hex(body, len, d->body_sha);
     d->actions = actions.data; /* taken from the buffer */
     d->work.data = d;
-    spine_http_on_abort(x, aborted, d);
+    spine_http_server_on_abort(x, aborted, d);
     if (uv_queue_work(spine_engine_loop(eng), &d->work, start_work, start_done)) {
-      spine_http_on_abort(x, NULL, NULL);
+      spine_http_server_on_abort(x, NULL, NULL);
       free(d->actions);
       free(d);
       spine_webhook_error(x, 503, "unavailable", "cannot queue the start; try again");
@@ -319,7 +321,7 @@ static void webhook_deliver(void *data, const spine_webhook_request *r, spine_ht
   spine_buf_free(&actions);
   d->op.cb = stored;
   d->op.data = d;
-  spine_http_on_abort(x, aborted, d);
+  spine_http_server_on_abort(x, aborted, d);
   spine_store_submit(spine_engine_store(eng), &d->op);
 }
 

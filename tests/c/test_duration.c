@@ -10,7 +10,7 @@ static int dur(const char *s, int64_t *ms) {
 static int tim(const char *s, int64_t *ms) {
   spine_err e;
   spine_err_clear(&e);
-  return spine_time_parse(s, ms, &e);
+  return spine_duration_parse_time(s, ms, &e);
 }
 
 TEST_IMPL(duration_parse) {

@@ -97,7 +97,7 @@ TEST_IMPL(engine_survives_hostile_playbooks) {
 
 typedef struct hung {
   int hits;
-  spine_http_exchange *x; /* the request held unanswered, NULL once aborted */
+  spine_http_server_exchange *x; /* the request held unanswered, NULL once aborted */
   int closed;
 } hung;
 
@@ -105,11 +105,11 @@ static void on_hung_abort(void *data) {
   ((hung *)data)->x = NULL;
 }
 
-static void on_hang(void *data, spine_http_exchange *x) {
+static void on_hang(void *data, spine_http_server_exchange *x) {
   hung *h = data;
   h->hits++;
   h->x = x;
-  spine_http_on_abort(x, on_hung_abort, h);
+  spine_http_server_on_abort(x, on_hung_abort, h);
 }
 
 static void on_server_closed(void *data) {

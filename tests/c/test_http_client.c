@@ -46,18 +46,18 @@ static void url(fixture *f, char *out, size_t size, const char *path) {
 
 /* ---- a server that echoes what it got ---- */
 
-static void echo(void *data, spine_http_exchange *x) {
+static void echo(void *data, spine_http_server_exchange *x) {
   (void)data;
   size_t ml, bl, tl, hl;
-  const char *m = spine_http_method(x, &ml);
-  const char *b = spine_http_body(x, &bl);
-  const char *t = spine_http_header(x, "traceparent", &tl);
-  const char *h = spine_http_header(x, "X-Test", &hl);
+  const char *m = spine_http_server_method(x, &ml);
+  const char *b = spine_http_server_body(x, &bl);
+  const char *t = spine_http_server_header(x, "traceparent", &tl);
+  const char *h = spine_http_server_header(x, "X-Test", &hl);
   char out[512];
   int n = snprintf(out, sizeof out, "%.*s|%.*s|%.*s|%.*s", (int)ml, m, (int)bl, b, (int)tl,
                    t ? t : "", (int)hl, h ? h : "");
-  spine_http_add_header(x, "X-Echo", "yes");
-  spine_http_respond(x, 201, "text/plain", out, (size_t)n);
+  spine_http_server_add_header(x, "X-Echo", "yes");
+  spine_http_server_respond(x, 201, "text/plain", out, (size_t)n);
 }
 
 typedef struct got {
@@ -67,7 +67,7 @@ typedef struct got {
   char echo_header[32];
 } got;
 
-static void on_got(void *data, const spine_http_response *r) {
+static void on_got(void *data, const spine_http_client_response *r) {
   got *g = data;
   g->calls++;
   g->error = r->error;
@@ -75,7 +75,7 @@ static void on_got(void *data, const spine_http_response *r) {
   g->status = r->status;
   snprintf(g->body, sizeof g->body, "%.*s", (int)r->body_len, r->body);
   size_t len;
-  const char *v = spine_http_response_header(r, "x-echo", &len);
+  const char *v = spine_http_client_response_header(r, "x-echo", &len);
   snprintf(g->echo_header, sizeof g->echo_header, "%.*s", (int)len, v ? v : "");
 }
 
@@ -83,24 +83,25 @@ TEST_IMPL(http_client_verbs) {
   fixture f;
   setup(&f);
   ASSERT_EQ(spine_http_server_route(f.srv, NULL, "/echo", echo, NULL), 0);
-  static const spine_http_verb verbs[] = {SPINE_HTTP_GET, SPINE_HTTP_POST, SPINE_HTTP_PUT,
-                                          SPINE_HTTP_PATCH, SPINE_HTTP_DELETE};
+  static const spine_http_client_verb verbs[] = {SPINE_HTTP_CLIENT_GET, SPINE_HTTP_CLIENT_POST,
+                                                 SPINE_HTTP_CLIENT_PUT, SPINE_HTTP_CLIENT_PATCH,
+                                                 SPINE_HTTP_CLIENT_DELETE};
   got g[5];
   memset(g, 0, sizeof g);
   char u[128];
   url(&f, u, sizeof u, "/echo");
   const char *headers[] = {"X-Test: hello", NULL};
   for (int i = 0; i < 5; i++) {
-    spine_http_request r = {0};
+    spine_http_client_request r = {0};
     r.method = verbs[i];
     r.url = u;
     r.headers = headers;
     r.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-    if (verbs[i] != SPINE_HTTP_GET && verbs[i] != SPINE_HTTP_DELETE) {
+    if (verbs[i] != SPINE_HTTP_CLIENT_GET && verbs[i] != SPINE_HTTP_CLIENT_DELETE) {
       r.body = "{\"n\":1}";
       r.body_len = 7;
     }
-    ASSERT_EQ(spine_http_send(f.cli, &r, on_got, &g[i], NULL, NULL), 0);
+    ASSERT_EQ(spine_http_client_send(f.cli, &r, on_got, &g[i], NULL, NULL), 0);
   }
   ASSERT_EQ(spine_http_client_running(f.cli), 5);
   while (g[0].calls + g[1].calls + g[2].calls + g[3].calls + g[4].calls < 5)
@@ -113,18 +114,18 @@ TEST_IMPL(http_client_verbs) {
     ASSERT_EQ(g[i].status, 201);
     ASSERT_EQ(g[i].transient, 0);
     ASSERT_STR_EQ(g[i].echo_header, "yes");
-    int body = verbs[i] != SPINE_HTTP_GET && verbs[i] != SPINE_HTTP_DELETE;
-    snprintf(want, sizeof want, "%s|%s|%s|hello", spine_http_verb_name(verbs[i]),
+    int body = verbs[i] != SPINE_HTTP_CLIENT_GET && verbs[i] != SPINE_HTTP_CLIENT_DELETE;
+    snprintf(want, sizeof want, "%s|%s|%s|hello", spine_http_client_verb_name(verbs[i]),
              body ? "{\"n\":1}" : "", tp);
     ASSERT_STR_EQ(g[i].body, want);
   }
   ASSERT_EQ(spine_http_client_running(f.cli), 0);
   spine_err e;
   const char *evil[] = {"X-A: 1\r\nX-B: 2", NULL};
-  spine_http_request bad = {0};
+  spine_http_client_request bad = {0};
   bad.url = u;
   bad.headers = evil;
-  ASSERT_EQ(spine_http_send(f.cli, &bad, on_got, &g[0], NULL, &e), SPINE_EINVAL);
+  ASSERT_EQ(spine_http_client_send(f.cli, &bad, on_got, &g[0], NULL, &e), SPINE_EINVAL);
   ASSERT_EQ(g[0].calls, 1); /* refused without a callback */
   teardown(&f);
   return 0;
@@ -139,7 +140,7 @@ typedef struct crowd {
   fixture *f;
   uv_timer_t ticker;
   uint64_t ticks;
-  spine_http_exchange *held[MANY];
+  spine_http_server_exchange *held[MANY];
   int arrived;
   uint64_t ticks_all_arrived;
   int released;
@@ -149,7 +150,7 @@ typedef struct crowd {
   int order_ok;
 } crowd;
 
-static void hold(void *data, spine_http_exchange *x) {
+static void hold(void *data, spine_http_server_exchange *x) {
   crowd *c = data;
   ASSERT_LT(c->arrived, MANY);
   c->held[c->arrived++] = x;
@@ -166,12 +167,12 @@ static void on_tick(uv_timer_t *t) {
     for (int i = 0; i < MANY; i++) {
       char body[16];
       int n = snprintf(body, sizeof body, "%d", i);
-      spine_http_respond(c->held[i], 200, "text/plain", body, (size_t)n);
+      spine_http_server_respond(c->held[i], 200, "text/plain", body, (size_t)n);
     }
   }
 }
 
-static void on_crowd_answer(void *data, const spine_http_response *r) {
+static void on_crowd_answer(void *data, const spine_http_client_response *r) {
   crowd *c = data;
   if (c->answered++ == 0) {
     c->arrived_at_first_answer = c->arrived;
@@ -194,10 +195,10 @@ TEST_IMPL(http_client_concurrent_timer_ticks) {
   char u[128];
   url(&f, u, sizeof u, "/hold");
   for (int i = 0; i < MANY; i++) {
-    spine_http_request r = {0};
+    spine_http_client_request r = {0};
     r.url = u;
     r.timeout_ms = 120000;
-    ASSERT_EQ(spine_http_send(f.cli, &r, on_crowd_answer, c, NULL, NULL), 0);
+    ASSERT_EQ(spine_http_client_send(f.cli, &r, on_crowd_answer, c, NULL, NULL), 0);
   }
   while (c->answered < MANY)
     uv_run(&f.loop, UV_RUN_ONCE);
@@ -214,11 +215,11 @@ TEST_IMPL(http_client_concurrent_timer_ticks) {
 /* ---- timeouts, refused connections, status classes, size cap, cancel ---- */
 
 typedef struct parked {
-  spine_http_exchange *x;
+  spine_http_server_exchange *x;
   int aborted;
 } parked;
 
-static void park(void *data, spine_http_exchange *x) {
+static void park(void *data, spine_http_server_exchange *x) {
   parked *p = data;
   p->x = x;
 }
@@ -227,12 +228,12 @@ static void on_parked_abort(void *data) {
   ((parked *)data)->aborted++;
 }
 
-static void status_of_query(void *data, spine_http_exchange *x) {
+static void status_of_query(void *data, spine_http_server_exchange *x) {
   (void)data;
   size_t ql;
-  const char *q = spine_http_query(x, &ql);
+  const char *q = spine_http_server_query(x, &ql);
   int status = q ? atoi(q) : 200;
-  spine_http_respond(x, status, "text/plain", "s", 1);
+  spine_http_server_respond(x, status, "text/plain", "s", 1);
 }
 
 TEST_IMPL(http_client_timeouts_and_classes) {
@@ -244,10 +245,10 @@ TEST_IMPL(http_client_timeouts_and_classes) {
   char u[128];
   url(&f, u, sizeof u, "/never");
   got g = {0};
-  spine_http_request r = {0};
+  spine_http_client_request r = {0};
   r.url = u;
   r.timeout_ms = 200;
-  ASSERT_EQ(spine_http_send(f.cli, &r, on_got, &g, NULL, NULL), 0);
+  ASSERT_EQ(spine_http_client_send(f.cli, &r, on_got, &g, NULL, NULL), 0);
   while (!g.calls)
     uv_run(&f.loop, UV_RUN_ONCE);
   ASSERT(p.x != NULL); /* the server had the request and never answered */
@@ -264,7 +265,7 @@ TEST_IMPL(http_client_timeouts_and_classes) {
     snprintf(su, sizeof su, "%s/status?%d", f.base, cases[i].status);
     r.url = su;
     r.timeout_ms = 0;
-    ASSERT_EQ(spine_http_send(f.cli, &r, on_got, &s, NULL, NULL), 0);
+    ASSERT_EQ(spine_http_client_send(f.cli, &r, on_got, &s, NULL, NULL), 0);
     while (!s.calls)
       uv_run(&f.loop, UV_RUN_ONCE);
     ASSERT_EQ(s.error, 0);
@@ -273,7 +274,7 @@ TEST_IMPL(http_client_timeouts_and_classes) {
   }
 
   /* The parked exchange is aborted when the server closes; nothing listens on its port then. */
-  spine_http_on_abort(p.x, on_parked_abort, &p);
+  spine_http_server_on_abort(p.x, on_parked_abort, &p);
   int port = spine_http_server_port(f.srv);
   spine_http_server_close(f.srv, on_closed, &f);
   f.srv = NULL;
@@ -284,7 +285,7 @@ TEST_IMPL(http_client_timeouts_and_classes) {
   snprintf(refused, sizeof refused, "http://127.0.0.1:%d/", port);
   got rf = {0};
   r.url = refused;
-  ASSERT_EQ(spine_http_send(f.cli, &r, on_got, &rf, NULL, NULL), 0);
+  ASSERT_EQ(spine_http_client_send(f.cli, &r, on_got, &rf, NULL, NULL), 0);
   while (!rf.calls)
     uv_run(&f.loop, UV_RUN_ONCE);
   ASSERT_EQ(rf.error, SPINE_ETRANSIENT);
@@ -298,7 +299,7 @@ TEST_IMPL(http_client_timeouts_and_classes) {
     got bad = {0};
     spine_err e;
     r.url = others[i];
-    ASSERT_EQ(spine_http_send(f.cli, &r, on_got, &bad, NULL, &e), SPINE_EINVAL);
+    ASSERT_EQ(spine_http_client_send(f.cli, &r, on_got, &bad, NULL, &e), SPINE_EINVAL);
     ASSERT_STR_CONTAINS(e.msg, "is not");
     ASSERT_EQ(bad.calls, 0);
     ASSERT_EQ(spine_http_client_running(f.cli), 0);
@@ -308,12 +309,12 @@ TEST_IMPL(http_client_timeouts_and_classes) {
   return 0;
 }
 
-static void big(void *data, spine_http_exchange *x) {
+static void big(void *data, spine_http_server_exchange *x) {
   size_t n = *(size_t *)data;
   char *b = malloc(n);
   ASSERT(b != NULL);
   memset(b, 'x', n);
-  spine_http_respond(x, 200, "text/plain", b, n);
+  spine_http_server_respond(x, 200, "text/plain", b, n);
   free(b);
 }
 
@@ -325,12 +326,12 @@ TEST_IMPL(http_client_size_limit) {
   char u[128];
   url(&f, u, sizeof u, "/big");
   got small = {0}, enough = {0};
-  spine_http_request r = {0};
+  spine_http_client_request r = {0};
   r.url = u;
   r.max_response = 1000;
-  ASSERT_EQ(spine_http_send(f.cli, &r, on_got, &small, NULL, NULL), 0);
+  ASSERT_EQ(spine_http_client_send(f.cli, &r, on_got, &small, NULL, NULL), 0);
   r.max_response = n;
-  ASSERT_EQ(spine_http_send(f.cli, &r, on_got, &enough, NULL, NULL), 0);
+  ASSERT_EQ(spine_http_client_send(f.cli, &r, on_got, &enough, NULL, NULL), 0);
   while (!small.calls || !enough.calls)
     uv_run(&f.loop, UV_RUN_ONCE);
   ASSERT_EQ(small.error, SPINE_ELIMIT);
@@ -341,7 +342,7 @@ TEST_IMPL(http_client_size_limit) {
   return 0;
 }
 
-static void never_called(void *data, const spine_http_response *r) {
+static void never_called(void *data, const spine_http_client_response *r) {
   (void)data, (void)r;
   ASSERT(!"the callback of a cancelled call ran");
 }
@@ -353,18 +354,18 @@ TEST_IMPL(http_client_cancel) {
   ASSERT_EQ(spine_http_server_route(f.srv, "GET", "/never", park, &p), 0);
   char u[128];
   url(&f, u, sizeof u, "/never");
-  spine_http_request r = {0};
+  spine_http_client_request r = {0};
   r.url = u;
-  spine_http_call *call;
-  ASSERT_EQ(spine_http_send(f.cli, &r, never_called, NULL, &call, NULL), 0);
+  spine_http_client_call *call;
+  ASSERT_EQ(spine_http_client_send(f.cli, &r, never_called, NULL, &call, NULL), 0);
   while (!p.x)
     uv_run(&f.loop, UV_RUN_ONCE);
-  spine_http_cancel(call);
+  spine_http_client_cancel(call);
   ASSERT_EQ(spine_http_client_running(f.cli), 0);
   /* A call still running when the client closes gets SPINE_ECANCELLED. */
   got g = {0};
-  ASSERT_EQ(spine_http_send(f.cli, &r, on_got, &g, NULL, NULL), 0);
-  spine_http_on_abort(p.x, on_parked_abort, &p);
+  ASSERT_EQ(spine_http_client_send(f.cli, &r, on_got, &g, NULL, NULL), 0);
+  spine_http_server_on_abort(p.x, on_parked_abort, &p);
   teardown(&f);
   ASSERT_EQ(g.calls, 1);
   ASSERT_EQ(g.error, SPINE_ECANCELLED);
@@ -394,9 +395,9 @@ TEST_IMPL(http_client_url_reading) {
       {"http://api.example\\@evil.example/", 0, "evil.example", 80},
   };
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-    spine_http_dest d;
+    spine_http_client_dest d;
     spine_err e;
-    if (spine_http_dest_of(ok[i].url, &d, &e)) TEST_FAIL_("%s: %s", ok[i].url, e.msg);
+    if (spine_http_client_dest_of(ok[i].url, &d, &e)) TEST_FAIL_("%s: %s", ok[i].url, e.msg);
     ASSERT_EQ(d.https, ok[i].https);
     ASSERT_STR_EQ(d.host, ok[i].host);
     ASSERT_EQ(d.port, ok[i].port);
@@ -406,40 +407,41 @@ TEST_IMPL(http_client_url_reading) {
       "http:/\\evil/x",     "http://x:99999/", "http://[fe80::1%25eth0]/", "",
       "/relative"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    spine_http_dest d;
+    spine_http_client_dest d;
     spine_err e;
-    if (spine_http_dest_of(bad[i], &d, &e) != SPINE_EINVAL) TEST_FAIL_("%s was read", bad[i]);
+    if (spine_http_client_dest_of(bad[i], &d, &e) != SPINE_EINVAL)
+      TEST_FAIL_("%s was read", bad[i]);
     ASSERT_STR_CONTAINS(e.msg, "is not");
   }
 
-  spine_http_host h;
+  spine_http_client_host h;
   spine_err e;
-  spine_http_dest d;
-  ASSERT_EQ(spine_http_host_parse("Auth.Example.", &h, &e), 0);
+  spine_http_client_dest d;
+  ASSERT_EQ(spine_http_client_host_parse("Auth.Example.", &h, &e), 0);
   ASSERT_STR_EQ(h.host, "auth.example");
   ASSERT_EQ(h.port, 0);
-  ASSERT_EQ(spine_http_dest_of("https://auth.example:8443/token", &d, &e), 0);
-  ASSERT_EQ(spine_http_host_match(&h, &d), 1); /* any port */
-  ASSERT_EQ(spine_http_dest_of("https://auth.example.evil/token", &d, &e), 0);
-  ASSERT_EQ(spine_http_host_match(&h, &d), 0);
-  ASSERT_EQ(spine_http_dest_of("https://auth.example@evil/", &d, &e), 0);
-  ASSERT_EQ(spine_http_host_match(&h, &d), 0);
-  ASSERT_EQ(spine_http_host_parse("127.0.0.1:7790", &h, &e), 0);
+  ASSERT_EQ(spine_http_client_dest_of("https://auth.example:8443/token", &d, &e), 0);
+  ASSERT_EQ(spine_http_client_host_match(&h, &d), 1); /* any port */
+  ASSERT_EQ(spine_http_client_dest_of("https://auth.example.evil/token", &d, &e), 0);
+  ASSERT_EQ(spine_http_client_host_match(&h, &d), 0);
+  ASSERT_EQ(spine_http_client_dest_of("https://auth.example@evil/", &d, &e), 0);
+  ASSERT_EQ(spine_http_client_host_match(&h, &d), 0);
+  ASSERT_EQ(spine_http_client_host_parse("127.0.0.1:7790", &h, &e), 0);
   ASSERT_EQ(h.port, 7790);
-  ASSERT_EQ(spine_http_dest_of("http://127.0.0.1:7790/x", &d, &e), 0);
-  ASSERT_EQ(spine_http_host_match(&h, &d), 1);
-  ASSERT_EQ(spine_http_dest_of("http://127.0.0.1:7791/x", &d, &e), 0);
-  ASSERT_EQ(spine_http_host_match(&h, &d), 0);
-  ASSERT_EQ(spine_http_dest_of("http://2130706433:7790/", &d, &e), 0);
-  ASSERT_EQ(spine_http_host_match(&h, &d), 1); /* the same address, as libcurl reads it */
-  ASSERT_EQ(spine_http_host_parse("[::1]:80", &h, &e), 0);
+  ASSERT_EQ(spine_http_client_dest_of("http://127.0.0.1:7790/x", &d, &e), 0);
+  ASSERT_EQ(spine_http_client_host_match(&h, &d), 1);
+  ASSERT_EQ(spine_http_client_dest_of("http://127.0.0.1:7791/x", &d, &e), 0);
+  ASSERT_EQ(spine_http_client_host_match(&h, &d), 0);
+  ASSERT_EQ(spine_http_client_dest_of("http://2130706433:7790/", &d, &e), 0);
+  ASSERT_EQ(spine_http_client_host_match(&h, &d), 1); /* the same address, as libcurl reads it */
+  ASSERT_EQ(spine_http_client_host_parse("[::1]:80", &h, &e), 0);
   ASSERT_STR_EQ(h.host, "[::1]");
   ASSERT_EQ(h.port, 80);
   static const char *const not_hosts[] = {
       "",    "http://auth.example", "auth.example/x", "u@auth.example",    "auth.example:x",
       "a b", "auth.example?q",      "%61uth.example", "auth.example:99999"};
   for (size_t i = 0; i < sizeof not_hosts / sizeof not_hosts[0]; i++) {
-    if (spine_http_host_parse(not_hosts[i], &h, &e) != SPINE_EINVAL)
+    if (spine_http_client_host_parse(not_hosts[i], &h, &e) != SPINE_EINVAL)
       TEST_FAIL_("\"%s\" was taken for a host", not_hosts[i]);
     ASSERT_STR_CONTAINS(e.msg, "is not a host name or host:port");
   }
@@ -451,16 +453,16 @@ typedef struct hops {
   char location[128];
 } hops;
 
-static void moved(void *data, spine_http_exchange *x) {
+static void moved(void *data, spine_http_server_exchange *x) {
   hops *h = data;
   h->moved++;
-  spine_http_add_header(x, "Location", h->location);
-  spine_http_respond(x, 302, "text/plain", "elsewhere", 9);
+  spine_http_server_add_header(x, "Location", h->location);
+  spine_http_server_respond(x, 302, "text/plain", "elsewhere", 9);
 }
 
-static void target(void *data, spine_http_exchange *x) {
+static void target(void *data, spine_http_server_exchange *x) {
   ((hops *)data)->target++;
-  spine_http_respond(x, 200, "text/plain", "reached", 7);
+  spine_http_server_respond(x, 200, "text/plain", "reached", 7);
 }
 
 TEST_IMPL(http_client_no_redirects) {
@@ -476,10 +478,10 @@ TEST_IMPL(http_client_no_redirects) {
   for (size_t i = 0; i < sizeof locations / sizeof locations[0]; i++) {
     snprintf(h.location, sizeof h.location, "%s", locations[i]);
     got g = {0};
-    spine_http_request r = {0};
-    r.method = i == 1 ? SPINE_HTTP_POST : SPINE_HTTP_GET;
+    spine_http_client_request r = {0};
+    r.method = i == 1 ? SPINE_HTTP_CLIENT_POST : SPINE_HTTP_CLIENT_GET;
     r.url = u;
-    ASSERT_EQ(spine_http_send(f.cli, &r, on_got, &g, NULL, NULL), 0);
+    ASSERT_EQ(spine_http_client_send(f.cli, &r, on_got, &g, NULL, NULL), 0);
     while (!g.calls)
       uv_run(&f.loop, UV_RUN_ONCE);
     ASSERT_EQ(g.error, 0);

@@ -14,31 +14,32 @@ typedef struct answer {
   int calls, error, status;
 } answer;
 
-static void on_answer(void *data, const spine_http_response *r) {
+static void on_answer(void *data, const spine_http_client_response *r) {
   answer *a = data;
   a->calls++;
   a->error = r->error;
   a->status = r->status;
 }
 
-static void ok(void *data, spine_http_exchange *x) {
+static void ok(void *data, spine_http_server_exchange *x) {
   (void)data;
-  spine_http_respond(x, 200, "text/plain", "ok", 2);
+  spine_http_server_respond(x, 200, "text/plain", "ok", 2);
 }
 
 static void on_done(void *data) {
   (*(int *)data)++;
 }
 
-static void call(uv_loop_t *loop, spine_http_client *cli, spine_http_verb verb, const char *url,
-                 const char *const *headers, const char *body, size_t len, answer *a) {
-  spine_http_request r = {0};
+static void call(uv_loop_t *loop, spine_http_client *cli, spine_http_client_verb verb,
+                 const char *url, const char *const *headers, const char *body, size_t len,
+                 answer *a) {
+  spine_http_client_request r = {0};
   r.method = verb;
   r.url = url;
   r.headers = headers;
   r.body = body;
   r.body_len = len;
-  ASSERT_EQ(spine_http_send(cli, &r, on_answer, a, NULL, NULL), 0);
+  ASSERT_EQ(spine_http_client_send(cli, &r, on_answer, a, NULL, NULL), 0);
   while (!a->calls)
     uv_run(loop, UV_RUN_ONCE);
 }
@@ -61,28 +62,28 @@ TEST_IMPL(http_server_routes_and_limits) {
 
   answer fine = {0}, missing = {0}, method = {0}, body = {0}, head = {0};
   snprintf(u, sizeof u, "%s/in", base);
-  call(&loop, cli, SPINE_HTTP_POST, u, NULL, "{}", 2, &fine);
+  call(&loop, cli, SPINE_HTTP_CLIENT_POST, u, NULL, "{}", 2, &fine);
   ASSERT_EQ(fine.status, 200);
-  call(&loop, cli, SPINE_HTTP_GET, u, NULL, NULL, 0, &method);
+  call(&loop, cli, SPINE_HTTP_CLIENT_GET, u, NULL, NULL, 0, &method);
   ASSERT_EQ(method.status, 405);
   char *big = malloc(8192);
   ASSERT(big != NULL);
   memset(big, 'a', 8192);
-  call(&loop, cli, SPINE_HTTP_POST, u, NULL, big, 2048, &body);
+  call(&loop, cli, SPINE_HTTP_CLIENT_POST, u, NULL, big, 2048, &body);
   ASSERT_EQ(body.status, 413);
   memcpy(big, "X-Big: ", 7);
   big[6000] = '\0';
   const char *headers[] = {big, NULL};
-  call(&loop, cli, SPINE_HTTP_POST, u, headers, "{}", 2, &head);
+  call(&loop, cli, SPINE_HTTP_CLIENT_POST, u, headers, "{}", 2, &head);
   ASSERT_EQ(head.status, 431);
   free(big);
   snprintf(u, sizeof u, "%s/elsewhere", base);
-  call(&loop, cli, SPINE_HTTP_GET, u, NULL, NULL, 0, &missing);
+  call(&loop, cli, SPINE_HTTP_CLIENT_GET, u, NULL, NULL, 0, &missing);
   ASSERT_EQ(missing.status, 404);
-  ASSERT_EQ(spine_metric_value(spine_metrics_find(m, "spine_http_requests_total{code=\"2xx\"}")),
+  ASSERT_EQ(spine_metrics_value(spine_metrics_find(m, "spine_http_requests_total{code=\"2xx\"}")),
             1);
   /* 413 comes from h2o before a handler runs: only 405, 431 and 404 pass through ours */
-  ASSERT_EQ(spine_metric_value(spine_metrics_find(m, "spine_http_requests_total{code=\"4xx\"}")),
+  ASSERT_EQ(spine_metrics_value(spine_metrics_find(m, "spine_http_requests_total{code=\"4xx\"}")),
             3);
 
   int closed = 0;
@@ -164,7 +165,7 @@ static void raw_start(uv_loop_t *loop, raw *r, int port, const char *send, int n
 static double metric_value(spine_metrics *m, const char *name) {
   spine_metric *x = spine_metrics_find(m, name);
   ASSERT(x != NULL);
-  return spine_metric_value(x);
+  return spine_metrics_value(x);
 }
 
 /* Runs the loop until the server has accepted `n` connections that are still open. */
@@ -197,7 +198,7 @@ TEST_IMPL(http_server_slow_client) {
   /* The half requests hold a connection each, not the loop: another client is served. */
   char u[96];
   snprintf(u, sizeof u, "http://127.0.0.1:%d/in", spine_http_server_port(srv));
-  call(&loop, cli, SPINE_HTTP_POST, u, NULL, "{}", 2, &other);
+  call(&loop, cli, SPINE_HTTP_CLIENT_POST, u, NULL, "{}", 2, &other);
   ASSERT_EQ(other.status, 200);
   ASSERT_EQ(heads.eof + body.eof, 0);
   /* ... and the server cuts both at the request timeout: headers short, or the body. */
@@ -226,10 +227,10 @@ static void on_watchdog(uv_timer_t *t) {
 /* 16 MiB: more than the sockets' buffers take while the client reads nothing. */
 #define BIG (16 << 20)
 
-static void big(void *data, spine_http_exchange *x) {
+static void big(void *data, spine_http_server_exchange *x) {
   char *body = calloc(1, BIG);
   ASSERT(body != NULL);
-  spine_http_respond(x, 200, "application/octet-stream", body, BIG);
+  spine_http_server_respond(x, 200, "application/octet-stream", body, BIG);
   free(body);
   (*(int *)data)++;
 }
@@ -277,8 +278,8 @@ TEST_IMPL(http_server_close_cuts_half_requests) {
 
 /* ---- the caps: connections open, requests under way ---- */
 
-static void hold(void *data, spine_http_exchange *x) {
-  *(spine_http_exchange **)data = x;
+static void hold(void *data, spine_http_server_exchange *x) {
+  *(spine_http_server_exchange **)data = x;
 }
 
 TEST_IMPL(http_server_caps) {
@@ -291,7 +292,7 @@ TEST_IMPL(http_server_caps) {
   o.metrics = m;
   spine_http_server *srv;
   ASSERT_EQ(spine_http_server_start(&loop, &o, &srv, NULL), 0);
-  spine_http_exchange *held = NULL;
+  spine_http_server_exchange *held = NULL;
   ASSERT_EQ(spine_http_server_route(srv, "GET", "/hold", hold, &held), 0);
   ASSERT_EQ(spine_http_server_route(srv, "GET", "/in", ok, NULL), 0);
   int port = spine_http_server_port(srv);
@@ -324,7 +325,7 @@ TEST_IMPL(http_server_caps) {
   ASSERT_EQ(idle.eof, 0);
 
   /* The held request is answered; then requests go through again. */
-  spine_http_respond(held, 200, "text/plain", "late", 4);
+  spine_http_server_respond(held, 200, "text/plain", "late", 4);
   while (!first.closed)
     uv_run(&loop, UV_RUN_ONCE);
   ASSERT_STR_CONTAINS(first.got, "HTTP/1.1 200 ");
@@ -363,9 +364,9 @@ TEST_IMPL(metrics_render) {
   ASSERT(spine_metrics_add(m, SPINE_METRIC_GAUGE, "y", "again") == NULL);
   ASSERT(spine_metrics_add(m, SPINE_METRIC_GAUGE, "9bad", "bad") == NULL);
   ASSERT(spine_metrics_add(m, SPINE_METRIC_GAUGE, "bad{open", "bad") == NULL);
-  spine_metric_inc(a, 2);
-  spine_metric_inc(b, 1);
-  spine_metric_inc(b, 0.5);
+  spine_metrics_inc(a, 2);
+  spine_metrics_inc(b, 1);
+  spine_metrics_inc(b, 0.5);
   spine_buf out = SPINE_BUF_INIT;
   ASSERT_EQ(spine_metrics_render(m, &out), 0);
   ASSERT_STR_EQ(spine_buf_str(&out), "# HELP x_total X things\n"

@@ -351,7 +351,7 @@ typedef struct got {
   char message[256];
 } got;
 
-static void on_sent(void *data, const spine_http_response *r) {
+static void on_sent(void *data, const spine_http_client_response *r) {
   got *g = data;
   g->calls++;
   g->error = r->error;
@@ -391,7 +391,7 @@ TEST_IMPL(mail_sends_message) {
   m.headers = headers;
   m.body = "first\n.dot\n..\n.\r\nlast"; /* LF, CRLF and no line end at the end */
   got g = {0};
-  spine_http_call *call = NULL;
+  spine_http_client_call *call = NULL;
   ASSERT_EQ(spine_mail_send(f.cli, &m, on_sent, &g, &call, NULL), 0);
   ASSERT(call != NULL);
   ASSERT_EQ(spine_http_client_running(f.cli), 1);
@@ -490,7 +490,7 @@ TEST_IMPL(mail_reply_classes) {
   return 0;
 }
 
-static void never_called(void *data, const spine_http_response *r) {
+static void never_called(void *data, const spine_http_client_response *r) {
   (void)data, (void)r;
   ASSERT(!"the callback of a refused or cancelled mail ran");
 }
@@ -539,7 +539,7 @@ TEST_IMPL(mail_refuses_bad_input) {
     m.password = cases[i].password;
     spine_err e;
     spine_err_clear(&e);
-    spine_http_call *call = (spine_http_call *)&e; /* must be reset to NULL */
+    spine_http_client_call *call = (spine_http_client_call *)&e; /* must be reset to NULL */
     ASSERT_EQ(spine_mail_send(f.cli, &m, never_called, NULL, &call, &e), SPINE_EINVAL);
     ASSERT(call == NULL);
     ASSERT_STR_EQ(e.field, cases[i].field);
@@ -592,10 +592,10 @@ TEST_IMPL(mail_cancel) {
   fixture f;
   setup(&f, d.port);
   spine_mail m = message(&f);
-  spine_http_call *call;
+  spine_http_client_call *call;
   ASSERT_EQ(spine_mail_send(f.cli, &m, never_called, NULL, &call, NULL), 0);
   wait_server(&f, &d, &d.connections, 1);
-  spine_http_cancel(call); /* waiting for the greeting */
+  spine_http_client_cancel(call); /* waiting for the greeting */
   ASSERT_EQ(spine_http_client_running(f.cli), 0);
   wait_server(&f, &d, &d.eofs, 1); /* the connection is gone */
 
@@ -615,7 +615,7 @@ TEST_IMPL(mail_cancel) {
   ASSERT_EQ(spine_mail_send(f.cli, &m, never_called, NULL, &call, NULL), 0);
   free(body); /* the message was copied */
   wait_server(&f, &d, &d.paused, 1);
-  spine_http_cancel(call);
+  spine_http_client_cancel(call);
   smtpd_tell(&d, &d.resume);
   wait_server(&f, &d, &d.eofs, 2);
   ASSERT_EQ(smtpd_get(&d, &d.messages), 0); /* no end-of-data mark: nothing delivered */

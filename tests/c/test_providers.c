@@ -30,48 +30,48 @@ typedef struct fixture {
   int api_status, backup_status;
   int api_hits, backup_hits, hang_hits;
   char idem[128], auth[256], trace[128], body[256];
-  spine_http_exchange *held;
+  spine_http_server_exchange *held;
 } fixture;
 
 /* ---- the server ---- */
 
-static void copy_header(spine_http_exchange *x, const char *name, char *out, size_t size) {
+static void copy_header(spine_http_server_exchange *x, const char *name, char *out, size_t size) {
   size_t len;
-  const char *v = spine_http_header(x, name, &len);
+  const char *v = spine_http_server_header(x, name, &len);
   snprintf(out, size, "%.*s", v ? (int)len : 0, v ? v : "");
 }
 
-static void on_api(void *data, spine_http_exchange *x) {
+static void on_api(void *data, spine_http_server_exchange *x) {
   fixture *f = data;
   f->api_hits++;
   copy_header(x, "Idempotency-Key", f->idem, sizeof f->idem);
   copy_header(x, "Authorization", f->auth, sizeof f->auth);
   copy_header(x, "traceparent", f->trace, sizeof f->trace);
   size_t len;
-  const char *b = spine_http_body(x, &len);
+  const char *b = spine_http_server_body(x, &len);
   snprintf(f->body, sizeof f->body, "%.*s", (int)len, b);
   const char *answer = f->api_status == 201   ? "{\"id\":\"r-1\"}"
                        : f->api_status == 409 ? "{\"reason\":\"duplicate\"}"
                                               : "{}";
-  spine_http_add_header(x, "X-Seen", "yes");
-  spine_http_respond(x, f->api_status, "application/json", answer, strlen(answer));
+  spine_http_server_add_header(x, "X-Seen", "yes");
+  spine_http_server_respond(x, f->api_status, "application/json", answer, strlen(answer));
 }
 
-static void on_backup(void *data, spine_http_exchange *x) {
+static void on_backup(void *data, spine_http_server_exchange *x) {
   fixture *f = data;
   f->backup_hits++;
-  spine_http_respond(x, f->backup_status, "application/json", "{\"id\":\"b-1\"}", 12);
+  spine_http_server_respond(x, f->backup_status, "application/json", "{\"id\":\"b-1\"}", 12);
 }
 
 static void on_held_abort(void *data) {
   ((fixture *)data)->held = NULL;
 }
 
-static void on_hang(void *data, spine_http_exchange *x) {
+static void on_hang(void *data, spine_http_server_exchange *x) {
   fixture *f = data;
   f->hang_hits++;
   f->held = x;
-  spine_http_on_abort(x, on_held_abort, f);
+  spine_http_server_on_abort(x, on_held_abort, f);
 }
 
 static void setup_opts(fixture *f, spine_providers_opts *o) {
@@ -166,7 +166,7 @@ static void call(fixture *f, const char *op, const char *extra, out *r) {
 static double metric(fixture *f, const char *name) {
   spine_metric *m = spine_metrics_find(f->metrics, name);
   if (!m) TEST_FAIL_("no metric %s", name);
-  return spine_metric_value(m);
+  return spine_metrics_value(m);
 }
 
 /* Runs the loop until a timer of `ms` fires: the way these tests let time pass. */

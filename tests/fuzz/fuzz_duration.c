@@ -3,7 +3,7 @@
  * that an independent reading agrees with: a duration is digits, an optional fraction and a
  * unit (so "nan", "inf", "-1s" and "1e3s" never pass), within range; a time names a real date
  * and clock time (gmtime of the result gives them back: 2026-02-31 never passes) and survives
- * spine_time_format and parsing again. */
+ * spine_duration_format_time and parsing again. */
 #include <string.h>
 #include <time.h>
 
@@ -96,7 +96,7 @@ static void check_time(const char *s) {
   int f[6];
   spine_err e;
   spine_err_clear(&e);
-  int rc = spine_time_parse(s, &ms, &e);
+  int rc = spine_duration_parse_time(s, &ms, &e);
   if (rc) {
     FUZZ_CHECK(rc == SPINE_EINVAL && e.msg[0] && ms == -7);
     return;
@@ -111,13 +111,13 @@ static void check_time(const char *s) {
   FUZZ_CHECK(gmtime_r(&t, &tm) != NULL);
   FUZZ_CHECK(tm.tm_year + 1900 == f[0] && tm.tm_mon + 1 == f[1] && tm.tm_mday == f[2]);
   FUZZ_CHECK(tm.tm_hour == f[3] && tm.tm_min == f[4] && tm.tm_sec == (f[5] == 60 ? 59 : f[5]));
-  /* What spine_time_format writes reads back as the same instant, but for the one leap second
-   * that rolls over into the year 10000, which no four-digit year can spell. */
+  /* What spine_duration_format_time writes reads back as the same instant, but for the one leap
+   * second that rolls over into the year 10000, which no four-digit year can spell. */
   if (ms > 253402300799999LL) return; /* 9999-12-31T23:59:59.999Z */
   char out[32];
   int64_t again = -7;
-  spine_time_format(ms, out);
-  if (spine_time_parse(out, &again, &e) || again != ms)
+  spine_duration_format_time(ms, out);
+  if (spine_duration_parse_time(out, &again, &e) || again != ms)
     fprintf(stderr, "\"%s\" is %lld ms, formatted \"%s\", read back as %lld\n", s, (long long)ms,
             out, (long long)again);
   FUZZ_CHECK(again == ms);

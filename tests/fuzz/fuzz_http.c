@@ -16,29 +16,29 @@
 static fuzz_server fs;
 static spine_webhooks *hooks;
 static uv_timer_t later_timer;
-static spine_http_exchange *later; /* the answer waiting for later_timer, if any */
-static int handled;                /* handler calls in this input */
+static spine_http_server_exchange *later; /* the answer waiting for later_timer, if any */
+static int handled;                       /* handler calls in this input */
 
 /* Every accessor of the request, answered with what they said. */
-static void echo(void *data, spine_http_exchange *x) {
+static void echo(void *data, spine_http_server_exchange *x) {
   (void)data;
   handled++;
   size_t ml, pl, rl, ql, bl, hl;
-  const char *m = spine_http_method(x, &ml), *p = spine_http_path(x, &pl);
-  const char *r = spine_http_path_rest(x, &rl), *q = spine_http_query(x, &ql);
-  const char *b = spine_http_body(x, &bl), *h = spine_http_header(x, "X-Echo", &hl);
+  const char *m = spine_http_server_method(x, &ml), *p = spine_http_server_path(x, &pl);
+  const char *r = spine_http_server_path_rest(x, &rl), *q = spine_http_server_query(x, &ql);
+  const char *b = spine_http_server_body(x, &bl), *h = spine_http_server_header(x, "X-Echo", &hl);
   FUZZ_CHECK(m && p && r && b && rl <= pl && (q || ql == 0));
   spine_buf all = SPINE_BUF_INIT, out = SPINE_BUF_INIT;
-  FUZZ_CHECK(spine_http_headers(x, &all) == 0);
+  FUZZ_CHECK(spine_http_server_headers(x, &all) == 0);
   spine_buf_printf(&out, "%.*s %.*s rest=%.*s query=%.*s body=%zu headers=%zu loopback=%d\n",
                    (int)ml, m, (int)pl, p, (int)rl, r, q ? (int)ql : 0, q ? q : "", bl, all.len,
-                   spine_http_peer_loopback(x));
+                   spine_http_server_peer_loopback(x));
   if (h) {
     char v[64];
     snprintf(v, sizeof v, "%.*s", (int)(hl < 63 ? hl : 63), h);
-    spine_http_add_header(x, "X-Echo", v);
+    spine_http_server_add_header(x, "X-Echo", v);
   }
-  spine_http_respond(x, 200, "text/plain", spine_buf_str(&out), out.len);
+  spine_http_server_respond(x, 200, "text/plain", spine_buf_str(&out), out.len);
   spine_buf_free(&all);
   spine_buf_free(&out);
 }
@@ -52,19 +52,19 @@ static void later_aborted(void *data) {
 static void on_later(uv_timer_t *t) {
   (void)t;
   if (!later) return;
-  spine_http_exchange *x = later;
+  spine_http_server_exchange *x = later;
   later = NULL;
-  spine_http_on_abort(x, NULL, NULL);
-  spine_http_respond(x, 202, "application/json", "{\"later\":true}", 14);
+  spine_http_server_on_abort(x, NULL, NULL);
+  spine_http_server_respond(x, 202, "application/json", "{\"later\":true}", 14);
 }
 
 /* Answers on the next turn of the loop, as a handler waiting for the database does. */
-static void answer_later(void *data, spine_http_exchange *x) {
+static void answer_later(void *data, spine_http_server_exchange *x) {
   (void)data;
   handled++;
   FUZZ_CHECK(later == NULL);
   later = x;
-  spine_http_on_abort(x, later_aborted, NULL);
+  spine_http_server_on_abort(x, later_aborted, NULL);
   uv_timer_start(&later_timer, on_later, 0, 0);
 }
 
@@ -75,11 +75,12 @@ static int hook_secret(void *data, const char *provider, char *out, size_t size)
   return 11;
 }
 
-static void hook_deliver(void *data, const spine_webhook_request *r, spine_http_exchange *x) {
+static void hook_deliver(void *data, const spine_webhook_request *r,
+                         spine_http_server_exchange *x) {
   (void)data;
   handled++;
   FUZZ_CHECK(r->delivery_id && !strncmp(r->delivery_id, "sig:", 4));
-  spine_http_respond(x, 202, "application/json", "{}", 2);
+  spine_http_server_respond(x, 202, "application/json", "{}", 2);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
@@ -97,7 +98,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   spine_webhook_ops ops = {hook_secret, NULL, hook_deliver};
   spine_err e;
   spine_err_clear(&e);
-  FUZZ_CHECK(spine_webhooks_mount(fs.srv, NULL, &ops, NULL, &hooks, &e) == 0);
+  FUZZ_CHECK(spine_webhook_mount(fs.srv, NULL, &ops, NULL, &hooks, &e) == 0);
   return 0;
 }
 

@@ -89,7 +89,7 @@ typedef struct outcome {
   int calls, closed;
 } outcome;
 
-static void on_sent(void *data, const spine_http_response *r) {
+static void on_sent(void *data, const spine_http_client_response *r) {
   outcome *o = data;
   o->calls++;
   FUZZ_CHECK(r->error != SPINE_ETIMEOUT); /* the server always ends the conversation */

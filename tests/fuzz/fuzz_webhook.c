@@ -95,7 +95,8 @@ static void check_action(const spine_jsondoc *a) {
   }
 }
 
-static void hook_deliver(void *data, const spine_webhook_request *r, spine_http_exchange *x) {
+static void hook_deliver(void *data, const spine_webhook_request *r,
+                         spine_http_server_exchange *x) {
   (void)data;
   spine_providers *ps = registry_of(r->provider);
   FUZZ_CHECK(ps != NULL && r->delivery_id);
@@ -119,7 +120,7 @@ static void hook_deliver(void *data, const spine_webhook_request *r, spine_http_
   for (const spine_jsondoc *a = doc->child; a; a = a->next)
     check_action(a);
   spine_jsondoc_free(doc);
-  spine_http_respond(x, 202, "application/json", spine_buf_str(&actions), actions.len);
+  spine_http_server_respond(x, 202, "application/json", spine_buf_str(&actions), actions.len);
   spine_buf_free(&actions);
 }
 
@@ -157,7 +158,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   spine_webhook_ops ops = {hook_secret, hook_verify, hook_deliver};
   spine_err e;
   spine_err_clear(&e);
-  FUZZ_CHECK(spine_webhooks_mount(fs.srv, NULL, &ops, NULL, &hooks, &e) == 0);
+  FUZZ_CHECK(spine_webhook_mount(fs.srv, NULL, &ops, NULL, &hooks, &e) == 0);
   return 0;
 }
 

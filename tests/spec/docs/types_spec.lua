@@ -213,7 +213,7 @@ describe("types/provider.lua", function()
   -- What spine_pctx_open and push_p give every p, read from runtime/providers/pctx.c.
   local function registered()
     local open = c_function(pctx, "spine_pctx_open")
-    local p = matches(open, 'lua_setfield%(L, %-2, "(%l[%w_]*)"%)')
+    local p = matches(open:match("members%[%] = {(.-)};"), '{"([%w_]+)",')
     local verbs = matches(open:match("verbs%[%] = {(.-)};"), '{"([%w_]+)",')
     local email = matches(open:match("email%[%] = {(.-)};"), '{"([%w_]+)",')
     for name in c_function(pctx, "push_p"):gmatch('set_string%(L, "([%w_]+)"') do p[name] = true end
@@ -249,8 +249,16 @@ describe("types/provider.lua", function()
     covers("SpineEmailMessage", mail_fields)
     covers("SpineWebhookRequest", matches(c_function(pctx, "push_request"),
                                           'lua_setfield%(L, %-2, "([%w_]+)"%)'))
-    covers("SpineProviderError", matches(c_function(pctx, "push_error"),
-                                         'lua_setfield%(L, %-2, "([%w_]+)"%)'))
+    -- push_error's own fields, and those spine_lerror_push gives every error (not the
+    -- optional field, which only ctx's rejections carry)
+    local err_fields = matches(c_function(pctx, "push_error"),
+                               'lua_setfield%(L, %-2, "([%w_]+)"%)')
+    for name in c_function(read("runtime/lua/lerror.c"), "spine_lerror_push")
+                  :gmatch('\n  lua_setfield%(L, %-2, "([%w_]+)"%)') do
+      err_fields[name] = true
+    end
+    assert.is_true(err_fields.kind and err_fields.details, "cannot read the error's fields")
+    covers("SpineProviderError", err_fields)
     local actions = read("runtime/providers/webhook_actions.c")
     local action_fields = {}
     for list in actions:gmatch("_keys%[%] = {(.-)}") do
