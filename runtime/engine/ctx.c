@@ -15,6 +15,7 @@
 #include "ctx_internal.h"
 #include "duration.h"
 #include "intents.h"
+#include "lerror.h"
 #include "log.h"
 #include "playbook.h"
 #include "steplog.h"
@@ -27,147 +28,8 @@ enum { STEP_OK = 1, STEP_FAILED, STEP_BACKOFF };
 
 /* ---- errors ---- */
 
-void spine_ctx_push_error(lua_State *L, const char *kind, const char *code, const char *message,
-                          const char *field) {
-  lua_createtable(L, 0, 4);
-  lua_pushstring(L, kind);
-  lua_setfield(L, -2, "kind");
-  lua_pushstring(L, code);
-  lua_setfield(L, -2, "code");
-  lua_pushstring(L, message);
-  lua_setfield(L, -2, "message");
-  if (field && *field) {
-    lua_pushstring(L, field);
-    lua_setfield(L, -2, "field");
-  }
-}
-
-void spine_ctx_encode_error(lua_State *L, int idx, spine_buf *out) {
-  spine_err e;
-  spine_err_clear(&e);
-  spine_buf_reset(out);
-  if (spine_codec_encode(L, idx, "error", out, &e) == 0) return;
-  spine_buf_reset(out);
-  spine_buf_puts(out, "{\"kind\":\"runtime\",\"code\":\"bad_error\",\"message\":");
-  char msg[400];
-  snprintf(msg, sizeof msg, "the error cannot be recorded: %s%s%s", e.field, e.field[0] ? ": " : "",
-           e.msg);
-  spine_log_json_string(out, msg, strlen(msg));
-  spine_buf_putc(out, '}');
-}
-
-int spine_ctx__raise(lua_State *L, const char *kind, const char *code, const char *fmt, ...) {
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  luaL_where(L, 1);
-  lua_pushstring(L, msg);
-  lua_concat(L, 2);
-  spine_ctx_push_error(L, kind, code, lua_tostring(L, -1), NULL);
-  lua_remove(L, -2);
-  return lua_error(L);
-}
-
-/* "file:line" of the innermost Lua function on `co`'s stack, or "". */
-static void where_of(lua_State *co, char *out, size_t size) {
-  lua_Debug ar;
-  out[0] = '\0';
-  for (int level = 0; lua_getstack(co, level, &ar); level++) {
-    if (!lua_getinfo(co, "Sl", &ar)) continue;
-    if (ar.currentline > 0 && ar.source[0] == '@') {
-      snprintf(out, size, "%s:%d", ar.short_src, ar.currentline);
-      return;
-    }
-  }
-}
-
-/* Pushes t[name] of the table at `idx`, read raw; returns its type. */
-static int raw_field(lua_State *L, int idx, const char *name) {
-  lua_pushstring(L, name);
-  return lua_rawget(L, idx);
-}
-
-/* Whether `key` names a field of an error record that must be text. */
-static int is_text_field(const char *key) {
-  static const char *const texts[] = {"kind", "code", "message", "where", "field"};
-  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
-    if (!strcmp(key, texts[i])) return 1;
-  return 0;
-}
-
-/* Replaces the table on top of `co` with a new plain one holding its string-keyed fields, read
- * raw: an error may carry a metatable whose every metamethod raises or loops, and it is read
- * after the coroutine died, outside any protected call (a Lua panic would abort the worker),
- * and again whenever the failure is recorded. The copy is the engine's alone: no playbook code
- * can give it a metatable later. kind, code, message, where and field keep only text (a
- * number as its text); other fields (details, a provider's attempts) keep their values, which
- * the codec reads raw. */
-static void copy_error(lua_State *co) {
-  int src = lua_gettop(co);
-  lua_checkstack(co, 4);
-  lua_createtable(co, 0, 8);
-  lua_pushnil(co);
-  while (lua_next(co, src)) {
-    int vt = lua_type(co, -1);
-    if (lua_type(co, -2) != LUA_TSTRING ||
-        (is_text_field(lua_tostring(co, -2)) && vt != LUA_TSTRING && vt != LUA_TNUMBER)) {
-      lua_pop(co, 1);
-      continue;
-    }
-    if (vt == LUA_TNUMBER && is_text_field(lua_tostring(co, -2)))
-      lua_tostring(co, -1); /* the value's slot only: lua_next reads the key */
-    lua_pushvalue(co, -2);
-    lua_insert(co, -2);
-    lua_rawset(co, src + 1);
-  }
-  lua_replace(co, src);
-}
-
 void spine_ctx_normalize_error(spine_wf *wf, lua_State *co, int status) {
-  char where[300];
-  where_of(co, where, sizeof where);
-  spine_limits *lim = &wf->limits;
-  if (lim->tripped == SPINE_LIMIT_INSTRUCTIONS || lim->tripped == SPINE_LIMIT_MEMORY ||
-      status == LUA_ERRMEM) {
-    int mem = lim->tripped != SPINE_LIMIT_INSTRUCTIONS;
-    char msg[400];
-    if (mem)
-      snprintf(msg, sizeof msg,
-               "%s%smemory limit exceeded (the workflow would hold more than %lld MB)", where,
-               where[0] ? ": " : "", (long long)(lim->mem_limit >> 20));
-    else
-      snprintf(msg, sizeof msg, "%s%sinstruction budget exceeded (an endless loop?)", where,
-               where[0] ? ": " : "");
-    lua_pop(co, 1);
-    spine_ctx_push_error(co, "limit", mem ? "memory_limit" : "instruction_budget", msg, NULL);
-  } else if (lua_type(co, -1) == LUA_TTABLE) {
-    copy_error(co);
-    if (raw_field(co, lua_gettop(co), "kind") != LUA_TSTRING) {
-      lua_pushliteral(co, "runtime");
-      lua_setfield(co, -3, "kind");
-      lua_pushliteral(co, "error");
-      lua_setfield(co, -3, "code");
-    }
-    lua_pop(co, 1);
-  } else {
-    int t = lua_type(co, -1);
-    const char *s = t == LUA_TSTRING || t == LUA_TNUMBER ? lua_tostring(co, -1) : NULL;
-    char msg[600];
-    snprintf(msg, sizeof msg, "%s", s ? s : "error (a non-string error value)");
-    lua_pop(co, 1);
-    spine_ctx_push_error(co, "runtime", "runtime_error", msg, NULL);
-  }
-  /* From here on the table is the engine's own (made above): plain, no metatable. */
-  if (where[0]) {
-    int has = raw_field(co, lua_gettop(co), "where") != LUA_TNIL;
-    lua_pop(co, 1);
-    if (!has) {
-      lua_pushstring(co, where);
-      lua_setfield(co, -2, "where");
-    }
-  }
+  spine_lerror_normalize(co, status, &wf->limits);
   lua_pushinteger(co, wf->seq - 1);
   lua_setfield(co, -2, "step");
 }
@@ -179,7 +41,7 @@ spine_wf *spine_ctx__check_wf(lua_State *L) {
   if (!lim) luaL_error(L, "ctx can only be used while a workflow runs (inside run)");
   spine_wf *wf = (spine_wf *)lim;            /* limits is the first member */
   if (wf->phase != SPINE_WF_PHASE_RUNNING) { /* stuck, or lost, while it runs */
-    spine_ctx_push_error(L, "stuck", "stopped", "the workflow was stopped", NULL);
+    spine_lerror_push(L, "stuck", "stopped", "the workflow was stopped", NULL);
     lua_error(L);
   }
   if (wf->in_step) luaL_error(L, "ctx calls are not allowed inside the function of ctx.step");
@@ -192,15 +54,15 @@ spine_wf *spine_ctx__check_step(lua_State *L) {
    * the coroutine cannot yield (a table.sort comparator, a gsub replacement function, a
    * metamethod), so that a pcall around it finds nothing half done. */
   if (!lua_isyieldable(L))
-    return spine_ctx__raise(L, "runtime", "not_yieldable",
-                            "ctx calls that are steps cannot run inside a function that Lua's C"
-                            " code calls back (a table.sort comparator, a string.gsub"
-                            " replacement, a metamethod)"),
+    return spine_lerror_raise(L, "runtime", "not_yieldable",
+                              "ctx calls that are steps cannot run inside a function that Lua's C"
+                              " code calls back (a table.sort comparator, a string.gsub"
+                              " replacement, a metamethod)"),
            NULL;
   /* One step at a time: a second while one is in flight would reuse its queued operation. */
   if (wf->op_inflight)
-    return spine_ctx__raise(L, "runtime", "step_in_flight",
-                            "a ctx call while another step is in flight"),
+    return spine_lerror_raise(L, "runtime", "step_in_flight",
+                              "a ctx call while another step is in flight"),
            NULL;
   return wf;
 }
@@ -212,7 +74,7 @@ int spine_ctx__cancelled(const spine_wf *wf) {
 }
 
 int spine_ctx__raise_cancel(lua_State *L) {
-  spine_ctx_push_error(L, "cancelled", "cancelled", "the workflow was cancelled", NULL);
+  spine_lerror_push(L, "cancelled", "cancelled", "the workflow was cancelled", NULL);
   return lua_error(L);
 }
 
@@ -273,7 +135,7 @@ static int record_value(lua_State *L, spine_wf *wf, int seq, const char *kind, c
   spine_err_clear(&e);
   if (spine_codec_encode(L, -1, "result", &json, &e)) {
     spine_buf_free(&json);
-    return spine_ctx__raise(L, "invalid_argument", "bad_result", "%s: %s", e.field, e.msg);
+    return spine_lerror_raise(L, "invalid_argument", "bad_result", "%s: %s", e.field, e.msg);
   }
   spine_op *op = spine_wf_op_begin(wf);
   spine_steplog_add_done(op, wf, seq, kind, name, "completed", spine_buf_str(&json), NULL, 1);
@@ -412,7 +274,7 @@ static int run_attempt(lua_State *L, spine_wf *wf) {
     char msg[400];
     snprintf(msg, sizeof msg, "ctx.step \"%s\" returned a value that cannot be recorded: %s: %s",
              name, e.field, e.msg);
-    spine_ctx_push_error(L, "invalid_argument", "bad_result", msg, NULL);
+    spine_lerror_push(L, "invalid_argument", "bad_result", msg, NULL);
     st = LUA_ERRRUN;
   } else if (st != LUA_OK) {
     spine_ctx_normalize_error(wf, L, st);
@@ -427,7 +289,7 @@ static int run_attempt(lua_State *L, spine_wf *wf) {
     spine_wf_submit(wf, step_committed);
     return lua_yieldk(L, 0, STEP_OK, step_k);
   }
-  spine_ctx_encode_error(L, -1, &json);
+  spine_lerror_encode(L, -1, &json);
   if (attempt < p.attempts && retryable(L, lua_gettop(L))) {
     lua_pop(L, 1);
     wf->wake_ms = spine_wf_now(wf) + spine_ctx__backoff_ms(wf, &p, attempt);
@@ -557,7 +419,7 @@ static void rejection_recorded(spine_op *op) {
 /* Adds the failed intent step whose error table is on top of L. */
 static void add_rejection(spine_op *op, spine_wf *wf, lua_State *L, int seq, const char *name) {
   spine_buf json = SPINE_BUF_INIT;
-  spine_ctx_encode_error(L, -1, &json);
+  spine_lerror_encode(L, -1, &json);
   spine_steplog_add_done(op, wf, seq, "intent", name, "failed", NULL, spine_buf_str(&json), 1);
   spine_buf_free(&json);
 }
@@ -588,8 +450,8 @@ static void intent_done(spine_op *op) {
   /* A rejection is an answer: record it, so replay raises it again. The error table is made
    * before the op is begun again, which frees the op's error. */
   lua_State *co = wf->co;
-  spine_ctx_push_error(co, "rejected", spine_err_kind(op->status), spine_op_error(op)->msg,
-                       spine_op_error(op)->field);
+  spine_lerror_push(co, "rejected", spine_err_kind(op->status), spine_op_error(op)->msg,
+                    spine_op_error(op)->field);
   const char *name = lua_tostring(co, 1); /* ctx.intent's first argument, on its frame */
   add_rejection(spine_wf_op_begin(wf), wf, co, seq, name);
   spine_wf_submit(wf, rejection_recorded);
@@ -606,8 +468,8 @@ static int ctx_intent(lua_State *L) {
   lua_settop(L, 2);
   const spine_intent *in = spine_intents_find(name);
   if (!in)
-    return spine_ctx__raise(L, "invalid_argument", "unknown_intent", "no intent named \"%s\"",
-                            name);
+    return spine_lerror_raise(L, "invalid_argument", "unknown_intent", "no intent named \"%s\"",
+                              name);
   int seq;
   int m = spine_wf_next_step(wf, L, "intent", name, &seq);
   if (m < 0) return lua_error(L);
@@ -626,7 +488,7 @@ static int ctx_intent(lua_State *L) {
   if (rc) {
     char msg[400];
     snprintf(msg, sizeof msg, "%s: %s%s%s", name, e.field, e.field[0] ? ": " : "", e.msg);
-    spine_ctx_push_error(L, "rejected", spine_err_kind(rc), msg, e.field);
+    spine_lerror_push(L, "rejected", spine_err_kind(rc), msg, e.field);
     add_rejection(op, wf, L, seq, name);
     spine_wf_submit(wf, step_committed);
     return lua_yieldk(L, 0, STEP_FAILED, keep_k);
@@ -784,7 +646,7 @@ void spine_ctx_cancel(spine_wf *wf) {
   /* Waiting: stop waiting now; the call raises the cancellation at its site. */
   spine_wf_timer_cancel(wf);
   spine_ctx_provider_free(wf); /* a provider step's backoff */
-  spine_ctx_push_error(wf->co, "cancelled", "cancelled", "the workflow was cancelled", NULL);
+  spine_lerror_push(wf->co, "cancelled", "cancelled", "the workflow was cancelled", NULL);
   spine_wf_resume(wf, 1);
 }
 
@@ -909,7 +771,7 @@ static int child_outcome(lua_State *L) {
   snprintf(msg, sizeof msg, "child workflow %s ended %s", lua_tostring(L, -1),
            status ? status : "?");
   int payload = lua_gettop(L) - 2;
-  spine_ctx_push_error(L, "child_failed", status ? status : "failed", msg, NULL);
+  spine_lerror_push(L, "child_failed", status ? status : "failed", msg, NULL);
   lua_getfield(L, payload, "error");
   lua_setfield(L, -2, "error");
   lua_getfield(L, payload, "id");
@@ -967,11 +829,11 @@ static int child_or_start(lua_State *L, int wait) {
   spine_err e;
   spine_err_clear(&e);
   spine_version *v = spine_version_get(wf->eng, process, &e);
-  if (!v) return spine_ctx__raise(L, "invalid_argument", "unknown_process", "%s", e.msg);
+  if (!v) return spine_lerror_raise(L, "invalid_argument", "unknown_process", "%s", e.msg);
   spine_buf input = SPINE_BUF_INIT;
   if (spine_codec_encode(L, 2, "input", &input, &e)) {
     spine_buf_free(&input);
-    return spine_ctx__raise(L, "invalid_argument", "bad_input", "%s: %s", e.field, e.msg);
+    return spine_lerror_raise(L, "invalid_argument", "bad_input", "%s: %s", e.field, e.msg);
   }
   const char *kind = wait ? "child" : "start";
   int seq;
@@ -1098,13 +960,13 @@ static int ctx_fail(lua_State *L) {
   const char *code = luaL_checkstring(L, 1);
   const char *message = luaL_optstring(L, 2, code);
   lua_settop(L, 3); /* the details, or nil: the error table goes above them */
-  spine_ctx_push_error(L, "business", code, message, NULL);
+  spine_lerror_push(L, "business", code, message, NULL);
   if (!lua_isnil(L, 3)) {
     lua_pushvalue(L, 3);
     lua_setfield(L, -2, "details");
   }
   char where[300];
-  where_of(L, where, sizeof where);
+  spine_lerror_where(L, where, sizeof where);
   if (where[0]) {
     lua_pushstring(L, where);
     lua_setfield(L, -2, "where");

@@ -14,15 +14,9 @@
 
 /* Pushes the ctx object (one for all workflows: its calls act on the running one). */
 void spine_ctx_open(lua_State *L);
-/* Pushes an error table {kind, code, message, field?}. */
-/* Writes the error value at `idx` as JSON into `out` (reset first). A value JSON cannot hold
- * (a function among a playbook's error details, a cycle) becomes a runtime error that says so:
- * an error record is always valid JSON. */
-void spine_ctx_encode_error(lua_State *L, int idx, spine_buf *out);
-void spine_ctx_push_error(lua_State *L, const char *kind, const char *code, const char *message,
-                          const char *field);
 /* Replaces the error value on top of the dead coroutine `co` with an error table that says
- * where it happened (file:line) and why (limits included). `status` is lua_resume's. */
+ * where it happened (file:line), why (limits included) and at which step (spine_lerror_normalize,
+ * then the step). `status` is lua_resume's. */
 void spine_ctx_normalize_error(spine_wf *wf, lua_State *co, int status);
 /* The compensation runner's marker: records a `compensate` step before each undo. */
 int spine_ctx_mark_compensation(lua_State *L);

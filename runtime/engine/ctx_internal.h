@@ -25,9 +25,6 @@ spine_wf *spine_ctx__check_step(lua_State *L);
 /* A cancellation was asked for and the workflow is not compensating: the call must raise. */
 int spine_ctx__cancelled(const spine_wf *wf);
 int spine_ctx__raise_cancel(lua_State *L);
-/* Raises an error table {kind, code, message} with the caller's file:line before message. */
-int spine_ctx__raise(lua_State *L, const char *kind, const char *code, const char *fmt, ...)
-    SPINE_PRINTF(4, 5);
 /* Pushes the outcome of the recorded step on top (its result), or raises its error. */
 int spine_ctx__replay_outcome(lua_State *L);
 /* Pushes the value of JSON text (nil for NULL or bad JSON). */

@@ -15,6 +15,7 @@
 #include "ctx.h"
 #include "ctx_internal.h"
 #include "duration.h"
+#include "lerror.h"
 #include "log.h"
 #include "provider_port.h"
 #include "steplog.h"
@@ -343,15 +344,15 @@ int spine_ctx__provider(lua_State *L) {
   if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
   const spine_provider_port *port = spine_wf_providers(wf);
   if (port && !port->has(port->impl, provider))
-    return spine_ctx__raise(L, "invalid_argument", "unknown_provider",
-                            "no provider adapter named \"%s\" (providers/%s.lua)", provider,
-                            provider);
+    return spine_lerror_raise(L, "invalid_argument", "unknown_provider",
+                              "no provider adapter named \"%s\" (providers/%s.lua)", provider,
+                              provider);
   spine_buf args = SPINE_BUF_INIT;
   spine_err e;
   spine_err_clear(&e);
   if (spine_codec_encode(L, 3, "args", &args, &e)) {
     spine_buf_free(&args);
-    return spine_ctx__raise(L, "invalid_argument", "bad_args", "%s: %s", e.field, e.msg);
+    return spine_lerror_raise(L, "invalid_argument", "bad_args", "%s: %s", e.field, e.msg);
   }
   char *no_retry = check_no_retry(L, 4);
   spine_ctx_provider *st = state_new(wf, provider, operation, seq);
@@ -380,7 +381,7 @@ int spine_ctx__provider(lua_State *L) {
     /* Still waiting for an operator (the row was woken for something else): park again. */
     lua_getfield(L, -1, "error");
     spine_buf err = SPINE_BUF_INIT;
-    spine_ctx_encode_error(L, -1, &err);
+    spine_lerror_encode(L, -1, &err);
     lua_pop(L, 2);
     pause(wf, spine_buf_str(&err));
     spine_buf_free(&err);

@@ -11,6 +11,7 @@
 #include "codec.h"
 #include "ctx.h"
 #include "engine_internal.h"
+#include "lerror.h"
 #include "log.h"
 #include "sql.h"
 #include "steplog.h"
@@ -354,7 +355,7 @@ int spine_wf_next_step(spine_wf *wf, lua_State *L, const char *kind, const char 
   }
   spine_wf_stuck(wf, "non_determinism", lua_tostring(L, -1));
   const char *msg = lua_tostring(L, -1);
-  spine_ctx_push_error(L, "non_determinism", "non_determinism", msg, NULL);
+  spine_lerror_push(L, "non_determinism", "non_determinism", msg, NULL);
   lua_remove(L, -2);
   return -1;
 }

@@ -9,6 +9,7 @@
 #include "codec.h"
 #include "ctx.h"
 #include "engine_internal.h"
+#include "lerror.h"
 #include "sql.h"
 #include "steplog.h"
 
@@ -31,7 +32,7 @@ static void after_resume(spine_wf *wf, int st, int nres) {
       lua_rawgeti(L, LUA_REGISTRYINDEX, wf->anchor);
       lua_rawgeti(L, -1, SPINE_ANCHOR_ERROR);
       spine_buf err = SPINE_BUF_INIT;
-      spine_ctx_encode_error(L, -1, &err);
+      spine_lerror_encode(L, -1, &err);
       lua_pop(L, 2);
       spine_wf_end(wf, wf->cancel_requested ? SPINE_WF_CANCELLED : SPINE_WF_COMPENSATED, NULL,
                    spine_buf_str(&err));
@@ -45,7 +46,7 @@ static void after_resume(spine_wf *wf, int st, int nres) {
         nres ? spine_codec_encode(co, -nres, "result", &res, &e) : spine_buf_puts(&res, "null");
     lua_settop(co, 0);
     if (rc) {
-      spine_ctx_push_error(co, "invalid_argument", "bad_result", e.msg, e.field);
+      spine_lerror_push(co, "invalid_argument", "bad_result", e.msg, e.field);
       spine_buf_free(&res);
       fail(wf);
       return;
@@ -63,7 +64,7 @@ static void after_resume(spine_wf *wf, int st, int nres) {
     lua_xmove(co, L, 1);
     lua_setfield(L, -2, "compensation_error");
     spine_buf err = SPINE_BUF_INIT;
-    spine_ctx_encode_error(L, -1, &err);
+    spine_lerror_encode(L, -1, &err);
     lua_pop(L, 2);
     spine_wf_end(wf, SPINE_WF_FAILED, NULL, spine_buf_str(&err));
     spine_buf_free(&err);
@@ -110,7 +111,7 @@ static void compensate_or_end(spine_wf *wf) {
   if (n == 0) {
     lua_rawgeti(L, anchor, SPINE_ANCHOR_ERROR);
     spine_buf err = SPINE_BUF_INIT;
-    spine_ctx_encode_error(L, -1, &err);
+    spine_lerror_encode(L, -1, &err);
     lua_settop(L, anchor - 1);
     spine_wf_end(wf, wf->cancel_requested ? SPINE_WF_CANCELLED : SPINE_WF_FAILED, NULL,
                  spine_buf_str(&err));
@@ -159,7 +160,7 @@ static void fail(spine_wf *wf) {
   }
   lua_rawgeti(L, -1, SPINE_ANCHOR_ERROR);
   spine_buf err = SPINE_BUF_INIT;
-  spine_ctx_encode_error(L, -1, &err);
+  spine_lerror_encode(L, -1, &err);
   lua_settop(L, top);
   spine_op *op = spine_wf_op_begin(wf);
   spine_steplog_add_done(op, wf, seq, "fail", "fail", "failed", NULL, spine_buf_str(&err), 1);

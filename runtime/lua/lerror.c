@@ -6,6 +6,10 @@
 #include <lauxlib.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "codec.h"
+#include "log.h"
 
 void spine_lerror_push(lua_State *L, const char *kind, const char *code, const char *message,
                        const char *field) {
@@ -45,4 +49,104 @@ int spine_lerror_where(lua_State *co, char *out, size_t size) {
     }
   if (size) out[0] = '\0';
   return 0;
+}
+
+void spine_lerror_encode(lua_State *L, int idx, spine_buf *out) {
+  spine_err e;
+  spine_err_clear(&e);
+  spine_buf_reset(out);
+  if (spine_codec_encode(L, idx, "error", out, &e) == 0) return;
+  spine_buf_reset(out);
+  spine_buf_puts(out, "{\"kind\":\"runtime\",\"code\":\"bad_error\",\"message\":");
+  char msg[400];
+  snprintf(msg, sizeof msg, "the error cannot be recorded: %s%s%s", e.field, e.field[0] ? ": " : "",
+           e.msg);
+  spine_log_json_string(out, msg, strlen(msg));
+  spine_buf_putc(out, '}');
+}
+
+/* Pushes t[name] of the table at `idx`, read raw; returns its type. */
+static int raw_field(lua_State *L, int idx, const char *name) {
+  lua_pushstring(L, name);
+  return lua_rawget(L, idx);
+}
+
+/* Whether `key` names a field of an error record that must be text. */
+static int is_text_field(const char *key) {
+  static const char *const texts[] = {"kind", "code", "message", "where", "field"};
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+    if (!strcmp(key, texts[i])) return 1;
+  return 0;
+}
+
+/* Replaces the table on top of `co` with a new plain one holding its string-keyed fields, read
+ * raw: an error may carry a metatable whose every metamethod raises or loops, and it is read
+ * after the coroutine died, outside any protected call (a Lua panic would abort the worker),
+ * and again whenever the failure is recorded. The copy is the engine's alone: no playbook code
+ * can give it a metatable later. kind, code, message, where and field keep only text (a
+ * number as its text); other fields (details, a provider's attempts) keep their values, which
+ * the codec reads raw. */
+static void copy_error(lua_State *co) {
+  int src = lua_gettop(co);
+  lua_checkstack(co, 4);
+  lua_createtable(co, 0, 8);
+  lua_pushnil(co);
+  while (lua_next(co, src)) {
+    int vt = lua_type(co, -1);
+    if (lua_type(co, -2) != LUA_TSTRING ||
+        (is_text_field(lua_tostring(co, -2)) && vt != LUA_TSTRING && vt != LUA_TNUMBER)) {
+      lua_pop(co, 1);
+      continue;
+    }
+    if (vt == LUA_TNUMBER && is_text_field(lua_tostring(co, -2)))
+      lua_tostring(co, -1); /* the value's slot only: lua_next reads the key */
+    lua_pushvalue(co, -2);
+    lua_insert(co, -2);
+    lua_rawset(co, src + 1);
+  }
+  lua_replace(co, src);
+}
+
+void spine_lerror_normalize(lua_State *co, int status, const spine_limits *lim) {
+  char where[300];
+  spine_lerror_where(co, where, sizeof where);
+  if (lim->tripped == SPINE_LIMIT_INSTRUCTIONS || lim->tripped == SPINE_LIMIT_MEMORY ||
+      status == LUA_ERRMEM) {
+    int mem = lim->tripped != SPINE_LIMIT_INSTRUCTIONS;
+    char msg[400];
+    if (mem)
+      snprintf(msg, sizeof msg,
+               "%s%smemory limit exceeded (the workflow would hold more than %lld MB)", where,
+               where[0] ? ": " : "", (long long)(lim->mem_limit >> 20));
+    else
+      snprintf(msg, sizeof msg, "%s%sinstruction budget exceeded (an endless loop?)", where,
+               where[0] ? ": " : "");
+    lua_pop(co, 1);
+    spine_lerror_push(co, "limit", mem ? "memory_limit" : "instruction_budget", msg, NULL);
+  } else if (lua_type(co, -1) == LUA_TTABLE) {
+    copy_error(co);
+    if (raw_field(co, lua_gettop(co), "kind") != LUA_TSTRING) {
+      lua_pushliteral(co, "runtime");
+      lua_setfield(co, -3, "kind");
+      lua_pushliteral(co, "error");
+      lua_setfield(co, -3, "code");
+    }
+    lua_pop(co, 1);
+  } else {
+    int t = lua_type(co, -1);
+    const char *s = t == LUA_TSTRING || t == LUA_TNUMBER ? lua_tostring(co, -1) : NULL;
+    char msg[600];
+    snprintf(msg, sizeof msg, "%s", s ? s : "error (a non-string error value)");
+    lua_pop(co, 1);
+    spine_lerror_push(co, "runtime", "runtime_error", msg, NULL);
+  }
+  /* From here on the table is the engine's own (made above): plain, no metatable. */
+  if (where[0]) {
+    int has = raw_field(co, lua_gettop(co), "where") != LUA_TNIL;
+    lua_pop(co, 1);
+    if (!has) {
+      lua_pushstring(co, where);
+      lua_setfield(co, -2, "where");
+    }
+  }
 }

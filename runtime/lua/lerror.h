@@ -8,7 +8,9 @@
 #include <lua.h>
 #include <stddef.h>
 
+#include "buf.h"
 #include "err.h"
+#include "sandbox.h"
 
 /* Pushes a new error table {kind, code, message}, with `field` too when it is neither NULL nor
  * "" (the argument a rejection names). The caller adds what else it carries (details, where,
@@ -25,5 +27,16 @@ int spine_lerror_raise(lua_State *L, const char *kind, const char *code, const c
  * (only C functions, a string chunk, a dead coroutine). Reads debug info only: `co` may be
  * suspended or dead. */
 int spine_lerror_where(lua_State *co, char *out, size_t size);
+
+/* Writes the error value at `idx` as JSON into `out` (reset first). A value JSON cannot hold
+ * (a function among a playbook's error details, a cycle) becomes a runtime error that says so:
+ * an error record is always valid JSON. */
+void spine_lerror_encode(lua_State *L, int idx, spine_buf *out);
+/* Replaces the error value on top of the dead coroutine `co` (status: lua_resume's) with a
+ * plain error table of its own: a table's string-keyed fields read raw (kind, code, message,
+ * where and field only as text; kind "runtime" if it had none), a string as the message of a
+ * runtime error, a tripped limit of `lim` as a limit error; "where" (file:line) added when the
+ * error did not say. Safe on any value: no metamethod runs. */
+void spine_lerror_normalize(lua_State *co, int status, const spine_limits *lim);
 
 #endif
