@@ -44,7 +44,7 @@ spine_wf *spine_ctx__check_wf(lua_State *L) {
     spine_lerror_push(L, "stuck", "stopped", "the workflow was stopped", NULL);
     lua_error(L);
   }
-  if (wf->in_step) luaL_error(L, "ctx calls are not allowed inside the function of ctx.step");
+  if (wf->call.in_step) luaL_error(L, "ctx calls are not allowed inside the function of ctx.step");
   return wf;
 }
 
@@ -98,11 +98,11 @@ void spine_ctx__push_json(lua_State *L, const char *json, size_t len) {
 int spine_ctx__value_k(lua_State *L, int status, lua_KContext k) {
   (void)status, (void)k;
   spine_wf *wf = (spine_wf *)spine_sandbox_limits(L);
-  if (wf->kstate & SPINE_CTX_RAISE) {
-    wf->kstate = 0;
+  if (wf->call.kstate & SPINE_CTX_RAISE) {
+    wf->call.kstate = 0;
     return lua_error(L);
   }
-  wf->kstate = 0;
+  wf->call.kstate = 0;
   return 1;
 }
 
@@ -111,8 +111,8 @@ int spine_ctx__value_k(lua_State *L, int status, lua_KContext k) {
 static int keep_k(lua_State *L, int status, lua_KContext k) {
   (void)status;
   spine_wf *wf = (spine_wf *)spine_sandbox_limits(L);
-  if (wf->kstate & SPINE_CTX_RAISE) { /* the checkpoint could not be written */
-    wf->kstate = 0;
+  if (wf->call.kstate & SPINE_CTX_RAISE) { /* the checkpoint could not be written */
+    wf->call.kstate = 0;
     return lua_error(L);
   }
   lua_pop(L, 1);
@@ -235,14 +235,14 @@ static void retry_recorded(spine_op *op) {
   spine_wf *wf = spine_wf_committed(op);
   if (!wf) return;
   spine_wf_move(wf, SPINE_WF_PHASE_TIMER);
-  spine_wf_timer(wf, wf->wake_ms, backoff_fired);
+  spine_wf_timer(wf, wf->call.wake_ms, backoff_fired);
 }
 
 static int step_k(lua_State *L, int status, lua_KContext k) {
   (void)status;
   spine_wf *wf = (spine_wf *)spine_sandbox_limits(L);
-  if (wf->kstate & SPINE_CTX_RAISE) {
-    wf->kstate = 0;
+  if (wf->call.kstate & SPINE_CTX_RAISE) {
+    wf->call.kstate = 0;
     return lua_error(L);
   }
   lua_pop(L, 1);
@@ -261,10 +261,10 @@ static int run_attempt(lua_State *L, spine_wf *wf) {
   int seq = (int)lua_tointeger(L, 4);
   int attempt = (int)lua_tointeger(L, 5);
   spine_ctx__policy p = spine_ctx__check_policy(L, 3, step_policy);
-  wf->in_step = 1;
+  wf->call.in_step = 1;
   lua_pushvalue(L, 2);
   int st = lua_pcall(L, 0, 1, 0);
-  wf->in_step = 0;
+  wf->call.in_step = 0;
   if (wf->limits.tripped || wf->phase != SPINE_WF_PHASE_RUNNING) return lua_error(L);
   spine_buf json = SPINE_BUF_INIT;
   spine_err e;
@@ -292,8 +292,9 @@ static int run_attempt(lua_State *L, spine_wf *wf) {
   spine_lerror_encode(L, -1, &json);
   if (attempt < p.attempts && retryable(L, lua_gettop(L))) {
     lua_pop(L, 1);
-    wf->wake_ms = spine_wf_now(wf) + spine_ctx__backoff_ms(wf, &p, attempt);
-    spine_steplog_add_retry(op, wf, seq, "step", name, spine_buf_str(&json), attempt, wf->wake_ms);
+    wf->call.wake_ms = spine_wf_now(wf) + spine_ctx__backoff_ms(wf, &p, attempt);
+    spine_steplog_add_retry(op, wf, seq, "step", name, spine_buf_str(&json), attempt,
+                            wf->call.wake_ms);
     spine_buf_free(&json);
     spine_wf_submit(wf, retry_recorded);
     return lua_yieldk(L, 0, STEP_BACKOFF, step_k);
@@ -396,12 +397,12 @@ static int ctx_patched(lua_State *L) {
       lua_pop(L, 2);
     }
     lua_pop(L, 1);
-    if (taken) wf->seq++;
+    if (taken) spine_wf_take_step(wf);
     lua_pushboolean(L, taken);
     return 1;
   }
   if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
-  wf->seq++;
+  spine_wf_take_step(wf);
   lua_pushboolean(L, 1);
   return record_value(L, wf, seq, "patch", id);
 }
@@ -431,7 +432,7 @@ static int is_rejection(int code) {
 
 static void intent_done(spine_op *op) {
   spine_wf *wf = op->data;
-  int seq = wf->wait_seq;
+  int seq = wf->call.wait_seq;
   if (op->status == 0) {
     PGresult *r = spine_op_result(op, op->nstmts - 1);
     spine_wf_count_step(wf);
@@ -483,7 +484,7 @@ static int ctx_intent(lua_State *L) {
   spine_intent_call call = {L, 2, op, wf->id, seq, actor, wf->trace_id};
   spine_err e;
   spine_err_clear(&e);
-  wf->wait_seq = seq;
+  wf->call.wait_seq = seq;
   int rc = in->apply(&call, &e);
   if (rc) {
     char msg[400];
@@ -513,24 +514,21 @@ static void sleep_finished(spine_op *op) {
 
 static void sleep_fired(spine_wf *wf) {
   spine_op *op = spine_wf_op_begin(wf);
-  spine_steplog_add_finish(op, wf, wf->wait_seq, "completed", NULL, NULL, 1);
+  spine_steplog_add_finish(op, wf, wf->call.wait_seq, "completed", NULL, NULL, 1);
   spine_wf_submit(wf, sleep_finished);
 }
 
 static void sleep_recorded(spine_op *op) {
   spine_wf *wf = spine_wf_committed(op);
   if (!wf) return;
-  spine_op_release(op);
-  wf->row_waiting = 1;
-  spine_wf_move(wf, SPINE_WF_PHASE_TIMER);
-  spine_wf_timer(wf, wf->wake_ms, sleep_fired);
+  spine_wf_sleep(wf, wf->call.wake_ms, sleep_fired);
 }
 
 static int sleep_k(lua_State *L, int status, lua_KContext k) {
   (void)status, (void)k;
   spine_wf *wf = (spine_wf *)spine_sandbox_limits(L);
-  if (wf->kstate & SPINE_CTX_RAISE) {
-    wf->kstate = 0;
+  if (wf->call.kstate & SPINE_CTX_RAISE) {
+    wf->call.kstate = 0;
     return lua_error(L);
   }
   return 0;
@@ -540,7 +538,7 @@ static int sleep_to(lua_State *L, spine_wf *wf, int64_t wake) {
   int seq;
   int m = spine_wf_next_step(wf, L, "sleep", "sleep", &seq);
   if (m < 0) return lua_error(L);
-  wf->wait_seq = seq;
+  wf->call.wait_seq = seq;
   if (m > 0) {
     lua_getfield(L, -1, "status");
     int waiting = !strcmp(lua_tostring(L, -1), "waiting");
@@ -557,7 +555,7 @@ static int sleep_to(lua_State *L, spine_wf *wf, int64_t wake) {
   char until[32], waiting_for[96];
   iso(wake, until);
   snprintf(waiting_for, sizeof waiting_for, "{\"kind\":\"timer\",\"until\":\"%s\"}", until);
-  wf->wake_ms = wake;
+  wf->call.wake_ms = wake;
   spine_op *op = spine_wf_op_begin(wf);
   spine_op_stmt(op, SPINE_SQL_STEP_WAIT, 0);
   spine_op_param(op, wf->id);
@@ -601,16 +599,16 @@ static void delivered(spine_op *op) {
   if (r && PQntuples(r) == 1) {
     spine_wf_timer_cancel(wf);
     spine_wf_count_step(wf);
-    wf->signal_pending = wf->timer_fired = 0;
+    wf->call.signal_pending = wf->call.timer_fired = 0;
     spine_ctx__push_json(wf->co, PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0),
                          (size_t)PQgetlength(r, 0, 0));
     spine_wf_resume(wf, 0);
     return;
   }
   spine_wf_move(wf, SPINE_WF_PHASE_SIGNAL);
-  if (wf->timer_fired)
+  if (wf->call.timer_fired)
     deliver(wf, 1);
-  else if (wf->signal_pending)
+  else if (wf->call.signal_pending)
     deliver(wf, 0);
 }
 
@@ -618,18 +616,18 @@ static void delivered(spine_op *op) {
 static void deliver(spine_wf *wf, int timeout) {
   if (wf->op_inflight) {
     if (timeout)
-      wf->timer_fired = 1;
+      wf->call.timer_fired = 1;
     else
-      wf->signal_pending = 1;
+      wf->call.signal_pending = 1;
     return;
   }
-  if (timeout) wf->timer_fired = 0;
-  wf->signal_pending = 0;
+  if (timeout) wf->call.timer_fired = 0;
+  wf->call.signal_pending = 0;
   spine_op *op = spine_wf_op_fenced(wf); /* not op_begin: the row stays "waiting" */
   spine_op_stmt(op, SPINE_SQL_WAIT_DELIVER, 1);
   spine_op_param(op, wf->id);
-  spine_op_param_int(op, wf->wait_seq);
-  spine_op_param(op, wf->signal);
+  spine_op_param_int(op, wf->call.wait_seq);
+  spine_op_param(op, wf->call.signal);
   spine_op_param_bool(op, timeout);
   spine_wf_submit(wf, delivered);
 }
@@ -638,29 +636,23 @@ static void wait_timeout(spine_wf *wf) {
   deliver(wf, 1);
 }
 
-void spine_ctx_cancel(spine_wf *wf) {
-  int first = !wf->cancel_requested;
-  wf->cancel_requested = 1;
-  if (!first || wf->compensating || wf->op_inflight) return;
-  if (wf->phase != SPINE_WF_PHASE_TIMER && wf->phase != SPINE_WF_PHASE_SIGNAL) return;
-  /* Waiting: stop waiting now; the call raises the cancellation at its site. */
-  spine_wf_timer_cancel(wf);
+int spine_ctx_cancel_waiting(spine_wf *wf) {
   spine_ctx_provider_free(wf); /* a provider step's backoff */
   spine_lerror_push(wf->co, "cancelled", "cancelled", "the workflow was cancelled", NULL);
-  spine_wf_resume(wf, 1);
+  return 1;
 }
 
 void spine_ctx_signal_arrived(spine_wf *wf) {
   if (wf->phase == SPINE_WF_PHASE_SIGNAL && !wf->op_inflight)
     deliver(wf, 0);
   else
-    wf->signal_pending = 1;
+    wf->call.signal_pending = 1;
 }
 
 /* After WAIT_BEGIN (statement `i` of the op): resume at once or wait. */
 static void wait_begun(spine_wf *wf, spine_op *op, int i) {
   PGresult *r = spine_op_result(op, i);
-  wf->row_waiting = 1;
+  spine_wf_row_waits(wf);
   if (r && PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "completed")) {
     spine_wf_count_step(wf);
     spine_ctx__push_json(wf->co, PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1),
@@ -670,8 +662,8 @@ static void wait_begun(spine_wf *wf, spine_op *op, int i) {
   }
   spine_op_release(op); /* parked, perhaps for days: hold no buffers meanwhile */
   spine_wf_move(wf, SPINE_WF_PHASE_SIGNAL);
-  if (wf->wake_ms) spine_wf_timer(wf, wf->wake_ms, wait_timeout);
-  if (wf->signal_pending) deliver(wf, 0);
+  if (wf->call.wake_ms) spine_wf_timer(wf, wf->call.wake_ms, wait_timeout);
+  if (wf->call.signal_pending) deliver(wf, 0);
 }
 
 static void wait_recorded(spine_op *op) {
@@ -685,9 +677,9 @@ static void wait_recorded(spine_op *op) {
 static void start_wait(lua_State *L, spine_wf *wf, int seq, const char *kind, const char *name,
                        const char *signal, int64_t wake, const char *waiting_kind) {
   (void)L;
-  wf->wait_seq = seq;
-  snprintf(wf->signal, sizeof wf->signal, "%s", signal);
-  wf->wake_ms = wake;
+  wf->call.wait_seq = seq;
+  snprintf(wf->call.signal, sizeof wf->call.signal, "%s", signal);
+  wf->call.wake_ms = wake;
   char until[32] = "";
   if (wake) iso(wake, until);
   spine_buf waiting_for = SPINE_BUF_INIT;
@@ -715,9 +707,9 @@ static void rewait(lua_State *L, spine_wf *wf, int seq, const char *signal) {
   lua_getfield(L, -1, "wake_at");
   int64_t wake = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : 0;
   lua_pop(L, 2);
-  wf->wait_seq = seq;
-  snprintf(wf->signal, sizeof wf->signal, "%s", signal);
-  wf->wake_ms = wake;
+  wf->call.wait_seq = seq;
+  snprintf(wf->call.signal, sizeof wf->call.signal, "%s", signal);
+  wf->call.wake_ms = wake;
   spine_wf_move(wf, SPINE_WF_PHASE_SIGNAL);
   if (wake) spine_wf_timer(wf, wake, wait_timeout);
   deliver(wf, 0); /* a signal may have come while nobody held the workflow */
@@ -733,7 +725,7 @@ static int recorded_waiting(lua_State *L) {
 static int ctx_wait(lua_State *L) {
   spine_wf *wf = spine_ctx__check_step(L);
   const char *name = luaL_checkstring(L, 1);
-  luaL_argcheck(L, strlen(name) < sizeof wf->signal, 1, "signal name too long");
+  luaL_argcheck(L, strlen(name) < sizeof wf->call.signal, 1, "signal name too long");
   int64_t timeout = 0;
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -782,8 +774,8 @@ static int child_outcome(lua_State *L) {
 static int child_k(lua_State *L, int status, lua_KContext k) {
   (void)status, (void)k;
   spine_wf *wf = (spine_wf *)spine_sandbox_limits(L);
-  if (wf->kstate & SPINE_CTX_RAISE) {
-    wf->kstate = 0;
+  if (wf->call.kstate & SPINE_CTX_RAISE) {
+    wf->call.kstate = 0;
     return lua_error(L);
   }
   return child_outcome(L);
@@ -797,7 +789,7 @@ static void adopt_child(spine_wf *wf) {
   spine_err e;
   spine_err_clear(&e);
   if (spine_wf_adopt(wf->eng, lua_tostring(co, 3), v, lua_tostring(co, 1), lua_tostring(co, 4),
-                     wf->trace_id, wf->id, wf->wait_seq, &e))
+                     wf->trace_id, wf->id, wf->call.wait_seq, &e))
     spine_log_error("ctx", "cannot run child workflow", "workflow", wf->id, "error", e.msg, NULL);
 }
 
@@ -872,7 +864,7 @@ static int child_or_start(lua_State *L, int wait) {
   lua_pushstring(L, child_id);
   lua_pushstring(L, spine_buf_str(&input));
   lua_pushlightuserdata(L, v);
-  wf->wait_seq = seq;
+  wf->call.wait_seq = seq;
   spine_op *op = spine_wf_op_begin(wf);
   spine_wf_add_insert(wf->eng, op, child_id, v, process, spine_buf_str(&input), wf->trace_id,
                       wf->id, seq);
@@ -907,11 +899,7 @@ static int ctx_state(lua_State *L) {
   spine_wf *wf = spine_ctx__check_wf(L);
   const char *s = luaL_checkstring(L, 1);
   luaL_argcheck(L, strlen(s) <= 200, 1, "state name longer than 200 bytes");
-  if (!wf->state || strcmp(wf->state, s)) {
-    free(wf->state);
-    wf->state = strdup(s);
-    wf->dirty = 1;
-  }
+  spine_wf_set_state(wf, s);
   return 0;
 }
 
@@ -930,7 +918,7 @@ static int ctx_set(lua_State *L) {
   lua_pushvalue(L, 1);
   lua_pushvalue(L, 2);
   lua_rawset(L, -3);
-  wf->dirty = 1;
+  spine_wf_attrs_changed(wf);
   return 0;
 }
 

@@ -20,9 +20,9 @@ void spine_ctx_open(lua_State *L);
 void spine_ctx_normalize_error(spine_wf *wf, lua_State *co, int status);
 /* The compensation runner's marker: records a `compensate` step before each undo. */
 int spine_ctx_mark_compensation(lua_State *L);
-/* An operator cancelled `wf`: a waiting workflow stops at once, a running one at its next
- * ctx call; then its compensations run and it ends cancelled. */
-void spine_ctx_cancel(spine_wf *wf);
+/* The waiting `wf` is cancelled (spine_wf_cancel): its provider step's backoff ends and the
+ * cancellation error is pushed on its coroutine, for the resume to raise at the call's site. */
+int spine_ctx_cancel_waiting(spine_wf *wf);
 /* Frees the provider step `wf` is in (ctx_provider.c), cancelling its call in flight. */
 void spine_ctx_provider_free(spine_wf *wf);
 /* Cancels the provider call `wf` has in flight, if any (the engine stops): its callback never

@@ -49,21 +49,21 @@ static const char *provider_of(const spine_ctx_provider *st) {
 }
 
 void spine_ctx_provider_cancel(spine_wf *wf) {
-  spine_ctx_provider *st = wf->provider;
+  spine_ctx_provider *st = wf->call.provider;
   const spine_provider_port *port = spine_wf_providers(wf);
   if (st && st->call && port) port->cancel(port->impl, st->call);
   if (st) st->call = NULL;
 }
 
 void spine_ctx_provider_free(spine_wf *wf) {
-  spine_ctx_provider *st = wf->provider;
+  spine_ctx_provider *st = wf->call.provider;
   if (!st) return;
   spine_ctx_provider_cancel(wf);
   free(st->outcome);
   free(st->args);
   free(st->no_retry);
   free(st);
-  wf->provider = NULL;
+  wf->call.provider = NULL;
 }
 
 /* ---- the outcome: recorded, then the playbook resumes with it ---- */
@@ -71,7 +71,7 @@ void spine_ctx_provider_free(spine_wf *wf) {
 static void finished(spine_op *op) {
   spine_wf *wf = spine_wf_committed(op);
   if (!wf) return;
-  spine_ctx_provider *st = wf->provider;
+  spine_ctx_provider *st = wf->call.provider;
   int failed = st->failed;
   spine_wf_count_step(wf);
   spine_ctx__push_json(wf->co, st->outcome, strlen(st->outcome));
@@ -80,7 +80,7 @@ static void finished(spine_op *op) {
 }
 
 static void finish(spine_wf *wf, int failed, const char *json, size_t len) {
-  spine_ctx_provider *st = wf->provider;
+  spine_ctx_provider *st = wf->call.provider;
   st->failed = failed;
   free(st->outcome);
   st->outcome = strndup(json, len);
@@ -101,7 +101,7 @@ static void paused(spine_op *op) {
     spine_wf_give_up(wf, "the paused step is not running in the database");
     return;
   }
-  spine_ctx_provider *st = wf->provider;
+  spine_ctx_provider *st = wf->call.provider;
   char attempts[16];
   snprintf(attempts, sizeof attempts, "%d", st->attempt);
   spine_log_warn("workflow", "workflow paused: the provider call's retries ran out", "workflow",
@@ -111,7 +111,7 @@ static void paused(spine_op *op) {
 }
 
 static void pause(spine_wf *wf, const char *error_json) {
-  spine_ctx_provider *st = wf->provider;
+  spine_ctx_provider *st = wf->call.provider;
   spine_op *op = spine_wf_op_begin(wf);
   spine_op_stmt(op, SPINE_SQL_PROVIDER_PAUSE, 1);
   spine_op_param(op, wf->id);
@@ -128,38 +128,35 @@ static void pause(spine_wf *wf, const char *error_json) {
 static void attempt(spine_wf *wf, int n);
 
 static void backoff_over(spine_wf *wf) {
-  attempt(wf, wf->provider->attempt + 1);
+  attempt(wf, wf->call.provider->attempt + 1);
 }
 
 static void retry_recorded(spine_op *op) {
   spine_wf *wf = spine_wf_committed(op);
   if (!wf) return;
-  spine_op_release(op); /* the wait may be long: hold no buffers */
-  wf->row_waiting = 1;
-  spine_wf_move(wf, SPINE_WF_PHASE_TIMER);
-  spine_wf_timer(wf, wf->wake_ms, backoff_over);
+  spine_wf_sleep(wf, wf->call.wake_ms, backoff_over);
 }
 
 static void retry_later(spine_wf *wf, const char *error_json) {
-  spine_ctx_provider *st = wf->provider;
-  wf->wake_ms = spine_wf_now(wf) + spine_ctx__backoff_ms(wf, &st->policy, st->attempt);
+  spine_ctx_provider *st = wf->call.provider;
+  wf->call.wake_ms = spine_wf_now(wf) + spine_ctx__backoff_ms(wf, &st->policy, st->attempt);
   char until[32];
-  spine_duration_format_time(wf->wake_ms, until);
+  spine_duration_format_time(wf->call.wake_ms, until);
   spine_buf waiting_for = SPINE_BUF_INIT;
   spine_buf_puts(&waiting_for, "{\"kind\":\"retry\",\"name\":");
   spine_log_json_string(&waiting_for, st->name, strlen(st->name));
   spine_buf_printf(&waiting_for, ",\"attempt\":%d,\"until\":\"%s\"}", st->attempt, until);
   spine_op *op = spine_wf_op_begin(wf);
   spine_steplog_add_retry(op, wf, st->seq, "provider", st->name, error_json, st->attempt,
-                          wf->wake_ms);
-  spine_wf_add_wait(op, wf, spine_buf_str(&waiting_for), wf->wake_ms);
+                          wf->call.wake_ms);
+  spine_wf_add_wait(op, wf, spine_buf_str(&waiting_for), wf->call.wake_ms);
   spine_buf_free(&waiting_for);
   spine_wf_submit(wf, retry_recorded);
 }
 
 /* Whether the transient error `json` has a code the playbook said not to retry. */
 static int not_retried(spine_wf *wf, const char *json, size_t len) {
-  spine_ctx_provider *st = wf->provider;
+  spine_ctx_provider *st = wf->call.provider;
   if (!st->no_retry) return 0;
   lua_State *co = wf->co;
   int top = lua_gettop(co);
@@ -176,7 +173,7 @@ static int not_retried(spine_wf *wf, const char *json, size_t len) {
 
 static void on_outcome(void *data, const spine_provider_outcome *o) {
   spine_wf *wf = data;
-  spine_ctx_provider *st = wf->provider;
+  spine_ctx_provider *st = wf->call.provider;
   st->call = NULL;
   if (spine_wf_stopped(wf)) return;
   switch (o->kind) {
@@ -203,7 +200,7 @@ static void on_outcome(void *data, const spine_provider_outcome *o) {
 
 /* The attempt could not start (no such operation, arguments refused): an answer, recorded. */
 static void refused(spine_wf *wf, const spine_err *e) {
-  spine_ctx_provider *st = wf->provider;
+  spine_ctx_provider *st = wf->call.provider;
   spine_buf err = SPINE_BUF_INIT;
   spine_buf_printf(&err, "{\"kind\":\"invalid_argument\",\"code\":\"%s\",\"message\":",
                    e->code == SPINE_ENOTFOUND ? "unknown_operation" : "bad_arguments");
@@ -226,7 +223,7 @@ static void begun(spine_op *op) {
     return;
   }
   spine_op_release(op);
-  spine_ctx_provider *st = wf->provider;
+  spine_ctx_provider *st = wf->call.provider;
   char key[sizeof wf->id + 16], traceparent[64];
   snprintf(key, sizeof key, "%s:%d", wf->id, st->seq);
   snprintf(traceparent, sizeof traceparent, "00-%s-%08x%08x-01", wf->trace_id, (unsigned)st->seq,
@@ -249,7 +246,7 @@ static void begun(spine_op *op) {
 
 /* Records attempt `n` as running, then makes it. */
 static void attempt(spine_wf *wf, int n) {
-  spine_ctx_provider *st = wf->provider;
+  spine_ctx_provider *st = wf->call.provider;
   st->attempt = n;
   spine_op *op = spine_wf_op_begin(wf);
   spine_op_stmt(op, SPINE_SQL_PROVIDER_BEGIN, 1);
@@ -306,7 +303,7 @@ static spine_ctx_provider *state_new(spine_wf *wf, const char *provider, const c
   memcpy(st->name + lp + lo + 2 + lo + 1, provider, lp + 1);
   st->seq = seq;
   spine_ctx_provider_free(wf); /* one left by a cancellation during a backoff */
-  wf->provider = st;
+  wf->call.provider = st;
   return st;
 }
 

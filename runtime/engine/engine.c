@@ -49,7 +49,7 @@ static void on_notify(void *data, const char *channel, const char *payload) {
       if (payload[0] == 's')
         spine_ctx_signal_arrived(wf);
       else
-        spine_ctx_cancel(wf);
+        spine_wf_cancel(wf);
       return;
     }
   }

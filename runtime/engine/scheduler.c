@@ -200,7 +200,7 @@ void spine_sched_claim(spine_engine *eng) {
 static void evicted(spine_op *op) {
   spine_wf *wf = op->data;
   spine_engine *eng = wf->eng;
-  int again = wf->signal_pending; /* a signal came while releasing: claim it back */
+  int again = wf->call.signal_pending; /* a signal came while releasing: claim it back */
   spine_wf_free(wf);
   if (again) spine_sched_claim(eng);
   spine_sched_refresh_wake(eng);

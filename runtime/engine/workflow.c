@@ -342,7 +342,34 @@ int64_t spine_wf_worker(const spine_wf *wf) {
   return wf->eng->worker;
 }
 
-/* ---- its steps ---- */
+void spine_wf_sleep(spine_wf *wf, int64_t wake_ms, spine_wf_timer_fn fn) {
+  spine_op_release(&wf->op); /* the wait may be long: hold no buffers */
+  spine_wf_row_waits(wf);
+  spine_wf_move(wf, SPINE_WF_PHASE_TIMER);
+  spine_wf_timer(wf, wake_ms, fn);
+}
+
+void spine_wf_row_waits(spine_wf *wf) {
+  wf->row_waiting = 1;
+}
+
+/* ---- its steps, state and attributes ---- */
+
+void spine_wf_take_step(spine_wf *wf) {
+  wf->seq++;
+}
+
+void spine_wf_set_state(spine_wf *wf, const char *state) {
+  if (wf->state && !strcmp(wf->state, state)) return;
+  free(wf->state);
+  wf->state = strdup(state);
+  if (!wf->state) abort();
+  wf->dirty = 1;
+}
+
+void spine_wf_attrs_changed(spine_wf *wf) {
+  wf->dirty = 1;
+}
 
 int spine_wf_next_step(spine_wf *wf, lua_State *L, const char *kind, const char *name, int *seq) {
   *seq = wf->seq++;

@@ -80,26 +80,32 @@ struct spine_wf {
   int nlog;      /* recorded steps: seq <= nlog replays */
 
   spine_wf_phase phase; /* see spine_wf_move() */
-  int64_t wake_ms;      /* the deadline of the wait or backoff it is in */
-  spine_timer timer;    /* armed while it waits for wake_ms (spine_wf_timer) */
+  spine_timer timer;    /* armed while it waits for a deadline (spine_wf_timer) */
   spine_wf_timer_fn on_timer;
-  int wait_seq;      /* the step that waits (signal waits) */
-  char signal[128];  /* the signal name it waits for */
-  int kstate;        /* continuation state of the ctx call that yielded */
   int64_t active_at; /* when it last ran (ms): idle waiting workflows are evicted */
 
-  spine_op op;                  /* the one operation in flight; reused for every step */
-  spine_op_cb op_cb;            /* what runs once wf->op has committed (or failed) */
-  spine_ctx_provider *provider; /* the provider step in progress (ctx_provider.c), or NULL */
+  spine_op op;       /* the one operation in flight; reused for every step */
+  spine_op_cb op_cb; /* what runs once wf->op has committed (or failed) */
 
-  unsigned op_inflight : 1;    /* the store holds wf->op (set and cleared by the scheduler only) */
-  unsigned row_waiting : 1;    /* its row says waiting although it runs again */
-  unsigned dirty : 1;          /* state or attributes changed since last written */
-  unsigned in_step : 1;        /* inside ctx.step's function: no ctx calls */
-  unsigned signal_pending : 1; /* a signal arrived while an op was in flight */
-  unsigned timer_fired : 1;    /* the deadline passed while an op was in flight */
-  unsigned compensating : 1;
-  unsigned cancel_requested : 1;
+  unsigned op_inflight : 1;      /* the store holds wf->op (set and cleared by spine_wf_submit) */
+  unsigned row_waiting : 1;      /* its row says waiting although it runs again */
+  unsigned dirty : 1;            /* state or attributes changed since last written */
+  unsigned compensating : 1;     /* its compensations run (after a failure or a cancel) */
+  unsigned cancel_requested : 1; /* an operator cancelled it (spine_wf_cancel) */
+
+  /* ctx's own: what the ctx call that yielded keeps until its continuation runs (one call at
+   * a time). The workflow module reads only kstate (a resume with an error sets
+   * SPINE_CTX_RAISE), signal_pending (eviction) and provider (freed with the workflow). */
+  struct {
+    int kstate;                   /* continuation state of the call that yielded */
+    int wait_seq;                 /* the step that waits */
+    int64_t wake_ms;              /* the deadline of the wait or backoff it is in */
+    char signal[128];             /* the signal name it waits for */
+    spine_ctx_provider *provider; /* the provider step in progress (ctx_provider.c), or NULL */
+    unsigned in_step : 1;         /* inside ctx.step's function: no ctx calls */
+    unsigned signal_pending : 1;  /* a signal arrived while an op was in flight */
+    unsigned timer_fired : 1;     /* the deadline passed while an op was in flight */
+  } call;
 
   char *end_result, *end_error; /* the outcome being committed (owned) */
   spine_wf_pending *pending;    /* the row's input, log and attributes until it begins */
@@ -164,6 +170,17 @@ void spine_wf_refill(spine_wf *wf);
  * step there: the workflow goes stuck (non-determinism) and an error table is pushed for the
  * caller to raise. */
 int spine_wf_next_step(spine_wf *wf, lua_State *L, const char *kind, const char *name, int *seq);
+/* The op that recorded its wait committed: its row says waiting, it holds no buffers, and it
+ * waits in TIMER until `wake_ms`, when `fn` runs. */
+void spine_wf_sleep(spine_wf *wf, int64_t wake_ms, spine_wf_timer_fn fn);
+/* Its row says waiting now (the op that began a wait committed); it runs again at the next
+ * step, whose op writes it running. */
+void spine_wf_row_waits(spine_wf *wf);
+/* Takes the step number `seq` without the step log (a ctx.patched branch in the history). */
+void spine_wf_take_step(spine_wf *wf);
+/* Its business state (ctx.state) and attributes (ctx.set) changed: the next op writes them. */
+void spine_wf_set_state(spine_wf *wf, const char *state);
+void spine_wf_attrs_changed(spine_wf *wf);
 /* Arms its timer for `wake_ms`; `fn` runs when it fires. Replaces an armed one. */
 void spine_wf_timer(spine_wf *wf, int64_t wake_ms, spine_wf_timer_fn fn);
 void spine_wf_timer_cancel(spine_wf *wf);
@@ -187,6 +204,11 @@ void spine_wf_resume(spine_wf *wf, int error);
 int spine_wf_adopt(spine_engine *eng, const char *id, spine_version *v, const char *process,
                    const char *input_json, const char *trace_id, const char *parent_id,
                    int parent_seq, spine_err *e);
+
+/* An operator cancelled it: a waiting workflow stops at once (the call it waits in raises the
+ * cancellation), a running one at its next ctx call; then its compensations run and it ends
+ * cancelled. */
+void spine_wf_cancel(spine_wf *wf);
 
 /* ---- how it leaves memory (workflow_end.c) ---- */
 

@@ -78,7 +78,7 @@ void spine_wf_resume(spine_wf *wf, int error) {
   lua_State *co = wf->co;
   wf->active_at = spine_clock_real();
   spine_wf_move(wf, SPINE_WF_PHASE_RUNNING);
-  if (error) wf->kstate |= SPINE_CTX_RAISE;
+  if (error) wf->call.kstate |= SPINE_CTX_RAISE;
   spine_sandbox_begin(co, eng->o.instructions, eng->o.mem_limit);
   int nres = 0;
   int st = lua_resume(co, eng->L, 1, &nres);
@@ -231,4 +231,15 @@ int spine_wf_adopt(spine_engine *eng, const char *id, spine_version *v, const ch
   if (!wf) return spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");
   spine_wf_begin(wf, input_json, NULL, NULL);
   return 0;
+}
+
+void spine_wf_cancel(spine_wf *wf) {
+  int first = !wf->cancel_requested;
+  wf->cancel_requested = 1;
+  if (!first || wf->compensating || wf->op_inflight) return;
+  if (wf->phase != SPINE_WF_PHASE_TIMER && wf->phase != SPINE_WF_PHASE_SIGNAL) return;
+  /* Waiting: stop waiting now; the call raises the cancellation at its site. */
+  spine_wf_timer_cancel(wf);
+  spine_ctx_cancel_waiting(wf);
+  spine_wf_resume(wf, 1);
 }
