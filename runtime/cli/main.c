@@ -8,11 +8,7 @@
 #include "intents.h"
 #include "log.h"
 
-static const struct {
-  const char *name;
-  int (*fn)(int argc, char **argv);
-  const char *summary;
-} commands[] = {
+static const spine_cli_command commands[] = {
     {"serve", spine_cli_serve, "run workers: claim, run and resume workflows"},
     {"run", spine_cli_run, "run one playbook to its end in this process (--clock virtual)"},
     {"start", spine_cli_start, "store a new case; a running `spine serve` runs it"},
@@ -39,8 +35,7 @@ static const struct {
 
 static void usage(FILE *f) {
   fprintf(f, "usage: spine COMMAND [options]   (spine COMMAND --help for more)\n\ncommands:\n");
-  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
+  spine_cli__list_commands(f, commands, sizeof commands / sizeof commands[0], 11);
   fprintf(f, "\nEvery command takes --json for machine output. The database is\n"
              "$SPINE_DATABASE_URL, or else a private PostgreSQL under $SPINE_HOME (./.spine).\n");
 }
@@ -54,13 +49,8 @@ int main(int argc, char **argv) {
     usage(stderr);
     return SPINE_EXIT_USAGE;
   }
-  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-    usage(stdout);
-    return SPINE_EXIT_OK;
-  }
-  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-  fprintf(stderr, "spine: unknown command \"%s\"\n\n", argv[1]);
-  usage(stderr);
-  return SPINE_EXIT_USAGE;
+  int status;
+  const spine_cli_command *c = spine_cli__lookup(
+      argv, commands, sizeof commands / sizeof commands[0], "spine", usage, &status);
+  return c ? c->fn(argc - 1, argv + 1) : status;
 }

@@ -40,19 +40,17 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 int spine_cli_run(int argc, char **argv) {
-  spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, spec, usage, 1, 1, &a);
-  if (rc) return rc < 0 ? 0 : rc;
-  int json = spine_cli__opt(&a, spec, "json") != NULL;
-  const char *clock = spine_cli__opt(&a, spec, "clock");
+  spine_cli_cmd cmd;
+  if (spine_cli__begin(&cmd, argc, argv, spec, usage, 1, 1)) return cmd.exit_code;
+  int json = cmd.json;
+  const char *clock = spine_cli__get(&cmd, "clock");
   if (clock && strcmp(clock, "virtual") && strcmp(clock, "real")) {
     fprintf(stderr, "spine run: --clock must be virtual or real\n");
     return SPINE_EXIT_USAGE;
   }
-  spine_err e;
-  spine_err_clear(&e);
+  spine_err *e = &cmd.e;
   char conninfo[1024];
-  if (spine_pgconn_conninfo(conninfo, sizeof conninfo, &e)) return spine_cli__fail(json, &e, NULL);
+  if (spine_pgconn_conninfo(conninfo, sizeof conninfo, e)) return spine_cli__fail(json, e, NULL);
 
   uv_loop_t loop;
   uv_loop_init(&loop);
@@ -62,19 +60,19 @@ int spine_cli_run(int argc, char **argv) {
   o.virtual_clock = clock && !strcmp(clock, "virtual");
   o.quiet = 1;
   run_state rs = {0};
-  if (spine_server_engine_new(&loop, &o, getenv("SPINE_PROVIDERS"), &rs.se, &e)) {
+  if (spine_server_engine_new(&loop, &o, getenv("SPINE_PROVIDERS"), &rs.se, e)) {
     uv_loop_close(&loop);
-    return spine_cli__fail(json, &e, NULL);
+    return spine_cli__fail(json, e, NULL);
   }
   spine_engine *eng = rs.se.engine;
   spine_engine_on_end(eng, on_end, &rs);
-  if (spine_engine_serve(eng, &e) ||
-      spine_engine_start(eng, a.pos[0], spine_cli__opt(&a, spec, "input"), rs.id, &e)) {
+  if (spine_engine_serve(eng, e) ||
+      spine_engine_start(eng, cmd.a.pos[0], spine_cli__get(&cmd, "input"), rs.id, e)) {
     spine_server_engine_stop(&rs.se);
     uv_run(&loop, UV_RUN_DEFAULT);
     spine_server_engine_free(&rs.se);
     uv_loop_close(&loop);
-    return spine_cli__fail(json, &e, e.code == SPINE_ENOTFOUND ? "not_found" : NULL);
+    return spine_cli__fail(json, e, e->code == SPINE_ENOTFOUND ? "not_found" : NULL);
   }
   uv_signal_t sig;
   uv_signal_init(&loop, &sig);
@@ -88,18 +86,18 @@ int spine_cli_run(int argc, char **argv) {
   spine_server_engine_free(&rs.se);
   uv_loop_close(&loop);
   if (!rs.done) {
-    spine_err_set(&e, SPINE_ECANCELLED, NULL, NULL, "interrupted before the workflow ended");
-    return spine_cli__fail(json, &e, "interrupted");
+    spine_err_set(e, SPINE_ECANCELLED, NULL, NULL, "interrupted before the workflow ended");
+    return spine_cli__fail(json, e, "interrupted");
   }
 
-  PGconn *c = spine_pgconn_connect(&e);
-  if (!c) return spine_cli__fail(json, &e, NULL);
+  if (spine_cli__connect(&cmd)) return cmd.exit_code;
+  PGconn *c = cmd.c;
   const char *params[1] = {rs.id};
-  PGresult *r = spine_pgconn_query(c, spine_cli__workflow_sql, 1, params, &e);
+  PGresult *r = spine_pgconn_query(c, spine_cli__workflow_sql, 1, params, e);
   if (!r || PQntuples(r) != 1) {
     if (r) PQclear(r);
     PQfinish(c);
-    return spine_cli__fail(json, &e, NULL);
+    return spine_cli__fail(json, e, NULL);
   }
   if (json)
     printf("%s\n", PQgetvalue(r, 0, 0));
