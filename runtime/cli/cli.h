@@ -1,8 +1,9 @@
 /* The command-line interface: one file per command, each exporting spine_cli_<command>().
  * Each takes argv after the command word's position (argv[0] is the command word), prints its
  * answer on stdout (one JSON object with --json), logs on stderr, and returns the exit status:
- * 0 done, 1 rejected request, 2 usage error. Commands other than run/serve/bench talk to the
- * database with blocking libpq: they have no loop to block. */
+ * 0 done, 1 rejected request, 2 usage error. Commands other than run/serve talk to the
+ * database with blocking libpq: they have no loop to block. The tools (tools/: spine-simulate,
+ * spine-bench) use the helpers below as the commands do. */
 #ifndef SPINE_CLI_H
 #define SPINE_CLI_H
 
@@ -15,6 +16,10 @@
 #define SPINE_EXIT_OK       0
 #define SPINE_EXIT_REJECTED 1
 #define SPINE_EXIT_USAGE    2
+
+/* Runs the command of argv[1] (cli.c), or the tool spine-<argv[1]> beside this executable;
+ * the caller has handed the intent catalog to the engine (main.c). Returns the exit status. */
+int spine_cli_main(int argc, char **argv);
 
 int spine_cli_db(int argc, char **argv);
 int spine_cli_run(int argc, char **argv);
@@ -29,17 +34,20 @@ int spine_cli_skip(int argc, char **argv);
 int spine_cli_incidents(int argc, char **argv);
 int spine_cli_replay(int argc, char **argv);
 int spine_cli_explain(int argc, char **argv);
-int spine_cli_bench(int argc, char **argv);
 int spine_cli_manifests(int argc, char **argv);
 int spine_cli_experiments(int argc, char **argv);
 int spine_cli_intent(int argc, char **argv);
 int spine_cli_intents(int argc, char **argv);
-int spine_cli_simulate(int argc, char **argv);
 int spine_cli_watch(int argc, char **argv);
 int spine_cli_new(int argc, char **argv);
 int spine_cli_outbox(int argc, char **argv);
 
-/* ---- shared by the command files ---- */
+/* ---- shared by the command files and the tools ---- */
+
+/* The log level from SPINE_LOG_LEVEL, when it names one. */
+void spine_cli__log_level(void);
+/* `file` in the directory of this executable (/proc/self/exe), in out. 0, or -1 with errno. */
+int spine_cli__beside(const char *file, char *out, size_t size);
 
 /* Options: `spec` lists the long options a command takes, "json" or "input=" (takes a value).
  * Fills values[i] for spec[i] ("1" for flags, NULL if absent) and the positional arguments.

@@ -1,8 +1,10 @@
 /* What the commands share: option parsing, the database connection, error and workflow output. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -12,6 +14,26 @@
 #include "duration.h"
 #include "log.h"
 #include "pgconn.h"
+
+void spine_cli__log_level(void) {
+  const char *level = getenv("SPINE_LOG_LEVEL");
+  spine_log_level lv;
+  if (level && spine_log_parse_level(level, &lv) == 0) spine_log_set_level(lv);
+}
+
+int spine_cli__beside(const char *file, char *out, size_t size) {
+  char exe[4096];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len < 0) return -1;
+  exe[len] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash) *slash = '\0';
+  if ((size_t)snprintf(out, size, "%s/%s", slash ? exe : ".", file) >= size) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return 0;
+}
 
 int spine_cli__parse(int argc, char **argv, const char *const *spec, const char *usage, int min_pos,
                      int max_pos, spine_cli_args *out) {

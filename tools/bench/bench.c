@@ -1,7 +1,9 @@
-/* `spine bench`: the figures of shared/bench/README.md ("Metrics"), measured on this machine's
- * database (embedded or $SPINE_DATABASE_URL), printed as the JSON lines of bench/run-peers with
- * "system":"spine", and the hot-key figures of docs/operations.md. It reports figures; it never
- * fails on timing, and a phase that may collapse is bounded (--phase-limit). */
+/* spine-bench, run as `spine bench`, a tool beside the spine executable, not part of it: the
+ * figures of shared/bench/README.md ("Metrics"), measured on this machine's database (embedded
+ * or $SPINE_DATABASE_URL), printed as the JSON lines of bench/run-peers with "system":"spine",
+ * and the hot-key figures of docs/operations.md. It reports figures; it never fails on timing,
+ * and a phase that may collapse is bounded (--phase-limit). Its recovery figure kill -9s the
+ * `spine serve` beside it. */
 #define _DEFAULT_SOURCE
 #include <fcntl.h>
 #include <malloc.h>
@@ -15,7 +17,9 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "catalog.h"
 #include "cli.h"
+#include "intents.h"
 #include "pgconn.h"
 #include "server.h"
 #include "sha256.h"
@@ -271,10 +275,9 @@ static long long count_sql(PGconn *c, const char *sql) {
 
 static int recovery(bench *b, spine_err *e) {
   int n = b->quick ? 200 : 1000;
-  char exe[1024];
-  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (len < 0) return spine_err_set(e, SPINE_EIO, NULL, NULL, "cannot find own executable");
-  exe[len] = '\0';
+  char exe[4096];
+  if (spine_cli__beside("spine", exe, sizeof exe))
+    return spine_err_set(e, SPINE_EIO, NULL, NULL, "cannot find the spine executable");
   PGconn *c = PQconnectdb(b->conninfo);
   if (PQstatus(c) != CONNECTION_OK) {
     PQfinish(c);
@@ -558,7 +561,11 @@ static const char *unknown_name(const char *only, char *out, size_t size) {
   return NULL;
 }
 
-int spine_cli_bench(int argc, char **argv) {
+int main(int argc, char **argv) {
+  static char name[] = "bench"; /* messages say `spine bench`, however it was started */
+  argv[0] = name;
+  spine_cli__log_level();
+  spine_intents_set_catalog(spine_catalog_register); /* RegisterCustomer, ApplyManualCredit */
   spine_cli_args a;
   int rc = spine_cli__parse(argc, argv, spec, usage, 0, 0, &a);
   if (rc) return rc < 0 ? 0 : rc;
