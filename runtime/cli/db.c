@@ -213,9 +213,7 @@ static int db_migrate(int argc, char **argv) {
   rc = spine_migrate(c, &applied, &e);
   PQfinish(c);
   if (rc) return fail(json, "db_migrate_failed", &e);
-  int total = 0;
-  while (spine_migrations[total].name)
-    total++;
+  int total = spine_migrate_count();
   if (json)
     printf("{\"applied\":%d,\"migrations\":%d}\n", applied, total);
   else

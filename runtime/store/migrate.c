@@ -1,12 +1,32 @@
-/* Applies compiled-in migrations once each, in order, each in its own transaction, recorded in
- * spine.migrations. Blocking libpq: runs before the loop serves, never from a callback. */
+/* Applies compiled-in migrations, then those a tool or test build registered, once each, in
+ * order, each in its own transaction, recorded in spine.migrations. Blocking libpq: runs before
+ * the loop serves, never from a callback. */
 #include "migrate.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* An arbitrary constant: the advisory lock that serialises migrating processes. */
 #define MIGRATE_LOCK_KEY "7780001"
+
+/* The lists of spine_migrate_register, applied after the compiled-in one, in this order. */
+#define MAX_REGISTERED 4
+static const spine_migration *registered[MAX_REGISTERED];
+static int nregistered;
+
+void spine_migrate_register(const spine_migration *list) {
+  if (nregistered == MAX_REGISTERED) abort(); /* a programming error: raise MAX_REGISTERED */
+  registered[nregistered++] = list;
+}
+
+int spine_migrate_count(void) {
+  int n = 0;
+  for (int l = -1; l < nregistered; l++)
+    for (const spine_migration *m = l < 0 ? spine_migrations : registered[l]; m->name; m++)
+      n++;
+  return n;
+}
 
 static int exec_ok(PGconn *conn, const char *sql, const char *what, spine_err *e) {
   PGresult *r = PQexec(conn, sql);
@@ -68,15 +88,17 @@ int spine_migrate(PGconn *conn, int *applied, spine_err *e) {
                "CREATE TABLE IF NOT EXISTS spine.migrations (name text PRIMARY KEY,"
                " applied_at timestamptz NOT NULL DEFAULT now())",
                "migrate", e);
-  for (const spine_migration *m = spine_migrations; rc == 0 && m->name; m++) {
-    int found = applied_already(conn, m->name, e);
-    if (found < 0) {
-      rc = found;
-    } else if (!found) {
-      rc = apply_one(conn, m, e);
-      if (rc == 0 && applied) (*applied)++;
+  for (int l = -1; rc == 0 && l < nregistered; l++)
+    for (const spine_migration *m = l < 0 ? spine_migrations : registered[l]; rc == 0 && m->name;
+         m++) {
+      int found = applied_already(conn, m->name, e);
+      if (found < 0) {
+        rc = found;
+      } else if (!found) {
+        rc = apply_one(conn, m, e);
+        if (rc == 0 && applied) (*applied)++;
+      }
     }
-  }
   exec_ok(conn, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", "migrate", NULL);
   return rc;
 }

@@ -2,8 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bench_record.h"
 #include "catalog.h"
 #include "intents.h"
+#include "migrate.h"
 #include "test.h"
 
 #define XX(name) int test_##name(void);
@@ -32,8 +34,15 @@ const char *test_newdb(const char *name) {
   return conninfo;
 }
 
+/* The product's catalog, then the test-only BenchRecord (tests/playbooks write with it). */
+static void catalog(void) {
+  spine_catalog_register();
+  spine_bench_record_register();
+}
+
 int main(int argc, char **argv) {
-  spine_intents_set_catalog(spine_catalog_register); /* as the spine executable does */
+  spine_migrate_register(spine_bench_record_migrations); /* its table, spine.bench_effects */
+  spine_intents_set_catalog(catalog); /* as the specs' spine does (tests/spine_testing.c) */
   if (argc != 2) {
     fprintf(stderr, "usage: spine_ctest TEST\n");
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)

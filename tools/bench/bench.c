@@ -17,9 +17,11 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "bench_record.h"
 #include "catalog.h"
 #include "cli.h"
 #include "intents.h"
+#include "migrate.h"
 #include "pgconn.h"
 #include "server.h"
 #include "sha256.h"
@@ -561,11 +563,20 @@ static const char *unknown_name(const char *only, char *out, size_t size) {
   return NULL;
 }
 
+/* The domain's intents (RegisterCustomer, ApplyManualCredit: the hot-key figures) and the
+ * bench's own, BenchRecord (intent_steps_per_s). */
+static void catalog(void) {
+  spine_catalog_register();
+  spine_bench_record_register();
+}
+
 int main(int argc, char **argv) {
   static char name[] = "bench"; /* messages say `spine bench`, however it was started */
   argv[0] = name;
   spine_cli__log_level();
-  spine_intents_set_catalog(spine_catalog_register); /* RegisterCustomer, ApplyManualCredit */
+  /* spine.bench_effects: only a database the bench runs on gets it */
+  spine_migrate_register(spine_bench_record_migrations);
+  spine_intents_set_catalog(catalog);
   spine_cli_args a;
   int rc = spine_cli__parse(argc, argv, spec, usage, 0, 0, &a);
   if (rc) return rc < 0 ? 0 : rc;

@@ -1,5 +1,7 @@
--- The business row that the BenchRecord intent writes (benchmarks and engine tests).
-CREATE TABLE spine.bench_effects (
+-- The table of BenchRecord (bench_record.c): one narrow row per call, nobody else's. Only
+-- spine-bench and the test builds register it, as a migration of their own; IF NOT EXISTS
+-- because databases migrated before it left intents/sql have it already (1001_bench.sql).
+CREATE TABLE IF NOT EXISTS spine.bench_effects (
   workflow_id text NOT NULL,
   seq int NOT NULL,
   n bigint NOT NULL,
