@@ -102,7 +102,7 @@ int spine_cli__not_found(spine_cli_cmd *cmd, const char *id);
 /* The commands of a dispatcher (`spine`, `spine db`), each run with argv from its name on. */
 typedef struct spine_cli_command {
   const char *name;
-  int (*fn)(int argc, char **argv); /* NULL: the tool spine-<name> beside spine (main.c) */
+  int (*fn)(int argc, char **argv); /* NULL: the tool spine-<name> beside spine (cli.c) */
   const char *summary;
 } spine_cli_command;
 /* Prints "  NAME  summary" a line, the names `width` wide. */
