@@ -6,10 +6,10 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 JOBS ?= $(shell nproc)
 
-# Every C file of the project: the runtime's layers, the CLI, the intents, the C tests (the
-# runtime's and the domain's), the fuzz harnesses.
-C_SOURCES = $(wildcard runtime/*.[ch] runtime/*/*.[ch] intents/*.[ch] tests/c/*.[ch] \
-                       tests/domain/*.[ch] tests/fuzz/*.[ch])
+# Every C file of the project: the runtime's layers, the CLI, the intents, the tools, the C
+# tests (the runtime's and the domain's), the fuzz harnesses.
+C_SOURCES = $(wildcard runtime/*.[ch] runtime/*/*.[ch] intents/*.[ch] tools/*/*.[ch] \
+                       tests/*.[ch] tests/c/*.[ch] tests/domain/*.[ch] tests/fuzz/*.[ch])
 
 .PHONY: all deps build asan test test-asan fuzz demo bench format format-check clean
 

@@ -20,15 +20,11 @@
                                            .result = Result,                                       \
                                            .prepare = prepare_##fn,                                \
                                            .apply = apply_##fn};
-#define OWN(name) extern const spine_intent spine_intent_##name;
 #include "intent_list.h"
 #undef XX
-#undef OWN
 
 void spine_catalog_register(void) {
 #define XX(Name, fn, Args, Result, Description) spine_intents_register(&intent_##fn);
-#define OWN(name)                               spine_intents_register(&spine_intent_##name);
 #include "intent_list.h"
 #undef XX
-#undef OWN
 }

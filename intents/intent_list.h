@@ -1,12 +1,12 @@
 /* The intent catalog, one entry each, in the order `spine intents` and docs/intents.md list
- * them; catalog.c expands it once. Two kinds of entry:
+ * them; catalog.c expands it once. Each entry:
  *
  *   XX(Name, fn, Args, Result, Description)  an intent whose business logic is the PL/pgSQL
  *     function lifecycle.<fn>(args, meta) of intents/sql/ (its latest CREATE OR REPLACE):
  *     catalog.c checks the arguments against the schema Args (intent_args.h), then calls it
  *     in the step's transaction. Result documents what it returns (same form).
- *   OWN(name)  an intent with a handler of its own: spine_intent_<name> in intents/<name>.c.
- */
+ * An intent that needs a handler of its own registers it with spine_intents_register beside
+ * spine_catalog_register (as tools/bench does BenchRecord). */
 XX(RegisterCustomer, register_customer,
    "name: string, email: email, phone: string?, iban: string?, address: address?, customer_id: id?",
    "customer_id: id",
@@ -85,4 +85,3 @@ XX(GetTask, get_task, "task_id: id",
    "data: object, due: time?, outcome: string?, resolution: object?, "
    "resolved_by: string?, created_at: time, resolved_at: time?, workflow_id: id?",
    "Reads a human task: kind, subject, data, status and, once resolved, its outcome, resolution and resolver (resolved_by, the actor of ResolveTask), and the workflow that opened it (workflow_id, null when an operator did). Returns the task record.")
-OWN(bench_record)

@@ -33,7 +33,6 @@
 ---| "GetContract"
 ---| "GetCustomer"
 ---| "GetTask"
----| "BenchRecord"
 
 --- RegisterCustomer: Registers a customer with their contact data and postal address. A
 --- caller-supplied customer_id makes it idempotent. Returns {customer_id}.
@@ -347,14 +346,6 @@
 ---@field resolved_at? string ISO 8601
 ---@field workflow_id? string
 
---- BenchRecord: Records one row in spine.bench_effects (benchmarks and engine tests).
----@class BenchRecordArgs
----@field n? integer
-
---- What BenchRecord returns.
----@class BenchRecordResult
----@field n integer
-
 ---@class SpineCtx
 local ctx = {}
 
@@ -382,7 +373,6 @@ local ctx = {}
 ---@overload fun(name: "GetContract", args: GetContractArgs): GetContractResult
 ---@overload fun(name: "GetCustomer", args: GetCustomerArgs): GetCustomerResult
 ---@overload fun(name: "GetTask", args: GetTaskArgs): GetTaskResult
----@overload fun(name: "BenchRecord", args: BenchRecordArgs): BenchRecordResult
 ---@param name SpineIntentName|string an intent of `spine intents`
 ---@param args table
 ---@return table result

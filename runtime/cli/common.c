@@ -1,8 +1,10 @@
 /* What the commands share: option parsing, the database connection, error and workflow output. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -12,6 +14,26 @@
 #include "duration.h"
 #include "log.h"
 #include "pgconn.h"
+
+void spine_cli__log_level(void) {
+  const char *level = getenv("SPINE_LOG_LEVEL");
+  spine_log_level lv;
+  if (level && spine_log_parse_level(level, &lv) == 0) spine_log_set_level(lv);
+}
+
+int spine_cli__beside(const char *file, char *out, size_t size) {
+  char exe[4096];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len < 0) return -1;
+  exe[len] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash) *slash = '\0';
+  if ((size_t)snprintf(out, size, "%s/%s", slash ? exe : ".", file) >= size) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return 0;
+}
 
 int spine_cli__parse(int argc, char **argv, const char *const *spec, const char *usage, int min_pos,
                      int max_pos, spine_cli_args *out) {
@@ -103,6 +125,73 @@ int spine_cli__fail(int json, const spine_err *e, const char *code) {
   return SPINE_EXIT_REJECTED;
 }
 
+int spine_cli__begin(spine_cli_cmd *cmd, int argc, char **argv, const char *const *spec,
+                     const char *usage, int min_pos, int max_pos) {
+  memset(cmd, 0, sizeof *cmd);
+  cmd->spec = spec;
+  cmd->name = argv[0];
+  spine_err_clear(&cmd->e);
+  int rc = spine_cli__parse(argc, argv, spec, usage, min_pos, max_pos, &cmd->a);
+  if (rc) {
+    cmd->exit_code = rc < 0 ? SPINE_EXIT_OK : rc;
+    return 1;
+  }
+  cmd->json = spine_cli__get(cmd, "json") != NULL;
+  return 0;
+}
+
+int spine_cli__connect(spine_cli_cmd *cmd) {
+  cmd->c = spine_pgconn_connect(&cmd->e);
+  if (cmd->c) return 0;
+  cmd->exit_code = spine_cli__fail(cmd->json, &cmd->e, NULL);
+  return 1;
+}
+
+int spine_cli__open(spine_cli_cmd *cmd, int argc, char **argv, const char *const *spec,
+                    const char *usage, int min_pos, int max_pos) {
+  return spine_cli__begin(cmd, argc, argv, spec, usage, min_pos, max_pos) ||
+         spine_cli__connect(cmd);
+}
+
+const char *spine_cli__get(const spine_cli_cmd *cmd, const char *name) {
+  return spine_cli__opt(&cmd->a, cmd->spec, name);
+}
+
+int spine_cli__since_opt(spine_cli_cmd *cmd, char out[32], const char **iso) {
+  const char *since = spine_cli__get(cmd, "since");
+  *iso = since ? out : NULL;
+  if (!since || !spine_cli__since(since, out)) return 0;
+  fprintf(stderr, "spine %s: --since takes a date, a date-time or a duration\n", cmd->name);
+  cmd->exit_code = SPINE_EXIT_USAGE;
+  return 1;
+}
+
+int spine_cli__not_found(spine_cli_cmd *cmd, const char *id) {
+  spine_err_set(&cmd->e, SPINE_ENOTFOUND, NULL, "id", "no workflow %s", id);
+  return spine_cli__fail(cmd->json, &cmd->e, "not_found");
+}
+
+void spine_cli__list_commands(FILE *f, const spine_cli_command *cmds, size_t n, int width) {
+  for (size_t i = 0; i < n; i++)
+    fprintf(f, "  %-*s %s\n", width, cmds[i].name, cmds[i].summary);
+}
+
+const spine_cli_command *spine_cli__lookup(char **argv, const spine_cli_command *cmds, size_t n,
+                                           const char *who, void (*usage)(FILE *f),
+                                           int *exit_code) {
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    *exit_code = SPINE_EXIT_OK;
+    return NULL;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(argv[1], cmds[i].name)) return &cmds[i];
+  fprintf(stderr, "%s: unknown command \"%s\"\n\n", who, argv[1]);
+  usage(stderr);
+  *exit_code = SPINE_EXIT_USAGE;
+  return NULL;
+}
+
 /* The query reads as SQL, one clause a line. */
 /* clang-format off */
 #define EPOCH_ISO(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
@@ -184,22 +273,24 @@ void spine_cli__print_workflow(const char *json) {
   lua_close(L);
 }
 
-int spine_cli__print_one(PGconn *c, const char *sql, const char *id, int json,
-                         void (*text)(PGresult *r), spine_err *e) {
-  const char *params[1] = {id};
-  PGresult *r = spine_pgconn_query(c, sql, 1, params, e);
+int spine_cli__show_one(int argc, char **argv, const char *const *spec, const char *usage,
+                        const char *sql, void (*text)(PGresult *r)) {
+  spine_cli_cmd cmd;
+  if (spine_cli__open(&cmd, argc, argv, spec, usage, 1, 1)) return cmd.exit_code;
+  const char *params[1] = {cmd.a.pos[0]};
+  PGresult *r = spine_pgconn_query(cmd.c, sql, 1, params, &cmd.e);
   int status = SPINE_EXIT_OK;
   if (!r) {
-    status = spine_cli__fail(json, e, NULL);
+    status = spine_cli__fail(cmd.json, &cmd.e, NULL);
   } else if (PQntuples(r) == 0) {
-    spine_err_set(e, SPINE_ENOTFOUND, NULL, "id", "no workflow %s", id);
-    status = spine_cli__fail(json, e, "not_found");
-  } else if (json) {
+    status = spine_cli__not_found(&cmd, cmd.a.pos[0]);
+  } else if (cmd.json) {
     printf("%s\n", PQgetvalue(r, 0, 0));
   } else {
     text(r);
   }
   if (r) PQclear(r);
+  PQfinish(cmd.c);
   return status;
 }
 

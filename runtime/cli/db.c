@@ -20,11 +20,7 @@ static int db_url(int argc, char **argv);
 static int db_migrate(int argc, char **argv);
 
 /* The subcommands, each given argv from its own name on: add a row to add one. */
-static const struct {
-  const char *name;
-  int (*fn)(int argc, char **argv);
-  const char *summary;
-} subcommands[] = {
+static const spine_cli_command subcommands[] = {
     {"start", db_start, "create the cluster if missing, start it, create database `spine`"},
     {"stop", db_stop, "stop the cluster (fast shutdown)"},
     {"status", db_status, "running, stopped or absent, with the cluster's paths"},
@@ -34,8 +30,7 @@ static const struct {
 
 static void usage(FILE *f) {
   fputs("usage: spine db COMMAND [--json]\n\ncommands:\n", f);
-  for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
-    fprintf(f, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
+  spine_cli__list_commands(f, subcommands, sizeof subcommands / sizeof subcommands[0], 8);
   fputs("\noptions:\n"
         "  --json   print one JSON object on stdout\n"
         "  --admin  (url) the cluster's superuser `postgres` instead, database postgres: for\n"
@@ -152,39 +147,30 @@ static int parse_flags(int argc, char **argv, int *json) {
   return parse_flags_admin(argc, argv, json, NULL);
 }
 
-static int db_start(int argc, char **argv) {
+/* start, stop, status: `act` (NULL: none) on the embedded cluster, then its state; `code` names
+ * the failure. */
+static int cluster(int argc, char **argv, const char *code,
+                   int (*act)(spine_pgembed *pg, spine_err *e)) {
   int json, rc = parse_flags(argc, argv, &json);
   if (rc) return rc < 0 ? SPINE_EXIT_OK : rc;
-  if (external_url()) return refuse_external(json, "db_start_failed");
+  if (external_url()) return refuse_external(json, code);
   spine_pgembed pg;
   spine_err e;
   spine_err_clear(&e);
-  if (spine_pgembed_init(&pg, &e) || spine_pgembed_start(&pg, &e))
-    return fail(json, "db_start_failed", &e);
-  return print_state(&pg, json, "db_start_failed");
+  if (spine_pgembed_init(&pg, &e) || (act && act(&pg, &e))) return fail(json, code, &e);
+  return print_state(&pg, json, code);
+}
+
+static int db_start(int argc, char **argv) {
+  return cluster(argc, argv, "db_start_failed", spine_pgembed_start);
 }
 
 static int db_stop(int argc, char **argv) {
-  int json, rc = parse_flags(argc, argv, &json);
-  if (rc) return rc < 0 ? SPINE_EXIT_OK : rc;
-  if (external_url()) return refuse_external(json, "db_stop_failed");
-  spine_pgembed pg;
-  spine_err e;
-  spine_err_clear(&e);
-  if (spine_pgembed_init(&pg, &e) || spine_pgembed_stop(&pg, &e))
-    return fail(json, "db_stop_failed", &e);
-  return print_state(&pg, json, "db_stop_failed");
+  return cluster(argc, argv, "db_stop_failed", spine_pgembed_stop);
 }
 
 static int db_status(int argc, char **argv) {
-  int json, rc = parse_flags(argc, argv, &json);
-  if (rc) return rc < 0 ? SPINE_EXIT_OK : rc;
-  if (external_url()) return refuse_external(json, "db_status_failed");
-  spine_pgembed pg;
-  spine_err e;
-  spine_err_clear(&e);
-  if (spine_pgembed_init(&pg, &e)) return fail(json, "db_status_failed", &e);
-  return print_state(&pg, json, "db_status_failed");
+  return cluster(argc, argv, "db_status_failed", NULL);
 }
 
 static int db_url(int argc, char **argv) {
@@ -241,13 +227,8 @@ int spine_cli_db(int argc, char **argv) {
     usage(stderr);
     return SPINE_EXIT_USAGE;
   }
-  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-    usage(stdout);
-    return SPINE_EXIT_OK;
-  }
-  for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
-    if (!strcmp(argv[1], subcommands[i].name)) return subcommands[i].fn(argc - 1, argv + 1);
-  fprintf(stderr, "spine db: unknown command \"%s\"\n\n", argv[1]);
-  usage(stderr);
-  return SPINE_EXIT_USAGE;
+  int status;
+  const spine_cli_command *c = spine_cli__lookup(
+      argv, subcommands, sizeof subcommands / sizeof subcommands[0], "spine db", usage, &status);
+  return c ? c->fn(argc - 1, argv + 1) : status;
 }

@@ -186,25 +186,17 @@ static void report(PGresult *r, int json) {
 }
 
 int spine_cli_experiments(int argc, char **argv) {
-  spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, spec, usage, 0, 0, &a);
-  if (rc) return rc < 0 ? 0 : rc;
-  int json = spine_cli__opt(&a, spec, "json") != NULL;
-  const char *since = spine_cli__opt(&a, spec, "since");
-  char since_iso[32];
-  if (since && spine_cli__since(since, since_iso)) {
-    fprintf(stderr, "spine experiments: --since takes a date, a date-time or a duration\n");
-    return SPINE_EXIT_USAGE;
-  }
-  spine_err e;
-  spine_err_clear(&e);
-  PGconn *c = spine_pgconn_connect(&e);
-  if (!c) return spine_cli__fail(json, &e, NULL);
-  const char *params[2] = {spine_cli__opt(&a, spec, "process"), since ? since_iso : NULL};
-  PGresult *r = spine_pgconn_query(c, report_sql, 2, params, &e);
-  PQfinish(c);
-  if (!r) return spine_cli__fail(json, &e, NULL);
-  report(r, json);
+  spine_cli_cmd cmd;
+  char since[32];
+  const char *params[2];
+  if (spine_cli__begin(&cmd, argc, argv, spec, usage, 0, 0) ||
+      spine_cli__since_opt(&cmd, since, &params[1]) || spine_cli__connect(&cmd))
+    return cmd.exit_code;
+  params[0] = spine_cli__get(&cmd, "process");
+  PGresult *r = spine_pgconn_query(cmd.c, report_sql, 2, params, &cmd.e);
+  PQfinish(cmd.c);
+  if (!r) return spine_cli__fail(cmd.json, &cmd.e, NULL);
+  report(r, cmd.json);
   PQclear(r);
   return SPINE_EXIT_OK;
 }

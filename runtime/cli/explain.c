@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "pgconn.h"
 
 static const char *const spec[] = {"json", NULL};
 static const char usage[] =
@@ -97,15 +96,5 @@ static void print_sentence(PGresult *r) {
 }
 
 int spine_cli_explain(int argc, char **argv) {
-  spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, spec, usage, 1, 1, &a);
-  if (rc) return rc < 0 ? 0 : rc;
-  int json = a.values[0] != NULL;
-  spine_err e;
-  spine_err_clear(&e);
-  PGconn *c = spine_pgconn_connect(&e);
-  if (!c) return spine_cli__fail(json, &e, NULL);
-  int status = spine_cli__print_one(c, explain_sql, a.pos[0], json, print_sentence, &e);
-  PQfinish(c);
-  return status;
+  return spine_cli__show_one(argc, argv, spec, usage, explain_sql, print_sentence);
 }

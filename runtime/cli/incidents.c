@@ -28,31 +28,25 @@ static const char list_sql[] =
     " WHERE $1::bool OR n.resolved_at IS NULL";
 
 int spine_cli_incidents(int argc, char **argv) {
-  spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, list_spec, list_usage, 0, 0, &a);
-  if (rc) return rc < 0 ? 0 : rc;
-  int json = spine_cli__opt(&a, list_spec, "json") != NULL;
-  spine_err e;
-  spine_err_clear(&e);
-  PGconn *c = spine_pgconn_connect(&e);
-  if (!c) return spine_cli__fail(json, &e, NULL);
-  const char *p[1] = {spine_cli__opt(&a, list_spec, "all") ? "true" : "false"};
-  PGresult *r = spine_pgconn_query(c, list_sql, 1, p, &e);
+  spine_cli_cmd cmd;
+  if (spine_cli__open(&cmd, argc, argv, list_spec, list_usage, 0, 0)) return cmd.exit_code;
+  const char *p[1] = {spine_cli__get(&cmd, "all") ? "true" : "false"};
+  PGresult *r = spine_pgconn_query(cmd.c, list_sql, 1, p, &cmd.e);
   int status = SPINE_EXIT_OK;
   if (!r) {
-    status = spine_cli__fail(json, &e, NULL);
-  } else if (json) {
+    status = spine_cli__fail(cmd.json, &cmd.e, NULL);
+  } else if (cmd.json) {
     printf("{\"incidents\":%s}\n", PQgetvalue(r, 0, 0));
   } else {
     PQclear(r);
-    r = spine_pgconn_query(c,
+    r = spine_pgconn_query(cmd.c,
                            "SELECT n.id, n.workflow_id, n.step, n.attempts,"
                            " coalesce(n.error ->> 'message', n.error::text), n.created_at::text,"
                            " coalesce(n.resolution, 'open')"
                            " FROM spine.incidents n WHERE $1::bool OR n.resolved_at IS NULL"
                            " ORDER BY n.created_at, n.id",
-                           1, p, &e);
-    if (!r) return spine_cli__fail(0, &e, NULL);
+                           1, p, &cmd.e);
+    if (!r) return spine_cli__fail(0, &cmd.e, NULL);
     for (int i = 0; i < PQntuples(r); i++)
       printf("#%s %s  %s (%s attempts) %s since %s\n  %s\n", PQgetvalue(r, i, 0),
              PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 6),
@@ -60,7 +54,7 @@ int spine_cli_incidents(int argc, char **argv) {
     if (PQntuples(r) == 0) printf("no %sincidents\n", p[0][0] == 't' ? "" : "open ");
   }
   if (r) PQclear(r);
-  PQfinish(c);
+  PQfinish(cmd.c);
   return status;
 }
 
@@ -75,29 +69,24 @@ static const char skip_sql[] = "SELECT r->'skipped'->>'seq', r->'skipped'->>'ste
                                " FROM spine.skip_step($1, $2, 'spine skip') r";
 
 int spine_cli_skip(int argc, char **argv) {
-  spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, skip_spec, skip_usage, 1, 1, &a);
-  if (rc) return rc < 0 ? 0 : rc;
-  int json = spine_cli__opt(&a, skip_spec, "json") != NULL;
-  const char *result = spine_cli__opt(&a, skip_spec, "result");
+  spine_cli_cmd cmd;
+  if (spine_cli__open(&cmd, argc, argv, skip_spec, skip_usage, 1, 1)) return cmd.exit_code;
+  const char *id = cmd.a.pos[0], *result = spine_cli__get(&cmd, "result");
   if (!result) result = "null";
-  spine_err e;
-  spine_err_clear(&e);
-  PGconn *c = spine_pgconn_connect(&e);
-  if (!c) return spine_cli__fail(json, &e, NULL);
-  const char *p[2] = {a.pos[0], result};
-  PGresult *r = spine_pgconn_query(c, skip_sql, 2, p, &e);
+  spine_err *e = &cmd.e;
+  const char *p[2] = {id, result};
+  PGresult *r = spine_pgconn_query(cmd.c, skip_sql, 2, p, e);
   int status = SPINE_EXIT_OK;
   if (!r) {
-    if (e.code == SPINE_EDB && strstr(e.msg, "json")) { /* the --result, not the workflow */
-      e.code = SPINE_EINVAL;
-      snprintf(e.field, sizeof e.field, "result");
+    if (e->code == SPINE_EDB && strstr(e->msg, "json")) { /* the --result, not the workflow */
+      e->code = SPINE_EINVAL;
+      snprintf(e->field, sizeof e->field, "result");
     }
-    status = spine_cli__fail(json, &e, NULL);
-  } else if (json) {
+    status = spine_cli__fail(cmd.json, e, NULL);
+  } else if (cmd.json) {
     spine_buf b = SPINE_BUF_INIT;
     spine_buf_puts(&b, "{\"id\":");
-    spine_log_json_string(&b, a.pos[0], strlen(a.pos[0]));
+    spine_log_json_string(&b, id, strlen(id));
     spine_buf_printf(
         &b, ",\"status\":\"running\",\"skipped\":{\"seq\":%s,\"step\":", PQgetvalue(r, 0, 0));
     spine_log_json_string(&b, PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1));
@@ -105,10 +94,9 @@ int spine_cli_skip(int argc, char **argv) {
     fputs(spine_buf_str(&b), stdout);
     spine_buf_free(&b);
   } else {
-    printf("%s: running (step %s %s skipped)\n", a.pos[0], PQgetvalue(r, 0, 0),
-           PQgetvalue(r, 0, 1));
+    printf("%s: running (step %s %s skipped)\n", id, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
   }
   if (r) PQclear(r);
-  PQfinish(c);
+  PQfinish(cmd.c);
   return status;
 }

@@ -97,22 +97,22 @@ static int run_intent(const spine_intent *in, lua_State *L, const char *actor, c
 }
 
 int spine_cli_intent(int argc, char **argv) {
-  spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, spec, usage, 1, 1, &a);
-  if (rc) return rc < 0 ? 0 : rc;
-  int json = spine_cli__opt(&a, spec, "json") != NULL;
-  const char *actor = spine_cli__opt(&a, spec, "actor");
-  const char *args = spine_cli__opt(&a, spec, "args");
+  spine_cli_cmd cmd;
+  if (spine_cli__begin(&cmd, argc, argv, spec, usage, 1, 1)) return cmd.exit_code;
+  const char *name = cmd.a.pos[0];
+  int json = cmd.json;
+  const char *actor = spine_cli__get(&cmd, "actor");
+  const char *args = spine_cli__get(&cmd, "args");
   if (!actor || !*actor) {
     fprintf(stderr, "spine intent: --actor is required (who applies it, as ops:jane)\n\n%s", usage);
     return SPINE_EXIT_USAGE;
   }
   spine_intents_init();
   call_state cs = {0};
-  const spine_intent *in = spine_intents_find(a.pos[0]);
+  const spine_intent *in = spine_intents_find(name);
   if (!in) {
     spine_err_set(&cs.err, SPINE_EINVAL, NULL, "NAME", "no intent named \"%s\" (see spine intents)",
-                  a.pos[0]);
+                  name);
     return spine_cli__fail(json, &cs.err, "unknown_intent");
   }
   lua_State *L = luaL_newstate();
@@ -129,7 +129,7 @@ int spine_cli_intent(int argc, char **argv) {
   spine_uuid_trace_id(trace_id);
   char who[128];
   snprintf(who, sizeof who, "%s", actor);
-  rc = run_intent(in, L, who, trace_id, &cs);
+  int rc = run_intent(in, L, who, trace_id, &cs);
   lua_close(L);
   if (rc) {
     spine_buf_free(&cs.result);
@@ -365,15 +365,14 @@ static void print_luals(void) {
 }
 
 int spine_cli_intents(int argc, char **argv) {
-  spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, list_spec, list_usage, 0, 0, &a);
-  if (rc) return rc < 0 ? 0 : rc;
+  spine_cli_cmd cmd;
+  if (spine_cli__begin(&cmd, argc, argv, list_spec, list_usage, 0, 0)) return cmd.exit_code;
   spine_intents_init();
-  if (spine_cli__opt(&a, list_spec, "json")) {
+  if (cmd.json) {
     print_json();
-  } else if (spine_cli__opt(&a, list_spec, "markdown")) {
+  } else if (spine_cli__get(&cmd, "markdown")) {
     print_markdown();
-  } else if (spine_cli__opt(&a, list_spec, "luals")) {
+  } else if (spine_cli__get(&cmd, "luals")) {
     print_luals();
   } else {
     for (int i = 0; spine_intents_at(i); i++) {

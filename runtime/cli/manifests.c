@@ -177,14 +177,14 @@ static int check(int json, int idle_days) {
   return status;
 }
 
-static int reload(int json) {
-  spine_err e;
-  spine_err_clear(&e);
-  PGconn *c = spine_pgconn_connect(&e);
-  if (!c) return spine_cli__fail(json, &e, NULL);
+static int reload(spine_cli_cmd *cmd) {
+  if (spine_cli__connect(cmd)) return cmd->exit_code;
+  PGconn *c = cmd->c;
+  int json = cmd->json;
+  spine_err *e = &cmd->e;
   problems p = {0};
   int loaded = -1;
-  int rc = spine_intake_manifests_reload(c, "spine manifests reload", 0, collect, &p, &loaded, &e);
+  int rc = spine_intake_manifests_reload(c, "spine manifests reload", 0, collect, &p, &loaded, e);
   PQfinish(c);
   spine_buf b = SPINE_BUF_INIT;
   int status = SPINE_EXIT_OK;
@@ -197,19 +197,19 @@ static int reload(int json) {
           snprintf(msg, sizeof msg, "%s", p.items[i].msg);
           spine_err_set(&p.items[i], p.items[i].code, p.items[i].where, p.items[i].field,
                         "%s (reload refused: the manifests in force are unchanged)", msg);
-          e = p.items[i];
+          *e = p.items[i];
           break;
         }
     }
     if (json) {
       spine_buf_puts(&b, "{\"loaded\":false,\"error\":");
-      json_err(&b, &e);
+      json_err(&b, e);
       print_problems(&p, 1, &b);
       printf("%s}\n", spine_buf_str(&b));
     } else {
       print_problems(&p, 0, &b);
       char msg[600];
-      fprintf(stderr, "spine: %s\n", spine_err_format(&e, msg, sizeof msg));
+      fprintf(stderr, "spine: %s\n", spine_err_format(e, msg, sizeof msg));
     }
     status = SPINE_EXIT_REJECTED;
   } else if (json) {
@@ -223,21 +223,18 @@ static int reload(int json) {
   return status;
 }
 
-static int show(int json) {
-  spine_err e;
-  spine_err_clear(&e);
-  PGconn *c = spine_pgconn_connect(&e);
-  if (!c) return spine_cli__fail(json, &e, NULL);
+static int show(spine_cli_cmd *cmd) {
+  if (spine_cli__connect(cmd)) return cmd->exit_code;
   PGresult *r = spine_pgconn_query(
-      c,
+      cmd->c,
       "SELECT jsonb_build_object('manifests', coalesce((SELECT jsonb_agg(jsonb_build_object("
       "'process', m.process, 'path', m.path, 'hash', m.hash, 'manifest', m.body::jsonb)"
       " ORDER BY m.process) FROM spine.manifests m), '[]'), 'loaded_at', l.loaded_at,"
       " 'loaded_by', l.loaded_by)::text FROM (SELECT 1) one LEFT JOIN (SELECT * FROM"
       " spine.manifest_loads ORDER BY id DESC LIMIT 1) l ON true",
-      0, NULL, &e);
-  PQfinish(c);
-  if (!r) return spine_cli__fail(json, &e, NULL);
+      0, NULL, &cmd->e);
+  PQfinish(cmd->c);
+  if (!r) return spine_cli__fail(cmd->json, &cmd->e, NULL);
   printf("%s\n", PQgetvalue(r, 0, 0));
   PQclear(r);
   return SPINE_EXIT_OK;
@@ -297,24 +294,24 @@ static int route(const spine_cli_args *a, int json) {
 }
 
 int spine_cli_manifests(int argc, char **argv) {
-  spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, spec, usage, 1, 8, &a);
-  if (rc) return rc < 0 ? 0 : rc;
-  int json = spine_cli__opt(&a, spec, "json") != NULL;
-  const char *idle = spine_cli__opt(&a, spec, "idle-days");
+  spine_cli_cmd cmd;
+  if (spine_cli__begin(&cmd, argc, argv, spec, usage, 1, 8)) return cmd.exit_code;
+  const spine_cli_args *a = &cmd.a;
+  int json = cmd.json;
+  const char *idle = spine_cli__get(&cmd, "idle-days");
   int idle_days = idle ? atoi(idle) : 7;
   if (idle_days <= 0) {
     fprintf(stderr, "spine manifests: --idle-days must be a positive number\n");
     return SPINE_EXIT_USAGE;
   }
-  if (strcmp(a.pos[0], "route") && a.npos > 1) {
-    fprintf(stderr, "spine manifests: unexpected argument \"%s\"\n\n%s", a.pos[1], usage);
+  if (strcmp(a->pos[0], "route") && a->npos > 1) {
+    fprintf(stderr, "spine manifests: unexpected argument \"%s\"\n\n%s", a->pos[1], usage);
     return SPINE_EXIT_USAGE;
   }
-  if (!strcmp(a.pos[0], "check")) return check(json, idle_days);
-  if (!strcmp(a.pos[0], "reload")) return reload(json);
-  if (!strcmp(a.pos[0], "show")) return show(json);
-  if (!strcmp(a.pos[0], "route") && a.npos >= 2) return route(&a, json);
-  fprintf(stderr, "spine manifests: unknown action \"%s\"\n\n%s", a.pos[0], usage);
+  if (!strcmp(a->pos[0], "check")) return check(json, idle_days);
+  if (!strcmp(a->pos[0], "reload")) return reload(&cmd);
+  if (!strcmp(a->pos[0], "show")) return show(&cmd);
+  if (!strcmp(a->pos[0], "route") && a->npos >= 2) return route(a, json);
+  fprintf(stderr, "spine manifests: unknown action \"%s\"\n\n%s", a->pos[0], usage);
   return SPINE_EXIT_USAGE;
 }

@@ -136,12 +136,11 @@ static int refuse(int json, int code, const char *why, const char *fmt, ...) {
 }
 
 int spine_cli_new(int argc, char **argv) {
-  spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, spec, usage, 2, 2, &a);
-  if (rc) return rc < 0 ? 0 : rc;
-  int json = spine_cli__opt(&a, spec, "json") != NULL;
-  const char *dir = spine_cli__opt(&a, spec, "dir");
-  const char *kind = a.pos[0], *name = a.pos[1];
+  spine_cli_cmd cmd;
+  if (spine_cli__begin(&cmd, argc, argv, spec, usage, 2, 2)) return cmd.exit_code;
+  int json = cmd.json, rc = 0;
+  const char *dir = spine_cli__get(&cmd, "dir");
+  const char *kind = cmd.a.pos[0], *name = cmd.a.pos[1];
   const scaffold *sc = NULL;
   for (size_t i = 0; i < sizeof scaffolds / sizeof scaffolds[0]; i++)
     if (!strcmp(kind, scaffolds[i].kind)) sc = &scaffolds[i];

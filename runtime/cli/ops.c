@@ -162,20 +162,17 @@ static int act_one(PGconn *c, const char *id, int json, const action *act, spine
 }
 
 static int run(int argc, char **argv, const char *usage, const action *act) {
-  spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, spec, usage, 0, 1, &a);
-  if (rc) return rc < 0 ? 0 : rc;
-  int json = a.values[OPT_JSON] != NULL;
-  if ((a.npos == 1) == (a.values[OPT_WHERE] != NULL)) {
+  spine_cli_cmd cmd;
+  if (spine_cli__begin(&cmd, argc, argv, spec, usage, 0, 1)) return cmd.exit_code;
+  const spine_cli_args *a = &cmd.a;
+  if ((a->npos == 1) == (a->values[OPT_WHERE] != NULL)) {
     fprintf(stderr, "spine %s: give either ID or --where\n\n%s", act->verb, usage);
     return SPINE_EXIT_USAGE;
   }
-  spine_err e;
-  spine_err_clear(&e);
-  PGconn *c = spine_pgconn_connect(&e);
-  if (!c) return spine_cli__fail(json, &e, NULL);
-  int status = a.npos == 1 ? act_one(c, a.pos[0], json, act, &e) : act_where(c, &a, act, &e);
-  PQfinish(c);
+  if (spine_cli__connect(&cmd)) return cmd.exit_code;
+  int status = a->npos == 1 ? act_one(cmd.c, a->pos[0], cmd.json, act, &cmd.e)
+                            : act_where(cmd.c, a, act, &cmd.e);
+  PQfinish(cmd.c);
   return status;
 }
 

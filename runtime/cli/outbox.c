@@ -338,29 +338,26 @@ static int change(PGconn *c, const spine_cli_args *a, const char *what, int json
 }
 
 int spine_cli_outbox(int argc, char **argv) {
-  spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, spec, usage, 0, 2, &a);
-  if (rc) return rc < 0 ? 0 : rc;
-  int json = spine_cli__opt(&a, spec, "json") != NULL;
-  const char *sub = a.npos ? a.pos[0] : NULL;
+  spine_cli_cmd cmd;
+  if (spine_cli__begin(&cmd, argc, argv, spec, usage, 0, 2)) return cmd.exit_code;
+  const spine_cli_args *a = &cmd.a;
+  const char *sub = a->npos ? a->pos[0] : NULL;
   static const char *const subs[] = {"retry", "subscribe", "unsubscribe", "pause", "resume", NULL};
   int known = !sub;
   for (int i = 0; sub && subs[i]; i++)
     known |= !strcmp(sub, subs[i]);
   if (!known) return usage_error("unknown subcommand: ", sub);
-  if (!sub && a.npos > 0) return usage_error("unexpected argument", NULL);
-  spine_err e;
-  spine_err_clear(&e);
-  PGconn *c = spine_pgconn_connect(&e);
-  if (!c) return spine_cli__fail(json, &e, NULL);
+  if (!sub && a->npos > 0) return usage_error("unexpected argument", NULL);
+  if (spine_cli__connect(&cmd)) return cmd.exit_code;
+  int rc;
   if (!sub)
-    rc = show(c, &a, json, &e);
+    rc = show(cmd.c, a, cmd.json, &cmd.e);
   else if (!strcmp(sub, "retry"))
-    rc = retry(c, &a, json, &e);
+    rc = retry(cmd.c, a, cmd.json, &cmd.e);
   else if (!strcmp(sub, "subscribe"))
-    rc = subscribe(c, &a, json, &e);
+    rc = subscribe(cmd.c, a, cmd.json, &cmd.e);
   else
-    rc = change(c, &a, sub, json, &e);
-  PQfinish(c);
+    rc = change(cmd.c, a, sub, cmd.json, &cmd.e);
+  PQfinish(cmd.c);
   return rc;
 }

@@ -9,7 +9,7 @@
 #include "cli.h"
 #include "engine.h"
 #include "pgconn.h"
-#include "providers.h"
+#include "server.h"
 
 static const char *const spec[] = {"input=", "clock=", "json", NULL};
 static const char usage[] =
@@ -21,16 +21,8 @@ typedef struct run_state {
   char id[80];
   int done;
   spine_wf_status status;
-  spine_engine *eng;
-  spine_providers *providers;
+  spine_server_engine se;
 } run_state;
-
-/* Stops the engine, then frees the adapters it used: the loop ends once both closed. */
-static void stop(run_state *rs) {
-  spine_engine_stop(rs->eng);
-  spine_providers_free(rs->providers);
-  rs->providers = NULL;
-}
 
 static void on_end(void *data, const spine_wf *wf, const char *result, const char *error) {
   (void)result, (void)error;
@@ -38,30 +30,28 @@ static void on_end(void *data, const spine_wf *wf, const char *result, const cha
   if (strcmp(spine_wf_id(wf), rs->id)) return; /* a child */
   rs->done = 1;
   rs->status = spine_wf_status_of(wf);
-  stop(rs);
+  spine_server_engine_stop(&rs->se);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
   (void)signum;
   run_state *rs = h->data;
-  stop(rs);
+  spine_server_engine_stop(&rs->se);
   uv_close((uv_handle_t *)h, NULL);
 }
 
 int spine_cli_run(int argc, char **argv) {
-  spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, spec, usage, 1, 1, &a);
-  if (rc) return rc < 0 ? 0 : rc;
-  int json = spine_cli__opt(&a, spec, "json") != NULL;
-  const char *clock = spine_cli__opt(&a, spec, "clock");
+  spine_cli_cmd cmd;
+  if (spine_cli__begin(&cmd, argc, argv, spec, usage, 1, 1)) return cmd.exit_code;
+  int json = cmd.json;
+  const char *clock = spine_cli__get(&cmd, "clock");
   if (clock && strcmp(clock, "virtual") && strcmp(clock, "real")) {
     fprintf(stderr, "spine run: --clock must be virtual or real\n");
     return SPINE_EXIT_USAGE;
   }
-  spine_err e;
-  spine_err_clear(&e);
+  spine_err *e = &cmd.e;
   char conninfo[1024];
-  if (spine_pgconn_conninfo(conninfo, sizeof conninfo, &e)) return spine_cli__fail(json, &e, NULL);
+  if (spine_pgconn_conninfo(conninfo, sizeof conninfo, e)) return spine_cli__fail(json, e, NULL);
 
   uv_loop_t loop;
   uv_loop_init(&loop);
@@ -71,26 +61,19 @@ int spine_cli_run(int argc, char **argv) {
   o.virtual_clock = clock && !strcmp(clock, "virtual");
   o.quiet = 1;
   run_state rs = {0};
-  /* Adapters first: a bad one stops the start before anything is connected. */
-  spine_providers_opts po = {0};
-  po.dir = getenv("SPINE_PROVIDERS");
-  po.quiet = 1;
-  rc = spine_providers_new(&loop, &po, &rs.providers, &e);
-  o.providers = spine_providers_port(rs.providers);
-  if (rc || spine_engine_new(&loop, &o, &rs.eng, &e)) {
-    spine_providers_free(rs.providers);
-    uv_run(&loop, UV_RUN_DEFAULT);
+  if (spine_server_engine_new(&loop, &o, getenv("SPINE_PROVIDERS"), &rs.se, e)) {
     uv_loop_close(&loop);
-    return spine_cli__fail(json, &e, NULL);
+    return spine_cli__fail(json, e, NULL);
   }
-  spine_engine_on_end(rs.eng, on_end, &rs);
-  if (spine_engine_serve(rs.eng, &e) ||
-      spine_engine_start(rs.eng, a.pos[0], spine_cli__opt(&a, spec, "input"), rs.id, &e)) {
-    stop(&rs);
+  spine_engine *eng = rs.se.engine;
+  spine_engine_on_end(eng, on_end, &rs);
+  if (spine_engine_serve(eng, e) ||
+      spine_engine_start(eng, cmd.a.pos[0], spine_cli__get(&cmd, "input"), rs.id, e)) {
+    spine_server_engine_stop(&rs.se);
     uv_run(&loop, UV_RUN_DEFAULT);
-    spine_engine_free(rs.eng);
+    spine_server_engine_free(&rs.se);
     uv_loop_close(&loop);
-    return spine_cli__fail(json, &e, e.code == SPINE_ENOTFOUND ? "not_found" : NULL);
+    return spine_cli__fail(json, e, e->code == SPINE_ENOTFOUND ? "not_found" : NULL);
   }
   uv_signal_t sig;
   uv_signal_init(&loop, &sig);
@@ -99,23 +82,23 @@ int spine_cli_run(int argc, char **argv) {
   uv_unref((uv_handle_t *)&sig);
   uv_run(&loop, UV_RUN_DEFAULT);
   if (!uv_is_closing((uv_handle_t *)&sig)) uv_close((uv_handle_t *)&sig, NULL);
-  if (rs.providers) stop(&rs); /* the loop ended on its own */
+  spine_server_engine_stop(&rs.se); /* when the loop ended on its own */
   uv_run(&loop, UV_RUN_DEFAULT);
-  spine_engine_free(rs.eng);
+  spine_server_engine_free(&rs.se);
   uv_loop_close(&loop);
   if (!rs.done) {
-    spine_err_set(&e, SPINE_ECANCELLED, NULL, NULL, "interrupted before the workflow ended");
-    return spine_cli__fail(json, &e, "interrupted");
+    spine_err_set(e, SPINE_ECANCELLED, NULL, NULL, "interrupted before the workflow ended");
+    return spine_cli__fail(json, e, "interrupted");
   }
 
-  PGconn *c = spine_pgconn_connect(&e);
-  if (!c) return spine_cli__fail(json, &e, NULL);
+  if (spine_cli__connect(&cmd)) return cmd.exit_code;
+  PGconn *c = cmd.c;
   const char *params[1] = {rs.id};
-  PGresult *r = spine_pgconn_query(c, spine_cli__workflow_sql, 1, params, &e);
+  PGresult *r = spine_pgconn_query(c, spine_cli__workflow_sql, 1, params, e);
   if (!r || PQntuples(r) != 1) {
     if (r) PQclear(r);
     PQfinish(c);
-    return spine_cli__fail(json, &e, NULL);
+    return spine_cli__fail(json, e, NULL);
   }
   if (json)
     printf("%s\n", PQgetvalue(r, 0, 0));

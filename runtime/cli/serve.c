@@ -38,38 +38,36 @@ static const char usage[] =
     "  database follows it. --clock real (the default) removes a manual clock left behind.\n";
 
 int spine_cli_serve(int argc, char **argv) {
-  spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, spec, usage, 0, 0, &a);
-  if (rc) return rc < 0 ? 0 : rc;
-  spine_err e;
-  spine_err_clear(&e);
+  spine_cli_cmd cmd;
+  if (spine_cli__begin(&cmd, argc, argv, spec, usage, 0, 0)) return cmd.exit_code;
+  spine_err *e = &cmd.e;
   spine_server_opts so = {0};
-  if (spine_server_http_settings_read(&so.http, &e)) {
-    fprintf(stderr, "spine serve: %s: %s\n", e.field, e.msg);
+  if (spine_server_http_settings_read(&so.http, e)) {
+    fprintf(stderr, "spine serve: %s: %s\n", e->field, e->msg);
     return SPINE_EXIT_USAGE;
   }
   char conninfo[1024];
-  if (spine_pgconn_conninfo(conninfo, sizeof conninfo, &e)) return spine_cli__fail(0, &e, NULL);
+  if (spine_pgconn_conninfo(conninfo, sizeof conninfo, e)) return spine_cli__fail(0, e, NULL);
   spine_engine_opts o = {0};
   o.conninfo = conninfo;
-  const char *pool = spine_cli__opt(&a, spec, "pool");
+  const char *pool = spine_cli__get(&cmd, "pool");
   if (pool) o.pool = atoi(pool);
   const char *lease = getenv("SPINE_LEASE_MS");
   if (lease) o.lease_ms = atoll(lease);
   const char *db_timeout = getenv("SPINE_DB_TIMEOUT_MS");
   if (db_timeout) o.db_timeout_ms = atoll(db_timeout);
-  const char *clock = spine_cli__opt(&a, spec, "clock");
+  const char *clock = spine_cli__get(&cmd, "clock");
   if (!clock) clock = getenv("SPINE_CLOCK");
   if (clock && strcmp(clock, "real")) {
     if (strncmp(clock, "manual", 6) || (clock[6] && clock[6] != '=') ||
-        (clock[6] == '=' && spine_duration_parse_time(clock + 7, &o.clock_start, &e))) {
+        (clock[6] == '=' && spine_duration_parse_time(clock + 7, &o.clock_start, e))) {
       fprintf(stderr, "spine serve: --clock must be real, manual or manual=TIME (ISO 8601)%s%s\n",
-              e.msg[0] ? ": " : "", e.msg);
+              e->msg[0] ? ": " : "", e->msg);
       return SPINE_EXIT_USAGE;
     }
     o.manual_clock = 1;
   }
-  const char *budget = spine_cli__opt(&a, spec, "instructions");
+  const char *budget = spine_cli__get(&cmd, "instructions");
   if (!budget) budget = getenv("SPINE_INSTRUCTIONS");
   if (budget) {
     char *end;
@@ -85,13 +83,13 @@ int spine_cli_serve(int argc, char **argv) {
   }
   const char *evict = getenv("SPINE_EVICT_AFTER_MS");
   o.evict_after_ms = evict ? atoll(evict) : 60000;
-  const char *addr = spine_cli__opt(&a, spec, "listen");
-  if (!addr) addr = spine_cli__opt(&a, spec, "http");
+  const char *addr = spine_cli__get(&cmd, "listen");
+  if (!addr) addr = spine_cli__get(&cmd, "http");
   if (!addr) addr = getenv("SPINE_LISTEN");
   if (!addr) addr = getenv("SPINE_HTTP_ADDR");
   so.engine = o;
   so.providers = getenv("SPINE_PROVIDERS");
   so.listen = addr;
-  if (spine_server_run(&so, &e)) return spine_cli__fail(0, &e, NULL);
+  if (spine_server_run(&so, e)) return spine_cli__fail(0, e, NULL);
   return 0;
 }

@@ -12,18 +12,8 @@ static const char show_usage[] =
     "  Status, process, variant, business state, result or error, and every step in order.\n";
 
 int spine_cli_show(int argc, char **argv) {
-  spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, show_spec, show_usage, 1, 1, &a);
-  if (rc) return rc < 0 ? 0 : rc;
-  int json = a.values[0] != NULL;
-  spine_err e;
-  spine_err_clear(&e);
-  PGconn *c = spine_pgconn_connect(&e);
-  if (!c) return spine_cli__fail(json, &e, NULL);
-  int status = spine_cli__print_one(c, spine_cli__workflow_sql, a.pos[0], json,
-                                    spine_cli__print_workflow_row, &e);
-  PQfinish(c);
-  return status;
+  return spine_cli__show_one(argc, argv, show_spec, show_usage, spine_cli__workflow_sql,
+                             spine_cli__print_workflow_row);
 }
 
 static const char *const list_spec[] = {"status=", "process=", "limit=", "cursor=", "json", NULL};
@@ -32,24 +22,20 @@ static const char list_usage[] =
     "  Workflows, newest first; --json adds next_cursor when there are more.\n";
 
 int spine_cli_list(int argc, char **argv) {
-  spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, list_spec, list_usage, 0, 0, &a);
-  if (rc) return rc < 0 ? 0 : rc;
-  int json = spine_cli__opt(&a, list_spec, "json") != NULL;
-  const char *limit = spine_cli__opt(&a, list_spec, "limit");
+  spine_cli_cmd cmd;
+  if (spine_cli__begin(&cmd, argc, argv, list_spec, list_usage, 0, 0)) return cmd.exit_code;
+  const char *limit = spine_cli__get(&cmd, "limit");
   char lim[16];
   snprintf(lim, sizeof lim, "%d", limit ? atoi(limit) : 100);
   if (atoi(lim) <= 0) {
     fprintf(stderr, "spine list: --limit must be a positive number\n");
     return SPINE_EXIT_USAGE;
   }
-  spine_err e;
-  spine_err_clear(&e);
-  PGconn *c = spine_pgconn_connect(&e);
-  if (!c) return spine_cli__fail(json, &e, NULL);
-  const char *params[4] = {spine_cli__opt(&a, list_spec, "status"),
-                           spine_cli__opt(&a, list_spec, "process"), lim,
-                           spine_cli__opt(&a, list_spec, "cursor")};
+  if (spine_cli__connect(&cmd)) return cmd.exit_code;
+  PGconn *c = cmd.c;
+  int json = cmd.json;
+  const char *params[4] = {spine_cli__get(&cmd, "status"), spine_cli__get(&cmd, "process"), lim,
+                           spine_cli__get(&cmd, "cursor")};
   /* The cursor is the last item's (created_at, id), so pages hold under concurrent inserts. */
   PGresult *r = spine_pgconn_query(
       c,
@@ -68,10 +54,10 @@ int spine_cli_list(int argc, char **argv) {
       " 'next_cursor', (SELECT us || '/' || id FROM (SELECT * FROM page ORDER BY created_at"
       " DESC, id DESC LIMIT $3::int) p WHERE (SELECT count(*) FROM page) > $3::int"
       " ORDER BY created_at, id LIMIT 1))::text",
-      4, params, &e);
+      4, params, &cmd.e);
   int status = SPINE_EXIT_OK;
   if (!r) {
-    status = spine_cli__fail(json, &e, NULL);
+    status = spine_cli__fail(json, &cmd.e, NULL);
   } else {
     if (json) {
       printf("%s\n", PQgetvalue(r, 0, 0));
@@ -82,7 +68,7 @@ int spine_cli_list(int argc, char **argv) {
           " HH24:MI:SS') FROM spine.workflows w WHERE ($1::text IS NULL OR w.status = $1)"
           " AND ($2::text IS NULL OR w.process = $2) ORDER BY created_at DESC, id DESC"
           " LIMIT $3::int",
-          3, params, &e);
+          3, params, &cmd.e);
       if (t) {
         printf("%-40s %-12s %-24s %-20s %s\n", "ID", "STATUS", "PROCESS", "STATE", "CREATED");
         for (int i = 0; i < PQntuples(t); i++)

@@ -12,47 +12,42 @@ static const char usage[] = "usage: spine signal ID NAME [--data JSON] [--json]\
                             "  workflow; kept until the workflow waits for it.\n";
 
 int spine_cli_signal(int argc, char **argv) {
-  spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, spec, usage, 2, 2, &a);
-  if (rc) return rc < 0 ? 0 : rc;
-  int json = spine_cli__opt(&a, spec, "json") != NULL;
-  const char *data = spine_cli__opt(&a, spec, "data");
+  spine_cli_cmd cmd;
+  if (spine_cli__open(&cmd, argc, argv, spec, usage, 2, 2)) return cmd.exit_code;
+  const char *id = cmd.a.pos[0], *name = cmd.a.pos[1];
+  const char *data = spine_cli__get(&cmd, "data");
   if (!data) data = "{}";
-  spine_err e;
-  spine_err_clear(&e);
-  PGconn *c = spine_pgconn_connect(&e);
-  if (!c) return spine_cli__fail(json, &e, NULL);
-  const char *p1[1] = {a.pos[0]};
+  const char *p1[1] = {id};
   PGresult *r =
-      spine_pgconn_query(c, "SELECT status FROM spine.workflows WHERE id = $1", 1, p1, &e);
+      spine_pgconn_query(cmd.c, "SELECT status FROM spine.workflows WHERE id = $1", 1, p1, &cmd.e);
   int status = SPINE_EXIT_OK;
   if (!r) {
-    status = spine_cli__fail(json, &e, NULL);
+    status = spine_cli__fail(cmd.json, &cmd.e, NULL);
   } else if (PQntuples(r) == 0) {
-    spine_err_set(&e, SPINE_ENOTFOUND, NULL, "id", "no workflow %s", a.pos[0]);
-    status = spine_cli__fail(json, &e, "not_found");
+    status = spine_cli__not_found(&cmd, id);
   } else {
     const char *st = PQgetvalue(r, 0, 0);
     if (!strcmp(st, "completed") || !strcmp(st, "failed") || !strcmp(st, "compensated") ||
         !strcmp(st, "cancelled")) {
-      spine_err_set(&e, SPINE_ETRANSITION, NULL, "id", "workflow %s has ended (%s)", a.pos[0], st);
-      status = spine_cli__fail(json, &e, "ended");
+      spine_err_set(&cmd.e, SPINE_ETRANSITION, NULL, "id", "workflow %s has ended (%s)", id, st);
+      status = spine_cli__fail(cmd.json, &cmd.e, "ended");
     }
   }
   if (r) PQclear(r);
   if (status == SPINE_EXIT_OK) {
-    const char *p3[3] = {a.pos[0], a.pos[1], data};
-    r = spine_pgconn_query(c, spine_sql_text(SPINE_SQL_SIGNAL_SEND), 3, p3, &e);
+    const char *p3[3] = {id, name, data};
+    r = spine_pgconn_query(cmd.c, spine_sql_text(SPINE_SQL_SIGNAL_SEND), 3, p3, &cmd.e);
     if (!r) {
-      if (strstr(e.msg, "json")) e.code = SPINE_EINVAL, snprintf(e.field, sizeof e.field, "data");
-      status = spine_cli__fail(json, &e, NULL);
+      if (strstr(cmd.e.msg, "json"))
+        cmd.e.code = SPINE_EINVAL, snprintf(cmd.e.field, sizeof cmd.e.field, "data");
+      status = spine_cli__fail(cmd.json, &cmd.e, NULL);
     } else {
-      if (json)
-        printf("{\"id\":\"%s\",\"signal\":\"%s\",\"signal_id\":%s}\n", a.pos[0], a.pos[1],
+      if (cmd.json)
+        printf("{\"id\":\"%s\",\"signal\":\"%s\",\"signal_id\":%s}\n", id, name,
                PQgetvalue(r, 0, 0));
       PQclear(r);
     }
   }
-  PQfinish(c);
+  PQfinish(cmd.c);
   return status;
 }

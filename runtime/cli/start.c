@@ -16,35 +16,29 @@ static const char usage[] =
     "  never starts two workflows.\n";
 
 int spine_cli_start(int argc, char **argv) {
-  spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, spec, usage, 1, 1, &a);
-  if (rc) return rc < 0 ? 0 : rc;
-  int json = spine_cli__opt(&a, spec, "json") != NULL;
+  spine_cli_cmd cmd;
+  if (spine_cli__open(&cmd, argc, argv, spec, usage, 1, 1)) return cmd.exit_code;
   spine_intake_case req = {0};
-  req.process = a.pos[0];
-  req.input = spine_cli__opt(&a, spec, "input");
-  req.key = spine_cli__opt(&a, spec, "idempotency-key");
-  req.subject = spine_cli__opt(&a, spec, "subject");
-  spine_err e;
-  spine_err_clear(&e);
-  PGconn *c = spine_pgconn_connect(&e);
-  if (!c) return spine_cli__fail(json, &e, NULL);
+  req.process = cmd.a.pos[0];
+  req.input = spine_cli__get(&cmd, "input");
+  req.key = spine_cli__get(&cmd, "idempotency-key");
+  req.subject = spine_cli__get(&cmd, "subject");
   char id[40];
   const char *code = NULL;
   int status = SPINE_EXIT_OK;
-  if (spine_intake_start_case(c, &req, id, &code, &e)) {
-    status = spine_cli__fail(json, &e, code);
-  } else if (json) { /* the workflow as `spine show --json` prints it */
+  if (spine_intake_start_case(cmd.c, &req, id, &code, &cmd.e)) {
+    status = spine_cli__fail(cmd.json, &cmd.e, code);
+  } else if (cmd.json) { /* the workflow as `spine show --json` prints it */
     const char *wp[1] = {id};
-    PGresult *w = spine_pgconn_query(c, spine_cli__workflow_sql, 1, wp, &e);
+    PGresult *w = spine_pgconn_query(cmd.c, spine_cli__workflow_sql, 1, wp, &cmd.e);
     if (w && PQntuples(w) == 1)
       printf("%s\n", PQgetvalue(w, 0, 0));
     else
-      status = spine_cli__fail(json, &e, NULL);
+      status = spine_cli__fail(cmd.json, &cmd.e, NULL);
     if (w) PQclear(w);
   } else {
     printf("%s\n", id);
   }
-  PQfinish(c);
+  PQfinish(cmd.c);
   return status;
 }

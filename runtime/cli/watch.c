@@ -138,44 +138,38 @@ static int lines_of(const char *s) {
 }
 
 int spine_cli_watch(int argc, char **argv) {
-  spine_cli_args a;
-  int rc = spine_cli__parse(argc, argv, spec, usage, 0, 0, &a);
-  if (rc) return rc < 0 ? 0 : rc;
-  int json = spine_cli__opt(&a, spec, "json") != NULL;
-  int until_done = spine_cli__opt(&a, spec, "until-done") != NULL;
-  int once = spine_cli__opt(&a, spec, "once") != NULL;
+  spine_cli_cmd cmd;
+  if (spine_cli__begin(&cmd, argc, argv, spec, usage, 0, 0)) return cmd.exit_code;
+  int json = cmd.json;
+  int until_done = spine_cli__get(&cmd, "until-done") != NULL;
+  int once = spine_cli__get(&cmd, "once") != NULL;
   int64_t every = 500, timeout = -1;
   const char *v;
-  if ((v = spine_cli__opt(&a, spec, "every")) &&
+  if ((v = spine_cli__get(&cmd, "every")) &&
       (spine_duration_parse(v, &every, NULL) || every < 10 || every > 3600000)) {
     fprintf(stderr, "spine watch: --every: \"%s\" is not a duration from 10ms to 1h\n", v);
     return SPINE_EXIT_USAGE;
   }
-  if ((v = spine_cli__opt(&a, spec, "timeout")) && spine_duration_parse(v, &timeout, NULL)) {
+  if ((v = spine_cli__get(&cmd, "timeout")) && spine_duration_parse(v, &timeout, NULL)) {
     fprintf(stderr, "spine watch: --timeout: \"%s\" is not a duration\n", v);
     return SPINE_EXIT_USAGE;
   }
-  char since_iso[32];
-  const char *since = spine_cli__opt(&a, spec, "since");
-  if (since && spine_cli__since(since, since_iso)) {
-    fprintf(stderr, "spine watch: --since takes a date, a date-time or a duration\n");
-    return SPINE_EXIT_USAGE;
-  }
-  spine_err e;
-  spine_err_clear(&e);
-  PGconn *c = spine_pgconn_connect(&e);
-  if (!c) return spine_cli__fail(json, &e, NULL);
-  const char *params[2] = {spine_cli__opt(&a, spec, "process"), since ? since_iso : NULL};
+  char since[32];
+  const char *params[2];
+  if (spine_cli__since_opt(&cmd, since, &params[1]) || spine_cli__connect(&cmd))
+    return cmd.exit_code;
+  params[0] = spine_cli__get(&cmd, "process");
   int tty = !json && !once && isatty(STDOUT_FILENO);
-  int color = tty && !spine_cli__opt(&a, spec, "no-color") && !getenv("NO_COLOR");
+  int color = tty && !spine_cli__get(&cmd, "no-color") && !getenv("NO_COLOR");
+  int rc = 0;
   spine_buf frame = SPINE_BUF_INIT, last = SPINE_BUF_INIT;
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   int shown = 0;
   for (;;) {
-    PGresult *r = spine_pgconn_query(c, frame_sql, 2, params, &e);
+    PGresult *r = spine_pgconn_query(cmd.c, frame_sql, 2, params, &cmd.e);
     if (!r) {
-      rc = spine_cli__fail(json, &e, NULL);
+      rc = spine_cli__fail(json, &cmd.e, NULL);
       break;
     }
     long active;
@@ -196,7 +190,7 @@ int spine_cli_watch(int argc, char **argv) {
     int64_t elapsed = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
     if (until_done && timeout >= 0 && elapsed >= timeout) {
       fprintf(stderr, "spine watch: cases still under way after %s\n",
-              spine_cli__opt(&a, spec, "timeout"));
+              spine_cli__get(&cmd, "timeout"));
       rc = SPINE_EXIT_REJECTED;
       break;
     }
@@ -205,6 +199,6 @@ int spine_cli_watch(int argc, char **argv) {
   }
   spine_buf_free(&frame);
   spine_buf_free(&last);
-  PQfinish(c);
+  PQfinish(cmd.c);
   return rc;
 }

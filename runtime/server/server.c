@@ -1,19 +1,49 @@
-/* `spine serve`'s assembly (server.h): makes the provider adapters, then the engine on their
- * port, the outbox relay, the HTTP server and the manifests' reloads, on one loop; a signal
- * stops them in that order and the loop ends. Owns the adapters: frees them once the engine
- * stopped. Parses nothing: the CLI gives it its options. */
+/* The assembly of an engine on its provider adapters (server.h), and `spine serve`'s on top of
+ * it: the engine, the outbox relay, the HTTP server and the manifests' reloads, on one loop; a
+ * signal stops them in that order and the loop ends. Owns the adapters: frees them once the
+ * engine stopped. Parses nothing: the CLI gives it its options. */
 #include "server.h"
 
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <uv.h>
 
 #include "log.h"
 #include "server_internal.h"
 
+int spine_server_engine_new(uv_loop_t *loop, const spine_engine_opts *o, const char *providers_dir,
+                            spine_server_engine *se, spine_err *e) {
+  memset(se, 0, sizeof *se);
+  spine_providers_opts po = {0};
+  po.dir = providers_dir;
+  po.quiet = o->quiet;
+  spine_engine_opts eo = *o;
+  int rc = spine_providers_new(loop, &po, &se->providers, e);
+  eo.providers = spine_providers_port(se->providers);
+  if (!rc) rc = spine_engine_new(loop, &eo, &se->engine, e);
+  if (rc) {
+    spine_providers_free(se->providers);
+    se->providers = NULL;
+    uv_run(loop, UV_RUN_DEFAULT);
+  }
+  return rc;
+}
+
+void spine_server_engine_stop(spine_server_engine *se) {
+  if (!se->providers) return;
+  spine_engine_stop(se->engine);
+  spine_providers_free(se->providers); /* after the engine's stop: it cancelled its calls */
+  se->providers = NULL;
+}
+
+void spine_server_engine_free(spine_server_engine *se) {
+  if (se->engine) spine_engine_free(se->engine);
+  se->engine = NULL;
+}
+
 typedef struct server {
-  spine_providers *providers;
-  spine_engine *engine;
+  spine_server_engine se;
   spine_server__http *http;
   spine_outbox *relay;
   uv_signal_t sigint, sigterm;
@@ -24,9 +54,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   server *s = h->data;
   spine_log_info("serve", "stopping: releasing workflows to other workers", NULL);
   spine_outbox_stop(s->relay); /* first: its POSTs in flight must not queue outcomes any more */
-  spine_engine_stop(s->engine);
-  spine_providers_free(s->providers); /* after the engine's stop: it cancelled its calls */
-  s->providers = NULL;
+  spine_server_engine_stop(&s->se);
   spine_server__manifests_stop();
   spine_server__http_stop(s->http);
   if (!uv_is_closing((uv_handle_t *)&s->sigint)) uv_close((uv_handle_t *)&s->sigint, NULL);
@@ -40,24 +68,17 @@ static int start(uv_loop_t *loop, const spine_server_opts *o, server *s, spine_e
   eo.claims = 1;
   spine_outbox_init(); /* its statements, before the engine's store prepares them */
   spine_server__webhooks_init(conninfo);
-  /* Adapters first: a bad one stops the start before anything is connected. */
-  spine_providers_opts po = {0};
-  po.dir = o->providers;
-  po.quiet = eo.quiet;
-  int rc = spine_providers_new(loop, &po, &s->providers, e);
-  eo.providers = spine_providers_port(s->providers);
-  if (rc || spine_engine_new(loop, &eo, &s->engine, e) ||
-      spine_server__outbox_start(loop, s->engine, conninfo, &s->relay, e) ||
-      spine_engine_serve(s->engine, e) ||
-      spine_server__http_start(loop, s->engine, s->providers,
+  if (spine_server_engine_new(loop, &eo, o->providers, &s->se, e) ||
+      spine_server__outbox_start(loop, s->se.engine, conninfo, &s->relay, e) ||
+      spine_engine_serve(s->se.engine, e) ||
+      spine_server__http_start(loop, s->se.engine, s->se.providers,
                                o->listen ? o->listen : "127.0.0.1:7780", &o->http, &s->http, e) ||
       spine_outbox_metrics(s->relay, spine_server__http_metrics(s->http))) {
     if (s->http) spine_server__http_stop(s->http);
     if (s->relay) spine_outbox_stop(s->relay);
-    if (s->engine) spine_engine_stop(s->engine);
-    spine_providers_free(s->providers);
+    spine_server_engine_stop(&s->se);
     uv_run(loop, UV_RUN_DEFAULT);
-    if (s->engine) spine_engine_free(s->engine);
+    spine_server_engine_free(&s->se);
     spine_server__outbox_free(s->relay);
     spine_server__webhooks_free();
     if (!e->code) spine_err_set(e, SPINE_ENOMEM, "serve", NULL, "cannot register the metrics");
@@ -76,19 +97,19 @@ int spine_server_run(const spine_server_opts *o, spine_err *e) {
     return rc;
   }
   char worker[24];
-  snprintf(worker, sizeof worker, "%lld", (long long)spine_engine_worker(s.engine));
+  snprintf(worker, sizeof worker, "%lld", (long long)spine_engine_worker(s.se.engine));
   spine_log_info("serve", "serving", "worker", worker, NULL);
   uv_signal_init(&loop, &s.sigint);
   uv_signal_init(&loop, &s.sigterm);
   s.sigint.data = s.sigterm.data = &s;
   uv_signal_start(&s.sigint, on_signal, SIGINT);
   uv_signal_start(&s.sigterm, on_signal, SIGTERM);
-  spine_server__manifests_start(&loop, o->engine.conninfo, spine_engine_worker(s.engine));
+  spine_server__manifests_start(&loop, o->engine.conninfo, spine_engine_worker(s.se.engine));
   uv_run(&loop, UV_RUN_DEFAULT);
   spine_server__manifests_free();
   spine_server__outbox_free(s.relay);
   spine_server__webhooks_free();
-  spine_engine_free(s.engine);
+  spine_server_engine_free(&s.se);
   uv_loop_close(&loop);
   return 0;
 }

@@ -6,9 +6,33 @@
 
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "engine.h"
 #include "err.h"
+#include "providers.h"
 #include "ratelimit.h"
+
+/* An engine on its provider adapters: the one assembly of `spine serve` (spine_server_run),
+ * `spine run` and spine-bench. The adapters come first, so that a bad one stops the start
+ * before anything is connected; the engine stops before they are freed, having cancelled its
+ * calls to them. The assembler owns both. */
+typedef struct spine_server_engine {
+  spine_providers *providers; /* NULL once stopped */
+  spine_engine *engine;       /* NULL once freed */
+} spine_server_engine;
+
+/* Makes the adapters of `providers_dir` (NULL: "providers"; quiet when o->quiet), then the
+ * engine of `o` on their port (o->providers is set here), on `loop`; the caller serves it.
+ * Returns 0, or an error in `e` (not NULL) with nothing left: what was made is closed and the
+ * loop has run. */
+int spine_server_engine_new(uv_loop_t *loop, const spine_engine_opts *o, const char *providers_dir,
+                            spine_server_engine *se, spine_err *e);
+/* Stops the engine, then frees its adapters; the loop ends once both have closed. Once
+ * stopped, nothing (so a callback and the caller may both stop it). */
+void spine_server_engine_stop(spine_server_engine *se);
+/* Frees the stopped engine, once the loop has run its closes. */
+void spine_server_engine_free(spine_server_engine *se);
 
 /* The HTTP server's settings from the environment (docs/http.md#limits):
  * SPINE_HTTP_REQUEST_TIMEOUT_MS, SPINE_HTTP_MAX_CONNECTIONS, SPINE_HTTP_MAX_REQUESTS, and the

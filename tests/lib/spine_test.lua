@@ -57,20 +57,25 @@ function T.newdb(name)
   return (out:gsub("%s+$", ""))
 end
 
--- Runs spine against database `url`; returns exit code, stdout, stderr.
-function T.spine(url, args, env)
+-- The product's spine ($SPINE_PRODUCT_BIN). T.bin is the specs' build of it, which also has
+-- the test-only intent BenchRecord (tests/spine_testing.c): what documents the product's
+-- catalog asks this one.
+T.product_bin = os.getenv("SPINE_PRODUCT_BIN") or T.bin
+
+-- Runs spine (T.bin, or `bin`) against database `url`; returns exit code, stdout, stderr.
+function T.spine(url, args, env, bin)
   local prefix = "SPINE_DATABASE_URL=" .. T.q(url) .. " "
   for k, v in pairs(env or {}) do prefix = prefix .. k .. "=" .. T.q(v) .. " " end
-  local cmd = "cd " .. T.q(T.src) .. " && " .. prefix .. T.q(T.bin)
+  local cmd = "cd " .. T.q(T.src) .. " && " .. prefix .. T.q(bin or T.bin)
   for _, a in ipairs(args) do cmd = cmd .. " " .. T.q(a) end
   return T.sh(cmd)
 end
 
 -- Runs spine with --json and decodes its one object; returns exit code, object, stderr.
-function T.spine_json(url, args, env)
+function T.spine_json(url, args, env, bin)
   local a = { table.unpack(args) }
   a[#a + 1] = "--json"
-  local code, out, err = T.spine(url, a, env)
+  local code, out, err = T.spine(url, a, env, bin)
   local ok, obj = pcall(cjson.decode, out)
   if not ok then obj = nil end
   return code, obj, err, out

@@ -41,6 +41,17 @@ describe("spine bench", function()
     assert.are.equal("0", T.sql(url, "SELECT count(*) FROM spine.workflows"))
   end)
 
+  it("brings its own intent and table to a database the product's spine migrated", function()
+    local url = T.newdb("spec_bench_own")
+    assert.are.equal(0, (T.spine(url, { "db", "migrate" }, nil, T.product_bin)))
+    assert.are.equal("t", T.sql(url, "SELECT to_regclass('spine.bench_effects') IS NULL"))
+    local code, out, err = T.spine(url, { "bench", "--quick", "--json", "--only", "intents" }, nil,
+                                   T.product_bin)
+    assert.are.equal(0, code, err)
+    assert.is_table(lines(out).intent_steps_per_s, out)
+    assert.are.equal("f", T.sql(url, "SELECT to_regclass('spine.bench_effects') IS NULL"))
+  end)
+
   it("refuses an unknown figure in --only with a usage error naming it", function()
     local url = T.newdb("spec_bench_only")
     local code, _, err = T.spine(url, { "bench", "--only", "intents,hot_keys" })

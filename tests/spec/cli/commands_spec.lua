@@ -21,6 +21,19 @@ describe("spine CLI", function()
     end
   end)
 
+  it("runs the tools from its own directory, and names the file when one is missing", function()
+    local _, dir = T.sh("mktemp -d")
+    dir = dir:gsub("%s+$", "")
+    local copy = dir .. "/spine"
+    assert.are.equal(0, (T.sh("cp " .. T.q(T.product_bin) .. " " .. T.q(copy))))
+    local code, _, err = T.sh(T.q(copy) .. " simulate --help")
+    T.sh("rm -rf " .. T.q(dir))
+    assert.are.equal(1, code)
+    assert.truthy(err:find(dir .. "/spine-simulate", 1, true), err)
+    code = T.sh(T.q(T.product_bin) .. " simulate --help")
+    assert.are.equal(0, code)
+  end)
+
   it("exits 2 on a usage error, naming the option or command", function()
     local code, _, err = T.spine(url, { "show", "--frobnicate" })
     assert.are.equal(2, code)

@@ -39,7 +39,8 @@ describe("the designer's guide", function()
     ws = ws:gsub("%s+$", "")
     assert.are.equal(0, (T.sh("cd " .. T.q(T.src) .. " && cp -r playbooks manifests providers " ..
                               "types " .. T.q(ws) .. " && mkdir " .. T.q(ws .. "/build") ..
-                              " && ln -s " .. T.q(T.bin) .. " " .. T.q(ws .. "/build/spine"))))
+                              " && ln -s " .. T.q(T.product_bin) .. " " ..
+                              T.q(ws .. "/build/spine"))))
     local log = ws .. "/serve.log"
     local p = io.popen("cd " .. T.q(ws) .. " && SPINE_DATABASE_URL=" .. T.q(url) ..
                        " SPINE_LISTEN=127.0.0.1:0 setsid build/spine serve >" .. log ..

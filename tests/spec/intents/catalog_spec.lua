@@ -10,7 +10,7 @@ local SPEC_INTENTS = { "RegisterCustomer", "RegisterMeterPoint", "CreateContract
 
 describe("spine intents", function()
   it("lists every intent of SPEC §5 with a description and its arguments", function()
-    local code, out = T.spine_json("unused", { "intents" })
+    local code, out = T.spine_json("unused", { "intents" }, nil, T.product_bin)
     assert.are.equal(0, code)
     local by_name = {}
     for _, i in ipairs(out.intents) do by_name[i.name] = i end
@@ -29,13 +29,22 @@ describe("spine intents", function()
   end)
 
   it("keeps docs/intents.md equal to `spine intents --markdown`", function()
-    local code, out = T.spine("unused", { "intents", "--markdown" })
+    local code, out = T.spine("unused", { "intents", "--markdown" }, nil, T.product_bin)
     assert.are.equal(0, code)
     local f = assert(io.open(T.src .. "/docs/intents.md", "rb"))
     local doc = f:read("a")
     f:close()
     assert.are.equal(out, doc,
                      "docs/intents.md is stale: run `build/spine intents --markdown > docs/intents.md`")
+  end)
+
+  it("leaves out BenchRecord, the bench's intent, and its table stays out of the database",
+     function()
+    local _, out = T.spine_json("unused", { "intents" }, nil, T.product_bin)
+    for _, i in ipairs(out.intents) do assert.are_not.equal("BenchRecord", i.name) end
+    local url = T.newdb("spec_catalog_product")
+    assert.are.equal(0, (T.spine(url, { "db", "migrate" }, nil, T.product_bin)))
+    assert.are.equal("t", T.sql(url, "SELECT to_regclass('spine.bench_effects') IS NULL"))
   end)
 
   it("explains itself with --help", function()

@@ -1,5 +1,8 @@
-/* BenchRecord: writes one business row (spine.bench_effects). Used by `spine bench` for
- * intent_steps_per_s and by the engine's exactly-once tests; it has no business meaning. */
+/* BenchRecord (bench_record.h): writes one row of spine.bench_effects (bench.sql). Used by
+ * spine-bench for intent_steps_per_s and by the engine's exactly-once tests; it has no business
+ * meaning, and is no part of the product's catalog. */
+#include "bench_record.h"
+
 #include "intents.h"
 
 static int insert_row;
@@ -21,7 +24,7 @@ static int apply(spine_intent_call *c, spine_err *e) {
   return 0;
 }
 
-const spine_intent spine_intent_bench_record = {
+static const spine_intent bench_record = {
     .name = "BenchRecord",
     .description = "Records one row in spine.bench_effects (benchmarks and engine tests).",
     .args = "n: integer?",
@@ -29,3 +32,7 @@ const spine_intent spine_intent_bench_record = {
     .prepare = prepare,
     .apply = apply,
 };
+
+void spine_bench_record_register(void) {
+  spine_intents_register(&bench_record);
+}

@@ -1,7 +1,9 @@
-/* `spine bench`: the figures of shared/bench/README.md ("Metrics"), measured on this machine's
- * database (embedded or $SPINE_DATABASE_URL), printed as the JSON lines of bench/run-peers with
- * "system":"spine", and the hot-key figures of docs/operations.md. It reports figures; it never
- * fails on timing, and a phase that may collapse is bounded (--phase-limit). */
+/* spine-bench, run as `spine bench`, a tool beside the spine executable, not part of it: the
+ * figures of shared/bench/README.md ("Metrics"), measured on this machine's database (embedded
+ * or $SPINE_DATABASE_URL), printed as the JSON lines of bench/run-peers with "system":"spine",
+ * and the hot-key figures of docs/operations.md. It reports figures; it never fails on timing,
+ * and a phase that may collapse is bounded (--phase-limit). Its recovery figure kill -9s the
+ * `spine serve` beside it. */
 #define _DEFAULT_SOURCE
 #include <fcntl.h>
 #include <malloc.h>
@@ -15,10 +17,14 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "bench_record.h"
+#include "catalog.h"
 #include "cli.h"
 #include "engine.h"
+#include "intents.h"
+#include "migrate.h"
 #include "pgconn.h"
-#include "providers.h"
+#include "server.h"
 #include "sha256.h"
 
 static const char *const spec[] = {"quick", "json", "only=", "phase-limit=", NULL};
@@ -61,8 +67,7 @@ static const char wait_src[] = "return { name = 'bench_wait', run = function(ctx
 
 typedef struct bench {
   uv_loop_t loop;
-  spine_engine *eng;
-  spine_providers *providers; /* the engine's adapters */
+  spine_server_engine se; /* the engine and its adapters */
   char dir[64];
   char conninfo[1024];
   /* conninfo with application_name = appname: the engine's connections, told apart in
@@ -124,7 +129,7 @@ static int run_batch(bench *b, const char *playbook, int n, spine_err *e) {
   int target = b->ended + n;
   char id[80];
   for (int i = 0; i < n; i++)
-    if (spine_engine_start(b->eng, playbook, NULL, id, e)) return -1;
+    if (spine_engine_start(b->se.engine, playbook, NULL, id, e)) return -1;
   while (b->ended < target)
     uv_run(&b->loop, UV_RUN_ONCE);
   return 0;
@@ -177,7 +182,7 @@ static int latency(bench *b, spine_err *e) {
     char id[80];
     int target = b->ended + 1;
     b->started_at = now_s();
-    if (spine_engine_start(b->eng, path, NULL, id, e)) return -1;
+    if (spine_engine_start(b->se.engine, path, NULL, id, e)) return -1;
     while (b->ended < target)
       uv_run(&b->loop, UV_RUN_ONCE);
     if (i < 0) continue;
@@ -198,7 +203,7 @@ static int latency(bench *b, spine_err *e) {
 }
 
 static long rss_bytes(bench *b) {
-  lua_gc(spine_engine_lua(b->eng), LUA_GCCOLLECT, 0);
+  lua_gc(spine_engine_lua(b->se.engine), LUA_GCCOLLECT, 0);
   malloc_trim(0);
   FILE *f = fopen("/proc/self/statm", "r");
   long size = 0, res = 0;
@@ -224,9 +229,9 @@ static void park(bench *b, const char *path, int n) {
   spine_err e;
   int target = b->begun + n;
   for (int i = 0; i < n; i++)
-    spine_engine_start(b->eng, path, NULL, id, &e);
+    spine_engine_start(b->se.engine, path, NULL, id, &e);
   /* parked = its wait is recorded: no workflow has an operation in flight any more */
-  while (b->begun < target || !spine_store_idle(spine_engine_store(b->eng)))
+  while (b->begun < target || !spine_store_idle(spine_engine_store(b->se.engine)))
     uv_run(&b->loop, UV_RUN_ONCE);
 }
 
@@ -234,7 +239,7 @@ static int memory(bench *b) {
   char path[128];
   snprintf(path, sizeof path, "%s/bench_wait.lua", b->dir);
   int n = b->quick ? 1000 : 5000;
-  lua_State *L = spine_engine_lua(b->eng);
+  lua_State *L = spine_engine_lua(b->se.engine);
   park(b, path, 50);
   long before = min_rss(b);
   long lua_before = (long)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + lua_gc(L, LUA_GCCOUNTB, 0);
@@ -273,10 +278,9 @@ static long long count_sql(PGconn *c, const char *sql) {
 
 static int recovery(bench *b, spine_err *e) {
   int n = b->quick ? 200 : 1000;
-  char exe[1024];
-  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (len < 0) return spine_err_set(e, SPINE_EIO, NULL, NULL, "cannot find own executable");
-  exe[len] = '\0';
+  char exe[4096];
+  if (spine_cli__beside("spine", exe, sizeof exe))
+    return spine_err_set(e, SPINE_EIO, NULL, NULL, "cannot find the spine executable");
   PGconn *c = PQconnectdb(b->conninfo);
   if (PQstatus(c) != CONNECTION_OK) {
     PQfinish(c);
@@ -331,38 +335,26 @@ static int recovery(bench *b, spine_err *e) {
 
 /* ---- the engine of the in-process figures ---- */
 
+/* Stops the engine and closes its connections: the workflows it holds are released. */
+static void engine_close(bench *b) {
+  spine_server_engine_stop(&b->se);
+  uv_run(&b->loop, UV_RUN_DEFAULT);
+  spine_server_engine_free(&b->se);
+}
+
 static int engine_open(bench *b, spine_err *e) {
   spine_engine_opts o = {0};
   o.conninfo = b->engine_conninfo;
   o.pool = 4;
   o.quiet = 1;
-  b->eng = NULL;
-  spine_providers_opts po = {0};
-  po.quiet = 1;
-  int rc = spine_providers_new(&b->loop, &po, &b->providers, e);
-  o.providers = spine_providers_port(b->providers);
-  if (rc || spine_engine_new(&b->loop, &o, &b->eng, e) || spine_engine_serve(b->eng, e)) {
-    if (b->eng) spine_engine_stop(b->eng);
-    spine_providers_free(b->providers);
-    b->providers = NULL;
-    uv_run(&b->loop, UV_RUN_DEFAULT);
-    if (b->eng) spine_engine_free(b->eng);
-    b->eng = NULL;
+  if (spine_server_engine_new(&b->loop, &o, NULL, &b->se, e)) return -1;
+  if (spine_engine_serve(b->se.engine, e)) {
+    engine_close(b);
     return -1;
   }
-  spine_engine_on_end(b->eng, on_end, b);
-  spine_engine_on_begin(b->eng, on_begin, b);
+  spine_engine_on_end(b->se.engine, on_end, b);
+  spine_engine_on_begin(b->se.engine, on_begin, b);
   return 0;
-}
-
-/* Stops the engine and closes its connections: the workflows it holds are released. */
-static void engine_close(bench *b) {
-  spine_engine_stop(b->eng);
-  spine_providers_free(b->providers);
-  b->providers = NULL;
-  uv_run(&b->loop, UV_RUN_DEFAULT);
-  spine_engine_free(b->eng);
-  b->eng = NULL;
 }
 
 /* ---- the hot-key figures: ApplyManualCredit on many customers, then on 5 ---- */
@@ -405,7 +397,7 @@ static int register_customers(bench *b, spine_err *e) {
   int n = hot_workflows(b), target = b->ended + n, failed = b->failed;
   for (int i = 0; i < n; i++) {
     customer_input(b, i, input, sizeof input);
-    if (spine_engine_start(b->eng, path, input, id, e)) return -1;
+    if (spine_engine_start(b->se.engine, path, input, id, e)) return -1;
   }
   while (b->ended < target)
     uv_run(&b->loop, UV_RUN_ONCE);
@@ -428,7 +420,7 @@ static int credit_phase(bench *b, const char *metric, int customers, spine_err *
   char path[128], input[96], id[80];
   snprintf(path, sizeof path, "%s/bench_credits.lua", b->dir);
   int n = hot_workflows(b), target = b->ended + n, failed = b->failed;
-  uint64_t steps = spine_engine_steps(b->eng);
+  uint64_t steps = spine_engine_steps(b->se.engine);
   b->timed_out = 0;
   uv_update_time(&b->loop); /* the loop's clock stood still while the engine connected */
   double t0 = now_s();
@@ -438,7 +430,7 @@ static int credit_phase(bench *b, const char *metric, int customers, spine_err *
   for (int k = 0; k < n; k++) {
     int i = order[k];
     customer_input(b, i % customers, input, sizeof input);
-    if (spine_engine_start(b->eng, path, input, id, e)) {
+    if (spine_engine_start(b->se.engine, path, input, id, e)) {
       uv_timer_stop(&b->deadline);
       return -1;
     }
@@ -446,7 +438,7 @@ static int credit_phase(bench *b, const char *metric, int customers, spine_err *
   while (b->ended < target && !b->timed_out)
     uv_run(&b->loop, UV_RUN_ONCE);
   double took = now_s() - t0;
-  steps = spine_engine_steps(b->eng) - steps;
+  steps = spine_engine_steps(b->se.engine) - steps;
   uv_timer_stop(&b->deadline);
   int ended = n - (target - b->ended), unfinished = b->failed - failed;
   char params[600];
@@ -503,7 +495,7 @@ static int hot_keys(bench *b, int real, int hot, spine_err *e) {
   int rc = engine_open(b, e);
   if (!rc && real) rc = credit_phase(b, "real_intent_steps_per_s", hot_workflows(b), e);
   if (!rc && hot) rc = credit_phase(b, "hot_intent_steps_per_s", 5, e);
-  if (b->eng) engine_close(b);
+  if (b->se.engine) engine_close(b);
   long long after = settled_deadlocks(b, c, &settled_after);
   PQfinish(c);
   if (rc) return rc;
@@ -572,7 +564,21 @@ static const char *unknown_name(const char *only, char *out, size_t size) {
   return NULL;
 }
 
-int spine_cli_bench(int argc, char **argv) {
+/* The domain's intents (RegisterCustomer, ApplyManualCredit: the hot-key figures) and the
+ * bench's own, BenchRecord (intent_steps_per_s). */
+static void catalog(void) {
+  spine_catalog_register();
+  spine_bench_record_register();
+}
+
+int main(int argc, char **argv) {
+  static char name[] = "bench"; /* messages say `spine bench`, however it was started */
+  argv[0] = name;
+  spine_cli__log_level();
+  /* the domain's schema, then spine.bench_effects: only a database the bench runs on gets it */
+  spine_migrate_add_set(spine_catalog_migrations);
+  spine_migrate_add_set(spine_bench_record_migrations);
+  spine_intents_set_catalog(catalog);
   spine_cli_args a;
   int rc = spine_cli__parse(argc, argv, spec, usage, 0, 0, &a);
   if (rc) return rc < 0 ? 0 : rc;
@@ -640,7 +646,7 @@ int spine_cli_bench(int argc, char **argv) {
   if (!rc && (real || hot)) rc = register_customers(&b, &e);
   if (!rc && wants(only, "latency")) rc = latency(&b, &e);
   if (!rc && wants(only, "memory")) rc = memory(&b);
-  if (b.eng) engine_close(&b);
+  if (b.se.engine) engine_close(&b);
   if (!rc && (real || hot)) rc = hot_keys(&b, real, hot, &e);
   uv_close((uv_handle_t *)&b.deadline, NULL);
   uv_run(&b.loop, UV_RUN_DEFAULT);

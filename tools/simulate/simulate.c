@@ -1,6 +1,7 @@
-/* `spine simulate`: a provider simulator for tests and demos. It plays an energy provider's
- * REST API (switches of supply, terminations of contracts, their cancellation) on 127.0.0.1
- * with configurable latency, errors, outages and refusals, honours Idempotency-Key (a key seen
+/* spine-simulate, run as `spine simulate`: a provider simulator for tests and demos, a tool
+ * beside the spine executable, not part of it. It plays an energy provider's REST API
+ * (switches of supply, terminations of contracts, their cancellation) on 127.0.0.1 with
+ * configurable latency, errors, outages and refusals, honours Idempotency-Key (a key seen
  * before returns the first answer, never a second effect), records effects for
  * GET /_sim/effects, and later calls back a webhook URL with a signed body. It also receives
  * Spine's outbox webhooks (POST /v1/events), recording each attempt in order, with the same
@@ -944,7 +945,10 @@ static int parse(int argc, char **argv, sim *s, long *port) {
   return 0;
 }
 
-int spine_cli_simulate(int argc, char **argv) {
+int main(int argc, char **argv) {
+  static char name[] = "simulate"; /* messages say `spine simulate`, however it was started */
+  argv[0] = name;
+  spine_cli__log_level();
   sim *s = calloc(1, sizeof *s);
   if (!s) return SPINE_EXIT_REJECTED;
   long port = 7790;
