@@ -17,7 +17,8 @@ static const char *const statuses[] = {"pending", "running", "waiting", "paused"
 #define NSTATUS (sizeof statuses / sizeof statuses[0])
 
 /* One row: the statuses' counts in that order, open incidents, dead letters, workers alive. A
- * query slower than the census's period is cut off (statement_timeout, set at connect). */
+ * query slower than the census's period, or than TIMEOUT_MS if that is longer, is cut off
+ * (statement_timeout, set at connect). */
 static const char census_sql[] =
     "SELECT (SELECT count(*) FROM spine.workflows WHERE status = 'pending'),"
     " (SELECT count(*) FROM spine.workflows WHERE status = 'running'),"
@@ -27,7 +28,8 @@ static const char census_sql[] =
     " (SELECT count(*) FROM spine.incidents WHERE resolved_at IS NULL),"
     " (SELECT count(*) FROM spine.outbox_deliveries WHERE status = 'dead'),"
     " (SELECT count(*) FROM spine.workers WHERE lease_until >= now())";
-#define NCOUNTS (NSTATUS + 3)
+#define NCOUNTS    (NSTATUS + 3)
+#define TIMEOUT_MS 10000
 
 typedef struct census {
   uv_timer_t timer;
@@ -35,7 +37,8 @@ typedef struct census {
   uint64_t period_ms;
   char conninfo[1024];
   int busy, started;
-  PGconn *c; /* only the worker thread touches it, then census_free after the loop */
+  int stopping; /* the registry may be gone: a census that ends now sets nothing */
+  PGconn *c;    /* only the worker thread touches it, then census_free after the loop */
   /* Written by the thread, read by the loop after it. */
   int ok;
   double counts[NCOUNTS];
@@ -63,7 +66,8 @@ static void census_work(uv_work_t *w) {
       return;
     }
     char set[64];
-    snprintf(set, sizeof set, "SET statement_timeout = %llu", (unsigned long long)c->period_ms);
+    snprintf(set, sizeof set, "SET statement_timeout = %llu",
+             (unsigned long long)(c->period_ms > TIMEOUT_MS ? c->period_ms : TIMEOUT_MS));
     PQclear(PQexec(c->c, set));
   }
   PGresult *r = PQexec(c->c, census_sql);
@@ -80,6 +84,7 @@ static void census_work(uv_work_t *w) {
 static void census_done(uv_work_t *w, int status) {
   census *c = w->data;
   c->busy = 0;
+  if (c->stopping) return;
   if (status == 0 && c->ok) {
     for (size_t i = 0; i < NCOUNTS; i++)
       spine_metrics_set(c->gauges[i], c->counts[i]);
@@ -134,6 +139,7 @@ int spine_server__census_start(uv_loop_t *loop, const char *conninfo, spine_metr
 }
 
 void spine_server__census_stop(void) {
+  C.stopping = 1;
   if (!C.started || uv_is_closing((uv_handle_t *)&C.timer)) return;
   uv_timer_stop(&C.timer);
   uv_close((uv_handle_t *)&C.timer, NULL);
