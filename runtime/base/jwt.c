@@ -1,6 +1,7 @@
 /* JWKS keys and JWT verification over libcrypto (EVP_PKEY_fromdata, EVP_DigestVerify) and the
  * strict JSON reader (jsondoc.c). Owns the EVP_PKEYs of a key set. Reads nothing of a payload
- * before its signature is verified, never logs, and never puts token bytes in a message. */
+ * before its signature is verified, logs only when asked to, and never puts token bytes in a
+ * message. */
 #include "jwt.h"
 
 #include <inttypes.h>
@@ -19,6 +20,7 @@
 #include "buf.h"
 #include "duration.h"
 #include "jsondoc.h"
+#include "log.h"
 
 typedef enum { ALG_RS256 = 1, ALG_ES256 } alg_id;
 
@@ -641,6 +643,12 @@ int spine_jwt_verify(const spine_jwt_keys *keys, const char *token, size_t len,
   }
   c->refusal = SPINE_JWT_ACCEPTED;
   return 0;
+}
+
+void spine_jwt_log_refusal(const spine_jwt_claims *claims, const spine_err *e, const char *peer) {
+  spine_log_warn("auth", "bearer token refused", "code", spine_jwt_refusal_code(claims->refusal),
+                 "field", e && e->field[0] ? e->field : NULL, "reason", e ? e->msg : NULL, "peer",
+                 peer, NULL);
 }
 
 /* ---- configuration ---- */

@@ -2,7 +2,7 @@
  * (RFC 7517; RSA and EC P-256 only) and the check of a token against them, its issuer, audience
  * and times. Signatures RS256 and ES256 only: "none", HS* and every other alg are refused, so a
  * public key can never serve as an HMAC secret. Verifying allocates only while it runs, logs
- * nothing and never puts a token or a signature in a message. */
+ * nothing (but spine_jwt_log_refusal) and never puts a token or a signature in a message. */
 #ifndef SPINE_JWT_H
 #define SPINE_JWT_H
 
@@ -92,6 +92,10 @@ typedef struct spine_jwt_claims {
 int spine_jwt_verify(const spine_jwt_keys *keys, const char *token, size_t len,
                      const spine_jwt_opts *opts, int64_t now_s, spine_jwt_claims *claims,
                      spine_err *e);
+
+/* Logs a refusal as one warn line (component "auth", msg "bearer token refused") with its
+ * code, field, reason and `peer` (the client's address; may be NULL): never the token. */
+void spine_jwt_log_refusal(const spine_jwt_claims *claims, const spine_err *e, const char *peer);
 
 /* Single sign-on as the environment configures it (docs/security.md): SPINE_JWKS_FILE,
  * SPINE_JWT_ISSUER, SPINE_JWT_AUDIENCE, SPINE_JWT_SCOPE_CLAIM (default "scope") and

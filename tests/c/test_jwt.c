@@ -4,6 +4,7 @@
 #include "hmac.h"
 #include "jwt.h"
 
+#include <fcntl.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -406,6 +407,31 @@ TEST_IMPL(jwt_checks_claims) {
   ASSERT_STR_EQ(
       check(token(rs, PAYLOAD("{" BASE ",\"exp\":%d,\"scope\":\"%s\"}", NOW + 60, longs), rsa)),
       "accepted");
+
+  /* A refusal's log line: its code, field and reason, never the token. */
+  t = token(rs, PAYLOAD("{" BASE ",\"exp\":%d}", NOW - 3600), rsa);
+  ASSERT_STR_EQ(check(t), "expired");
+  char logpath[80];
+  snprintf(logpath, sizeof logpath, "%s/log", dir);
+  fflush(stderr);
+  int saved = dup(2), fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
+  spine_jwt_log_refusal(&got, &err, "192.0.2.7");
+  fflush(stderr);
+  ASSERT(dup2(saved, 2) == 2);
+  close(fd);
+  close(saved);
+  char line[1024] = "";
+  FILE *f = fopen(logpath, "r");
+  ASSERT(f && fgets(line, sizeof line, f));
+  fclose(f);
+  unlink(logpath);
+  ASSERT_STR_CONTAINS(line, "\"level\":\"warn\"");
+  ASSERT_STR_CONTAINS(line, "\"component\":\"auth\"");
+  ASSERT_STR_CONTAINS(line, "\"code\":\"expired\"");
+  ASSERT_STR_CONTAINS(line, "\"field\":\"payload.exp\"");
+  ASSERT_STR_CONTAINS(line, "\"peer\":\"192.0.2.7\"");
+  ASSERT(strstr(line, strrchr(t, '.') + 1) == NULL);
 
   /* Opts without an issuer are the caller's mistake. */
   spine_jwt_opts none = SPINE_JWT_OPTS_INIT;
