@@ -347,7 +347,8 @@ static int refuse(spine_jwt_claims *c, spine_err *e, spine_jwt_refusal r, const 
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  ERR_clear_error(); /* libcrypto's reasons stay out of other callers' queues */
+  ERR_clear_error();       /* libcrypto's reasons stay out of other callers' queues */
+  memset(c, 0, sizeof *c); /* nothing of a refused token stays */
   c->refusal = r;
   return spine_err_set(e, SPINE_EREJECTED, NULL, field, "%s", msg);
 }
@@ -470,7 +471,7 @@ static void fmt_time(double s, char out[32]) {
 
 static int check_times(const spine_jsondoc *p, const spine_jwt_opts *o, int64_t now,
                        spine_jwt_claims *c, spine_err *e) {
-  double exp, nbf, iat, skew = (double)o->skew_s, t = (double)now;
+  double exp = 0, nbf = 0, iat = 0, skew = (double)o->skew_s, t = (double)now;
   int has, rc;
   char a[32], b[32];
   fmt_time(t, b);
@@ -611,7 +612,7 @@ int spine_jwt_verify(const spine_jwt_keys *keys, const char *token, size_t len,
   alg_id alg = ALG_RS256;
   int has_kid = 0, rc;
   if ((rc = read_header(h, (size_t)hl, &alg, c->kid, &has_kid, c, e))) return rc;
-  const key *k;
+  const key *k = NULL;
   if ((rc = select_key(keys, alg, has_kid ? c->kid : NULL, &k, c, e))) return rc;
   if (alg == ALG_ES256 && sl != 64)
     return refuse(c, e, SPINE_JWT_BAD_SIGNATURE, "signature",
@@ -635,14 +636,7 @@ int spine_jwt_verify(const spine_jwt_keys *keys, const char *token, size_t len,
   if (!rc) rc = check_parties(p, opts, c, e);
   if (!rc) rc = read_scopes(p, opts->scope_claim ? opts->scope_claim : "scope", c, e);
   spine_jsondoc_free(p);
-  if (rc) {
-    spine_jwt_refusal r = c->refusal;
-    memset(c, 0, sizeof *c); /* nothing of a refused token stays */
-    c->refusal = r;
-    return rc;
-  }
-  c->refusal = SPINE_JWT_ACCEPTED;
-  return 0;
+  return rc;
 }
 
 void spine_jwt_log_refusal(const spine_jwt_claims *claims, const spine_err *e, const char *peer) {

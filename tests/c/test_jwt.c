@@ -167,6 +167,8 @@ static const char *check_opts(const char *t, size_t len, const spine_jwt_opts *o
     ASSERT(err.msg[0] != '\0');
     ASSERT_NE(got.refusal, SPINE_JWT_ACCEPTED);
     ASSERT_STR_EQ(got.subject, "");
+    ASSERT_STR_EQ(got.kid, "");
+    ASSERT_EQ(got.nscopes, 0);
   }
   return spine_jwt_refusal_code(got.refusal);
 }

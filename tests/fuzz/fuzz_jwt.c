@@ -63,7 +63,8 @@ static void check_verify(const char *token, size_t len) {
   int rc = spine_jwt_verify(keys, token, len, &o, NOW, &c, &e);
   if (rc) {
     FUZZ_CHECK(rc == SPINE_EREJECTED && e.code == rc && e.msg[0]);
-    FUZZ_CHECK(c.refusal != SPINE_JWT_ACCEPTED && c.subject[0] == '\0' && c.nscopes == 0);
+    FUZZ_CHECK(c.refusal != SPINE_JWT_ACCEPTED && c.subject[0] == '\0' && c.nscopes == 0 &&
+               c.kid[0] == '\0');
     FUZZ_CHECK(strcmp(spine_jwt_refusal_code(c.refusal), "unknown") != 0);
     return;
   }
