@@ -79,7 +79,9 @@ static void heartbeat_done(spine_op *op) {
     spine_store_lose(eng->store, "lease lost");
     return;
   }
-  PGresult *reaped = spine_op_result(op, 3);
+  PGresult *reaped = spine_op_result(op, 3), *dropped = spine_op_result(op, 4);
+  if (dropped) eng->counts.workers_lost += (uint64_t)PQntuples(dropped);
+  if (reaped) eng->counts.taken_over += (uint64_t)PQntuples(reaped);
   if (reaped && PQntuples(reaped) > 0) {
     char n[16];
     snprintf(n, sizeof n, "%d", PQntuples(reaped));
@@ -119,7 +121,7 @@ static void on_heartbeat(uv_timer_t *t) {
   spine_op_stmt(op, SPINE_SQL_STAT_REFRESH, 0);
   spine_op_stmt(op, SPINE_SQL_WORKERS_REAP, 1);
   spine_op_param_int(op, eng->worker);
-  spine_op_stmt(op, SPINE_SQL_WORKERS_DROP, 0);
+  spine_op_stmt(op, SPINE_SQL_WORKERS_DROP, 1);
   spine_op_param_int(op, eng->worker);
   char mark[64];
   eng->hb_next = eng->hb_sent + 1;
@@ -495,6 +497,10 @@ int spine_engine_live(const spine_engine *eng) {
 
 uint64_t spine_engine_steps(const spine_engine *eng) {
   return eng->steps;
+}
+
+const spine_engine_counts *spine_engine_counts_get(const spine_engine *eng) {
+  return &eng->counts;
 }
 
 int64_t spine_engine_worker(const spine_engine *eng) {

@@ -99,6 +99,17 @@ int64_t spine_engine_now(spine_engine *eng, int *manual);
 /* Number of workflows in memory; of steps committed. */
 int spine_engine_live(const spine_engine *eng);
 uint64_t spine_engine_steps(const spine_engine *eng);
+/* What this worker counted since it started, for /metrics: workflows whose end it committed,
+ * by status (completed, failed, compensated, cancelled, stuck; the others stay 0) and paused
+ * (an incident opened); dead or hung workers it found and forgot, and their workflows it freed
+ * for claiming (workers_lost counts a worker that stopped cleanly never). */
+typedef struct spine_engine_counts {
+  uint64_t ended[SPINE_WF_PAUSED + 1];
+  uint64_t workers_lost;
+  uint64_t taken_over;
+} spine_engine_counts;
+/* Borrowed: valid until spine_engine_free; the engine updates it on the loop. */
+const spine_engine_counts *spine_engine_counts_get(const spine_engine *eng);
 int64_t spine_engine_worker(const spine_engine *eng);
 lua_State *spine_engine_lua(spine_engine *eng);
 spine_store *spine_engine_store(spine_engine *eng);

@@ -54,6 +54,7 @@ struct spine_engine {
 
   int live;
   uint64_t steps;
+  spine_engine_counts counts;
   spine_op claim_op;
   int claim_busy, claim_again;
   spine_op hb_op;

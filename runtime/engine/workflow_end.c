@@ -15,6 +15,8 @@ static void ended(spine_op *op) {
   if (op->status)
     spine_log_error("scheduler", "cannot record the end of a workflow", "workflow", wf->id, "error",
                     spine_op_error(op)->msg, NULL);
+  else
+    eng->counts.ended[wf->status]++;
   if (eng->end_cb) eng->end_cb(eng->end_data, wf, wf->end_result, wf->end_error);
   spine_wf_free(wf);
 }
@@ -80,6 +82,7 @@ void spine_wf_parked(spine_wf *wf, spine_wf_status status) {
   spine_engine *eng = wf->eng;
   spine_wf_timer_cancel(wf);
   wf->status = status;
+  eng->counts.ended[status]++;
   if (eng->end_cb) eng->end_cb(eng->end_data, wf, NULL, NULL);
   spine_wf_free(wf);
 }

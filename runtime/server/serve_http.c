@@ -66,6 +66,40 @@ static double lag_max(void *data) {
   return spine_loop_lag_max(&((spine_server__http *)data)->lag, uv_hrtime());
 }
 
+static double count(void *data) {
+  return (double)*(const uint64_t *)data;
+}
+
+/* What the engine counts: ends by status, incidents opened, dead workers forgotten. */
+static int register_counts(spine_server__http *h) {
+  static const spine_wf_status ends[] = {SPINE_WF_COMPLETED, SPINE_WF_FAILED, SPINE_WF_COMPENSATED,
+                                         SPINE_WF_CANCELLED, SPINE_WF_STUCK};
+  const spine_engine_counts *c = spine_engine_counts_get(h->eng);
+  char name[96];
+  int rc = 0;
+  for (size_t i = 0; i < sizeof ends / sizeof ends[0] && !rc; i++) {
+    snprintf(name, sizeof name, "spine_workflows_ended_total{status=\"%s\"}",
+             spine_wf_status_name(ends[i]));
+    rc = spine_metrics_add_fn(h->metrics, SPINE_METRIC_COUNTER, name,
+                              "Workflows whose end this worker committed, by status", count,
+                              (void *)&c->ended[ends[i]]);
+  }
+  if (!rc)
+    rc =
+        spine_metrics_add_fn(h->metrics, SPINE_METRIC_COUNTER, "spine_incidents_opened_total",
+                             "Workflows this worker paused on a provider, each opening an incident",
+                             count, (void *)&c->ended[SPINE_WF_PAUSED]);
+  if (!rc)
+    rc = spine_metrics_add_fn(h->metrics, SPINE_METRIC_COUNTER, "spine_workers_lost_total",
+                              "Dead or hung workers this worker found and forgot", count,
+                              (void *)&c->workers_lost);
+  if (!rc)
+    rc = spine_metrics_add_fn(h->metrics, SPINE_METRIC_COUNTER, "spine_workflows_taken_over_total",
+                              "Workflows of dead or hung workers this worker freed for claiming",
+                              count, (void *)&c->taken_over);
+  return rc;
+}
+
 static void healthz(void *data, spine_http_server_exchange *x) {
   spine_server__http *h = data;
   double max = lag_max(h);
@@ -111,7 +145,7 @@ static int register_metrics(spine_server__http *h) {
     int rc = spine_metrics_add_fn(h->metrics, m[i].type, m[i].name, m[i].help, m[i].read, h);
     if (rc) return rc;
   }
-  return 0;
+  return register_counts(h);
 }
 
 /* $name as a whole number in [min, max] into *out, left as it is when unset or empty. */

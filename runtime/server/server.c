@@ -56,6 +56,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   spine_outbox_stop(s->relay); /* first: its POSTs in flight must not queue outcomes any more */
   spine_server_engine_stop(&s->se);
   spine_server__manifests_stop();
+  spine_server__census_stop();
   spine_server__http_stop(s->http);
   if (!uv_is_closing((uv_handle_t *)&s->sigint)) uv_close((uv_handle_t *)&s->sigint, NULL);
   if (!uv_is_closing((uv_handle_t *)&s->sigterm)) uv_close((uv_handle_t *)&s->sigterm, NULL);
@@ -74,7 +75,9 @@ static int start(uv_loop_t *loop, const spine_server_opts *o, server *s, spine_e
       spine_engine_serve(s->se.engine, e) ||
       spine_server__http_start(loop, s->se.engine, s->se.providers,
                                o->listen ? o->listen : "127.0.0.1:7780", &o->http, &s->http, e) ||
-      spine_outbox_metrics(s->relay, spine_server__http_metrics(s->http))) {
+      spine_outbox_metrics(s->relay, spine_server__http_metrics(s->http)) ||
+      spine_server__census_start(loop, conninfo, spine_server__http_metrics(s->http))) {
+    spine_server__census_stop();
     if (s->http) spine_server__http_stop(s->http);
     if (s->relay) spine_outbox_stop(s->relay);
     spine_server_engine_stop(&s->se);
@@ -82,6 +85,7 @@ static int start(uv_loop_t *loop, const spine_server_opts *o, server *s, spine_e
     spine_server_engine_free(&s->se);
     spine_server__outbox_free(s->relay);
     spine_server__webhooks_free();
+    spine_server__census_free();
     spine_server__api_free();
     if (!e->code) spine_err_set(e, SPINE_ENOMEM, "serve", NULL, "cannot register the metrics");
     return e->code; /* e is never NULL here (server.h) */
@@ -109,6 +113,7 @@ int spine_server_run(const spine_server_opts *o, spine_err *e) {
   spine_server__manifests_start(&loop, o->engine.conninfo, spine_engine_worker(s.se.engine));
   uv_run(&loop, UV_RUN_DEFAULT);
   spine_server__manifests_free();
+  spine_server__census_free();
   spine_server__outbox_free(s.relay);
   spine_server__webhooks_free();
   spine_server__api_free();

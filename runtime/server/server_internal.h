@@ -53,6 +53,14 @@ int spine_server__manifests_start(uv_loop_t *loop, const char *conninfo, int64_t
 void spine_server__manifests_stop(void);
 void spine_server__manifests_free(void);
 
+/* The census of `spine serve` (serve_census.c): gauges in `m` of what the database holds (workflows
+ * not ended by status, open incidents, dead letters, workers alive), counted at once and then
+ * every SPINE_CENSUS_MS in a worker thread on a connection to `conninfo`. Stop closes its
+ * timer (a census under way finishes); free, after the loop ended, closes the connection. */
+int spine_server__census_start(uv_loop_t *loop, const char *conninfo, spine_metrics *m);
+void spine_server__census_stop(void);
+void spine_server__census_free(void);
+
 /* The clock routes of `spine serve` (serve_clock.c) on its HTTP server: GET /v1/clock and
  * POST /v1/clock/advance (manual clock only, from loopback only). */
 int spine_server__clock_mount(spine_http_server *srv, spine_engine *eng);

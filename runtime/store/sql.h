@@ -128,7 +128,8 @@
      " FROM f WHERE w.id = f.id RETURNING w.id")                                                   \
   XX(WORKERS_DROP, "DELETE FROM spine.workers k WHERE k.id <> $1 AND spine.worker_dead(k)"        \
                    " AND NOT spine.worker_sessions(k)"                                              \
-                   " AND NOT EXISTS (SELECT 1 FROM spine.workflows w WHERE w.owner = k.id)")        \
+                   " AND NOT EXISTS (SELECT 1 FROM spine.workflows w WHERE w.owner = k.id)"         \
+                   " RETURNING k.id")                                                              \
   XX(WF_RELEASE, "UPDATE spine.workflows f SET owner = NULL, lost_runs = f.lost_runs + $4,"       \
                  " wake_at = CASE WHEN $4 = 0 AND"                                                 \
                  " f.status = 'waiting' AND NOT EXISTS (SELECT 1 FROM spine.signals g"             \
