@@ -475,9 +475,10 @@ static int authenticate(request *r, PGconn *c) {
   if (r->bearer_len == 0)
     return spine_err_set(&r->e, SPINE_ENOTFOUND, NULL, NULL,
                          "a bearer token is required (Authorization: Bearer spn_...)");
-  /* TODO(#14): the JWT verifier (single sign-on) plugs in here through
-   * spine_server__api_set_bearer; until it does, a bearer that is not an API token is refused. */
-  if (pool.bearer) return pool.bearer(pool.bearer_data, r->bearer, r->bearer_len, &r->who, &r->e);
+  /* Single sign-on (serve_sso.c), when configured: a JWT of the identity provider. */
+  if (pool.bearer)
+    return pool.bearer(pool.bearer_data, r->bearer, r->bearer_len, r->source[0] ? r->source : NULL,
+                       &r->who, &r->e);
   return spine_err_set(&r->e, SPINE_ENOTFOUND, NULL, NULL, "unknown token");
 }
 

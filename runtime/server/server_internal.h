@@ -75,9 +75,14 @@ void spine_server__api_free(void);
  * worker thread (so `fn` must be thread-safe and may block), which fills the principal (its
  * token_id "", the subject, the scopes) and returns 0, or SPINE_ENOTFOUND (401) with why in
  * `e`. Without a hook such a bearer is refused 401. Set before the server starts. */
-typedef int (*spine_server_bearer_fn)(void *data, const char *bearer, size_t len,
+typedef int (*spine_server_bearer_fn)(void *data, const char *bearer, size_t len, const char *peer,
                                       spine_api_principal *p, spine_err *e);
 void spine_server__api_set_bearer(spine_server_bearer_fn fn, void *data);
+/* Single sign-on (serve_sso.c): with SPINE_JWKS_FILE set, reads the JWKS file (blocking: at
+ * start) and hands the API its JWT check; without it, nothing. 0, or the configuration's or
+ * the file's error. */
+int spine_server__sso_start(spine_err *e);
+void spine_server__sso_free(void);
 /* The API's routes, in order: the pattern of route i (its method in *method), or NULL past the
  * last. For the check that the OpenAPI document lists every one. */
 const char *spine_server__api_route(size_t i, const char **method);
