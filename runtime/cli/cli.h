@@ -41,6 +41,7 @@ int spine_cli_intents(int argc, char **argv);
 int spine_cli_watch(int argc, char **argv);
 int spine_cli_new(int argc, char **argv);
 int spine_cli_outbox(int argc, char **argv);
+int spine_cli_tokens(int argc, char **argv);
 
 /* ---- shared by the command files and the tools ---- */
 
@@ -121,10 +122,8 @@ typedef struct spine_cli__template {
 } spine_cli__template;
 extern const spine_cli__template spine_cli__templates[];
 
-/* Prints a workflow (the JSON of spine_cli__workflow_sql) for people: status, steps. */
+/* Prints a workflow (the JSON of spine_api_workflow_sql) for people: status, steps. */
 void spine_cli__print_workflow(const char *json);
-/* SQL that returns one workflow as a JSON object (with steps), by id $1. */
-extern const char spine_cli__workflow_sql[];
 /* A whole command that prints one row by ID (show, explain): opens as spine_cli__open with one
  * positional argument, runs `sql` with ID as $1 (one row, JSON in column 0) and prints the JSON
  * with --json, else `text(row)`; not_found (exit 1) when there is no row. */

@@ -192,28 +192,6 @@ const spine_cli_command *spine_cli__lookup(char **argv, const spine_cli_command 
   return NULL;
 }
 
-/* The query reads as SQL, one clause a line. */
-/* clang-format off */
-#define EPOCH_ISO(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
-const char spine_cli__workflow_sql[] =
-    "SELECT jsonb_build_object('id', w.id, 'status', w.status, 'process', w.process,"
-    " 'playbook', w.playbook, 'version', w.version, 'variant', w.variant,"
-    " 'experiment', w.experiment, 'subject', w.subject, 'bucket', w.bucket, 'state', w.state, 'attributes', w.attributes,"
-    " 'input', w.input, 'result', w.result, 'error', w.error, 'parent_id', w.parent_id,"
-    " 'trace_id', w.trace_id, 'attempt', w.attempt,"
-    " 'created_at', " EPOCH_ISO("w.created_at") ", 'updated_at', " EPOCH_ISO("w.updated_at") ","
-    " 'waiting_for', CASE WHEN w.status = 'waiting' THEN w.waiting_for"
-    " WHEN w.status = 'running' AND w.owner IS NOT NULL THEN jsonb_build_object('kind', 'lease',"
-    " 'name', 'worker ' || w.owner) END,"
-    " 'steps', (SELECT coalesce(jsonb_agg(jsonb_build_object('seq', s.seq, 'kind', s.kind,"
-    " 'name', s.name, 'status', s.status, 'attempt', s.attempt, 'result', s.result,"
-    " 'error', s.error, 'started_at', " EPOCH_ISO("s.started_at") ","
-    " 'ended_at', " EPOCH_ISO("s.ended_at") ", 'wake_at', " EPOCH_ISO("s.wake_at") ")"
-    " ORDER BY s.seq), '[]'::jsonb) FROM spine.steps s WHERE s.workflow_id = w.id))::text"
-    " FROM spine.workflows w WHERE w.id = $1";
-/* clang-format on */
-
 static const char *field(lua_State *L, int t, const char *k) {
   lua_getfield(L, t, k);
   const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;

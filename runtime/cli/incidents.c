@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api_ops.h"
 #include "buf.h"
 #include "cli.h"
+#include "jsondoc.h"
 #include "log.h"
 #include "pgconn.h"
 
@@ -19,19 +21,11 @@ static const char list_usage[] =
     "  (fresh attempts), `spine skip ID --result JSON` (use this result), or `spine cancel\n"
     "  ID` (compensate and end).\n";
 
-static const char list_sql[] =
-    "SELECT coalesce(jsonb_agg(jsonb_build_object('id', n.id, 'workflow_id', n.workflow_id,"
-    " 'process', w.process, 'seq', n.seq, 'step', n.step, 'kind', n.kind, 'attempts',"
-    " n.attempts, 'error', n.error, 'created_at', n.created_at, 'resolved_at', n.resolved_at,"
-    " 'resolution', n.resolution) ORDER BY n.created_at, n.id), '[]')"
-    " FROM spine.incidents n LEFT JOIN spine.workflows w ON w.id = n.workflow_id"
-    " WHERE $1::bool OR n.resolved_at IS NULL";
-
 int spine_cli_incidents(int argc, char **argv) {
   spine_cli_cmd cmd;
   if (spine_cli__open(&cmd, argc, argv, list_spec, list_usage, 0, 0)) return cmd.exit_code;
   const char *p[1] = {spine_cli__get(&cmd, "all") ? "true" : "false"};
-  PGresult *r = spine_pgconn_query(cmd.c, list_sql, 1, p, &cmd.e);
+  PGresult *r = spine_pgconn_query(cmd.c, spine_api_incidents_sql, 1, p, &cmd.e);
   int status = SPINE_EXIT_OK;
   if (!r) {
     status = spine_cli__fail(cmd.json, &cmd.e, NULL);
@@ -65,38 +59,25 @@ static const char skip_usage[] =
     "  is recorded as completed with JSON (default null) as the provider's answer, and the\n"
     "  workflow goes on from there on a worker.\n";
 
-static const char skip_sql[] = "SELECT r->'skipped'->>'seq', r->'skipped'->>'step'"
-                               " FROM spine.skip_step($1, $2, 'spine skip') r";
-
 int spine_cli_skip(int argc, char **argv) {
   spine_cli_cmd cmd;
   if (spine_cli__open(&cmd, argc, argv, skip_spec, skip_usage, 1, 1)) return cmd.exit_code;
   const char *id = cmd.a.pos[0], *result = spine_cli__get(&cmd, "result");
-  if (!result) result = "null";
-  spine_err *e = &cmd.e;
-  const char *p[2] = {id, result};
-  PGresult *r = spine_pgconn_query(cmd.c, skip_sql, 2, p, e);
-  int status = SPINE_EXIT_OK;
-  if (!r) {
-    if (e->code == SPINE_EDB && strstr(e->msg, "json")) { /* the --result, not the workflow */
-      e->code = SPINE_EINVAL;
-      snprintf(e->field, sizeof e->field, "result");
-    }
-    status = spine_cli__fail(cmd.json, e, NULL);
+  spine_buf out = SPINE_BUF_INIT;
+  spine_jsondoc *doc = NULL;
+  int status = SPINE_EXIT_OK, line;
+  if (spine_api_skip(cmd.c, id, result, "spine skip", &out, &cmd.e)) {
+    status = spine_cli__fail(cmd.json, &cmd.e, NULL);
   } else if (cmd.json) {
-    spine_buf b = SPINE_BUF_INIT;
-    spine_buf_puts(&b, "{\"id\":");
-    spine_log_json_string(&b, id, strlen(id));
-    spine_buf_printf(
-        &b, ",\"status\":\"running\",\"skipped\":{\"seq\":%s,\"step\":", PQgetvalue(r, 0, 0));
-    spine_log_json_string(&b, PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1));
-    spine_buf_puts(&b, "}}\n");
-    fputs(spine_buf_str(&b), stdout);
-    spine_buf_free(&b);
-  } else {
-    printf("%s: running (step %s %s skipped)\n", id, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
+    printf("%s\n", spine_buf_str(&out));
+  } else if (!spine_jsondoc_parse(spine_buf_str(&out), out.len, &doc, &line, NULL)) {
+    const spine_jsondoc *sk = spine_jsondoc_get(doc, "skipped");
+    const spine_jsondoc *seq = spine_jsondoc_get(sk, "seq"), *step = spine_jsondoc_get(sk, "step");
+    printf("%s: running (step %.0f %s skipped)\n", id, seq ? seq->num : 0.0,
+           step && step->str ? step->str : "?");
   }
-  if (r) PQclear(r);
+  spine_jsondoc_free(doc);
+  spine_buf_free(&out);
   PQfinish(cmd.c);
   return status;
 }

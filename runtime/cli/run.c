@@ -6,6 +6,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "api_ops.h"
 #include "cli.h"
 #include "engine.h"
 #include "pgconn.h"
@@ -94,7 +95,7 @@ int spine_cli_run(int argc, char **argv) {
   if (spine_cli__connect(&cmd)) return cmd.exit_code;
   PGconn *c = cmd.c;
   const char *params[1] = {rs.id};
-  PGresult *r = spine_pgconn_query(c, spine_cli__workflow_sql, 1, params, e);
+  PGresult *r = spine_pgconn_query(c, spine_api_workflow_sql, 1, params, e);
   if (!r || PQntuples(r) != 1) {
     if (r) PQclear(r);
     PQfinish(c);

@@ -1,8 +1,11 @@
-/* `spine show ID` and `spine list`: workflows as the database has them. */
+/* `spine show ID` and `spine list`: workflows as the database has them (the queries are
+ * api_ops.c's, shared with GET /v1/workflows). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_ops.h"
+#include "buf.h"
 #include "cli.h"
 #include "pgconn.h"
 
@@ -12,7 +15,7 @@ static const char show_usage[] =
     "  Status, process, variant, business state, result or error, and every step in order.\n";
 
 int spine_cli_show(int argc, char **argv) {
-  return spine_cli__show_one(argc, argv, show_spec, show_usage, spine_cli__workflow_sql,
+  return spine_cli__show_one(argc, argv, show_spec, show_usage, spine_api_workflow_sql,
                              spine_cli__print_workflow_row);
 }
 
@@ -34,51 +37,35 @@ int spine_cli_list(int argc, char **argv) {
   if (spine_cli__connect(&cmd)) return cmd.exit_code;
   PGconn *c = cmd.c;
   int json = cmd.json;
-  const char *params[4] = {spine_cli__get(&cmd, "status"), spine_cli__get(&cmd, "process"), lim,
-                           spine_cli__get(&cmd, "cursor")};
-  /* The cursor is the last item's (created_at, id), so pages hold under concurrent inserts. */
-  PGresult *r = spine_pgconn_query(
-      c,
-      "WITH page AS (SELECT w.*, (extract(epoch from w.created_at) * 1000000)::int8 AS us"
-      " FROM spine.workflows w WHERE ($1::text IS NULL OR w.status = $1)"
-      " AND ($2::text IS NULL OR w.process = $2)"
-      " AND ($4::text IS NULL OR (w.created_at, w.id) < (to_timestamp(split_part($4, '/', 1)::int8"
-      " / 1000000.0), split_part($4, '/', 2)))"
-      " ORDER BY w.created_at DESC, w.id DESC LIMIT $3::int + 1)"
-      " SELECT jsonb_build_object('workflows', coalesce((SELECT jsonb_agg(jsonb_build_object("
-      "'id', id, 'status', status, 'process', process, 'playbook', playbook, 'version', version,"
-      " 'variant', variant, 'experiment', experiment, 'state', state, 'attributes', attributes,"
-      " 'input', input, 'result', result, 'error', error, 'waiting_for', waiting_for,"
-      " 'created_at', created_at, 'updated_at', updated_at) ORDER BY created_at DESC, id DESC)"
-      " FROM (SELECT * FROM page ORDER BY created_at DESC, id DESC LIMIT $3::int) p), '[]'),"
-      " 'next_cursor', (SELECT us || '/' || id FROM (SELECT * FROM page ORDER BY created_at"
-      " DESC, id DESC LIMIT $3::int) p WHERE (SELECT count(*) FROM page) > $3::int"
-      " ORDER BY created_at, id LIMIT 1))::text",
-      4, params, &cmd.e);
+  spine_api_filter f = {0};
+  f.eq[0] = spine_cli__get(&cmd, "status");
+  f.eq[1] = spine_cli__get(&cmd, "process");
+  f.limit = atoi(lim);
+  f.cursor = spine_cli__get(&cmd, "cursor");
+  spine_buf page = SPINE_BUF_INIT;
   int status = SPINE_EXIT_OK;
-  if (!r) {
+  if (spine_api_list(c, &f, "workflows", &page, &cmd.e)) {
     status = spine_cli__fail(json, &cmd.e, NULL);
+  } else if (json) {
+    printf("%s\n", spine_buf_str(&page));
   } else {
-    if (json) {
-      printf("%s\n", PQgetvalue(r, 0, 0));
-    } else {
-      PGresult *t = spine_pgconn_query(
-          c,
-          "SELECT id, status, process, coalesce(state, ''), to_char(created_at, 'YYYY-MM-DD"
-          " HH24:MI:SS') FROM spine.workflows w WHERE ($1::text IS NULL OR w.status = $1)"
-          " AND ($2::text IS NULL OR w.process = $2) ORDER BY created_at DESC, id DESC"
-          " LIMIT $3::int",
-          3, params, &cmd.e);
-      if (t) {
-        printf("%-40s %-12s %-24s %-20s %s\n", "ID", "STATUS", "PROCESS", "STATE", "CREATED");
-        for (int i = 0; i < PQntuples(t); i++)
-          printf("%-40s %-12s %-24s %-20s %s\n", PQgetvalue(t, i, 0), PQgetvalue(t, i, 1),
-                 PQgetvalue(t, i, 2), PQgetvalue(t, i, 3), PQgetvalue(t, i, 4));
-        PQclear(t);
-      }
+    const char *params[3] = {f.eq[0], f.eq[1], lim};
+    PGresult *t = spine_pgconn_query(
+        c,
+        "SELECT id, status, process, coalesce(state, ''), to_char(created_at, 'YYYY-MM-DD"
+        " HH24:MI:SS') FROM spine.workflows w WHERE ($1::text IS NULL OR w.status = $1)"
+        " AND ($2::text IS NULL OR w.process = $2) ORDER BY created_at DESC, id DESC"
+        " LIMIT $3::int",
+        3, params, &cmd.e);
+    if (t) {
+      printf("%-40s %-12s %-24s %-20s %s\n", "ID", "STATUS", "PROCESS", "STATE", "CREATED");
+      for (int i = 0; i < PQntuples(t); i++)
+        printf("%-40s %-12s %-24s %-20s %s\n", PQgetvalue(t, i, 0), PQgetvalue(t, i, 1),
+               PQgetvalue(t, i, 2), PQgetvalue(t, i, 3), PQgetvalue(t, i, 4));
+      PQclear(t);
     }
-    PQclear(r);
   }
+  spine_buf_free(&page);
   PQfinish(c);
   return status;
 }

@@ -2,6 +2,7 @@
  * notifies the workers; prints its id at once. The same --idempotency-key never starts two. */
 #include <stdio.h>
 
+#include "api_ops.h"
 #include "cli.h"
 #include "intake.h"
 #include "pgconn.h"
@@ -30,7 +31,7 @@ int spine_cli_start(int argc, char **argv) {
     status = spine_cli__fail(cmd.json, &cmd.e, code);
   } else if (cmd.json) { /* the workflow as `spine show --json` prints it */
     const char *wp[1] = {id};
-    PGresult *w = spine_pgconn_query(cmd.c, spine_cli__workflow_sql, 1, wp, &cmd.e);
+    PGresult *w = spine_pgconn_query(cmd.c, spine_api_workflow_sql, 1, wp, &cmd.e);
     if (w && PQntuples(w) == 1)
       printf("%s\n", PQgetvalue(w, 0, 0));
     else

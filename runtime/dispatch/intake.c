@@ -245,8 +245,9 @@ int spine_intake_start_case(PGconn *c, const spine_intake_case *req, char id_out
     *code = "not_found";
   if (!rc) rc = check_playbook(&src, input, &name, e);
   PGresult *r = NULL;
+  char id[37] = "";
   if (!rc) {
-    char id[37], trace[33], bucket[16] = "";
+    char trace[33], bucket[16] = "";
     spine_uuid(id);
     if (req->trace && strlen(req->trace) < sizeof trace)
       snprintf(trace, sizeof trace, "%s", req->trace);
@@ -277,6 +278,7 @@ int spine_intake_start_case(PGconn *c, const spine_intake_case *req, char id_out
   if (!rc && PQgetisnull(r, 0, 0))
     rc = spine_err_set(e, SPINE_EDB, "database", NULL, "the idempotency key's workflow is gone");
   if (!rc) snprintf(id_out, 40, "%s", PQgetvalue(r, 0, 0));
+  if (!rc && req->existing) *req->existing = strcmp(id_out, id) != 0;
   if (r) PQclear(r);
   free(name);
   free(subject);

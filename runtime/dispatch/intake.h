@@ -43,6 +43,7 @@ typedef struct spine_intake_case {
   const char *subject;
   const char *key;
   const char *trace;
+  int *existing; /* may be NULL: set to 1 when the key had started the case before, else 0 */
 } spine_intake_case;
 
 /* Stores a new case as `spine start` does: routes it by the manifest in force, checks the

@@ -53,7 +53,7 @@ static int start_cases(void *data, int64_t event_id, const char *event_type, con
     char key[200], id[40], ev[24];
     snprintf(key, sizeof key, "outbox:%" PRId64 ":%s", event_id, process);
     snprintf(ev, sizeof ev, "%" PRId64, event_id);
-    spine_intake_case req = {process, input_json, NULL, key, trace_id};
+    spine_intake_case req = {process, input_json, NULL, key, trace_id, NULL};
     const char *code;
     rc = spine_intake_start_case(c, &req, id, &code, e);
     if (rc) {

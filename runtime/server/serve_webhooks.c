@@ -168,8 +168,8 @@ static int apply(delivery *d, PGconn *c, spine_buf *answer, int *duplicate) {
   if (!rc && !list) rc = SPINE_EDB;
   spine_buf_puts(answer, "\"started\":[");
   for (int i = 0; !rc && i < PQntuples(list); i++) {
-    spine_intake_case req = {PQgetvalue(list, i, 0), PQgetvalue(list, i, 1), NULL,
-                             PQgetvalue(list, i, 2), NULL};
+    spine_intake_case req = {
+        PQgetvalue(list, i, 0), PQgetvalue(list, i, 1), NULL, PQgetvalue(list, i, 2), NULL, NULL};
     char id[40];
     const char *code;
     rc = spine_intake_start_case(c, &req, id, &code, e);

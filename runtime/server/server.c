@@ -69,7 +69,8 @@ static int start(uv_loop_t *loop, const spine_server_opts *o, server *s, spine_e
   eo.claims = 1;
   spine_outbox_init(); /* its statements, before the engine's store prepares them */
   spine_server__webhooks_init(conninfo);
-  if (spine_server_engine_new(loop, &eo, o->providers, &s->se, e) ||
+  spine_server__api_init(conninfo);
+  if (spine_server__sso_start(e) || spine_server_engine_new(loop, &eo, o->providers, &s->se, e) ||
       spine_server__outbox_start(loop, s->se.engine, conninfo, &s->relay, e) ||
       spine_engine_serve(s->se.engine, e) ||
       spine_server__http_start(loop, s->se.engine, s->se.providers,
@@ -85,6 +86,8 @@ static int start(uv_loop_t *loop, const spine_server_opts *o, server *s, spine_e
     spine_server__outbox_free(s->relay);
     spine_server__webhooks_free();
     spine_server__census_free();
+    spine_server__api_free();
+    spine_server__sso_free();
     if (!e->code) spine_err_set(e, SPINE_ENOMEM, "serve", NULL, "cannot register the metrics");
     return e->code; /* e is never NULL here (server.h) */
   }
@@ -114,6 +117,8 @@ int spine_server_run(const spine_server_opts *o, spine_err *e) {
   spine_server__census_free();
   spine_server__outbox_free(s.relay);
   spine_server__webhooks_free();
+  spine_server__api_free();
+  spine_server__sso_free();
   spine_server_engine_free(&s.se);
   uv_loop_close(&loop);
   return 0;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "api_tokens.h"
 #include "engine.h"
 #include "err.h"
 #include "http_server.h"
@@ -63,5 +64,34 @@ void spine_server__census_free(void);
 /* The clock routes of `spine serve` (serve_clock.c) on its HTTP server: GET /v1/clock and
  * POST /v1/clock/advance (manual clock only, from loopback only). */
 int spine_server__clock_mount(spine_http_server *srv, spine_engine *eng);
+
+/* The HTTP API under /v1 (serve_api.c): init with the database before the loop runs (without
+ * it, API requests are answered 503), mount on the HTTP server after the other /v1 routes, free
+ * after the loop ended. */
+void spine_server__api_init(const char *conninfo);
+int spine_server__api_mount(spine_http_server *srv, uv_loop_t *loop);
+void spine_server__api_free(void);
+/* Single sign-on's hook: a bearer that is not an API token ("spn_...") is handed to `fn`, in a
+ * worker thread (so `fn` must be thread-safe and may block), which fills the principal (its
+ * token_id "", the subject, the scopes) and returns 0, or SPINE_ENOTFOUND (401) with why in
+ * `e`. Without a hook such a bearer is refused 401. Set before the server starts. */
+typedef int (*spine_server_bearer_fn)(void *data, const char *bearer, size_t len, const char *peer,
+                                      spine_api_principal *p, spine_err *e);
+void spine_server__api_set_bearer(spine_server_bearer_fn fn, void *data);
+/* Single sign-on (serve_sso.c): with SPINE_JWKS_FILE set, reads the JWKS file (blocking: at
+ * start) and hands the API its JWT check; without it, nothing. 0, or the configuration's or
+ * the file's error. */
+int spine_server__sso_start(spine_err *e);
+void spine_server__sso_free(void);
+/* The API's routes, in order: the pattern of route i (its method in *method), or NULL past the
+ * last. For the check that the OpenAPI document lists every one. */
+const char *spine_server__api_route(size_t i, const char **method);
+
+/* Documents compiled in (scripts/embed.cmake): openapi.json. Ends with {NULL, NULL}. */
+typedef struct spine_server__doc {
+  const char *name;
+  const char *text;
+} spine_server__doc;
+extern const spine_server__doc spine_server__docs[];
 
 #endif
