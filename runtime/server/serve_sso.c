@@ -42,11 +42,12 @@ static int check(void *data, const char *bearer, size_t len, const char *peer,
     e->code = SPINE_ENOTFOUND;
     return SPINE_ENOTFOUND;
   }
-  if (strlen(cl.subject) >= sizeof p->subject)
+  size_t n = strlen(cl.subject);
+  if (n >= sizeof p->subject)
     return spine_err_set(e, SPINE_ENOTFOUND, NULL, "sub",
                          "the token's subject is longer than %zu bytes", sizeof p->subject - 1);
   p->token_id[0] = '\0';
-  snprintf(p->subject, sizeof p->subject, "%s", cl.subject);
+  memcpy(p->subject, cl.subject, n + 1);
   put_scopes(&cl, p);
   return 0;
 }
