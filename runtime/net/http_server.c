@@ -182,6 +182,15 @@ static void on_exchange_dispose(void *p) {
   if (x->abort_fn) x->abort_fn(x->abort_data);
 }
 
+/* 1 when `headers` hold `lower` (a lowercase name), whatever the case it was added in. */
+static int has_header(const h2o_headers_t *headers, const char *lower) {
+  for (size_t i = 0; i < headers->size; i++)
+    if (h2o_lcstris(headers->entries[i].name->base, headers->entries[i].name->len, lower,
+                    strlen(lower)))
+      return 1;
+  return 0;
+}
+
 void spine_http_server_respond(spine_http_server_exchange *x, int status, const char *content_type,
                                const char *body, size_t len) {
   h2o_req_t *req = x->req;
@@ -195,11 +204,13 @@ void spine_http_server_respond(spine_http_server_exchange *x, int status, const 
   if (content_type)
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                    h2o_strdup(&req->pool, content_type, SIZE_MAX).base, strlen(content_type));
-  /* Every answer is data for a program, never a page to sniff or a response to keep. */
+  /* Every answer is data for a program, never a page to sniff or a response to keep, unless
+   * its handler said how to keep it (the console's assets). */
   h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0,
                         NULL, H2O_STRLIT("nosniff"));
-  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
-                 H2O_STRLIT("no-store"));
+  if (!has_header(&req->res.headers, "cache-control"))
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                   H2O_STRLIT("no-store"));
   h2o_send_inline(req, body ? body : "", body ? len : 0); /* copies the body */
 }
 

@@ -86,7 +86,8 @@ int spine_http_server_peer_loopback(const spine_http_server_exchange *x);
 /* The loop's time (uv_now, milliseconds) for the exchange's server. */
 uint64_t spine_http_server_now(const spine_http_server_exchange *x);
 
-/* Adds a response header (copied) before spine_http_server_respond. */
+/* Adds a response header (copied) before spine_http_server_respond. Every answer carries
+ * X-Content-Type-Options: nosniff, and Cache-Control: no-store unless one is added here. */
 void spine_http_server_add_header(spine_http_server_exchange *x, const char *name,
                                   const char *value);
 /* Answers (the body is copied); `x` is gone after. `content_type` may be NULL. */

@@ -2,7 +2,7 @@
  * through the metrics registry, the adapters' breakers and rate limits included, and the loop's
  * lag) and the webhook route, on the engine's loop: verified webhooks go to their adapter
  * (serve_webhooks.c); the clock's routes (serve_clock.c); the rest of /v1, the API
- * (serve_api.c). */
+ * (serve_api.c); the console at / (serve_console.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,6 +218,7 @@ int spine_server__http_start(uv_loop_t *loop, spine_engine *eng, spine_providers
     rc = spine_webhook_mount(h->srv, h->metrics, &spine_server__webhook_ops, &h->hooks_data,
                              &h->hooks, e);
   if (!rc) rc = spine_server__api_mount(h->srv, loop);
+  if (!rc) rc = spine_server__console_mount(h->srv);
   if (!rc)
     rc = spine_webhook_rate_limit(h->hooks, &settings->webhook_rate,
                                   settings->webhook_exempt_loopback);

@@ -94,4 +94,10 @@ typedef struct spine_server__doc {
 } spine_server__doc;
 extern const spine_server__doc spine_server__docs[];
 
+/* The console (serve_console.c): its page at GET / and its assets under GET /console/,
+ * compiled in from runtime/server/console (spine_server__console, ends with {NULL, NULL}).
+ * Mount after the other routes. */
+extern const spine_server__doc spine_server__console[];
+int spine_server__console_mount(spine_http_server *srv);
+
 #endif
