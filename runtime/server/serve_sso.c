@@ -46,7 +46,7 @@ static int check(void *data, const char *bearer, size_t len, const char *peer,
     return spine_err_set(e, SPINE_ENOTFOUND, NULL, "sub",
                          "the token's subject is longer than %zu bytes", sizeof p->subject - 1);
   p->token_id[0] = '\0';
-  snprintf(p->subject, sizeof p->subject, "%s", cl.subject);
+  snprintf(p->subject, sizeof p->subject, "%.*s", (int)(sizeof p->subject - 1), cl.subject);
   put_scopes(&cl, p);
   return 0;
 }
