@@ -9,30 +9,6 @@
 
 #include "codec.h"
 
-int spine_intent_args_field(const char *schema, int i, spine_intent_field *out) {
-  const char *p = schema;
-  for (; i > 0 && p; i--) {
-    p = strchr(p, ',');
-    if (p) p++;
-  }
-  if (!p) return 0;
-  while (*p == ' ')
-    p++;
-  const char *colon = strchr(p, ':');
-  if (!*p || !colon) return 0;
-  const char *end = strchr(colon, ',');
-  if (!end) end = colon + strlen(colon);
-  snprintf(out->name, sizeof out->name, "%.*s", (int)(colon - p), p);
-  const char *t = colon + 1;
-  while (*t == ' ')
-    t++;
-  size_t tlen = (size_t)(end - t);
-  out->required = !(tlen && t[tlen - 1] == '?');
-  if (!out->required) tlen--;
-  snprintf(out->type, sizeof out->type, "%.*s", (int)tlen, t);
-  return 1;
-}
-
 static int is_date(const char *s) {
   static const char shape[] = "dddd-dd-dd";
   for (int i = 0; shape[i]; i++) {
@@ -133,7 +109,7 @@ static int check_value(lua_State *L, const char *field, const char *type, spine_
 /* Is `key` (len bytes) a field of `schema`? */
 static int in_schema(const char *schema, const char *key, size_t len) {
   spine_intent_field f;
-  for (int i = 0; spine_intent_args_field(schema, i, &f); i++)
+  for (int i = 0; spine_intents_field(schema, i, &f); i++)
     if (strlen(f.name) == len && !memcmp(f.name, key, len)) return 1;
   return 0;
 }
@@ -154,7 +130,7 @@ int spine_intent_args_check(lua_State *L, int args, const char *schema, spine_er
     }
   }
   spine_intent_field f;
-  for (int i = 0; spine_intent_args_field(schema, i, &f); i++) {
+  for (int i = 0; spine_intents_field(schema, i, &f); i++) {
     int t = lua_getfield(L, args, f.name);
     int rc = 0;
     if (t == LUA_TNIL) {

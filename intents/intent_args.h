@@ -19,15 +19,6 @@
   "draft|pending_activation|active|cancelled|switch_pending|termination_requested|terminated"
 #define SPINE_CONTRACT_CHANGED "contract_id: id, state: " SPINE_CONTRACT_STATES ", version: integer"
 
-typedef struct spine_intent_field {
-  char name[48];
-  char type[128];
-  int required;
-} spine_intent_field;
-
-/* The i-th field of `schema` (0-based): 1 and *out, or 0 past the end. */
-int spine_intent_args_field(const char *schema, int i, spine_intent_field *out);
-
 /* Checks the arguments table at `args` against `schema`. 0, or SPINE_EINVAL with e->field
  * naming the argument ("address.city") and e->msg what is wrong. Never raises. */
 int spine_intent_args_check(lua_State *L, int args, const char *schema, spine_err *e);

@@ -83,5 +83,6 @@ XX(GetCustomer, get_customer, "customer_id: id, as_of: time?",
 XX(GetTask, get_task, "task_id: id",
    "customer_id: id, task_id: id, kind: id, subject: id, status: open|resolved, "
    "data: object, due: time?, outcome: string?, resolution: object?, "
-   "resolved_by: string?, created_at: time, resolved_at: time?, workflow_id: id?",
+   "resolved_by: string?, created_at: time, resolved_at: time?, workflow_id: id?, "
+   "assignee: string?, claimed_at: time?",
    "Reads a human task: kind, subject, data, status and, once resolved, its outcome, resolution and resolver (resolved_by, the actor of ResolveTask), and the workflow that opened it (workflow_id, null when an operator did). Returns the task record.")

@@ -345,6 +345,8 @@
 ---@field created_at string ISO 8601
 ---@field resolved_at? string ISO 8601
 ---@field workflow_id? string
+---@field assignee? string
+---@field claimed_at? string ISO 8601
 
 ---@class SpineCtx
 local ctx = {}

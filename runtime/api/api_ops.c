@@ -116,6 +116,14 @@ const char spine_api_incidents_sql[] =
     " FROM spine.incidents n LEFT JOIN spine.workflows w ON w.id = n.workflow_id"
     " WHERE $1::bool OR n.resolved_at IS NULL";
 
+const char spine_api_manifests_sql[] =
+    "SELECT (jsonb_build_object($1::text, coalesce((SELECT jsonb_agg(jsonb_build_object("
+    "'process', m.process, 'path', m.path, 'hash', m.hash, 'manifest', m.body::jsonb)"
+    " ORDER BY m.process) FROM spine.manifests m), '[]'), 'loaded_at', l.loaded_at,"
+    " 'loaded_by', l.loaded_by) || CASE WHEN $1 = 'items' THEN '{\"next_cursor\": null}'::jsonb"
+    " ELSE '{}' END)::text FROM (SELECT 1) one LEFT JOIN (SELECT * FROM"
+    " spine.manifest_loads ORDER BY id DESC LIMIT 1) l ON true";
+
 const char *const spine_api_filter_keys[] = {"status",  "process",    "playbook", "version",
                                              "variant", "experiment", "state",    NULL};
 

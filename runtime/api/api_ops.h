@@ -21,6 +21,10 @@ extern const char spine_api_explain_sql[];
  * One row. */
 extern const char spine_api_incidents_sql[];
 
+/* The manifests in force: {"<$1>": [{process, path, hash, manifest}], loaded_at, loaded_by}, one
+ * row (`spine manifests show`, GET /v1/manifests). */
+extern const char spine_api_manifests_sql[];
+
 /* The columns a filter may compare for equality, NULL-terminated: status, process, playbook,
  * version, variant, experiment, state. */
 extern const char *const spine_api_filter_keys[];

@@ -5,17 +5,13 @@
 #include <lauxlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <uv.h>
 
+#include "api_intents.h"
 #include "buf.h"
 #include "cli.h"
-#include "codec.h"
-#include "intent_args.h"
 #include "intents.h"
 #include "log.h"
-#include "migrate.h"
 #include "pgconn.h"
-#include "store.h"
 #include "uuid.h"
 
 static const char *const spec[] = {"args=", "actor=", "json", NULL};
@@ -24,77 +20,6 @@ static const char usage[] =
     "  Applies business intent NAME (see `spine intents`) with the arguments object JSON, as\n"
     "  operator WHO (recorded in the history). Prints the intent's result; exit 1 when the\n"
     "  intent is rejected (invalid_argument, not_found, invalid_transition, conflict).\n";
-
-typedef struct call_state {
-  spine_store *store;
-  int done;
-  spine_err err;
-  char code[32];
-  spine_buf result;
-} call_state;
-
-static void call_done(spine_op *op) {
-  call_state *cs = op->data;
-  cs->done = 1;
-  if (op->status) {
-    cs->err = *spine_op_error(op);
-    cs->err.code = op->status;
-  } else {
-    PGresult *r = spine_op_result(op, op->nstmts - 1);
-    if (r && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
-      spine_buf_puts(&cs->result, PQgetvalue(r, 0, 0));
-    else
-      spine_buf_puts(&cs->result, "null");
-  }
-  spine_store_close(cs->store);
-}
-
-/* Connects once to migrate (blocking, before any loop), as every command does. */
-static int migrate(const char *conninfo, spine_err *e) {
-  PGconn *c = PQconnectdb(conninfo);
-  int rc;
-  if (PQstatus(c) != CONNECTION_OK) {
-    rc = spine_err_set(e, SPINE_EDB, "database", NULL, "cannot connect: %s", PQerrorMessage(c));
-  } else {
-    PQclear(PQexec(c, "SET client_min_messages = warning"));
-    rc = spine_migrate(c, NULL, e);
-  }
-  PQfinish(c);
-  return rc;
-}
-
-/* Runs the intent's statements and reads the result back, in one transaction. */
-static int run_intent(const spine_intent *in, lua_State *L, const char *actor, const char *trace_id,
-                      call_state *cs) {
-  static int read_result = -1;
-  if (read_result < 0)
-    read_result = spine_store_statement("SELECT current_setting('spine.result')");
-  char conninfo[1024];
-  if (spine_pgconn_conninfo(conninfo, sizeof conninfo, &cs->err) || migrate(conninfo, &cs->err))
-    return -1;
-  spine_op op;
-  spine_op_init(&op);
-  spine_intent_call call = {L, 1, &op, NULL, 0, actor, trace_id};
-  int rc = in->apply(&call, &cs->err);
-  if (rc) {
-    cs->err.code = rc;
-    spine_op_free(&op);
-    return -1;
-  }
-  spine_op_stmt(&op, read_result, 1);
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  rc = spine_store_open(&loop, conninfo, 1, &cs->store, &cs->err);
-  if (rc == 0) {
-    op.cb = call_done;
-    op.data = cs;
-    spine_store_submit(cs->store, &op);
-  }
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_loop_close(&loop);
-  spine_op_free(&op);
-  return rc || !cs->done || cs->err.code ? -1 : 0;
-}
 
 int spine_cli_intent(int argc, char **argv) {
   spine_cli_cmd cmd;
@@ -107,54 +32,44 @@ int spine_cli_intent(int argc, char **argv) {
     fprintf(stderr, "spine intent: --actor is required (who applies it, as ops:jane)\n\n%s", usage);
     return SPINE_EXIT_USAGE;
   }
-  spine_intents_init();
-  call_state cs = {0};
-  const spine_intent *in = spine_intents_find(name);
-  if (!in) {
-    spine_err_set(&cs.err, SPINE_EINVAL, NULL, "NAME", "no intent named \"%s\" (see spine intents)",
-                  name);
-    return spine_cli__fail(json, &cs.err, "unknown_intent");
-  }
-  lua_State *L = luaL_newstate();
-  if (!L) return SPINE_EXIT_REJECTED;
   if (!args) args = "{}";
-  if (spine_codec_decode(L, args, strlen(args), &cs.err) || !lua_istable(L, 1)) {
-    lua_close(L);
-    snprintf(cs.err.field, sizeof cs.err.field, "--args");
-    if (!cs.err.msg[0]) snprintf(cs.err.msg, sizeof cs.err.msg, "expected a JSON object");
-    cs.err.code = SPINE_EINVAL;
-    return spine_cli__fail(json, &cs.err, NULL);
+  spine_intents_init();
+  if (!spine_intents_find(name)) {
+    spine_err_set(&cmd.e, SPINE_EINVAL, NULL, "NAME", "no intent named \"%s\" (see spine intents)",
+                  name);
+    return spine_cli__fail(json, &cmd.e, "unknown_intent");
   }
+  if (spine_cli__connect(&cmd)) return cmd.exit_code;
   char trace_id[33];
   spine_uuid_trace_id(trace_id);
-  char who[128];
-  snprintf(who, sizeof who, "%s", actor);
-  int rc = run_intent(in, L, who, trace_id, &cs);
-  lua_close(L);
+  spine_buf result = SPINE_BUF_INIT;
+  int rc = spine_api_intents_apply(cmd.c, name, args, actor, trace_id, &result, &cmd.e);
+  PQfinish(cmd.c);
   if (rc) {
-    spine_buf_free(&cs.result);
-    if (cs.err.msg[0] && strncmp(cs.err.msg, in->name, strlen(in->name))) {
+    spine_buf_free(&result);
+    if (!strcmp(cmd.e.field, "args")) snprintf(cmd.e.field, sizeof cmd.e.field, "--args");
+    if (cmd.e.msg[0] && strncmp(cmd.e.msg, name, strlen(name))) {
       char msg[400];
-      snprintf(msg, sizeof msg, "%s: %s%s%s", in->name, cs.err.field, cs.err.field[0] ? ": " : "",
-               cs.err.msg);
-      snprintf(cs.err.msg, sizeof cs.err.msg, "%.255s", msg);
+      snprintf(msg, sizeof msg, "%s: %s%s%s", name, cmd.e.field, cmd.e.field[0] ? ": " : "",
+               cmd.e.msg);
+      snprintf(cmd.e.msg, sizeof cmd.e.msg, "%.255s", msg);
     }
-    return spine_cli__fail(json, &cs.err, NULL);
+    return spine_cli__fail(json, &cmd.e, NULL);
   }
   if (json) {
     spine_buf out = SPINE_BUF_INIT;
     spine_buf_puts(&out, "{\"intent\":");
-    spine_log_json_string(&out, in->name, strlen(in->name));
+    spine_log_json_string(&out, name, strlen(name));
     spine_buf_puts(&out, ",\"actor\":");
-    spine_log_json_string(&out, who, strlen(who));
+    spine_log_json_string(&out, actor, strlen(actor));
     spine_buf_printf(&out, ",\"trace_id\":\"%s\",\"result\":%s}\n", trace_id,
-                     spine_buf_str(&cs.result));
+                     spine_buf_str(&result));
     fputs(spine_buf_str(&out), stdout);
     spine_buf_free(&out);
   } else {
-    printf("%s\n", spine_buf_str(&cs.result));
+    printf("%s\n", spine_buf_str(&result));
   }
-  spine_buf_free(&cs.result);
+  spine_buf_free(&result);
   return SPINE_EXIT_OK;
 }
 
@@ -189,44 +104,10 @@ static const char markdown_head[] =
     "(integer > 0), `date`, `time`, `email`, `currency` (EUR), `address` ({street, postcode,\n"
     "city, country?}), `object`, or one of the listed values (`a|b`).\n";
 
-static void json_str(spine_buf *b, const char *s) {
-  spine_log_json_string(b, s, strlen(s));
-}
-
-/* "[{name, type, required}...]" of a schema (NULL: none). */
-static void json_fields(spine_buf *b, const char *schema) {
-  spine_buf_putc(b, '[');
-  spine_intent_field f;
-  for (int k = 0; schema && spine_intent_args_field(schema, k, &f); k++) {
-    spine_buf_puts(b, k ? ",{\"name\":" : "{\"name\":");
-    json_str(b, f.name);
-    spine_buf_puts(b, ",\"type\":");
-    json_str(b, f.type);
-    spine_buf_printf(b, ",\"required\":%s}", f.required ? "true" : "false");
-  }
-  spine_buf_putc(b, ']');
-}
-
 static void print_json(void) {
   spine_buf b = SPINE_BUF_INIT;
-  spine_buf_puts(&b, "{\"intents\":[");
-  for (int i = 0; spine_intents_at(i); i++) {
-    const spine_intent *in = spine_intents_at(i);
-    spine_buf_puts(&b, i ? ",{\"name\":" : "{\"name\":");
-    json_str(&b, in->name);
-    spine_buf_puts(&b, ",\"description\":");
-    json_str(&b, in->description);
-    spine_buf_puts(&b, ",\"schema\":");
-    json_str(&b, in->args ? in->args : "");
-    spine_buf_puts(&b, ",\"args\":");
-    json_fields(&b, in->args);
-    if (in->result) {
-      spine_buf_puts(&b, ",\"result\":");
-      json_fields(&b, in->result);
-    }
-    spine_buf_putc(&b, '}');
-  }
-  spine_buf_puts(&b, "]}\n");
+  spine_api_intents_catalog("intents", &b);
+  spine_buf_putc(&b, '\n');
   fputs(spine_buf_str(&b), stdout);
   spine_buf_free(&b);
 }
@@ -245,7 +126,7 @@ static void print_markdown(void) {
     printf("\n<a id=\"%s\"></a>\n## %s\n\n%s\n\n", in->name, in->name, in->description);
     printf("| argument | type | required |\n|---|---|---|\n");
     spine_intent_field f;
-    for (int k = 0; in->args && spine_intent_args_field(in->args, k, &f); k++)
+    for (int k = 0; in->args && spine_intents_field(in->args, k, &f); k++)
       printf("| `%s` | `%s` | %s |\n", f.name, f.type, f.required ? "yes" : "no");
   }
 }
@@ -300,7 +181,7 @@ static void luals_type(const char *type, spine_buf *lua, const char **note) {
 static void luals_class(spine_buf *b, const char *intent, const char *suffix, const char *schema) {
   spine_buf_printf(b, "---@class %s%s\n", intent, suffix);
   spine_intent_field f;
-  for (int k = 0; spine_intent_args_field(schema, k, &f); k++) {
+  for (int k = 0; spine_intents_field(schema, k, &f); k++) {
     const char *note;
     spine_buf_printf(b, "---@field %s%s ", f.name, f.required ? "" : "?");
     luals_type(f.type, b, &note);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api_ops.h"
 #include "buf.h"
 #include "cli.h"
 #include "duration.h"
@@ -225,14 +226,8 @@ static int reload(spine_cli_cmd *cmd) {
 
 static int show(spine_cli_cmd *cmd) {
   if (spine_cli__connect(cmd)) return cmd->exit_code;
-  PGresult *r = spine_pgconn_query(
-      cmd->c,
-      "SELECT jsonb_build_object('manifests', coalesce((SELECT jsonb_agg(jsonb_build_object("
-      "'process', m.process, 'path', m.path, 'hash', m.hash, 'manifest', m.body::jsonb)"
-      " ORDER BY m.process) FROM spine.manifests m), '[]'), 'loaded_at', l.loaded_at,"
-      " 'loaded_by', l.loaded_by)::text FROM (SELECT 1) one LEFT JOIN (SELECT * FROM"
-      " spine.manifest_loads ORDER BY id DESC LIMIT 1) l ON true",
-      0, NULL, &cmd->e);
+  const char *key[1] = {"manifests"};
+  PGresult *r = spine_pgconn_query(cmd->c, spine_api_manifests_sql, 1, key, &cmd->e);
   PQfinish(cmd->c);
   if (!r) return spine_cli__fail(cmd->json, &cmd->e, NULL);
   printf("%s\n", PQgetvalue(r, 0, 0));

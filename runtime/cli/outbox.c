@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_outbox.h"
 #include "buf.h"
 #include "cli.h"
 #include "log.h"
@@ -37,45 +38,6 @@ static const char usage[] =
 
 /* The queries read as SQL. */
 /* clang-format off */
-#define ISO(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
-static const char summary_sql[] =
-    "SELECT jsonb_build_object('subscribers', coalesce((SELECT jsonb_agg(jsonb_build_object("
-    " 'name', s.name, 'kind', s.kind, 'url', s.url, 'events', to_jsonb(s.events),"
-    " 'secret_env', s.secret_env, 'max_attempts', s.max_attempts, 'enabled', s.enabled,"
-    " 'pending', coalesce(d.pending, 0), 'delivered', coalesce(d.delivered, 0),"
-    " 'dead', coalesce(d.dead, 0), 'oldest_pending_at', " ISO("d.oldest") ")"
-    " ORDER BY s.kind <> 'signal', s.kind <> 'start', s.name)"
-    " FROM spine.outbox_subscribers s LEFT JOIN (SELECT subscriber,"
-    " count(*) FILTER (WHERE status = 'pending') AS pending,"
-    " count(*) FILTER (WHERE status = 'delivered') AS delivered,"
-    " count(*) FILTER (WHERE status = 'dead') AS dead,"
-    " min(created_at) FILTER (WHERE status = 'pending') AS oldest"
-    " FROM spine.outbox_deliveries GROUP BY subscriber) d ON d.subscriber = s.name), '[]'),"
-    " 'events', (SELECT jsonb_build_object("
-    " 'pending', count(*) FILTER (WHERE status = 'pending'),"
-    " 'delivered', count(*) FILTER (WHERE status = 'delivered'),"
-    " 'dead', count(*) FILTER (WHERE status = 'dead')) FROM lifecycle.outbox))::text";
-
-static const char dead_sql[] =
-    "SELECT jsonb_build_object('dead', coalesce(jsonb_agg(x.j ORDER BY x.event_id, x.subscriber),"
-    " '[]'))::text FROM (SELECT d.event_id, d.subscriber, jsonb_build_object("
-    " 'subscriber', d.subscriber, 'event_id', d.event_id, 'type', o.event_type,"
-    " 'ordering_key', d.ordering_key, 'customer_id', d.customer_id, 'attempts', d.attempts,"
-    " 'last_error', d.last_error, 'created_at', " ISO("o.created_at") ") AS j"
-    " FROM spine.outbox_deliveries d JOIN lifecycle.outbox o"
-    " ON o.customer_id = d.customer_id AND o.event_id = d.event_id"
-    " WHERE d.status = 'dead' AND ($1::text IS NULL OR d.subscriber = $1)"
-    " ORDER BY d.event_id, d.subscriber LIMIT $2::int) x";
-
-/* Dead deliveries back in line: attempts from zero, due now; the relay hears of it. */
-static const char retry_sql[] =
-    "WITH r AS (UPDATE spine.outbox_deliveries SET status = 'pending', attempts = 0,"
-    " next_attempt_at = now(), claimed_by = NULL, claimed_until = NULL"
-    " WHERE status = 'dead' AND ($1::int8 IS NULL OR event_id = $1::int8)"
-    " AND ($2::text IS NULL OR subscriber = $2) RETURNING event_id, subscriber)"
-    " SELECT count(*), pg_notify('spine_outbox', '') FROM r";
-
 static const char subscribe_sql[] =
     "INSERT INTO spine.outbox_subscribers (name, kind, url, events, secret_env, max_attempts)"
     " VALUES ($1, 'http', $2, $3::text[], $4, coalesce($5::int, 8))"
@@ -157,22 +119,21 @@ static int show(PGconn *c, const spine_cli_args *a, int json, spine_err *e) {
       print_dead(c, subscriber, limit, e);
       return e->code ? spine_cli__fail(0, e, NULL) : SPINE_EXIT_OK;
     }
-    const char *p[2] = {subscriber, limit};
-    PGresult *r = spine_pgconn_query(c, dead_sql, 2, p, e);
-    if (!r) return spine_cli__fail(json, e, NULL);
-    printf("%s\n", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return SPINE_EXIT_OK;
+    spine_buf b = SPINE_BUF_INIT;
+    int rc = spine_api_outbox_dead(c, subscriber, atoi(limit), "dead", &b, e);
+    if (!rc) printf("%s\n", spine_buf_str(&b));
+    spine_buf_free(&b);
+    return rc ? spine_cli__fail(json, e, NULL) : SPINE_EXIT_OK;
   }
   if (!json) {
     print_summary(c, e);
     return e->code ? spine_cli__fail(0, e, NULL) : SPINE_EXIT_OK;
   }
-  PGresult *r = spine_pgconn_query(c, summary_sql, 0, NULL, e);
-  if (!r) return spine_cli__fail(json, e, NULL);
-  printf("%s\n", PQgetvalue(r, 0, 0));
-  PQclear(r);
-  return SPINE_EXIT_OK;
+  spine_buf b = SPINE_BUF_INIT;
+  int rc = spine_api_outbox_subscribers(c, "subscribers", &b, e);
+  if (!rc) printf("%s\n", spine_buf_str(&b));
+  spine_buf_free(&b);
+  return rc ? spine_cli__fail(json, e, NULL) : SPINE_EXIT_OK;
 }
 
 static int retry(PGconn *c, const spine_cli_args *a, int json, spine_err *e) {
@@ -182,16 +143,9 @@ static int retry(PGconn *c, const spine_cli_args *a, int json, spine_err *e) {
   if (event && strspn(event, "0123456789") != strlen(event))
     return usage_error("retry: not an event id: ", event);
   const char *subscriber = spine_cli__opt(a, spec, "subscriber");
-  const char *p[2] = {event, subscriber};
-  PGresult *r = spine_pgconn_query(c, retry_sql, 2, p, e);
-  if (!r) return spine_cli__fail(json, e, NULL);
-  long n = atol(PQgetvalue(r, 0, 0));
-  PQclear(r);
-  if (event && n == 0) {
-    spine_err_set(e, SPINE_ENOTFOUND, NULL, "event_id", "event %s has no dead delivery%s%s", event,
-                  subscriber ? " to " : "", subscriber ? subscriber : "");
-    return spine_cli__fail(json, e, "not_found");
-  }
+  long n;
+  int rc = spine_api_outbox_redeliver(c, event, subscriber, &n, e);
+  if (rc) return spine_cli__fail(json, e, rc == SPINE_ENOTFOUND ? "not_found" : NULL);
   if (json)
     printf("{\"requeued\":%ld}\n", n);
   else

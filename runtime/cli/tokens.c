@@ -7,6 +7,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "duration.h"
+#include "jsondoc.h"
 #include "log.h"
 
 static const char *const spec[] = {"subject=", "scopes=", "expires=", "json", NULL};
@@ -50,6 +51,34 @@ static int create(spine_cli_cmd *cmd) {
   return SPINE_EXIT_OK;
 }
 
+static const char *field(const spine_jsondoc *o, const char *key) {
+  const spine_jsondoc *v = spine_jsondoc_get(o, key);
+  return v && v->type == SPINE_JSONDOC_STRING ? v->str : "-";
+}
+
+/* The tokens as a table, read back from the JSON of spine_api_tokens_list. */
+static void print_list(const spine_buf *b) {
+  spine_jsondoc *doc = NULL;
+  int line;
+  spine_err e;
+  if (spine_jsondoc_parse(b->data, b->len, &doc, &line, &e)) return;
+  const spine_jsondoc *list = spine_jsondoc_get(doc, "tokens");
+  printf("%-24s %-24s %-8s %-25s %-25s %s\n", "ID", "SUBJECT", "STATUS", "EXPIRES", "LAST USED",
+         "SCOPES");
+  for (const spine_jsondoc *t = list ? list->child : NULL; t; t = t->next) {
+    char scopes[512] = "";
+    const spine_jsondoc *sc = spine_jsondoc_get(t, "scopes");
+    for (const spine_jsondoc *s = sc ? sc->child : NULL; s; s = s->next)
+      if (s->type == SPINE_JSONDOC_STRING)
+        snprintf(scopes + strlen(scopes), sizeof scopes - strlen(scopes), "%s%s",
+                 scopes[0] ? "," : "", s->str);
+    printf("%-24s %-24s %-8s %-25s %-25s %s\n", field(t, "id"), field(t, "subject"),
+           field(t, "status"), field(t, "expires_at"), field(t, "last_used_at"), scopes);
+  }
+  if (!list || !list->child) printf("no tokens\n");
+  spine_jsondoc_free(doc);
+}
+
 int spine_cli_tokens(int argc, char **argv) {
   spine_cli_cmd cmd;
   if (spine_cli__begin(&cmd, argc, argv, spec, usage, 1, 2)) return cmd.exit_code;
@@ -62,8 +91,10 @@ int spine_cli_tokens(int argc, char **argv) {
     spine_buf b = SPINE_BUF_INIT;
     if (spine_api_tokens_list(cmd.c, &b, &cmd.e))
       status = spine_cli__fail(cmd.json, &cmd.e, NULL);
-    else
+    else if (cmd.json)
       printf("%s\n", spine_buf_str(&b));
+    else
+      print_list(&b);
     spine_buf_free(&b);
   } else if (!strcmp(verb, "revoke") && cmd.a.npos == 2) {
     if (spine_cli__connect(&cmd)) return cmd.exit_code;

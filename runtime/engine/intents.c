@@ -87,3 +87,27 @@ int spine_intent_arg_int(spine_intent_call *c, const char *field, int required, 
   *out = (long long)v;
   return 0;
 }
+
+int spine_intents_field(const char *schema, int i, spine_intent_field *out) {
+  const char *p = schema;
+  for (; i > 0 && p; i--) {
+    p = strchr(p, ',');
+    if (p) p++;
+  }
+  if (!p) return 0;
+  while (*p == ' ')
+    p++;
+  const char *colon = strchr(p, ':');
+  if (!*p || !colon) return 0;
+  const char *end = strchr(colon, ',');
+  if (!end) end = colon + strlen(colon);
+  snprintf(out->name, sizeof out->name, "%.*s", (int)(colon - p), p);
+  const char *t = colon + 1;
+  while (*t == ' ')
+    t++;
+  size_t tlen = (size_t)(end - t);
+  out->required = !(tlen && t[tlen - 1] == '?');
+  if (!out->required) tlen--;
+  snprintf(out->type, sizeof out->type, "%.*s", (int)tlen, t);
+  return 1;
+}

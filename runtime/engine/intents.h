@@ -45,6 +45,17 @@ const spine_intent *spine_intents_find(const char *name);
 /* The i-th intent in registration order, or NULL past the end. */
 const spine_intent *spine_intents_at(int i);
 
+/* One field of a schema string (spine_intent's `args` and `result`: "name: type, name: type?",
+ * a trailing `?` marking an optional one). */
+typedef struct spine_intent_field {
+  char name[48];
+  char type[128];
+  int required;
+} spine_intent_field;
+
+/* The i-th field of `schema` (0-based): 1 and *out, or 0 past the end. */
+int spine_intents_field(const char *schema, int i, spine_intent_field *out);
+
 /* A plain statement for an intent (prepared on every connection). */
 int spine_intents_statement(const char *sql);
 /* A result statement: `sql` returns one row whose first column is the result as JSON; the

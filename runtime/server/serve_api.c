@@ -16,8 +16,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "api_experiments.h"
+#include "api_intents.h"
 #include "api_ops.h"
+#include "api_outbox.h"
 #include "api_route.h"
+#include "api_tasks.h"
 #include "api_tokens.h"
 #include "buf.h"
 #include "http_server.h"
@@ -26,6 +30,7 @@
 #include "log.h"
 #include "pgconn.h"
 #include "server_internal.h"
+#include "uuid.h"
 
 #define MAX_BODY   (256 * 1024) /* bytes of a request body the API reads (over: 413) */
 #define POOL_SIZE  8            /* idle connections kept (a thread opens one when none is free) */
@@ -132,6 +137,8 @@ static int status_of(int code) {
       return 409;
     case SPINE_ELIMIT:
       return 413;
+    case SPINE_EREJECTED:
+      return 422;
     default:
       return 500;
   }
@@ -279,7 +286,10 @@ static void case_start(request *r, PGconn *c) {
   char *input = body_json(r, c, "input", "{}");
   if (!input) return;
   int existing = 0;
-  spine_intake_case req = {process, input, subject, r->key[0] ? r->key : NULL, NULL, &existing};
+  /* A key is the caller's: another subject's same key starts its own case. */
+  char key[sizeof r->key + sizeof r->who.subject + 8];
+  snprintf(key, sizeof key, "api:%s:%s", r->who.subject, r->key);
+  spine_intake_case req = {process, input, subject, r->key[0] ? key : NULL, NULL, &existing};
   char id[40];
   const char *code = NULL;
   if (spine_intake_start_case(c, &req, id, &code, &r->e)) {
@@ -417,6 +427,187 @@ static void bulk_retry(request *r, PGconn *c) {
   bulk(r, c, SPINE_API_RETRY);
 }
 
+/* ---- tasks, intents, experiments, manifests, outbox ---- */
+
+/* The query parameter `key`, or NULL. */
+static const char *query(request *r, const char *key) {
+  for (int i = 0; i < r->nq; i++)
+    if (!strcmp(r->qkey[i], key)) return r->qval[i];
+  return NULL;
+}
+
+/* Fails the request unless every query parameter is one of `known` (NULL-terminated). */
+static int query_only(request *r, const char *const *known) {
+  for (int i = 0; i < r->nq; i++) {
+    int ok = 0;
+    for (int k = 0; known[k] && !ok; k++)
+      ok = !strcmp(r->qkey[i], known[k]);
+    if (!ok) {
+      spine_err_set(&r->e, SPINE_EINVAL, NULL, r->qkey[i], "unknown query parameter \"%.64s\"",
+                    r->qkey[i]);
+      fail(r, 400, NULL);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static void task_list(request *r, PGconn *c) {
+  static const char *const known[] = {"kind",  "subject", "assignee", "due_before",
+                                      "limit", "cursor",  NULL};
+  if (query_only(r, known)) return;
+  spine_api_tasks_filter f = {query(r, "kind"),       query(r, "subject"), query(r, "assignee"),
+                              query(r, "due_before"), query(r, "cursor"),  0};
+  const char *limit = query(r, "limit");
+  if (limit) {
+    char *end;
+    long n = strtol(limit, &end, 10);
+    if (*end || end == limit || n < 1 || n > 1000) {
+      spine_err_set(&r->e, SPINE_EINVAL, NULL, "limit", "limit is a number from 1 to 1000");
+      return fail(r, 400, NULL);
+    }
+    f.limit = (int)n;
+  }
+  if (spine_api_tasks_list(c, &f, &r->out, &r->e)) fail_err(r, NULL);
+}
+
+static void task_show(request *r, PGconn *c) {
+  if (spine_api_tasks_get(c, r->caps[0], &r->out, &r->e)) fail_err(r, NULL);
+}
+
+static void task_claim(request *r, PGconn *c) {
+  snprintf(r->target, sizeof r->target, "%s", r->caps[0]);
+  if (spine_api_tasks_claim(c, r->caps[0], r->who.subject, &r->out, &r->e)) fail_err(r, NULL);
+}
+
+/* POST /v1/tasks/{id}/resolve {"outcome": "approved", "data": {...}} */
+static void task_resolve(request *r, PGconn *c) {
+  snprintf(r->target, sizeof r->target, "%s", r->caps[0]);
+  const char *outcome;
+  if (body_string(r, "outcome", 1, &outcome)) return;
+  const spine_jsondoc *d = spine_jsondoc_get(r->doc, "data");
+  if (d && d->type != SPINE_JSONDOC_OBJECT) {
+    spine_err_set(&r->e, SPINE_EINVAL, NULL, "data", "data must be an object");
+    return fail(r, 400, NULL);
+  }
+  char *data = body_json(r, c, "data", "{}");
+  if (!data) return;
+  char trace_id[33];
+  spine_uuid_trace_id(trace_id);
+  if (spine_api_tasks_resolve(c, r->caps[0], outcome, data, r->who.subject, trace_id, &r->out,
+                              &r->e))
+    fail_err(r, NULL);
+  free(data);
+}
+
+static void intent_list(request *r, PGconn *c) {
+  (void)c;
+  spine_api_intents_catalog("items", &r->out);
+  r->out.len--; /* the closing brace */
+  spine_buf_puts(&r->out, ",\"next_cursor\":null}");
+}
+
+/* POST /v1/intents/{name} {"args": {...}}: the caller is the actor. */
+static void intent_apply(request *r, PGconn *c) {
+  snprintf(r->target, sizeof r->target, "%s", r->caps[0]);
+  const spine_jsondoc *a = spine_jsondoc_get(r->doc, "args");
+  if (a && a->type != SPINE_JSONDOC_OBJECT) {
+    spine_err_set(&r->e, SPINE_EINVAL, NULL, "args", "args must be an object");
+    return fail(r, 400, NULL);
+  }
+  char *args = body_json(r, c, "args", "{}");
+  if (!args) return;
+  char trace_id[33];
+  spine_uuid_trace_id(trace_id);
+  spine_buf result = SPINE_BUF_INIT;
+  if (spine_api_intents_apply(c, r->caps[0], args, r->who.subject, trace_id, &result, &r->e)) {
+    fail_err(r, NULL);
+  } else {
+    spine_buf_puts(&r->out, "{\"intent\":");
+    spine_log_json_string(&r->out, r->caps[0], strlen(r->caps[0]));
+    spine_buf_puts(&r->out, ",\"actor\":");
+    spine_log_json_string(&r->out, r->who.subject, strlen(r->who.subject));
+    spine_buf_printf(&r->out, ",\"trace_id\":\"%s\",\"result\":%s}", trace_id,
+                     spine_buf_str(&result));
+  }
+  spine_buf_free(&result);
+  free(args);
+}
+
+static void experiment_list(request *r, PGconn *c) {
+  static const char *const known[] = {"process", "since", NULL};
+  if (query_only(r, known)) return;
+  if (spine_api_experiments_report(c, query(r, "process"), query(r, "since"), "items", &r->out,
+                                   &r->e))
+    return fail_err(r, NULL);
+  spine_buf_puts(&r->out, ",\"next_cursor\":null}");
+}
+
+static void manifest_list(request *r, PGconn *c) {
+  const char *p[1] = {"items"};
+  PGresult *q = spine_pgconn_query(c, spine_api_manifests_sql, 1, p, &r->e);
+  if (!q) return fail_err(r, NULL);
+  spine_buf_puts(&r->out, PQgetvalue(q, 0, 0));
+  PQclear(q);
+}
+
+/* The reload's problems: the first error is the answer's. */
+static void reload_problem(void *data, int warning, const spine_err *e) {
+  request *r = data;
+  if (!warning && !r->e.code) r->e = *e;
+}
+
+static void manifest_reload(request *r, PGconn *c) {
+  char by[160];
+  snprintf(by, sizeof by, "api:%s", r->who.subject);
+  int loaded = -1;
+  spine_err e;
+  spine_err_clear(&e);
+  int rc = spine_intake_manifests_reload(c, by, 0, reload_problem, r, &loaded, &e);
+  if (rc) {
+    if (!r->e.code) r->e = e;
+    r->e.code = rc;
+    return fail(r, rc == SPINE_EINVAL ? 422 : status_of(rc), NULL);
+  }
+  snprintf(r->target, sizeof r->target, "%d manifests", loaded);
+  spine_buf_printf(&r->out, "{\"loaded\":true,\"manifests\":%d}", loaded);
+}
+
+static void outbox_subscribers(request *r, PGconn *c) {
+  if (spine_api_outbox_subscribers(c, "items", &r->out, &r->e)) fail_err(r, NULL);
+}
+
+static void outbox_dead(request *r, PGconn *c) {
+  static const char *const known[] = {"subscriber", "limit", NULL};
+  if (query_only(r, known)) return;
+  const char *limit = query(r, "limit");
+  int n = 100;
+  if (limit) {
+    char *end;
+    long v = strtol(limit, &end, 10);
+    if (*end || end == limit || v < 1 || v > 1000) {
+      spine_err_set(&r->e, SPINE_EINVAL, NULL, "limit", "limit is a number from 1 to 1000");
+      return fail(r, 400, NULL);
+    }
+    n = (int)v;
+  }
+  if (spine_api_outbox_dead(c, query(r, "subscriber"), n, "items", &r->out, &r->e))
+    fail_err(r, NULL);
+}
+
+/* POST /v1/outbox/dead/{id}/redeliver {"subscriber": "crm"?} */
+static void outbox_redeliver(request *r, PGconn *c) {
+  snprintf(r->target, sizeof r->target, "event %.190s", r->caps[0]);
+  const char *subscriber;
+  if (body_string(r, "subscriber", 0, &subscriber)) return;
+  long n;
+  if (spine_api_outbox_redeliver(c, r->caps[0], subscriber, &n, &r->e)) {
+    if (!strcmp(r->e.field, "event_id")) snprintf(r->e.field, sizeof r->e.field, "id");
+    return fail_err(r, NULL);
+  }
+  spine_buf_printf(&r->out, "{\"requeued\":%ld}", n);
+}
+
 /* The routes, in the order they are tried: a fixed segment before a {name} in its place. The
  * OpenAPI document (openapi.json) lists exactly these (the spec api_openapi_spec checks both
  * ways). */
@@ -434,6 +625,18 @@ static const route routes[] = {
     {"POST", "/v1/workflows/{id}/retry", "workflows:operate", workflow_retry},
     {"POST", "/v1/workflows/{id}/skip", "workflows:operate", workflow_skip},
     {"GET", "/v1/incidents", "workflows:read", incidents_list},
+    {"GET", "/v1/tasks", "workflows:read", task_list},
+    {"GET", "/v1/tasks/{id}", "workflows:read", task_show},
+    {"POST", "/v1/tasks/{id}/claim", "tasks:resolve", task_claim},
+    {"POST", "/v1/tasks/{id}/resolve", "tasks:resolve", task_resolve},
+    {"GET", "/v1/intents", "workflows:read", intent_list},
+    {"POST", "/v1/intents/{name}", "intents:apply", intent_apply},
+    {"GET", "/v1/experiments", "workflows:read", experiment_list},
+    {"GET", "/v1/manifests", "workflows:read", manifest_list},
+    {"POST", "/v1/manifests/reload", "admin", manifest_reload},
+    {"GET", "/v1/outbox/subscribers", "workflows:read", outbox_subscribers},
+    {"GET", "/v1/outbox/dead", "workflows:read", outbox_dead},
+    {"POST", "/v1/outbox/dead/{id}/redeliver", "workflows:operate", outbox_redeliver},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 

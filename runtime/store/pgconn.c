@@ -58,6 +58,10 @@ PGresult *spine_pgconn_query(PGconn *c, const char *sql, int n, const char *cons
       spine_err_set(e, SPINE_ENOTFOUND, NULL, col, "%s", m);
     else if (m && state && !strcmp(state, "SPIT0"))
       spine_err_set(e, SPINE_ETRANSITION, NULL, col, "%s", m);
+    else if (m && state && !strcmp(state, "SPCF0"))
+      spine_err_set(e, SPINE_ECONFLICT, NULL, col, "%s", m);
+    else if (m && state && !strcmp(state, "SPIA0"))
+      spine_err_set(e, SPINE_EINVAL, NULL, col, "%s", m);
     else
       spine_err_set(e, SPINE_EDB, "database", NULL, "%s", m ? m : PQerrorMessage(c));
     PQclear(r);

@@ -18,8 +18,9 @@ PGconn *spine_pgconn_open(const char *conninfo, spine_err *e);
 PGconn *spine_pgconn_connect(spine_err *e);
 /* Runs a one-row, one-column query returning JSON text; the caller frees with PQclear.
  * NULL (and `e` filled) on error; a result with 0 rows when nothing matched. A refusal raised
- * with SQLSTATE SPNF0 or SPIT0 (the operator actions) is SPINE_ENOTFOUND or SPINE_ETRANSITION
- * with its message and, as field, its COLUMN; any other error is SPINE_EDB from "database". */
+ * with SQLSTATE SPNF0, SPIT0, SPCF0 or SPIA0 (the operator actions, the tasks' checks) is
+ * SPINE_ENOTFOUND, SPINE_ETRANSITION, SPINE_ECONFLICT or SPINE_EINVAL with its message and, as
+ * field, its COLUMN; any other error is SPINE_EDB from "database". */
 PGresult *spine_pgconn_query(PGconn *c, const char *sql, int n, const char *const *params,
                              spine_err *e);
 

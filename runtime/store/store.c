@@ -140,6 +140,40 @@ int spine_store_classify(const PGresult *r, spine_err *e) {
   return spine_err_set(e, SPINE_EDB, NULL, NULL, "%s (%s)", msg, state);
 }
 
+int spine_store_exec(PGconn *c, spine_op *op, PGresult **last, spine_err *e) {
+  *last = NULL;
+  PGresult *r = PQexec(c, "BEGIN");
+  int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+  for (int i = 0; ok && i < op->nstmts; i++) {
+    const spine_stmt *st = &op->stmts[i];
+    const char *params[64];
+    if (st->nparams > 64) abort(); /* a programming error: no statement takes so many */
+    for (int k = 0; k < st->nparams; k++) {
+      int off = op->param_off[st->first + k];
+      params[k] = off < 0 ? NULL : op->params.data + off;
+    }
+    PQclear(r);
+    r = PQexecParams(c, statement_text(st->sql), st->nparams, NULL, params, NULL, NULL, 0);
+    ok = PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK;
+  }
+  if (!ok) {
+    int rc = spine_store_classify(r, e);
+    PQclear(r);
+    PQclear(PQexec(c, "ROLLBACK"));
+    return rc;
+  }
+  PGresult *commit = PQexec(c, "COMMIT");
+  if (PQresultStatus(commit) != PGRES_COMMAND_OK) {
+    int rc = spine_store_classify(commit, e);
+    PQclear(commit);
+    PQclear(r);
+    return rc;
+  }
+  PQclear(commit);
+  *last = r;
+  return 0;
+}
+
 /* ---- connections ---- */
 
 static void on_poll(uv_poll_t *h, int status, int events);

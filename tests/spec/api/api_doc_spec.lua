@@ -26,8 +26,12 @@ describe("the API guide's examples", function()
     local id = assert(out:match("CASE=(%S+)"), out)
     assert.are.equal("ops:jane", T.sql(url, "SELECT cancelled_by FROM spine.workflows WHERE id = '" ..
                                              id .. "'"))
-    assert.are.equal(1, tonumber(T.sql(url, "SELECT count(*) FROM spine.workflows WHERE" ..
+    assert.are.equal(2, tonumber(T.sql(url, "SELECT count(*) FROM spine.workflows WHERE" ..
                                             " process = 'manual_credit'")))
+    -- the task answered in the guide: ops:jane approved a credit ops:sam asked for
+    assert.are.equal("ops:jane", T.sql(url, "SELECT resolved_by FROM lifecycle.tasks WHERE" ..
+                                            " kind = 'credit_approval' AND status = 'resolved'" ..
+                                            " AND outcome = 'approved'"))
     assert.is_true(tonumber(T.sql(url, "SELECT count(*) FROM spine.api_audit WHERE subject =" ..
                                        " 'ops:jane' AND status < 300")) >= 6)
   end)

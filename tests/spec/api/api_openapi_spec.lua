@@ -40,7 +40,7 @@ describe("GET /v1/openapi.json", function()
     for path, item in pairs(doc.paths) do
       for method in pairs(item) do
         n = n + 1
-        local p = path:gsub("{id}", "no-such-id")
+        local p = path:gsub("{[%w_]+}", "no-such-id")
         local status, body = T.http(method:upper(), base .. p,
                                     { headers = { "Authorization: Bearer " .. token },
                                       body = method == "post" and "{}" or nil })

@@ -65,6 +65,11 @@ describe("API tokens", function()
     end
     assert.are.equal("active", found.status)
     assert.are.same({ "workflows:read" }, found.scopes)
+    -- without --json: a table for people
+    local tc, text = T.spine(url, { "tokens", "list" })
+    assert.are.equal(0, tc)
+    assert.matches("ID%s+SUBJECT%s+STATUS", text)
+    assert.matches(id .. "%s+ops:workflows%-read%s+active", text)
   end)
 
   it("refuse an unknown scope, naming it", function()
