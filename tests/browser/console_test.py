@@ -21,7 +21,7 @@ from selenium.common.exceptions import StaleElementReferenceException, WebDriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 SPINE = os.environ["SPINE_BIN"]
 SRC = os.environ["SPINE_SRC"]
@@ -50,12 +50,17 @@ def deadline(fn, what, seconds=WAIT):
 class Server:
     """A `spine serve` on its own database, as tests/lib/spine_test.lua's T.serve."""
 
-    def __init__(self):
-        self.url = run(os.path.join(SRC, "tests/lib/testpg"), "newdb", "browser_console").strip()
-        self.manifests = tempfile.mkdtemp(prefix="console-manifests-")  # none in force
+    def __init__(self, db="browser_console", shipped=False):
+        """The test playbooks and no manifest in force, or (shipped) the repository's own
+        playbooks and manifests, as T.serve runs them (tests/spec/api/api_tasks_spec.lua)."""
+        self.url = run(os.path.join(SRC, "tests/lib/testpg"), "newdb", db).strip()
+        self.tmp = None if shipped else tempfile.mkdtemp(prefix="console-manifests-")
         self.log = tempfile.NamedTemporaryFile(prefix="console-serve-", suffix=".log", delete=False)
-        env = dict(os.environ, SPINE_DATABASE_URL=self.url, SPINE_LISTEN="127.0.0.1:0",
-                   SPINE_PLAYBOOKS="tests/playbooks", SPINE_MANIFESTS=self.manifests)
+        env = dict(os.environ, SPINE_DATABASE_URL=self.url, SPINE_LISTEN="127.0.0.1:0")
+        env.pop("SPINE_PLAYBOOKS", None)
+        env.pop("SPINE_MANIFESTS", None)
+        if not shipped:
+            env.update(SPINE_PLAYBOOKS="tests/playbooks", SPINE_MANIFESTS=self.tmp)
         self.env = env
         self.proc = subprocess.Popen([SPINE, "serve"], cwd=SRC, env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -72,8 +77,9 @@ class Server:
         with open(self.log.name, encoding="utf-8", errors="replace") as f:
             return f.read()
 
-    def token(self, scopes):
-        out = run(SPINE, "tokens", "create", "--subject", "ops:browser-" + scopes.replace(":", "-"),
+    def token(self, scopes, subject=None):
+        subject = subject or "ops:browser-" + scopes.replace(":", "-").replace(",", "-")
+        out = run(SPINE, "tokens", "create", "--subject", subject,
                   "--scopes", scopes, "--json", env=self.env)
         return json.loads(out)["token"]
 
@@ -95,7 +101,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        os.rmdir(self.manifests)
+        if self.tmp:
+            os.rmdir(self.tmp)
         os.unlink(self.log.name)
 
 
@@ -145,6 +152,88 @@ def check_headers(srv):
     with urllib.request.urlopen(srv.base + "/console/app.js", timeout=WAIT) as r:
         assert r.headers["Content-Type"].startswith("text/javascript"), r.headers["Content-Type"]
         assert r.headers["ETag"], "no ETag"
+
+
+def use_token(d, token):
+    d.execute_script("sessionStorage.setItem('spine.token', arguments[0])", token)
+    d.refresh()
+
+
+def tasks_flow(d, w):
+    """A manual_credit case above the approval threshold waits for a credit_approval task: it is
+    claimed in the inbox, refused to another (409) and without an outcome (400, by the field),
+    resolved through its form, and its case completes. Then the experiments and the outbox."""
+    srv = Server("browser_tasks", shipped=True)
+    try:
+        admin = srv.token("admin")
+        other = srv.token("workflows:read,tasks:resolve", subject="ops:browser-ann")
+        s, out, _ = srv.api("POST", "/v1/intents/RegisterCustomer", admin, {"args": {
+            "customer_id": "cu-browser-9", "name": "Erika Mustermann",
+            "email": "erika@example.org"}})
+        assert s == 200, (s, out)
+        s, case, _ = srv.api("POST", "/v1/cases", admin, {"process": "manual_credit", "input": {
+            "customer_id": "cu-browser-9", "amount_cents": 25000, "reason": "billing error",
+            "requested_by": "ops:jane"}})
+        assert s == 201, (s, case)
+
+        def the_task():
+            items = srv.api("GET", "/v1/tasks?kind=credit_approval", admin)[1].get("items") or []
+            return next((t for t in items if t["workflow_id"] == case["id"]), None)
+        task = deadline(the_task, "the approval task")
+        tid = task["task_id"]
+
+        # The inbox lists it; claiming it makes the admin its assignee.
+        d.get(srv.base + "/#/tasks")
+        sign_in(d, w, admin)
+        row = f'#tasks-table tr[data-id="{tid}"]'
+        w.until(lambda _: "credit_approval" in text_of(d, row))
+        assert "unclaimed" in text_of(d, row + " td.assignee")
+        w.until(EC.element_to_be_clickable((By.CSS_SELECTOR, row + " button.task-claim"))).click()
+        w.until(lambda _: "ops:browser-admin" in text_of(d, row + " td.assignee"))
+        shot(d, "09-tasks")
+
+        # Its page: the form from the kind's declaration.
+        d.find_element(By.CSS_SELECTOR, row + " a.task-link").click()
+        outcome = w.until(EC.visibility_of_element_located((By.ID, "task-outcome")))
+        opts = [o.get_attribute("value") for o in outcome.find_elements(By.TAG_NAME, "option")]
+        assert opts == ["", "approved", "rejected"], opts
+        assert d.find_element(By.ID, "task-field-comment").get_attribute("type") == "text"
+        assert "*" in text_of(d, 'label[for="task-outcome"]')
+        shot(d, "10-task-form")
+
+        # No outcome: the server's 400 is shown next to the outcome.
+        d.find_element(By.ID, "task-resolve").click()
+        w.until(lambda _: text_of(d, "#task-error-outcome") != "")
+
+        # Another resolver: refused 409, claimed by the admin.
+        use_token(d, other)
+        w.until(EC.visibility_of_element_located((By.ID, "task-outcome")))
+        Select(d.find_element(By.ID, "task-outcome")).select_by_value("approved")
+        d.find_element(By.ID, "task-resolve").click()
+        w.until(lambda _: "409" in text_of(d, "#task-message"))
+        assert "ops:browser-admin" in text_of(d, "#task-message")
+        shot(d, "11-task-conflict")
+
+        # The assignee resolves it (approved): the link to its case, which completes.
+        use_token(d, admin)
+        w.until(EC.visibility_of_element_located((By.ID, "task-outcome")))
+        Select(d.find_element(By.ID, "task-outcome")).select_by_value("approved")
+        d.find_element(By.ID, "task-field-comment").send_keys("checked the bill")
+        d.find_element(By.ID, "task-resolve").click()
+        link = w.until(EC.element_to_be_clickable((By.ID, "task-workflow-link")))
+        assert link.text == case["id"], link.text
+        shot(d, "12-task-resolved")
+        link.click()
+        w.until(lambda _: d.find_element(By.ID, "case").get_attribute("data-status") == "completed")
+        w.until(lambda _: "completed" in text_of(d, "#lane-steps"))
+        shot(d, "13-case-approved")
+        t = srv.api("GET", f"/v1/tasks/{tid}", admin)[1]
+        assert t["status"] == "resolved" and t["resolved_by"] == "ops:browser-admin", t
+    except Exception:
+        print("tasks serve log:", srv.read_log()[-4000:], file=sys.stderr)
+        raise
+    finally:
+        srv.stop()
 
 
 def main():
@@ -234,9 +323,12 @@ def main():
         assert d.execute_script("return sessionStorage.getItem('spine.token')") is None
         shot(d, "08-signin-refused")
 
+        tasks_flow(d, w)
+
         # No page broke the policy or threw.
+        expected = ("401", "403", "400 (Bad Request)", "409 (Conflict)")  # the refusals shown
         errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE" and
-                  "401" not in e["message"] and "403" not in e["message"]]
+                  not any(x in e["message"] for x in expected)]
         assert not errors, errors
         print("ok: console flows passed")
     except Exception:

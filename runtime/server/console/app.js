@@ -1,4 +1,5 @@
-// The console's shell: sign-in, navigation and the router (#/cases, #/case/ID, #/incidents).
+// The console's shell: sign-in, navigation and the router (#/cases, #/case/ID, #/incidents,
+// #/tasks, #/task/ID).
 // A page is a function (main, params, page) that fills `main`; `page.alive()` turns false and
 // its timers stop once the operator has gone to another page.
 import { token, onUnauthorized } from "./api.js";
@@ -6,11 +7,14 @@ import { h } from "./dom.js";
 import { casesPage } from "./cases.js";
 import { casePage } from "./case.js";
 import { incidentsPage } from "./incidents.js";
+import { tasksPage, taskPage } from "./tasks.js";
 
 const routes = [
   [/^#\/cases(?:\?(.*))?$/, casesPage, "cases"],
   [/^#\/case\/([^/?]+)$/, casePage, "cases"],
   [/^#\/incidents$/, incidentsPage, "incidents"],
+  [/^#\/tasks$/, tasksPage, "tasks"],
+  [/^#\/task\/([^/?]+)$/, taskPage, "tasks"],
 ];
 
 // Why the sign-in page shows (a refused token), kept in the tab so a reload still says it.
