@@ -2,7 +2,10 @@
 """The console (docs/console.md) in a real browser: a real `spine serve` on a fresh database of
 the test run's PostgreSQL, cases started over the API, and headless Debian chromium driven by
 selenium. Signs in, finds a case in the list, opens its timeline, cancels it, sees a read-only
-token refused the cancel, and sees a wrong token sent back to the sign-in with the reason.
+token refused the cancel, and sees a wrong token sent back to the sign-in with the reason. On a
+second server with the shipped playbooks and manifests: claims and resolves a manual_credit
+approval task through its form (400 and 409 shown) until its case completes, then reads the
+experiments chart and redelivers a dead letter from the outbox page.
 Screenshots go to the folder given as argv[1]. Where chromium cannot start, this fails with why.
 
 Run by ctest (tests/CMakeLists.txt) with SPINE_BIN, SPINE_SRC and SPINE_TEST_HOME set."""
@@ -229,6 +232,33 @@ def tasks_flow(d, w):
         shot(d, "13-case-approved")
         t = srv.api("GET", f"/v1/tasks/{tid}", admin)[1]
         assert t["status"] == "resolved" and t["resolved_by"] == "ops:browser-admin", t
+
+        # Experiments: manual_credit's control variant, one case started and completed, drawn.
+        d.find_element(By.CSS_SELECTOR, 'nav a[data-page="experiments"]').click()
+        exp = 'section[data-process="manual_credit"]'
+        w.until(lambda _: d.find_elements(By.CSS_SELECTOR, exp + ' g.exp-variant[data-variant="control"]'))
+        cells = [c.text for c in d.find_elements(By.CSS_SELECTOR, exp + ' tr[data-variant="control"] td')]
+        assert cells[:3] == ["control", "1", "1"], cells
+        assert d.find_elements(By.CSS_SELECTOR, exp + " svg rect.exp-seg")
+        shot(d, "14-experiments")
+
+        # The outbox: one delivery made dead, listed, redelivered from the page.
+        dead = deadline(lambda: run("psql", srv.url, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c",
+                                    "UPDATE spine.outbox_deliveries SET status = 'dead',"
+                                    " last_error = 'browser test: refused' WHERE (subscriber, event_id)"
+                                    " = (SELECT subscriber, event_id FROM spine.outbox_deliveries"
+                                    " ORDER BY event_id LIMIT 1) RETURNING subscriber || ' ' || event_id"
+                                    ).split("\n")[0].strip(), "an outbox delivery")
+        sub, event = dead.split(" ")
+        d.find_element(By.CSS_SELECTOR, 'nav a[data-page="outbox"]').click()
+        w.until(lambda _: sub in text_of(d, "#subscribers-table"))
+        row = f'#dead-table tr[data-event="{event}"][data-subscriber="{sub}"]'
+        w.until(lambda _: "browser test: refused" in text_of(d, row))
+        shot(d, "15-outbox")
+        d.find_element(By.CSS_SELECTOR, row + " button.dead-redeliver").click()
+        w.until(lambda _: "back in line" in text_of(d, "#outbox-message"))
+        w.until(lambda _: not d.find_elements(By.CSS_SELECTOR, row))
+        shot(d, "16-outbox-redelivered")
     except Exception:
         print("tasks serve log:", srv.read_log()[-4000:], file=sys.stderr)
         raise

@@ -1,5 +1,5 @@
 // The console's shell: sign-in, navigation and the router (#/cases, #/case/ID, #/incidents,
-// #/tasks, #/task/ID).
+// #/tasks, #/task/ID, #/experiments, #/outbox).
 // A page is a function (main, params, page) that fills `main`; `page.alive()` turns false and
 // its timers stop once the operator has gone to another page.
 import { token, onUnauthorized } from "./api.js";
@@ -8,6 +8,8 @@ import { casesPage } from "./cases.js";
 import { casePage } from "./case.js";
 import { incidentsPage } from "./incidents.js";
 import { tasksPage, taskPage } from "./tasks.js";
+import { experimentsPage } from "./experiments.js";
+import { outboxPage } from "./outbox.js";
 
 const routes = [
   [/^#\/cases(?:\?(.*))?$/, casesPage, "cases"],
@@ -15,6 +17,8 @@ const routes = [
   [/^#\/incidents$/, incidentsPage, "incidents"],
   [/^#\/tasks$/, tasksPage, "tasks"],
   [/^#\/task\/([^/?]+)$/, taskPage, "tasks"],
+  [/^#\/experiments$/, experimentsPage, "experiments"],
+  [/^#\/outbox$/, outboxPage, "outbox"],
 ];
 
 // Why the sign-in page shows (a refused token), kept in the tab so a reload still says it.
