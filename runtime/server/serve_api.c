@@ -956,6 +956,10 @@ int spine_server__api_mount(spine_http_server *srv, uv_loop_t *loop, spine_provi
   return rc;
 }
 
+void spine_server__api_forget_providers(void) {
+  pool.providers = NULL;
+}
+
 const char *spine_server__api_route(size_t i, const char **method) {
   if (i >= NROUTES) return NULL;
   *method = routes[i].method;
