@@ -242,6 +242,28 @@ int spine_api_list(PGconn *c, const spine_api_filter *f, const char *items_key, 
   return 0;
 }
 
+int spine_api_counts(PGconn *c, const spine_api_filter *f, const char *items_key, spine_buf *out,
+                     spine_err *e) {
+  const char *params[24] = {items_key};
+  spine_buf cond = SPINE_BUF_INIT, sql = SPINE_BUF_INIT;
+  int n = 1 + where(f, &cond, params + 1, 2);
+  spine_buf_printf(&sql,
+                   "SELECT jsonb_build_object($1::text, coalesce(jsonb_agg(jsonb_build_object("
+                   "'process', process, 'variant', variant, 'status', status, 'count', n)"
+                   " ORDER BY process, variant NULLS FIRST, status), '[]'))::text"
+                   " FROM (SELECT w.process, w.variant, w.status, count(*) AS n"
+                   " FROM spine.workflows w WHERE true%s"
+                   " GROUP BY w.process, w.variant, w.status) g",
+                   spine_buf_str(&cond));
+  PGresult *r = spine_pgconn_query(c, spine_buf_str(&sql), n, params, e);
+  spine_buf_free(&cond);
+  spine_buf_free(&sql);
+  if (!r) return SPINE_EDB;
+  spine_buf_puts(out, PQgetvalue(r, 0, 0));
+  PQclear(r);
+  return 0;
+}
+
 static const struct {
   const char *one, *many, *eligible;
 } actions[] = {

@@ -50,6 +50,12 @@ int spine_api_filter_set(spine_api_filter *f, const char *key, const char *value
 int spine_api_list(PGconn *c, const spine_api_filter *f, const char *items_key, spine_buf *out,
                    spine_err *e);
 
+/* Appends {"<items_key>": [{process, variant, status, count}]} to out: the workflows `f`
+ * matches (its cursor and limit unused) counted by process, variant and status, in one GROUP BY
+ * (GET /v1/workflows/counts). 0 or SPINE_EDB. */
+int spine_api_counts(PGconn *c, const spine_api_filter *f, const char *items_key, spine_buf *out,
+                     spine_err *e);
+
 typedef enum { SPINE_API_CANCEL, SPINE_API_RETRY } spine_api_action;
 
 /* Cancels or retries workflow `id` as `actor` (recorded: cancelled_by, retried_by, incidents'

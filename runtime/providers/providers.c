@@ -510,6 +510,13 @@ void spine_providers_set_metrics(spine_providers *ps, spine_metrics *m) {
   spine_router_set_metrics(&ps->router, m);
 }
 
+void spine_providers_status_json(const spine_providers *ps, spine_buf *out) {
+  if (ps)
+    spine_router_status_json(&ps->router, out);
+  else
+    spine_buf_puts(out, "[]");
+}
+
 static spine_router_provider *find(const spine_providers *ps, const char *provider) {
   for (int i = 0; provider && i < ps->n; i++)
     if (!strcmp(ps->providers[i].name, provider)) return &ps->providers[i];

@@ -64,6 +64,9 @@ int spine_providers_new(uv_loop_t *loop, const spine_providers_opts *o, spine_pr
 void spine_providers_free(spine_providers *ps);
 /* Attaches the metrics registry after creation (the HTTP side of serve makes it later). */
 void spine_providers_set_metrics(spine_providers *ps, spine_metrics *m);
+/* Appends the providers' breakers, rate limits and calls by outcome (spine_router_status_json),
+ * on the loop only; `ps` NULL: []. */
+void spine_providers_status_json(const spine_providers *ps, struct spine_buf *out);
 /* The clock of the breakers' cool-downs, ms (default: the loop's): the engine's. */
 void spine_providers_set_clock(spine_providers *ps, int64_t (*now_ms)(void *data), void *data);
 /* The registry as the engine's provider port (provider_port.h): spine_providers_call, _cancel,

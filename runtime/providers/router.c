@@ -224,6 +224,59 @@ void spine_router_set_metrics(spine_router *r, spine_metrics *m) {
                        "Provider calls started and not yet answered", read_running, r);
 }
 
+static const char *breaker_name(spine_router_breaker_state s) {
+  return s == SPINE_ROUTER_BREAKER_OPEN        ? "open"
+         : s == SPINE_ROUTER_BREAKER_HALF_OPEN ? "half_open"
+                                               : "closed";
+}
+
+static void calls_json(spine_buf *out, const double *n) {
+  spine_buf_putc(out, '{');
+  for (int k = 0; k < SPINE_ROUTER_OUTCOMES; k++)
+    spine_buf_printf(out, "%s\"%s\":%.0f", k ? "," : "", outcome_names[k], n[k]);
+  spine_buf_putc(out, '}');
+}
+
+void spine_router_status_json(const spine_router *r, spine_buf *out) {
+  spine_buf_putc(out, '[');
+  for (int i = 0; i < r->nproviders; i++) {
+    const spine_router_provider *p = &r->providers[i];
+    double total[SPINE_ROUTER_OUTCOMES] = {0};
+    int worst = SPINE_ROUTER_BREAKER_CLOSED; /* open > half_open > closed */
+    spine_buf ch = SPINE_BUF_INIT;
+    spine_buf_putc(&ch, '[');
+    for (int j = 0; j < p->nchannels; j++) {
+      const spine_router_channel *c = &p->channels[j];
+      spine_router_breaker_state s = spine_router_breaker(c);
+      if (s == SPINE_ROUTER_BREAKER_OPEN || (s == SPINE_ROUTER_BREAKER_HALF_OPEN && !worst))
+        worst = (int)s;
+      double n[SPINE_ROUTER_OUTCOMES];
+      for (int k = 0; k < SPINE_ROUTER_OUTCOMES; k++)
+        total[k] += n[k] = c->calls[k] ? spine_metrics_value(c->calls[k]) : 0;
+      spine_buf_puts(&ch, j ? ",{\"channel\":" : "{\"channel\":");
+      spine_log_json_string(&ch, c->name, strlen(c->name));
+      spine_buf_printf(&ch, ",\"breaker\":\"%s\",\"calls\":", breaker_name(s));
+      calls_json(&ch, n);
+      spine_buf_putc(&ch, '}');
+    }
+    spine_buf_putc(&ch, ']');
+    spine_buf_puts(out, i ? ",{\"provider\":" : "{\"provider\":");
+    spine_log_json_string(out, p->name, strlen(p->name));
+    spine_buf_printf(out, ",\"breaker\":\"%s\",\"rate_limit\":{\"rps\":", breaker_name(worst));
+    if (p->rps > 0)
+      spine_buf_printf(out, "%g", p->rps);
+    else
+      spine_buf_puts(out, "null");
+    spine_buf_printf(out, ",\"waited\":%lld},\"calls\":", (long long)p->waited);
+    calls_json(out, total);
+    spine_buf_puts(out, ",\"channels\":");
+    spine_buf_puts(out, spine_buf_str(&ch));
+    spine_buf_putc(out, '}');
+    spine_buf_free(&ch);
+  }
+  spine_buf_putc(out, ']');
+}
+
 /* ---- calls ---- */
 
 static void on_kick(uv_timer_t *t) {

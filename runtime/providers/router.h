@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "buf.h"
 #include "metrics.h"
 #include "pctx.h"
 #include "providers.h"
@@ -105,5 +106,12 @@ int spine_router_call(spine_router *r, spine_router_provider *p, const spine_pro
 void spine_router_cancel(spine_provider_call *c);
 /* The breaker state of a channel as the metrics show it (HALF_OPEN once the cool-down passed). */
 spine_router_breaker_state spine_router_breaker(const spine_router_channel *ch);
+
+/* Appends the providers as the router knows them, on the loop (the breakers and counters are
+ * the loop's, unlocked): [{provider, breaker, rate_limit: {rps, waited}, calls: {outcome: n},
+ * channels: [{channel, breaker, calls}]}], the provider's breaker its worst channel's (open, then
+ * half_open, then closed), its calls the sum of its channels' (the numbers of /metrics: 0
+ * before spine_router_set_metrics). */
+void spine_router_status_json(const spine_router *r, spine_buf *out);
 
 #endif

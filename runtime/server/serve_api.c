@@ -29,6 +29,7 @@
 #include "jsondoc.h"
 #include "log.h"
 #include "pgconn.h"
+#include "providers.h"
 #include "server_internal.h"
 #include "uuid.h"
 
@@ -46,6 +47,7 @@ static struct {
   int nfree, ready;
   spine_server_bearer_fn bearer;
   void *bearer_data;
+  spine_providers *providers; /* the loop's: read only on the loop (providers_answer) */
 } pool;
 
 void spine_server__api_init(const char *conninfo) {
@@ -95,7 +97,7 @@ typedef void (*route_fn)(request *r, PGconn *c);
 
 typedef struct route {
   const char *method, *pattern;
-  const char *scope; /* NULL: open (no token) */
+  const char *scope; /* NULL: open (no token); "": any caller with a valid bearer */
   route_fn fn;       /* runs in a worker thread */
 } route;
 
@@ -119,7 +121,8 @@ struct request {
   spine_buf out; /* the body of a success */
   spine_err e;   /* else: what went wrong */
   const char *code;
-  const char *outcome; /* the audit row's word */
+  const char *outcome;        /* the audit row's word */
+  void (*answer)(request *r); /* set by fn: on success, writes the body on the loop (in done) */
   spine_api_principal who;
 };
 
@@ -308,25 +311,70 @@ static void case_start(request *r, PGconn *c) {
   if (!r->status) r->status = existing ? 200 : 201;
 }
 
-static void workflow_list(request *r, PGconn *c) {
-  spine_api_filter f = {0};
+/* The filter of GET /v1/workflows and /v1/workflows/counts from the query (`page`: limit and
+ * cursor too): 0, or fails the request naming the parameter. */
+static int query_filter(request *r, spine_api_filter *f, int page) {
   for (int i = 0; i < r->nq; i++) {
     const char *k = r->qkey[i], *v = r->qval[i];
     int rc = 0;
-    if (!strcmp(k, "limit")) {
+    if (page && !strcmp(k, "limit")) {
       char *end;
       long n = strtol(v, &end, 10);
       if (*end || end == v || n < 1 || n > 1000)
         rc = spine_err_set(&r->e, SPINE_EINVAL, NULL, "limit", "limit is a number from 1 to 1000");
-      f.limit = (int)n;
-    } else if (!strcmp(k, "cursor")) {
-      f.cursor = v;
+      f->limit = (int)n;
+    } else if (page && !strcmp(k, "cursor")) {
+      f->cursor = v;
     } else {
-      rc = spine_api_filter_set(&f, k, v, &r->e);
+      rc = spine_api_filter_set(f, k, v, &r->e);
     }
-    if (rc) return fail(r, 400, NULL);
+    if (rc) {
+      fail(r, 400, NULL);
+      return -1;
+    }
   }
+  return 0;
+}
+
+static void workflow_list(request *r, PGconn *c) {
+  spine_api_filter f = {0};
+  if (query_filter(r, &f, 1)) return;
   if (spine_api_list(c, &f, "items", &r->out, &r->e)) fail_err(r, NULL);
+}
+
+static void workflow_counts(request *r, PGconn *c) {
+  spine_api_filter f = {0};
+  if (query_filter(r, &f, 0)) return;
+  if (spine_api_counts(c, &f, "items", &r->out, &r->e)) fail_err(r, NULL);
+}
+
+/* GET /v1/whoami: who the bearer is, for the console to offer only what it may do. */
+static void whoami(request *r, PGconn *c) {
+  (void)c;
+  spine_buf_puts(&r->out, "{\"subject\":");
+  spine_log_json_string(&r->out, r->who.subject, strlen(r->who.subject));
+  spine_buf_puts(&r->out, ",\"scopes\":[");
+  const char *p = r->who.scopes;
+  for (int n = 0; *p;) {
+    size_t len = strcspn(p, ",");
+    while (len && *p == ' ')
+      p++, len--;
+    size_t l = len;
+    while (l && p[l - 1] == ' ')
+      l--;
+    if (l) {
+      if (n++) spine_buf_putc(&r->out, ',');
+      spine_log_json_string(&r->out, p, l);
+    }
+    p += len;
+    if (*p == ',') p++;
+  }
+  spine_buf_puts(&r->out, "],\"token_id\":");
+  if (r->who.token_id[0])
+    spine_log_json_string(&r->out, r->who.token_id, strlen(r->who.token_id));
+  else
+    spine_buf_puts(&r->out, "null");
+  spine_buf_putc(&r->out, '}');
 }
 
 static void incidents_list(request *r, PGconn *c) {
@@ -425,6 +473,22 @@ static void bulk_cancel(request *r, PGconn *c) {
 
 static void bulk_retry(request *r, PGconn *c) {
   bulk(r, c, SPINE_API_RETRY);
+}
+
+/* GET /v1/providers: the breakers, rate limits and calls as this worker's router knows them.
+ * The router's state is the loop's, changed by calls as they end, without a lock; so the
+ * thread only checks the bearer and its scope (which needs the database), and the answer is
+ * written on the loop, in done(), from the state as it is then (no snapshot to publish and
+ * keep fresh, no lock on the router's hot path). */
+static void providers_answer(request *r) {
+  spine_buf_puts(&r->out, "{\"items\":");
+  spine_providers_status_json(pool.providers, &r->out);
+  spine_buf_puts(&r->out, ",\"next_cursor\":null}");
+}
+
+static void providers_list(request *r, PGconn *c) {
+  (void)c;
+  r->answer = providers_answer;
 }
 
 /* ---- tasks, intents, experiments, manifests, outbox ---- */
@@ -615,7 +679,9 @@ static const route routes[] = {
     {"GET", "/v1/openapi.json", NULL, NULL},
     {"POST", "/v1/cases", "cases:start", case_start},
     {"GET", "/v1/cases/{id}", "workflows:read", case_show},
+    {"GET", "/v1/whoami", "", whoami},
     {"GET", "/v1/workflows", "workflows:read", workflow_list},
+    {"GET", "/v1/workflows/counts", "workflows:read", workflow_counts},
     {"POST", "/v1/workflows/cancel", "workflows:operate", bulk_cancel},
     {"POST", "/v1/workflows/retry", "workflows:operate", bulk_retry},
     {"GET", "/v1/workflows/{id}", "workflows:read", workflow_show},
@@ -625,6 +691,7 @@ static const route routes[] = {
     {"POST", "/v1/workflows/{id}/retry", "workflows:operate", workflow_retry},
     {"POST", "/v1/workflows/{id}/skip", "workflows:operate", workflow_skip},
     {"GET", "/v1/incidents", "workflows:read", incidents_list},
+    {"GET", "/v1/providers", "workflows:read", providers_list},
     {"GET", "/v1/tasks", "workflows:read", task_list},
     {"GET", "/v1/tasks/{id}", "workflows:read", task_show},
     {"POST", "/v1/tasks/{id}/claim", "tasks:resolve", task_claim},
@@ -699,7 +766,7 @@ static void work(uv_work_t *w) {
     fail(r, 401, "unauthorized");
   } else if (rc) {
     fail_err(r, NULL);
-  } else if (!spine_api_tokens_allows(&r->who, r->rt->scope)) {
+  } else if (r->rt->scope[0] && !spine_api_tokens_allows(&r->who, r->rt->scope)) {
     spine_err_set(&r->e, SPINE_EINVAL, NULL, NULL, "%s may not do this: it needs scope %s",
                   r->who.subject, r->rt->scope);
     fail(r, 403, "forbidden");
@@ -728,6 +795,7 @@ static void done(uv_work_t *w, int status) {
   if (r->x) {
     spine_http_server_on_abort(r->x, NULL, NULL);
     if (r->status < 400) {
+      if (r->answer) r->answer(r);
       spine_buf_putc(&r->out, '\n');
       spine_http_server_respond(r->x, r->status, "application/json", spine_buf_str(&r->out),
                                 r->out.len);
@@ -880,11 +948,16 @@ static void handle(void *data, spine_http_server_exchange *x) {
   }
 }
 
-int spine_server__api_mount(spine_http_server *srv, uv_loop_t *loop) {
+int spine_server__api_mount(spine_http_server *srv, uv_loop_t *loop, spine_providers *providers) {
+  pool.providers = providers;
   /* After the webhooks' and the clock's routes: the first route that matches wins. */
   int rc = spine_http_server_route(srv, "GET", "/v1/", handle, loop);
   if (!rc) rc = spine_http_server_route(srv, "POST", "/v1/", handle, loop);
   return rc;
+}
+
+void spine_server__api_forget_providers(void) {
+  pool.providers = NULL;
 }
 
 const char *spine_server__api_route(size_t i, const char **method) {

@@ -217,7 +217,7 @@ int spine_server__http_start(uv_loop_t *loop, spine_engine *eng, spine_providers
   if (!rc)
     rc = spine_webhook_mount(h->srv, h->metrics, &spine_server__webhook_ops, &h->hooks_data,
                              &h->hooks, e);
-  if (!rc) rc = spine_server__api_mount(h->srv, loop);
+  if (!rc) rc = spine_server__api_mount(h->srv, loop, providers);
   if (!rc) rc = spine_server__console_mount(h->srv);
   if (!rc)
     rc = spine_webhook_rate_limit(h->hooks, &settings->webhook_rate,

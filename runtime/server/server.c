@@ -54,6 +54,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   server *s = h->data;
   spine_log_info("serve", "stopping: releasing workflows to other workers", NULL);
   spine_outbox_stop(s->relay); /* first: its POSTs in flight must not queue outcomes any more */
+  spine_server__api_forget_providers(); /* before the engine's stop frees the adapters */
   spine_server_engine_stop(&s->se);
   spine_server__manifests_stop();
   spine_server__census_stop();

@@ -66,11 +66,14 @@ void spine_server__census_free(void);
 int spine_server__clock_mount(spine_http_server *srv, spine_engine *eng);
 
 /* The HTTP API under /v1 (serve_api.c): init with the database before the loop runs (without
- * it, API requests are answered 503), mount on the HTTP server after the other /v1 routes, free
- * after the loop ended. */
+ * it, API requests are answered 503), mount on the HTTP server after the other /v1 routes (with
+ * the adapters GET /v1/providers shows, or NULL), free after the loop ended. */
 void spine_server__api_init(const char *conninfo);
-int spine_server__api_mount(spine_http_server *srv, uv_loop_t *loop);
+int spine_server__api_mount(spine_http_server *srv, uv_loop_t *loop, spine_providers *providers);
 void spine_server__api_free(void);
+/* Before the adapters go (the engine's stop): GET /v1/providers answers [] from then on (a
+ * request whose token check is still in a thread must not read a freed router). */
+void spine_server__api_forget_providers(void);
 /* Single sign-on's hook: a bearer that is not an API token ("spn_...") is handed to `fn`, in a
  * worker thread (so `fn` must be thread-safe and may block), which fills the principal (its
  * token_id "", the subject, the scopes) and returns 0, or SPINE_ENOTFOUND (401) with why in
