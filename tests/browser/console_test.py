@@ -303,6 +303,9 @@ def main():
         w.until(lambda _: "process=waiter" in d.current_url)
         w.until(lambda _: "cu-browser-1" in text_of(d, "#cases-table") and
                 "cu-browser-saga" not in text_of(d, "#cases-table"))
+        # The counts follow the filter: per process and variant, only the waiter's row.
+        w.until(lambda _: "waiter" in text_of(d, "#counts-by-variant") and
+                "saga" not in text_of(d, "#counts-by-variant"))
 
         # Open its timeline: the explain sentence and its steps, the wait named.
         w.until(EC.element_to_be_clickable(

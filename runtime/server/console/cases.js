@@ -1,5 +1,6 @@
 // Cases: the workflow list (GET /v1/workflows) with the API's filters, paged by cursor, and the
-// counts by status under the same filters, refreshed every few seconds. The filters live in
+// counts by status, process and variant under the same filters (GET /v1/workflows/counts),
+// refreshed every few seconds. The filters live in
 // the address (#/cases?status=waiting&process=...), so a view can be shared or reloaded.
 import { api, withQuery } from "./api.js";
 import { h, time, brief, badge, alertBox } from "./dom.js";
@@ -8,7 +9,6 @@ export const STATUSES = ["pending", "running", "waiting", "paused", "stuck", "fa
   "compensated", "cancelled"];
 const FILTERS = ["status", "process", "variant", "state", "created_after", "created_before"];
 const PAGE = 50;
-const COUNT_CAP = 500; // counted by listing (no count route yet): "500+" beyond
 
 function go(params) {
   const q = new URLSearchParams();
@@ -62,19 +62,41 @@ function openById() {
   return form;
 }
 
-// The counts by status under the other filters: one list call per status, capped.
+// The counts under the other filters (GET /v1/workflows/counts, one query): by status, which
+// filter the list when clicked, and by process and variant.
 async function counts(params, el, page) {
   const base = {};
   for (const k of FILTERS) if (k !== "status" && params[k]) base[k] = params[k];
-  const got = await Promise.all(STATUSES.map((s) =>
-    api("GET", withQuery("/v1/workflows", { ...base, status: s, limit: COUNT_CAP }))
-      .then((d) => ((d.items || []).length >= COUNT_CAP && d.next_cursor ? `${COUNT_CAP}+` : String((d.items || []).length)))
-      .catch(() => "?")));
+  let items;
+  try {
+    items = (await api("GET", withQuery("/v1/workflows/counts", base))).items || [];
+  } catch (e) {
+    if (page.alive()) el.replaceChildren(alertBox(e, "Cannot count cases"));
+    return;
+  }
   if (!page.alive()) return;
-  el.replaceChildren(...STATUSES.map((s, i) => h("a", {
+  const byStatus = Object.fromEntries(STATUSES.map((s) => [s, 0]));
+  const byVariant = new Map(); // "process\u0000variant" -> {process, variant, status -> n}
+  for (const it of items) {
+    byStatus[it.status] = (byStatus[it.status] || 0) + it.count;
+    const key = `${it.process}\u0000${it.variant || ""}`;
+    if (!byVariant.has(key)) byVariant.set(key, { process: it.process, variant: it.variant || "", n: {} });
+    byVariant.get(key).n[it.status] = it.count;
+  }
+  const chips = h("div", { class: "chips" }, STATUSES.map((s) => h("a", {
     class: `count status-${s}${params.status === s ? " active" : ""}`, id: `count-${s}`,
     href: "#", onclick: (ev) => { ev.preventDefault(); go({ ...params, cursor: "", status: params.status === s ? "" : s }); },
-  }, h("span", { class: "n" }, got[i]), h("span", {}, s))));
+  }, h("span", { class: "n" }, String(byStatus[s])), h("span", {}, s))));
+  const rows = [...byVariant.values()].sort((a, b) =>
+    a.process.localeCompare(b.process) || a.variant.localeCompare(b.variant));
+  const table = rows.length
+    ? h("table", { class: "list counts-table", id: "counts-by-variant" },
+      h("thead", {}, h("tr", {}, ["process", "variant", ...STATUSES].map((c) => h("th", {}, c)))),
+      h("tbody", {}, rows.map((r) => h("tr", {},
+        h("td", {}, r.process), h("td", {}, r.variant),
+        STATUSES.map((s) => h("td", { class: "num" }, r.n[s] ? String(r.n[s]) : ""))))))
+    : "";
+  el.replaceChildren(chips, table);
 }
 
 function row(w) {
