@@ -57,6 +57,22 @@ export async function api(method, path, body) {
   return data;
 }
 
+// Who the signed-in token is (GET /v1/whoami: subject, scopes), asked once per token.
+const whoamis = new Map();
+export function whoami() {
+  const t = token.get() || "";
+  if (!whoamis.has(t)) {
+    const p = api("GET", "/v1/whoami");
+    p.catch(() => whoamis.delete(t)); // asked again next time
+    whoamis.set(t, p);
+  }
+  return whoamis.get(t);
+}
+
+// Whether `me` (whoami's answer) holds `scope` (admin holds every one).
+export const may = (me, scope) => !!me && Array.isArray(me.scopes) &&
+  (me.scopes.includes(scope) || me.scopes.includes("admin"));
+
 // "/v1/workflows?status=..." from a path and an object of parameters (empty ones left out).
 export function withQuery(path, params) {
   const q = new URLSearchParams();

@@ -1,7 +1,7 @@
 // A case: the explain sentence, the facts, the actions (signal, cancel, retry, skip) and the
 // timeline of its steps (GET /v1/workflows/{id}), compensations in their own lane. It follows
 // the workflow every few seconds until it has ended.
-import { api } from "./api.js";
+import { api, whoami, may } from "./api.js";
 import { h, time, duration, json, brief, badge, alertBox } from "./dom.js";
 
 const ENDED = ["completed", "failed", "compensated", "cancelled"];
@@ -125,8 +125,12 @@ function parseJson(text, what) {
   }
 }
 
-function actions(wf, refresh) {
+function actions(wf, refresh, me) {
   const msg = h("div", { id: "action-message", role: "status" });
+  if (me && !may(me, "workflows:operate"))
+    return h("section", { class: "card" }, h("h2", {}, "Actions"),
+      h("p", { class: "hint", id: "actions-read-only" },
+        `Signed in as ${me.subject}, who may read only: acting on a case needs the scope workflows:operate.`));
   const id = encodeURIComponent(wf.id);
   async function act(name, path, body, done) {
     msg.replaceChildren();
@@ -203,9 +207,10 @@ export async function casePage(main, [rawId], page) {
 
   async function load() {
     const path = `/v1/workflows/${encodeURIComponent(id)}`;
-    let wf, ex;
+    let wf, ex, me;
     try {
-      [wf, ex] = await Promise.all([api("GET", path), api("GET", `${path}/explain`).catch((e) => e)]);
+      [wf, ex, me] = await Promise.all([api("GET", path), api("GET", `${path}/explain`).catch((e) => e),
+        whoami().catch(() => null)]);
     } catch (e) {
       if (page.alive()) body.replaceChildren(alertBox(e, e.status === 404 ? "No such case" : "Cannot read the case"));
       return;
@@ -213,7 +218,7 @@ export async function casePage(main, [rawId], page) {
     if (!page.alive()) return;
     explain.textContent = ex instanceof Error ? `(no explanation: ${ex.message})` : ex.explanation || "";
     // The actions keep what the operator typed unless the status moved.
-    if (!actionsEl || lastStatus !== wf.status) actionsEl = actions(wf, load);
+    if (!actionsEl || lastStatus !== wf.status) actionsEl = actions(wf, load, me);
     lastStatus = wf.status;
     body.replaceChildren(h("div", { class: "grid" }, h("section", { class: "card" }, facts(wf), data(wf)), actionsEl),
       h("section", { class: "card" }, timeline(wf)));
