@@ -259,6 +259,12 @@ def tasks_flow(d, w):
         w.until(lambda _: "back in line" in text_of(d, "#outbox-message"))
         w.until(lambda _: not d.find_elements(By.CSS_SELECTOR, row))
         shot(d, "16-outbox-redelivered")
+
+        # The providers: the shipped adapters, each with its breaker (closed: nothing failed).
+        d.find_element(By.CSS_SELECTOR, 'nav a[data-page="providers"]').click()
+        w.until(lambda _: "acme_energy" in text_of(d, "#providers-table"))
+        assert text_of(d, "#breaker-acme_energy") == "closed", text_of(d, "#breaker-acme_energy")
+        shot(d, "17-providers")
     except Exception:
         print("tasks serve log:", srv.read_log()[-4000:], file=sys.stderr)
         raise

@@ -10,6 +10,7 @@ import { incidentsPage } from "./incidents.js";
 import { tasksPage, taskPage } from "./tasks.js";
 import { experimentsPage } from "./experiments.js";
 import { outboxPage } from "./outbox.js";
+import { providersPage } from "./providers.js";
 
 const routes = [
   [/^#\/cases(?:\?(.*))?$/, casesPage, "cases"],
@@ -19,6 +20,7 @@ const routes = [
   [/^#\/task\/([^/?]+)$/, taskPage, "tasks"],
   [/^#\/experiments$/, experimentsPage, "experiments"],
   [/^#\/outbox$/, outboxPage, "outbox"],
+  [/^#\/providers$/, providersPage, "providers"],
 ];
 
 // Why the sign-in page shows (a refused token), kept in the tab so a reload still says it.
