@@ -5,7 +5,8 @@ selenium. Signs in, finds a case in the list, opens its timeline, cancels it, se
 token refused the cancel, and sees a wrong token sent back to the sign-in with the reason. On a
 second server with the shipped playbooks and manifests: claims and resolves a manual_credit
 approval task through its form (400 and 409 shown) until its case completes, then reads the
-experiments chart and redelivers a dead letter from the outbox page.
+experiments chart and redelivers a dead letter from the outbox page. On a third, with a provider
+simulator down: the providers page shows the breaker open.
 Screenshots go to the folder given as argv[1]. Where chromium cannot start, this fails with why.
 
 Run by ctest (tests/CMakeLists.txt) with SPINE_BIN, SPINE_SRC and SPINE_TEST_HOME set."""
@@ -53,9 +54,10 @@ def deadline(fn, what, seconds=WAIT):
 class Server:
     """A `spine serve` on its own database, as tests/lib/spine_test.lua's T.serve."""
 
-    def __init__(self, db="browser_console", shipped=False):
+    def __init__(self, db="browser_console", shipped=False, extra_env=None):
         """The test playbooks and no manifest in force, or (shipped) the repository's own
-        playbooks and manifests, as T.serve runs them (tests/spec/api/api_tasks_spec.lua)."""
+        playbooks and manifests, as T.serve runs them (tests/spec/api/api_tasks_spec.lua);
+        extra_env: more of serve's environment (its providers directory, a secret)."""
         self.url = run(os.path.join(SRC, "tests/lib/testpg"), "newdb", db).strip()
         self.tmp = None if shipped else tempfile.mkdtemp(prefix="console-manifests-")
         self.log = tempfile.NamedTemporaryFile(prefix="console-serve-", suffix=".log", delete=False)
@@ -64,6 +66,7 @@ class Server:
         env.pop("SPINE_MANIFESTS", None)
         if not shipped:
             env.update(SPINE_PLAYBOOKS="tests/playbooks", SPINE_MANIFESTS=self.tmp)
+        env.update(extra_env or {})
         self.env = env
         self.proc = subprocess.Popen([SPINE, "serve"], cwd=SRC, env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -272,6 +275,58 @@ def tasks_flow(d, w):
         srv.stop()
 
 
+
+def breaker_flow(d, w):
+    """A provider outage, as tests/spec/api/api_reads_spec.lua makes it: `spine simulate` down,
+    acme_energy pointed at it with a breaker that opens after 3 failures, four provider calls;
+    the providers page shows acme_energy's breaker open (and gridco's closed)."""
+    sim = subprocess.Popen([SPINE, "simulate", "--port", "0", "--smtp-port", "0"], cwd=SRC,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           stdin=subprocess.DEVNULL, text=True)
+    pdir = tempfile.mkdtemp(prefix="console-providers-")
+    srv = None
+    try:
+        ready = json.loads(sim.stdout.readline())
+        run("cp", "-r", os.path.join(SRC, "providers") + "/.", pdir)
+        with open(os.path.join(SRC, "providers/providers.json"), encoding="utf-8") as f:
+            settings = json.load(f)
+        settings.pop("environments", None)
+        settings.setdefault("smtp", {}).update(url=f"smtp://127.0.0.1:{ready['smtp_port']}",
+                                               **{"from": "spine@localhost"})
+        settings.setdefault("acme_energy", {}).update(
+            base_url=ready["url"], rate_limit=100000, breaker={"failures": 3, "cooldown": "1h"})
+        with open(os.path.join(pdir, "providers.json"), "w", encoding="utf-8") as f:
+            json.dump(settings, f)
+        req = urllib.request.Request(ready["url"] + "/_sim/outage", data=b'{"down": true}',
+                                     method="POST")
+        urllib.request.urlopen(req, timeout=WAIT).close()
+        srv = Server("browser_breaker", extra_env={
+            "SPINE_PROVIDERS": pdir, "SPINE_SECRET_ACME_ENERGY_API_KEY": "acme-key-5f2b"})
+        reader = srv.token("workflows:read")
+        for i in range(4):
+            wf = json.loads(run(SPINE, "start", "tests/playbooks/provider_switch.lua", "--input",
+                                json.dumps({"contract_id": f"DOWN-{i}", "provider": "acme_energy",
+                                            "operation": "submit_activation"}), "--json",
+                                env=srv.env))
+            deadline(lambda: json.loads(run(SPINE, "show", wf["id"], "--json", env=srv.env))
+                     ["status"] == "completed", f"case {wf['id']} to complete")
+        d.get(srv.base + "/#/providers")  # another origin: sign in there
+        sign_in(d, w, reader)
+        d.get(srv.base + "/#/providers")
+        w.until(lambda _: text_of(d, "#breaker-acme_energy") == "open")
+        assert text_of(d, "#breaker-gridco") == "closed", text_of(d, "#breaker-gridco")
+        shot(d, "18-providers-breaker-open")
+    except Exception:
+        if srv:
+            print("breaker serve log:", srv.read_log()[-4000:], file=sys.stderr)
+        raise
+    finally:
+        if srv:
+            srv.stop()
+        sim.terminate()
+        sim.wait(WAIT)
+        run("rm", "-rf", pdir)
+
 def main():
     srv = Server()
     d = None
@@ -361,6 +416,7 @@ def main():
         shot(d, "08-signin-refused")
 
         tasks_flow(d, w)
+        breaker_flow(d, w)
 
         # No page broke the policy or threw.
         expected = ("401", "403", "400 (Bad Request)", "409 (Conflict)")  # the refusals shown
