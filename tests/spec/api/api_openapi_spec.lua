@@ -1,5 +1,5 @@
 -- The OpenAPI 3.1 document at /v1/openapi.json, checked both ways: every route of the API's
--- table (runtime/server/serve_api.c) is documented, and every documented route is answered by
+-- table (runtime/server/serve_api_routes.c) is documented, and every documented route is answered by
 -- a running server (neither "no such route" nor 405).
 local T = require("spine_test")
 local cjson = require("cjson")
@@ -24,7 +24,7 @@ describe("GET /v1/openapi.json", function()
   end)
 
   it("documents every route the server has", function()
-    local src = T.source("runtime/server/serve_api.c")
+    local src = T.source("runtime/server/serve_api_routes.c")
     local n = 0
     for method, pattern in src:gmatch('{"(%u+)", "(/v1/[^"]*)",') do
       n = n + 1
