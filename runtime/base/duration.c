@@ -2,6 +2,7 @@
 #include "duration.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -44,7 +45,9 @@ int spine_duration_parse(const char *s, int64_t *ms, spine_err *e) {
                          "bad duration unit in \"%s\" (expected ms, s, m, h, d or w)", s);
   double total = v * unit;
   if (!(total <= 9.2e15)) return spine_err_set(e, SPINE_EINVAL, NULL, NULL, "duration too long");
-  *ms = (int64_t)total;
+  /* To the nearest millisecond: 1.001 is not exact in binary, and truncating its product with
+   * the unit gave 1000 ms for "1.001s". */
+  *ms = llround(total);
   return 0;
 }
 

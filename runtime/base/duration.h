@@ -7,7 +7,8 @@
 
 #include "err.h"
 
-/* Parses a duration string into milliseconds. Returns 0 or SPINE_EINVAL (e->msg says why). */
+/* Parses a duration string into milliseconds, to the nearest one ("1.001s" is 1001, "0.4ms" 0).
+ * Returns 0 or SPINE_EINVAL (e->msg says why). */
 int spine_duration_parse(const char *s, int64_t *ms, spine_err *e);
 /* Parses an ISO 8601 date or UTC date-time into milliseconds since the epoch. */
 int spine_duration_parse_time(const char *s, int64_t *ms, spine_err *e);

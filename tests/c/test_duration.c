@@ -25,6 +25,18 @@ TEST_IMPL(duration_parse) {
   ASSERT_EQ(ms, 14 * 86400000LL);
   ASSERT_EQ(dur("2", &ms), 0);
   ASSERT_EQ(ms, 2000);
+  /* fractions to the nearest millisecond: not one short for a fraction binary cannot hold */
+  static const struct {
+    const char *s;
+    int64_t ms;
+  } frac[] = {{"1.001s", 1001}, {"0.1s", 100}, {"2.675s", 2675}, {"0.007s", 7},  {"1.1m", 66000},
+              {"0.4ms", 0},     {"0.6ms", 1},  {"4.35s", 4350},  {"0.29s", 290}, {"1.015s", 1015}};
+  for (size_t i = 0; i < sizeof frac / sizeof frac[0]; i++) {
+    ms = -1;
+    ASSERT_EQ(dur(frac[i].s, &ms), 0);
+    if (ms != frac[i].ms)
+      TEST_FAIL_("%s: %lld ms, not %lld", frac[i].s, (long long)ms, (long long)frac[i].ms);
+  }
   /* strtod would take these: not a number a designer writes, and NaN's cast is undefined */
   static const char *const bad[] = {"nan",
                                     "nans",
