@@ -112,15 +112,22 @@ class Server:
         os.unlink(self.log.name)
 
 
+# Chromium's profile and its scratch directories (it leaves org.chromium.Chromium.* in $TMPDIR
+# behind): all in one directory the test removes when it ends.
+BROWSER_TMP = tempfile.mkdtemp(prefix="console-browser-")
+
+
 def browser():
     opts = webdriver.ChromeOptions()
     opts.binary_location = "/usr/bin/chromium"
     for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-              "--window-size=1440,1000", "--disable-extensions", "--no-first-run"):
+              "--window-size=1440,1000", "--disable-extensions", "--no-first-run",
+              "--user-data-dir=" + os.path.join(BROWSER_TMP, "profile")):
         opts.add_argument(a)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = Service("/usr/bin/chromedriver", env=dict(os.environ, TMPDIR=BROWSER_TMP))
     try:
-        return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+        return webdriver.Chrome(service=service, options=opts)
     except (WebDriverException, OSError) as e:
         raise SystemExit(f"FAIL: chromium cannot start (install chromium and chromium-driver with "
                          f"scripts/install-deps): {str(e).strip()}")
@@ -434,6 +441,7 @@ def main():
         if d:
             d.quit()
         srv.stop()
+        subprocess.run(["rm", "-rf", BROWSER_TMP], check=False)
 
 
 if __name__ == "__main__":
