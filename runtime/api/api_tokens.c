@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base64.h"
 #include "hmac.h"
 #include "pgconn.h"
 #include "sha256.h"
@@ -33,23 +34,6 @@ static int has(const char *list, const char *scope, size_t len) {
 
 int spine_api_tokens_allows(const spine_api_principal *p, const char *scope) {
   return has(p->scopes, "admin", 5) || has(p->scopes, scope, strlen(scope));
-}
-
-static void base64url(const unsigned char *in, size_t n, char *out) {
-  static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  size_t o = 0;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < n; i++) {
-    acc = (acc << 8) | in[i];
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out[o++] = abc[(acc >> bits) & 63];
-    }
-  }
-  if (bits) out[o++] = abc[(acc << (6 - bits)) & 63];
-  out[o] = '\0';
 }
 
 /* "{a,b}" from "a,b" (the scopes were checked: no quotes or braces in them). */
@@ -100,7 +84,7 @@ int spine_api_tokens_create(PGconn *c, const char *subject, const char *scopes, 
   if (RAND_bytes(secret, sizeof secret) != 1 || RAND_bytes(rid, sizeof rid) != 1)
     return spine_err_set(e, SPINE_EIO, NULL, NULL, "no random bytes for a token");
   char b64[48];
-  base64url(secret, sizeof secret, b64);
+  spine_base64_encode(secret, sizeof secret, 1, 0, b64);
   snprintf(token, 64, SPINE_API_TOKEN_PREFIX "%s", b64);
   snprintf(id, 40, "tok_%02x%02x%02x%02x%02x%02x", rid[0], rid[1], rid[2], rid[3], rid[4], rid[5]);
   char hash[65], ms[32];

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "buf.h"
 #include "duration.h"
 #include "jsondoc.h"
@@ -50,38 +51,6 @@ const char *spine_jwt_refusal_code(spine_jwt_refusal r) {
 
 static const char *alg_name(alg_id a) {
   return a == ALG_RS256 ? "RS256" : "ES256";
-}
-
-/* The value of a base64url character (RFC 4648 §5), or -1. */
-static int b64url_value(unsigned char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
-
-/* Decodes base64url text s[n] as JWS writes it (RFC 7515 §2): no padding, no other character,
- * and the bits past the last byte zero, so each value has one text. Writes at most n * 3 / 4
- * bytes to out; returns how many, or -1. */
-static long b64url_decode(const char *s, size_t n, unsigned char *out) {
-  if (n % 4 == 1) return -1;
-  size_t o = 0;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < n; i++) {
-    int v = b64url_value((unsigned char)s[i]);
-    if (v < 0) return -1;
-    acc = (acc << 6 | (uint32_t)v) & 0xffffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (unsigned char)(acc >> bits);
-    }
-  }
-  if (acc & ((1u << bits) - 1)) return -1; /* bits left over must be zero */
-  return (long)o;
 }
 
 /* ---- keys ---- */
@@ -130,7 +99,7 @@ static int key_bytes(loader *ld, const spine_jsondoc *k, int i, const char *name
   if (n == 0 || n > cap / 3 * 4 + 3)
     return key_fail(ld, k, "%zu characters (at most %zu bytes)", n, cap);
   unsigned char tmp[1400];
-  long got = b64url_decode(s, n, tmp);
+  long got = spine_base64_url_decode(s, n, tmp);
   if (got <= 0) return key_fail(ld, k, "not base64url (no padding, alphabet A-Z a-z 0-9 - _)");
   if ((size_t)got > cap) return key_fail(ld, k, "%ld bytes (at most %zu)", got, cap);
   memcpy(out, tmp, (size_t)got);
@@ -600,13 +569,13 @@ int spine_jwt_verify(const spine_jwt_keys *keys, const char *token, size_t len,
   /* Decoded parts, one after the other: together at most 3/4 of the token. */
   unsigned char buf[SPINE_JWT_MAX_TOKEN];
   unsigned char *h = buf;
-  long hl = b64url_decode(token, (size_t)(d1 - token), h);
+  long hl = spine_base64_url_decode(token, (size_t)(d1 - token), h);
   if (hl < 0) return refuse(c, e, SPINE_JWT_MALFORMED, "header", "not base64url");
   unsigned char *pl = h + hl;
-  long pll = b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), pl);
+  long pll = spine_base64_url_decode(d1 + 1, (size_t)(d2 - d1 - 1), pl);
   if (pll < 0) return refuse(c, e, SPINE_JWT_MALFORMED, "payload", "not base64url");
   unsigned char *sig = pl + pll;
-  long sl = b64url_decode(d2 + 1, (size_t)(token + len - d2 - 1), sig);
+  long sl = spine_base64_url_decode(d2 + 1, (size_t)(token + len - d2 - 1), sig);
   if (sl < 0) return refuse(c, e, SPINE_JWT_MALFORMED, "signature", "not base64url");
 
   alg_id alg = ALG_RS256;

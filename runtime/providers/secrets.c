@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "codec.h"
 
 #define REDACTED SPINE_SECRETS_REDACTED
@@ -79,33 +80,6 @@ static int keep_form(spine_secrets *s, const char *v, size_t len) {
   return keep(s, v, len) ? 0 : -1;
 }
 
-static const char b64_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-static const char b64_url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* Base64 of in[n] into out (room for 4 * (n + 2) / 3 + 1); its length. */
-static size_t base64(const unsigned char *in, size_t n, const char *abc, int pad, char *out) {
-  size_t o = 0, i = 0;
-  for (; i + 2 < n; i += 3) {
-    uint32_t w = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-    out[o++] = abc[w >> 18 & 63];
-    out[o++] = abc[w >> 12 & 63];
-    out[o++] = abc[w >> 6 & 63];
-    out[o++] = abc[w & 63];
-  }
-  if (i < n) {
-    uint32_t w = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-    out[o++] = abc[w >> 18 & 63];
-    out[o++] = abc[w >> 12 & 63];
-    if (i + 1 < n) out[o++] = abc[w >> 6 & 63];
-    if (pad) {
-      if (i + 1 >= n) out[o++] = '=';
-      out[o++] = '=';
-    }
-  }
-  out[o] = '\0';
-  return o;
-}
-
 /* Every form of v[len] but v itself, into the set. `tmp` has room for the hex (2 * len + 1)
  * and the base64 of len + 2 bytes; `shifted` for len + 2 bytes. */
 static int keep_forms(spine_secrets *s, const char *v, size_t len, char *tmp,
@@ -116,16 +90,15 @@ static int keep_forms(spine_secrets *s, const char *v, size_t len, char *tmp,
       tmp[i] = (char)(upper ? toupper((unsigned char)v[i]) : tolower((unsigned char)v[i]));
     rc = keep_form(s, tmp, len);
   }
-  const char *const abcs[2] = {b64_std, b64_url};
-  for (int a = 0; a < 2 && !rc; a++) {
+  for (int url = 0; url < 2 && !rc; url++) {
     for (int pad = 0; pad < 2 && !rc; pad++)
-      rc = keep_form(s, tmp, base64((const unsigned char *)v, len, abcs[a], pad, tmp));
+      rc = keep_form(s, tmp, spine_base64_encode((const unsigned char *)v, len, url, pad, tmp));
     /* v after k other bytes in a longer text: the characters made of v's bits alone, those of
      * bits [8k, 8(k + len)), are the same whatever comes before and after. */
     for (size_t k = 0; k < 3 && !rc; k++) {
       memset(shifted, 0, k);
       memcpy(shifted + k, v, len);
-      base64(shifted, k + len, abcs[a], 0, tmp);
+      spine_base64_encode(shifted, k + len, url, 0, tmp);
       size_t from = (8 * k + 5) / 6, to = 8 * (k + len) / 6;
       rc = keep_form(s, tmp + from, to - from);
     }

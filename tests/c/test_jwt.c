@@ -10,23 +10,14 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "test.h"
 
 #define NOW 1800000000 /* 2027-01-15 */
 
-static void b64url(const unsigned char *in, size_t n, char *out) {
-  static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  size_t o = 0;
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = (uint32_t)in[i] << 16;
-    if (i + 1 < n) v |= (uint32_t)in[i + 1] << 8;
-    if (i + 2 < n) v |= in[i + 2];
-    out[o++] = abc[v >> 18 & 63];
-    out[o++] = abc[v >> 12 & 63];
-    if (i + 1 < n) out[o++] = abc[v >> 6 & 63];
-    if (i + 2 < n) out[o++] = abc[v & 63];
-  }
-  out[o] = '\0';
+/* base64url without padding, as JWS writes it (base64.h). */
+static size_t b64url(const unsigned char *in, size_t n, char *out) {
+  return spine_base64_encode(in, n, 1, 0, out);
 }
 
 static void b64url_str(const char *s, char *out) {
