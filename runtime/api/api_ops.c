@@ -233,13 +233,10 @@ int spine_api_list(PGconn *c, const spine_api_filter *f, const char *items_key, 
                                           " 'next_cursor', (SELECT encode(convert_to(us || '/' || id, 'UTF8'), 'hex') FROM shown"
                                           " WHERE (SELECT count(*) FROM page) > $1::int ORDER BY created_at, id LIMIT 1))::text",
       spine_buf_str(&cond));
-  PGresult *r = spine_pgconn_query(c, spine_buf_str(&sql), n, params, e);
+  int rc = spine_pgconn_text(c, spine_buf_str(&sql), n, params, out, e);
   spine_buf_free(&cond);
   spine_buf_free(&sql);
-  if (!r) return SPINE_EDB;
-  spine_buf_puts(out, PQgetvalue(r, 0, 0));
-  PQclear(r);
-  return 0;
+  return rc;
 }
 
 int spine_api_counts(PGconn *c, const spine_api_filter *f, const char *items_key, spine_buf *out,
@@ -255,13 +252,10 @@ int spine_api_counts(PGconn *c, const spine_api_filter *f, const char *items_key
                    " FROM spine.workflows w WHERE true%s"
                    " GROUP BY w.process, w.variant, w.status) g",
                    spine_buf_str(&cond));
-  PGresult *r = spine_pgconn_query(c, spine_buf_str(&sql), n, params, e);
+  int rc = spine_pgconn_text(c, spine_buf_str(&sql), n, params, out, e);
   spine_buf_free(&cond);
   spine_buf_free(&sql);
-  if (!r) return SPINE_EDB;
-  spine_buf_puts(out, PQgetvalue(r, 0, 0));
-  PQclear(r);
-  return 0;
+  return rc;
 }
 
 static const struct {
@@ -278,11 +272,7 @@ static const struct {
 int spine_api_act(PGconn *c, spine_api_action a, const char *id, const char *actor, spine_buf *out,
                   spine_err *e) {
   const char *p[2] = {id, actor};
-  PGresult *r = spine_pgconn_query(c, actions[a].one, 2, p, e);
-  if (!r) return e && e->code ? e->code : SPINE_EDB;
-  spine_buf_puts(out, PQgetvalue(r, 0, 0));
-  PQclear(r);
-  return 0;
+  return spine_pgconn_text(c, actions[a].one, 2, p, out, e);
 }
 
 /* Appends `s` to a PostgreSQL array literal being built in b. */

@@ -52,18 +52,9 @@ static const char retry_sql[] =
 
 /* clang-format on */
 
-static int one(PGconn *c, const char *sql, int n, const char *const *p, spine_buf *out,
-               spine_err *e) {
-  PGresult *r = spine_pgconn_query(c, sql, n, p, e);
-  if (!r) return e->code;
-  spine_buf_puts(out, PQgetvalue(r, 0, 0));
-  PQclear(r);
-  return 0;
-}
-
 int spine_api_outbox_subscribers(PGconn *c, const char *items_key, spine_buf *out, spine_err *e) {
   const char *p[1] = {items_key};
-  return one(c, summary_sql, 1, p, out, e);
+  return spine_pgconn_text(c, summary_sql, 1, p, out, e);
 }
 
 int spine_api_outbox_dead(PGconn *c, const char *subscriber, int limit, const char *items_key,
@@ -71,7 +62,7 @@ int spine_api_outbox_dead(PGconn *c, const char *subscriber, int limit, const ch
   char lim[16];
   snprintf(lim, sizeof lim, "%d", limit > 0 && limit <= 1000 ? limit : 100);
   const char *p[3] = {subscriber, lim, items_key};
-  return one(c, dead_sql, 3, p, out, e);
+  return spine_pgconn_text(c, dead_sql, 3, p, out, e);
 }
 
 int spine_api_outbox_redeliver(PGconn *c, const char *event_id, const char *subscriber, long *n,

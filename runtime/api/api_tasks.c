@@ -24,12 +24,9 @@ int spine_api_tasks_list(PGconn *c, const spine_api_tasks_filter *f, spine_buf *
   char lim[16];
   snprintf(lim, sizeof lim, "%d", limit);
   const char *p[6] = {f->kind, f->subject, f->assignee, f->due_before, f->cursor, lim};
-  PGresult *r = spine_pgconn_query(
-      c, "SELECT lifecycle.task_page($1, $2, $3, $4::timestamptz, $5, $6::int)::text", 6, p, e);
-  if (!r) return e->code;
-  spine_buf_puts(out, PQgetvalue(r, 0, 0));
-  PQclear(r);
-  return 0;
+  return spine_pgconn_text(
+      c, "SELECT lifecycle.task_page($1, $2, $3, $4::timestamptz, $5, $6::int)::text", 6, p, out,
+      e);
 }
 
 int spine_api_tasks_get(PGconn *c, const char *id, spine_buf *out, spine_err *e) {
@@ -48,11 +45,7 @@ int spine_api_tasks_get(PGconn *c, const char *id, spine_buf *out, spine_err *e)
 int spine_api_tasks_claim(PGconn *c, const char *id, const char *actor, spine_buf *out,
                           spine_err *e) {
   const char *p[2] = {id, actor};
-  PGresult *r = spine_pgconn_query(c, "SELECT lifecycle.task_claim($1, $2)::text", 2, p, e);
-  if (!r) return e->code;
-  spine_buf_puts(out, PQgetvalue(r, 0, 0));
-  PQclear(r);
-  return 0;
+  return spine_pgconn_text(c, "SELECT lifecycle.task_claim($1, $2)::text", 2, p, out, e);
 }
 
 int spine_api_tasks_resolve(PGconn *c, const char *id, const char *outcome, const char *data,

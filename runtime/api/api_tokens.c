@@ -109,7 +109,7 @@ int spine_api_tokens_create(PGconn *c, const char *subject, const char *scopes, 
 /* clang-format on */
 
 int spine_api_tokens_list(PGconn *c, spine_buf *out, spine_err *e) {
-  PGresult *r = spine_pgconn_query(
+  return spine_pgconn_text(
       c,
       "SELECT jsonb_build_object('tokens', coalesce(jsonb_agg(jsonb_build_object('id', id,"
       " 'subject', subject, 'scopes', to_jsonb(scopes), 'created_at', " ISO(
@@ -120,11 +120,7 @@ int spine_api_tokens_list(PGconn *c, spine_buf *out, spine_err *e) {
                                               "last_used_at") ", 'status', CASE WHEN revoked_at IS NOT NULL"
                                                               " THEN 'revoked' WHEN expires_at <= now() THEN 'expired' ELSE 'active' END)"
                                                               " ORDER BY created_at DESC, id), '[]'))::text FROM spine.api_tokens",
-      0, NULL, e);
-  if (!r) return SPINE_EDB;
-  spine_buf_puts(out, PQgetvalue(r, 0, 0));
-  PQclear(r);
-  return 0;
+      0, NULL, out, e);
 }
 
 int spine_api_tokens_revoke(PGconn *c, const char *id, spine_err *e) {

@@ -69,3 +69,12 @@ PGresult *spine_pgconn_query(PGconn *c, const char *sql, int n, const char *cons
   }
   return r;
 }
+
+int spine_pgconn_text(PGconn *c, const char *sql, int n, const char *const *params, spine_buf *out,
+                      spine_err *e) {
+  PGresult *r = spine_pgconn_query(c, sql, n, params, e);
+  if (!r) return e && e->code ? e->code : SPINE_EDB;
+  spine_buf_puts(out, PQgetvalue(r, 0, 0));
+  PQclear(r);
+  return 0;
+}

@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
+#include "buf.h"
 #include "err.h"
 
 /* The database: $SPINE_DATABASE_URL, or the embedded cluster (started on demand). */
@@ -23,5 +24,9 @@ PGconn *spine_pgconn_connect(spine_err *e);
  * field, its COLUMN; any other error is SPINE_EDB from "database". */
 PGresult *spine_pgconn_query(PGconn *c, const char *sql, int n, const char *const *params,
                              spine_err *e);
+/* The same for a query that always returns one row: appends its first column's text to `out`.
+ * 0, or the error's code (SPINE_EDB without `e`). */
+int spine_pgconn_text(PGconn *c, const char *sql, int n, const char *const *params, spine_buf *out,
+                      spine_err *e);
 
 #endif
