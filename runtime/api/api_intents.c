@@ -8,6 +8,7 @@
 #include "intents.h"
 #include "log.h"
 #include "op.h"
+#include "pgconn.h"
 #include "store.h"
 
 static void json_str(spine_buf *b, const char *s) {
@@ -51,6 +52,23 @@ void spine_api_intents_catalog(const char *items_key, spine_buf *b) {
   spine_buf_puts(b, "]}");
 }
 
+/* What an operator may not do that a playbook may: answer a task outside its kind's form (a
+ * playbook closes a task it opened with an outcome of its own, "expired"). The check locks the
+ * task, in the transaction ResolveTask then commits in. */
+static int operator_check(PGconn *c, const char *name, const char *args, const char *actor,
+                          spine_err *e) {
+  if (strcmp(name, "ResolveTask")) return 0;
+  const char *p[2] = {args, actor};
+  PGresult *r = spine_pgconn_query(c,
+                                   "SELECT lifecycle.task_check_answer($1::jsonb ->> 'task_id',"
+                                   " $1::jsonb ->> 'outcome', coalesce($1::jsonb -> 'data',"
+                                   " '{}'), $2)",
+                                   2, p, e);
+  if (!r) return e->code;
+  PQclear(r);
+  return 0;
+}
+
 int spine_api_intents_apply(PGconn *c, const char *name, const char *args, const char *actor,
                             const char *trace_id, spine_buf *out, spine_err *e) {
   const spine_intent *in = spine_intents_find(name);
@@ -71,9 +89,15 @@ int spine_api_intents_apply(PGconn *c, const char *name, const char *args, const
   rc = in->apply(&call, e); /* checks the arguments; adds nothing on failure */
   lua_close(L);
   PGresult *r = NULL;
-  if (!rc) rc = spine_store_exec(c, &op, &r, e);
+  spine_pgconn_unit u;
+  if (!rc && !(rc = spine_pgconn_begin(c, &u, e))) {
+    if (!(rc = operator_check(c, name, args, actor, e))) rc = spine_store_exec(c, &op, &r, e);
+    int end = spine_pgconn_end(c, &u, !rc, e);
+    if (!rc) rc = end;
+  }
   spine_op_free(&op);
   if (rc) {
+    PQclear(r);
     if (e && !e->code) e->code = rc;
     return rc == SPINE_EREJECTED ? (e->code = SPINE_EINVAL) : rc;
   }

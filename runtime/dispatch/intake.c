@@ -43,14 +43,16 @@ static int exec(PGconn *c, const char *sql, int n, const char *const *params, PG
 static int publish(PGconn *c, const spine_manifest_set *set, const char *by, int only_if_never,
                    int *loaded, spine_err *e) {
   *loaded = -1;
-  int rc = exec(c, "BEGIN", 0, NULL, NULL, e);
-  if (!rc) rc = exec(c, RELOAD_LOCK, 0, NULL, NULL, e);
+  spine_pgconn_unit u;
+  int rc = spine_pgconn_begin(c, &u, e);
+  if (rc) return rc;
+  rc = exec(c, RELOAD_LOCK, 0, NULL, NULL, e);
   PGresult *r = NULL;
   if (!rc && only_if_never &&
       !(rc = exec(c, "SELECT 1 FROM spine.manifest_loads LIMIT 1", 0, NULL, &r, e))) {
     int done = PQntuples(r) > 0;
     PQclear(r);
-    if (done) return exec(c, "COMMIT", 0, NULL, NULL, e);
+    if (done) return spine_pgconn_end(c, &u, 1, e);
   }
   spine_buf list = SPINE_BUF_INIT;
   spine_buf_putc(&list, '[');
@@ -84,11 +86,11 @@ static int publish(PGconn *c, const spine_manifest_set *set, const char *by, int
               " VALUES ($1, $2, $3, $4, $5)",
               5, p, NULL, e);
   }
-  if (!rc) rc = exec(c, "COMMIT", 0, NULL, NULL, e);
   if (rc) {
-    PQclear(PQexec(c, "ROLLBACK"));
+    spine_pgconn_end(c, &u, 0, e);
     return rc;
   }
+  if ((rc = spine_pgconn_end(c, &u, 1, e))) return rc;
   *loaded = set->n;
   return 0;
 }

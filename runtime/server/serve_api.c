@@ -199,7 +199,8 @@ char *spine_server__api_body_json(request *r, PGconn *c, const char *key, const 
 
 /* ---- the worker thread ---- */
 
-static void audit(request *r, PGconn *c, const char *method) {
+/* Writes the request's audit row: 0, or SPINE_EDB (logged). */
+static int audit(request *r, PGconn *c, const char *method) {
   char status[8];
   snprintf(status, sizeof status, "%d", r->status);
   const char *outcome = r->outcome        ? r->outcome
@@ -220,11 +221,41 @@ static void audit(request *r, PGconn *c, const char *method) {
                                    " target, source, status, outcome)"
                                    " VALUES ($1, $2, $3, $4, $5, $6, $7::int, $8)",
                                    8, p, &e);
-  if (q)
+  if (q) {
     PQclear(q);
-  else
-    spine_log_error("api", "cannot write the audit row", "route", r->rt->pattern, "error", e.msg,
-                    NULL);
+    return 0;
+  }
+  spine_log_error("api", "cannot write the audit row", "route", r->rt->pattern, "error", e.msg,
+                  NULL);
+  return SPINE_EDB;
+}
+
+/* A request that acts: the action and its audit row commit together or not at all, so the
+ * audit never lacks an action that happened. A refused or failed action is rolled back whole
+ * (nothing half-applied) and then audited on its own with its outcome. */
+static void act(request *r, PGconn *c) {
+  spine_pgconn_unit u;
+  if (spine_pgconn_begin(c, &u, &r->e)) {
+    spine_server__api_fail(r, 503, "unavailable");
+    audit(r, c, r->rt->method);
+    return;
+  }
+  r->rt->fn(r, c);
+  if (!r->status) r->status = 200;
+  int ok = r->status < 400;
+  if (ok && audit(r, c, r->rt->method)) ok = 0;
+  if (ok && !spine_pgconn_end(c, &u, 1, &r->e)) return;
+  if (r->status < 400) { /* done, but the audit row or the commit failed: nothing happened */
+    spine_pgconn_end(c, &u, 0, NULL);
+    r->out.len = 0;
+    r->answer = NULL;
+    spine_err_set(&r->e, SPINE_EDB, NULL, NULL,
+                  "the action could not be recorded, so it was not done; try again");
+    spine_server__api_fail(r, 503, "unavailable");
+  } else {
+    spine_pgconn_end(c, &u, 0, NULL);
+  }
+  audit(r, c, r->rt->method);
 }
 
 /* Who the bearer is: an API token, or (another kind of bearer) the single sign-on hook. */
@@ -260,6 +291,10 @@ static void work(uv_work_t *w) {
     spine_err_set(&r->e, SPINE_EINVAL, NULL, NULL, "%s may not do this: it needs scope %s",
                   r->who.subject, r->rt->scope);
     spine_server__api_fail(r, 403, "forbidden");
+  } else if (strcmp(r->rt->method, "GET")) {
+    act(r, c);
+    release(c);
+    return;
   } else {
     r->rt->fn(r, c);
     if (!r->status) r->status = 200;

@@ -78,3 +78,30 @@ int spine_pgconn_text(PGconn *c, const char *sql, int n, const char *const *para
   PQclear(r);
   return 0;
 }
+
+int spine_pgconn_begin(PGconn *c, spine_pgconn_unit *u, spine_err *e) {
+  PGTransactionStatusType st = PQtransactionStatus(c);
+  u->nested = st == PQTRANS_INTRANS;
+  if (st == PQTRANS_INERROR)
+    return spine_err_set(e, SPINE_EDB, "database", NULL,
+                         "the transaction failed already: its statements are ignored");
+  PGresult *r = spine_pgconn_query(c, u->nested ? "SAVEPOINT spine_unit" : "BEGIN", 0, NULL, e);
+  if (!r) return SPINE_EDB;
+  PQclear(r);
+  return 0;
+}
+
+int spine_pgconn_end(PGconn *c, spine_pgconn_unit *u, int ok, spine_err *e) {
+  if (ok) {
+    PGresult *r =
+        spine_pgconn_query(c, u->nested ? "RELEASE SAVEPOINT spine_unit" : "COMMIT", 0, NULL, e);
+    if (r) {
+      PQclear(r);
+      return 0;
+    }
+  }
+  /* A failed COMMIT has ended the transaction already; a rollback then only warns. */
+  PQclear(PQexec(c, u->nested ? "ROLLBACK TO SAVEPOINT spine_unit; RELEASE SAVEPOINT spine_unit"
+                              : "ROLLBACK"));
+  return ok ? SPINE_EDB : 0;
+}

@@ -29,4 +29,17 @@ PGresult *spine_pgconn_query(PGconn *c, const char *sql, int n, const char *cons
 int spine_pgconn_text(PGconn *c, const char *sql, int n, const char *const *params, spine_buf *out,
                       spine_err *e);
 
+/* One unit of work that commits whole or not at all: a transaction, or, when `c` is in one
+ * already (an API request's, which also holds its audit row), a savepoint of it, so that an
+ * action is atomic alone and part of its caller's transaction when called inside one. */
+typedef struct spine_pgconn_unit {
+  int nested; /* a savepoint, not a transaction */
+} spine_pgconn_unit;
+
+/* Opens the unit. 0, or SPINE_EDB (the connection is in a failed transaction, or lost). */
+int spine_pgconn_begin(PGconn *c, spine_pgconn_unit *u, spine_err *e);
+/* Ends it: commits (releases the savepoint) when `ok`, else rolls it back. Returns 0, or the
+ * commit's error (SPINE_EDB; the unit is then rolled back); with !ok, always 0. */
+int spine_pgconn_end(PGconn *c, spine_pgconn_unit *u, int ok, spine_err *e);
+
 #endif

@@ -142,7 +142,9 @@ int spine_store_classify(const PGresult *r, spine_err *e) {
 
 int spine_store_exec(PGconn *c, spine_op *op, PGresult **last, spine_err *e) {
   *last = NULL;
-  PGresult *r = PQexec(c, "BEGIN");
+  /* Inside a caller's transaction (an API request's), the op is a savepoint of it. */
+  int nested = PQtransactionStatus(c) == PQTRANS_INTRANS;
+  PGresult *r = PQexec(c, nested ? "SAVEPOINT spine_op" : "BEGIN");
   int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
   for (int i = 0; ok && i < op->nstmts; i++) {
     const spine_stmt *st = &op->stmts[i];
@@ -159,10 +161,11 @@ int spine_store_exec(PGconn *c, spine_op *op, PGresult **last, spine_err *e) {
   if (!ok) {
     int rc = spine_store_classify(r, e);
     PQclear(r);
-    PQclear(PQexec(c, "ROLLBACK"));
+    PQclear(PQexec(c, nested ? "ROLLBACK TO SAVEPOINT spine_op; RELEASE SAVEPOINT spine_op"
+                             : "ROLLBACK"));
     return rc;
   }
-  PGresult *commit = PQexec(c, "COMMIT");
+  PGresult *commit = PQexec(c, nested ? "RELEASE SAVEPOINT spine_op" : "COMMIT");
   if (PQresultStatus(commit) != PGRES_COMMAND_OK) {
     int rc = spine_store_classify(commit, e);
     PQclear(commit);

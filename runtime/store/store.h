@@ -86,8 +86,9 @@ int spine_store_classify(const PGresult *r, spine_err *e);
 
 /* Runs `op`'s statements in one transaction on a blocking connection (a command, or a worker
  * thread of `spine serve`: never the loop), by their text, so an operator's intent takes the
- * same statements as a playbook's. 0 with *last the last statement's result (caller PQclears),
- * or the code of spine_store_classify with `e` filled (rolled back, *last NULL). */
+ * same statements as a playbook's; inside a transaction of the caller's, as a savepoint of it. 0
+ * with *last the last statement's result (caller PQclears), or the code of spine_store_classify
+ * with `e` filled (rolled back, *last NULL). */
 int spine_store_exec(PGconn *c, spine_op *op, PGresult **last, spine_err *e);
 
 #endif

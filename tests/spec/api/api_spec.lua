@@ -236,6 +236,38 @@ describe("the /v1 routes", function()
     assert.are_not.equal(0, code)
   end)
 
+  it("commit an action and its audit row together: no audit row, no action", function()
+    local _, c = api("POST", "/v1/cases", starter, { process = "waiter" })
+    wait_status(c.id, "waiting")
+    -- the audit table refuses this one row (a full disk, a lost connection, a bug) ...
+    assert.are.equal(0, T.sh("psql " .. T.q(url) .. " -qAtX -v ON_ERROR_STOP=1 -c " .. T.q([[
+      CREATE FUNCTION public.refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $f$
+      BEGIN
+        IF NEW.target = ']] .. c.id .. [[' AND NEW.status < 400 THEN
+          RAISE EXCEPTION 'audit refused by the test';
+        END IF;
+        RETURN NEW;
+      END $f$;
+      CREATE TRIGGER refuse_audit BEFORE INSERT ON spine.api_audit
+        FOR EACH ROW EXECUTE FUNCTION public.refuse_audit();]])))
+    -- ... so the cancel that succeeded is not done either, and says so
+    local s, b = api("POST", "/v1/workflows/" .. c.id .. "/cancel", operator)
+    assert.are.equal(503, s)
+    assert.matches("not done", b.error.message, 1, true)
+    assert.are.equal("waiting", T.sql(url, "SELECT status FROM spine.workflows WHERE id = '" ..
+                                           c.id .. "'"))
+    assert.are.equal("", T.sql(url, "SELECT coalesce(cancelled_by, '') FROM spine.workflows" ..
+                                    " WHERE id = '" .. c.id .. "'"))
+    -- the refusal itself is audited, on its own
+    assert.are.equal("503 unavailable", T.sql(url, "SELECT status || ' ' || outcome FROM" ..
+      " spine.api_audit WHERE target = '" .. c.id .. "' ORDER BY id DESC LIMIT 1"))
+    assert.are.equal(0, T.sh("psql " .. T.q(url) .. " -qAtX -v ON_ERROR_STOP=1 -c " ..
+      T.q("DROP TRIGGER refuse_audit ON spine.api_audit; DROP FUNCTION public.refuse_audit()")))
+    local ok = api("POST", "/v1/workflows/" .. c.id .. "/cancel", operator)
+    assert.are.equal(200, ok)
+    wait_status(c.id, "cancelled")
+  end)
+
   it("cancel by filter: a dry run by default, then for real", function()
     local ids = {}
     for i = 1, 2 do

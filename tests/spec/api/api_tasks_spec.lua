@@ -142,6 +142,35 @@ describe("intents", function()
   end)
 end)
 
+describe("an operator's ResolveTask", function()
+  it("is held to the task's form whichever way it comes, and checked in its transaction", function()
+    local creator = token("ops:mia", "intents:apply")
+    local s, t = api("POST", "/v1/intents/CreateTask", creator, { args = {
+      kind = "credit_approval", subject = "cu-9", task_id = "task-form-1" } })
+    assert.are.equal(200, s, cjson.encode(t))
+    local bs, be = api("POST", "/v1/intents/ResolveTask", creator, { args = {
+      task_id = "task-form-1", outcome = "maybe" } })
+    assert.are.equal(400, bs)
+    assert.are.equal("outcome", be.error.field)
+    local ds, de = api("POST", "/v1/intents/ResolveTask", creator, { args = {
+      task_id = "task-form-1", outcome = "approved", data = { colour = "red" } } })
+    assert.are.equal(400, ds)
+    assert.are.equal("data.colour", de.error.field)
+    assert.are.equal("open", T.sql(url, "SELECT status FROM lifecycle.tasks WHERE" ..
+                                        " task_id = 'task-form-1'"))
+    -- the CLI's `spine intent ResolveTask` is the same path
+    local code, _, err = T.spine(url, { "intent", "ResolveTask", "--actor", "ops:mia", "--args",
+                                        '{"task_id":"task-form-1","outcome":"maybe"}' })
+    assert.are.equal(1, code)
+    assert.matches("outcome must be one of approved, rejected", err, 1, true)
+    local os, o = api("POST", "/v1/intents/ResolveTask", creator, { args = {
+      task_id = "task-form-1", outcome = "rejected", data = { comment = "duplicate" } } })
+    assert.are.equal(200, os, cjson.encode(o))
+    assert.are.equal("resolved rejected ops:mia", T.sql(url, "SELECT status || ' ' || outcome" ..
+      " || ' ' || resolved_by FROM lifecycle.tasks WHERE task_id = 'task-form-1'"))
+  end)
+end)
+
 describe("experiments, manifests, outbox", function()
   it("answer as the CLI's --json, with scopes and refusals", function()
     local reader, operator = token("ops:r3", "workflows:read"), token("ops:o3", "workflows:operate")
