@@ -8,6 +8,7 @@
 #include "api_outbox.h"
 #include "buf.h"
 #include "cli.h"
+#include "jsondoc.h"
 #include "log.h"
 #include "outbox.h"
 #include "pgconn.h"
@@ -55,58 +56,70 @@ static int usage_error(const char *fmt, const char *arg) {
   return SPINE_EXIT_USAGE;
 }
 
-static void print_summary(PGconn *c, spine_err *e) {
-  PGresult *r = spine_pgconn_query(
-      c,
-      "SELECT s.name, s.kind, coalesce(s.url, ''), coalesce(array_to_string(s.events, ','), ''),"
-      " coalesce(s.secret_env, ''), s.enabled,"
-      " count(*) FILTER (WHERE d.status = 'pending'),"
-      " count(*) FILTER (WHERE d.status = 'delivered'),"
-      " count(*) FILTER (WHERE d.status = 'dead')"
-      " FROM spine.outbox_subscribers s LEFT JOIN spine.outbox_deliveries d"
-      " ON d.subscriber = s.name GROUP BY s.name"
-      " ORDER BY s.kind <> 'signal', s.kind <> 'start', s.name",
-      0, NULL, e);
-  if (!r) return;
+/* A string member of `o`, or "". */
+static const char *str_of(const spine_jsondoc *o, const char *key) {
+  const spine_jsondoc *v = spine_jsondoc_get(o, key);
+  return v && v->type == SPINE_JSONDOC_STRING ? v->str : "";
+}
+
+static double num_of(const spine_jsondoc *o, const char *key) {
+  const spine_jsondoc *v = spine_jsondoc_get(o, key);
+  return v && v->type == SPINE_JSONDOC_NUMBER ? v->num : 0;
+}
+
+/* The subscribers' summary of spine_api_outbox_subscribers (`list`: its "subscribers"), for
+ * people: the same rows as --json and GET /v1/outbox/subscribers. */
+static void print_summary(const spine_jsondoc *list) {
   printf("%-16s %-7s %8s %10s %6s  %s\n", "subscriber", "kind", "pending", "delivered", "dead",
          "delivers to");
-  for (int i = 0; i < PQntuples(r); i++) {
-    const char *kind = PQgetvalue(r, i, 1);
+  for (const spine_jsondoc *s = list ? list->child : NULL; s; s = s->next) {
+    const char *kind = str_of(s, "kind"), *secret = str_of(s, "secret_env");
+    spine_buf events = SPINE_BUF_INIT;
+    const spine_jsondoc *ev = spine_jsondoc_get(s, "events");
+    for (const spine_jsondoc *x = ev ? ev->child : NULL; x; x = x->next)
+      if (x->type == SPINE_JSONDOC_STRING)
+        spine_buf_printf(&events, "%s%s", events.len ? "," : "", x->str);
     char to[512];
     if (!strcmp(kind, "signal"))
       snprintf(to, sizeof to, "running workflows of the event's contract (\"event.<type>\")");
     else if (!strcmp(kind, "start"))
       snprintf(to, sizeof to, "processes whose manifests list the type in on_events");
     else
-      snprintf(to, sizeof to, "%s%s%s%s%s%s", PQgetvalue(r, i, 2),
-               *PQgetvalue(r, i, 3) ? " (events " : "", PQgetvalue(r, i, 3),
-               *PQgetvalue(r, i, 3) ? ")" : "", *PQgetvalue(r, i, 4) ? " signed with $" : "",
-               PQgetvalue(r, i, 4));
-    printf("%-16s %-7s %8s %10s %6s  %s%s\n", PQgetvalue(r, i, 0), kind, PQgetvalue(r, i, 6),
-           PQgetvalue(r, i, 7), PQgetvalue(r, i, 8), to,
-           PQgetvalue(r, i, 5)[0] == 't' ? "" : "  [paused]");
+      snprintf(to, sizeof to, "%s%s%s%s%s%s", str_of(s, "url"), events.len ? " (events " : "",
+               spine_buf_str(&events), events.len ? ")" : "", *secret ? " signed with $" : "",
+               secret);
+    const spine_jsondoc *on = spine_jsondoc_get(s, "enabled");
+    printf("%-16s %-7s %8.0f %10.0f %6.0f  %s%s\n", str_of(s, "name"), kind, num_of(s, "pending"),
+           num_of(s, "delivered"), num_of(s, "dead"), to,
+           on && on->type == SPINE_JSONDOC_BOOL && !on->boolean ? "  [paused]" : "");
+    spine_buf_free(&events);
   }
-  PQclear(r);
 }
 
-static void print_dead(PGconn *c, const char *subscriber, const char *limit, spine_err *e) {
-  const char *p[2] = {subscriber, limit};
-  PGresult *r = spine_pgconn_query(
-      c,
-      "SELECT d.event_id, d.subscriber, o.event_type, d.ordering_key, d.attempts,"
-      " coalesce(d.last_error, ''), o.created_at::text"
-      " FROM spine.outbox_deliveries d JOIN lifecycle.outbox o"
-      " ON o.customer_id = d.customer_id AND o.event_id = d.event_id"
-      " WHERE d.status = 'dead' AND ($1::text IS NULL OR d.subscriber = $1)"
-      " ORDER BY d.event_id, d.subscriber LIMIT $2::int",
-      2, p, e);
-  if (!r) return;
-  for (int i = 0; i < PQntuples(r); i++)
-    printf("event %s (%s, key %s, of %s) to %s: dead after %s attempts\n  last error: %s\n",
-           PQgetvalue(r, i, 0), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 6),
-           PQgetvalue(r, i, 1), PQgetvalue(r, i, 4), PQgetvalue(r, i, 5));
-  if (PQntuples(r) == 0) printf("no dead letters\n");
-  PQclear(r);
+/* The dead letters of spine_api_outbox_dead (`list`: its "dead"), for people. */
+static void print_dead(const spine_jsondoc *list) {
+  for (const spine_jsondoc *d = list ? list->child : NULL; d; d = d->next)
+    printf("event %.0f (%s, key %s, of %s) to %s: dead after %.0f attempts\n  last error: %s\n",
+           num_of(d, "event_id"), str_of(d, "type"), str_of(d, "ordering_key"),
+           str_of(d, "created_at"), str_of(d, "subscriber"), num_of(d, "attempts"),
+           str_of(d, "last_error"));
+  if (!list || !list->count) printf("no dead letters\n");
+}
+
+/* Prints the answer `b` of the API function: as it is with --json, else `text(doc[key])`. */
+static int print_answer(const spine_buf *b, int json, const char *key,
+                        void (*text)(const spine_jsondoc *), spine_err *e) {
+  if (json) {
+    printf("%s\n", spine_buf_str(b));
+    return SPINE_EXIT_OK;
+  }
+  spine_jsondoc *doc = NULL;
+  int line;
+  if (spine_jsondoc_parse(spine_buf_str(b), b->len, &doc, &line, e))
+    return spine_cli__fail(0, e, NULL);
+  text(spine_jsondoc_get(doc, key));
+  spine_jsondoc_free(doc);
+  return SPINE_EXIT_OK;
 }
 
 static int show(PGconn *c, const spine_cli_args *a, int json, spine_err *e) {
@@ -114,26 +127,15 @@ static int show(PGconn *c, const spine_cli_args *a, int json, spine_err *e) {
   if (limit && atoi(limit) <= 0) return usage_error("--limit: not a positive number: ", limit);
   if (!limit) limit = "100";
   const char *subscriber = spine_cli__opt(a, spec, "subscriber");
-  if (spine_cli__opt(a, spec, "dead")) {
-    if (!json) {
-      print_dead(c, subscriber, limit, e);
-      return e->code ? spine_cli__fail(0, e, NULL) : SPINE_EXIT_OK;
-    }
-    spine_buf b = SPINE_BUF_INIT;
-    int rc = spine_api_outbox_dead(c, subscriber, atoi(limit), "dead", &b, e);
-    if (!rc) printf("%s\n", spine_buf_str(&b));
-    spine_buf_free(&b);
-    return rc ? spine_cli__fail(json, e, NULL) : SPINE_EXIT_OK;
-  }
-  if (!json) {
-    print_summary(c, e);
-    return e->code ? spine_cli__fail(0, e, NULL) : SPINE_EXIT_OK;
-  }
   spine_buf b = SPINE_BUF_INIT;
-  int rc = spine_api_outbox_subscribers(c, "subscribers", &b, e);
-  if (!rc) printf("%s\n", spine_buf_str(&b));
+  int dead = spine_cli__opt(a, spec, "dead") != NULL;
+  int rc = dead ? spine_api_outbox_dead(c, subscriber, atoi(limit), "dead", &b, e)
+                : spine_api_outbox_subscribers(c, "subscribers", &b, e);
+  int status = rc ? spine_cli__fail(json, e, NULL)
+                  : print_answer(&b, json, dead ? "dead" : "subscribers",
+                                 dead ? print_dead : print_summary, e);
   spine_buf_free(&b);
-  return rc ? spine_cli__fail(json, e, NULL) : SPINE_EXIT_OK;
+  return status;
 }
 
 static int retry(PGconn *c, const spine_cli_args *a, int json, spine_err *e) {
