@@ -28,6 +28,7 @@ static const spine_cli_command commands[] = {
     {"bench", NULL, "the benchmark (--quick, --json): the tool spine-bench"},
     {"intent", spine_cli_intent, "apply one business intent as an operator (--args, --actor)"},
     {"intents", spine_cli_intents, "the business intent catalog (--json, --markdown, --luals)"},
+    {"tasks", spine_cli_tasks, "human tasks: the open ones, show, claim, resolve (checked)"},
     {"tokens", spine_cli_tokens, "API tokens of the HTTP API: create, list, revoke"},
     {"outbox", spine_cli_outbox, "event deliveries: subscribers, dead letters, webhooks"},
     {"simulate", NULL, "a provider simulator (HTTP API, webhooks) for tests: spine-simulate"},

@@ -41,6 +41,7 @@ int spine_cli_intents(int argc, char **argv);
 int spine_cli_watch(int argc, char **argv);
 int spine_cli_new(int argc, char **argv);
 int spine_cli_outbox(int argc, char **argv);
+int spine_cli_tasks(int argc, char **argv);
 int spine_cli_tokens(int argc, char **argv);
 
 /* ---- shared by the command files and the tools ---- */
