@@ -343,6 +343,16 @@ const spine_jsondoc *spine_jsondoc_get(const spine_jsondoc *obj, const char *key
   return NULL;
 }
 
+const char *spine_jsondoc_str(const spine_jsondoc *obj, const char *key, const char *dflt) {
+  const spine_jsondoc *v = spine_jsondoc_get(obj, key);
+  return v && v->type == SPINE_JSONDOC_STRING ? v->str : dflt;
+}
+
+double spine_jsondoc_num(const spine_jsondoc *obj, const char *key, double dflt) {
+  const spine_jsondoc *v = spine_jsondoc_get(obj, key);
+  return v && v->type == SPINE_JSONDOC_NUMBER ? v->num : dflt;
+}
+
 const char *spine_jsondoc_type_name(spine_jsondoc_type t) {
   switch (t) {
     case SPINE_JSONDOC_NULL:

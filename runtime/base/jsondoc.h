@@ -35,6 +35,10 @@ int spine_jsondoc_parse(const char *text, size_t len, spine_jsondoc **out, int *
 void spine_jsondoc_free(spine_jsondoc *doc);
 /* The member `key` of an object, or NULL (also when `obj` is not an object). Borrowed. */
 const spine_jsondoc *spine_jsondoc_get(const spine_jsondoc *obj, const char *key);
+/* The string member `key` of `obj`, or `dflt` when it is absent or not a string. Borrowed. */
+const char *spine_jsondoc_str(const spine_jsondoc *obj, const char *key, const char *dflt);
+/* The number member `key` of `obj`, or `dflt` when it is absent or not a number. */
+double spine_jsondoc_num(const spine_jsondoc *obj, const char *key, double dflt);
 /* "string", "number", ... for messages. */
 const char *spine_jsondoc_type_name(spine_jsondoc_type t);
 

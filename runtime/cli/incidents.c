@@ -21,32 +21,40 @@ static const char list_usage[] =
     "  (fresh attempts), `spine skip ID --result JSON` (use this result), or `spine cancel\n"
     "  ID` (compensate and end).\n";
 
+/* The incidents of spine_api_incidents_sql (a JSON array), for people. */
+static void print_incidents(const spine_jsondoc *list, int all) {
+  for (const spine_jsondoc *n = list->child; n; n = n->next) {
+    const spine_jsondoc *err = spine_jsondoc_get(n, "error");
+    const char *msg = spine_jsondoc_str(err, "message", "");
+    const char *res = spine_jsondoc_str(n, "resolution", "");
+    printf("#%.0f %s  %s (%.0f attempts) %s since %s\n  %s\n", spine_jsondoc_num(n, "id", 0),
+           spine_jsondoc_str(n, "workflow_id", ""), spine_jsondoc_str(n, "step", ""),
+           spine_jsondoc_num(n, "attempts", 0), *res ? res : "open",
+           spine_jsondoc_str(n, "created_at", ""),
+           *msg ? msg : (err && err->type == SPINE_JSONDOC_STRING ? err->str : ""));
+  }
+  if (!list->count) printf("no %sincidents\n", all ? "" : "open ");
+}
+
 int spine_cli_incidents(int argc, char **argv) {
   spine_cli_cmd cmd;
   if (spine_cli__open(&cmd, argc, argv, list_spec, list_usage, 0, 0)) return cmd.exit_code;
-  const char *p[1] = {spine_cli__get(&cmd, "all") ? "true" : "false"};
+  int all = spine_cli__get(&cmd, "all") != NULL;
+  const char *p[1] = {all ? "true" : "false"};
   PGresult *r = spine_pgconn_query(cmd.c, spine_api_incidents_sql, 1, p, &cmd.e);
-  int status = SPINE_EXIT_OK;
+  int status = SPINE_EXIT_OK, line;
+  spine_jsondoc *doc = NULL;
   if (!r) {
     status = spine_cli__fail(cmd.json, &cmd.e, NULL);
   } else if (cmd.json) {
     printf("{\"incidents\":%s}\n", PQgetvalue(r, 0, 0));
+  } else if (spine_jsondoc_parse(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), &doc, &line,
+                                 &cmd.e)) {
+    status = spine_cli__fail(0, &cmd.e, NULL);
   } else {
-    PQclear(r);
-    r = spine_pgconn_query(cmd.c,
-                           "SELECT n.id, n.workflow_id, n.step, n.attempts,"
-                           " coalesce(n.error ->> 'message', n.error::text), n.created_at::text,"
-                           " coalesce(n.resolution, 'open')"
-                           " FROM spine.incidents n WHERE $1::bool OR n.resolved_at IS NULL"
-                           " ORDER BY n.created_at, n.id",
-                           1, p, &cmd.e);
-    if (!r) return spine_cli__fail(0, &cmd.e, NULL);
-    for (int i = 0; i < PQntuples(r); i++)
-      printf("#%s %s  %s (%s attempts) %s since %s\n  %s\n", PQgetvalue(r, i, 0),
-             PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 6),
-             PQgetvalue(r, i, 5), PQgetvalue(r, i, 4));
-    if (PQntuples(r) == 0) printf("no %sincidents\n", p[0][0] == 't' ? "" : "open ");
+    print_incidents(doc, all);
   }
+  spine_jsondoc_free(doc);
   if (r) PQclear(r);
   PQfinish(cmd.c);
   return status;

@@ -56,24 +56,14 @@ static int usage_error(const char *fmt, const char *arg) {
   return SPINE_EXIT_USAGE;
 }
 
-/* A string member of `o`, or "". */
-static const char *str_of(const spine_jsondoc *o, const char *key) {
-  const spine_jsondoc *v = spine_jsondoc_get(o, key);
-  return v && v->type == SPINE_JSONDOC_STRING ? v->str : "";
-}
-
-static double num_of(const spine_jsondoc *o, const char *key) {
-  const spine_jsondoc *v = spine_jsondoc_get(o, key);
-  return v && v->type == SPINE_JSONDOC_NUMBER ? v->num : 0;
-}
-
 /* The subscribers' summary of spine_api_outbox_subscribers (`list`: its "subscribers"), for
  * people: the same rows as --json and GET /v1/outbox/subscribers. */
 static void print_summary(const spine_jsondoc *list) {
   printf("%-16s %-7s %8s %10s %6s  %s\n", "subscriber", "kind", "pending", "delivered", "dead",
          "delivers to");
   for (const spine_jsondoc *s = list ? list->child : NULL; s; s = s->next) {
-    const char *kind = str_of(s, "kind"), *secret = str_of(s, "secret_env");
+    const char *kind = spine_jsondoc_str(s, "kind", ""),
+               *secret = spine_jsondoc_str(s, "secret_env", "");
     spine_buf events = SPINE_BUF_INIT;
     const spine_jsondoc *ev = spine_jsondoc_get(s, "events");
     for (const spine_jsondoc *x = ev ? ev->child : NULL; x; x = x->next)
@@ -85,12 +75,13 @@ static void print_summary(const spine_jsondoc *list) {
     else if (!strcmp(kind, "start"))
       snprintf(to, sizeof to, "processes whose manifests list the type in on_events");
     else
-      snprintf(to, sizeof to, "%s%s%s%s%s%s", str_of(s, "url"), events.len ? " (events " : "",
-               spine_buf_str(&events), events.len ? ")" : "", *secret ? " signed with $" : "",
-               secret);
+      snprintf(to, sizeof to, "%s%s%s%s%s%s", spine_jsondoc_str(s, "url", ""),
+               events.len ? " (events " : "", spine_buf_str(&events), events.len ? ")" : "",
+               *secret ? " signed with $" : "", secret);
     const spine_jsondoc *on = spine_jsondoc_get(s, "enabled");
-    printf("%-16s %-7s %8.0f %10.0f %6.0f  %s%s\n", str_of(s, "name"), kind, num_of(s, "pending"),
-           num_of(s, "delivered"), num_of(s, "dead"), to,
+    printf("%-16s %-7s %8.0f %10.0f %6.0f  %s%s\n", spine_jsondoc_str(s, "name", ""), kind,
+           spine_jsondoc_num(s, "pending", 0), spine_jsondoc_num(s, "delivered", 0),
+           spine_jsondoc_num(s, "dead", 0), to,
            on && on->type == SPINE_JSONDOC_BOOL && !on->boolean ? "  [paused]" : "");
     spine_buf_free(&events);
   }
@@ -100,9 +91,10 @@ static void print_summary(const spine_jsondoc *list) {
 static void print_dead(const spine_jsondoc *list) {
   for (const spine_jsondoc *d = list ? list->child : NULL; d; d = d->next)
     printf("event %.0f (%s, key %s, of %s) to %s: dead after %.0f attempts\n  last error: %s\n",
-           num_of(d, "event_id"), str_of(d, "type"), str_of(d, "ordering_key"),
-           str_of(d, "created_at"), str_of(d, "subscriber"), num_of(d, "attempts"),
-           str_of(d, "last_error"));
+           spine_jsondoc_num(d, "event_id", 0), spine_jsondoc_str(d, "type", ""),
+           spine_jsondoc_str(d, "ordering_key", ""), spine_jsondoc_str(d, "created_at", ""),
+           spine_jsondoc_str(d, "subscriber", ""), spine_jsondoc_num(d, "attempts", 0),
+           spine_jsondoc_str(d, "last_error", ""));
   if (!list || !list->count) printf("no dead letters\n");
 }
 

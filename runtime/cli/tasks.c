@@ -30,15 +30,11 @@ static const char usage[] =
     "           form, as operator WHO (recorded as resolved_by); the workflow that opened the\n"
     "           task continues. Exit 1 when refused (naming the field).\n";
 
-static const char *str_of(const spine_jsondoc *o, const char *key) {
-  const spine_jsondoc *v = spine_jsondoc_get(o, key);
-  return v && v->type == SPINE_JSONDOC_STRING ? v->str : "";
-}
-
 static void print_task_line(const spine_jsondoc *t) {
-  const char *who = str_of(t, "assignee"), *due = str_of(t, "due");
-  printf("%-24s %-26s %-16s %s%s%s%s\n", str_of(t, "task_id"), str_of(t, "kind"),
-         str_of(t, "subject"), *who ? "claimed by " : "unclaimed", who, *due ? ", due " : "", due);
+  const char *who = spine_jsondoc_str(t, "assignee", ""), *due = spine_jsondoc_str(t, "due", "");
+  printf("%-24s %-26s %-16s %s%s%s%s\n", spine_jsondoc_str(t, "task_id", ""),
+         spine_jsondoc_str(t, "kind", ""), spine_jsondoc_str(t, "subject", ""),
+         *who ? "claimed by " : "unclaimed", who, *due ? ", due " : "", due);
 }
 
 static void print_list(const spine_jsondoc *doc) {
@@ -46,15 +42,16 @@ static void print_list(const spine_jsondoc *doc) {
   for (const spine_jsondoc *t = items ? items->child : NULL; t; t = t->next)
     print_task_line(t);
   if (!items || !items->count) printf("no open tasks\n");
-  const char *next = str_of(doc, "next_cursor");
+  const char *next = spine_jsondoc_str(doc, "next_cursor", "");
   if (*next) printf("more: spine tasks list --cursor %s\n", next);
 }
 
 static void print_task(const spine_jsondoc *t) {
   print_task_line(t);
-  const char *wf = str_of(t, "workflow_id"), *outcome = str_of(t, "outcome");
-  printf("  status %s%s%s%s%s\n", str_of(t, "status"), *outcome ? ", outcome " : "", outcome,
-         *wf ? ", opened by workflow " : ", opened by an operator", wf);
+  const char *wf = spine_jsondoc_str(t, "workflow_id", ""),
+             *outcome = spine_jsondoc_str(t, "outcome", "");
+  printf("  status %s%s%s%s%s\n", spine_jsondoc_str(t, "status", ""), *outcome ? ", outcome " : "",
+         outcome, *wf ? ", opened by workflow " : ", opened by an operator", wf);
   const spine_jsondoc *form = spine_jsondoc_get(t, "form");
   if (!form || form->type != SPINE_JSONDOC_OBJECT) {
     printf("  form: any outcome, any data object\n");
@@ -68,7 +65,8 @@ static void print_task(const spine_jsondoc *t) {
   const spine_jsondoc *fields = spine_jsondoc_get(form, "fields");
   for (const spine_jsondoc *f = fields ? fields->child : NULL; f; f = f->next) {
     const spine_jsondoc *req = spine_jsondoc_get(f, "required");
-    printf("  data.%s: %s%s\n", f->key, *str_of(f, "type") ? str_of(f, "type") : "string",
+    printf("  data.%s: %s%s\n", f->key,
+           *spine_jsondoc_str(f, "type", "") ? spine_jsondoc_str(f, "type", "") : "string",
            req && req->type == SPINE_JSONDOC_BOOL && req->boolean ? ", required" : "");
   }
 }
@@ -90,7 +88,8 @@ static int print_answer(spine_cli_cmd *cmd, const spine_buf *b,
 }
 
 static void print_resolved(const spine_jsondoc *r) {
-  printf("%s: %s (%s)\n", str_of(r, "task_id"), str_of(r, "status"), str_of(r, "outcome"));
+  printf("%s: %s (%s)\n", spine_jsondoc_str(r, "task_id", ""), spine_jsondoc_str(r, "status", ""),
+         spine_jsondoc_str(r, "outcome", ""));
 }
 
 static int need_actor(spine_cli_cmd *cmd, const char **actor) {

@@ -51,11 +51,6 @@ static int create(spine_cli_cmd *cmd) {
   return SPINE_EXIT_OK;
 }
 
-static const char *field(const spine_jsondoc *o, const char *key) {
-  const spine_jsondoc *v = spine_jsondoc_get(o, key);
-  return v && v->type == SPINE_JSONDOC_STRING ? v->str : "-";
-}
-
 /* The tokens as a table, read back from the JSON of spine_api_tokens_list. */
 static void print_list(const spine_buf *b) {
   spine_jsondoc *doc = NULL;
@@ -72,8 +67,10 @@ static void print_list(const spine_buf *b) {
       if (s->type == SPINE_JSONDOC_STRING)
         snprintf(scopes + strlen(scopes), sizeof scopes - strlen(scopes), "%s%s",
                  scopes[0] ? "," : "", s->str);
-    printf("%-24s %-24s %-8s %-25s %-25s %s\n", field(t, "id"), field(t, "subject"),
-           field(t, "status"), field(t, "expires_at"), field(t, "last_used_at"), scopes);
+    printf("%-24s %-24s %-8s %-25s %-25s %s\n", spine_jsondoc_str(t, "id", "-"),
+           spine_jsondoc_str(t, "subject", "-"), spine_jsondoc_str(t, "status", "-"),
+           spine_jsondoc_str(t, "expires_at", "-"), spine_jsondoc_str(t, "last_used_at", "-"),
+           scopes);
   }
   if (!list || !list->child) printf("no tokens\n");
   spine_jsondoc_free(doc);
