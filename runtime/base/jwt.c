@@ -34,6 +34,8 @@ typedef struct key {
 struct spine_jwt_keys {
   int n;
   key k[SPINE_JWT_MAX_KEYS];
+  int nskipped; /* keys of a kind this verifier does not take, each said why */
+  char skipped[SPINE_JWT_MAX_KEYS][160];
 };
 
 const char *spine_jwt_refusal_code(spine_jwt_refusal r) {
@@ -191,8 +193,18 @@ static int load_ec(loader *ld, const spine_jsondoc *k, int i, EVP_PKEY **out) {
   return rc;
 }
 
-/* Reads key `i`: 0 and *kept 1 with ks->k[ks->n] filled, 0 and *kept 0 for an encryption key,
- * or an error. */
+/* Notes key `i` as left out: an identity provider's JWKS often holds keys of other kinds
+ * beside the signing key (RS384, EdDSA, a P-384 key), which sign no token this verifier
+ * accepts; the file is still good. Returns 0. */
+static int skip_key(spine_jwt_keys *ks, int i, const char *kid, const char *fmt, const char *what) {
+  if (ks->nskipped < SPINE_JWT_MAX_KEYS)
+    snprintf(ks->skipped[ks->nskipped++], sizeof ks->skipped[0], "keys[%d]%s%.40s%s: %s %.32s", i,
+             kid ? " (kid " : "", kid ? kid : "", kid ? ")" : "", fmt, what);
+  return 0;
+}
+
+/* Reads key `i`: 0 and *kept 1 with ks->k[ks->n] filled, 0 and *kept 0 for a key left out (an
+ * encryption key, or one of a kty, curve or alg not taken), or an error. */
 static int load_key(loader *ld, const spine_jsondoc *k, int i, spine_jwt_keys *ks, int *kept) {
   *kept = 0;
   snprintf(ld->field, sizeof ld->field, "keys[%d]", i);
@@ -219,11 +231,12 @@ static int load_key(loader *ld, const spine_jsondoc *k, int i, spine_jwt_keys *k
   else if (strcmp(kty, "EC") == 0)
     want = ALG_ES256;
   else
-    return key_fail(ld, k, "\"%.32s\" is not supported (expected \"RSA\" or \"EC\")", kty);
-  if (alg && strcmp(alg, alg_name(want)) != 0) {
-    snprintf(ld->field, sizeof ld->field, "keys[%d].alg", i);
-    return key_fail(ld, k, "\"%.32s\" is not supported for kty %s (expected \"%s\")", alg, kty,
-                    alg_name(want));
+    return skip_key(ks, i, kid, "left out: kty", kty);
+  if (alg && strcmp(alg, alg_name(want)) != 0) return skip_key(ks, i, kid, "left out: alg", alg);
+  if (want == ALG_ES256) {
+    const spine_jsondoc *crv = spine_jsondoc_get(k, "crv");
+    if (crv && crv->type == SPINE_JSONDOC_STRING && strcmp(crv->str, "P-256") != 0)
+      return skip_key(ks, i, kid, "left out: curve", crv->str);
   }
   key *slot = &ks->k[ks->n];
   if (kid) {
@@ -274,7 +287,8 @@ int spine_jwt_keys_parse(const char *text, size_t len, const char *where, spine_
   }
   if (!rc && ks->n == 0) {
     snprintf(ld.field, sizeof ld.field, "keys");
-    rc = key_fail(&ld, arr, "no signing key (RSA or EC P-256)");
+    rc = key_fail(&ld, arr, "no key for RS256 or ES256 (RSA, or EC P-256)%s%s",
+                  ks->nskipped ? "; left out: " : "", ks->nskipped ? ks->skipped[0] : "");
   }
   spine_jsondoc_free(doc);
   if (rc) {
@@ -303,6 +317,10 @@ void spine_jwt_keys_free(spine_jwt_keys *keys) {
 
 int spine_jwt_keys_count(const spine_jwt_keys *keys) {
   return keys ? keys->n : 0;
+}
+
+const char *spine_jwt_keys_skipped(const spine_jwt_keys *keys, int i) {
+  return keys && i >= 0 && i < keys->nskipped ? keys->skipped[i] : NULL;
 }
 
 /* ---- tokens ---- */

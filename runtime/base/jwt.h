@@ -48,11 +48,12 @@ typedef struct spine_jwt_keys spine_jwt_keys;
 /* Reads the JWKS file at `path` (blocking: at start-up or on a reload, never on the loop):
  * {"keys": [{"kty": "RSA", "n", "e", "kid"?, "alg"?: "RS256", "use"?: "sig"} |
  *           {"kty": "EC", "crv": "P-256", "x", "y", "kid"?, "alg"?: "ES256", "use"?}]}.
- * Keys with "use": "enc" are skipped (they sign nothing); any other key of another kty, crv or
- * alg, an RSA key under 2048 bits, a private key ("d"), a point off the curve or two keys of one
- * kid is refused. Returns 0 and *keys (free with spine_jwt_keys_free), SPINE_EIO (unreadable),
- * SPINE_EINVAL (e->where the path and line, e->field "keys[2].n", e->msg what is wrong) or
- * SPINE_ENOMEM. */
+ * Keys with "use": "enc" are skipped (they sign nothing), and so are keys of another kty, curve
+ * or alg (an identity provider publishes RS384 or EdDSA keys beside its RS256 one), each noted
+ * (spine_jwt_keys_skipped); a file with no key left is refused, and so is an RSA key under 2048
+ * bits, a private key ("d"), a point off the curve or two keys of one kid. Returns 0 and *keys
+ * (free with spine_jwt_keys_free), SPINE_EIO (unreadable), SPINE_EINVAL (e->where the path and
+ * line, e->field "keys[2].n", e->msg what is wrong) or SPINE_ENOMEM. */
 int spine_jwt_keys_load(const char *path, spine_jwt_keys **keys, spine_err *e);
 /* The same from the text of a JWKS (`where` names it in errors; may be NULL). */
 int spine_jwt_keys_parse(const char *text, size_t len, const char *where, spine_jwt_keys **keys,
@@ -60,6 +61,9 @@ int spine_jwt_keys_parse(const char *text, size_t len, const char *where, spine_
 void spine_jwt_keys_free(spine_jwt_keys *keys);
 /* How many keys were kept. */
 int spine_jwt_keys_count(const spine_jwt_keys *keys);
+/* Why the i-th left-out key was left out ("keys[2] (kid a1): left out: alg RS384"), or NULL
+ * past the last. Encryption keys are not listed. */
+const char *spine_jwt_keys_skipped(const spine_jwt_keys *keys, int i);
 
 /* What a token must say. Borrowed strings; issuer and audience are required. */
 typedef struct spine_jwt_opts {

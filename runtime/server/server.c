@@ -57,6 +57,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   spine_server__api_forget_providers(); /* before the engine's stop frees the adapters */
   spine_server_engine_stop(&s->se);
   spine_server__manifests_stop();
+  spine_server__sso_stop();
   spine_server__census_stop();
   spine_server__http_stop(s->http);
   if (!uv_is_closing((uv_handle_t *)&s->sigint)) uv_close((uv_handle_t *)&s->sigint, NULL);
@@ -113,6 +114,7 @@ int spine_server_run(const spine_server_opts *o, spine_err *e) {
   uv_signal_start(&s.sigint, on_signal, SIGINT);
   uv_signal_start(&s.sigterm, on_signal, SIGTERM);
   spine_server__manifests_start(&loop, o->engine.conninfo, spine_engine_worker(s.se.engine));
+  spine_server__sso_watch(&loop);
   uv_run(&loop, UV_RUN_DEFAULT);
   spine_server__manifests_free();
   spine_server__census_free();

@@ -85,6 +85,10 @@ void spine_server__api_set_bearer(spine_server_bearer_fn fn, void *data);
  * start) and hands the API its JWT check; without it, nothing. 0, or the configuration's or
  * the file's error. */
 int spine_server__sso_start(spine_err *e);
+/* Reads the JWKS file again on every SIGHUP (in a worker thread; a bad file keeps the keys in
+ * force); _stop closes the signal handle, _free drops the keys after the loop has ended. */
+void spine_server__sso_watch(uv_loop_t *loop);
+void spine_server__sso_stop(void);
 void spine_server__sso_free(void);
 /* The API's routes, in order: the pattern of route i (its method in *method), or NULL past the
  * last. For the check that the OpenAPI document lists every one. */

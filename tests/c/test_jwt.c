@@ -512,6 +512,19 @@ static const char *keys_error(const char *text, spine_err *e) {
   return out;
 }
 
+/* Loads `text` as a JWKS that must load; returns why its i-th left-out key was left out, or
+ * NULL. */
+static const char *keys_skipped(const char *text, int i) {
+  static char out[256];
+  spine_jwt_keys *ks = NULL;
+  spine_err e;
+  ASSERT_EQ(spine_jwt_keys_parse(text, strlen(text), "jwks.json", &ks, &e), 0);
+  const char *why = spine_jwt_keys_skipped(ks, i);
+  if (why) snprintf(out, sizeof out, "%s", why);
+  spine_jwt_keys_free(ks);
+  return why ? out : NULL;
+}
+
 TEST_IMPL(jwt_keys_errors) {
   EVP_PKEY *small = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
   EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
@@ -525,20 +538,27 @@ TEST_IMPL(jwt_keys_errors) {
   snprintf(text, sizeof text, "{\"keys\":[%s]}", a);
   ASSERT_STR_EQ(keys_error(text, &e), "");
 
-  /* Each names the key and the field. */
+  /* Keys of another kty, curve or alg are left out, each noted; the file still loads. */
   jwk(r, "r1", "", b, sizeof b);
   snprintf(text, sizeof text, "{\"keys\":[%s,\n{\"kty\":\"oct\",\"k\":\"c2VjcmV0\"}]}", b);
-  ASSERT_STR_CONTAINS(keys_error(text, &e), "keys[1].kty: \"oct\" is not supported");
-  ASSERT_STR_EQ(e.where, "jwks.json:2");
+  ASSERT_STR_EQ(keys_skipped(text, 0), "keys[1]: left out: kty oct");
+  ASSERT(keys_skipped(text, 1) == NULL);
   jwk(p384, "e2", "", b, sizeof b);
   snprintf(text, sizeof text, "{\"keys\":[%s,%s]}", a, b);
-  ASSERT_STR_CONTAINS(keys_error(text, &e), "keys[1].crv: curve \"P-384\" is not supported");
+  ASSERT_STR_EQ(keys_skipped(text, 0), "keys[1] (kid e2): left out: curve P-384");
+  /* A file left with no key is refused, saying what was left out. */
   jwk(r, "r1", ",\"alg\":\"RS512\"", b, sizeof b);
   snprintf(text, sizeof text, "{\"keys\":[%s]}", b);
-  ASSERT_STR_CONTAINS(keys_error(text, &e), "keys[0].alg: \"RS512\" is not supported");
+  ASSERT_STR_CONTAINS(keys_error(text, &e),
+                      "keys: no key for RS256 or ES256 (RSA, or EC P-256); left out: keys[0] (kid "
+                      "r1): left out: alg RS512");
   jwk(r, "r1", ",\"alg\":\"ES256\"", b, sizeof b);
   snprintf(text, sizeof text, "{\"keys\":[%s]}", b);
-  ASSERT_STR_CONTAINS(keys_error(text, &e), "keys[0].alg");
+  ASSERT_STR_CONTAINS(keys_error(text, &e), "left out: alg ES256");
+  /* The rest is refused, naming the key and the field. */
+  snprintf(text, sizeof text, "{\"keys\":[%s,\n{\"kty\":\"RSA\",\"e\":\"AQAB\"}]}", a);
+  ASSERT_STR_CONTAINS(keys_error(text, &e), "keys[1].n: missing");
+  ASSERT_STR_EQ(e.where, "jwks.json:2");
   jwk(small, "r0", "", b, sizeof b);
   snprintf(text, sizeof text, "{\"keys\":[%s]}", b);
   ASSERT_STR_CONTAINS(keys_error(text, &e), "keys[0].n: an RSA key of 1024 bits (at least 2048)");
@@ -572,9 +592,9 @@ TEST_IMPL(jwt_keys_errors) {
   ASSERT_STR_CONTAINS(keys_error("{\"keys\":[\"x\"]}", &e), "keys[0]: a string");
 
   /* The set itself. */
-  ASSERT_STR_CONTAINS(keys_error("{\"keys\":[]}", &e), "keys: no signing key");
+  ASSERT_STR_CONTAINS(keys_error("{\"keys\":[]}", &e), "keys: no key for RS256 or ES256");
   ASSERT_STR_CONTAINS(keys_error("{\"keys\":[{\"kty\":\"RSA\",\"use\":\"enc\"}]}", &e),
-                      "keys: no signing key");
+                      "keys: no key for RS256 or ES256");
   ASSERT_STR_CONTAINS(keys_error("{}", &e), "keys: missing or not an array");
   ASSERT_STR_CONTAINS(keys_error("[]", &e), "a JWKS is an object");
   ASSERT_STR_CONTAINS(keys_error("{\"keys\":[}", &e), "");

@@ -81,7 +81,9 @@ local function api(method, path, tok, body)
 end
 
 setup(function()
-  local jwks = { keys = { rsa_key("k1") } }
+  -- beside its RS256 key, the identity provider publishes one this verifier does not take
+  local jwks = { keys = { rsa_key("k1"), { kty = "OKP", crv = "Ed25519", kid = "ed1",
+                                           x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo" } } }
   rsa_key("stranger") -- a key the file does not have
   local f = assert(io.open(DIR .. "/jwks.json", "w"))
   f:write(cjson.encode(jwks))
@@ -152,15 +154,60 @@ describe("single sign-on", function()
     assert.is_nil(log:find(good, 1, true), "a token must never be logged")
   end)
 
-  it("a JWKS file with a key it cannot take stops the start, naming the key", function()
+  it("uses the keys it can take and says which it left out", function()
+    assert.matches('"msg":"a key of the JWKS file is not used"[^\n]*"key":"keys%[1%] %(kid ed1%):' ..
+                   ' left out: kty OKP"', T.log_of(srv))
+  end)
+
+  local function serve_with(file)
+    return T.sh("cd " .. T.q(T.src) .. " && SPINE_DATABASE_URL=" .. T.q(url) ..
+                " SPINE_LISTEN=127.0.0.1:0 SPINE_JWKS_FILE=" .. T.q(file) ..
+                " SPINE_JWT_ISSUER=" .. T.q(ISSUER) .. " SPINE_JWT_AUDIENCE=" ..
+                AUDIENCE .. " timeout 60 " .. T.q(T.bin) .. " serve")
+  end
+
+  it("a JWKS file with a bad key, or none it can take, stops the start, naming the key", function()
     local f = assert(io.open(DIR .. "/bad.json", "w"))
     f:write('{"keys": [{"kty": "EC", "crv": "P-384", "kid": "x", "x": "AA", "y": "AA"}]}')
     f:close()
-    local code, _, err = T.sh("cd " .. T.q(T.src) .. " && SPINE_DATABASE_URL=" .. T.q(url) ..
-                              " SPINE_LISTEN=127.0.0.1:0 SPINE_JWKS_FILE=" .. T.q(DIR .. "/bad.json") ..
-                              " SPINE_JWT_ISSUER=" .. T.q(ISSUER) .. " SPINE_JWT_AUDIENCE=" ..
-                              AUDIENCE .. " timeout 60 " .. T.q(T.bin) .. " serve")
+    local code, _, err = serve_with(DIR .. "/bad.json")
     assert.are_not.equal(0, code)
-    assert.matches("keys[0].crv", err, 1, true)
+    assert.matches("no key for RS256 or ES256", err, 1, true)
+    assert.matches("keys[0] (kid x): left out: curve P-384", err, 1, true)
+    f = assert(io.open(DIR .. "/private.json", "w"))
+    local k = rsa_key("leaky")
+    k.d = "AAAA"
+    f:write(cjson.encode({ keys = { k } }))
+    f:close()
+    code, _, err = serve_with(DIR .. "/private.json")
+    assert.are_not.equal(0, code)
+    assert.matches("keys[0].d: a private key", err, 1, true)
+  end)
+
+  it("reads the JWKS file again on SIGHUP: rotated keys work, a bad file keeps the old", function()
+    local old = jwt("k1", claims("jane", "workflows:read"))
+    local jwks = { keys = { rsa_key("k2") } }
+    local new = jwt("k2", claims("jane", "workflows:read"))
+    assert.are.equal(401, (api("GET", "/v1/whoami", new)))
+    local f = assert(io.open(DIR .. "/jwks.json.tmp", "w"))
+    f:write(cjson.encode(jwks))
+    f:close()
+    assert(os.rename(DIR .. "/jwks.json.tmp", DIR .. "/jwks.json"))
+    os.execute("kill -HUP " .. srv.pid)
+    T.wait_until(function()
+      return T.log_of(srv):find('"msg":"single sign-on: the JWKS file is reloaded"', 1, true)
+    end, 30, "the reload")
+    assert.are.equal(200, (api("GET", "/v1/whoami", new)))
+    assert.are.equal(401, (api("GET", "/v1/whoami", old)))
+    -- a broken file: refused, logged, and the keys in force stay
+    f = assert(io.open(DIR .. "/jwks.json", "w"))
+    f:write('{"keys": [')
+    f:close()
+    os.execute("kill -HUP " .. srv.pid)
+    T.wait_until(function()
+      return T.log_of(srv):find('"msg":"JWKS file refused: the keys in force are unchanged"', 1,
+                                true)
+    end, 30, "the refusal")
+    assert.are.equal(200, (api("GET", "/v1/whoami", new)))
   end)
 end)
