@@ -123,6 +123,14 @@ function ctx.state(name) end
 ---@param value any
 function ctx.set(key, value) end
 
+--- The parameter `name` of the variant the dispatcher chose for this case (its manifest's
+--- "params"), or `default` when the variant gives none. Fixed when the case started: the same
+--- on every replay, whatever manifest is in force later.
+---@param name string
+---@param default? any
+---@return any
+function ctx.param(name, default) end
+
 --- A JSON log line with the workflow and trace ids (not repeated on replay).
 ---@param level "debug"|"info"|"warn"|"error"
 ---@param message string

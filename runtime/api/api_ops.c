@@ -16,7 +16,7 @@
 
 const char spine_api_workflow_sql[] =
     "SELECT jsonb_build_object('id', w.id, 'status', w.status, 'process', w.process,"
-    " 'playbook', w.playbook, 'version', w.version, 'variant', w.variant,"
+    " 'playbook', w.playbook, 'version', w.version, 'variant', w.variant, 'params', w.params,"
     " 'experiment', w.experiment, 'subject', w.subject, 'bucket', w.bucket, 'state', w.state, 'attributes', w.attributes,"
     " 'input', w.input, 'result', w.result, 'error', w.error, 'parent_id', w.parent_id,"
     " 'trace_id', w.trace_id, 'attempt', w.attempt,"

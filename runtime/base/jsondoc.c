@@ -3,10 +3,12 @@
 #include "jsondoc.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "log.h"
 
 #define MAX_DEPTH 64
 
@@ -341,6 +343,41 @@ const spine_jsondoc *spine_jsondoc_get(const spine_jsondoc *obj, const char *key
   for (const spine_jsondoc *c = obj->child; c; c = c->next)
     if (!strcmp(c->key, key)) return c;
   return NULL;
+}
+
+void spine_jsondoc_write(const spine_jsondoc *v, spine_buf *out) {
+  switch (v->type) {
+    case SPINE_JSONDOC_NULL:
+      spine_buf_puts(out, "null");
+      return;
+    case SPINE_JSONDOC_BOOL:
+      spine_buf_puts(out, v->boolean ? "true" : "false");
+      return;
+    case SPINE_JSONDOC_NUMBER: {
+      char n[32]; /* the shortest of %.15g and %.17g that reads back as the same number */
+      snprintf(n, sizeof n, "%.15g", v->num);
+      if (strtod(n, NULL) != v->num) snprintf(n, sizeof n, "%.17g", v->num);
+      spine_buf_puts(out, n);
+      return;
+    }
+    case SPINE_JSONDOC_STRING:
+      spine_log_json_string(out, v->str, strlen(v->str));
+      return;
+    case SPINE_JSONDOC_ARRAY:
+    case SPINE_JSONDOC_OBJECT:
+      break;
+  }
+  int obj = v->type == SPINE_JSONDOC_OBJECT;
+  spine_buf_putc(out, obj ? '{' : '[');
+  for (const spine_jsondoc *c = v->child; c; c = c->next) {
+    if (c != v->child) spine_buf_putc(out, ',');
+    if (obj) {
+      spine_log_json_string(out, c->key, strlen(c->key));
+      spine_buf_putc(out, ':');
+    }
+    spine_jsondoc_write(c, out);
+  }
+  spine_buf_putc(out, obj ? '}' : ']');
 }
 
 const char *spine_jsondoc_str(const spine_jsondoc *obj, const char *key, const char *dflt) {

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "buf.h"
 #include "err.h"
 
 typedef enum {
@@ -39,6 +40,9 @@ const spine_jsondoc *spine_jsondoc_get(const spine_jsondoc *obj, const char *key
 const char *spine_jsondoc_str(const spine_jsondoc *obj, const char *key, const char *dflt);
 /* The number member `key` of `obj`, or `dflt` when it is absent or not a number. */
 double spine_jsondoc_num(const spine_jsondoc *obj, const char *key, double dflt);
+/* Appends `v` as compact JSON text (members in source order; numbers exact, shortest of
+ * %.15g and %.17g). */
+void spine_jsondoc_write(const spine_jsondoc *v, spine_buf *out);
 /* "string", "number", ... for messages. */
 const char *spine_jsondoc_type_name(spine_jsondoc_type t);
 

@@ -256,7 +256,7 @@ int spine_intake_start_case(PGconn *c, const spine_intake_case *req, char id_out
     else
       spine_uuid_trace_id(trace);
     if (m) snprintf(bucket, sizeof bucket, "%d", route.bucket);
-    const char *params[13] = {id,
+    const char *params[14] = {id,
                               m ? m->process : name,
                               name,
                               src.hash,
@@ -268,13 +268,15 @@ int spine_intake_start_case(PGconn *c, const spine_intake_case *req, char id_out
                               subject,
                               m ? bucket : NULL,
                               src.path,
-                              src.source};
+                              src.source,
+                              m ? route.variant->params : NULL};
     /* One statement: the version, the row (or the one this key already started), the notify. */
     r = spine_pgconn_query(c,
                            "SELECT spine.start_workflow($1, $2, $3, $4, $5, $6,"
                            " idempotency_key => $7, variant => $8, experiment => $9,"
-                           " subject => $10, bucket => $11, path => $12, source => $13)",
-                           13, params, e);
+                           " subject => $10, bucket => $11, path => $12, source => $13,"
+                           " params => $14)",
+                           14, params, e);
     if (!r) rc = SPINE_EDB;
   }
   if (!rc && PQgetisnull(r, 0, 0))

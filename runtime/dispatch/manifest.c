@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "duration.h"
 #include "jsondoc.h"
 #include "sha256.h"
@@ -129,8 +130,28 @@ static int parse_experiment(spine_manifest *m, const spine_jsondoc *x, spine_err
   return rc;
 }
 
+/* The variant's "params": an object of at most SPINE_MANIFEST_PARAMS_MAX bytes, kept as text. */
+static int parse_params(spine_manifest *m, spine_manifest_variant *var, const spine_jsondoc *p,
+                        const char *field, spine_err *e) {
+  if (p->type != SPINE_JSONDOC_OBJECT)
+    return bad(e, m->path, p->line, field,
+               "expected an object of parameters (ctx.param(name) reads one), got %s",
+               spine_jsondoc_type_name(p->type));
+  spine_buf b = SPINE_BUF_INIT;
+  spine_jsondoc_write(p, &b);
+  if (b.len > SPINE_MANIFEST_PARAMS_MAX) {
+    size_t n = b.len;
+    spine_buf_free(&b);
+    return bad(e, m->path, p->line, field, "%zu bytes of parameters (at most %d)", n,
+               SPINE_MANIFEST_PARAMS_MAX);
+  }
+  var->params = strdup(spine_buf_str(&b));
+  spine_buf_free(&b);
+  return var->params ? 0 : spine_err_set(e, SPINE_ENOMEM, m->path, field, "out of memory");
+}
+
 static int parse_variant(spine_manifest *m, int i, const spine_jsondoc *v, spine_err *e) {
-  static const char *const keys[] = {"name", "playbook", "weight", "description", NULL};
+  static const char *const keys[] = {"name", "playbook", "params", "weight", "description", NULL};
   char prefix[32], field[64];
   snprintf(prefix, sizeof prefix, "variants[%d].", i);
   if (v->type != SPINE_JSONDOC_OBJECT)
@@ -138,7 +159,7 @@ static int parse_variant(spine_manifest *m, int i, const spine_jsondoc *v, spine
                spine_jsondoc_type_name(v->type));
   spine_manifest_variant *var = &m->variants[i];
   var->line = v->line;
-  int rc = only(v, keys, prefix, m->path, "name, playbook, weight, description", e);
+  int rc = only(v, keys, prefix, m->path, "name, playbook, params, weight, description", e);
   snprintf(field, sizeof field, "%sname", prefix);
   if (!rc) rc = get_string(v, "name", 1, field, m->path, &var->name, e);
   if (!rc && !good_name(var->name))
@@ -149,7 +170,12 @@ static int parse_variant(spine_manifest *m, int i, const spine_jsondoc *v, spine
       return bad(e, m->path, v->line, field, "variant \"%s\" is already named at line %d",
                  var->name, m->variants[k].line);
   snprintf(field, sizeof field, "%splaybook", prefix);
-  if (!rc) rc = get_string(v, "playbook", 1, field, m->path, &var->playbook, e);
+  if (!rc) rc = get_string(v, "playbook", 0, field, m->path, &var->playbook, e);
+  if (!rc && !var->playbook && !(var->playbook = strdup(m->process)))
+    rc = spine_err_set(e, SPINE_ENOMEM, m->path, field, "out of memory");
+  snprintf(field, sizeof field, "%sparams", prefix);
+  const spine_jsondoc *params = spine_jsondoc_get(v, "params");
+  if (!rc && params) rc = parse_params(m, var, params, field, e);
   if (rc) return rc;
   snprintf(field, sizeof field, "%sweight", prefix);
   const spine_jsondoc *w = spine_jsondoc_get(v, "weight");
@@ -315,6 +341,7 @@ void spine_manifest_free(spine_manifest *m) {
   for (int i = 0; i < m->nvariants; i++) {
     free(m->variants[i].name);
     free(m->variants[i].playbook);
+    free(m->variants[i].params);
   }
   for (int i = 0; i < m->noverrides; i++) {
     free(m->overrides[i].subject);

@@ -9,11 +9,14 @@
 #include "err.h"
 
 /* Weights are percentages of SPINE_MANIFEST_BUCKETS buckets: 0.01 % is one bucket. */
-#define SPINE_MANIFEST_BUCKETS 10000
+#define SPINE_MANIFEST_BUCKETS    10000
+/* Bytes of one variant's parameters, as compact JSON. */
+#define SPINE_MANIFEST_PARAMS_MAX 16384
 
 typedef struct spine_manifest_variant {
   char *name;
-  char *playbook; /* a name in the playbooks folder, or a path */
+  char *playbook; /* a name in the playbooks folder, or a path; default: the process's name */
+  char *params;   /* the variant's parameters (ctx.param), a JSON object's text; NULL: none */
   double weight;  /* percent, > 0 */
   int buckets;    /* weight * 100 */
   int line;

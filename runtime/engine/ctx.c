@@ -922,6 +922,24 @@ static int ctx_set(lua_State *L) {
   return 0;
 }
 
+/* ctx.param(name [, default]): the parameter `name` of the variant the dispatcher chose (its
+ * manifest's "params", stored on the workflow when the case started: the same on every
+ * replay), or `default` when the variant gives none. Not a step: it reads what is fixed. */
+static int ctx_param(lua_State *L) {
+  spine_wf *wf = spine_ctx__check_wf(L);
+  luaL_checkstring(L, 1);
+  lua_settop(L, 2);
+  if (wf->params) {
+    spine_err e;
+    if (spine_codec_decode(L, wf->params, strlen(wf->params), &e) == 0 && lua_istable(L, -1)) {
+      lua_pushvalue(L, 1);
+      if (lua_rawget(L, -2) != LUA_TNIL) return 1;
+    }
+  }
+  lua_settop(L, 2);
+  return 1;
+}
+
 static int ctx_log(lua_State *L) {
   spine_wf *wf = spine_ctx__check_wf(L);
   const char *level = luaL_checkstring(L, 1);
@@ -1038,6 +1056,7 @@ void spine_ctx_open(lua_State *L) {
       {"start", ctx_start},
       {"state", ctx_state},
       {"set", ctx_set},
+      {"param", ctx_param},
       {"log", ctx_log},
       {"fail", ctx_fail},
       {"compensate", ctx_compensate},

@@ -145,6 +145,7 @@ static void claimed(spine_op *op) {
     wf->state = dup_value(r, i, 11);
     wf->variant = dup_value(r, i, 14);
     wf->experiment = dup_value(r, i, 15);
+    wf->params = dup_value(r, i, 18);
     wf->row_waiting = !strcmp(PQgetvalue(r, i, 8), "waiting");
     spine_wf_set_pending(wf, dup_value(r, i, 4), dup_value(r, i, 13), dup_value(r, i, 12));
     int lost_runs = atoi(PQgetvalue(r, i, 17));

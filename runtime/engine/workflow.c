@@ -149,6 +149,7 @@ void spine_wf_free(spine_wf *wf) {
   free(wf->process);
   free(wf->parent_id);
   free(wf->variant);
+  free(wf->params);
   free(wf->experiment);
   free(wf->state);
   free(wf->end_result);

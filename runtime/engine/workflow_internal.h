@@ -68,6 +68,7 @@ struct spine_wf {
   char *parent_id; /* owned, NULL for a top-level workflow */
   char *variant;   /* owned: the dispatcher's choice, NULL without a manifest */
   char *experiment;
+  char *params; /* owned: the variant's parameters (JSON object text), NULL: none */
   int parent_seq;
   int64_t epoch; /* the claim's fencing token: every op checks owner and epoch (spine.fence) */
   char *state;   /* owned business state, NULL if never set */

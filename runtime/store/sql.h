@@ -106,7 +106,7 @@
             " THEN 'running' ELSE w.status END, updated_at = spine.now(), epoch = w.epoch + 1"     \
             " FROM (SELECT id FROM spine.workflows WHERE owner IS NULL AND wake_at <= spine.now()" \
             " ORDER BY wake_at LIMIT $2 FOR UPDATE SKIP LOCKED) c"                                 \
-            " WHERE w.id = c.id RETURNING " SPINE_WF_COLUMNS ", w.epoch, w.lost_runs")             \
+            " WHERE w.id = c.id RETURNING " SPINE_WF_COLUMNS ", w.epoch, w.lost_runs, w.params")             \
   XX(NEXT_WAKE, "SELECT " SPINE_EPOCH_MS("min(wake_at)")                                           \
                 " FROM spine.workflows WHERE owner IS NULL AND wake_at IS NOT NULL")               \
   XX(WORKER_HEARTBEAT, "UPDATE spine.workers SET lease_until = now() + $2 * interval '1 ms'"      \
