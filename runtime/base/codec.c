@@ -38,6 +38,7 @@ typedef struct enc {
   lua_State *L;
   spine_buf *out;
   spine_err *e;
+  int nul_ok; /* JSON for the wire: a NUL is \u0000; for storage it is refused */
 } enc;
 
 typedef struct key {
@@ -157,6 +158,39 @@ static void sort_keys(key *k, size_t n) {
   }
 }
 
+/* The offset of the first byte of `s` that is not well-formed UTF-8, or a NUL unless `nul_ok`;
+ * `n` when there is none. */
+static size_t bad_text(const unsigned char *s, size_t n, int nul_ok) {
+  size_t i = 0;
+  while (i < n) {
+    if (s[i] < 0x80) {
+      if (!s[i] && !nul_ok) return i;
+      i++;
+      continue;
+    }
+    size_t len = spine_jsondoc_utf8_len(s + i, n - i);
+    if (!len) return i;
+    i += len;
+  }
+  return n;
+}
+
+/* Refuses a string JSON cannot carry (not UTF-8), or that jsonb cannot store (a NUL): it
+ * would fail the commit of whatever step holds it, and the workflow would go stuck. */
+static int check_string(enc *en, const frame *fr, const char *s, size_t len, const char *what) {
+  size_t at = bad_text((const unsigned char *)s, len, en->nul_ok);
+  if (at == len) return 0;
+  if (s[at] == '\0')
+    return refuse(en, fr,
+                  "%s with a NUL byte at byte %zu (the database stores no NUL in text;"
+                  " encode binary data, as base64)",
+                  what, at);
+  return refuse(en, fr,
+                "%s that is not UTF-8 at byte %zu (byte 0x%02x; encode binary data, as"
+                " base64)",
+                what, at, (unsigned char)s[at]);
+}
+
 static int encode_value(enc *en, int idx, int depth, frame *fr);
 
 static int encode_list(enc *en, int idx, int depth, frame *fr, lua_Integer n) {
@@ -178,12 +212,14 @@ static int encode_object(enc *en, int idx, int depth, frame *fr, key *keys, size
   sort_keys(keys, n);
   if (put(en->out, "{", 1)) return SPINE_ENOMEM;
   for (size_t i = 0; i < n; i++) {
+    int bad = check_string(en, fr, keys[i].s, keys[i].len, "a key");
+    if (bad) return bad;
+    frame child = {fr, NULL, keys[i].s, keys[i].len, 0};
     if (i > 0 && put(en->out, ",", 1)) return SPINE_ENOMEM;
     if (spine_log_json_string(en->out, keys[i].s, keys[i].len) || put(en->out, ":", 1))
       return SPINE_ENOMEM;
     lua_pushvalue(L, keys[i].slot);
     lua_rawget(L, idx);
-    frame child = {fr, NULL, keys[i].s, keys[i].len, 0};
     int rc = encode_value(en, lua_gettop(L), depth, &child);
     lua_pop(L, 1);
     if (rc) return rc;
@@ -286,7 +322,8 @@ static int encode_value(enc *en, int idx, int depth, frame *fr) {
     case LUA_TSTRING: {
       size_t len;
       const char *s = lua_tolstring(L, idx, &len);
-      return spine_log_json_string(en->out, s, len);
+      int bad = check_string(en, fr, s, len, "a string");
+      return bad ? bad : spine_log_json_string(en->out, s, len);
     }
     case LUA_TTABLE:
       if (!lua_checkstack(L, 4)) {
@@ -303,11 +340,12 @@ static int encode_value(enc *en, int idx, int depth, frame *fr) {
   }
 }
 
-int spine_codec_encode(lua_State *L, int idx, const char *root, spine_buf *out, spine_err *e) {
+static int encode(lua_State *L, int idx, const char *root, spine_buf *out, spine_err *e,
+                  int nul_ok) {
   idx = lua_absindex(L, idx);
   int top = lua_gettop(L);
   size_t start = out->len;
-  enc en = {L, out, e};
+  enc en = {L, out, e, nul_ok};
   if (!root) root = "value";
   frame fr = {NULL, NULL, root, strlen(root), 0};
   int rc = encode_value(&en, idx, 0, &fr);
@@ -317,6 +355,14 @@ int spine_codec_encode(lua_State *L, int idx, const char *root, spine_buf *out, 
   if (rc) out->len = start; /* no partial output: callers may append a fallback */
   if (out->data) out->data[out->len] = '\0';
   return rc;
+}
+
+int spine_codec_encode(lua_State *L, int idx, const char *root, spine_buf *out, spine_err *e) {
+  return encode(L, idx, root, out, e, 0);
+}
+
+int spine_codec_encode_json(lua_State *L, int idx, const char *root, spine_buf *out, spine_err *e) {
+  return encode(L, idx, root, out, e, 1);
 }
 
 /* ---- decoding ---- */
@@ -356,6 +402,12 @@ static int parse_string(dec *d) {
     unsigned char c = *p;
     if (c == '"') break;
     if (c < 0x20) return fail(d, p, "control character in string (must be escaped)");
+    if (c >= 0x80) {
+      size_t len = spine_jsondoc_utf8_len(p, (size_t)(end - p));
+      if (!len) return fail(d, p, "not UTF-8");
+      p += len;
+      continue;
+    }
     if (c != '\\') {
       p++;
       continue;

@@ -18,6 +18,12 @@
  * cycles and depth over SPINE_CODEC_MAX_DEPTH are refused with SPINE_EINVAL, and e->field names
  * the path ("input.items[3].name"; the root is `root`). */
 int spine_codec_encode(lua_State *L, int idx, const char *root, spine_buf *out, spine_err *e);
+/* Strings must be well-formed UTF-8 (RFC 8259) and, for spine_codec_encode, whose text is
+ * stored (jsonb holds no NUL), free of NUL bytes: a refusal names the value and the byte, so
+ * that the value fails where it is made (a step's result, a provider's answer) rather than the
+ * commit of the step that holds it. spine_codec_encode_json is for JSON sent elsewhere (an HTTP
+ * body): a NUL is written \u0000. */
+int spine_codec_encode_json(lua_State *L, int idx, const char *root, spine_buf *out, spine_err *e);
 
 /* Pushes the Lua value of the JSON text (exactly `len` bytes; need not be NUL-terminated).
  * Objects and arrays become tables, null becomes nil (a null array element leaves a hole),

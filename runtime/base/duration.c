@@ -78,7 +78,7 @@ static int64_t days_from_civil(int y, int m, int d) {
 }
 
 int spine_duration_parse_time(const char *s, int64_t *ms, spine_err *e) {
-  int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0;
+  int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0, off = 0; /* off: minutes east of UTC */
   size_t n = strlen(s);
   if (n < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
       digits(s + 8, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
@@ -90,21 +90,30 @@ int spine_duration_parse_time(const char *s, int64_t *ms, spine_err *e) {
       goto bad;
     p += 9;
     if (*p == '.') {
+      if (!isdigit((unsigned char)p[1])) goto bad; /* "10:00:00.Z": a fraction of nothing */
       int scale = 100;
       for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
         frac += (*p - '0') * scale;
     }
-    if (*p == 'Z')
+    if (*p == 'Z') {
       p++;
-    else if (!strcmp(p, "+00:00"))
+    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+      int oh, om;
+      if (digits(p + 1, 2, &oh) || digits(p + 4, 2, &om) || oh > 23 || om > 59) goto bad;
+      off = (*p == '-' ? -1 : 1) * (oh * 60 + om);
       p += 6;
+    }
+    /* A leap second is the last second of a UTC day (23:59:60Z, 01:59:60+02:00), none other. */
+    if (sec == 60 && ((h * 60 + mi - off) % 1440 + 1440) % 1440 != 1439) goto bad;
   }
   if (*p) goto bad;
-  *ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + sec * 1000 + frac;
+  *ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi - off) * 60000 + sec * 1000 + frac;
   return 0;
 bad:
   return spine_err_set(e, SPINE_EINVAL, NULL, NULL,
-                       "bad time \"%s\" (expected \"YYYY-MM-DD\" or \"YYYY-MM-DDTHH:MM:SSZ\")", s);
+                       "bad time \"%s\" (expected \"YYYY-MM-DD\" or \"YYYY-MM-DDTHH:MM:SS\" with"
+                       " \"Z\" or an offset \"+01:00\")",
+                       s);
 }
 
 void spine_duration_format_time(int64_t ms, char out[32]) {

@@ -117,6 +117,16 @@ static char *parse_string(parser *ps) {
       fail(ps, c == '\n' ? "unterminated string" : "control character in string");
       goto bad;
     }
+    if (c >= 0x80) {
+      size_t len = spine_jsondoc_utf8_len((const unsigned char *)ps->p, (size_t)(ps->end - ps->p));
+      if (!len) {
+        fail(ps, "not UTF-8 in string");
+        goto bad;
+      }
+      spine_buf_append(&b, ps->p, len);
+      ps->p += len;
+      continue;
+    }
     if (c != '\\') {
       spine_buf_putc(&b, (char)c);
       ps->p++;
@@ -378,6 +388,21 @@ void spine_jsondoc_write(const spine_jsondoc *v, spine_buf *out) {
     spine_jsondoc_write(c, out);
   }
   spine_buf_putc(out, obj ? '}' : ']');
+}
+
+size_t spine_jsondoc_utf8_len(const unsigned char *s, size_t n) {
+  unsigned c = s[0];
+  size_t len = c >= 0xC2 && c <= 0xDF   ? 2
+               : c >= 0xE0 && c <= 0xEF ? 3
+               : c >= 0xF0 && c <= 0xF4 ? 4
+                                        : 0;
+  if (!len || len > n) return 0;
+  unsigned lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80; /* no overlong forms */
+  unsigned hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF; /* no surrogates, <= U+10FFFF */
+  if (s[1] < lo || s[1] > hi) return 0;
+  for (size_t k = 2; k < len; k++)
+    if ((s[k] & 0xC0) != 0x80) return 0;
+  return len;
 }
 
 const char *spine_jsondoc_str(const spine_jsondoc *obj, const char *key, const char *dflt) {

@@ -50,6 +50,9 @@ const char *spine_jsondoc_type_name(spine_jsondoc_type t);
  * the 'u'; `end` bounds the input), with its low surrogate when XXXX is a high one: returns the
  * code point and sets *next past the escape, or -1 with *next at the backslash. */
 long spine_jsondoc_read_u(const char *p, const char *end, const char **next);
+/* The length of the well-formed UTF-8 sequence at s[0..n) whose first byte is >= 0x80 (RFC
+ * 3629: no overlong forms, no surrogates, nothing past U+10FFFF), or 0 when it is none. */
+size_t spine_jsondoc_utf8_len(const unsigned char *s, size_t n);
 /* Writes code point `cp` (0 to 0x10FFFF) as UTF-8 into o[4]; returns how many bytes. */
 size_t spine_jsondoc_utf8(char o[4], long cp);
 /* The byte a one-letter escape stands for (`esc` is the letter after the backslash: " \ / b f

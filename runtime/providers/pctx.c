@@ -451,7 +451,7 @@ static int p_http(lua_State *L) {
     lua_settop(L, 2);
     if (lua_getfield(L, 2, "json") != LUA_TNIL) {
       spine_err e;
-      if (spine_codec_encode(L, 3, "json", &a->body, &e))
+      if (spine_codec_encode_json(L, 3, "json", &a->body, &e))
         return luaL_error(L, "p.http: %s: %s", e.field, e.msg);
       has_body = 1;
       if (!has_ct) {

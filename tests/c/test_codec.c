@@ -177,9 +177,15 @@ TEST_IMPL(codec_canonical) {
   spine_buf_free(&want);
 
   /* Escapes: control characters as \u00XX (short forms where JSON has them), quote and
-   * backslash escaped, '/' and DEL and UTF-8 passed through. */
-  ASSERT_STR_EQ(encoded(L, "'\\0\\1\\8\\9\\10\\12\\13\\31\\127\"\\\\/\xc3\xa9'", &b),
-                "\"\\u0000\\u0001\\b\\t\\n\\f\\r\\u001f\x7f\\\"\\\\/\xc3\xa9\"");
+   * backslash escaped, '/' and DEL and UTF-8 passed through; a NUL only in JSON for the wire
+   * (spine_codec_encode_json), never in what is stored. */
+  ASSERT_STR_EQ(encoded(L, "'\\1\\8\\9\\10\\12\\13\\31\\127\"\\\\/\xc3\xa9'", &b),
+                "\"\\u0001\\b\\t\\n\\f\\r\\u001f\x7f\\\"\\\\/\xc3\xa9\"");
+  push_lua(L, "'a\\0b'");
+  spine_buf_reset(&b);
+  ASSERT_EQ(spine_codec_encode_json(L, -1, "root", &b, NULL), 0);
+  ASSERT_STR_EQ(spine_buf_str(&b), "\"a\\u0000b\"");
+  lua_pop(L, 1);
   ASSERT_STR_EQ(encoded(L, "{['a\"\\n'] = 1}", &b), "{\"a\\\"\\n\":1}");
 
   /* Lists: keys 1..n; holes become null; the empty table is {}. */
@@ -277,6 +283,33 @@ TEST_IMPL(codec_refuses) {
           "a number key 0 (JSON objects need string keys, lists the keys 1..n)");
   refused(L, "{[true] = 1}", "input", "a boolean key (JSON objects need string keys)");
   refused(L, "{[100] = 1}", "input", "a sparse list (keys up to 100 but only 1 values)");
+  /* What the database cannot store is refused here, naming the value, rather than failing the
+   * commit of the step that holds it (the workflow would go stuck). */
+  refused(L, "{body = 'ab\\0c'}", "input.body",
+          "a string with a NUL byte at byte 2 (the database stores no NUL in text; encode binary "
+          "data, as base64)");
+  refused(L, "{list = {'ok', 'a\\255'}}", "input.list[2]",
+          "a string that is not UTF-8 at byte 1 (byte 0xff; encode binary data, as base64)");
+  refused(L, "{a = {['k\\0'] = 1}}", "input.a",
+          "a key with a NUL byte at byte 1 (the database stores no NUL in text; encode binary "
+          "data, as base64)");
+  refused(L, "{s = '\\192\\175'}", "input.s", /* an overlong '/' */
+          "a string that is not UTF-8 at byte 0 (byte 0xc0; encode binary data, as base64)");
+  refused(L, "{s = '\\237\\160\\128'}", "input.s", /* a surrogate, U+D800 */
+          "a string that is not UTF-8 at byte 0 (byte 0xed; encode binary data, as base64)");
+  refused(L, "{s = '\\244\\144\\128\\128'}", "input.s", /* U+110000 */
+          "a string that is not UTF-8 at byte 0 (byte 0xf4; encode binary data, as base64)");
+  refused(L, "{s = 'caf\\195'}", "input.s", /* cut in the middle of é */
+          "a string that is not UTF-8 at byte 3 (byte 0xc3; encode binary data, as base64)");
+  {
+    spine_buf ok = SPINE_BUF_INIT; /* 2-, 3- and 4-byte forms, the highest code point */
+    ASSERT_STR_EQ(
+        encoded(L,
+                "{s = 'caf\\195\\169 \\226\\130\\172 \\240\\159\\152\\128 \\244\\143\\191\\191'}",
+                &ok),
+        "{\"s\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf\"}");
+    spine_buf_free(&ok);
+  }
   /* As deep as allowed, then one more. */
   const char *nest = "(function(n) local t = {} for i = 1, n - 1 do t = {t} end return t end)";
   char expr[256];
@@ -309,6 +342,9 @@ static void bad_json(lua_State *L, const char *json, size_t len, const char *msg
 TEST_IMPL(codec_decode_errors) {
   lua_State *L = new_state();
   BAD("{\"a\" 1}", "invalid JSON at byte 5: expected ':'");
+  BAD("[\"ok\", \"caf\xe9\"]", "invalid JSON at byte 11: not UTF-8"); /* Latin-1 */
+  BAD("\"\xc3\"", "invalid JSON at byte 1: not UTF-8");               /* cut short */
+  BAD("\"\xed\xa0\x80\"", "invalid JSON at byte 1: not UTF-8");       /* a surrogate */
   BAD("[1,]", "invalid JSON at byte 3: expected a value");
   BAD("{\"a\":1,}", "invalid JSON at byte 7: expected a string key");
   BAD("{a:1}", "invalid JSON at byte 1: expected a string key");

@@ -84,7 +84,14 @@ TEST_IMPL(time_parse) {
                                     "2026-1-01",
                                     "2026-01-01T24:00:00Z",
                                     "2026-01-01T10:00Z",
-                                    "2026-01-01T10:00:00+02:00",
+                                    "2026-01-01T10:00:00+2:00",
+                                    "2026-01-01T10:00:00+24:00",
+                                    "2026-01-01T10:00:00+02:60",
+                                    "2026-01-01T10:00:00+0200",
+                                    "2026-01-01T10:00:00.Z",
+                                    "2026-01-01T10:00:60Z",
+                                    "2026-01-01T23:58:60Z",
+                                    "2026-01-01T23:59:60+01:00",
                                     "2026-01-01x"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     if (tim(bad[i], &ms) != SPINE_EINVAL) {
@@ -92,5 +99,15 @@ TEST_IMPL(time_parse) {
       return 1;
     }
   ASSERT_EQ(tim("2000-02-29", &ms), 0); /* divisible by 400: a leap year */
+  /* Offsets east of UTC are subtracted: local midnight in Berlin in winter is 23:00Z. */
+  ASSERT_EQ(tim("2026-03-01T00:00:00+01:00", &ms), 0);
+  ASSERT_EQ(ms, 1772319600000LL); /* 2026-02-28T23:00:00Z */
+  ASSERT_EQ(tim("2026-02-28T18:30:00.5-04:30", &ms), 0);
+  ASSERT_EQ(ms, 1772319600500LL);
+  /* The leap second of a UTC day's end, in UTC or local time: the next day's first second. */
+  ASSERT_EQ(tim("2016-12-31T23:59:60Z", &ms), 0);
+  ASSERT_EQ(ms, 1483228800000LL);
+  ASSERT_EQ(tim("2017-01-01T00:59:60+01:00", &ms), 0);
+  ASSERT_EQ(ms, 1483228800000LL);
   return 0;
 }

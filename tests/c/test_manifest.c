@@ -87,8 +87,8 @@ TEST_IMPL(manifest_errors) {
       {"  ],\n", "  ]\n", "m.json:11", "", "malformed JSON: expected ',' or '}'"},
       {"\"ContractSigned\" ]", "\"ContractSigned\", ]", "m.json:12", "",
        "malformed JSON: trailing comma"},
-      {"\"playbook\": \"contract_activation\",", "", "m.json:8", "variants[0].playbook",
-       "is missing"},
+      {"\"playbook\": \"contract_activation\",", "\"params\": 5,", "m.json:8", "variants[0].params",
+       "expected an object of parameters"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char *text = edit(cases[i].from, cases[i].to);
@@ -124,7 +124,7 @@ TEST_IMPL(jsondoc_strings) {
       {"\"\\ud83d\"", "surrogates in pairs"}, {"\"\\ud83d\\u0041\"", "surrogates in pairs"},
       {"\"\\ude00\"", "surrogates in pairs"}, {"\"\\u00g0\"", "4 hex digits"},
       {"\"\\u00\"", "4 hex digits"},          {"\"\\u0000\"", "NUL character"},
-      {"\"\\x\"", "bad escape in string"},
+      {"\"\\x\"", "bad escape in string"},    {"\"caf\xe9\"", "not UTF-8"}, /* Latin-1 */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     doc = NULL;

@@ -2,7 +2,9 @@
  * Decoding either pushes one value or fails leaving the stack as it was; a decoded value either
  * encodes (as text that decodes to an equal value and encodes to the same text again: the
  * encoding is canonical) or is refused as a sparse list (decoding [null, ..., 1] leaves a table
- * the encoder will not spell with that many nulls), leaving the output buffer as it was. What
+ * the encoder will not spell with that many nulls), leaving the output buffer as it was; the
+ * encoder for storage writes the same text, or refuses a string holding a NUL. Input that is
+ * not UTF-8 never decodes. What
  * the encoder writes, the strict reader (jsondoc.c) reads too, unless a string holds a NUL,
  * which jsondoc refuses: serve reads an adapter's encoded actions with it. */
 #include <lauxlib.h>
@@ -81,12 +83,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   spine_buf t1 = SPINE_BUF_INIT, t2 = SPINE_BUF_INIT;
   FUZZ_CHECK(spine_buf_puts(&t1, "prefix:") == 0); /* kept as is when encoding fails */
-  rc = spine_codec_encode(L, v1, "value", &t1, &e);
+  rc = spine_codec_encode_json(L, v1, "value", &t1, &e);
   FUZZ_CHECK(lua_gettop(L) == v1);
   if (rc) {
     FUZZ_CHECK(rc == SPINE_EINVAL && strstr(e.msg, "a sparse list"));
     FUZZ_CHECK(t1.len == 7 && !strcmp(spine_buf_str(&t1), "prefix:"));
   } else {
+    /* What is stored is the same text, or refused for a NUL, and only then. */
+    spine_buf st = SPINE_BUF_INIT;
+    spine_err se;
+    int src = spine_codec_encode(L, v1, "value", &st, &se);
+    FUZZ_CHECK(lua_gettop(L) == v1);
+    if (src)
+      FUZZ_CHECK(src == SPINE_EINVAL && strstr(se.msg, "NUL byte") &&
+                 has_nul(t1.data + 7, t1.len - 7));
+    else
+      FUZZ_CHECK(st.len == t1.len - 7 && !memcmp(st.data, t1.data + 7, st.len));
+    spine_buf_free(&st);
     const char *text = spine_buf_str(&t1) + 7;
     size_t len = t1.len - 7;
     FUZZ_CHECK(spine_codec_decode(L, text, len, &e) == 0);
@@ -94,7 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(v2 == v1 + 1);
     FUZZ_CHECK(same(v1, v2, 0));
     FUZZ_CHECK(lua_gettop(L) == v2);
-    FUZZ_CHECK(spine_codec_encode(L, v2, "value", &t2, &e) == 0);
+    FUZZ_CHECK(spine_codec_encode_json(L, v2, "value", &t2, &e) == 0);
     FUZZ_CHECK(t2.len == len && !memcmp(spine_buf_str(&t2), text, len));
     spine_jsondoc *doc = NULL;
     int line;

@@ -66,10 +66,12 @@ static void check_duration(const char *s) {
   }
 }
 
-/* YYYY-MM-DD, then optionally T or ' ', HH:MM:SS, a fraction, Z or +00:00. */
-static int time_fields(const char *s, int f[6]) {
+/* YYYY-MM-DD, then optionally T or ' ', HH:MM:SS, a fraction (a digit at least), Z or an
+ * offset +HH:MM / -HH:MM (its minutes east of UTC in *off). */
+static int time_fields(const char *s, int f[6], int *off) {
   static const char shape[] = "dddd-dd-dd";
   memset(f, 0, 6 * sizeof f[0]);
+  *off = 0;
   for (int i = 0; i < 10; i++)
     if (shape[i] == 'd' ? !digit(s[i]) : s[i] != shape[i]) return 0;
   f[0] = atoi(s);
@@ -84,16 +86,25 @@ static int time_fields(const char *s, int f[6]) {
   f[4] = atoi(p + 4);
   f[5] = atoi(p + 7);
   p += 9;
-  if (*p == '.')
+  if (*p == '.') {
+    if (!digit(p[1])) return 0;
     for (p++; digit(*p); p++)
       ;
+  }
   if (*p == 'Z') return p[1] == '\0';
-  return !strcmp(p, "+00:00") || *p == '\0';
+  if ((*p == '+' || *p == '-') && digit(p[1]) && digit(p[2]) && p[3] == ':' && digit(p[4]) &&
+      digit(p[5]) && p[6] == '\0') {
+    int oh = atoi(p + 1), om = atoi(p + 4);
+    if (oh > 23 || om > 59) return 0;
+    *off = (*p == '-' ? -1 : 1) * (oh * 60 + om);
+    return 1;
+  }
+  return *p == '\0';
 }
 
 static void check_time(const char *s) {
   int64_t ms = -7;
-  int f[6];
+  int f[6], off;
   spine_err e;
   spine_err_clear(&e);
   int rc = spine_duration_parse_time(s, &ms, &e);
@@ -101,19 +112,26 @@ static void check_time(const char *s) {
     FUZZ_CHECK(rc == SPINE_EINVAL && e.msg[0] && ms == -7);
     return;
   }
-  FUZZ_CHECK(time_fields(s, f));
+  FUZZ_CHECK(time_fields(s, f, &off));
   FUZZ_CHECK(f[3] <= 23 && f[4] <= 59 && f[5] <= 60);
-  /* The date and clock time are real: gmtime of the result gives them back (a leap second, :60,
-   * is the next minute's :00). */
+  /* The date and clock time are real: gmtime of the result, moved by the offset, gives them
+   * back (a leap second, :60, is the next minute's :00, and only ends a UTC day). */
   int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
-  time_t t = (time_t)(secs - (f[5] == 60));
+  if (f[5] == 60) {
+    time_t utc = (time_t)(secs - 1);
+    struct tm u;
+    FUZZ_CHECK(gmtime_r(&utc, &u) != NULL);
+    FUZZ_CHECK(u.tm_hour == 23 && u.tm_min == 59 && u.tm_sec == 59);
+  }
+  time_t t = (time_t)(secs - (f[5] == 60) + (int64_t)off * 60);
   struct tm tm;
   FUZZ_CHECK(gmtime_r(&t, &tm) != NULL);
   FUZZ_CHECK(tm.tm_year + 1900 == f[0] && tm.tm_mon + 1 == f[1] && tm.tm_mday == f[2]);
   FUZZ_CHECK(tm.tm_hour == f[3] && tm.tm_min == f[4] && tm.tm_sec == (f[5] == 60 ? 59 : f[5]));
-  /* What spine_duration_format_time writes reads back as the same instant, but for the one leap
-   * second that rolls over into the year 10000, which no four-digit year can spell. */
-  if (ms > 253402300799999LL) return; /* 9999-12-31T23:59:59.999Z */
+  /* What spine_duration_format_time writes reads back as the same instant, but past the last
+   * instant a four-digit year can spell, and before the first (an offset moves a time written
+   * in years 0000 or 9999 across them). */
+  if (ms > 253402300799999LL || ms < -62167219200000LL) return;
   char out[32];
   int64_t again = -7;
   spine_duration_format_time(ms, out);
