@@ -17,7 +17,8 @@
 const char spine_api_workflow_sql[] =
     "SELECT jsonb_build_object('id', w.id, 'status', w.status, 'process', w.process,"
     " 'playbook', w.playbook, 'version', w.version, 'variant', w.variant,"
-    " 'experiment', w.experiment, 'subject', w.subject, 'bucket', w.bucket, 'state', w.state, 'attributes', w.attributes,"
+    " 'experiment', w.experiment, 'subject', w.subject, 'bucket', w.bucket, 'state', w.state, 'outcome', w.outcome,"
+    " 'attributes', w.attributes,"
     " 'input', w.input, 'result', w.result, 'error', w.error, 'parent_id', w.parent_id,"
     " 'trace_id', w.trace_id, 'attempt', w.attempt,"
     " 'cancelled_by', w.cancelled_by, 'retried_by', w.retried_by,"
@@ -224,6 +225,7 @@ int spine_api_list(PGconn *c, const spine_api_filter *f, const char *items_key, 
       " SELECT jsonb_build_object($3::text, coalesce((SELECT jsonb_agg(jsonb_build_object("
       "'id', id, 'status', status, 'process', process, 'playbook', playbook, 'version', version,"
       " 'variant', variant, 'experiment', experiment, 'subject', subject, 'state', state,"
+      " 'outcome', outcome,"
       " 'attributes', attributes, 'input', input, 'result', result, 'error', error,"
       " 'waiting_for', waiting_for, 'created_at', " EPOCH_ISO(
           "created_at") ","

@@ -151,6 +151,7 @@ void spine_wf_free(spine_wf *wf) {
   free(wf->variant);
   free(wf->experiment);
   free(wf->state);
+  free(wf->outcome);
   free(wf->end_result);
   free(wf->end_error);
   free(wf);
@@ -229,6 +230,7 @@ spine_op *spine_wf_op_begin(spine_wf *wf) {
     spine_op_param(op, wf->id);
     spine_op_param(op, wf->state);
     spine_op_param(op, spine_buf_str(&attrs));
+    spine_op_param(op, wf->outcome); /* NULL: the row keeps the one it has */
     spine_buf_free(&attrs);
     wf->dirty = 0;
   }
@@ -368,6 +370,13 @@ void spine_wf_set_state(spine_wf *wf, const char *state) {
 }
 
 void spine_wf_attrs_changed(spine_wf *wf) {
+  wf->dirty = 1;
+}
+
+void spine_wf_set_outcome(spine_wf *wf, const char *outcome) {
+  free(wf->outcome);
+  wf->outcome = strdup(outcome);
+  if (!wf->outcome) abort();
   wf->dirty = 1;
 }
 

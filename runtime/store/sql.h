@@ -80,8 +80,8 @@
               " wake_at = " SPINE_MS("$3") ", updated_at = spine.now() WHERE id = $1")             \
   XX(WF_RUN, "UPDATE spine.workflows SET status = 'running', waiting_for = NULL,"                 \
              " updated_at = spine.now() WHERE id = $1")                                            \
-  XX(WF_ATTRS, "UPDATE spine.workflows SET state = $2, attributes = $3, updated_at = spine.now()"  \
-               " WHERE id = $1")                                                                   \
+  XX(WF_ATTRS, "UPDATE spine.workflows SET state = $2, attributes = $3,"                         \
+               " outcome = coalesce($4, outcome), updated_at = spine.now() WHERE id = $1")         \
   XX(WF_END, "UPDATE spine.workflows SET status = $2, result = $3, error = $4, owner = NULL,"     \
              " wake_at = NULL, waiting_for = NULL, updated_at = spine.now(),"                      \
              " ended_at = spine.now()"                                                             \
