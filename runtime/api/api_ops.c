@@ -101,11 +101,12 @@ const char spine_api_explain_sql[] =
     "   WHEN status = 'compensated' THEN"
     "    format('failed at %s (%s%s) and its compensations ran.', " ISO("coalesce(ended_at, updated_at)") ","
     "      error->>'message', CASE WHEN error ? 'where' AND position(error->>'where' in"
-    "      error->>'message') = 0 THEN ', at ' || (error->>'where') ELSE '' END)"
+    "      error->>'message') = 0 THEN ', at ' || coalesce(error->>'traceback', error->>'where')"
+    "      ELSE '' END)"
     "   ELSE"
     "    format('failed at %s: %s%s.', " ISO("coalesce(ended_at, updated_at)") ", error->>'message',"
     "      CASE WHEN error ? 'where' AND position(error->>'where' in error->>'message') = 0"
-    "      THEN ' (at ' || (error->>'where') || ')' ELSE '' END)"
+    "      THEN ' (at ' || coalesce(error->>'traceback', error->>'where') || ')' ELSE '' END)"
     "  END) AS x FROM facts) o";
 /* clang-format on */
 
