@@ -209,6 +209,7 @@ spine_op *spine_wf_op_fenced(spine_wf *wf) {
   spine_op_param(op, wf->id);
   spine_op_param_int(op, wf->eng->worker);
   spine_op_param_int(op, wf->epoch);
+  spine_clock_op(wf->eng, op);
   return op;
 }
 
