@@ -77,25 +77,27 @@ local function row(id, variant, status, outcome)
     :format(id, variant, status, outcome and ("'" .. outcome .. "'") or "NULL")
 end
 
+-- A database with the experiment's finished cases: control 3 read and 7 estimated, remind 9
+-- read and 1 estimated (and, with `waiting`, one still under way that named its outcome).
+local function seeded(name, waiting)
+  local url = T.newdb(name)
+  assert.are.equal(0, (T.spine_json(url, { "list" })))
+  local rows = {}
+  for i = 1, 10 do
+    rows[#rows + 1] = row("c" .. i, "control", "completed", i <= 3 and "read" or "estimated")
+    rows[#rows + 1] = row("r" .. i, "remind", "completed", i <= 9 and "read" or "estimated")
+  end
+  if waiting then rows[#rows + 1] = row("rw", "remind", "waiting", "read") end
+  T.sql(url, "INSERT INTO spine.playbook_versions (hash, name, path, source) VALUES " ..
+             "('h', 'x', 'x', 'return {}')")
+  T.sql(url, "INSERT INTO spine.workflows (id, process, playbook, version, variant, experiment," ..
+             " status, outcome, trace_id, created_at, ended_at) VALUES " .. table.concat(rows, ","))
+  return url
+end
+
 describe("spine experiments with outcomes", function()
   local url
-  setup(function()
-    url = T.newdb("spec_outcomes_report")
-    assert.are.equal(0, (T.spine_json(url, { "list" })))
-    local rows = {}
-    -- control: 10 completed, 3 read and 7 estimated; remind: 10 completed, 9 read, 1 estimated
-    for i = 1, 10 do
-      rows[#rows + 1] = row("c" .. i, "control", "completed", i <= 3 and "read" or "estimated")
-      rows[#rows + 1] = row("r" .. i, "remind", "completed", i <= 9 and "read" or "estimated")
-    end
-    -- still waiting (not finished): its outcome is not counted yet
-    rows[#rows + 1] = row("rw", "remind", "waiting", "read")
-    T.sql(url, "INSERT INTO spine.playbook_versions (hash, name, path, source) VALUES " ..
-               "('h', 'x', 'x', 'return {}')")
-    T.sql(url, "INSERT INTO spine.workflows (id, process, playbook, version, variant, experiment," ..
-               " status, outcome, trace_id, created_at, ended_at) VALUES " ..
-               table.concat(rows, ","))
-  end)
+  setup(function() url = seeded("spec_outcomes_report", true) end)
 
   it("counts each outcome per variant with its Wilson interval and the comparison", function()
     local code, rep = T.spine_json(url, { "experiments", "--process", "meter" })
@@ -123,5 +125,24 @@ describe("spine experiments with outcomes", function()
     assert.matches("+60.0 pts", out, 1, true)
     assert.matches("16 d / 16 d", out, 1, true)
     assert.not_matches("ms", out, 1, true)
+  end)
+end)
+
+describe("GET /v1/experiments", function()
+  it("reports the outcomes as spine experiments --json does (api_experiments.c)", function()
+    local url = seeded("spec_outcomes_api", false)
+    local code, tok = T.spine_json(url, { "tokens", "create", "--subject", "ops:r",
+                                          "--scopes", "workflows:read" })
+    assert.are.equal(0, code)
+    local srv = T.serve(url)
+    local base = "http://127.0.0.1:" .. T.http_port(srv)
+    local status, text = T.http("GET", base .. "/v1/experiments?process=meter",
+                                { headers = { "Authorization: Bearer " .. tok.token } })
+    T.kill(srv, "TERM")
+    assert.are.equal(200, status)
+    local api = T.json.decode(text).items[1]
+    local _, cli = T.spine_json(url, { "experiments", "--process", "meter" })
+    assert.are.same(cli.experiments[1].variants[2].outcomes, api.variants[2].outcomes)
+    assert.are.equal(9, api.variants[2].outcomes[2].count)
   end)
 end)
