@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "duration.h"
 
 static int is_date(const char *s) {
   static const char shape[] = "dddd-dd-dd";
@@ -39,6 +40,15 @@ static int check_text(const char *field, const char *type, const char *s, size_t
     return len == 10 && is_date(s) ? 0 : bad(e, field, "not a date (expected YYYY-MM-DD)", NULL);
   if (!strcmp(type, "time"))
     return len >= 10 && is_date(s) ? 0 : bad(e, field, "not an ISO 8601 time", NULL);
+  if (!strcmp(type, "deadline")) { /* the SQL side adds a duration to now (spine.now()) */
+    int64_t ms;
+    if (len >= 10 && is_date(s)) return 0;
+    if (isalpha((unsigned char)s[len - 1]) && !spine_duration_parse(s, &ms, NULL)) return 0;
+    return bad(e, field,
+               "not a time (ISO 8601, as 2026-12-01T09:00:00Z) or a duration from now (as"
+               " \"14d\", \"36h\")",
+               NULL);
+  }
   if (!strcmp(type, "email")) {
     const char *at = strchr(s, '@');
     int ok = at && at != s && strchr(at + 1, '.') && !strchr(at + 1, '@') && len <= 254 &&

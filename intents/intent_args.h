@@ -4,7 +4,8 @@
  *
  * Schema: "name: type, name: type?, ..." — a trailing `?` marks an optional argument. Types:
  * id (non-empty text up to 100 bytes, no spaces), string (non-empty, up to 2000 bytes), integer,
- * cents (integer > 0), date (YYYY-MM-DD), time (ISO 8601, date first), email, currency (ISO
+ * cents (integer > 0), date (YYYY-MM-DD), time (ISO 8601, date first), deadline (a time, or a
+ * duration from now with its unit, "14d": the SQL adds it to spine.now()), email, currency (ISO
  * 4217, three capitals), address ({street, postcode, city, country?}), object (a table), or an
  * enumeration a|b|c. Arguments not in the schema are refused. Result schemas (spine_intent's
  * `result`, documentation only) use the same form, and also `list` (an array of objects) and

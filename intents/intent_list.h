@@ -57,9 +57,9 @@ XX(ApplyManualCredit, apply_manual_credit,
    "customer_id: id, amount_cents: cents, reason: string, contract_id: id?, currency: currency?, approved_by: string?, credit_id: id?",
    "credit_id: id, balance_cents: integer, currency: currency",
    "Credits a customer by hand: appends a ledger entry in integer cents. A caller-supplied credit_id makes it idempotent. Returns {credit_id, balance_cents, currency}.")
-XX(CreateTask, create_task, "kind: id, subject: id, data: object?, due: time?, task_id: id?",
+XX(CreateTask, create_task, "kind: id, subject: id, data: object?, due: deadline?, task_id: id?",
    "task_id: id, status: open",
-   "Opens a human task about a contract or customer (the subject) for operators; a task opened by a workflow is answered to it (ResolveTask signals task.resolved). A caller-supplied task_id makes it idempotent. Returns {task_id, status}.")
+   "Opens a human task about a contract or customer (the subject: the id of one that exists, else not_found) for operators; a task opened by a workflow is answered to it (ResolveTask signals task.resolved). due: a time, or a duration from now on the workflow's clock (\"14d\"). A caller-supplied task_id makes it idempotent. Returns {task_id, status}.")
 XX(ResolveTask, resolve_task, "task_id: id, outcome: string, data: object?",
    "task_id: id, status: resolved, outcome: string",
    "Resolves an open human task with an outcome (the actor is recorded as resolver) and signals task.resolved {task_id, kind, subject, outcome, data, resolved_by} to the workflow that opened it, if one did and is not the one resolving it. Returns {task_id, status, outcome}.")

@@ -230,14 +230,15 @@
 ---@field balance_cents integer
 ---@field currency string ISO 4217, as "EUR"
 
---- CreateTask: Opens a human task about a contract or customer (the subject) for operators; a task
---- opened by a workflow is answered to it (ResolveTask signals task.resolved). A caller-supplied
---- task_id makes it idempotent. Returns {task_id, status}.
+--- CreateTask: Opens a human task about a contract or customer (the subject: the id of one that
+--- exists, else not_found) for operators; a task opened by a workflow is answered to it
+--- (ResolveTask signals task.resolved). due: a time, or a duration from now on the workflow's clock
+--- ("14d"). A caller-supplied task_id makes it idempotent. Returns {task_id, status}.
 ---@class CreateTaskArgs
 ---@field kind string
 ---@field subject string
 ---@field data? table
----@field due? string ISO 8601
+---@field due? string ISO 8601, or a duration from now as "14d"
 ---@field task_id? string
 
 --- What CreateTask returns.

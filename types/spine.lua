@@ -131,6 +131,13 @@ function ctx.set(key, value) end
 ---@return any
 function ctx.param(name, default) end
 
+--- Names the business outcome of the run ("read", "estimated"): kept on the workflow, shown by
+--- `spine show`, counted per variant by `spine experiments`. A recorded step: a replay must
+--- name the same outcome at the same place; the last one named is the workflow's.
+---@param name string [a-z][a-z0-9_]*, at most 64 bytes
+---@return string name
+function ctx.outcome(name) end
+
 --- A JSON log line with the workflow and trace ids (not repeated on replay).
 ---@param level "debug"|"info"|"warn"|"error"
 ---@param message string

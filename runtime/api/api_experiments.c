@@ -50,6 +50,17 @@ static const char report_sql[] =
     " AND ($2::timestamptz IS NULL OR w.created_at >= $2)"
     " GROUP BY w.process, w.experiment, w.variant"
     " ORDER BY w.process, w.experiment NULLS FIRST, min(v.ord) NULLS LAST, w.variant";
+
+/* The finished cases of each (process, experiment, variant) by the outcome their playbook named
+ * (ctx.outcome), outcomes by name. */
+static const char outcomes_sql[] =
+    "SELECT w.process, w.experiment, w.variant, w.outcome, count(*) FROM spine.workflows w"
+    " WHERE w.variant IS NOT NULL AND w.outcome IS NOT NULL"
+    " AND w.status IN ('completed', 'failed', 'compensated')"
+    " AND ($1::text IS NULL OR w.process = $1)"
+    " AND ($2::timestamptz IS NULL OR w.created_at >= $2)"
+    " GROUP BY w.process, w.experiment, w.variant, w.outcome"
+    " ORDER BY w.process, w.experiment NULLS FIRST, w.outcome, w.variant";
 /* clang-format on */
 
 static long num(PGresult *r, int i, int c) {
@@ -76,6 +87,63 @@ static void json_ms(spine_buf *b, PGresult *r, int i, int c) {
     spine_buf_printf(b, "%.3f", atof(PQgetvalue(r, i, c)));
 }
 
+/* Whether row j of the outcomes (o) is of the process and experiment of row i of the report (r),
+ * and of its variant when `variant`. */
+static int same_cell(PGresult *r, int i, PGresult *o, int j, int variant) {
+  return !strcmp(PQgetvalue(r, i, C_PROCESS), PQgetvalue(o, j, 0)) &&
+         PQgetisnull(r, i, C_EXPERIMENT) == PQgetisnull(o, j, 1) &&
+         !strcmp(PQgetvalue(r, i, C_EXPERIMENT), PQgetvalue(o, j, 1)) &&
+         (!variant || !strcmp(PQgetvalue(r, i, C_VARIANT), PQgetvalue(o, j, 2)));
+}
+
+/* How many finished cases of report row i named `outcome`. */
+static long outcome_count(PGresult *r, int i, PGresult *o, const char *outcome) {
+  for (int j = 0; j < PQntuples(o); j++)
+    if (same_cell(r, i, o, j, 1) && !strcmp(PQgetvalue(o, j, 3), outcome))
+      return atol(PQgetvalue(o, j, 4));
+  return 0;
+}
+
+/* Each outcome named in the variant's experiment: how many of its finished cases named it, their
+ * share with its 95 % interval, and the difference to the control's share. */
+static void report_outcomes(spine_buf *b, PGresult *r, int i, int ctl, PGresult *o) {
+  long finished = num(r, i, C_COMPLETED) + num(r, i, C_FAILED) + num(r, i, C_COMPENSATED);
+  long ctl_finished = num(r, ctl, C_COMPLETED) + num(r, ctl, C_FAILED) + num(r, ctl, C_COMPENSATED);
+  spine_buf_puts(b, ",\"outcomes\":[");
+  int first = 1;
+  for (int j = 0; j < PQntuples(o); j++) {
+    const char *name = PQgetvalue(o, j, 3);
+    /* each name once: the rows are ordered by outcome within the experiment */
+    if (!same_cell(r, i, o, j, 0) ||
+        (j > 0 && same_cell(r, i, o, j - 1, 0) && !strcmp(PQgetvalue(o, j - 1, 3), name)))
+      continue;
+    long n = outcome_count(r, i, o, name), ctl_n = outcome_count(r, ctl, o, name);
+    spine_buf_puts(b, first ? "{\"outcome\":" : ",{\"outcome\":");
+    first = 0;
+    spine_log_json_string(b, name, strlen(name));
+    spine_buf_printf(b, ",\"count\":%ld", n);
+    if (finished) {
+      double lo, hi;
+      spine_stats_wilson(n, finished, &lo, &hi);
+      spine_buf_printf(b, ",\"share\":%.6f,\"ci95\":[%.6f,%.6f]", (double)n / (double)finished, lo,
+                       hi);
+    } else {
+      spine_buf_puts(b, ",\"share\":null,\"ci95\":null");
+    }
+    if (i == ctl || !finished || !ctl_finished) {
+      spine_buf_puts(b, ",\"vs_control\":null}");
+    } else {
+      spine_stats_diff d;
+      spine_stats_compare(ctl_n, ctl_finished, n, finished, &d);
+      spine_buf_printf(b,
+                       ",\"vs_control\":{\"difference\":%.6f,\"z\":%.4f,\"p_value\":%.6f,"
+                       "\"significant\":%s}}",
+                       d.difference, d.z, d.p_value, d.significant ? "true" : "false");
+    }
+  }
+  spine_buf_putc(b, ']');
+}
+
 /* The control row of group [from, to): the variant the manifest lists first, else the one
  * called "control", else the first. */
 static int control_of(PGresult *r, int from, int to) {
@@ -85,7 +153,7 @@ static int control_of(PGresult *r, int from, int to) {
   return from;
 }
 
-static void report_variant(spine_buf *b, PGresult *r, int i, int ctl) {
+static void report_variant(spine_buf *b, PGresult *r, int i, int ctl, PGresult *o) {
   long completed = num(r, i, C_COMPLETED);
   long finished = completed + num(r, i, C_FAILED) + num(r, i, C_COMPENSATED);
   long ctl_completed = num(r, ctl, C_COMPLETED);
@@ -111,12 +179,14 @@ static void report_variant(spine_buf *b, PGresult *r, int i, int ctl) {
   else
     spine_buf_puts(b, ",\"success_rate\":null,\"ci95\":null");
   if (i == ctl || !finished || !ctl_finished)
-    spine_buf_puts(b, ",\"vs_control\":null}");
+    spine_buf_puts(b, ",\"vs_control\":null");
   else
     spine_buf_printf(b,
                      ",\"vs_control\":{\"difference\":%.6f,\"z\":%.4f,\"p_value\":%.6f,"
-                     "\"significant\":%s}}",
+                     "\"significant\":%s}",
                      d.difference, d.z, d.p_value, d.significant ? "true" : "false");
+  report_outcomes(b, r, i, ctl, o);
+  spine_buf_putc(b, '}');
 }
 
 int spine_api_experiments_report(PGconn *c, const char *process, const char *since,
@@ -128,6 +198,11 @@ int spine_api_experiments_report(PGconn *c, const char *process, const char *sin
   const char *params[2] = {process, since};
   PGresult *r = spine_pgconn_query(c, report_sql, 2, params, e);
   if (!r) return e->code;
+  PGresult *o = spine_pgconn_query(c, outcomes_sql, 2, params, e);
+  if (!o) {
+    PQclear(r);
+    return e->code;
+  }
   spine_buf_putc(b, '{');
   spine_log_json_string(b, items_key, strlen(items_key));
   spine_buf_puts(b, ":[");
@@ -145,11 +220,12 @@ int spine_api_experiments_report(PGconn *c, const char *process, const char *sin
     spine_buf_puts(b, ",\"variants\":[");
     for (int i = from; i < to; i++) {
       if (i > from) spine_buf_putc(b, ',');
-      report_variant(b, r, i, ctl);
+      report_variant(b, r, i, ctl, o);
     }
     spine_buf_puts(b, "]}");
   }
   spine_buf_putc(b, ']');
   PQclear(r);
+  PQclear(o);
   return 0;
 }

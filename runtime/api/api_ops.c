@@ -17,7 +17,8 @@
 const char spine_api_workflow_sql[] =
     "SELECT jsonb_build_object('id', w.id, 'status', w.status, 'process', w.process,"
     " 'playbook', w.playbook, 'version', w.version, 'variant', w.variant, 'params', w.params,"
-    " 'experiment', w.experiment, 'subject', w.subject, 'bucket', w.bucket, 'state', w.state, 'attributes', w.attributes,"
+    " 'experiment', w.experiment, 'subject', w.subject, 'bucket', w.bucket, 'state', w.state, 'outcome', w.outcome,"
+    " 'attributes', w.attributes,"
     " 'input', w.input, 'result', w.result, 'error', w.error, 'parent_id', w.parent_id,"
     " 'trace_id', w.trace_id, 'attempt', w.attempt,"
     " 'cancelled_by', w.cancelled_by, 'retried_by', w.retried_by,"
@@ -100,11 +101,12 @@ const char spine_api_explain_sql[] =
     "   WHEN status = 'compensated' THEN"
     "    format('failed at %s (%s%s) and its compensations ran.', " ISO("coalesce(ended_at, updated_at)") ","
     "      error->>'message', CASE WHEN error ? 'where' AND position(error->>'where' in"
-    "      error->>'message') = 0 THEN ', at ' || (error->>'where') ELSE '' END)"
+    "      error->>'message') = 0 THEN ', at ' || coalesce(error->>'traceback', error->>'where')"
+    "      ELSE '' END)"
     "   ELSE"
     "    format('failed at %s: %s%s.', " ISO("coalesce(ended_at, updated_at)") ", error->>'message',"
     "      CASE WHEN error ? 'where' AND position(error->>'where' in error->>'message') = 0"
-    "      THEN ' (at ' || (error->>'where') || ')' ELSE '' END)"
+    "      THEN ' (at ' || coalesce(error->>'traceback', error->>'where') || ')' ELSE '' END)"
     "  END) AS x FROM facts) o";
 /* clang-format on */
 
@@ -224,6 +226,7 @@ int spine_api_list(PGconn *c, const spine_api_filter *f, const char *items_key, 
       " SELECT jsonb_build_object($3::text, coalesce((SELECT jsonb_agg(jsonb_build_object("
       "'id', id, 'status', status, 'process', process, 'playbook', playbook, 'version', version,"
       " 'variant', variant, 'experiment', experiment, 'subject', subject, 'state', state,"
+      " 'outcome', outcome,"
       " 'attributes', attributes, 'input', input, 'result', result, 'error', error,"
       " 'waiting_for', waiting_for, 'created_at', " EPOCH_ISO(
           "created_at") ","

@@ -135,3 +135,23 @@ void spine_duration_format_time(int64_t ms, char out[32]) {
            (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u,
            (unsigned)frac % 1000u);
 }
+
+void spine_duration_format(double ms, char out[32]) {
+  /* The largest unit the span reaches, with one decimal below ten of it: "16 d", "2.5 h",
+   * "250 ms"; what people read in a report, not what a parser reads back. */
+  static const struct {
+    const char *unit;
+    double ms;
+  } units[] = {{"d", 86400000.0}, {"h", 3600000.0}, {"min", 60000.0}, {"s", 1000.0}};
+  double a = ms < 0 ? -ms : ms;
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+    if (a < units[i].ms) continue;
+    double v = ms / units[i].ms;
+    if (a / units[i].ms < 9.95 && llround(a / units[i].ms * 10) % 10 != 0)
+      snprintf(out, 32, "%.1f %s", v, units[i].unit);
+    else
+      snprintf(out, 32, "%.0f %s", v, units[i].unit);
+    return;
+  }
+  snprintf(out, 32, "%.0f ms", ms);
+}

@@ -16,5 +16,7 @@ int spine_duration_parse(const char *s, int64_t *ms, spine_err *e);
 int spine_duration_parse_time(const char *s, int64_t *ms, spine_err *e);
 /* Formats ms since the epoch as "2026-12-01T10:00:00.000Z" into out[32]. */
 void spine_duration_format_time(int64_t ms, char out[32]);
+/* Formats a span of `ms` for people into out[32]: "16 d", "2.5 h", "12 min", "4.2 s", "250 ms". */
+void spine_duration_format(double ms, char out[32]);
 
 #endif

@@ -33,6 +33,7 @@ static const spine_cli_command commands[] = {
     {"outbox", spine_cli_outbox, "event deliveries: subscribers, dead letters, webhooks"},
     {"simulate", NULL, "a provider simulator (HTTP API, webhooks) for tests: spine-simulate"},
     {"new", spine_cli_new, "scaffold a playbook or a provider adapter, with its spec"},
+    {"clock", spine_cli_clock, "a manual clock of spine serve: what time, advance 3d"},
 };
 
 static void usage(FILE *f) {

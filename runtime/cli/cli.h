@@ -40,6 +40,7 @@ int spine_cli_intent(int argc, char **argv);
 int spine_cli_intents(int argc, char **argv);
 int spine_cli_watch(int argc, char **argv);
 int spine_cli_new(int argc, char **argv);
+int spine_cli_clock(int argc, char **argv);
 int spine_cli_outbox(int argc, char **argv);
 int spine_cli_tasks(int argc, char **argv);
 int spine_cli_tokens(int argc, char **argv);

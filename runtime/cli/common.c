@@ -207,6 +207,34 @@ static const char *json_of(lua_State *L, int t, const char *k, spine_buf *b) {
   return spine_buf_str(b);
 }
 
+static int by_text(const void *x, const void *y) {
+  return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* The attributes (ctx.set) of table t, a line each, by key: "attr      contract_id = "k-1"". */
+static void print_attributes(lua_State *L, int t, spine_buf *b) {
+  if (lua_getfield(L, t, "attributes") == LUA_TTABLE) {
+    int a = lua_gettop(L);
+    size_t n = 0, cap = 0;
+    const char **keys = NULL; /* borrowed from the table, which keeps them */
+    for (lua_pushnil(L); lua_next(L, a); lua_pop(L, 1)) {
+      if (lua_type(L, -2) != LUA_TSTRING) continue;
+      if (n == cap) {
+        cap = cap ? 2 * cap : 16;
+        const char **more = realloc(keys, cap * sizeof *keys);
+        if (!more) abort();
+        keys = more;
+      }
+      keys[n++] = lua_tostring(L, -2);
+    }
+    if (n) qsort(keys, n, sizeof *keys, by_text); /* pairs() has no order */
+    for (size_t i = 0; i < n; i++)
+      printf("attr      %s = %s\n", keys[i], json_of(L, a, keys[i], b));
+    free(keys);
+  }
+  lua_pop(L, 1);
+}
+
 void spine_cli__print_workflow(const char *json) {
   lua_State *L = luaL_newstate();
   if (!L || spine_codec_decode(L, json, strlen(json), NULL) || !lua_istable(L, -1)) {
@@ -228,6 +256,9 @@ void spine_cli__print_workflow(const char *json) {
   }
   const char *state = field(L, w, "state");
   if (state) printf("state     %s\n", state);
+  const char *outcome = field(L, w, "outcome");
+  if (outcome) printf("outcome   %s\n", outcome);
+  print_attributes(L, w, &b);
   if (*json_of(L, w, "waiting_for", &b)) printf("waiting   %s\n", spine_buf_str(&b));
   if (*json_of(L, w, "result", &b)) printf("result    %s\n", spine_buf_str(&b));
   if (*json_of(L, w, "error", &b)) printf("error     %s\n", spine_buf_str(&b));
@@ -240,10 +271,13 @@ void spine_cli__print_workflow(const char *json) {
     lua_getfield(L, s, "attempt");
     long long seq = (long long)lua_tointeger(L, -2), attempt = (long long)lua_tointeger(L, -1);
     lua_pop(L, 2);
-    const char *outcome = json_of(L, s, "error", &b);
-    if (!*outcome) outcome = json_of(L, s, "result", &b);
-    printf("  %3lld  %-10s %-24s %-9s %.60s\n", seq, field(L, s, "kind"), field(L, s, "name"),
-           field(L, s, "status"), outcome);
+    const char *got = json_of(L, s, "error", &b);
+    if (!*got) got = json_of(L, s, "result", &b);
+    const char *kind = field(L, s, "kind"), *status = field(L, s, "status");
+    /* a wait ended by its timeout records no payload (a signal's is at least {}) */
+    if (!*got && kind && status && !strcmp(kind, "wait") && !strcmp(status, "completed"))
+      got = "(timed out: no signal)";
+    printf("  %3lld  %-10s %-24s %-9s %.60s\n", seq, kind, field(L, s, "name"), status, got);
     if (attempt > 1) printf("       after %lld attempts\n", attempt);
     lua_pop(L, 1);
   }

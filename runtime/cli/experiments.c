@@ -1,12 +1,14 @@
 /* `spine experiments`: per process, experiment and variant, what became of the cases the
  * dispatcher routed: counts by status, median and p95 time to completion, the success rate
- * with its 95 % interval, and whether it differs significantly from the control's. */
+ * with its 95 % interval, and whether it differs significantly from the control's; the same
+ * for each business outcome the playbooks named (ctx.outcome). */
 #include <stdio.h>
 #include <string.h>
 
 #include "api_experiments.h"
 #include "buf.h"
 #include "cli.h"
+#include "duration.h"
 #include "jsondoc.h"
 
 static const char *const spec[] = {"process=", "since=", "json", NULL};
@@ -16,7 +18,9 @@ static const char usage[] =
     "  paused, stuck and active cases; median and p95 time to completion; the success rate\n"
     "  (completed out of completed + failed + compensated) with its 95 %% Wilson interval, and\n"
     "  its difference to the control (the manifest's first variant) with a two-proportion\n"
-    "  z-test. T is a date, a date-time, or a duration back from now (\"7d\").\n";
+    "  z-test. Then, per outcome its playbook named (ctx.outcome(\"read\")), how many finished\n"
+    "  cases named it, their share with its interval, and its difference to the control's.\n"
+    "  T is a date, a date-time, or a duration back from now (\"7d\").\n";
 
 static double num(const spine_jsondoc *o, const char *key) {
   const spine_jsondoc *v = spine_jsondoc_get(o, key);
@@ -26,6 +30,29 @@ static double num(const spine_jsondoc *o, const char *key) {
 static const char *str(const spine_jsondoc *o, const char *key) {
   const spine_jsondoc *v = spine_jsondoc_get(o, key);
   return v && v->type == SPINE_JSONDOC_STRING ? v->str : NULL;
+}
+
+/* Under a variant's line, one line an outcome: "outcome read  9 of 10  90.0% [59.6, 98.2]". */
+static void print_outcomes(const spine_jsondoc *v, int is_control) {
+  const spine_jsondoc *os = spine_jsondoc_get(v, "outcomes");
+  for (const spine_jsondoc *o = os ? os->child : NULL; o; o = o->next) {
+    char share[64] = "-", cmp[80] = "";
+    const spine_jsondoc *ci = spine_jsondoc_get(o, "ci95");
+    const spine_jsondoc *vc = spine_jsondoc_get(o, "vs_control");
+    if (ci && ci->type == SPINE_JSONDOC_ARRAY && ci->count == 2)
+      snprintf(share, sizeof share, "%5.1f%% [%.1f, %.1f]", 100.0 * num(o, "share"),
+               100 * ci->child->num, 100 * ci->child->next->num);
+    if (vc && vc->type == SPINE_JSONDOC_OBJECT) {
+      const spine_jsondoc *sig = spine_jsondoc_get(vc, "significant");
+      snprintf(cmp, sizeof cmp, "%+.1f pts, p=%.3f%s", 100 * num(vc, "difference"),
+               num(vc, "p_value"), sig && sig->boolean ? " significant" : "");
+    } else if (is_control) {
+      snprintf(cmp, sizeof cmp, "control");
+    }
+    const char *name = str(o, "outcome");
+    printf("    outcome %-20s %7.0f of %-7.0f %-24s %s\n", name ? name : "", num(o, "count"),
+           num(v, "finished"), share, cmp);
+  }
 }
 
 /* The report as a table, read back from its JSON (api_experiments.c builds both). */
@@ -39,7 +66,7 @@ static void print_text(const spine_jsondoc *doc) {
            "FAILED", "COMP", "PAUSED", "ACTIVE", "SUCCESS [95% CI]", "MEDIAN/P95", "VS CONTROL");
     const spine_jsondoc *vs = spine_jsondoc_get(g, "variants");
     for (const spine_jsondoc *v = vs ? vs->child : NULL; v; v = v->next) {
-      char rate[64] = "-", dur[64] = "-", cmp[80] = "";
+      char rate[64] = "-", dur[72] = "-", cmp[80] = "";
       const spine_jsondoc *ci = spine_jsondoc_get(v, "ci95");
       const spine_jsondoc *d = spine_jsondoc_get(v, "duration_ms");
       const spine_jsondoc *vc = spine_jsondoc_get(v, "vs_control");
@@ -48,8 +75,12 @@ static void print_text(const spine_jsondoc *doc) {
         snprintf(rate, sizeof rate, "%5.1f%% [%.1f, %.1f]", 100.0 * num(v, "success_rate"),
                  100 * ci->child->num, 100 * ci->child->next->num);
       const spine_jsondoc *median = d ? spine_jsondoc_get(d, "median") : NULL;
-      if (median && median->type == SPINE_JSONDOC_NUMBER)
-        snprintf(dur, sizeof dur, "%.0f/%.0f ms", median->num, num(d, "p95"));
+      if (median && median->type == SPINE_JSONDOC_NUMBER) {
+        char m[32], p[32];
+        spine_duration_format(median->num, m);
+        spine_duration_format(num(d, "p95"), p);
+        snprintf(dur, sizeof dur, "%s / %s", m, p);
+      }
       if (name && control && !strcmp(name, control))
         snprintf(cmp, sizeof cmp, "control");
       else if (vc && vc->type == SPINE_JSONDOC_OBJECT) {
@@ -60,6 +91,7 @@ static void print_text(const spine_jsondoc *doc) {
       printf("  %-16s %7.0f %7.0f %6.0f %6.0f %6.0f %6.0f  %-24s %-18s %s\n", name ? name : "",
              num(v, "started"), num(v, "completed"), num(v, "failed"), num(v, "compensated"),
              num(v, "paused"), num(v, "active"), rate, dur, cmp);
+      print_outcomes(v, name && control && !strcmp(name, control));
     }
   }
   if (first) printf("no routed cases\n");

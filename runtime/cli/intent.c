@@ -54,6 +54,10 @@ int spine_cli_intent(int argc, char **argv) {
                cmd.e.msg);
       snprintf(cmd.e.msg, sizeof cmd.e.msg, "%.255s", msg);
     }
+    if (!json) { /* the message names intent and field: once, not "due: CreateTask: due: ..." */
+      fprintf(stderr, "spine: %s\n", cmd.e.msg);
+      return SPINE_EXIT_REJECTED;
+    }
     return spine_cli__fail(json, &cmd.e, NULL);
   }
   if (json) {
@@ -156,6 +160,7 @@ static void luals_type(const char *type, spine_buf *lua, const char **note) {
       {"cents", "integer", "cents, > 0"},
       {"date", "string", "YYYY-MM-DD"},
       {"time", "string", "ISO 8601"},
+      {"deadline", "string", "ISO 8601, or a duration from now as \"14d\""},
       {"email", "string", "an email address"},
       {"currency", "string", "ISO 4217, as \"EUR\""},
       {"address", "SpineAddress", NULL},

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "duration.h"
 #include "intake.h"
+#include "jsondoc.h"
 #include "log.h"
 #include "pgconn.h"
 
@@ -23,7 +24,8 @@ static const char usage[] =
     "          experiments past their end. Exits 1 on errors.\n"
     "  reload  checks, then makes the folder the set in force for new cases, all or nothing\n"
     "          (a running `spine serve` does the same on SIGHUP).\n"
-    "  show    the manifests in force, when and by whom they were loaded.\n"
+    "  show    the manifests in force, when and by whom they were loaded (--json: as\n"
+    "          GET /v1/manifests has them).\n"
     "  route   the variant and bucket each subject gets under the manifest in force (one\n"
     "          subject a line in F), without starting anything.\n";
 
@@ -91,6 +93,26 @@ static void print_problems(const problems *p, int json, spine_buf *b) {
   }
 }
 
+/* One row when variant $2 of process $1 is idle: in force for $3 days at least (in the
+ * manifest in force, unchanged through every load since: a load keeps only the hashes, so a
+ * changed manifest starts its variants' time anew) and without a case in those days. A variant
+ * created seconds ago has received no case in 7 days, and says nothing by it. */
+/* clang-format off */
+static const char idle_sql[] =
+    "WITH cur AS (SELECT hash, body::jsonb AS body FROM spine.manifests WHERE process = $1),"
+    " loads AS (SELECT l.id, l.loaded_at, (SELECT x ->> 'hash' FROM"
+    "   jsonb_array_elements(l.manifests) x WHERE x ->> 'process' = $1 LIMIT 1) AS hash"
+    "   FROM spine.manifest_loads l),"
+    " since AS (SELECT min(loaded_at) AS at FROM loads WHERE id > coalesce((SELECT max(id)"
+    "   FROM loads WHERE hash IS DISTINCT FROM (SELECT hash FROM cur)), 0))"
+    " SELECT 1 FROM cur, since"
+    " WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(cur.body -> 'variants') v"
+    "   WHERE v ->> 'name' = $2)"
+    " AND since.at <= now() - $3::int * interval '1 day'"
+    " AND NOT EXISTS (SELECT 1 FROM spine.workflows WHERE process = $1 AND variant = $2"
+    "   AND created_at > spine.now() - $3::int * interval '1 day')";
+/* clang-format on */
+
 /* Warnings that need the clock and the database: ended experiments, idle variants. */
 static void check_usage(const spine_manifest_set *set, int idle_days, problems *p) {
   int64_t now = (int64_t)time(NULL) * 1000, ends;
@@ -119,18 +141,15 @@ static void check_usage(const spine_manifest_set *set, int idle_days, problems *
     const spine_manifest *m = set->items[i];
     for (int v = 0; v < m->nvariants; v++) {
       const char *params[3] = {m->process, m->variants[v].name, days};
-      PGresult *r = spine_pgconn_query(c,
-                                       "SELECT 1 FROM spine.workflows WHERE process = $1 AND"
-                                       " variant = $2 AND created_at > spine.now() - $3::int *"
-                                       " interval '1 day' LIMIT 1",
-                                       3, params, &e);
-      if (r && PQntuples(r) == 0) {
+      PGresult *r = spine_pgconn_query(c, idle_sql, 3, params, &e);
+      if (r && PQntuples(r) == 1) {
         char where[128], field[64];
         snprintf(where, sizeof where, "%s:%d", m->path, m->variants[v].line);
         snprintf(field, sizeof field, "variants[%d]", v);
         char msg[200];
-        snprintf(msg, sizeof msg, "variant \"%s\" received no case in %d days", m->variants[v].name,
-                 idle_days);
+        snprintf(msg, sizeof msg,
+                 "variant \"%s\" received no case in %d days, in force all that time",
+                 m->variants[v].name, idle_days);
         warn(p, where, field, msg);
       }
       if (r) PQclear(r);
@@ -224,13 +243,66 @@ static int reload(spine_cli_cmd *cmd) {
   return status;
 }
 
+static const char *text_of(const spine_jsondoc *o, const char *key) {
+  const spine_jsondoc *v = o ? spine_jsondoc_get(o, key) : NULL;
+  return v && v->type == SPINE_JSONDOC_STRING ? v->str : NULL;
+}
+
+/* The set in force (spine_api_manifests_sql's JSON) for people: a block a process, its
+ * variants with weight and playbook, its experiment; when and by whom it was loaded. */
+static void print_set(const char *json) {
+  spine_jsondoc *doc = NULL;
+  int line;
+  if (spine_jsondoc_parse(json, strlen(json), &doc, &line, NULL)) {
+    printf("%s\n", json);
+    return;
+  }
+  const char *at = text_of(doc, "loaded_at"), *by = text_of(doc, "loaded_by");
+  if (at)
+    printf("loaded %s by %s\n", at, by ? by : "?");
+  else
+    printf("no manifests in force (spine manifests reload loads the folder)\n");
+  const spine_jsondoc *items = spine_jsondoc_get(doc, "manifests");
+  for (const spine_jsondoc *it = items ? items->child : NULL; it; it = it->next) {
+    const spine_jsondoc *m = spine_jsondoc_get(it, "manifest");
+    const char *hash = text_of(it, "hash");
+    printf("\n%s  (%s, %.12s)\n", text_of(it, "process") ? text_of(it, "process") : "?",
+           text_of(it, "path") ? text_of(it, "path") : "?", hash ? hash : "");
+    const char *subject = text_of(m, "subject");
+    if (subject) printf("  subject     %s\n", subject);
+    const spine_jsondoc *x = m ? spine_jsondoc_get(m, "experiment") : NULL;
+    if (x && x->type == SPINE_JSONDOC_OBJECT) {
+      printf("  experiment  %s", text_of(x, "id") ? text_of(x, "id") : "?");
+      if (text_of(x, "started")) printf(", started %s", text_of(x, "started"));
+      if (text_of(x, "ends")) printf(", ends %s", text_of(x, "ends"));
+      printf("\n");
+    }
+    const spine_jsondoc *vs = m ? spine_jsondoc_get(m, "variants") : NULL;
+    for (const spine_jsondoc *v = vs ? vs->child : NULL; v; v = v->next) {
+      const spine_jsondoc *w = spine_jsondoc_get(v, "weight");
+      printf("  variant     %-24s %3.0f %%  playbook %s\n",
+             text_of(v, "name") ? text_of(v, "name") : "?",
+             w && w->type == SPINE_JSONDOC_NUMBER ? w->num : 0,
+             text_of(v, "playbook") ? text_of(v, "playbook") : "?");
+    }
+    const spine_jsondoc *ov = m ? spine_jsondoc_get(m, "overrides") : NULL;
+    for (const spine_jsondoc *o = ov && ov->type == SPINE_JSONDOC_OBJECT ? ov->child : NULL; o;
+         o = o->next)
+      if (o->type == SPINE_JSONDOC_STRING) printf("  override    %s -> %s\n", o->key, o->str);
+  }
+  spine_jsondoc_free(doc);
+}
+
 static int show(spine_cli_cmd *cmd) {
   if (spine_cli__connect(cmd)) return cmd->exit_code;
   const char *key[1] = {"manifests"};
   PGresult *r = spine_pgconn_query(cmd->c, spine_api_manifests_sql, 1, key, &cmd->e);
   PQfinish(cmd->c);
   if (!r) return spine_cli__fail(cmd->json, &cmd->e, NULL);
-  printf("%s\n", PQgetvalue(r, 0, 0));
+  if (cmd->json)
+    printf("%s\n", PQgetvalue(r, 0, 0));
+  else
+    print_set(PQgetvalue(r, 0, 0));
   PQclear(r);
   return SPINE_EXIT_OK;
 }

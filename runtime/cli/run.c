@@ -8,15 +8,84 @@
 
 #include "api_ops.h"
 #include "cli.h"
+#include "duration.h"
 #include "engine.h"
+#include "jsondoc.h"
 #include "pgconn.h"
 #include "server.h"
 
-static const char *const spec[] = {"input=", "clock=", "json", NULL};
+static const char *const spec[] = {"input=", "clock=", "signal-at=", "json", NULL};
 static const char usage[] =
-    "usage: spine run PLAYBOOK [--input JSON] [--clock virtual|real] [--json]\n"
+    "usage: spine run PLAYBOOK [--input JSON] [--clock virtual|real]\n"
+    "                 [--signal-at OFFSET:NAME[=JSON]]... [--json]\n"
     "  Runs PLAYBOOK (a file path, or a name in playbooks/) to its end in this process and\n"
-    "  prints the workflow with its steps. Exit 0 when it completed, 1 otherwise.\n";
+    "  prints the workflow with its steps. Exit 0 when it completed, 1 otherwise.\n"
+    "  --clock virtual: sleeps and timeouts end as soon as nothing else is left to do, and\n"
+    "  what the run writes carries the virtual time. --signal-at (virtual clock, repeatable):\n"
+    "  signal NAME with payload JSON (default {}) OFFSET after the start, as `spine signal`\n"
+    "  would then: --signal-at 3d:customer.meter_reading='{\"value\":1234}'.\n";
+
+#define MAX_SCRIPTS 16
+
+typedef struct scripted {
+  int64_t offset;
+  char name[128];
+  const char *payload; /* borrowed from argv, NULL = {} */
+} scripted;
+
+/* Every --signal-at of argv (the parser keeps only the last), checked. 0, or a usage error
+ * said on stderr. */
+static int read_scripts(int argc, char **argv, scripted *out, int *n) {
+  *n = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *v = NULL;
+    if (!strcmp(argv[i], "--signal-at") && i + 1 < argc)
+      v = argv[++i];
+    else if (!strncmp(argv[i], "--signal-at=", 12))
+      v = argv[i] + 12;
+    if (!v) continue;
+    const char *colon = strchr(v, ':');
+    char off[32];
+    spine_err e;
+    spine_err_clear(&e);
+    if (*n == MAX_SCRIPTS) {
+      fprintf(stderr, "spine run: --signal-at: at most %d signals\n", MAX_SCRIPTS);
+      return SPINE_EXIT_USAGE;
+    }
+    scripted *s = &out[*n];
+    size_t olen = colon ? (size_t)(colon - v) : 0;
+    const char *eq = colon ? strchr(colon + 1, '=') : NULL;
+    size_t nlen = colon ? (eq ? (size_t)(eq - colon - 1) : strlen(colon + 1)) : 0;
+    if (!colon || olen == 0 || olen >= sizeof off || nlen == 0 || nlen >= sizeof s->name) {
+      fprintf(stderr,
+              "spine run: --signal-at: \"%.80s\" is not OFFSET:NAME[=JSON] (as"
+              " 3d:customer.meter_reading='{\"value\":1234}')\n",
+              v);
+      return SPINE_EXIT_USAGE;
+    }
+    memcpy(off, v, olen);
+    off[olen] = '\0';
+    if (spine_duration_parse(off, &s->offset, &e)) {
+      fprintf(stderr, "spine run: --signal-at: %s\n", e.msg);
+      return SPINE_EXIT_USAGE;
+    }
+    memcpy(s->name, colon + 1, nlen);
+    s->name[nlen] = '\0';
+    s->payload = eq ? eq + 1 : NULL;
+    spine_jsondoc *doc = NULL;
+    int line;
+    if (s->payload && (spine_jsondoc_parse(s->payload, strlen(s->payload), &doc, &line, &e) ||
+                       doc->type != SPINE_JSONDOC_OBJECT)) {
+      fprintf(stderr, "spine run: --signal-at %s: the payload is not a JSON object%s%s\n", s->name,
+              e.msg[0] ? ": " : "", e.msg);
+      spine_jsondoc_free(doc);
+      return SPINE_EXIT_USAGE;
+    }
+    spine_jsondoc_free(doc);
+    (*n)++;
+  }
+  return 0;
+}
 
 typedef struct run_state {
   char id[80];
@@ -50,6 +119,13 @@ int spine_cli_run(int argc, char **argv) {
     fprintf(stderr, "spine run: --clock must be virtual or real\n");
     return SPINE_EXIT_USAGE;
   }
+  scripted scripts[MAX_SCRIPTS];
+  int nscripts;
+  if (read_scripts(argc, argv, scripts, &nscripts)) return SPINE_EXIT_USAGE;
+  if (nscripts && !(clock && !strcmp(clock, "virtual"))) {
+    fprintf(stderr, "spine run: --signal-at needs --clock virtual\n");
+    return SPINE_EXIT_USAGE;
+  }
   spine_err *e = &cmd.e;
   char conninfo[1024];
   if (spine_pgconn_conninfo(conninfo, sizeof conninfo, e)) return spine_cli__fail(json, e, NULL);
@@ -68,8 +144,14 @@ int spine_cli_run(int argc, char **argv) {
   }
   spine_engine *eng = rs.se.engine;
   spine_engine_on_end(eng, on_end, &rs);
-  if (spine_engine_serve(eng, e) ||
-      spine_engine_start(eng, cmd.a.pos[0], spine_cli__get(&cmd, "input"), rs.id, e)) {
+  int manual;
+  int64_t start = spine_engine_now(eng, &manual);
+  int rc = spine_engine_serve(eng, e);
+  if (!rc) rc = spine_engine_start(eng, cmd.a.pos[0], spine_cli__get(&cmd, "input"), rs.id, e);
+  for (int i = 0; !rc && i < nscripts; i++)
+    rc = spine_engine_signal_at(eng, rs.id, start + scripts[i].offset, scripts[i].name,
+                                scripts[i].payload, e);
+  if (rc) {
     spine_server_engine_stop(&rs.se);
     uv_run(&loop, UV_RUN_DEFAULT);
     spine_server_engine_free(&rs.se);

@@ -59,6 +59,13 @@ static void render(PGresult *r, int json, int color, spine_buf *out, long *activ
   *active = 0;
   if (json) spine_buf_puts(out, "{\"groups\":[");
   int groups = 0;
+  /* columns as wide as the longest name of the frame: a name is never cut */
+  int pw = 1, vw = 1;
+  for (int i = 0; i < n; i++) {
+    int p = PQgetlength(r, i, 0), v = PQgetlength(r, i, 1);
+    if (p > pw) pw = p;
+    if (v > vw) vw = v;
+  }
   for (int i = 0; i < n;) {
     const char *process = PQgetvalue(r, i, 0), *variant = PQgetvalue(r, i, 1);
     long counts[NSTATUS] = {0}, sum = 0, ended = 0;
@@ -99,7 +106,7 @@ static void render(PGresult *r, int json, int color, spine_buf *out, long *activ
       continue;
     }
     int filled = sum ? (int)(ended * BAR / sum) : 0;
-    spine_buf_printf(out, "%-22.22s %-10.10s ", process, *variant ? variant : "-");
+    spine_buf_printf(out, "%-*s %-*s ", pw, process, vw, *variant ? variant : "-");
     if (color) spine_buf_puts(out, "\033[32m");
     for (int b = 0; b < filled; b++)
       spine_buf_puts(out, "\xe2\x96\x88"); /* full block */

@@ -26,6 +26,12 @@ int64_t spine_clock_of(void *eng) {
   return spine_clock_now(eng);
 }
 
+void spine_clock_op(spine_engine *eng, spine_op *op) {
+  if (!eng->o.virtual_clock) return;
+  spine_op_stmt(op, SPINE_SQL_VIRTUAL_NOW, 0);
+  spine_op_param_int(op, eng->vnow);
+}
+
 /* ---- deadlines ---- */
 
 static void on_timer(uv_timer_t *t);

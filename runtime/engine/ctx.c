@@ -940,6 +940,28 @@ static int ctx_param(lua_State *L) {
   return 1;
 }
 
+/* ctx.outcome(name): the business outcome `spine experiments` counts per variant (both endings
+ * of a process are often `completed`). A step, so a replay names the same one at the same
+ * place; the last one named is the workflow's. */
+static int ctx_outcome(lua_State *L) {
+  spine_wf *wf = spine_ctx__check_step(L);
+  size_t len;
+  const char *name = luaL_checklstring(L, 1, &len);
+  int good = len > 0 && len <= 64 && name[0] >= 'a' && name[0] <= 'z';
+  for (size_t i = 0; good && i < len; i++)
+    good =
+        (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '_';
+  luaL_argcheck(L, good, 1, "an outcome is a name: [a-z][a-z0-9_]*, at most 64 bytes");
+  int seq;
+  int m = spine_wf_next_step(wf, L, "outcome", name, &seq);
+  if (m < 0) return lua_error(L);
+  if (m > 0) return spine_ctx__replay_outcome(L);
+  if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
+  spine_wf_set_outcome(wf, name);
+  lua_settop(L, 1);
+  return record_value(L, wf, seq, "outcome", name);
+}
+
 static int ctx_log(lua_State *L) {
   spine_wf *wf = spine_ctx__check_wf(L);
   const char *level = luaL_checkstring(L, 1);
@@ -1057,6 +1079,7 @@ void spine_ctx_open(lua_State *L) {
       {"state", ctx_state},
       {"set", ctx_set},
       {"param", ctx_param},
+      {"outcome", ctx_outcome},
       {"log", ctx_log},
       {"fail", ctx_fail},
       {"compensate", ctx_compensate},

@@ -56,6 +56,87 @@ static void on_notify(void *data, const char *channel, const char *payload) {
   spine_sched_claim(eng);
 }
 
+/* ---- signals scripted on the virtual clock ----
+ *
+ * Each is a deadline in the clock's heap, so the virtual clock stops at it as at a sleep's end.
+ * When it is due it is stored as `spine signal` stores one (SIGNAL_SEND, at virtual time), and
+ * the workflow hears of it at once, not by the NOTIFY: the virtual clock jumps on as soon as
+ * the store is idle, before a notification could come back. */
+
+typedef struct spine_engine_script {
+  spine_timer timer; /* first: the timer's owner */
+  spine_engine *eng;
+  char id[80];
+  char *name, *payload;
+  spine_op op;
+  struct spine_engine_script *next;
+} script;
+
+static void script_sent(spine_op *op) {
+  script *s = op->data;
+  spine_engine *eng = s->eng;
+  if (eng->stopping) return; /* the run ended first: nobody is left to hear it */
+  if (op->status) {
+    spine_log_error("scheduler", "cannot deliver a scripted signal", "workflow", s->id, "error",
+                    spine_op_error(op)->msg, NULL);
+    return;
+  }
+  spine_wf *wf = spine_wf_find(eng, s->id);
+  if (wf)
+    spine_ctx_signal_arrived(wf);
+  else
+    spine_sched_claim(eng);
+}
+
+static void script_due(spine_timer *t) {
+  script *s = (script *)t;
+  spine_op *op = &s->op;
+  spine_op_reset(op);
+  spine_clock_op(s->eng, op);
+  spine_op_stmt(op, SPINE_SQL_SIGNAL_SEND, 0);
+  spine_op_param(op, s->id);
+  spine_op_param(op, s->name);
+  spine_op_param(op, s->payload);
+  op->cb = script_sent;
+  op->data = s;
+  spine_store_submit(s->eng->store, op);
+}
+
+int spine_engine_signal_at(spine_engine *eng, const char *id, int64_t at_ms, const char *name,
+                           const char *payload_json, spine_err *e) {
+  if (!eng->o.virtual_clock)
+    return spine_err_set(e, SPINE_EINVAL, NULL, "signal-at", "only on the virtual clock");
+  script *s = calloc(1, sizeof *s);
+  if (s) {
+    s->name = strdup(name);
+    s->payload = strdup(payload_json ? payload_json : "{}");
+  }
+  if (!s || !s->name || !s->payload) {
+    if (s) free(s->name), free(s->payload);
+    free(s);
+    return spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");
+  }
+  s->eng = eng;
+  snprintf(s->id, sizeof s->id, "%s", id);
+  spine_timer_init(&s->timer, script_due);
+  s->next = eng->scripts;
+  eng->scripts = s;
+  spine_clock_add(eng, &s->timer, at_ms);
+  return 0;
+}
+
+static void scripts_free(spine_engine *eng) {
+  for (script *s = eng->scripts, *next; s; s = next) {
+    next = s->next;
+    spine_clock_remove(eng, &s->timer);
+    spine_op_free(&s->op);
+    free(s->name);
+    free(s->payload);
+    free(s);
+  }
+  eng->scripts = NULL;
+}
+
 /* ---- heartbeats: keep our lease, reap dead workers ---- */
 
 static void work_notified(spine_op *op) {
@@ -475,6 +556,7 @@ void spine_engine_free(spine_engine *eng) {
   spine_op_free(&eng->hb_op);
   spine_op_free(&eng->wake_op);
   spine_op_free(&eng->clk.op);
+  scripts_free(eng);
   spine_timers_free(&eng->timers);
   lua_close(eng->L);
   free(eng);

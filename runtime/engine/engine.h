@@ -68,6 +68,13 @@ void spine_engine_on_begin(spine_engine *eng, void (*cb)(void *data, const spine
 int spine_engine_start(spine_engine *eng, const char *playbook, const char *input_json,
                        char id_out[80], spine_err *e);
 
+/* On a virtual clock (`spine run --clock virtual --signal-at 3d:NAME=JSON`): delivers signal
+ * `name` with `payload_json` (NULL = {}) to workflow `id` when the clock reaches `at_ms`, as
+ * `spine signal` would then; a deadline like any other, so the clock stops there. 0, or
+ * SPINE_EINVAL on another clock, SPINE_ENOMEM. */
+int spine_engine_signal_at(spine_engine *eng, const char *id, int64_t at_ms, const char *name,
+                           const char *payload_json, spine_err *e);
+
 /* What `spine replay` found: how far the history replayed, and how the playbook diverged. */
 typedef struct spine_replay_report {
   int recorded;         /* steps in the history */

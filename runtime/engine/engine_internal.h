@@ -94,6 +94,8 @@ struct spine_engine {
   void (*lost_cb)(void *data);
   void (*back_cb)(void *data);
   void *conn_data;
+  /* Signals scripted on the virtual clock (spine_engine_signal_at), each a deadline. */
+  struct spine_engine_script *scripts;
   /* `spine replay`: no database; the run stops where the history ends or diverges. */
   int dry;
   spine_replay_report *report;
@@ -125,6 +127,9 @@ int64_t spine_clock_real(void);
 int64_t spine_clock_now(spine_engine *eng);
 /* The same for the provider adapters' breakers (a `now_ms(data)` with the engine as data). */
 int64_t spine_clock_of(void *eng);
+/* On a virtual clock, appends to `op` the statement that makes spine.now() its time for the
+ * op's transaction, so that what the op writes carries virtual time; else nothing. */
+void spine_clock_op(spine_engine *eng, spine_op *op);
 /* Arms `t` (a workflow's) for `at` on the engine's clock; disarms it. */
 void spine_clock_add(spine_engine *eng, spine_timer *t, int64_t at);
 void spine_clock_remove(spine_engine *eng, spine_timer *t);

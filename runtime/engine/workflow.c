@@ -152,6 +152,7 @@ void spine_wf_free(spine_wf *wf) {
   free(wf->params);
   free(wf->experiment);
   free(wf->state);
+  free(wf->outcome);
   free(wf->end_result);
   free(wf->end_error);
   free(wf);
@@ -209,6 +210,7 @@ spine_op *spine_wf_op_fenced(spine_wf *wf) {
   spine_op_param(op, wf->id);
   spine_op_param_int(op, wf->eng->worker);
   spine_op_param_int(op, wf->epoch);
+  spine_clock_op(wf->eng, op);
   return op;
 }
 
@@ -230,6 +232,7 @@ spine_op *spine_wf_op_begin(spine_wf *wf) {
     spine_op_param(op, wf->id);
     spine_op_param(op, wf->state);
     spine_op_param(op, spine_buf_str(&attrs));
+    spine_op_param(op, wf->outcome); /* NULL: the row keeps the one it has */
     spine_buf_free(&attrs);
     wf->dirty = 0;
   }
@@ -369,6 +372,13 @@ void spine_wf_set_state(spine_wf *wf, const char *state) {
 }
 
 void spine_wf_attrs_changed(spine_wf *wf) {
+  wf->dirty = 1;
+}
+
+void spine_wf_set_outcome(spine_wf *wf, const char *outcome) {
+  free(wf->outcome);
+  wf->outcome = strdup(outcome);
+  if (!wf->outcome) abort();
   wf->dirty = 1;
 }
 

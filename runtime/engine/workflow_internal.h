@@ -72,6 +72,7 @@ struct spine_wf {
   int parent_seq;
   int64_t epoch; /* the claim's fencing token: every op checks owner and epoch (spine.fence) */
   char *state;   /* owned business state, NULL if never set */
+  char *outcome; /* owned ctx.outcome named in this run, NULL if none (a replay names none) */
   int attempt;
   spine_wf_status status;
 
@@ -182,6 +183,8 @@ void spine_wf_take_step(spine_wf *wf);
 /* Its business state (ctx.state) and attributes (ctx.set) changed: the next op writes them. */
 void spine_wf_set_state(spine_wf *wf, const char *state);
 void spine_wf_attrs_changed(spine_wf *wf);
+/* Its business outcome (ctx.outcome) is `outcome` (copied): the next op writes it. */
+void spine_wf_set_outcome(spine_wf *wf, const char *outcome);
 /* Arms its timer for `wake_ms`; `fn` runs when it fires. Replaces an armed one. */
 void spine_wf_timer(spine_wf *wf, int64_t wake_ms, spine_wf_timer_fn fn);
 void spine_wf_timer_cancel(spine_wf *wf);

@@ -107,9 +107,29 @@ static void copy_error(lua_State *co) {
   lua_replace(co, src);
 }
 
+/* The playbook's frames of the dead coroutine, innermost first: "pb.lua:2 in open_task <
+ * pb.lua:8 in run"; "" when there are fewer than two (where says it all then). A helper's line
+ * alone does not say which of its callers failed. */
+static void traceback(lua_State *co, char *out, size_t size) {
+  lua_Debug ar;
+  size_t len = 0;
+  int frames = 0;
+  out[0] = '\0';
+  for (int level = 0; lua_getstack(co, level, &ar) && frames < 8; level++) {
+    if (!lua_getinfo(co, "Sln", &ar) || ar.currentline <= 0 || ar.source[0] != '@') continue;
+    int n = snprintf(out + len, size - len, "%s%s:%d%s%s", frames ? " < " : "", ar.short_src,
+                     ar.currentline, ar.name ? " in " : "", ar.name ? ar.name : "");
+    if (n < 0 || (size_t)n >= size - len) break;
+    len += (size_t)n;
+    frames++;
+  }
+  if (frames < 2) out[0] = '\0';
+}
+
 void spine_lerror_normalize(lua_State *co, int status, const spine_limits *lim) {
-  char where[300];
+  char where[300], trace[600];
   spine_lerror_where(co, where, sizeof where);
+  traceback(co, trace, sizeof trace);
   if (lim->tripped == SPINE_LIMIT_INSTRUCTIONS || lim->tripped == SPINE_LIMIT_MEMORY ||
       status == LUA_ERRMEM) {
     int mem = lim->tripped != SPINE_LIMIT_INSTRUCTIONS;
@@ -141,6 +161,10 @@ void spine_lerror_normalize(lua_State *co, int status, const spine_limits *lim) 
     spine_lerror_push(co, "runtime", "runtime_error", msg, NULL);
   }
   /* From here on the table is the engine's own (made above): plain, no metatable. */
+  if (trace[0]) {
+    lua_pushstring(co, trace);
+    lua_setfield(co, -2, "traceback");
+  }
   if (where[0]) {
     int has = raw_field(co, lua_gettop(co), "where") != LUA_TNIL;
     lua_pop(co, 1);

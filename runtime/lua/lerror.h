@@ -36,7 +36,9 @@ void spine_lerror_encode(lua_State *L, int idx, spine_buf *out);
  * plain error table of its own: a table's string-keyed fields read raw (kind, code, message,
  * where and field only as text; kind "runtime" if it had none), a string as the message of a
  * runtime error, a tripped limit of `lim` as a limit error; "where" (file:line) added when the
- * error did not say. Safe on any value: no metamethod runs. */
+ * error did not say, and "traceback" (the playbook's frames, innermost first: "pb.lua:2 in
+ * helper < pb.lua:8 in run") when it was raised two calls deep or more. Safe on any value: no
+ * metamethod runs. */
 void spine_lerror_normalize(lua_State *co, int status, const spine_limits *lim);
 
 #endif

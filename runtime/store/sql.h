@@ -80,8 +80,8 @@
               " wake_at = " SPINE_MS("$3") ", updated_at = spine.now() WHERE id = $1")             \
   XX(WF_RUN, "UPDATE spine.workflows SET status = 'running', waiting_for = NULL,"                 \
              " updated_at = spine.now() WHERE id = $1")                                            \
-  XX(WF_ATTRS, "UPDATE spine.workflows SET state = $2, attributes = $3, updated_at = spine.now()"  \
-               " WHERE id = $1")                                                                   \
+  XX(WF_ATTRS, "UPDATE spine.workflows SET state = $2, attributes = $3,"                         \
+               " outcome = coalesce($4, outcome), updated_at = spine.now() WHERE id = $1")         \
   XX(WF_END, "UPDATE spine.workflows SET status = $2, result = $3, error = $4, owner = NULL,"     \
              " wake_at = NULL, waiting_for = NULL, updated_at = spine.now(),"                      \
              " ended_at = spine.now()"                                                             \
@@ -98,6 +98,7 @@
      " SELECT (SELECT id FROM i), pg_notify('spine', 's:' || $1)")                                 \
   XX(WEBHOOK_DELIVER, "SELECT spine.webhook_deliver($1, $2, $3::interval, $4::jsonb)")             \
   XX(NOTIFY_WORK, "SELECT pg_notify('spine', 'w')")                                                \
+  XX(VIRTUAL_NOW, "SELECT set_config('spine.now_ms', $1, true)")                                   \
   XX(NOTIFY_MARK, "SELECT pg_notify('spine', $1)")                                                 \
   XX(CLOCK_SET, "INSERT INTO spine.clock (id, now_ms, worker) VALUES (true, $1, $2)"               \
                 " ON CONFLICT (id) DO UPDATE SET now_ms = EXCLUDED.now_ms,"                        \

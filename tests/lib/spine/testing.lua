@@ -11,7 +11,8 @@
 --
 -- Every call that changes something (start, signal, webhook, advance, intent) returns once the
 -- engine is idle again: nothing sleeps, nothing polls for long. Needs the `spine` binary
--- ($SPINE_BIN, else `spine` on the PATH), psql, curl and openssl, and lua-cjson.
+-- ($SPINE_BIN, else build/spine, else `spine` on the PATH), psql, curl and openssl, and
+-- lua-cjson. From the project's root, plain `busted SPEC` finds this module (.busted).
 local cjson = require("cjson")
 
 local S = {}
@@ -156,8 +157,14 @@ Case.__index = Case
 local Provider = {}
 Provider.__index = Provider
 
--- The binary: $SPINE_BIN (a relative path is taken from the current folder), else on the PATH.
-S.bin = os.getenv("SPINE_BIN") or "spine"
+-- The binary: $SPINE_BIN (a relative path is taken from the current folder), else build/spine
+-- when the current folder has one (busted run from the project's root), else on the PATH.
+S.bin = os.getenv("SPINE_BIN")
+if not S.bin then
+  local built = io.open("build/spine", "rb")
+  if built then built:close() end
+  S.bin = built and "build/spine" or "spine"
+end
 if S.bin:find("/", 1, true) and S.bin:sub(1, 1) ~= "/" then
   S.bin = (os.getenv("PWD") or ".") .. "/" .. S.bin
 end
@@ -251,9 +258,9 @@ end
 function Env:_start(o)
   -- the adapters, in a folder of this environment's own, their settings pointing at simulators
   local dir = tmpname()
-  local code, _, err = sh("mkdir -p " .. q(dir) .. " && cp -r " .. q(self.providers_src) .. "/. " ..
-                          q(dir))
-  assert(code == 0, "cannot copy " .. self.providers_src .. ": " .. err)
+  local code, _, err = sh("mkdir -p " .. q(dir) .. " && { ! [ -d " .. q(self.providers_src) ..
+                          " ] || cp -r " .. q(self.providers_src) .. "/. " .. q(dir) .. "; }")
+  assert(code == 0, "cannot copy " .. self.providers_src .. ": " .. err) -- none: no adapters
   self.providers = dir
   local settings = decode(read(dir .. "/providers.json")) or {}
   settings.environments = nil

@@ -33,6 +33,24 @@ local function busted_in(dir, url, spec)
   return sh_in(dir, url, "lua5.4 " .. T.q(BUSTED) .. " " .. T.q(spec))
 end
 
+-- A project as a designer has it: Spine's .busted and tests/lib (spine.testing), and the
+-- spine under test as build/spine.
+local function project()
+  local dir = tempdir()
+  assert(os.execute("cp " .. T.q(T.src .. "/.busted") .. " " .. T.q(dir) .. " && mkdir -p " ..
+                    T.q(dir .. "/tests") .. " " .. T.q(dir .. "/build") .. " && ln -s " ..
+                    T.q(T.src .. "/tests/lib") .. " " .. T.q(dir .. "/tests/lib") .. " && ln -s " ..
+                    T.q(T.bin) .. " " .. T.q(dir .. "/build/spine")))
+  return dir
+end
+
+-- The plain `busted SPEC` a designer types in the project's root: no --lpath, no $SPINE_BIN,
+-- no database URL (the kit makes its own in the test run's cluster, $SPINE_TEST_HOME).
+local function plain_busted(dir, args)
+  return T.sh("cd " .. T.q(dir) .. " && env -u SPINE_BIN -u SPINE_DATABASE_URL " .. T.q(BUSTED) ..
+              " " .. args)
+end
+
 local function exists(path)
   local f = io.open(path, "rb")
   if f then f:close() end
@@ -53,7 +71,7 @@ local function guide_commands(guide, heading)
     if cmd:find("^build/spine ") then
       cmd = T.q(T.bin) .. cmd:sub(#"build/spine" + 1)
     elseif cmd:find("^busted ") then
-      cmd = "lua5.4 " .. T.q(BUSTED) .. cmd:sub(#"busted" + 1)
+      cmd = { plain = cmd:sub(#"busted" + 2) }
     else
       error(guide .. ": unexpected command in " .. heading .. ": " .. line)
     end
@@ -78,8 +96,8 @@ describe("spine new playbook", function()
     assert.matches('name = "welcome_call"', T.read(dir .. "/playbooks/welcome_call.lua"), 1, true)
   end)
 
-  it("makes a playbook that runs to completion and a spec that passes", function()
-    local dir = tempdir()
+  it("makes a playbook that runs to completion and a spec that passes with plain busted", function()
+    local dir = project()
     assert.are.equal(0, (spine_in(dir, url, { "new", "playbook", "onboarding" })))
     local code, out, err = spine_in(dir, url, { "run", "playbooks/onboarding.lua", "--clock",
                                                 "virtual", "--json" })
@@ -88,30 +106,43 @@ describe("spine new playbook", function()
     code, out, err = spine_in(dir, url, { "manifests", "check", "--json" })
     assert.are.equal(0, code, out .. err)
     assert.are.same({}, T.json.decode(out).errors)
-    code, out, err = busted_in(dir, url, "tests/spec/playbooks/onboarding_spec.lua")
+    code, out, err = plain_busted(dir, "tests/spec/playbooks/onboarding_spec.lua")
     assert.are.equal(0, code, out .. err)
     assert.matches("3 successes / 0 failures / 0 errors", out, 1, true)
   end)
 
+  it("makes a spec that drives the case with a signal and the clock (spine.testing)", function()
+    local spec = T.read(T.src .. "/templates/playbook_spec.lua")
+    assert.matches('require("spine.testing")', spec, 1, true)
+    assert.matches(":signal(", spec, 1, true)
+    assert.matches(":advance(", spec, 1, true)
+    assert.not_matches('"run"', spec, 1, true)
+  end)
+
   it("makes a spec that fails when the playbook breaks", function()
-    local dir = tempdir()
+    local dir = project()
     assert.are.equal(0, (spine_in(dir, url, { "new", "playbook", "fragile" })))
     local path = dir .. "/playbooks/fragile.lua"
     local src = T.read(path):gsub('ctx%.state%("done"%)', 'error("broken on purpose")')
     local f = assert(io.open(path, "wb"))
     f:write(src)
     f:close()
-    local code, out = busted_in(dir, url, "tests/spec/playbooks/fragile_spec.lua")
+    local code, out = plain_busted(dir, "tests/spec/playbooks/fragile_spec.lua")
     assert.are_not.equal(0, code)
     assert.matches("2 failures", out, 1, true)
   end)
 
   it("runs the commands docs/playbooks.md shows", function()
-    local dir = tempdir()
+    local dir = project()
     local cmds = guide_commands("docs/playbooks.md", "## Scaffolding")
     assert.is_true(#cmds >= 3)
     for _, c in ipairs(cmds) do
-      local code, out, err = sh_in(dir, url, c.run)
+      local code, out, err
+      if type(c.run) == "table" then
+        code, out, err = plain_busted(dir, c.run.plain)
+      else
+        code, out, err = sh_in(dir, url, c.run)
+      end
       assert.are.equal(0, code, c.shown .. ": " .. out .. err)
     end
   end)
@@ -154,7 +185,9 @@ describe("spine new adapter", function()
     local cmds = guide_commands("docs/providers.md", "## Scaffolding an adapter")
     assert.is_true(#cmds >= 2)
     for _, c in ipairs(cmds) do
-      local code, out, err = sh_in(dir, url, c.run)
+      local run = type(c.run) == "table" and ("lua5.4 " .. T.q(BUSTED) .. " " .. c.run.plain) or
+                  c.run
+      local code, out, err = sh_in(dir, url, run)
       assert.are.equal(0, code, c.shown .. ": " .. out .. err)
     end
   end)
