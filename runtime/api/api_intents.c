@@ -2,6 +2,7 @@
 #include "api_intents.h"
 
 #include <lauxlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "codec.h"
@@ -64,7 +65,10 @@ static int operator_check(PGconn *c, const char *name, const char *args, const c
                                    " $1::jsonb ->> 'outcome', coalesce($1::jsonb -> 'data',"
                                    " '{}'), $2)",
                                    2, p, e);
-  if (!r) return e->code;
+  if (!r) {
+    if (!strcmp(e->field, "id")) snprintf(e->field, sizeof e->field, "task_id"); /* its name here */
+    return e->code;
+  }
   PQclear(r);
   return 0;
 }

@@ -203,7 +203,10 @@ describe("tasks", function()
       " 'workflow', '" .. wf.id .. "', 1, 'trace'))")
     assert.are.equal(wf.id, T.sql(url, "SELECT workflow_id FROM lifecycle.tasks" ..
                                        " WHERE task_id = 't-wf'"))
-    L.ok(url, "ResolveTask", { task_id = "t-wf", outcome = "approved", data = { note = "ok" } },
+    -- an operator's answer is held to the kind's form (a credit_approval takes a comment)
+    L.rejects(url, "ResolveTask", { task_id = "t-wf", outcome = "approved",
+                                    data = { note = "ok" } }, "invalid_argument", "data.note")
+    L.ok(url, "ResolveTask", { task_id = "t-wf", outcome = "approved", data = { comment = "ok" } },
          "ops:bob")
     local sig = T.json.decode(T.sql(url, "SELECT json_build_object('n', count(*), 'name'," ..
       " min(name), 'payload', min(payload::text)::json) FROM spine.signals" ..
@@ -211,7 +214,7 @@ describe("tasks", function()
     assert.are.equal(1, sig.n)
     assert.are.equal("task.resolved", sig.name)
     assert.are.same({ task_id = "t-wf", kind = "credit_approval", subject = "rc1",
-                      outcome = "approved", data = { note = "ok" }, resolved_by = "ops:bob" },
+                      outcome = "approved", data = { comment = "ok" }, resolved_by = "ops:bob" },
                     sig.payload)
     -- a task an operator opened (t-2, above) has no workflow: resolving it signals no one
     assert.are.equal(T.json.null, L.ok(url, "GetTask", { task_id = "t-2" }).workflow_id)
