@@ -1,11 +1,10 @@
-/* The playbooks' calendar and money (calendar.c, lib_money.c) and their Lua face (lib_time.c
- * in a sandbox): leap years, month ends, Easter, German holidays, business days, Berlin's
- * summer-time switches, ISO 8601 with offsets, banker's rounding. */
+/* The playbooks' calendar (calendar.c) and its Lua face, spine.time and spine.money in a
+ * sandbox (lib_time.c, lib_money.c): leap years, month ends, Easter, German holidays, business
+ * days, Berlin's summer-time switches, ISO 8601 with offsets, errors naming their argument. */
 #include <lauxlib.h>
 #include <lualib.h>
 
 #include "calendar.h"
-#include "lib_money.h"
 #include "sandbox.h"
 #include "test.h"
 
@@ -218,44 +217,6 @@ TEST_IMPL(calendar_iso) {
   char out[40];
   ASSERT_EQ(spine_calendar_format_time(time_of("9999-12-31T23:59:59Z", U) + 86400000LL * 2, U, out),
             SPINE_EINVAL);
-  return 0;
-}
-
-static int64_t pct(int64_t cents, double p) {
-  int64_t out = -7777;
-  ASSERT_EQ(spine_lib_money_percent(cents, p, &out), 0);
-  return out;
-}
-
-TEST_IMPL(money_percent_and_format) {
-  /* halves go to the even cent */
-  ASSERT_EQ(pct(250, 1), 2); /* 2.5 -> 2 */
-  ASSERT_EQ(pct(350, 1), 4); /* 3.5 -> 4 */
-  ASSERT_EQ(pct(-250, 1), -2);
-  ASSERT_EQ(pct(-350, 1), -4);
-  ASSERT_EQ(pct(1001, 12.5), 125);   /* 125.125 */
-  ASSERT_EQ(pct(1005, 10), 100);     /* 100.5 -> 100 */
-  ASSERT_EQ(pct(1015, 10), 102);     /* 101.5 -> 102 */
-  ASSERT_EQ(pct(10000, 19), 1900);   /* exact */
-  ASSERT_EQ(pct(3333, 7.25), 242);   /* 241.6425 */
-  ASSERT_EQ(pct(1, 50), 0);          /* 0.5 -> 0 */
-  ASSERT_EQ(pct(3, 50), 2);          /* 1.5 -> 2 */
-  ASSERT_EQ(pct(10, 0.1), 0);        /* 0.01 */
-  ASSERT_EQ(pct(123456, 0.0001), 0); /* four decimals are exact */
-  int64_t out;
-  ASSERT_EQ(spine_lib_money_percent(100, 0.00001, &out), -1); /* five are not */
-  ASSERT_EQ(spine_lib_money_percent(INT64_MAX / 2, 100, &out), -1);
-  char f[48];
-  spine_lib_money_format(1234, "EUR", f);
-  ASSERT_STR_EQ(f, "12,34 \xe2\x82\xac");
-  spine_lib_money_format(123456789, "EUR", f);
-  ASSERT_STR_EQ(f, "1.234.567,89 \xe2\x82\xac");
-  spine_lib_money_format(-5, "USD", f);
-  ASSERT_STR_EQ(f, "-0,05 USD");
-  spine_lib_money_format(100000, "EUR", f);
-  ASSERT_STR_EQ(f, "1.000,00 \xe2\x82\xac");
-  spine_lib_money_format(INT64_MIN, "EUR", f);
-  ASSERT_STR_EQ(f, "-92.233.720.368.547.758,08 \xe2\x82\xac");
   return 0;
 }
 
