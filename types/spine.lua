@@ -77,7 +77,8 @@ function ctx.provider(provider, operation, args, opts) end
 ---@param duration string|number
 function ctx.sleep(duration) end
 
---- Durable sleep until a time: seconds since the epoch or "2026-12-01T10:00:00Z".
+--- Durable sleep until a time: seconds since the epoch or ISO 8601 ("2026-12-01T10:00:00Z",
+--- "2026-12-01T00:00:00+01:00"; without an offset, UTC).
 ---@param time string|number
 function ctx.sleep_until(time) end
 

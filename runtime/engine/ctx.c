@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calendar.h"
 #include "codec.h"
 #include "ctx_internal.h"
 #include "duration.h"
@@ -626,8 +627,8 @@ static int ctx_sleep_until(lua_State *L) {
   if (lua_type(L, 1) == LUA_TNUMBER) {
     at = (int64_t)(lua_tonumber(L, 1) * 1000);
   } else {
-    spine_err e;
-    if (spine_duration_parse_time(luaL_checkstring(L, 1), &at, &e))
+    spine_err e; /* ISO 8601, with an offset or in UTC */
+    if (spine_calendar_parse_time(luaL_checkstring(L, 1), SPINE_CALENDAR_UTC, &at, &e))
       return luaL_argerror(L, 1, e.msg);
   }
   return sleep_to(L, wf, at);
