@@ -37,8 +37,8 @@ static int duration_grammar(const char *s, int64_t *exact_ms) {
   do {
     const char *start = p;
     int64_t n = 0;
-    while (digit(*p))
-      n = n * 10 + (p - start < 18 ? *p - '0' : 0), p++;
+    for (; digit(*p); p++)
+      if (p - start < 18) n = n * 10 + (*p - '0'); /* only the first 18: no overflow */
     if (p == start) return 0;
     int integral = *p != '.' && p - start <= 15;
     if (*p == '.') {
