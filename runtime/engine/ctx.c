@@ -781,7 +781,7 @@ static int recorded_waiting(lua_State *L) {
  * has each key with an equal value (jsonb containment). Raises naming the key. */
 static void push_match(lua_State *L) {
   int t = lua_getfield(L, 2, "match");
-  if (t == LUA_TNIL) return;
+  if (t == LUA_TNIL) return; /* the nil it pushed */
   if (t != LUA_TTABLE)
     spine_lerror_raise(L, "invalid_argument", "bad_argument",
                        "ctx.wait: match: not a table of payload fields ({task_id = id})");
@@ -791,8 +791,7 @@ static void push_match(lua_State *L) {
     int vt = lua_type(L, -1);
     if (lua_type(L, -2) != LUA_TSTRING)
       spine_lerror_raise(L, "invalid_argument", "bad_argument",
-                         "ctx.wait: match: a key is not a"
-                         " string");
+                         "ctx.wait: match: a key is not a string");
     if (vt != LUA_TSTRING && vt != LUA_TNUMBER && vt != LUA_TBOOLEAN)
       spine_lerror_raise(L, "invalid_argument", "bad_argument",
                          "ctx.wait: match.%s: not a string, number or boolean",
