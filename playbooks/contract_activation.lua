@@ -4,28 +4,6 @@
 -- confirms or abandons the activation. Any failure cancels the activation (the saga's undo).
 -- The variant contract_activation_direct asks the provider every day instead of only waiting.
 
--- "YYYY-MM-DD" (UTC) of a time in seconds since the epoch (days to civil date, H. Hinnant).
-local function date_of(t)
-  local z = math.floor(t) // 86400 + 719468
-  local era = (z >= 0 and z or z - 146096) // 146097
-  local doe = z - era * 146097
-  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-  local mp = (5 * doy + 2) // 153
-  local m = mp < 10 and mp + 3 or mp - 9
-  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
-  return string.format("%04d-%02d-%02d", y, m, doy - (153 * mp + 2) // 5 + 1)
-end
-
--- Waits for an operator to resolve task `task_id`: ResolveTask signals "task.resolved" to the
--- workflow that opened the task; a signal about another task (sent by hand) is skipped.
-local function resolution(ctx, task_id)
-  while true do
-    local event = ctx.wait("task.resolved")
-    if event.task_id == task_id then return event end
-  end
-end
-
 return {
   name = "contract_activation",
   description = "Activate a signed contract with its provider",
@@ -56,10 +34,12 @@ return {
       ctx.state("escalated")
       local task = ctx.intent("CreateTask", {
         kind = "activation_overdue", subject = id, task_id = "activation_overdue:" .. id,
-        due = date_of(ctx.now() + 2 * 86400),
+        due = spine.time.add_days(ctx.today(), 2),
         data = { provider = contract.provider, provider_reference = ref.reference },
       })
-      local resolved = resolution(ctx, task.task_id)
+      -- ResolveTask signals "task.resolved" to the workflow that opened the task; one about
+      -- another task (sent by hand) stays queued, untouched.
+      local resolved = ctx.wait("task.resolved", { match = { task_id = task.task_id } })
       -- The operator reached the provider: "confirmed" with the activation date they got,
       -- anything else abandons the activation.
       if resolved.outcome ~= "confirmed" then
@@ -72,7 +52,7 @@ return {
     -- A confirmation without a date activates on the day it came.
     local activated = ctx.intent("ConfirmActivation", {
       contract_id = id,
-      activation_date = confirmation.activation_date or date_of(ctx.now()),
+      activation_date = confirmation.activation_date or ctx.today(),
       provider_reference = confirmation.reference or ref.reference,
     })
     ctx.state("active")

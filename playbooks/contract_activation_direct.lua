@@ -5,25 +5,6 @@
 -- Hypothesis: providers confirm more activations than their webhooks tell; polling activates
 -- those days earlier and sends fewer cases to the overdue queue.
 
-local function date_of(t)
-  local z = math.floor(t) // 86400 + 719468
-  local era = (z >= 0 and z or z - 146096) // 146097
-  local doe = z - era * 146097
-  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-  local mp = (5 * doy + 2) // 153
-  local m = mp < 10 and mp + 3 or mp - 9
-  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
-  return string.format("%04d-%02d-%02d", y, m, doy - (153 * mp + 2) // 5 + 1)
-end
-
-local function resolution(ctx, task_id)
-  while true do
-    local event = ctx.wait("task.resolved")
-    if event.task_id == task_id then return event end
-  end
-end
-
 -- Up to 14 days: a day's wait for the webhook, then one question to the provider. Only an
 -- activation submitted through the provider's API can be asked about (not one sent by email).
 local function confirmed(ctx, provider, ref)
@@ -69,10 +50,12 @@ return {
       ctx.state("escalated")
       local task = ctx.intent("CreateTask", {
         kind = "activation_overdue", subject = id, task_id = "activation_overdue:" .. id,
-        due = date_of(ctx.now() + 2 * 86400),
+        due = spine.time.add_days(ctx.today(), 2),
         data = { provider = contract.provider, provider_reference = ref.reference },
       })
-      local resolved = resolution(ctx, task.task_id)
+      -- ResolveTask signals "task.resolved" to the workflow that opened the task; one about
+      -- another task (sent by hand) stays queued, untouched.
+      local resolved = ctx.wait("task.resolved", { match = { task_id = task.task_id } })
       if resolved.outcome ~= "confirmed" then
         ctx.fail("activation_abandoned", "the operator abandoned the activation",
                  { task_id = task.task_id, outcome = resolved.outcome })
@@ -82,7 +65,7 @@ return {
 
     local activated = ctx.intent("ConfirmActivation", {
       contract_id = id,
-      activation_date = confirmation.activation_date or date_of(ctx.now()),
+      activation_date = confirmation.activation_date or ctx.today(),
       provider_reference = confirmation.reference or ref.reference,
     })
     ctx.state("active")

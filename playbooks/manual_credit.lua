@@ -13,35 +13,22 @@ local APPROVAL_THRESHOLD_CENTS = 10000
 -- How long each approver has: first the team's queue, then, once, the team leads'.
 local APPROVAL_TIMEOUT = "2d"
 
-local UNIT = { s = 1, m = 60, h = 3600, d = 86400 }
+local time = spine.time
 
--- "30s", "5m", "2h" or "14d" in seconds.
+-- A duration such as "2d" or "1h30m" in seconds; the case fails as invalid input otherwise.
 local function seconds(ctx, duration)
-  local n, unit = duration:match("^(%d+)([smhd])$")
-  if not n then ctx.fail("invalid_input", "approval_timeout: " .. duration .. " is not like 2d") end
-  return tonumber(n) * UNIT[unit]
-end
-
--- Seconds since the epoch as "YYYY-MM-DDThh:mm:ssZ" (the sandbox has no os.date).
-local function iso(t)
-  local s = math.floor(t)
-  local z = s // 86400 + 719468 -- days since 0000-03-01 (H. Hinnant's civil_from_days)
-  local era = z // 146097
-  local doe = z - era * 146097
-  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-  local mp = (5 * doy + 2) // 153
-  local month = mp < 10 and mp + 3 or mp - 9
-  local year = yoe + era * 400 + (month <= 2 and 1 or 0)
-  local sec = s % 86400
-  return string.format("%04d-%02d-%02dT%02d:%02d:%02dZ", year, month,
-                       doy - (153 * mp + 2) // 5 + 1, sec // 3600, sec % 3600 // 60, sec % 60)
+  local ok, s = pcall(time.duration, duration)
+  if not ok then
+    ctx.fail("invalid_input", "approval_timeout: " .. duration .. " is not like 2d or 1h30m")
+  end
+  return s
 end
 
 -- Opens an approval task of `kind`, due at `deadline`; returns its id.
 local function ask(ctx, input, kind, deadline, escalated_from)
   return ctx.intent("CreateTask", {
-    kind = kind, subject = input.contract_id or input.customer_id, due = iso(deadline),
+    kind = kind, subject = input.contract_id or input.customer_id,
+    due = time.format(math.floor(deadline)),
     data = { amount_cents = input.amount_cents, currency = input.currency or "EUR",
              reason = input.reason, requested_by = input.requested_by,
              customer_id = input.customer_id, escalated_from = escalated_from,
@@ -50,19 +37,17 @@ local function ask(ctx, input, kind, deadline, escalated_from)
 end
 
 -- The resolved task `task_id`, read from the system of record once a task.resolved signal for
--- it comes; nil when `deadline` passes first. Signals for other tasks (an earlier, escalated
--- one) are ignored.
+-- it comes; nil when `deadline` passes first. Signals about other tasks (an earlier, escalated
+-- one) are not this wait's: they stay queued.
 local function answer(ctx, task_id, deadline)
   while true do
     -- at least 1s: a signal that came already is still taken when the deadline is near
     local left = math.max(math.ceil(deadline - ctx.now()), 1)
-    local signal = ctx.wait("task.resolved", { timeout = left })
+    local signal = ctx.wait("task.resolved", { timeout = left, match = { task_id = task_id } })
     if not signal then return nil end
-    if signal.task_id == task_id then
-      local task = ctx.intent("GetTask", { task_id = task_id })
-      if task.status == "resolved" then return task end
-    end
-    ctx.log("warn", "task.resolved ignored", { task_id = signal.task_id, waiting_for = task_id })
+    local task = ctx.intent("GetTask", { task_id = task_id })
+    if task.status == "resolved" then return task end
+    ctx.log("warn", "task.resolved ignored: the task is open", { task_id = task_id })
   end
 end
 

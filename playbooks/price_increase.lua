@@ -10,18 +10,6 @@
 --          desk or the portal), payload optional.
 -- Specs: tests/spec/playbooks/price_increase_spec.lua
 
--- Days since 1970-01-01 of a date "YYYY-MM-DD" (H. Hinnant's days_from_civil; the sandbox has
--- no os.time).
-local function days(date)
-  local y, m, d = date:match("^(%d%d%d%d)-(%d%d)-(%d%d)$")
-  y, m, d = tonumber(y), tonumber(m), tonumber(d)
-  if m <= 2 then y = y - 1 end
-  local era = y // 400
-  local yoe = y - era * 400
-  local doy = (153 * ((m + 9) % 12) + 2) // 5 + d - 1
-  return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-end
-
 ---@type SpinePlaybook
 local playbook = {
   name = "price_increase",
@@ -50,7 +38,7 @@ local playbook = {
 
     -- The right lasts the whole deadline day: until midnight UTC, which is an hour or two after
     -- midnight in Germany (never shorter for the customer).
-    local right_ends = (days(deadline) + 1) * 86400
+    local right_ends = spine.time.midnight(spine.time.add_days(deadline, 1))
     if ctx.now() >= right_ends then
       ctx.state("deadline_passed")
       return { outcome = "deadline_passed", price_change_id = change.price_change_id }

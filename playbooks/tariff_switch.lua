@@ -25,26 +25,13 @@ local CONFIRMATION_TIMEOUT = "14d"
 -- operator (an incident).
 local CALL = { retry = { attempts = 5, backoff = "1m", max = "1h" }, timeout = "30s" }
 
-local UNIT = { s = 1, m = 60, h = 3600, d = 86400 }
+local time = spine.time
 
--- "30s", "5m", "2h" or "14d" in seconds.
+-- A duration such as "14d" or "1h30m" in seconds; the case fails as invalid input otherwise.
 local function seconds(ctx, duration)
-  local n, unit = duration:match("^(%d+)([smhd])$")
-  if not n then ctx.fail("invalid_input", duration .. " is not a duration like 14d") end
-  return tonumber(n) * UNIT[unit]
-end
-
--- The date ("YYYY-MM-DD") of `t`, seconds since the epoch (the sandbox has no os.date).
-local function date_of(t)
-  local z = math.floor(t) // 86400 + 719468 -- H. Hinnant's civil_from_days
-  local era = z // 146097
-  local doe = z - era * 146097
-  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-  local mp = (5 * doy + 2) // 153
-  local month = mp < 10 and mp + 3 or mp - 9
-  return string.format("%04d-%02d-%02d", yoe + era * 400 + (month <= 2 and 1 or 0), month,
-                       doy - (153 * mp + 2) // 5 + 1)
+  local ok, s = pcall(time.duration, duration)
+  if not ok then ctx.fail("invalid_input", duration .. " is not a duration like 14d or 1h30m") end
+  return s
 end
 
 -- The cheapest offer of another provider, if it is cheaper than what the customer pays now
@@ -104,7 +91,7 @@ local playbook = {
       return { outcome = "no_better_offer", current_price_cents = current }
     end
     ctx.set("new_provider", offer.provider)
-    local switch_date = input.switch_date or date_of(ctx.now() + LEAD_DAYS * 86400)
+    local switch_date = input.switch_date or time.add_days(ctx.today(), LEAD_DAYS)
     local old_provider = contract.provider
     local reason = input.reason or "switch to a better tariff"
 

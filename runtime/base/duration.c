@@ -7,43 +7,63 @@
 #include <string.h>
 #include <time.h>
 
-/* A duration is decimal digits, an optional fraction and a unit: what strtod takes beyond that
- * ("nan", "inf", hex, exponents, leading blanks or signs) is no duration a designer writes, and
- * NaN cast to an integer is undefined behaviour. */
+#include "calendar.h"
+
+/* The units of a duration, largest first: a compound duration names them in this order. */
+static const struct {
+  const char *name;
+  double ms;
+} units[] = {{"w", 7 * 86400e3}, {"d", 86400e3}, {"h", 3600e3},
+             {"m", 60e3},        {"s", 1000},    {"ms", 1}};
+#define NUNITS (int)(sizeof units / sizeof units[0])
+
+/* The unit at p (the longest name that fits: "ms" before "m"), its length in *len; -1 if none. */
+static int unit_at(const char *p, size_t *len) {
+  int found = -1;
+  for (int i = 0; i < NUNITS; i++) {
+    size_t n = strlen(units[i].name);
+    if (!strncmp(p, units[i].name, n) && (found < 0 || n > *len)) found = i, *len = n;
+  }
+  return found;
+}
+
+/* A duration is one or more parts, each decimal digits, an optional fraction and a unit, the
+ * units from the largest ("1h30m", "2d12h", "1m30.5s"), or one number alone (seconds): what
+ * strtod takes beyond that ("nan", "inf", hex, exponents, leading blanks or signs) is no
+ * duration a designer writes, and NaN cast to an integer is undefined behaviour. */
 int spine_duration_parse(const char *s, int64_t *ms, spine_err *e) {
   const char *p = s;
-  double v = 0;
-  int ndigits = 0;
-  for (; *p >= '0' && *p <= '9'; p++, ndigits++)
-    v = v * 10 + (*p - '0');
-  if (*p == '.') {
-    double scale = 0.1;
-    int nfrac = 0;
-    for (p++; *p >= '0' && *p <= '9'; p++, nfrac++, scale /= 10)
-      v += (*p - '0') * scale;
-    if (!nfrac) ndigits = 0; /* "5." is not a number */
-  }
-  if (!ndigits)
-    return spine_err_set(e, SPINE_EINVAL, NULL, NULL,
-                         "bad duration \"%s\" (expected e.g. \"30s\", \"5m\", \"2h\", \"14d\")", s);
-  const char *end = p;
-  double unit;
-  if (!strcmp(end, "ms"))
-    unit = 1;
-  else if (!strcmp(end, "s") || !*end)
-    unit = 1000;
-  else if (!strcmp(end, "m"))
-    unit = 60e3;
-  else if (!strcmp(end, "h"))
-    unit = 3600e3;
-  else if (!strcmp(end, "d"))
-    unit = 86400e3;
-  else if (!strcmp(end, "w"))
-    unit = 7 * 86400e3;
-  else
-    return spine_err_set(e, SPINE_EINVAL, NULL, NULL,
-                         "bad duration unit in \"%s\" (expected ms, s, m, h, d or w)", s);
-  double total = v * unit;
+  double total = 0;
+  int last = -1; /* the unit of the part before */
+  do {
+    double v = 0;
+    int ndigits = 0;
+    for (; *p >= '0' && *p <= '9'; p++, ndigits++)
+      v = v * 10 + (*p - '0');
+    if (*p == '.') {
+      double scale = 0.1;
+      int nfrac = 0;
+      for (p++; *p >= '0' && *p <= '9'; p++, nfrac++, scale /= 10)
+        v += (*p - '0') * scale;
+      if (!nfrac) ndigits = 0; /* "5." is not a number */
+    }
+    if (!ndigits)
+      return spine_err_set(e, SPINE_EINVAL, NULL, NULL,
+                           "bad duration \"%s\" (expected e.g. \"30s\", \"5m\", \"2h\", \"14d\","
+                           " \"1h30m\")",
+                           s);
+    size_t len = 0;
+    int u = *p ? unit_at(p, &len) : (last < 0 ? 4 : -1); /* a lone number is seconds */
+    if (u < 0)
+      return spine_err_set(e, SPINE_EINVAL, NULL, NULL,
+                           "bad duration unit in \"%s\" (expected ms, s, m, h, d or w)", s);
+    if (u <= last)
+      return spine_err_set(e, SPINE_EINVAL, NULL, NULL,
+                           "bad duration \"%s\" (units from the largest, each once: \"1h30m\")", s);
+    last = u;
+    p += len;
+    total += v * units[u].ms;
+  } while (*p);
   if (!(total <= 9.2e15)) return spine_err_set(e, SPINE_EINVAL, NULL, NULL, "duration too long");
   /* To the nearest millisecond: 1.001 is not exact in binary, and truncating its product with
    * the unit gave 1000 ms for "1.001s". */
@@ -61,27 +81,11 @@ static int digits(const char *s, int n, int *out) {
   return 0;
 }
 
-static int days_in_month(int y, int m) {
-  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  return days[m - 1] + (m == 2 && leap);
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
-static int64_t days_from_civil(int y, int m, int d) {
-  y -= m <= 2;
-  int64_t era = (y >= 0 ? y : y - 399) / 400;
-  int64_t yoe = y - era * 400;
-  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
 int spine_duration_parse_time(const char *s, int64_t *ms, spine_err *e) {
   int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0, off = 0; /* off: minutes east of UTC */
   size_t n = strlen(s);
   if (n < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
-      digits(s + 8, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+      digits(s + 8, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > spine_calendar_month_days(y, mo))
     goto bad; /* 2026-02-31 is no date (it is not March 3rd either) */
   const char *p = s + 10;
   if (*p == 'T' || *p == ' ') {
@@ -107,7 +111,7 @@ int spine_duration_parse_time(const char *s, int64_t *ms, spine_err *e) {
     if (sec == 60 && ((h * 60 + mi - off) % 1440 + 1440) % 1440 != 1439) goto bad;
   }
   if (*p) goto bad;
-  *ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi - off) * 60000 + sec * 1000 + frac;
+  *ms = ((spine_calendar_days(y, mo, d) * 24 + h) * 60 + mi - off) * 60000 + sec * 1000 + frac;
   return 0;
 bad:
   return spine_err_set(e, SPINE_EINVAL, NULL, NULL,

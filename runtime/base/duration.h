@@ -1,5 +1,6 @@
-/* Durations and times as playbooks write them: "30s" "5m" "2h" "14d" "250ms", or seconds as
- * a number; times as seconds since the epoch or ISO 8601 ("2026-12-01", "2026-12-01T10:00:00Z"). */
+/* Durations and times as playbooks write them: "30s" "5m" "2h" "14d" "250ms", compounds such
+ * as "1h30m" (units from the largest), or seconds as a number; times as seconds since the
+ * epoch or ISO 8601 ("2026-12-01", "2026-12-01T10:00:00Z"). */
 #ifndef SPINE_DURATION_H
 #define SPINE_DURATION_H
 
@@ -7,8 +8,8 @@
 
 #include "err.h"
 
-/* Parses a duration string into milliseconds, to the nearest one ("1.001s" is 1001, "0.4ms" 0).
- * Returns 0 or SPINE_EINVAL (e->msg says why). */
+/* Parses a duration string into milliseconds, to the nearest one ("1.001s" is 1001, "0.4ms" 0,
+ * "1h30m" 5400000). Returns 0 or SPINE_EINVAL (e->msg says why). */
 int spine_duration_parse(const char *s, int64_t *ms, spine_err *e);
 /* Parses an ISO 8601 date (midnight UTC) or date-time into milliseconds since the epoch:
  * "2026-03-01", "2026-03-01T09:00:00Z", "2026-03-01T10:00:00.250+01:00" (an offset east of

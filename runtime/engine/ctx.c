@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calendar.h"
 #include "codec.h"
 #include "ctx_internal.h"
 #include "duration.h"
 #include "intents.h"
 #include "lerror.h"
+#include "lib_time.h"
 #include "log.h"
 #include "playbook.h"
 #include "steplog.h"
@@ -128,8 +130,10 @@ static void step_committed(spine_op *op) {
   spine_wf_resume(wf, 0);
 }
 
-/* Records the value on top of L as step `seq` and yields until it is durable. */
-static int record_value(lua_State *L, spine_wf *wf, int seq, const char *kind, const char *name) {
+/* Records the value on top of L as step `seq` and yields until it is durable; `k` returns it
+ * (keep_k, or one that makes something of it). */
+static int record_value_k(lua_State *L, spine_wf *wf, int seq, const char *kind, const char *name,
+                          lua_KFunction k) {
   spine_buf json = SPINE_BUF_INIT;
   spine_err e;
   spine_err_clear(&e);
@@ -141,7 +145,11 @@ static int record_value(lua_State *L, spine_wf *wf, int seq, const char *kind, c
   spine_steplog_add_done(op, wf, seq, kind, name, "completed", spine_buf_str(&json), NULL, 1);
   spine_buf_free(&json);
   spine_wf_submit(wf, step_committed);
-  return lua_yieldk(L, 0, STEP_OK, keep_k);
+  return lua_yieldk(L, 0, STEP_OK, k);
+}
+
+static int record_value(lua_State *L, spine_wf *wf, int seq, const char *kind, const char *name) {
+  return record_value_k(L, wf, seq, kind, name, keep_k);
 }
 
 /* Pushes the outcome of a recorded step, or raises its recorded error. */
@@ -374,6 +382,44 @@ static int ctx_now(lua_State *L) {
   return simple_step(L, "now", make_now);
 }
 
+/* The date of the recorded time on top, in the zone at 1 (ctx.today's). */
+static int today_of(lua_State *L) {
+  int64_t ms = (int64_t)floor(lua_tonumber(L, -1) * 1000 + 0.5);
+  spine_lib_time_push_date(L, ms, 1, "ctx.today");
+  return 1;
+}
+
+static int today_k(lua_State *L, int status, lua_KContext k) {
+  keep_k(L, status, k); /* raises a failed checkpoint, else leaves the recorded time on top */
+  return today_of(L);
+}
+
+/* ctx.today(zone?): the date of ctx.now() in zone (default UTC). The same step as ctx.now(), so
+ * either replays the other's history. */
+static int ctx_today(lua_State *L) {
+  spine_wf *wf = spine_ctx__check_step(L);
+  spine_lib_time_check_zone(L, 1, "ctx.today");
+  lua_settop(L, 1);
+  int seq;
+  int m = spine_wf_next_step(wf, L, "now", "now", &seq);
+  if (m < 0) return lua_error(L);
+  if (m > 0) {
+    spine_ctx__replay_outcome(L);
+    return today_of(L);
+  }
+  if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
+  make_now(L, wf);
+  return record_value_k(L, wf, seq, "now", "now", today_k);
+}
+
+/* ctx.date(t, zone?): the date of time t (seconds since the epoch, or ISO 8601) in zone. No
+ * step: pure, as spine.time.date. */
+static int ctx_date(lua_State *L) {
+  int64_t ms = spine_lib_time_check(L, 1, "ctx.date", "t");
+  spine_lib_time_push_date(L, ms, 2, "ctx.date");
+  return 1;
+}
+
 static int ctx_random(lua_State *L) {
   return simple_step(L, "random", make_random);
 }
@@ -581,8 +627,8 @@ static int ctx_sleep_until(lua_State *L) {
   if (lua_type(L, 1) == LUA_TNUMBER) {
     at = (int64_t)(lua_tonumber(L, 1) * 1000);
   } else {
-    spine_err e;
-    if (spine_duration_parse_time(luaL_checkstring(L, 1), &at, &e))
+    spine_err e; /* ISO 8601, with an offset or in UTC */
+    if (spine_calendar_parse_time(luaL_checkstring(L, 1), SPINE_CALENDAR_UTC, &at, &e))
       return luaL_argerror(L, 1, e.msg);
   }
   return sleep_to(L, wf, at);
@@ -600,6 +646,7 @@ static void delivered(spine_op *op) {
     spine_wf_timer_cancel(wf);
     spine_wf_count_step(wf);
     wf->call.signal_pending = wf->call.timer_fired = 0;
+    wf->call.match = NULL;
     spine_ctx__push_json(wf->co, PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0),
                          (size_t)PQgetlength(r, 0, 0));
     spine_wf_resume(wf, 0);
@@ -629,6 +676,7 @@ static void deliver(spine_wf *wf, int timeout) {
   spine_op_param_int(op, wf->call.wait_seq);
   spine_op_param(op, wf->call.signal);
   spine_op_param_bool(op, timeout);
+  spine_op_param(op, wf->call.match);
   spine_wf_submit(wf, delivered);
 }
 
@@ -672,13 +720,15 @@ static void wait_recorded(spine_op *op) {
   wait_begun(wf, op, op->nstmts - 2);
 }
 
-/* Waits for signal `signal` as step `seq` (kind, name); `wake` 0 = no deadline. Returns how
- * the call yields: the caller passes its continuation. */
-static void start_wait(lua_State *L, spine_wf *wf, int seq, const char *kind, const char *name,
-                       const char *signal, int64_t wake, const char *waiting_kind) {
-  (void)L;
+/* Waits for signal `signal` whose payload holds `match` (JSON kept on the call's stack; NULL:
+ * any) as step `seq` (kind, name); `wake` 0 = no deadline. The caller yields with its
+ * continuation. */
+static void start_wait(spine_wf *wf, int seq, const char *kind, const char *name,
+                       const char *signal, const char *match, int64_t wake,
+                       const char *waiting_kind) {
   wf->call.wait_seq = seq;
   snprintf(wf->call.signal, sizeof wf->call.signal, "%s", signal);
+  wf->call.match = match;
   wf->call.wake_ms = wake;
   char until[32] = "";
   if (wake) iso(wake, until);
@@ -686,6 +736,7 @@ static void start_wait(lua_State *L, spine_wf *wf, int seq, const char *kind, co
   spine_buf_printf(&waiting_for, "{\"kind\":\"%s\",\"name\":", waiting_kind);
   spine_log_json_string(&waiting_for, name, strlen(name));
   if (wake) spine_buf_printf(&waiting_for, ",\"until\":\"%s\"", until);
+  if (match) spine_buf_printf(&waiting_for, ",\"match\":%s", match);
   spine_buf_putc(&waiting_for, '}');
   spine_op *op = &wf->op; /* the caller began it */
   spine_op_stmt(op, SPINE_SQL_WAIT_BEGIN, 1);
@@ -698,17 +749,20 @@ static void start_wait(lua_State *L, spine_wf *wf, int seq, const char *kind, co
     spine_op_param_int(op, wake);
   else
     spine_op_param(op, NULL);
+  spine_op_param(op, match);
   spine_wf_add_wait(op, wf, spine_buf_str(&waiting_for), wake);
   spine_buf_free(&waiting_for);
 }
 
-/* A recorded step still waiting (the workflow was replayed): wait again. Entry on top. */
-static void rewait(lua_State *L, spine_wf *wf, int seq, const char *signal) {
+/* A recorded step still waiting (the workflow was replayed): wait again, for the same signal
+ * and match (the replayed call computed them as the first run did). Entry on top. */
+static void rewait(lua_State *L, spine_wf *wf, int seq, const char *signal, const char *match) {
   lua_getfield(L, -1, "wake_at");
   int64_t wake = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : 0;
   lua_pop(L, 2);
   wf->call.wait_seq = seq;
   snprintf(wf->call.signal, sizeof wf->call.signal, "%s", signal);
+  wf->call.match = match;
   wf->call.wake_ms = wake;
   spine_wf_move(wf, SPINE_WF_PHASE_SIGNAL);
   if (wake) spine_wf_timer(wf, wake, wait_timeout);
@@ -722,26 +776,71 @@ static int recorded_waiting(lua_State *L) {
   return waiting;
 }
 
+/* opts.match of ctx.wait (opts at index 2): pushes it as JSON, or nil when there is none or it
+ * is empty. Each value must be a string, number or boolean: a signal matches when its payload
+ * has each key with an equal value (jsonb containment). Raises naming the key. */
+static void push_match(lua_State *L) {
+  int t = lua_getfield(L, 2, "match");
+  if (t == LUA_TNIL) return; /* the nil it pushed */
+  if (t != LUA_TTABLE)
+    spine_lerror_raise(L, "invalid_argument", "bad_argument",
+                       "ctx.wait: match: not a table of payload fields ({task_id = id})");
+  int n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    int vt = lua_type(L, -1);
+    if (lua_type(L, -2) != LUA_TSTRING)
+      spine_lerror_raise(L, "invalid_argument", "bad_argument",
+                         "ctx.wait: match: a key is not a string");
+    if (vt != LUA_TSTRING && vt != LUA_TNUMBER && vt != LUA_TBOOLEAN)
+      spine_lerror_raise(L, "invalid_argument", "bad_argument",
+                         "ctx.wait: match.%s: not a string, number or boolean",
+                         lua_tostring(L, -2));
+    lua_pop(L, 1);
+    n++;
+  }
+  spine_buf json = SPINE_BUF_INIT;
+  spine_err e;
+  spine_err_clear(&e);
+  int rc = n ? spine_codec_encode(L, lua_gettop(L), "match", &json, &e) : 0;
+  lua_pop(L, 1);
+  if (rc) {
+    spine_buf_free(&json);
+    spine_lerror_raise(L, "invalid_argument", "bad_argument", "ctx.wait: %s: %s", e.field, e.msg);
+  }
+  if (n)
+    lua_pushstring(L, spine_buf_str(&json));
+  else
+    lua_pushnil(L);
+  spine_buf_free(&json);
+}
+
 static int ctx_wait(lua_State *L) {
   spine_wf *wf = spine_ctx__check_step(L);
   const char *name = luaL_checkstring(L, 1);
   luaL_argcheck(L, strlen(name) < sizeof wf->call.signal, 1, "signal name too long");
   int64_t timeout = 0;
-  if (!lua_isnoneornil(L, 2)) {
+  lua_settop(L, 2);
+  if (!lua_isnil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
     timeout = spine_ctx__field_duration(L, 2, "timeout", 0);
+    push_match(L);
+  } else {
+    lua_pushnil(L);
   }
+  const char *match = lua_tostring(L, 3); /* kept at 3 while the call waits */
   int seq;
   int m = spine_wf_next_step(wf, L, "wait", name, &seq);
   if (m < 0) return lua_error(L);
   if (m > 0 && !recorded_waiting(L)) return spine_ctx__replay_outcome(L);
   if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
   if (m > 0) {
-    rewait(L, wf, seq, name);
+    rewait(L, wf, seq, name, match);
     return lua_yieldk(L, 0, 0, spine_ctx__value_k);
   }
   spine_wf_op_begin(wf);
-  start_wait(L, wf, seq, "wait", name, name, timeout ? spine_wf_now(wf) + timeout : 0, "signal");
+  start_wait(wf, seq, "wait", name, name, match, timeout ? spine_wf_now(wf) + timeout : 0,
+             "signal");
   spine_wf_submit(wf, wait_recorded);
   return lua_yieldk(L, 0, 0, spine_ctx__value_k);
 }
@@ -854,7 +953,7 @@ static int child_or_start(lua_State *L, int wait) {
       return child_outcome(L);
     }
     if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
-    rewait(L, wf, seq, signal);
+    rewait(L, wf, seq, signal, NULL);
     return lua_yieldk(L, 0, 0, child_k);
   }
   if (spine_ctx__cancelled(wf)) {
@@ -880,7 +979,7 @@ static int child_or_start(lua_State *L, int wait) {
     spine_wf_submit(wf, start_recorded);
     return lua_yieldk(L, 0, 0, spine_ctx__value_k);
   }
-  start_wait(L, wf, seq, "child", process, signal, 0, "child");
+  start_wait(wf, seq, "child", process, signal, NULL, 0, "child");
   spine_wf_submit(wf, child_recorded);
   return lua_yieldk(L, 0, 0, child_k);
 }
@@ -1053,7 +1152,12 @@ static int ctx_index(lua_State *L) {
     lua_pushstring(L, wf->variant);
   else if (!strcmp(key, "experiment") && wf->experiment)
     lua_pushstring(L, wf->experiment);
-  else
+  else if (!strcmp(key, "calendar")) { /* the playbook's own, checked when it was compiled */
+    if (lua_rawgeti(L, LUA_REGISTRYINDEX, spine_version_module(wf->version)) == LUA_TTABLE)
+      lua_getfield(L, -1, "calendar");
+    else
+      lua_pushnil(L);
+  } else
     lua_pushnil(L);
   return 1;
 }
@@ -1071,6 +1175,8 @@ void spine_ctx_open(lua_State *L) {
       {"sleep_until", ctx_sleep_until},
       {"wait", ctx_wait},
       {"now", ctx_now},
+      {"today", ctx_today},
+      {"date", ctx_date},
       {"random", ctx_random},
       {"uuid", ctx_uuid},
       {"patched", ctx_patched},

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calendar.h"
 #include "duration.h"
 #include "sandbox.h"
 #include "sha256.h"
@@ -93,6 +94,17 @@ int spine_playbook_compile(lua_State *L, const char *src, size_t len, const char
     lua_pop(L, 1);
     return spine_err_set(e, SPINE_EINVAL, path, "name", "must be a string");
   }
+  t = lua_getfield(L, m, "calendar");
+  if (t != LUA_TNIL) {
+    spine_calendar_holidays c;
+    spine_err ce;
+    if (t != LUA_TSTRING || spine_calendar_find(lua_tostring(L, -1), &c, &ce)) {
+      lua_pop(L, 2);
+      return spine_err_set(e, SPINE_EINVAL, path, "calendar",
+                           "not a holiday calendar (" SPINE_CALENDAR_NAMES ")");
+    }
+  }
+  lua_pop(L, 1);
   t = lua_getfield(L, m, "input");
   if (t == LUA_TTABLE) {
     lua_pushnil(L);

@@ -23,8 +23,9 @@ int spine_playbook_read(const char *name_or_path, const char *dir, spine_playboo
 void spine_playbook_src_free(spine_playbook_src *p);
 
 /* Compiles `src` as `path` in the sandbox and checks the module it returns: a table with
- * `run` (a function) and, if present, `name` (a string) and `input` (a table of field = type,
- * types string number integer boolean table date, optional with a trailing '?').
+ * `run` (a function) and, if present, `name` (a string), `calendar` (a holiday calendar's
+ * name, calendar.h) and `input` (a table of field = type, types string number integer boolean
+ * table date, optional with a trailing '?').
  * Pushes the module table, or returns SPINE_ESYNTAX/SPINE_ERUNTIME/SPINE_EINVAL/SPINE_ELIMIT
  * with e->where "path:line" where known. */
 int spine_playbook_compile(lua_State *L, const char *src, size_t len, const char *path,

@@ -103,6 +103,8 @@ struct spine_wf {
     int wait_seq;                 /* the step that waits */
     int64_t wake_ms;              /* the deadline of the wait or backoff it is in */
     char signal[128];             /* the signal name it waits for */
+    const char *match;            /* the payload it must hold, JSON, or NULL for any: borrowed
+                                     from the waiting ctx.wait's stack, which keeps it */
     spine_ctx_provider *provider; /* the provider step in progress (ctx_provider.c), or NULL */
     unsigned in_step : 1;         /* inside ctx.step's function: no ctx calls */
     unsigned signal_pending : 1;  /* a signal arrived while an op was in flight */

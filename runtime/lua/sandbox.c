@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib_money.h"
+#include "lib_time.h"
 #include "lpattern.h"
 
 /* Instructions between two hook calls: small enough to stop a loop promptly, large enough
@@ -69,6 +71,36 @@ static const char *const base_names[] = {
     "rawget", "rawlen", "rawset",       "select", "tonumber", "tostring", "type",
 };
 
+static int read_only(lua_State *L);
+
+/* spine, the playbooks' own library: spine.time and spine.money, each behind a userdata whose
+ * metatable is protected. Not tables: these are shared by every environment of the state, and
+ * rawset on a table would change them for all. */
+static int open_spine(lua_State *L) {
+  static const struct {
+    const char *name, *full;
+    lua_CFunction open;
+  } parts[] = {{"time", "spine.time", spine_lib_time_open},
+               {"money", "spine.money", spine_lib_money_open}};
+  lua_createtable(L, 0, 2);
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+    lua_newuserdatauv(L, 0, 0);
+    lua_createtable(L, 0, 4);
+    parts[i].open(L);
+    lua_setfield(L, -2, "__index");
+    lua_pushstring(L, parts[i].full);
+    lua_pushcclosure(L, read_only, 1);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushstring(L, parts[i].full);
+    lua_setfield(L, -2, "__name");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, -2, parts[i].name);
+  }
+  return 1;
+}
+
 /* Libraries an environment sees through read-only proxies, and what they lose:
  * string.dump makes bytecode (which the loader refuses anyway); random is not replayable
  * (ctx.random() is a recorded step). */
@@ -81,6 +113,7 @@ static const struct {
     {LUA_TABLIBNAME, luaopen_table, {NULL, NULL, NULL}},
     {LUA_MATHLIBNAME, luaopen_math, {"random", "randomseed", NULL}},
     {LUA_UTF8LIBNAME, luaopen_utf8, {NULL, NULL, NULL}},
+    {"spine", open_spine, {NULL, NULL, NULL}},
 };
 #define NLIBS (sizeof libs / sizeof libs[0])
 

@@ -40,7 +40,8 @@ lua_State *spine_sandbox_new_state(size_t state_limit);
 
 /* Pushes a fresh environment table for one chunk: assert error ipairs next pairs pcall select
  * tonumber tostring type xpcall rawequal rawget rawlen rawset setmetatable getmetatable,
- * read-only string table math (no random/randomseed) utf8. Reading an undefined global or
+ * read-only string table math (no random/randomseed) utf8, and spine (spine.time,
+ * spine.money: lib_time.h, lib_money.h). Reading an undefined global or
  * assigning any global raises "undeclared global 'x'". */
 void spine_sandbox_push_env(lua_State *L);
 

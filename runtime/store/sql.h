@@ -58,7 +58,8 @@
      " updated_at = spine.now() WHERE id = $1 AND owner = $6 RETURNING (SELECT id FROM i)")        \
   XX(WAIT_BEGIN,                                                                                   \
      "WITH s AS (SELECT id, payload FROM spine.signals WHERE workflow_id = $1 AND name = $5"      \
-     " AND consumed_seq IS NULL ORDER BY id LIMIT 1 FOR UPDATE),"                                  \
+     " AND consumed_seq IS NULL AND ($7::jsonb IS NULL OR payload @> $7::jsonb)"                   \
+     " ORDER BY id LIMIT 1 FOR UPDATE),"                                                           \
      " u AS (UPDATE spine.signals g SET consumed_seq = $2 FROM s WHERE g.id = s.id"               \
      " RETURNING s.payload)"                                                                       \
      " INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, wake_at, ended_at)"  \
@@ -70,7 +71,8 @@
      "WITH st AS (SELECT 1 FROM spine.steps WHERE workflow_id = $1 AND seq = $2"                  \
      " AND status = 'waiting' FOR UPDATE),"                                                        \
      " s AS (SELECT id, payload FROM spine.signals WHERE workflow_id = $1 AND name = $3"          \
-     " AND consumed_seq IS NULL AND EXISTS (SELECT 1 FROM st) ORDER BY id LIMIT 1 FOR UPDATE),"    \
+     " AND consumed_seq IS NULL AND ($5::jsonb IS NULL OR payload @> $5::jsonb)"                   \
+     " AND EXISTS (SELECT 1 FROM st) ORDER BY id LIMIT 1 FOR UPDATE),"                             \
      " u AS (UPDATE spine.signals g SET consumed_seq = $2 FROM s WHERE g.id = s.id"               \
      " RETURNING s.payload)"                                                                       \
      " UPDATE spine.steps t SET status = 'completed', result = (SELECT payload FROM u),"          \

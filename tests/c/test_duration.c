@@ -37,6 +37,19 @@ TEST_IMPL(duration_parse) {
     if (ms != frac[i].ms)
       TEST_FAIL_("%s: %lld ms, not %lld", frac[i].s, (long long)ms, (long long)frac[i].ms);
   }
+  /* compounds, the units from the largest */
+  static const struct {
+    const char *s;
+    int64_t ms;
+  } compound[] = {{"1h30m", 5400000},  {"2d12h", 216000000},     {"1m30.5s", 90500},
+                  {"1s500ms", 1500},   {"1w1d", 8 * 86400000LL}, {"0h0m1s", 1000},
+                  {"1h0.5m", 3630000}, {"14d", 14 * 86400000LL}};
+  for (size_t i = 0; i < sizeof compound / sizeof compound[0]; i++) {
+    ms = -1;
+    ASSERT_EQ(dur(compound[i].s, &ms), 0);
+    if (ms != compound[i].ms)
+      TEST_FAIL_("%s: %lld ms, not %lld", compound[i].s, (long long)ms, (long long)compound[i].ms);
+  }
   /* strtod would take these: not a number a designer writes, and NaN's cast is undefined */
   static const char *const bad[] = {"nan",
                                     "nans",
@@ -54,7 +67,14 @@ TEST_IMPL(duration_parse) {
                                     "5.s",
                                     "5x",
                                     "1e999",
-                                    "99999999999999999999d"};
+                                    "99999999999999999999d",
+                                    "30m1h",
+                                    "1h1h",
+                                    "1h30",
+                                    "1h 30m",
+                                    "h30m",
+                                    "1ms1s",
+                                    "1hm"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     ms = -7;
     if (dur(bad[i], &ms) != SPINE_EINVAL) {

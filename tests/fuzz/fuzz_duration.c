@@ -1,9 +1,10 @@
 /* Fuzzes durations and times (duration.c) as playbooks, manifests and the CLI write them. The
  * input, cut at its first NUL, goes to both parsers; each either refuses it or returns a value
- * that an independent reading agrees with: a duration is digits, an optional fraction and a
- * unit (so "nan", "inf", "-1s" and "1e3s" never pass), within range; a time names a real date
- * and clock time (gmtime of the result gives them back: 2026-02-31 never passes) and survives
- * spine_duration_format_time and parsing again. */
+ * that an independent reading agrees with: a duration is parts of digits, an optional fraction
+ * and a unit, the units from the largest ("1h30m"; "nan", "inf", "-1s", "1e3s" and "30m1h" never
+ * pass), within range; a time names a real date and clock time (gmtime of the result gives
+ * them back: 2026-02-31 never passes) and survives spine_duration_format_time and parsing
+ * again. */
 #include <string.h>
 #include <time.h>
 
@@ -20,36 +21,61 @@ static int digit(char c) {
   return c >= '0' && c <= '9';
 }
 
-/* digits [. digits] [ms|s|m|h|d|w]: what a duration may be; *unit_ms its unit. */
-static int duration_grammar(const char *s, int64_t *unit_ms, int *integral) {
-  const char *p = s;
-  while (digit(*p))
-    p++;
-  if (p == s) return 0;
-  *integral = *p != '.';
-  if (*p == '.') {
-    const char *f = ++p;
-    while (digit(*p))
-      p++;
-    if (p == f) return 0;
-  }
+/* One part or more, each digits [. digits] and a unit (ms|s|m|h|d|w), the units from the largest
+ * and each once, or digits [. digits] alone: what a duration may be. *exact_ms is its value when
+ * every part is a whole number short enough to be exact in a double, else -1. */
+static int duration_grammar(const char *s, int64_t *exact_ms) {
   static const struct {
     const char *name;
     int64_t ms;
-  } units[] = {{"", 1000},     {"ms", 1},       {"s", 1000},          {"m", 60000},
-               {"h", 3600000}, {"d", 86400000}, {"w", 7 * 86400000LL}};
-  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-    if (!strcmp(p, units[i].name)) return *unit_ms = units[i].ms, 1;
-  return 0;
+  } units[] = {{"w", 7 * 86400000LL}, {"d", 86400000}, {"h", 3600000},
+               {"m", 60000},          {"s", 1000},     {"ms", 1}};
+  const int nunits = (int)(sizeof units / sizeof units[0]);
+  const char *p = s;
+  int last = -1;
+  *exact_ms = 0;
+  do {
+    const char *start = p;
+    int64_t n = 0;
+    for (; digit(*p); p++)
+      if (p - start < 18) n = n * 10 + (*p - '0'); /* only the first 18: no overflow */
+    if (p == start) return 0;
+    int integral = *p != '.' && p - start <= 15;
+    if (*p == '.') {
+      const char *f = ++p;
+      while (digit(*p))
+        p++;
+      if (p == f) return 0;
+    }
+    int u = -1;
+    size_t len = 0;
+    if (!*p && last < 0) {
+      u = 4; /* a lone number: seconds */
+    } else {
+      for (int i = 0; i < nunits; i++) {
+        size_t l = strlen(units[i].name);
+        if (!strncmp(p, units[i].name, l) && l > len) u = i, len = l;
+      }
+    }
+    if (u <= last) return 0; /* no unit, or not smaller than the one before */
+    last = u;
+    p += len;
+    /* a sum that could leave the exact range of a double is not checked to the millisecond */
+    if (*exact_ms >= 0 && integral && n <= 9000000000000000LL / units[u].ms)
+      *exact_ms += n * units[u].ms;
+    else
+      *exact_ms = -1;
+    if (*exact_ms > 9000000000000000LL) *exact_ms = -1;
+  } while (*p);
+  return 1;
 }
 
 static void check_duration(const char *s) {
-  int64_t ms = -7, unit = 0;
-  int integral = 0;
+  int64_t ms = -7, exact = 0;
   spine_err e;
   spine_err_clear(&e);
   int rc = spine_duration_parse(s, &ms, &e);
-  int grammar = duration_grammar(s, &unit, &integral);
+  int grammar = duration_grammar(s, &exact);
   if (rc) {
     FUZZ_CHECK(rc == SPINE_EINVAL && e.msg[0] && ms == -7);
     if (grammar) FUZZ_CHECK(!strcmp(e.msg, "duration too long"));
@@ -57,13 +83,8 @@ static void check_duration(const char *s) {
   }
   FUZZ_CHECK(grammar);
   FUZZ_CHECK(ms >= 0 && ms <= 9200000000000000LL);
-  /* A whole number of units short enough to be exact in a double is exact in ms too. */
-  if (integral && strspn(s, "0123456789") <= 15) {
-    int64_t n = 0;
-    for (const char *p = s; digit(*p); p++)
-      n = n * 10 + (*p - '0');
-    FUZZ_CHECK(ms == n * unit);
-  }
+  /* Whole numbers of units short enough to be exact in a double are exact in ms too. */
+  if (exact >= 0) FUZZ_CHECK(ms == exact);
 }
 
 /* YYYY-MM-DD, then optionally T or ' ', HH:MM:SS, a fraction (a digit at least), Z or an

@@ -89,6 +89,28 @@ describe("types/spine.lua and types/intents.lua", function()
     assert.are.equal(0, wf.result.missing)
   end)
 
+  it("annotate exactly the functions of spine.time and spine.money", function()
+    for _, lib in ipairs({ { "time", "runtime/lua/lib_time.c" },
+                           { "money", "runtime/lua/lib_money.c" } }) do
+      local annotated, registered = {}, {}
+      for name in read("types/spine.lua"):gmatch("\nfunction " .. lib[1] .. "%.([%w_]+)%(") do
+        annotated[name] = true
+      end
+      local fns = read(lib[2]):match("luaL_Reg fns%[%] = {(.-)},%s*{NULL")
+      assert.is_string(fns, "cannot find the function table in " .. lib[2])
+      for name in fns:gmatch('{"([%w_]+)",') do registered[name] = true end
+      assert.are.same(registered, annotated, "spine." .. lib[1])
+    end
+    -- and a playbook sees them
+    local path = temp_file("return { name = 'types_lib', run = function()\n" ..
+            "  return { spine.time.add_days('2026-12-31', 1), spine.money.format(1234) }\n" ..
+            "end }\n", ".lua")
+    local code, wf, err = T.spine_json(T.newdb("spec_types_lib"), { "run", path })
+    os.remove(path)
+    assert.are.equal(0, code, err)
+    assert.are.same({ "2027-01-01", "12,34 €" }, wf.result)
+  end)
+
   it("annotate every fact ctx answers", function()
     local facts = matches(c_function(read("runtime/engine/ctx.c"), "ctx_index"),
                           '!strcmp%(key, "([%w_]+)"%)')

@@ -192,12 +192,16 @@ describe("manual_credit", function()
     case:signal("task.resolved", { task_id = task.task_id, outcome = "approved",
                                    resolved_by = "ops:bob" })
     case:signal("task.resolved", { task_id = "another-task" })
-    -- both signals are taken, checked and ignored: the case goes on waiting
+    -- the one about its task is taken, checked against the task and ignored; the one about
+    -- another task is not this case's wait's (ctx.wait's match): it stays queued
     local taken = 0
     for _, s in ipairs(case:steps()) do
       if s.kind == "wait" and s.status == "completed" then taken = taken + 1 end
     end
-    assert.are.equal(2, taken)
+    assert.are.equal(1, taken)
+    assert.are.equal(1, env:sql1("SELECT count(*) FROM spine.signals WHERE workflow_id = " ..
+                                 S.literal(case.id) .. " AND consumed_seq IS NULL" ..
+                                 " AND payload ->> 'task_id' = 'another-task'"))
     assert.are.equal("waiting", case:status())
     assert.are.equal("open", step(case, "intent", "GetTask").result.status)
     assert.are.same({}, credits(env, cu))
