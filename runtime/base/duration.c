@@ -146,15 +146,15 @@ void spine_duration_format(double ms, char out[32]) {
   static const struct {
     const char *unit;
     double ms;
-  } units[] = {{"d", 86400000.0}, {"h", 3600000.0}, {"min", 60000.0}, {"s", 1000.0}};
+  } scale[] = {{"d", 86400000.0}, {"h", 3600000.0}, {"min", 60000.0}, {"s", 1000.0}};
   double a = ms < 0 ? -ms : ms;
-  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-    if (a < units[i].ms) continue;
-    double v = ms / units[i].ms;
-    if (a / units[i].ms < 9.95 && llround(a / units[i].ms * 10) % 10 != 0)
-      snprintf(out, 32, "%.1f %s", v, units[i].unit);
+  for (size_t i = 0; i < sizeof scale / sizeof scale[0]; i++) {
+    if (a < scale[i].ms) continue;
+    double v = ms / scale[i].ms;
+    if (a / scale[i].ms < 9.95 && llround(a / scale[i].ms * 10) % 10 != 0)
+      snprintf(out, 32, "%.1f %s", v, scale[i].unit);
     else
-      snprintf(out, 32, "%.0f %s", v, units[i].unit);
+      snprintf(out, 32, "%.0f %s", v, scale[i].unit);
     return;
   }
   snprintf(out, 32, "%.0f ms", ms);
