@@ -119,7 +119,7 @@ static void poisoned(spine_wf *wf, int runs) {
 static void claimed(spine_op *op) {
   spine_engine *eng = op->data;
   eng->claim_busy = 0;
-  PGresult *r = spine_op_result(op, 0);
+  PGresult *r = spine_op_result(op, 1); /* after the expiry's */
   int n = (!op->status && r) ? PQntuples(r) : 0;
   if (op->status)
     spine_log_error("scheduler", "claim failed", "error", spine_op_error(op)->msg, NULL);
@@ -141,6 +141,7 @@ static void claimed(spine_op *op) {
     if (!wf) abort();
     wf->epoch = epoch;
     wf->cancel_requested = PQgetvalue(r, i, 9)[0] == 't';
+    wf->expired = PQgetvalue(r, i, 18)[0] == 't';
     wf->attempt = atoi(PQgetvalue(r, i, 10));
     wf->state = dup_value(r, i, 11);
     wf->variant = dup_value(r, i, 14);
@@ -187,6 +188,7 @@ void spine_sched_claim(spine_engine *eng) {
   }
   eng->claim_busy = 1;
   spine_op_reset(&eng->claim_op);
+  spine_op_stmt(&eng->claim_op, SPINE_SQL_EXPIRE, 0);
   spine_op_stmt(&eng->claim_op, SPINE_SQL_CLAIM, 1);
   spine_op_param_int(&eng->claim_op, eng->worker);
   spine_op_param_int(&eng->claim_op, CLAIM_BATCH);
