@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duration.h"
 #include "jsondoc.h"
 #include "log.h"
 #include "pgconn.h"
@@ -33,7 +34,7 @@ static void classify(spine_api_replay *o) {
       const spine_jsondoc *m = spine_jsondoc_get(doc, "message");
       if (m && m->str) msg = m->str;
     }
-    snprintf(o->why, sizeof o->why, "step %d: %s", o->step, msg);
+    snprintf(o->why, sizeof o->why, "%s", msg); /* "non-determinism at step 3: ..." */
     spine_jsondoc_free(doc);
   } else if (r->ended && r->replayed < r->recorded) {
     o->diverged = 1;
@@ -100,6 +101,29 @@ int spine_api_migrate(PGconn *c, const char *id, const char *from_version,
                            "SELECT spine.migrate_workflow($1, $2, $3, path => $4, source => $5,"
                            " actor => $6)::text",
                            6, p, out, e);
+}
+
+int spine_api_prune_cutoff(PGconn *c, const char *age, char out[40], spine_err *e) {
+  int64_t ms;
+  if (!spine_duration_parse_time(age, &ms, NULL)) {
+    snprintf(out, 40, "%s", age);
+    return 0;
+  }
+  if (spine_duration_parse(age, &ms, NULL) || ms < 0)
+    return spine_err_set(e, SPINE_EINVAL, NULL, "ended_before",
+                         "\"%.64s\" is neither an age (90d) nor a time (2026-01-01)", age);
+  char n[24];
+  snprintf(n, sizeof n, "%lld", (long long)ms);
+  const char *p[1] = {n};
+  PGresult *r = spine_pgconn_query(
+      c,
+      "SELECT to_char((spine.now() - $1::int8 * interval '1 ms') AT TIME ZONE 'UTC',"
+      " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+      1, p, e);
+  if (!r) return e && e->code ? e->code : SPINE_EDB;
+  snprintf(out, 40, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  return 0;
 }
 
 int spine_api_prune(PGconn *c, const char *before, int batch, spine_api_pruned *out,

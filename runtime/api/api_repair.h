@@ -44,6 +44,10 @@ int spine_api_migrate(PGconn *c, const char *id, const char *from_version,
                       const spine_playbook_src *src, const char *actor, spine_buf *out,
                       spine_err *e);
 
+/* The cutoff of a prune as ISO 8601 in out[40]: `age` ("90d") back from now on the engine's clock
+ * (a manual one in tests), or a time as given. 0, SPINE_EINVAL (field ended_before), SPINE_EDB. */
+int spine_api_prune_cutoff(PGconn *c, const char *age, char out[40], spine_err *e);
+
 /* What a prune removed. */
 typedef struct spine_api_pruned {
   int64_t workflows, steps, signals, deliveries, bytes;

@@ -141,9 +141,9 @@ int spine_cli_migrate(int argc, char **argv) {
              spine_buf_str(&items), refused);
       spine_buf_free(&b);
     } else {
-      printf("%d waiting workflow%s of %s: %d refused%s\n", total, total == 1 ? "" : "s", process,
-             refused,
-             apply || total == refused ? "" : "; run again with --apply to move the others");
+      printf("%d waiting workflow%s of %s: %d %s, %d refused%s\n", total, total == 1 ? "" : "s",
+             process, total - refused, apply ? "moved (or on it already)" : "would move", refused,
+             apply || total == refused ? "" : "; run again with --apply to move them");
     }
     if (refused) status = SPINE_EXIT_REJECTED;
   }

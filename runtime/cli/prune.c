@@ -20,8 +20,8 @@ int spine_cli_prune(int argc, char **argv) {
   spine_cli_cmd cmd;
   if (spine_cli__begin(&cmd, argc, argv, spec, usage, 0, 0)) return cmd.exit_code;
   const char *age = spine_cli__get(&cmd, "ended-before"), *batch = spine_cli__get(&cmd, "batch");
-  char before[32];
-  if (!age || spine_cli__since(age, before)) {
+  char before[40];
+  if (!age || spine_cli__since(age, before)) { /* checked here; the cutoff is the database's */
     fprintf(stderr, "spine prune: --ended-before needs an age (90d) or a time (2026-01-01)\n\n%s",
             usage);
     return SPINE_EXIT_USAGE;
@@ -34,7 +34,8 @@ int spine_cli_prune(int argc, char **argv) {
   if (spine_cli__connect(&cmd)) return cmd.exit_code;
   spine_api_pruned p = {0};
   int status = SPINE_EXIT_OK;
-  if (spine_api_prune(cmd.c, before, n, &p, &cmd.e)) {
+  if (spine_api_prune_cutoff(cmd.c, age, before, &cmd.e) ||
+      spine_api_prune(cmd.c, before, n, &p, &cmd.e)) {
     status = spine_cli__fail(cmd.json, &cmd.e, NULL);
   } else if (cmd.json) {
     spine_buf b = SPINE_BUF_INIT;
