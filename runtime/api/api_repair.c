@@ -14,11 +14,9 @@
 #include "uuid.h"
 
 /* The workflow's input, the source it runs, its steps up to $2 (all when NULL), version, status. */
-static const char replay_sql[] =
-    "SELECT w.input, v.path, v.source, "
-    SPINE_WF_STEPS(" AND ($2::int IS NULL OR s.seq <= $2::int)")
-    ", w.version, w.status FROM spine.workflows w JOIN spine.playbook_versions v"
-    " ON v.hash = w.version WHERE w.id = $1";
+static const char replay_sql[] = "SELECT w.input, v.path, v.source, " SPINE_WF_STEPS(
+    " AND ($2::int IS NULL OR s.seq <= $2::int)") ", w.version, w.status FROM spine.workflows w JOIN spine.playbook_versions v"
+                                                  " ON v.hash = w.version WHERE w.id = $1";
 
 /* Says whether and where the replay left the history: a step of another kind or name, or an
  * end (completion, failure) before the history's last step. */
@@ -62,8 +60,8 @@ int spine_api_replay_one(PGconn *c, const char *id, int upto, const spine_playbo
   const char *path = src ? src->path : PQgetvalue(r, 0, 1);
   const char *source = src ? src->source : PQgetvalue(r, 0, 2);
   size_t len = src ? src->len : (size_t)PQgetlength(r, 0, 2);
-  int rc =
-      spine_engine_replay(path, source, len, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 3), &out->rep, e);
+  int rc = spine_engine_replay(path, source, len, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 3),
+                               &out->rep, e);
   if (!rc) classify(out);
   PQclear(r);
   return rc;
@@ -85,8 +83,14 @@ int spine_api_fork(PGconn *c, const char *id, int from_step, const spine_playboo
   char new_id[37], step[16];
   spine_uuid(new_id);
   snprintf(step, sizeof step, "%d", from_step);
-  const char *p[8] = {id,    step, new_id, keep ? "true" : "false", src ? src->hash : NULL,
-                      actor, src ? src->path : NULL, src ? src->source : NULL};
+  const char *p[8] = {id,
+                      step,
+                      new_id,
+                      keep ? "true" : "false",
+                      src ? src->hash : NULL,
+                      actor,
+                      src ? src->path : NULL,
+                      src ? src->source : NULL};
   return spine_pgconn_text(c,
                            "SELECT spine.fork_workflow($1, $2::int, $3, $4::bool, version => $5,"
                            " actor => $6, path => $7, source => $8)::text",
@@ -126,8 +130,7 @@ int spine_api_prune_cutoff(PGconn *c, const char *age, char out[40], spine_err *
   return 0;
 }
 
-int spine_api_prune(PGconn *c, const char *before, int batch, spine_api_pruned *out,
-                    spine_err *e) {
+int spine_api_prune(PGconn *c, const char *before, int batch, spine_api_pruned *out, spine_err *e) {
   char b[16];
   snprintf(b, sizeof b, "%d", batch > 0 ? batch : 500);
   const char *p[2] = {before, b};

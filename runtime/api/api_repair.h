@@ -58,8 +58,7 @@ typedef struct spine_api_pruned {
  * workflows that ended before `before` (ISO 8601) and the outbox deliveries delivered before
  * then, adding to *out what went, until a batch finds nothing. 0 or SPINE_EDB (what the batches
  * before the failure removed stays counted). */
-int spine_api_prune(PGconn *c, const char *before, int batch, spine_api_pruned *out,
-                    spine_err *e);
+int spine_api_prune(PGconn *c, const char *before, int batch, spine_api_pruned *out, spine_err *e);
 /* Appends {"ended_before", "workflows", "steps", "signals", "deliveries", "bytes", "batches"}. */
 void spine_api_pruned_json(const spine_api_pruned *p, const char *before, spine_buf *out);
 

@@ -229,8 +229,8 @@ static void print_repairs(lua_State *L, int w) {
   if (field(L, w, "max_duration"))
     printf("deadline  %s (max_duration %s)\n", field(L, w, "deadline_at"),
            field(L, w, "max_duration"));
-  if (field(L, w, "pruned_at")) printf("pruned    %s (steps and signals removed)\n",
-                                       field(L, w, "pruned_at"));
+  if (field(L, w, "pruned_at"))
+    printf("pruned    %s (steps and signals removed)\n", field(L, w, "pruned_at"));
 }
 
 void spine_cli__print_workflow(const char *json) {

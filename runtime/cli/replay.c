@@ -22,7 +22,8 @@ static const char usage[] =
     "  diverges (for CI). Exit 1 on non-determinism, naming the workflow and the step.\n";
 
 /* {"id", "playbook", "recorded", "replayed", "deterministic", "divergence"}. */
-static void report_json(spine_buf *b, const char *id, const char *path, const spine_api_replay *rp) {
+static void report_json(spine_buf *b, const char *id, const char *path,
+                        const spine_api_replay *rp) {
   spine_buf_puts(b, "{\"id\":");
   spine_log_json_string(b, id, strlen(id));
   spine_buf_puts(b, ",\"playbook\":");
@@ -32,8 +33,10 @@ static void report_json(spine_buf *b, const char *id, const char *path, const sp
   if (rp->rep.nondeterministic) {
     spine_buf_puts(b, rp->rep.error);
   } else if (rp->diverged) { /* it ended before the history did */
-    spine_buf_printf(b, "{\"kind\":\"stuck\",\"code\":\"nondeterminism\",\"step\":%d,"
-                        "\"message\":", rp->step);
+    spine_buf_printf(b,
+                     "{\"kind\":\"stuck\",\"code\":\"nondeterminism\",\"step\":%d,"
+                     "\"message\":",
+                     rp->step);
     spine_log_json_string(b, rp->why, strlen(rp->why));
     spine_buf_putc(b, '}');
   } else {

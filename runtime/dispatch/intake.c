@@ -255,7 +255,8 @@ int spine_intake_start_case(PGconn *c, const spine_intake_case *req, char id_out
       spine_uuid_trace_id(trace);
     char max_ms[24] = "";
     if (m) snprintf(bucket, sizeof bucket, "%d", route.bucket);
-    if (m && m->max_duration) snprintf(max_ms, sizeof max_ms, "%lld", (long long)m->max_duration_ms);
+    if (m && m->max_duration)
+      snprintf(max_ms, sizeof max_ms, "%lld", (long long)m->max_duration_ms);
     const char *params[15] = {id,
                               m ? m->process : name,
                               name,

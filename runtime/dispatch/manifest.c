@@ -237,19 +237,21 @@ static int parse_events(spine_manifest *m, const spine_jsondoc *ev, spine_err *e
 static int parse_max_duration(spine_manifest *m, const spine_jsondoc *md, spine_err *e) {
   spine_err de;
   spine_err_clear(&de);
-  if (md->type != SPINE_JSONDOC_STRING || spine_duration_parse(md->str, &m->max_duration_ms, &de) ||
-      m->max_duration_ms <= 0)
-    return bad(e, m->path, md->line, "max_duration",
-               "%s%s(expected a duration such as \"90d\", \"12h\" or \"1h30m\", above zero)",
-               de.msg[0] ? de.msg : "", de.msg[0] ? " " : "");
+  if (md->type != SPINE_JSONDOC_STRING)
+    return bad(e, m->path, md->line, "max_duration", "expected a duration such as \"90d\", got %s",
+               spine_jsondoc_type_name(md->type));
+  if (spine_duration_parse(md->str, &m->max_duration_ms, &de))
+    return bad(e, m->path, md->line, "max_duration", "%s", de.msg);
+  if (m->max_duration_ms <= 0)
+    return bad(e, m->path, md->line, "max_duration", "must be above zero (expected \"90d\"...)");
   m->max_duration = strdup(md->str);
   if (!m->max_duration) return spine_err_set(e, SPINE_ENOMEM, m->path, NULL, "out of memory");
   return 0;
 }
 
 static int parse_root(spine_manifest *m, const spine_jsondoc *root, spine_err *e) {
-  static const char *const keys[] = {"process",   "description", "input",        "subject",
-                                     "experiment", "variants",   "overrides",    "on_events",
+  static const char *const keys[] = {"process",      "description", "input",     "subject",
+                                     "experiment",   "variants",    "overrides", "on_events",
                                      "max_duration", NULL};
   if (root->type != SPINE_JSONDOC_OBJECT)
     return bad(e, m->path, root->line, "", "expected a JSON object, got %s",

@@ -47,9 +47,15 @@ static void on_notify(void *data, const char *channel, const char *payload) {
     spine_wf *wf = spine_wf_find(eng, payload + 2);
     if (wf) {
       switch (payload[0]) {
-        case 's': spine_ctx_signal_arrived(wf); break;
-        case 'c': spine_wf_cancel(wf); break;
-        case 'x': spine_wf_expire(wf); break; /* its max_duration ran out */
+        case 's':
+          spine_ctx_signal_arrived(wf);
+          break;
+        case 'c':
+          spine_wf_cancel(wf);
+          break;
+        case 'x': /* its max_duration ran out (spine.expire_workflows) */
+          spine_wf_expire(wf);
+          break;
         default: /* 'm': migrated or superseded, its claim moved (0013_repair.sql) */
           /* Idle: dropped now. Otherwise its next op's fence finds the claim gone. */
           if ((wf->phase == SPINE_WF_PHASE_TIMER || wf->phase == SPINE_WF_PHASE_SIGNAL) &&

@@ -91,11 +91,12 @@ static int read_env(int64_t *every_ms, spine_err *e) {
   *every_ms = 3600 * 1000;
   if (every && *every && (spine_duration_parse(every, every_ms, NULL) || *every_ms < 1000))
     return spine_err_set(e, SPINE_EINVAL, "SPINE_PRUNE_EVERY", NULL,
-                         "\"%.64s\" is not an interval of 1s or more (expected 1h, 30m ...)", every);
+                         "\"%.64s\" is not an interval of 1s or more (expected 1h, 30m ...)",
+                         every);
   P.batch = batch && *batch ? atoi(batch) : 500;
   if (P.batch < 1 || P.batch > 100000)
-    return spine_err_set(e, SPINE_EINVAL, "SPINE_PRUNE_BATCH", NULL,
-                         "\"%.64s\" is not 1 to 100000", batch);
+    return spine_err_set(e, SPINE_EINVAL, "SPINE_PRUNE_BATCH", NULL, "\"%.64s\" is not 1 to 100000",
+                         batch);
   return 0;
 }
 
