@@ -72,14 +72,17 @@ int spine_api_fork(PGconn *c, const char *id, int from_step, const spine_playboo
   if (from_step < 0)
     return spine_err_set(e, SPINE_EINVAL, NULL, "from_step",
                          "cannot fork workflow %s at step %d (expected 0 or more)", id, from_step);
-  spine_api_replay rp;
-  int rc = spine_api_replay_one(c, id, from_step, src, &rp, e);
-  if (rc) return rc;
-  if (rp.diverged)
-    return spine_err_set(e, SPINE_EINVAL, NULL, "playbook",
-                         "cannot fork workflow %s at step %d on %s: it diverges from the history"
-                         " at %s",
-                         id, from_step, src ? src->path : "its version", rp.why);
+  /* On its own version the steps replay alike: spine.fork_workflow checks what they are. */
+  if (src) {
+    spine_api_replay rp;
+    int rc = spine_api_replay_one(c, id, from_step, src, &rp, e);
+    if (rc) return rc;
+    if (rp.diverged)
+      return spine_err_set(e, SPINE_EINVAL, NULL, "playbook",
+                           "cannot fork workflow %s at step %d on %s: it diverges from the history"
+                           " at %s",
+                           id, from_step, src->path, rp.why);
+  }
   char new_id[37], step[16];
   spine_uuid(new_id);
   snprintf(step, sizeof step, "%d", from_step);

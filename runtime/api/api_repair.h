@@ -31,10 +31,11 @@ int spine_api_replay_one(PGconn *c, const char *id, int upto, const spine_playbo
                          spine_api_replay *out, spine_err *e);
 
 /* Forks workflow `id` at step `from_step` into a new workflow on `src` (NULL: its own
- * version), once a replay proved steps 1 to from_step the same on it; supersedes the original
- * unless `keep`. Appends spine.fork_workflow's answer to out. 0, SPINE_ENOTFOUND,
- * SPINE_ETRANSITION, SPINE_EINVAL (field from_step; field playbook: the replay diverged), or
- * SPINE_EDB. */
+ * version), once a replay proved steps 1 to from_step the same on it (src only: the replay runs
+ * an engine of its own, so the HTTP API forks on the workflow's own version, without one);
+ * supersedes the original unless `keep`. Appends spine.fork_workflow's answer to out. 0,
+ * SPINE_ENOTFOUND, SPINE_ETRANSITION, SPINE_EINVAL (field from_step; field playbook: the replay
+ * diverged), or SPINE_EDB. */
 int spine_api_fork(PGconn *c, const char *id, int from_step, const spine_playbook_src *src,
                    int keep, const char *actor, spine_buf *out, spine_err *e);
 

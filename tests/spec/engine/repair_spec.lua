@@ -262,4 +262,37 @@ end }]]
     T.kill(srv, "TERM")
     assert.are.equal("1,1,-1", effects(url))
   end)
+
+  it("forks over HTTP with workflows:operate, on the workflow's own version", function()
+    local url = T.newdb("spec_repair_fork_http")
+    local srv = T.serve(url)
+    local base = "http://127.0.0.1:" .. T.http_port(srv)
+    local _, tok = T.spine_json(url, { "tokens", "create", "--subject", "ops:alice", "--scopes",
+                                       "workflows:operate" })
+    local _, reader = T.spine_json(url, { "tokens", "create", "--subject", "ops:bob", "--scopes",
+                                          "workflows:read" })
+    local _, wf = T.spine_json(url, { "start", "tests/playbooks/cancellable.lua" })
+    wait_status(url, wf.id, "waiting")
+    local function post(token, body)
+      local status, text = T.http("POST", base .. "/v1/workflows/" .. wf.id .. "/fork",
+                                  { body = body, headers = { "Authorization: Bearer " .. token } })
+      return status, T.json.decode(text)
+    end
+    assert.are.equal(403, (post(reader.token, '{"from_step": 1}')))
+    local status, bad = post(tok.token, '{"from_step": "one"}')
+    assert.are.equal(400, status)
+    assert.are.equal("from_step", bad.error.field)
+    status, bad = post(tok.token, '{"from_step": 2}') -- the wait has not completed
+    assert.are.equal(400, status)
+    assert.matches("step 2 %(wait%) is waiting", bad.error.message)
+    local fork
+    status, fork = post(tok.token, '{"from_step": 1}')
+    assert.are.equal(201, status)
+    wait_status(url, fork.id, "waiting")
+    T.kill(srv, "TERM")
+    local original = show(url, wf.id)
+    assert.are.equal("cancelled", original.status)
+    assert.are.equal("ops:alice", original.cancelled_by)
+    assert.are.equal(wf.id, show(url, fork.id).forked_from)
+  end)
 end)
