@@ -129,7 +129,7 @@ BEGIN
 END $$;
 
 -- Forks workflow `id` at step `from_step`: a new workflow `new_id` of the same process, input,
--- variant and trace, whose history is the original's completed steps 1 to from_step, and
+-- variant, trace and deadline (a new one when it passed), whose history is the original's completed steps 1 to from_step, and
 -- which runs on (replaying them) on version `version` (the original's when NULL; stored from
 -- `source` when given). The signals the original took after that step, and those it had not
 -- taken yet, are the fork's to take again, in their order. Unless `keep`, an original that has
@@ -186,8 +186,11 @@ BEGIN
                                forked_from, forked_at_step)
   VALUES (new_id, o.process, coalesce(fork_workflow.playbook, o.playbook),
           coalesce(fork_workflow.version, o.version), 'pending', o.input, o.trace_id, spine.now(),
-          o.variant, o.experiment, o.subject, o.bucket, o.max_duration, o.deadline_at, o.id,
-          from_step);
+          o.variant, o.experiment, o.subject, o.bucket, o.max_duration,
+          -- the case's deadline; a full max_duration again when it passed (the original expired)
+          CASE WHEN o.deadline_at > spine.now() THEN o.deadline_at
+               ELSE spine.now() + (o.deadline_at - o.created_at) END,
+          o.id, from_step);
   INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, error, attempt, wake_at,
                            started_at, ended_at)
   SELECT new_id, s.seq, s.kind, s.name, s.status, s.result, s.error, s.attempt, s.wake_at,
