@@ -69,6 +69,11 @@ describe("a process's max_duration", function()
     local text = case:explain()
     assert.matches("ran past the max_duration of its process (20d", text, 1, true)
     assert.matches("its compensations ran", text, 1, true)
+    -- a fork of it carries the case on with a full max_duration again, not expiring at once
+    local fork = env:spine_json({ "fork", case.id, "--from-step", "1" })
+    local forked = env:case(fork.id)
+    forked:wait_for_status("waiting")
+    assert.are.equal("2026-04-11T00:00:00.000Z", forked:show().deadline_at)
   end)
 
   it("is refused in a manifest when it is not a duration, naming file, line and field",
