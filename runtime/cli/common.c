@@ -235,6 +235,32 @@ static void print_attributes(lua_State *L, int t, spine_buf *b) {
   lua_pop(L, 1);
 }
 
+/* What spine fork, migrate and prune and a max_duration did to the workflow at `w`. */
+static void print_repairs(lua_State *L, int w) {
+  const char *from = field(L, w, "forked_from");
+  if (from) {
+    lua_getfield(L, w, "forked_at_step");
+    printf("forked    from %s at step %lld\n", from, (long long)lua_tointeger(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_getfield(L, w, "forks");
+  for (lua_Integer i = 1; lua_istable(L, -1) && lua_rawgeti(L, -1, i) == LUA_TTABLE; i++) {
+    lua_getfield(L, -1, "from_step");
+    printf("fork      %s (from step %lld)\n", field(L, lua_gettop(L) - 1, "id"),
+           (long long)lua_tointeger(L, -1));
+    lua_pop(L, 2);
+  }
+  lua_settop(L, w);
+  if (field(L, w, "migrated_from"))
+    printf("migrated  from version %.12s at %s\n", field(L, w, "migrated_from"),
+           field(L, w, "migrated_at"));
+  if (field(L, w, "max_duration"))
+    printf("deadline  %s (max_duration %s)\n", field(L, w, "deadline_at"),
+           field(L, w, "max_duration"));
+  if (field(L, w, "pruned_at"))
+    printf("pruned    %s (steps and signals removed)\n", field(L, w, "pruned_at"));
+}
+
 void spine_cli__print_workflow(const char *json) {
   lua_State *L = luaL_newstate();
   if (!L || spine_codec_decode(L, json, strlen(json), NULL) || !lua_istable(L, -1)) {
@@ -262,7 +288,9 @@ void spine_cli__print_workflow(const char *json) {
   if (*json_of(L, w, "waiting_for", &b)) printf("waiting   %s\n", spine_buf_str(&b));
   if (*json_of(L, w, "result", &b)) printf("result    %s\n", spine_buf_str(&b));
   if (*json_of(L, w, "error", &b)) printf("error     %s\n", spine_buf_str(&b));
-  printf("created   %s\nsteps\n", field(L, w, "created_at"));
+  printf("created   %s\n", field(L, w, "created_at"));
+  print_repairs(L, w);
+  printf("steps\n");
   lua_getfield(L, w, "steps");
   int steps = lua_gettop(L);
   for (lua_Integer i = 1; lua_rawgeti(L, steps, i) == LUA_TTABLE; i++) {

@@ -255,8 +255,11 @@ int spine_intake_start_case(PGconn *c, const spine_intake_case *req, char id_out
       snprintf(trace, sizeof trace, "%s", req->trace);
     else
       spine_uuid_trace_id(trace);
+    char max_ms[24] = "";
     if (m) snprintf(bucket, sizeof bucket, "%d", route.bucket);
-    const char *params[14] = {id,
+    if (m && m->max_duration)
+      snprintf(max_ms, sizeof max_ms, "%lld", (long long)m->max_duration_ms);
+    const char *params[16] = {id,
                               m ? m->process : name,
                               name,
                               src.hash,
@@ -269,14 +272,16 @@ int spine_intake_start_case(PGconn *c, const spine_intake_case *req, char id_out
                               m ? bucket : NULL,
                               src.path,
                               src.source,
+                              m ? m->max_duration : NULL,
+                              max_ms[0] ? max_ms : NULL,
                               m ? route.variant->params : NULL};
     /* One statement: the version, the row (or the one this key already started), the notify. */
     r = spine_pgconn_query(c,
                            "SELECT spine.start_workflow($1, $2, $3, $4, $5, $6,"
                            " idempotency_key => $7, variant => $8, experiment => $9,"
                            " subject => $10, bucket => $11, path => $12, source => $13,"
-                           " params => $14)",
-                           14, params, e);
+                           " max_duration => $14, max_duration_ms => $15, params => $16)",
+                           16, params, e);
     if (!r) rc = SPINE_EDB;
   }
   if (!rc && PQgetisnull(r, 0, 0))

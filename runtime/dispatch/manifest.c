@@ -259,16 +259,32 @@ static int parse_events(spine_manifest *m, const spine_jsondoc *ev, spine_err *e
   return 0;
 }
 
+/* "max_duration": "90d": how long a case of the process may run before it is failed. */
+static int parse_max_duration(spine_manifest *m, const spine_jsondoc *md, spine_err *e) {
+  spine_err de;
+  spine_err_clear(&de);
+  if (md->type != SPINE_JSONDOC_STRING)
+    return bad(e, m->path, md->line, "max_duration", "expected a duration such as \"90d\", got %s",
+               spine_jsondoc_type_name(md->type));
+  if (spine_duration_parse(md->str, &m->max_duration_ms, &de))
+    return bad(e, m->path, md->line, "max_duration", "%s", de.msg);
+  if (m->max_duration_ms <= 0)
+    return bad(e, m->path, md->line, "max_duration", "must be above zero (expected \"90d\"...)");
+  m->max_duration = strdup(md->str);
+  if (!m->max_duration) return spine_err_set(e, SPINE_ENOMEM, m->path, NULL, "out of memory");
+  return 0;
+}
+
 static int parse_root(spine_manifest *m, const spine_jsondoc *root, spine_err *e) {
-  static const char *const keys[] = {"process",   "description", "input",
-                                     "subject",   "experiment",  "variants",
-                                     "overrides", "on_events",   NULL};
+  static const char *const keys[] = {"process",      "description", "input",     "subject",
+                                     "experiment",   "variants",    "overrides", "on_events",
+                                     "max_duration", NULL};
   if (root->type != SPINE_JSONDOC_OBJECT)
     return bad(e, m->path, root->line, "", "expected a JSON object, got %s",
                spine_jsondoc_type_name(root->type));
   int rc = only(root, keys, "", m->path,
                 "process, description, input, subject, experiment, variants, overrides, "
-                "on_events",
+                "on_events, max_duration",
                 e);
   if (!rc) rc = get_string(root, "process", 1, "process", m->path, &m->process, e);
   if (rc) return rc;
@@ -296,6 +312,8 @@ static int parse_root(spine_manifest *m, const spine_jsondoc *root, spine_err *e
   if (o && (rc = parse_overrides(m, o, e))) return rc;
   const spine_jsondoc *ev = spine_jsondoc_get(root, "on_events");
   if (ev && (rc = parse_events(m, ev, e))) return rc;
+  const spine_jsondoc *md = spine_jsondoc_get(root, "max_duration");
+  if (md && (rc = parse_max_duration(m, md, e))) return rc;
   return 0;
 }
 
@@ -353,6 +371,7 @@ void spine_manifest_free(spine_manifest *m) {
   free(m->variants);
   free(m->overrides);
   free(m->on_events);
+  free(m->max_duration);
   free(m->path);
   free(m->text);
   free(m->process);

@@ -5,6 +5,7 @@
 #define SPINE_MANIFEST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -54,6 +55,8 @@ typedef struct spine_manifest {
   int noverrides;
   char **on_events;
   int nevents;
+  char *max_duration;      /* as written ("90d"), NULL when the process has no maximum */
+  int64_t max_duration_ms; /* ... in ms: a case still running after it is failed */
 } spine_manifest;
 
 /* Parses and validates `len` bytes of `path`. Returns 0 and *out (free with

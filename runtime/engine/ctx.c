@@ -76,7 +76,7 @@ int spine_ctx__cancelled(const spine_wf *wf) {
 }
 
 int spine_ctx__raise_cancel(lua_State *L) {
-  spine_lerror_push(L, "cancelled", "cancelled", "the workflow was cancelled", NULL);
+  spine_wf_push_stop((spine_wf *)spine_sandbox_limits(L), L); /* limits: its first member */
   return lua_error(L);
 }
 
@@ -686,7 +686,7 @@ static void wait_timeout(spine_wf *wf) {
 
 int spine_ctx_cancel_waiting(spine_wf *wf) {
   spine_ctx_provider_free(wf); /* a provider step's backoff */
-  spine_lerror_push(wf->co, "cancelled", "cancelled", "the workflow was cancelled", NULL);
+  spine_wf_push_stop(wf, wf->co);
   return 1;
 }
 

@@ -43,13 +43,25 @@ static void on_notify(void *data, const char *channel, const char *payload) {
     return;
   }
   eng->clk.foreign++;
-  if ((payload[0] == 's' || payload[0] == 'c') && payload[1] == ':') {
+  if (payload[0] && strchr("scxm", payload[0]) && payload[1] == ':') {
     spine_wf *wf = spine_wf_find(eng, payload + 2);
     if (wf) {
-      if (payload[0] == 's')
-        spine_ctx_signal_arrived(wf);
-      else
-        spine_wf_cancel(wf);
+      switch (payload[0]) {
+        case 's':
+          spine_ctx_signal_arrived(wf);
+          break;
+        case 'c':
+          spine_wf_cancel(wf);
+          break;
+        case 'x': /* its max_duration ran out (spine.expire_workflows) */
+          spine_wf_expire(wf);
+          break;
+        default: /* 'm': migrated or superseded, its claim moved (0013_repair.sql) */
+          /* Idle: dropped now. Otherwise its next op's fence finds the claim gone. */
+          if ((wf->phase == SPINE_WF_PHASE_TIMER || wf->phase == SPINE_WF_PHASE_SIGNAL) &&
+              !wf->op_inflight)
+            spine_wf_lost(wf, "an operator migrated or superseded it");
+      }
       return;
     }
   }

@@ -86,9 +86,11 @@ typedef struct spine_replay_report {
 } spine_replay_report;
 
 /* Replays a history (steps as the JSON array the store keeps) against a playbook source,
- * without a database. Returns 0 with the report, or an error (the playbook does not compile). */
+ * without a database; `params_json` is the variant's parameters (ctx.param), NULL for none.
+ * Returns 0 with the report, or an error (the playbook does not compile). */
 int spine_engine_replay(const char *path, const char *source, size_t len, const char *input_json,
-                        const char *steps_json, spine_replay_report *out, spine_err *e);
+                        const char *params_json, const char *steps_json, spine_replay_report *out,
+                        spine_err *e);
 
 /* The manual clock (opts.manual_clock). `cb` runs once when the advance ended: status 0 with
  * the new now and the number of timers that fired, or SPINE_ECANCELLED when the engine stops. */

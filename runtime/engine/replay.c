@@ -9,7 +9,8 @@
 #include "sandbox.h"
 
 int spine_engine_replay(const char *path, const char *source, size_t len, const char *input_json,
-                        const char *steps_json, spine_replay_report *out, spine_err *e) {
+                        const char *params_json, const char *steps_json, spine_replay_report *out,
+                        spine_err *e) {
   memset(out, 0, sizeof *out);
   spine_intents_init();
   uv_loop_t loop;
@@ -43,6 +44,7 @@ int spine_engine_replay(const char *path, const char *source, size_t len, const 
     spine_wf *wf = spine_wf_new(eng, "replay", v, spine_version_name(v),
                                 "00000000000000000000000000000000", NULL, 0);
     if (!wf) abort();
+    if (params_json && !(wf->params = strdup(params_json))) abort();
     spine_wf_begin(wf, input_json, steps_json, NULL);
     out->recorded = wf->nlog;
     out->replayed = wf->seq - 1 < wf->nlog ? wf->seq - 1 : wf->nlog;

@@ -120,7 +120,7 @@ static void poisoned(spine_wf *wf, int runs) {
 static void claimed(spine_op *op) {
   spine_engine *eng = op->data;
   eng->claim_busy = 0;
-  PGresult *r = spine_op_result(op, 0);
+  PGresult *r = spine_op_result(op, 1); /* after the expiry's */
   int n = (!op->status && r) ? PQntuples(r) : 0;
   if (op->status)
     spine_log_error("scheduler", "claim failed", "error", spine_op_error(op)->msg, NULL);
@@ -142,11 +142,12 @@ static void claimed(spine_op *op) {
     if (!wf) abort();
     wf->epoch = epoch;
     wf->cancel_requested = PQgetvalue(r, i, 9)[0] == 't';
+    wf->expired = PQgetvalue(r, i, 18)[0] == 't';
     wf->attempt = atoi(PQgetvalue(r, i, 10));
     wf->state = dup_value(r, i, 11);
     wf->variant = dup_value(r, i, 14);
     wf->experiment = dup_value(r, i, 15);
-    wf->params = dup_value(r, i, 18);
+    wf->params = dup_value(r, i, 19);
     wf->row_waiting = !strcmp(PQgetvalue(r, i, 8), "waiting");
     spine_wf_set_pending(wf, dup_value(r, i, 4), dup_value(r, i, 13), dup_value(r, i, 12));
     int lost_runs = atoi(PQgetvalue(r, i, 17));
@@ -189,6 +190,7 @@ void spine_sched_claim(spine_engine *eng) {
   }
   eng->claim_busy = 1;
   spine_op_reset(&eng->claim_op);
+  spine_op_stmt(&eng->claim_op, SPINE_SQL_EXPIRE, 0);
   spine_op_stmt(&eng->claim_op, SPINE_SQL_CLAIM, 1);
   spine_op_param_int(&eng->claim_op, eng->worker);
   spine_op_param_int(&eng->claim_op, CLAIM_BATCH);

@@ -94,6 +94,7 @@ struct spine_wf {
   unsigned dirty : 1;            /* state or attributes changed since last written */
   unsigned compensating : 1;     /* its compensations run (after a failure or a cancel) */
   unsigned cancel_requested : 1; /* an operator cancelled it (spine_wf_cancel) */
+  unsigned expired : 1;          /* ... or its max_duration ran out: it ends failed */
 
   /* ctx's own: what the ctx call that yielded keeps until its continuation runs (one call at
    * a time). The workflow module reads only kstate (a resume with an error sets
@@ -215,6 +216,10 @@ int spine_wf_adopt(spine_engine *eng, const char *id, spine_version *v, const ch
  * cancellation), a running one at its next ctx call; then its compensations run and it ends
  * cancelled. */
 void spine_wf_cancel(spine_wf *wf);
+/* Its process's max_duration ran out (spine.expire_workflows): cancelled, it ends failed. */
+void spine_wf_expire(spine_wf *wf);
+/* Pushes on L the error a cancelled call raises: cancelled, or max_duration when it expired. */
+void spine_wf_push_stop(const spine_wf *wf, lua_State *L);
 
 /* ---- how it leaves memory (workflow_end.c) ---- */
 

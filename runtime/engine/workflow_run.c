@@ -15,6 +15,13 @@
 
 static void fail(spine_wf *wf);
 
+/* How a failed workflow ends once its compensations ran (or it had none): `otherwise`, or
+ * cancelled when an operator cancelled it, or failed when its max_duration ran out. */
+static spine_wf_status stopped_status(const spine_wf *wf, spine_wf_status otherwise) {
+  if (wf->expired) return SPINE_WF_FAILED;
+  return wf->cancel_requested ? SPINE_WF_CANCELLED : otherwise;
+}
+
 static void after_resume(spine_wf *wf, int st, int nres) {
   lua_State *co = wf->co;
   if (st == LUA_YIELD) {
@@ -34,8 +41,7 @@ static void after_resume(spine_wf *wf, int st, int nres) {
       spine_buf err = SPINE_BUF_INIT;
       spine_lerror_encode(L, -1, &err);
       lua_pop(L, 2);
-      spine_wf_end(wf, wf->cancel_requested ? SPINE_WF_CANCELLED : SPINE_WF_COMPENSATED, NULL,
-                   spine_buf_str(&err));
+      spine_wf_end(wf, stopped_status(wf, SPINE_WF_COMPENSATED), NULL, spine_buf_str(&err));
       spine_buf_free(&err);
       return;
     }
@@ -113,8 +119,7 @@ static void compensate_or_end(spine_wf *wf) {
     spine_buf err = SPINE_BUF_INIT;
     spine_lerror_encode(L, -1, &err);
     lua_settop(L, anchor - 1);
-    spine_wf_end(wf, wf->cancel_requested ? SPINE_WF_CANCELLED : SPINE_WF_FAILED, NULL,
-                 spine_buf_str(&err));
+    spine_wf_end(wf, stopped_status(wf, SPINE_WF_FAILED), NULL, spine_buf_str(&err));
     spine_buf_free(&err);
     return;
   }
@@ -242,4 +247,17 @@ void spine_wf_cancel(spine_wf *wf) {
   spine_wf_timer_cancel(wf);
   spine_ctx_cancel_waiting(wf);
   spine_wf_resume(wf, 1);
+}
+
+void spine_wf_expire(spine_wf *wf) {
+  wf->expired = 1;
+  spine_wf_cancel(wf);
+}
+
+void spine_wf_push_stop(const spine_wf *wf, lua_State *L) {
+  if (wf && wf->expired)
+    spine_lerror_push(L, "failed", "max_duration",
+                      "the workflow ran past the max_duration of its process (its manifest)", NULL);
+  else
+    spine_lerror_push(L, "cancelled", "cancelled", "the workflow was cancelled", NULL);
 }

@@ -9,6 +9,7 @@
 #include "api_intents.h"
 #include "api_ops.h"
 #include "api_outbox.h"
+#include "api_repair.h"
 #include "api_tasks.h"
 #include "intake.h"
 #include "log.h"
@@ -191,6 +192,34 @@ static void workflow_skip(request *r, PGconn *c) {
   if (spine_api_skip(c, r->caps[0], result, r->who.subject, &r->out, &r->e))
     spine_server__api_fail_err(r, NULL);
   free(result);
+}
+
+/* POST /v1/workflows/{id}/fork {"from_step": N, "keep": false}: on its own version. */
+static void workflow_fork(request *r, PGconn *c) {
+  snprintf(r->target, sizeof r->target, "%s", r->caps[0]);
+  char *step = spine_server__api_body_json(r, c, "from_step", "null");
+  if (!step) return;
+  char *keep = spine_server__api_body_json(r, c, "keep", "false");
+  char *end = NULL;
+  long n = strtol(step, &end, 10);
+  if (!keep) {
+    free(step);
+    return;
+  }
+  if (end == step || *end || n < 0 || n > 1000000) {
+    spine_err_set(&r->e, SPINE_EINVAL, NULL, "from_step", "expected a step number (0 or more)");
+    spine_server__api_fail(r, 400, NULL);
+  } else if (strcmp(keep, "true") && strcmp(keep, "false")) {
+    spine_err_set(&r->e, SPINE_EINVAL, NULL, "keep", "expected true or false");
+    spine_server__api_fail(r, 400, NULL);
+  } else if (spine_api_fork(c, r->caps[0], (int)n, NULL, !strcmp(keep, "true"), r->who.subject,
+                            &r->out, &r->e)) {
+    spine_server__api_fail_err(r, NULL);
+  } else {
+    r->status = 201;
+  }
+  free(step);
+  free(keep);
 }
 
 static void workflow_signal(request *r, PGconn *c) {
@@ -477,6 +506,7 @@ const spine_server__api_route_t spine_server__api_routes[] = {
     {"POST", "/v1/workflows/{id}/cancel", "workflows:operate", workflow_cancel},
     {"POST", "/v1/workflows/{id}/retry", "workflows:operate", workflow_retry},
     {"POST", "/v1/workflows/{id}/skip", "workflows:operate", workflow_skip},
+    {"POST", "/v1/workflows/{id}/fork", "workflows:operate", workflow_fork},
     {"GET", "/v1/incidents", "workflows:read", incidents_list},
     {"GET", "/v1/providers", "workflows:read", providers_list},
     {"GET", "/v1/tasks", "workflows:read", task_list},

@@ -59,6 +59,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   spine_server__manifests_stop();
   spine_server__sso_stop();
   spine_server__census_stop();
+  spine_server__prune_stop();
   spine_server__http_stop(s->http);
   if (!uv_is_closing((uv_handle_t *)&s->sigint)) uv_close((uv_handle_t *)&s->sigint, NULL);
   if (!uv_is_closing((uv_handle_t *)&s->sigterm)) uv_close((uv_handle_t *)&s->sigterm, NULL);
@@ -78,8 +79,10 @@ static int start(uv_loop_t *loop, const spine_server_opts *o, server *s, spine_e
       spine_server__http_start(loop, s->se.engine, s->se.providers,
                                o->listen ? o->listen : "127.0.0.1:7780", &o->http, &s->http, e) ||
       spine_outbox_metrics(s->relay, spine_server__http_metrics(s->http)) ||
-      spine_server__census_start(loop, conninfo, spine_server__http_metrics(s->http))) {
+      spine_server__census_start(loop, conninfo, spine_server__http_metrics(s->http)) ||
+      spine_server__prune_start(loop, conninfo, spine_server__http_metrics(s->http), e)) {
     spine_server__census_stop();
+    spine_server__prune_stop();
     if (s->http) spine_server__http_stop(s->http);
     if (s->relay) spine_outbox_stop(s->relay);
     spine_server_engine_stop(&s->se);
@@ -88,6 +91,7 @@ static int start(uv_loop_t *loop, const spine_server_opts *o, server *s, spine_e
     spine_server__outbox_free(s->relay);
     spine_server__webhooks_free();
     spine_server__census_free();
+    spine_server__prune_free();
     spine_server__api_free();
     spine_server__sso_free();
     if (!e->code) spine_err_set(e, SPINE_ENOMEM, "serve", NULL, "cannot register the metrics");
@@ -118,6 +122,7 @@ int spine_server_run(const spine_server_opts *o, spine_err *e) {
   uv_run(&loop, UV_RUN_DEFAULT);
   spine_server__manifests_free();
   spine_server__census_free();
+  spine_server__prune_free();
   spine_server__outbox_free(s.relay);
   spine_server__webhooks_free();
   spine_server__api_free();

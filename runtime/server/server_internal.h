@@ -61,6 +61,14 @@ int spine_server__census_start(uv_loop_t *loop, const char *conninfo, spine_metr
 void spine_server__census_stop(void);
 void spine_server__census_free(void);
 
+/* The scheduled prune of `spine serve` (serve_prune.c): with SPINE_PRUNE_ENDED_BEFORE set, runs
+ * spine prune every SPINE_PRUNE_EVERY in a worker thread. 0 (also when unset), or SPINE_EINVAL
+ * naming the bad variable. Stop and free as the census's. */
+int spine_server__prune_start(uv_loop_t *loop, const char *conninfo, spine_metrics *m,
+                              spine_err *e);
+void spine_server__prune_stop(void);
+void spine_server__prune_free(void);
+
 /* The clock routes of `spine serve` (serve_clock.c) on its HTTP server: GET /v1/clock and
  * POST /v1/clock/advance (manual clock only, from loopback only). */
 int spine_server__clock_mount(spine_http_server *srv, spine_engine *eng);

@@ -9,14 +9,18 @@
 #define SPINE_MS(p) "to_timestamp((" p ")::float8 / 1000)"
 #define SPINE_EPOCH_MS(c) "(extract(epoch from " c ") * 1000)::int8"
 
+/* The steps of workflow w as the one JSON array a replay reads, those `cond` (SQL) takes. */
+#define SPINE_WF_STEPS(cond)                                                                       \
+  "(SELECT coalesce(jsonb_agg(jsonb_build_object('seq', s.seq, 'kind', s.kind, 'name', s.name,"   \
+  " 'status', s.status, 'result', s.result, 'error', s.error, 'attempt', s.attempt,"              \
+  " 'wake_at', " SPINE_EPOCH_MS("s.wake_at") ") ORDER BY s.seq), '[]')"                           \
+  " FROM spine.steps s WHERE s.workflow_id = w.id" cond ")"
+
 /* The columns a claimed or loaded workflow comes back with, steps included as one JSON array. */
 #define SPINE_WF_COLUMNS                                                                           \
   "w.id, w.process, w.playbook, w.version, w.input, w.trace_id, w.parent_id, w.parent_seq,"       \
-  " w.status, w.cancel_requested, w.attempt, w.state, w.attributes,"                               \
-  " (SELECT coalesce(jsonb_agg(jsonb_build_object('seq', s.seq, 'kind', s.kind, 'name', s.name,"  \
-  " 'status', s.status, 'result', s.result, 'error', s.error, 'attempt', s.attempt,"              \
-  " 'wake_at', " SPINE_EPOCH_MS("s.wake_at") ") ORDER BY s.seq), '[]')"                           \
-  " FROM spine.steps s WHERE s.workflow_id = w.id), w.variant, w.experiment"
+  " w.status, w.cancel_requested, w.attempt, w.state, w.attributes, " SPINE_WF_STEPS("")          \
+  ", w.variant, w.experiment"
 
 #define SPINE_SQL_LIST(XX)                                                                         \
   XX(VERSION_LOAD, "SELECT name, path, source FROM spine.playbook_versions WHERE hash = $1")       \
@@ -109,9 +113,15 @@
             " THEN 'running' ELSE w.status END, updated_at = spine.now(), epoch = w.epoch + 1"     \
             " FROM (SELECT id FROM spine.workflows WHERE owner IS NULL AND wake_at <= spine.now()" \
             " ORDER BY wake_at LIMIT $2 FOR UPDATE SKIP LOCKED) c"                                 \
-            " WHERE w.id = c.id RETURNING " SPINE_WF_COLUMNS ", w.epoch, w.lost_runs, w.params")             \
-  XX(NEXT_WAKE, "SELECT " SPINE_EPOCH_MS("min(wake_at)")                                           \
-                " FROM spine.workflows WHERE owner IS NULL AND wake_at IS NOT NULL")               \
+            " WHERE w.id = c.id RETURNING " SPINE_WF_COLUMNS ", w.epoch, w.lost_runs,"               \
+            " w.expired_at IS NOT NULL, w.params")             \
+  /* The nearest wake-up of a free workflow, or deadline (max_duration) of any. */             \
+  XX(NEXT_WAKE, "SELECT " SPINE_EPOCH_MS("least((SELECT min(wake_at) FROM spine.workflows"        \
+                " WHERE owner IS NULL AND wake_at IS NOT NULL), (SELECT min(deadline_at)"          \
+                " FROM spine.workflows WHERE deadline_at IS NOT NULL AND ended_at IS NULL"         \
+                " AND NOT cancel_requested))"))                                                    \
+  /* Workflows past their deadline are cancelled as expired before a claim takes them. */       \
+  XX(EXPIRE, "SELECT spine.expire_workflows()")                                                   \
   XX(WORKER_HEARTBEAT, "UPDATE spine.workers SET lease_until = now() + $2 * interval '1 ms'"      \
                        " WHERE id = $1 RETURNING id")                                              \
   XX(WORKERS_KILL, "SELECT count(pg_terminate_backend(a.pid, 2000)) FROM spine.workers k"     \
