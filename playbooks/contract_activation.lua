@@ -2,7 +2,29 @@
 -- provider gets the request (retried through outages), its confirmation webhook activates it.
 -- A provider that stays silent for 14 days gets a person on it: a task, whose resolution
 -- confirms or abandons the activation. Any failure cancels the activation (the saga's undo).
--- The variant contract_activation_direct asks the provider every day instead of only waiting.
+--
+-- The experiment's variant "polling" (manifests/contract_activation.json gives it the parameter
+-- activation = "polling") does not rely on the provider's webhook alone: each day without one
+-- it asks the provider for the activation's status (get_activation) and goes on as soon as the
+-- provider says it is confirmed. The 14-day escalation to a person stays as it is.
+
+-- Up to 14 days: a day's wait for the webhook, then one question to the provider. Only an
+-- activation submitted through the provider's API can be asked about (not one sent by email).
+local function polled(ctx, provider, ref)
+  for _ = 1, 14 do
+    local hook = ctx.wait("provider.activation_confirmed", { timeout = "1d" })
+    if hook then return hook end
+    if ref.channel == "api" then
+      local status = ctx.provider(provider, "get_activation", { reference = ref.reference },
+                                  { retry = { attempts = 3, backoff = "10m" }, timeout = "30s" })
+      if status.status == "confirmed" then
+        ctx.set("confirmed_by", "polling")
+        return { reference = status.reference, activation_date = status.activation_date }
+      end
+    end
+  end
+  return nil
+end
 
 return {
   name = "contract_activation",
@@ -29,7 +51,12 @@ return {
     ctx.set("provider_reference", ref.reference)
 
     ctx.state("awaiting_confirmation")
-    local confirmation = ctx.wait("provider.activation_confirmed", { timeout = "14d" })
+    local confirmation
+    if ctx.param("activation", "webhook") == "polling" then
+      confirmation = polled(ctx, contract.provider, ref)
+    else
+      confirmation = ctx.wait("provider.activation_confirmed", { timeout = "14d" })
+    end
     if not confirmation then
       ctx.state("escalated")
       local task = ctx.intent("CreateTask", {

@@ -280,10 +280,21 @@ static void print_set(const char *json) {
     const spine_jsondoc *vs = m ? spine_jsondoc_get(m, "variants") : NULL;
     for (const spine_jsondoc *v = vs ? vs->child : NULL; v; v = v->next) {
       const spine_jsondoc *w = spine_jsondoc_get(v, "weight");
-      printf("  variant     %-24s %3.0f %%  playbook %s\n",
+      const spine_jsondoc *params = spine_jsondoc_get(v, "params");
+      spine_buf pb = SPINE_BUF_INIT; /* "activation=polling days=3": key=value, text raw */
+      for (const spine_jsondoc *kv = params ? params->child : NULL; kv; kv = kv->next) {
+        spine_buf_printf(&pb, "%s%s=", pb.len ? " " : "", kv->key);
+        if (kv->type == SPINE_JSONDOC_STRING)
+          spine_buf_puts(&pb, kv->str);
+        else
+          spine_jsondoc_write(kv, &pb);
+      }
+      printf("  variant     %-24s %3.0f %%  playbook %s%s%s\n",
              text_of(v, "name") ? text_of(v, "name") : "?",
              w && w->type == SPINE_JSONDOC_NUMBER ? w->num : 0,
-             text_of(v, "playbook") ? text_of(v, "playbook") : "?");
+             text_of(v, "playbook") ? text_of(v, "playbook") : text_of(it, "process"),
+             params ? ", params " : "", spine_buf_str(&pb));
+      spine_buf_free(&pb);
     }
     const spine_jsondoc *ov = m ? spine_jsondoc_get(m, "overrides") : NULL;
     for (const spine_jsondoc *o = ov && ov->type == SPINE_JSONDOC_OBJECT ? ov->child : NULL; o;

@@ -1,4 +1,4 @@
--- playbooks/contract_activation.lua and its variant contract_activation_direct.lua, routed by
+-- playbooks/contract_activation.lua and its variant polling (a parameter of the playbook), routed by
 -- manifests/contract_activation.json, on the real engine with the manual clock (spine.testing)
 -- against a simulated ACME Energy. Each case's history replays against its playbook.
 local S = require("spine.testing")
@@ -192,7 +192,7 @@ describe("contract_activation", function()
   end)
 end)
 
-describe("contract_activation_direct (variant polling)", function()
+describe("contract_activation, variant polling (params: activation = polling)", function()
   local env
   setup(function()
     env = S.new({ now = "2026-03-02T09:00:00Z" })
@@ -208,7 +208,8 @@ describe("contract_activation_direct (variant polling)", function()
     draft(env, "K-ROUTE")
     local case = activate(env, "K-ROUTE", "polling")
     assert.are.equal("polling", case:variant())
-    assert.are.equal("contract_activation_direct", case:show().playbook)
+    assert.are.equal("contract_activation", case:show().playbook)
+    assert.are.same({ activation = "polling" }, case:show().params)
   end)
 
   it("activates on the day ACME's status says confirmed, without a webhook", function()
