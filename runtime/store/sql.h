@@ -66,11 +66,12 @@
      " ORDER BY id LIMIT 1 FOR UPDATE),"                                                           \
      " u AS (UPDATE spine.signals g SET consumed_seq = $2 FROM s WHERE g.id = s.id"               \
      " RETURNING s.payload)"                                                                       \
-     " INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, wake_at, ended_at)"  \
+     " INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, wake_at, ended_at,"  \
+     " signal, match)"                                                                             \
      " SELECT $1::text, $2::int, $3::text, $4::text,"                                              \
-     " CASE WHEN u.payload IS NULL THEN 'waiting' ELSE 'completed' END,"    \
-     " u.payload, " SPINE_MS("$6") ", CASE WHEN u.payload IS NULL THEN NULL ELSE spine.now() END"  \
-     " FROM (SELECT 1) one LEFT JOIN u ON true RETURNING status, result")                          \
+     " CASE WHEN u.payload IS NULL THEN 'waiting' ELSE 'completed' END,"                          \
+     " u.payload, " SPINE_MS("$6") ", CASE WHEN u.payload IS NULL THEN NULL ELSE spine.now() END," \
+     " $5::text, $7::jsonb FROM (SELECT 1) one LEFT JOIN u ON true RETURNING status, result")      \
   XX(WAIT_DELIVER,                                                                                 \
      "WITH st AS (SELECT 1 FROM spine.steps WHERE workflow_id = $1 AND seq = $2"                  \
      " AND status = 'waiting' FOR UPDATE),"                                                        \
@@ -93,12 +94,12 @@
              " ended_at = spine.now()"                                                             \
              " WHERE id = $1 AND owner = $5")                                                      \
   XX(WF_RELEASE_ALL, "UPDATE spine.workflows f SET owner = NULL, wake_at = CASE WHEN"             \
-                     " f.status = 'waiting' AND NOT EXISTS (SELECT 1 FROM spine.signals g"         \
-                     " WHERE g.workflow_id = f.id AND g.consumed_seq IS NULL) THEN f.wake_at"      \
+                     " f.status = 'waiting' AND NOT spine.signal_pending(f.id) THEN f.wake_at"     \
                      " ELSE spine.now() END WHERE f.owner = $1")                                   \
   XX(SIGNAL_SEND,                                                                                  \
-     "WITH w AS (UPDATE spine.workflows SET wake_at = spine.now() WHERE id = $1"                  \
-     " AND status = 'waiting' RETURNING 1),"                                                       \
+     "WITH w AS (UPDATE spine.workflows f SET wake_at = CASE WHEN"                                 \
+     " spine.signal_awaited($1, $2, $3) THEN spine.now() ELSE f.wake_at END WHERE f.id = $1"      \
+     " AND f.status = 'waiting' RETURNING 1),"                                                     \
      " i AS (INSERT INTO spine.signals (workflow_id, name, payload) VALUES ($1, $2, $3)"          \
      " RETURNING id)"                                                                              \
      " SELECT (SELECT id FROM i), pg_notify('spine', 's:' || $1)")                                 \
@@ -135,18 +136,16 @@
      " FOR UPDATE OF w SKIP LOCKED)"                                                               \
      " UPDATE spine.workflows w SET owner = NULL,"                                                 \
      " lost_runs = w.lost_runs + CASE WHEN w.status = 'running' THEN 1 ELSE 0 END,"               \
-     " wake_at = CASE WHEN w.status = 'waiting'"                                                   \
-     " AND NOT EXISTS (SELECT 1 FROM spine.signals g WHERE g.workflow_id = w.id"                   \
-     " AND g.consumed_seq IS NULL) THEN w.wake_at ELSE spine.now() END"                            \
+     " wake_at = CASE WHEN w.status = 'waiting' AND NOT spine.signal_pending(w.id)"                \
+     " THEN w.wake_at ELSE spine.now() END"                                                        \
      " FROM f WHERE w.id = f.id RETURNING w.id")                                                   \
   XX(WORKERS_DROP, "DELETE FROM spine.workers k WHERE k.id <> $1 AND spine.worker_dead(k)"        \
                    " AND NOT spine.worker_sessions(k)"                                              \
                    " AND NOT EXISTS (SELECT 1 FROM spine.workflows w WHERE w.owner = k.id)"         \
                    " RETURNING k.id")                                                              \
   XX(WF_RELEASE, "UPDATE spine.workflows f SET owner = NULL, lost_runs = f.lost_runs + $4,"       \
-                 " wake_at = CASE WHEN $4 = 0 AND"                                                 \
-                 " f.status = 'waiting' AND NOT EXISTS (SELECT 1 FROM spine.signals g"             \
-                 " WHERE g.workflow_id = f.id AND g.consumed_seq IS NULL) THEN f.wake_at"          \
+                 " wake_at = CASE WHEN $4 = 0 AND f.status = 'waiting'"                            \
+                 " AND NOT spine.signal_pending(f.id) THEN f.wake_at"                              \
                  " ELSE spine.now() END WHERE f.id = $1 AND f.owner = $2 AND f.epoch = $3")        \
   XX(FENCE, "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM spine.workflows WHERE id = $1"             \
             " AND owner = $2 AND epoch = $3) THEN spine.lost_claim($1, $2, $3) END")

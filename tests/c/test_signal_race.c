@@ -39,7 +39,8 @@ static char *value(PGconn *c, const char *sql) {
  * sent on another session; once it has either finished or is waiting for a lock, the signal
  * commits. Returns whether the freed workflow has a wake_at ("f" = stranded). */
 static const char *race(const char *db, PGconn *admin, const char *signal, spine_sql_id freer) {
-  run(admin, "DELETE FROM spine.signals; DELETE FROM spine.workflows; DELETE FROM spine.workers");
+  run(admin, "DELETE FROM spine.signals; DELETE FROM spine.steps; DELETE FROM spine.workflows;"
+             " DELETE FROM spine.workers");
   /* a worker that is dead (lease over, no advisory lock, no sessions) and one that is alive */
   run(admin,
       "INSERT INTO spine.workers (id, host, pid, lease_until) VALUES"
@@ -47,6 +48,8 @@ static const char *race(const char *db, PGconn *admin, const char *signal, spine
   run(admin, "INSERT INTO spine.workflows (id, process, playbook, version, status, input, trace_id,"
              " owner, epoch, wake_at) SELECT 'wf-race', 'p', 'p', hash, 'waiting', '{}', 't', 1, 1,"
              " NULL FROM spine.playbook_versions LIMIT 1");
+  run(admin, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, signal)"
+             " VALUES ('wf-race', 1, 'wait', 'go', 'waiting', 'go')");
   ASSERT_STR_EQ(value(admin, "SELECT count(*) FROM spine.workflows"), "1");
 
   PGconn *sig = open_conn(db), *fr = open_conn(db);
@@ -148,6 +151,66 @@ TEST_IMPL(cancel_wakes_a_dead_owners_workflow) {
   ASSERT_STR_EQ(value(admin, "SELECT coalesce(owner::text, 'free') || ' ' || cancel_requested ||"
                              " ' ' || (wake_at IS NOT NULL) FROM spine.workflows"),
                 "free true true");
+  PQfinish(admin);
+  return 0;
+}
+
+/* Only a signal a waiting step would take makes its workflow due: another signal, or one whose
+ * payload its match refuses, leaves the wake-up as it was, on arrival and on every release and
+ * reaping after (or the workflow is claimed and replayed for nothing, again and again). */
+TEST_IMPL(only_an_awaited_signal_wakes) {
+  const char *db = test_newdb("only_an_awaited_signal_wakes");
+  PGconn *admin = open_conn(db);
+  spine_err e;
+  ASSERT_EQ(spine_migrate(admin, NULL, &e), 0);
+  run(admin, "INSERT INTO spine.playbook_versions (hash, name, path, source)"
+             " VALUES ('h', 'p', 'p.lua', 'return {}')");
+  run(admin, "INSERT INTO spine.workers (id, host, pid, lease_until) VALUES"
+             " (1, 'w', 1, now() + interval '1 hour')");
+  run(admin, "INSERT INTO spine.workflows (id, process, playbook, version, status, input, trace_id,"
+             " owner, epoch, wake_at) VALUES ('wf-m', 'p', 'p', 'h', 'waiting', '{}', 't', 1, 1,"
+             " '2030-01-01T00:00:00Z')");
+  run(admin, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, signal, match,"
+             " wake_at) VALUES ('wf-m', 3, 'wait', 'task.resolved', 'waiting', 'task.resolved',"
+             " '{\"task_id\": \"t-1\"}', '2030-01-01T00:00:00Z')");
+  const char *deadline = "SELECT wake_at = '2030-01-01T00:00:00Z' FROM spine.workflows";
+  /* another name; the awaited name with another task's payload: through both ways in */
+  run(admin, "SELECT spine.signal_workflow('wf-m', 'event.ContractActivated', '{}')");
+  ASSERT_STR_EQ(value(admin, deadline), "t");
+  char send[600];
+  snprintf(send, sizeof send, "PREPARE send (text, text, jsonb) AS %s",
+           spine_sql_text(SPINE_SQL_SIGNAL_SEND));
+  run(admin, send);
+  run(admin, "EXECUTE send ('wf-m', 'task.resolved', '{\"task_id\": \"t-2\"}')");
+  ASSERT_STR_EQ(value(admin, deadline), "t");
+  /* its owner hands it back, and a dead owner's reaping: still due at its deadline only */
+  const char *rel[4] = {"wf-m", "1", "1", "0"};
+  PGresult *r =
+      PQexecParams(admin, spine_sql_text(SPINE_SQL_WF_RELEASE), 4, NULL, rel, NULL, NULL, 0);
+  ASSERT_EQ(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  ASSERT_STR_EQ(value(admin, deadline), "t");
+  run(admin, "UPDATE spine.workflows SET owner = 1; UPDATE spine.workers SET"
+             " lease_until = now() - interval '1 hour'; INSERT INTO spine.workers (id, host, pid,"
+             " lease_until) VALUES (2, 'live', 2, now() + interval '1 hour')");
+  const char *live[1] = {"2"};
+  r = PQexecParams(admin, spine_sql_text(SPINE_SQL_WORKERS_REAP), 1, NULL, live, NULL, NULL, 0);
+  ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
+  ASSERT_EQ(PQntuples(r), 1); /* it was reaped */
+  PQclear(r);
+  ASSERT_STR_EQ(value(admin, deadline), "t");
+  ASSERT_STR_EQ(value(admin, "SELECT count(*) FROM spine.signals WHERE consumed_seq IS NULL"), "2");
+  /* the awaited one, with more in its payload than the match asks: due now */
+  run(admin,
+      "EXECUTE send ('wf-m', 'task.resolved', '{\"task_id\": \"t-1\", \"outcome\": \"ok\"}')");
+  ASSERT_STR_EQ(value(admin, "SELECT wake_at <= now() FROM spine.workflows"), "t");
+  /* and a release after it keeps it due: the signal is unread */
+  run(admin, "UPDATE spine.workflows SET owner = 2, wake_at = '2030-01-01T00:00:00Z'");
+  const char *rel2[4] = {"wf-m", "2", "1", "0"};
+  r = PQexecParams(admin, spine_sql_text(SPINE_SQL_WF_RELEASE), 4, NULL, rel2, NULL, NULL, 0);
+  ASSERT_EQ(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  ASSERT_STR_EQ(value(admin, "SELECT wake_at <= now() FROM spine.workflows"), "t");
   PQfinish(admin);
   return 0;
 }
