@@ -1,6 +1,7 @@
 -- Helpers for the end-to-end specs: a fresh database per spec, the `spine` binary, SQL, and
 -- background `spine serve` processes that tests kill for real.
 local cjson = require("cjson")
+require("spine.tmp") -- what os.tmpname names goes at exit
 
 local T = {}
 T.bin = assert(os.getenv("SPINE_BIN"), "SPINE_BIN is not set (run the specs through ctest)")

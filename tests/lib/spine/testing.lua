@@ -14,6 +14,7 @@
 -- ($SPINE_BIN, else build/spine, else `spine` on the PATH), psql, curl and openssl, and
 -- lua-cjson. From the project's root, plain `busted SPEC` finds this module (.busted).
 local cjson = require("cjson")
+require("spine.tmp") -- what os.tmpname names goes at exit
 
 local S = {}
 
