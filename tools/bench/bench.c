@@ -20,6 +20,7 @@
 #include "bench_record.h"
 #include "catalog.h"
 #include "cli.h"
+#include "duration.h"
 #include "engine.h"
 #include "intents.h"
 #include "migrate.h"
@@ -27,9 +28,10 @@
 #include "server.h"
 #include "sha256.h"
 
-static const char *const spec[] = {"quick", "json", "only=", "phase-limit=", NULL};
+static const char *const spec[] = {"quick", "json", "only=", "phase-limit=", "duration=", NULL};
 static const char usage[] =
     "usage: spine bench [--quick] [--json] [--only NAME,...] [--phase-limit SECONDS]\n"
+    "                   [--duration D]\n"
     "  Measures durable steps/s, intent steps/s, 10-step latency, start latency, memory per\n"
     "  waiting workflow and recovery after kill -9, as shared/bench/README.md defines them,\n"
     "  and the hot-key figures: ApplyManualCredit steps/s with one customer per workflow\n"
@@ -37,7 +39,11 @@ static const char usage[] =
     "  the deadlocks the database counted meanwhile (docs/operations.md, Measuring).\n"
     "  --only: steps, intents, real_intents, hot_intents, latency, memory, recovery (the\n"
     "  hot-key figures bring intent_steps_per_s along). --phase-limit: each hot-key phase\n"
-    "  stops waiting after this long and reports what completed (default 120, quick 60).\n";
+    "  stops waiting after this long and reports what completed (default 120, quick 60).\n"
+    "  --duration: how long each repetition of the throughput figures and the latency\n"
+    "  figures runs at least, after a warm-up of a quarter of it (default 2s, quick 0.5s);\n"
+    "  the throughput figures are the median of 3 repetitions (quick: 1), with the spread\n"
+    "  ((max - min) / median) and every repetition's rate in params.\n";
 
 static const char *const names[] = {"steps",   "intents", "real_intents", "hot_intents",
                                     "latency", "memory",  "recovery",     NULL};
@@ -82,6 +88,7 @@ typedef struct bench {
   uv_timer_t deadline; /* bounds a hot-key phase */
   int timed_out;
   double limit_s;
+  double duration_s; /* --duration: each repetition runs at least this long */
   /* per-workflow start times for latency: only one in flight then */
   double started_at, begun_at, ended_at;
 } bench;
@@ -147,50 +154,79 @@ static double pct(double *v, int n, double p) {
   return v[rank - 1];
 }
 
+/* Runs batches of `batch` workflows back to back until at least `seconds` passed; the rate of
+ * steps per second, and in *workflows how many ran. */
+static double timed_batches(bench *b, const char *path, int batch, double seconds, int *workflows,
+                            spine_err *e) {
+  double t0 = now_s(), t;
+  int n = 0;
+  do {
+    if (run_batch(b, path, batch, e)) return -1;
+    n += batch;
+    t = now_s() - t0;
+  } while (t < seconds);
+  *workflows = n;
+  return 10.0 * n / t;
+}
+
 static int throughput(bench *b, const char *name, const char *metric, spine_err *e) {
   char path[128];
   snprintf(path, sizeof path, "%s/%s.lua", b->dir, name);
-  int batch = b->quick ? 200 : 500, reps = b->quick ? 1 : 3;
-  if (run_batch(b, path, 100, e)) return -1; /* warm-up */
-  double t0 = now_s();
-  char elapsed[128] = "";
+  int batch = b->quick ? 200 : 500, reps = b->quick ? 1 : 3, n;
+  /* a warm-up: connections made, statements prepared, the playbook compiled, caches warm */
+  if (timed_batches(b, path, 100, b->duration_s / 4, &n, e) < 0) return -1;
+  double rate[3];
+  char runs[256] = "", rates[256] = "";
   for (int r = 0; r < reps; r++) {
-    double s = now_s();
-    if (run_batch(b, path, batch, e)) return -1;
-    snprintf(elapsed + strlen(elapsed), sizeof elapsed - strlen(elapsed), "%s%.3f", r ? "," : "",
-             now_s() - s);
+    if ((rate[r] = timed_batches(b, path, batch, b->duration_s, &n, e)) < 0) return -1;
+    snprintf(runs + strlen(runs), sizeof runs - strlen(runs), "%s%d", r ? "," : "", n);
+    snprintf(rates + strlen(rates), sizeof rates - strlen(rates), "%s%.1f", r ? "," : "", rate[r]);
   }
-  double total = now_s() - t0;
-  double steps = 10.0 * batch * reps / total;
-  char params[300];
+  double sorted[3];
+  memcpy(sorted, rate, sizeof rate);
+  qsort(sorted, (size_t)reps, sizeof sorted[0], cmp_double);
+  double median = sorted[reps / 2], spread = (sorted[reps - 1] - sorted[0]) / median;
+  char params[600];
   snprintf(params, sizeof params,
-           "{\"workflows\":%d,\"in_flight\":%d,\"steps_per_workflow\":10,\"reps\":%d,"
-           "\"elapsed_s\":[%s],\"pool\":4}",
-           batch, batch, reps, elapsed);
-  emit(b, metric, steps, "1/s", params);
-  if (!strcmp(metric, "steps_per_s")) emit(b, "workflows_per_s", steps / 10, "1/s", params);
+           "{\"batch\":%d,\"in_flight\":%d,\"steps_per_workflow\":10,\"reps\":%d,"
+           "\"duration_s\":%g,\"warmup_s\":%g,\"workflows\":[%s],\"rates\":[%s],"
+           "\"spread\":%.3f,\"value\":\"median\",\"pool\":4}",
+           batch, batch, reps, b->duration_s, b->duration_s / 4, runs, rates, spread);
+  emit(b, metric, median, "1/s", params);
+  if (!strcmp(metric, "steps_per_s")) emit(b, "workflows_per_s", median / 10, "1/s", params);
   return 0;
 }
 
 static int latency(bench *b, spine_err *e) {
   char path[128];
   snprintf(path, sizeof path, "%s/bench_steps.lua", b->dir);
-  int n = b->quick ? 50 : 200;
-  double *lat = calloc((size_t)n, sizeof *lat), *start = calloc((size_t)n, sizeof *start);
+  /* one workflow at a time: at least `least` of them, and for at least the duration */
+  int least = b->quick ? 50 : 200, cap = least, n = 0;
+  double *lat = malloc((size_t)cap * sizeof *lat), *start = malloc((size_t)cap * sizeof *start);
   if (!lat || !start) abort();
-  for (int i = -10; i < n; i++) {
+  double t0 = 0;
+  for (int i = -10; n < least || now_s() - t0 < b->duration_s; i++) {
     char id[80];
     int target = b->ended + 1;
+    if (i == 0) t0 = now_s();
     b->started_at = now_s();
     if (spine_engine_start(b->se.engine, path, NULL, id, e)) return -1;
     while (b->ended < target)
       uv_run(&b->loop, UV_RUN_ONCE);
-    if (i < 0) continue;
-    lat[i] = (b->ended_at - b->started_at) * 1000;
-    start[i] = (b->begun_at - b->started_at) * 1000;
+    if (i < 0) continue; /* the warm-up */
+    if (n == cap) {
+      cap *= 2;
+      lat = realloc(lat, (size_t)cap * sizeof *lat);
+      start = realloc(start, (size_t)cap * sizeof *start);
+      if (!lat || !start) abort();
+    }
+    lat[n] = (b->ended_at - b->started_at) * 1000;
+    start[n++] = (b->begun_at - b->started_at) * 1000;
   }
-  char params[128];
-  snprintf(params, sizeof params, "{\"workflows\":%d,\"steps_per_workflow\":10}", n);
+  char params[160];
+  snprintf(params, sizeof params,
+           "{\"workflows\":%d,\"steps_per_workflow\":10,\"duration_s\":%.3f,\"warmup\":10}", n,
+           now_s() - t0);
   double l50 = pct(lat, n, 50), l99 = pct(lat, n, 99);
   double s50 = pct(start, n, 50), s99 = pct(start, n, 99);
   emit(b, "latency_10step_p50_ms", l50, "ms", params);
@@ -594,6 +630,18 @@ int main(int argc, char **argv) {
             " real_intents, hot_intents, latency, memory, recovery)\n",
             bad);
     return SPINE_EXIT_USAGE;
+  }
+  const char *duration = spine_cli__opt(&a, spec, "duration");
+  b.duration_s = b.quick ? 0.5 : 2;
+  if (duration) {
+    spine_err de;
+    int64_t ms;
+    if (spine_duration_parse(duration, &ms, &de) || ms < 100 || ms > 3600000) {
+      fprintf(stderr, "spine bench: --duration must be a duration from 100ms to 1h (got \"%s\")\n",
+              duration);
+      return SPINE_EXIT_USAGE;
+    }
+    b.duration_s = (double)ms / 1000;
   }
   const char *limit = spine_cli__opt(&a, spec, "phase-limit");
   b.limit_s = b.quick ? 60 : 120;

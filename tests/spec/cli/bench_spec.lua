@@ -52,6 +52,30 @@ describe("spine bench", function()
     assert.are.equal("f", T.sql(url, "SELECT to_regclass('spine.bench_effects') IS NULL"))
   end)
 
+  it("runs each repetition for --duration after a warm-up, and says so with its spread", function()
+    local url = T.newdb("spec_bench_duration")
+    local code, out, err = T.spine(url, { "bench", "--quick", "--json", "--only", "steps,latency",
+                                          "--duration", "300ms" })
+    assert.are.equal(0, code, err)
+    local by = lines(out)
+    local p = by.steps_per_s.params
+    assert.are.equal(0.3, p.duration_s)
+    assert.are.equal(0.075, p.warmup_s)
+    assert.are.equal(1, p.reps)
+    assert.are.equal(1, #p.rates)
+    assert.are.equal("median", p.value)
+    assert.are.equal(0, p.spread) -- one repetition
+    -- the value is the repetition's rate, and a repetition is whole batches of 200
+    assert.is_true(math.abs(by.steps_per_s.value - p.rates[1]) < 0.1)
+    assert.are.equal(0, p.workflows[1] % 200)
+    local l = by.latency_10step_p50_ms.params
+    assert.is_true(l.duration_s >= 0.3, "latency ran " .. l.duration_s .. " s")
+    assert.is_true(l.workflows >= 50)
+    local bad, _, berr = T.spine(url, { "bench", "--duration", "soon" })
+    assert.are.equal(2, bad)
+    assert.truthy(berr:find("--duration", 1, true), berr)
+  end)
+
   it("refuses an unknown figure in --only with a usage error naming it", function()
     local url = T.newdb("spec_bench_only")
     local code, _, err = T.spine(url, { "bench", "--only", "intents,hot_keys" })
