@@ -135,11 +135,30 @@ function H.formation()
   return f
 end
 
--- Stops every keeper (SIGKILL by process group: nothing of the formation is kept) and removes
--- the dir. Idempotent.
+-- Stops a keeper gracefully: SIGTERM to its group, so that it stops its PostgreSQL, whose
+-- postmaster takes its children down with it (a SIGKILLed monitor's postmaster leaves its
+-- logger and its health-check worker running, each in a group of its own); SIGKILL after a
+-- minute.
+function Formation:stop(name)
+  local pgid = self.groups[name]
+  if not pgid then return end
+  local postmaster = tonumber(T.read(self.dir .. "/" .. name .. "/postmaster.pid"):match("^(%d+)"))
+  os.execute("kill -TERM -" .. pgid .. " 2>/dev/null")
+  local ok = pcall(T.wait_until, function()
+    local _, out = T.sh("ps -o pid= -g " .. pgid)
+    return not out:match("%d") and (not postmaster or F.gone(postmaster))
+  end, 60, "pg_autoctl " .. name .. " to stop")
+  if not ok then
+    self:kill(name)
+    if postmaster then os.execute("kill -KILL " .. postmaster .. " 2>/dev/null") end
+  end
+  self.groups[name] = nil
+end
+
+-- Stops every keeper and its PostgreSQL, and removes the dir. Idempotent.
 function Formation:destroy()
   if self.destroyed then return end
-  for _, name in ipairs({ "n2", "n1", "monitor" }) do pcall(self.kill, self, name) end
+  for _, name in ipairs({ "n2", "n1", "monitor" }) do pcall(self.stop, self, name) end
   must("rm -rf " .. q(self.dir), "removing " .. self.dir)
   self.destroyed = true
 end
