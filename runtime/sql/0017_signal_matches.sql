@@ -15,18 +15,19 @@ UPDATE spine.steps SET signal = CASE kind WHEN 'wait' THEN name ELSE 'spine.chil
 WHERE status = 'waiting' AND kind IN ('wait', 'child');
 
 -- Whether a signal `name` with `payload` would be taken by a waiting step of workflow `wf`.
+-- ($1..$3: in an SQL function a column of the same name, spine.steps.name, would win.)
 CREATE FUNCTION spine.signal_awaited(wf text, name text, payload jsonb) RETURNS boolean
 LANGUAGE sql STABLE AS $$
   SELECT EXISTS (SELECT 1 FROM spine.steps t
-                 WHERE t.workflow_id = wf AND t.status = 'waiting' AND t.signal = name
-                   AND (t.match IS NULL OR payload @> t.match))
+                 WHERE t.workflow_id = $1 AND t.status = 'waiting' AND t.signal = $2
+                   AND (t.match IS NULL OR $3 @> t.match))
 $$;
 
 -- Whether an unread signal of workflow `wf` would be taken by one of its waiting steps.
 CREATE FUNCTION spine.signal_pending(wf text) RETURNS boolean LANGUAGE sql STABLE AS $$
   SELECT EXISTS (SELECT 1 FROM spine.steps t JOIN spine.signals g
                    ON g.workflow_id = t.workflow_id AND g.name = t.signal
-                 WHERE t.workflow_id = wf AND t.status = 'waiting' AND g.consumed_seq IS NULL
+                 WHERE t.workflow_id = $1 AND t.status = 'waiting' AND g.consumed_seq IS NULL
                    AND (t.match IS NULL OR g.payload @> t.match))
 $$;
 

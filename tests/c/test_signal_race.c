@@ -157,7 +157,8 @@ TEST_IMPL(cancel_wakes_a_dead_owners_workflow) {
 
 /* Only a signal a waiting step would take makes its workflow due: another signal, or one whose
  * payload its match refuses, leaves the wake-up as it was, on arrival and on every release and
- * reaping after (or the workflow is claimed and replayed for nothing, again and again). */
+ * reaping after (or the workflow is claimed and replayed for nothing, again and again). The
+ * step's name is not its signal (a child wait's signal is "spine.child:<seq>"). */
 TEST_IMPL(only_an_awaited_signal_wakes) {
   const char *db = test_newdb("only_an_awaited_signal_wakes");
   PGconn *admin = open_conn(db);
@@ -171,7 +172,7 @@ TEST_IMPL(only_an_awaited_signal_wakes) {
              " owner, epoch, wake_at) VALUES ('wf-m', 'p', 'p', 'h', 'waiting', '{}', 't', 1, 1,"
              " '2030-01-01T00:00:00Z')");
   run(admin, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, signal, match,"
-             " wake_at) VALUES ('wf-m', 3, 'wait', 'task.resolved', 'waiting', 'task.resolved',"
+             " wake_at) VALUES ('wf-m', 3, 'wait', 'approval', 'waiting', 'task.resolved',"
              " '{\"task_id\": \"t-1\"}', '2030-01-01T00:00:00Z')");
   const char *deadline = "SELECT wake_at = '2030-01-01T00:00:00Z' FROM spine.workflows";
   /* another name; the awaited name with another task's payload: through both ways in */
