@@ -32,7 +32,7 @@ enum { STEP_OK = 1, STEP_FAILED, STEP_BACKOFF };
 
 void spine_ctx_normalize_error(spine_wf *wf, lua_State *co, int status) {
   spine_lerror_normalize(co, status, &wf->limits);
-  lua_pushinteger(co, wf->seq - 1);
+  lua_pushinteger(co, wf->last_seq);
   lua_setfield(co, -2, "step");
 }
 
@@ -431,10 +431,9 @@ static int ctx_uuid(lua_State *L) {
 static int ctx_patched(lua_State *L) {
   spine_wf *wf = spine_ctx__check_step(L);
   const char *id = luaL_checkstring(L, 1);
-  int seq = wf->seq;
-  if (seq <= wf->nlog) {
+  if (wf->lseq <= wf->nlog) {
     /* Replaying: the branch is taken only if the history recorded it here. */
-    spine_steplog_peek(wf, L, seq);
+    spine_steplog_peek(wf, L, wf->lseq);
     int taken = 0;
     if (lua_istable(L, -1)) {
       lua_getfield(L, -1, "kind");
@@ -448,6 +447,7 @@ static int ctx_patched(lua_State *L) {
     return 1;
   }
   if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
+  int seq = wf->last_seq = wf->seq++;
   spine_wf_take_step(wf);
   lua_pushboolean(L, 1);
   return record_value(L, wf, seq, "patch", id);
@@ -544,6 +544,7 @@ static int ctx_intent(lua_State *L) {
   spine_op_param(op, wf->id);
   spine_op_param_int(op, seq);
   spine_op_param(op, name);
+  spine_steplog_add_where(op, wf);
   spine_wf_submit(wf, intent_done);
   return lua_yieldk(L, 0, 0, spine_ctx__value_k);
 }
@@ -610,6 +611,7 @@ static int sleep_to(lua_State *L, spine_wf *wf, int64_t wake) {
   spine_op_param(op, "sleep");
   spine_op_param(op, NULL);
   spine_op_param_int(op, wake);
+  spine_steplog_add_where(op, wf);
   spine_wf_add_wait(op, wf, waiting_for, wake);
   spine_wf_submit(wf, sleep_recorded);
   return lua_yieldk(L, 0, 0, sleep_k);
@@ -750,6 +752,7 @@ static void start_wait(spine_wf *wf, int seq, const char *kind, const char *name
   else
     spine_op_param(op, NULL);
   spine_op_param(op, match);
+  spine_steplog_add_where(op, wf);
   spine_wf_add_wait(op, wf, spine_buf_str(&waiting_for), wake);
   spine_buf_free(&waiting_for);
 }
@@ -1068,7 +1071,7 @@ static int ctx_log(lua_State *L) {
   spine_log_level lv;
   if (spine_log_parse_level(level, &lv))
     return luaL_argerror(L, 1, "level must be debug, info, warn or error");
-  if (wf->seq <= wf->nlog) return 0; /* replaying: it was logged the first time */
+  if (wf->lseq <= wf->nlog) return 0; /* replaying: it was logged the first time */
   spine_buf m = SPINE_BUF_INIT;
   spine_buf_puts(&m, ",\"workflow\":");
   spine_log_json_string(&m, wf->id, strlen(wf->id));

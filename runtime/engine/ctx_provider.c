@@ -254,6 +254,7 @@ static void attempt(spine_wf *wf, int n) {
   spine_op_param_int(op, st->seq);
   spine_op_param(op, st->name);
   spine_op_param_int(op, n);
+  spine_steplog_add_where(op, wf);
   spine_wf_submit(wf, begun);
 }
 

@@ -127,6 +127,7 @@ spine_wf *spine_wf_new(spine_engine *eng, const char *id, spine_version *v, cons
   wf->status = SPINE_WF_RUNNING;
   wf->anchor = LUA_NOREF;
   wf->seq = 1;
+  wf->lseq = 1;
   spine_timer_init(&wf->timer, timer_fired);
   spine_op_init(&wf->op);
   wf->op.data = wf;
@@ -360,7 +361,7 @@ void spine_wf_row_waits(spine_wf *wf) {
 /* ---- its steps, state and attributes ---- */
 
 void spine_wf_take_step(spine_wf *wf) {
-  wf->seq++;
+  wf->lseq++;
 }
 
 void spine_wf_set_state(spine_wf *wf, const char *state) {
@@ -383,8 +384,19 @@ void spine_wf_set_outcome(spine_wf *wf, const char *outcome) {
 }
 
 int spine_wf_next_step(spine_wf *wf, lua_State *L, const char *kind, const char *name, int *seq) {
-  *seq = wf->seq++;
-  int m = spine_steplog_expect(wf, L, *seq, kind, name);
+  int bseq = wf->lseq++;
+  int m = spine_steplog_expect(wf, L, bseq, kind, name);
+  if (m > 0) {
+    lua_getfield(L, -1, "seq");
+    *seq = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    wf->replayed++;
+  } else if (m == 0) {
+    *seq = wf->seq++;
+  } else {
+    *seq = 0;
+  }
+  wf->last_seq = m < 0 ? bseq : *seq;
   if (m >= 0) {
     /* A replay runs the whole history in one resume: each replayed step is charged as the
      * resume it once was, so a workflow that ran within its budget live replays within it. */

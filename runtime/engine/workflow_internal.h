@@ -78,8 +78,15 @@ struct spine_wf {
 
   lua_State *co; /* the running coroutine, kept alive by the anchor table */
   int anchor;    /* registry ref; LUA_NOREF once released */
-  int seq;       /* the next step's sequence number (from 1) */
-  int nlog;      /* recorded steps: seq <= nlog replays */
+  int seq;       /* the next new step's number in the workflow (from 1): its key, in commit order */
+  /* The running strand (the main body, or a branch of ctx.parallel): a step is matched on
+   * replay by its strand's path and its number there, whatever the order of commits. */
+  const char *path; /* NULL: the main body */
+  int lseq;         /* the strand's next step number (from 1) */
+  int nlog;         /* the strand's recorded steps: lseq <= nlog replays */
+  int nrecorded;    /* steps in the history it began with; replayed: matched so far */
+  int replayed;
+  int last_seq; /* the step asked for last (its seq; on a mismatch, its number in the strand) */
 
   spine_wf_phase phase; /* see spine_wf_move() */
   spine_timer timer;    /* armed while it waits for a deadline (spine_wf_timer) */
@@ -181,7 +188,8 @@ void spine_wf_sleep(spine_wf *wf, int64_t wake_ms, spine_wf_timer_fn fn);
 /* Its row says waiting now (the op that began a wait committed); it runs again at the next
  * step, whose op writes it running. */
 void spine_wf_row_waits(spine_wf *wf);
-/* Takes the step number `seq` without the step log (a ctx.patched branch in the history). */
+/* Takes the strand's next step number without the step log (a ctx.patched branch the history
+ * recorded). */
 void spine_wf_take_step(spine_wf *wf);
 /* Its business state (ctx.state) and attributes (ctx.set) changed: the next op writes them. */
 void spine_wf_set_state(spine_wf *wf, const char *state);

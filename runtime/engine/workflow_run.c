@@ -151,9 +151,10 @@ static void fail(spine_wf *wf) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, wf->anchor);
   lua_xmove(wf->co, L, 1);
   lua_rawseti(L, -2, SPINE_ANCHOR_ERROR);
-  int seq = wf->seq;
-  if (seq > wf->nlog) {
-    wf->seq++;
+  int seq;
+  if (wf->lseq > wf->nlog) {
+    seq = wf->last_seq = wf->seq++;
+    wf->lseq++;
   } else {
     int m = spine_wf_next_step(wf, L, "fail", "fail", &seq);
     lua_settop(L, top + 1); /* the anchor */
@@ -195,11 +196,12 @@ void spine_wf_begin(spine_wf *wf, const char *input_json, const char *log_json,
   wf->nlog = 0;
   if (log_json && strcmp(log_json, "[]") != 0) {
     if (spine_codec_decode(L, log_json, strlen(log_json), &e) == 0) {
-      wf->nlog = spine_steplog_index(L);
+      wf->seq = spine_steplog_index(L, &wf->nrecorded) + 1;
       lua_rawseti(L, anchor, SPINE_ANCHOR_LOG);
     }
   }
   wf->anchor = luaL_ref(L, LUA_REGISTRYINDEX);
+  wf->nlog = spine_steplog_count(wf, L, NULL);
   wf->co = co;
   spine_sandbox_attach(co, &wf->limits);
 
