@@ -38,7 +38,8 @@ const char spine_api_workflow_sql[] =
     " 'steps', (SELECT coalesce(jsonb_agg(jsonb_build_object('seq', s.seq, 'kind', s.kind,"
     " 'name', s.name, 'status', s.status, 'attempt', s.attempt, 'result', s.result,"
     " 'error', s.error, 'started_at', " EPOCH_ISO("s.started_at") ","
-    " 'ended_at', " EPOCH_ISO("s.ended_at") ", 'wake_at', " EPOCH_ISO("s.wake_at") ")"
+    " 'ended_at', " EPOCH_ISO("s.ended_at") ", 'wake_at', " EPOCH_ISO("s.wake_at") ","
+    " 'branch', s.branch)"
     " ORDER BY s.seq), '[]'::jsonb) FROM spine.steps s WHERE s.workflow_id = w.id))::text"
     " FROM spine.workflows w WHERE w.id = $1";
 

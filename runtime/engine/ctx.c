@@ -72,6 +72,8 @@ spine_wf *spine_ctx__check_step(lua_State *L) {
 /* A cancelled workflow stops at its next call that would act or wait (its undos still
  * run). */
 int spine_ctx__cancelled(const spine_wf *wf) {
+  if (spine_wf_in_branch(wf)) /* a cancelled branch stops too; an undo runs to its end */
+    return !wf->cur->undo && (wf->cur->cancelled || (wf->cancel_requested && !wf->compensating));
   return wf->cancel_requested && !wf->compensating;
 }
 
@@ -692,11 +694,21 @@ int spine_ctx_cancel_waiting(spine_wf *wf) {
   return 1;
 }
 
-void spine_ctx_signal_arrived(spine_wf *wf) {
+static void signal_event(spine_wf *wf) {
   if (wf->phase == SPINE_WF_PHASE_SIGNAL && !wf->op_inflight)
     deliver(wf, 0);
   else
     wf->call.signal_pending = 1;
+}
+
+void spine_ctx_signal_arrived(spine_wf *wf) {
+  if (!wf->npar) {
+    signal_event(wf);
+    return;
+  }
+  spine_wf_hold(wf); /* offered to every waiting branch, one after the other */
+  spine_wf_strand_offer(wf, signal_event);
+  spine_wf_unhold(wf);
 }
 
 /* After WAIT_BEGIN (statement `i` of the op): resume at once or wait. */
@@ -1107,8 +1119,7 @@ static int ctx_fail(lua_State *L) {
 static int ctx_compensate(lua_State *L) {
   spine_wf *wf = spine_ctx__check_wf(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, wf->anchor);
-  lua_rawgeti(L, -1, SPINE_ANCHOR_COMPS);
+  spine_wf_push_comps(wf, L); /* the main body's, or its branch's until the parallel ends */
   lua_pushvalue(L, 1);
   lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
   return 0;
@@ -1192,6 +1203,7 @@ void spine_ctx_open(lua_State *L) {
       {"log", ctx_log},
       {"fail", ctx_fail},
       {"compensate", ctx_compensate},
+      {"parallel", spine_ctx__parallel},
       {NULL, NULL},
   };
   lua_newuserdatauv(L, 0, 0);

@@ -311,6 +311,11 @@ static spine_ctx_provider *state_new(spine_wf *wf, const char *provider, const c
 /* Stack: 1 provider, 2 operation, 3 args, 4 opts (nil or table). */
 int spine_ctx__provider(lua_State *L) {
   spine_wf *wf = spine_ctx__check_step(L);
+  /* Its call's outcome arrives on its own, outside the queue of the branches' events. */
+  if (spine_wf_in_branch(wf))
+    return spine_lerror_raise(L, "invalid_argument", "not_in_parallel",
+                              "ctx.provider cannot run inside a branch of ctx.parallel: call the"
+                              " provider before or after the parallel");
   const char *provider = luaL_checkstring(L, 1);
   const char *operation = luaL_checkstring(L, 2);
   luaL_argcheck(L, strlen(provider) + strlen(operation) < MAX_NAME, 2, "name too long");

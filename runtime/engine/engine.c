@@ -58,8 +58,9 @@ static void on_notify(void *data, const char *channel, const char *payload) {
           break;
         default: /* 'm': migrated or superseded, its claim moved (0013_repair.sql) */
           /* Idle: dropped now. Otherwise its next op's fence finds the claim gone. */
-          if ((wf->phase == SPINE_WF_PHASE_TIMER || wf->phase == SPINE_WF_PHASE_SIGNAL) &&
-              !wf->op_inflight)
+          if (((wf->phase == SPINE_WF_PHASE_TIMER || wf->phase == SPINE_WF_PHASE_SIGNAL) &&
+               !wf->op_inflight) ||
+              spine_wf_strand_idle(wf))
             spine_wf_lost(wf, "an operator migrated or superseded it");
       }
       return;

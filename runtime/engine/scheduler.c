@@ -218,6 +218,14 @@ void spine_sched_evict_idle(spine_engine *eng) {
   for (int i = 0; i < n; i++) {
     spine_wf *wf = all[i];
     if (wf->op_inflight || wf->compensating) continue;
+    if (wf->phase == SPINE_WF_PHASE_PARALLEL) { /* its branches all wait, its row says so */
+      int64_t at = spine_wf_strand_earliest(wf);
+      if (!spine_wf_strand_idle(wf) || wf->active_at > idle_before) continue;
+      if (at && at < now + eng->o.evict_after_ms) continue;
+      spine_wf_move(wf, SPINE_WF_PHASE_RELEASING);
+      spine_wf_release(wf, 0, evicted);
+      continue;
+    }
     if (wf->phase != SPINE_WF_PHASE_SIGNAL && wf->phase != SPINE_WF_PHASE_TIMER) continue;
     if (wf->active_at > idle_before) continue;
     if (spine_timer_armed(&wf->timer) && wf->timer.at < now + eng->o.evict_after_ms)

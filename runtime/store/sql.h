@@ -88,6 +88,10 @@
      " UPDATE spine.steps t SET status = 'completed', result = (SELECT payload FROM u),"          \
      " ended_at = spine.now() WHERE t.workflow_id = $1 AND t.seq = $2 AND t.status = 'waiting'"    \
      " AND (EXISTS (SELECT 1 FROM u) OR $4::bool) RETURNING t.result")                             \
+  /* The waits of a parallel's branches it no longer waits for (their paths start with $2). */ \
+  XX(STEPS_CANCEL, "UPDATE spine.steps SET status = 'cancelled', ended_at = spine.now()"          \
+                   " WHERE workflow_id = $1 AND left(branch, length($2)) = $2"                     \
+                   " AND status IN ('waiting', 'retrying', 'running')")                            \
   XX(WF_WAIT, "UPDATE spine.workflows SET status = 'waiting', waiting_for = $2,"                  \
               " wake_at = " SPINE_MS("$3") ", updated_at = spine.now() WHERE id = $1")             \
   XX(WF_RUN, "UPDATE spine.workflows SET status = 'running', waiting_for = NULL,"                 \
