@@ -9,10 +9,12 @@
  *   workflow_run.c  its coroutine: the first resume, replay, every resume after, failure and
  *                   compensations
  *   workflow_end.c  how it leaves memory: ended, stuck, parked, lost, given up
+ *   workflow_strand.c  its strands while a ctx.parallel runs: loaded one at a time, events
  *   clock.c         the clocks (real, virtual, manual) and the deadlines on them
  *   version.c       playbook versions: compiled once, loaded from the database for a claim
  *   replay.c        `spine replay`: a history against a playbook, without a database
- *   ctx*.c, steplog.c  the playbook API, which asks the workflow for each step */
+ *   ctx*.c, steplog.c  the playbook API, which asks the workflow for each step (ctx_parallel.c:
+ *                   ctx.parallel) */
 #ifndef SPINE_ENGINE_INTERNAL_H
 #define SPINE_ENGINE_INTERNAL_H
 
