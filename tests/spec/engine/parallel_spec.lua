@@ -146,3 +146,56 @@ describe("ctx.parallel", function()
     assert.is_true((case:replays()))
   end)
 end)
+
+describe("ctx.parallel across evictions and cancellation", function()
+  local env
+  setup(function()
+    env = S.new({ now = "2026-03-02T09:00:00Z",
+                  env = { SPINE_EVICT_AFTER_MS = "1", SPINE_LEASE_MS = "1000" } })
+  end)
+  teardown(function() if env then env:close() end end)
+
+  local function evicted(case)
+    local deadline = os.time() + 30
+    repeat
+      if env:sql1("SELECT owner IS NULL FROM spine.workflows WHERE id = " ..
+                  S.literal(case.id)) then return end
+      env:settle()
+    until os.time() > deadline
+    error("the case did not leave memory")
+  end
+
+  it("leaves memory mid-parallel and wakes at its branches' earliest deadline", function()
+    local case = env:start(PB, { shape = "undo", mode = "all" })
+    evicted(case) -- a waits for a signal, b sleeps an hour: the row wakes in an hour
+    assert.are.equal("waiting", case:status())
+    env:advance("1h")
+    assert.are.same({ ok = false, kind = "business", code = "b_failed" }, case:result())
+    assert.are.same({ 10, 20, -20, -10, 99 }, effects(env, case))
+    -- claimed again (each claim bumps the epoch): it replayed from the database
+    assert.is_true(env:sql1("SELECT epoch FROM spine.workflows WHERE id = " ..
+                            S.literal(case.id)) >= 2)
+    assert.is_true((case:replays()))
+  end)
+
+  it("leaves memory mid-parallel and takes each branch's signal after", function()
+    local case = env:start(PB, { shape = "signals", mode = "all" })
+    evicted(case)
+    case:signal("go.b", { v = "second" })
+    evicted(case)
+    case:signal("go.a", { v = "first" })
+    assert.are.equal("completed", case:wait_for_status("completed").status)
+    assert.are.same({ a = "first", b = "second" }, case:result())
+    assert.are.same({ 2, 1 }, effects(env, case))
+  end)
+
+  it("an operator's cancel stops the parallel, undoes its branches, ends cancelled", function()
+    local case = env:start(PB, { shape = "nested" })
+    assert.are.equal(0, (env:spine({ "cancel", case.id })))
+    assert.are.equal("cancelled", case:wait_for_status("cancelled").status)
+    assert.are.same({ 1, 4 }, effects(env, case))
+    assert.are.equal("cancelled", step(case, "wait", "2.outer/1.x").status)
+    assert.are.equal("cancelled", step(case, "sleep", "2.outer/1.y").status)
+    assert.is_true((case:replays()))
+  end)
+end)
