@@ -238,6 +238,9 @@ static void cancel_rest(spine_wf *wf, spine_par *p) {
     spine_strand *s = p->br[i];
     if (s->ended || s->cancelled) continue;
     s->cancelled = 1;
+    /* Not started yet (a parallel inside a cancelled branch): it starts as its replay would,
+     * and its first step raises the cancellation. */
+    if (!s->started) continue;
     spine_wf_strand_quiet(wf, s);
     spine_wf_strand_post(wf, s, cancel_event);
   }

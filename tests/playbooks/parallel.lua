@@ -28,7 +28,10 @@ function shapes.undo(ctx, input)
   local ok, err = pcall(ctx.parallel, {
     a = function(c)
       record(c, 10)
-      c.compensate(function() record(c, -10) end)
+      c.compensate(function()
+        if input.slow_undo then c.sleep("30m") end -- an undo that takes time
+        record(c, -10)
+      end)
       c.wait("go.a")
       return "a"
     end,
@@ -102,6 +105,7 @@ end
 return {
   name = "parallel",
   input = { shape = "string", mode = "string?", timeout = "string?", match = "boolean?",
-            b_succeeds = "boolean?", n = "integer?", depth = "integer?" },
+            b_succeeds = "boolean?", slow_undo = "boolean?", n = "integer?",
+            depth = "integer?" },
   run = function(ctx, input) return shapes[input.shape](ctx, input) end,
 }
