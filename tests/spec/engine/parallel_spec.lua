@@ -36,6 +36,10 @@ describe("ctx.parallel", function()
     assert.are.equal("completed", case:status())
     assert.are.same({ a = "first", b = "second" }, case:result())
     assert.are.same({ 2, 1 }, effects(env, case))
+    assert.are.same({ "1.a", "1.b" }, { step(case, "wait", "1.a").branch,
+                                         step(case, "wait", "1.b").branch })
+    local _, shown = env:spine({ "show", case.id }) -- the text view names each step's branch
+    assert.matches("in branch 1.b", shown, 1, true)
     assert.is_true((case:replays()))
   end)
 
