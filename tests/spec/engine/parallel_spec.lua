@@ -101,6 +101,14 @@ describe("ctx.parallel", function()
     assert.are.same({ 1, 4, 2, 3, 5 }, effects(env, case))
     assert.are.equal("2.outer/1.x", step(case, "wait").branch)
     assert.is_true((case:replays()))
+    -- a fork before its last step keeps the branches' steps as theirs and replays them
+    local steps = case:steps()
+    local fork = env:spine_json({ "fork", case.id, "--from-step",
+                                  tostring(math.tointeger(steps[#steps].seq) - 1) })
+    local forked = env:case(fork.id)
+    assert.are.equal("completed", forked:wait_for_status("completed").status)
+    assert.are.same(case:result(), forked:result())
+    assert.are.same({ 5 }, effects(env, forked)) -- only the step after the fork ran again
   end)
 
   it("refuses more than 64 branches and more than 8 levels, costing the workflow only",
