@@ -180,8 +180,7 @@ function ctx.compensate(fn) end
 --- branch to succeed (raises code "all_branches_failed" when none does); "race" returns the
 --- key and result of the first branch to end, or raises its error. Branches it does not wait
 --- for are cancelled (kind "cancelled", code "branch_cancelled") and their undos run. Keys are
---- names ([a-z][a-z0-9_]*) or a list; at most 64 branches, nested 8 deep. No ctx.provider
---- inside a branch.
+--- names ([a-z][a-z0-9_]*) or a list; at most 64 branches, nested 8 deep.
 ---@param branches table<string, fun(ctx: SpineCtx): any>|(fun(ctx: SpineCtx): any)[]
 ---@param opts? SpineParallelOptions
 ---@return any results_or_key

@@ -10,6 +10,7 @@
 #include "workflow.h"
 
 struct spine_par;
+struct spine_ctx_provider;
 
 /* Set in wf->kstate by the scheduler when the resume value is an error to raise. */
 #define SPINE_CTX_RAISE 0x40000000
@@ -27,8 +28,10 @@ int spine_ctx_mark_compensation(lua_State *L);
 int spine_ctx_cancel_waiting(spine_wf *wf);
 /* Frees the provider step `wf` is in (ctx_provider.c), cancelling its call in flight. */
 void spine_ctx_provider_free(spine_wf *wf);
-/* Cancels the provider call `wf` has in flight, if any (the engine stops): its callback never
- * runs; the step stays as recorded. */
+/* The same for a provider step kept by a strand that is not loaded (a branch's). */
+void spine_ctx_provider_drop(spine_wf *wf, struct spine_ctx_provider *st);
+/* Cancels the provider calls `wf` has in flight, its branches' too (the engine stops): their
+ * callbacks never run; the steps stay as recorded. */
 void spine_ctx_provider_cancel(spine_wf *wf);
 /* A signal for `wf` was stored: deliver it if the workflow waits for one (to each of its
  * branches that waits, in the order of their paths). */

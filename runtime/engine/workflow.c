@@ -27,7 +27,8 @@ static const unsigned allowed[] = {
                                   BIT(PROVIDER) | BIT(PARALLEL) | FINAL,
     [SPINE_WF_PHASE_TIMER] = BIT(RUNNING) | BIT(COMMITTING) | FINAL,
     [SPINE_WF_PHASE_SIGNAL] = BIT(RUNNING) | BIT(COMMITTING) | FINAL,
-    [SPINE_WF_PHASE_PROVIDER] = BIT(COMMITTING) | FINAL,
+    /* RUNNING: a branch cancelled while its provider call is in flight. */
+    [SPINE_WF_PHASE_PROVIDER] = BIT(COMMITTING) | BIT(RUNNING) | FINAL,
     /* A strand waits for its parallel's branches (or, unloaded, the workflow for its strands:
      * workflow_strand.c saves and loads strands without a move). */
     [SPINE_WF_PHASE_PARALLEL] = BIT(RUNNING) | BIT(COMMITTING) | FINAL,

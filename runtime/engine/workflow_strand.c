@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctx.h"
 #include "engine_internal.h"
 #include "workflow_internal.h"
 
@@ -93,6 +94,10 @@ void spine_wf_strand_quiet(spine_wf *wf, spine_strand *s) {
 
 void spine_wf_strand_free(spine_wf *wf, spine_strand *s) {
   spine_wf_strand_quiet(wf, s);
+  if (s != wf->cur) { /* a loaded strand's is the workflow's (spine_ctx_provider_free) */
+    spine_ctx_provider_drop(wf, s->call.provider);
+    s->call.provider = NULL;
+  }
   lua_State *L = wf->eng->L;
   if (s->ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->ref);
   if (s->comps_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->comps_ref);

@@ -74,6 +74,18 @@ function shapes.nested(ctx, input)
   return r
 end
 
+-- Two provider calls at once (the simulated gridco), each its branch's step.
+function shapes.providers(ctx, input)
+  local args = { contract_id = "par-k", meter_point = input.mp, requested_start = "2027-01-01",
+                 termination_date = "2027-01-01", reason = "test" }
+  return ctx.parallel({
+    switch = function(c) return c.provider("gridco", "submit_switch", args).reference ~= nil end,
+    termination = function(c)
+      return c.provider("gridco", "submit_termination", args).reference ~= nil
+    end,
+  })
+end
+
 -- Limits: too many branches, too deep.
 function shapes.wide(ctx, input)
   local fns = {}
@@ -105,7 +117,7 @@ end
 return {
   name = "parallel",
   input = { shape = "string", mode = "string?", timeout = "string?", match = "boolean?",
-            b_succeeds = "boolean?", slow_undo = "boolean?", n = "integer?",
+            b_succeeds = "boolean?", slow_undo = "boolean?", n = "integer?", mp = "string?",
             depth = "integer?" },
   run = function(ctx, input) return shapes[input.shape](ctx, input) end,
 }

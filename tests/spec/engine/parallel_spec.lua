@@ -111,6 +111,19 @@ describe("ctx.parallel", function()
     assert.are.same({ 5 }, effects(env, forked)) -- only the step after the fork ran again
   end)
 
+  it("calls providers from two branches at once, each once", function()
+    local case = env:start(PB, { shape = "providers", mp = "par-mp-1" })
+    assert.are.equal("completed", case:wait_for_status("completed").status)
+    assert.are.same({ switch = true, termination = true }, case:result())
+    local calls = 0
+    for _, e in ipairs(env:provider("gridco"):effects().effects or {}) do
+      if tostring(e.request):find("par-mp-1", 1, true) then calls = calls + 1 end
+    end
+    assert.are.equal(2, calls)
+    assert.are.equal("1.switch", step(case, "provider").branch)
+    assert.is_true((case:replays()))
+  end)
+
   it("refuses more than 64 branches and more than 8 levels, costing the workflow only",
      function()
     local wide = env:start(PB, { shape = "wide", n = 10000 })
