@@ -92,6 +92,7 @@ static void finish_event(spine_wf *wf) {
     int comps = lua_gettop(L);
     for (int i = 0; i < p->n; i++) {
       if (p->mode != MODE_ALL && i != p->winner) continue;
+      if (p->br[i]->comps_ref == LUA_NOREF) continue;
       lua_rawgeti(L, LUA_REGISTRYINDEX, p->br[i]->comps_ref);
       lua_Integer n = luaL_len(L, -1);
       for (lua_Integer j = 1; j <= n; j++) {
@@ -150,6 +151,7 @@ static void undo(spine_wf *wf, spine_par *p) {
   int list = lua_gettop(L);
   for (int i = 0; i < p->n; i++) {
     if (p->ok && (p->mode == MODE_ALL || i == p->winner)) continue;
+    if (p->br[i]->comps_ref == LUA_NOREF) continue;
     lua_rawgeti(L, LUA_REGISTRYINDEX, p->br[i]->comps_ref);
     lua_Integer n = luaL_len(L, -1);
     for (lua_Integer j = 1; j <= n; j++) {
@@ -163,11 +165,14 @@ static void undo(spine_wf *wf, spine_par *p) {
     spine_wf_strand_post(wf, p->parent, finish_event);
     return;
   }
-  char path[400];
+  char path[600];
   snprintf(path, sizeof path, "%.*s!", (int)strlen(p->prefix) - 1, p->prefix);
-  lua_State *co = lua_newthread(L);
-  int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  spine_strand *u = spine_wf_strand_new(wf, p, path, NULL, -1, ref);
+  lua_State *co = lua_newthread(L); /* kept by the parallel's table */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, p->values_ref);
+  lua_pushvalue(L, -2);
+  lua_setfield(L, -2, "undo");
+  lua_pop(L, 2);
+  spine_strand *u = spine_wf_strand_new(wf, p, path, NULL, -1, LUA_NOREF);
   if (!u) abort();
   u->undo = 1;
   u->co = co;
@@ -372,7 +377,18 @@ static void check(spine_wf *wf, spine_par *p) {
     evaluate(wf, p);
     return;
   }
-  if (p->nended == p->n && !wf->op_inflight) undo(wf, p);
+  if (p->nended < p->n || wf->op_inflight) return;
+  /* A replayed success needs the branches it returns to succeed again. */
+  for (int i = 0; p->recorded && p->ok && i < p->n; i++)
+    if ((p->mode == MODE_ALL || i == p->winner) && p->br[i]->failed) {
+      char msg[200];
+      snprintf(msg, sizeof msg,
+               "non-determinism: the history's ctx.parallel returned branch %s, which fails now",
+               p->br[i]->key);
+      spine_wf_stuck(wf, "non_determinism", msg);
+      return;
+    }
+  undo(wf, p);
 }
 
 void spine_ctx_parallel_ended(spine_wf *wf, int ok, int nres) {
@@ -589,22 +605,73 @@ int spine_ctx__parallel(lua_State *L) {
   if (m == 0 && spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
   int entry = m > 0 ? lua_gettop(L) : 0;
 
+  /* Every Lua value it needs is made first (an allocation may raise at the memory limit), so
+   * that nothing is half set up when one does. Its table keeps the branches' coroutines (at
+   * -i), then their results or errors (at i) and its own error (at 0). */
+  lua_createtable(L, n, n + 2);
+  int tbl = lua_gettop(L);
+  for (int i = 0; i < n; i++) {
+    lua_State *co = lua_newthread(L);
+    lua_rawseti(L, tbl, -(i + 1));
+    spine_sandbox_attach(co, &wf->limits); /* charged to the workflow */
+    if (list)
+      lua_rawgeti(L, 1, i + 1);
+    else
+      lua_getfield(L, 1, keys[i]);
+    spine_engine_push_ctx(wf->eng, L);
+    lua_xmove(L, co, 2);
+  }
+  int64_t deadline = timeout ? spine_wf_now(wf) + timeout : 0, winner = -1;
+  int decided = 0, ok = 0;
+  if (entry) { /* recorded: waiting (undecided), or its outcome */
+    lua_getfield(L, entry, "wake_at");
+    deadline = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : 0;
+    lua_getfield(L, entry, "status");
+    const char *st = lua_tostring(L, -1);
+    if (st && strcmp(st, "waiting")) {
+      decided = 1;
+      ok = !strcmp(st, "completed");
+      lua_getfield(L, entry, ok ? "result" : "error");
+      if (!ok) {
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, tbl, 0);
+      } else if (mode != MODE_ALL && lua_istable(L, -1)) {
+        lua_getfield(L, -1, "winner");
+        for (int i = 0; i < n; i++)
+          if (list ? lua_tointeger(L, -1) == i + 1
+                   : lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), keys[i]))
+            winner = i;
+        lua_pop(L, 1);
+      }
+      if (ok && mode != MODE_ALL && winner < 0) {
+        spine_wf_stuck(wf, "non_determinism",
+                       "non-determinism: the history's ctx.parallel was won by a branch the "
+                       "playbook no longer has");
+        return spine_lerror_raise(L, "non_determinism", "non_determinism",
+                                  "the history's ctx.parallel was won by a branch the playbook "
+                                  "no longer has");
+      }
+    }
+  }
+  lua_pushvalue(L, tbl);
+  int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+  /* From here on nothing raises. */
   spine_par *p = calloc(1, sizeof *p);
-  char prefix[300];
+  char prefix[512];
   snprintf(prefix, sizeof prefix, "%s%s%d.", wf->path ? wf->path : "", wf->path ? "/" : "",
            wf->lseq - 1);
-  if (!p || !(p->prefix = strdup(prefix)) || !(p->br = calloc((size_t)n, sizeof *p->br))) {
-    if (p) free(p->prefix);
-    free(p);
-    return luaL_error(L, "not enough memory");
-  }
+  if (!p || !(p->prefix = strdup(prefix)) || !(p->br = calloc((size_t)n, sizeof *p->br))) abort();
   p->n = n;
   p->seq = seq;
   p->mode = mode;
   p->depth = depth;
   p->list = list != 0;
-  p->winner = -1;
-  p->values_ref = LUA_NOREF;
+  p->winner = (int)winner;
+  p->values_ref = ref;
+  p->deadline = deadline;
+  p->recorded = p->decided = decided != 0;
+  p->ok = ok != 0;
   spine_timer_init(&p->timer, par_timer_fired);
   if (!wf->main) { /* the first parallel: the main body gets a record */
     wf->main = spine_wf_strand_new(wf, NULL, NULL, NULL, -1, LUA_NOREF);
@@ -614,59 +681,16 @@ int spine_ctx__parallel(lua_State *L) {
   p->parent = wf->cur;
   wf->npar++;
   wf->call.par = p;
-  lua_newtable(L);
-  p->values_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-
-  if (entry) { /* recorded: waiting (undecided), or its outcome */
-    lua_getfield(L, entry, "wake_at");
-    p->deadline = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : 0;
-    lua_getfield(L, entry, "status");
-    const char *st = lua_tostring(L, -1);
-    if (st && strcmp(st, "waiting")) {
-      p->recorded = p->decided = 1;
-      p->ok = !strcmp(st, "completed");
-      lua_getfield(L, entry, p->ok ? "result" : "error");
-      if (!p->ok) {
-        lua_pushvalue(L, -1);
-        lua_xmove(L, wf->eng->L, 1);
-        set_value(wf, p, 0);
-      } else if (mode != MODE_ALL && lua_istable(L, -1)) {
-        lua_getfield(L, -1, "winner");
-        for (int i = 0; i < n; i++)
-          if (list ? lua_tointeger(L, -1) == i + 1
-                   : lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), keys[i]))
-            p->winner = i;
-        lua_pop(L, 1);
-      }
-      lua_pop(L, 1);
-    }
-    lua_settop(L, entry - 1);
-  } else if (timeout) {
-    p->deadline = spine_wf_now(wf) + timeout;
-  }
-
-  /* Its branches: each a coroutine with its function and ctx, charged to the workflow. */
   for (int i = 0; i < n; i++) {
-    char path[400], key[16];
-    if (!list) {
-      snprintf(path, sizeof path, "%s%s", prefix, keys[i]);
-    } else {
-      snprintf(key, sizeof key, "%d", i + 1);
-      snprintf(path, sizeof path, "%s%s", prefix, key);
-    }
-    lua_State *co = lua_newthread(L);
-    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    spine_strand *s = spine_wf_strand_new(wf, p, path, list ? key : keys[i], i, ref);
+    char path[600], key[16];
+    snprintf(key, sizeof key, "%d", i + 1);
+    snprintf(path, sizeof path, "%s%s", prefix, list ? key : keys[i]);
+    spine_strand *s = spine_wf_strand_new(wf, p, path, list ? key : keys[i], i, LUA_NOREF);
     if (!s) abort();
-    s->co = co;
+    lua_rawgeti(L, tbl, -(i + 1));
+    s->co = lua_tothread(L, -1);
+    lua_pop(L, 1);
     s->nlog = spine_steplog_count(wf, L, path);
-    spine_sandbox_attach(co, &wf->limits);
-    if (list)
-      lua_rawgeti(L, 1, i + 1);
-    else
-      lua_getfield(L, 1, keys[i]);
-    spine_engine_push_ctx(wf->eng, L);
-    lua_xmove(L, co, 2);
     p->br[i] = s;
   }
   lua_settop(L, 0);

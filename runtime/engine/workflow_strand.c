@@ -74,11 +74,6 @@ spine_strand *spine_wf_strand_new(spine_wf *wf, spine_par *par, const char *path
     free(s);
     return NULL;
   }
-  if (par) {
-    lua_State *L = wf->eng->L;
-    lua_newtable(L);
-    s->comps_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  }
   wf->strands[wf->nstrands++] = s;
   return s;
 }
@@ -116,6 +111,10 @@ void spine_wf_strand_free(spine_wf *wf, spine_strand *s) {
 
 void spine_wf_push_comps(spine_wf *wf, lua_State *L) {
   if (spine_wf_in_branch(wf)) {
+    if (wf->cur->comps_ref == LUA_NOREF) { /* its first: may raise at the memory limit */
+      lua_newtable(L);
+      wf->cur->comps_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     lua_rawgeti(L, LUA_REGISTRYINDEX, wf->cur->comps_ref);
     return;
   }
