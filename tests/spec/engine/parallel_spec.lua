@@ -30,6 +30,8 @@ describe("ctx.parallel", function()
   it("all: returns every branch's result, whichever signal comes first", function()
     local case = env:start(PB, { shape = "signals", mode = "all" })
     assert.are.equal("waiting", case:status())
+    assert.matches('waits in ctx.parallel for its branches: wait "go.a" in branch 1.a, wait ' ..
+                   '"go.b" in branch 1.b.', case:explain(), 1, true)
     case:signal("go.b", { v = "second" }) -- the second branch's signal first
     assert.are.equal("waiting", case:status())
     case:signal("go.a", { v = "first" })
