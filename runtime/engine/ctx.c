@@ -706,6 +706,10 @@ void spine_ctx_signal_arrived(spine_wf *wf) {
     signal_event(wf);
     return;
   }
+  if (spine_wf_stopped(wf)) { /* being released: noted, so that it is claimed back */
+    wf->call.signal_pending = 1;
+    return;
+  }
   spine_wf_hold(wf); /* offered to every waiting branch, one after the other */
   spine_wf_strand_offer(wf, signal_event);
   spine_wf_unhold(wf);
