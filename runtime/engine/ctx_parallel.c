@@ -127,8 +127,8 @@ static void finish_event(spine_wf *wf) {
   if (!wf->npar) { /* the main body alone again: no strand records */
     spine_strand *m = wf->main;
     wf->main = NULL;
+    spine_wf_strand_free(wf, m); /* loaded: its call is the workflow's, kept */
     wf->cur = NULL;
-    spine_wf_strand_free(wf, m);
     wf->path = NULL;
   }
   spine_wf_resume(wf, !ok);

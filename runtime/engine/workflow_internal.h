@@ -192,6 +192,7 @@ struct spine_wf {
   int64_t row_wake; /* the wake-up its row was last given (spine_wf_add_wait) */
   int holds;        /* entry points under way (spine_wf_hold): its free waits for them */
   unsigned doomed : 1;
+  unsigned deferred : 1; /* its events go on at the next loop iteration (scheduler.c) */
 
   char *end_result, *end_error; /* the outcome being committed (owned) */
   spine_wf_pending *pending;    /* the row's input, log and attributes until it begins */
@@ -338,6 +339,8 @@ void spine_wf_push_comps(spine_wf *wf, lua_State *L);
  * released from memory now (idle, its row waiting until that deadline). */
 int64_t spine_wf_strand_earliest(const spine_wf *wf);
 int spine_wf_strand_idle(const spine_wf *wf);
+/* One of its branches waits for a provider call (the manual clock is not idle). */
+int spine_wf_strand_calling(const spine_wf *wf);
 
 /* ---- how it leaves memory (workflow_end.c) ---- */
 

@@ -185,8 +185,14 @@ int64_t spine_wf_strand_earliest(const spine_wf *wf) {
   return at;
 }
 
+int spine_wf_strand_calling(const spine_wf *wf) {
+  for (int i = 0; i < wf->nstrands; i++)
+    if (wf->strands[i] != wf->cur && wf->strands[i]->phase == SPINE_WF_PHASE_PROVIDER) return 1;
+  return 0;
+}
+
 int spine_wf_strand_idle(const spine_wf *wf) {
-  if (!wf->npar || wf->cur || wf->nevents || wf->op_inflight) return 0;
+  if (!wf->npar || wf->cur || wf->nevents || wf->op_inflight || wf->deferred) return 0;
   if (wf->phase != SPINE_WF_PHASE_PARALLEL || !wf->row_waiting) return 0;
   for (int i = 0; i < wf->nstrands; i++)
     if (wf->strands[i]->phase == SPINE_WF_PHASE_PROVIDER) return 0;
@@ -215,12 +221,22 @@ static void sync_row(spine_wf *wf) {
 
 /* ---- the queue ---- */
 
+/* Events run in one go for at most this long; the rest wait for the next loop iteration, so
+ * that many busy branches (each resume with its own instruction budget) cost their workflow
+ * time, not the worker's other workflows. */
+#define SETTLE_MS 50
+
 static void settle(spine_wf *wf) {
+  int64_t start = spine_clock_real();
   while (wf->npar && !wf->doomed && !spine_wf_stopped(wf) && !wf->op_inflight &&
          wf->phase != SPINE_WF_PHASE_RUNNING && wf->phase != SPINE_WF_PHASE_COMMITTING) {
     if (wf->cur) spine_wf_strand_save(wf);
     if (!wf->nevents) {
       sync_row(wf);
+      return;
+    }
+    if (!wf->eng->dry && spine_clock_real() - start > SETTLE_MS) {
+      spine_sched_defer(wf->eng, wf);
       return;
     }
     struct spine_wf_event ev = wf->events[0];
