@@ -228,6 +228,7 @@ static void sync_row(spine_wf *wf) {
 
 static void settle(spine_wf *wf) {
   int64_t start = spine_clock_real();
+  int ran = 0;
   while (wf->npar && !wf->doomed && !spine_wf_stopped(wf) && !wf->op_inflight &&
          wf->phase != SPINE_WF_PHASE_RUNNING && wf->phase != SPINE_WF_PHASE_COMMITTING) {
     if (wf->cur) spine_wf_strand_save(wf);
@@ -235,7 +236,7 @@ static void settle(spine_wf *wf) {
       sync_row(wf);
       return;
     }
-    if (!wf->eng->dry && spine_clock_real() - start > SETTLE_MS) {
+    if (ran && !wf->eng->dry && spine_clock_real() - start > SETTLE_MS) { /* one at least */
       spine_sched_defer(wf->eng, wf);
       return;
     }
@@ -244,6 +245,7 @@ static void settle(spine_wf *wf) {
     wf->nevents--;
     if (ev.gen != ev.s->gen) continue; /* the strand moved on since */
     spine_wf_strand_load(wf, ev.s);
+    ran = 1;
     ev.fn(wf);
   }
 }
