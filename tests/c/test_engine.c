@@ -36,7 +36,8 @@ TEST_IMPL(engine_runs_parallels) {
   test_engine_run(db, playbooks, 1, INPUT, &out);
   ASSERT_EQ(out.count, 1);
   ASSERT_EQ(out.status[0], SPINE_WF_COMPLETED);
-  ASSERT_STR_EQ(out.result[0], "{\"a\":3,\"any\":\"2:second\",\"b\":true,\"hostile\":"
+  ASSERT_STR_EQ(out.result[0], "{\"a\":3,\"any\":\"2:second\",\"b\":true,\"children\":true,"
+                               "\"hostile\":"
                                "\"all_branches_failed\",\"race\":\"fast\",\"timeout\":"
                                "\"timeout\",\"too_wide\":\"parallel_limit\",\"undone\":"
                                "\"y_failed\"}");

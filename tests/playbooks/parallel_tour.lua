@@ -38,10 +38,15 @@ return {
       loop = function(c) while true do end end,
       big = function(c) local t = {} for i = 1, 1e8 do t[i] = ("x"):rep(100) .. i end end,
     }, { mode = "any" })).code
+    local kids = ctx.parallel({ -- child workflows, each a branch's
+      one = function(c) return c.child("tests/playbooks/saga.lua", { fail = false }).ok end,
+      two = function(c) return c.child("tests/playbooks/saga.lua", { fail = false }).ok end,
+    })
     local wide = {}
     for i = 1, 65 do wide[i] = function() return i end end
     local too_wide = select(2, pcall(ctx.parallel, wide)).code
     return { a = all.a, b = all.b, race = key, any = anyk .. ":" .. anyv, timeout = timed_out,
-             undone = undone, hostile = hostile, too_wide = too_wide }
+             undone = undone, hostile = hostile, too_wide = too_wide,
+             children = kids.one and kids.two }
   end,
 }
