@@ -128,12 +128,21 @@ local playbook = {
                    { reference = old.reference, reason = "switch abandoned" }, CALL)
     end)
 
+    -- Both confirmations at once, whichever comes first, until one deadline.
     ctx.state("awaiting_confirmations")
     local deadline = ctx.now() + confirm_within
-    if not confirmation(ctx, "provider.switch_confirmed", deadline) then
+    local confirmed = ctx.parallel({
+      switch = function(c)
+        return confirmation(c, "provider.switch_confirmed", deadline) ~= nil
+      end,
+      termination = function(c)
+        return confirmation(c, "provider.termination_confirmed", deadline) ~= nil
+      end,
+    })
+    if not confirmed.switch then
       ctx.fail("switch_not_confirmed", offer.provider .. " did not confirm the switch in time")
     end
-    if not confirmation(ctx, "provider.termination_confirmed", deadline) then
+    if not confirmed.termination then
       ctx.fail("termination_not_confirmed",
                old_provider .. " did not confirm the termination in time")
     end

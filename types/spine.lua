@@ -38,6 +38,10 @@
 ---@field timeout? string|number give up after this long: ctx.wait then returns nil
 ---@field match? table<string, string|number|boolean> take only a signal whose payload has these fields with these values ({task_id = id}); the others stay queued
 
+---@class SpineParallelOptions
+---@field mode? "all"|"any"|"race" all (default): every result, failing as soon as one fails; any: the first success; race: the first to end
+---@field timeout? string|number fail (kind "timeout") when the branches have not ended by then, cancelling them
+
 ---@class SpineCtx
 ---@field id string the workflow id
 ---@field process string the process (manifest) name
@@ -164,9 +168,24 @@ function ctx.log(level, message, fields) end
 ---@param details? table
 function ctx.fail(code, message, details) end
 
---- Registers an undo: if the workflow fails, the undos run newest first, each durably.
+--- Registers an undo: if the workflow fails, the undos run newest first, each durably. Inside a
+--- branch of ctx.parallel it is the branch's: it runs when the parallel cancels or fails the
+--- branch, else it joins the caller's once the parallel returns.
 ---@param fn fun()
 function ctx.compensate(fn) end
+
+--- Runs the branches side by side (each a function of its own ctx), their steps recorded per
+--- branch. mode "all" (default) returns a table of every branch's result keyed like the
+--- branches and raises the first failure; "any" returns the key and result of the first
+--- branch to succeed (raises code "all_branches_failed" when none does); "race" returns the
+--- key and result of the first branch to end, or raises its error. Branches it does not wait
+--- for are cancelled (kind "cancelled", code "branch_cancelled") and their undos run. Keys are
+--- names ([a-z][a-z0-9_]*) or a list; at most 64 branches, nested 8 deep.
+---@param branches table<string, fun(ctx: SpineCtx): any>|(fun(ctx: SpineCtx): any)[]
+---@param opts? SpineParallelOptions
+---@return any results_or_key
+---@return any result the winner's result (any, race)
+function ctx.parallel(branches, opts) end
 
 ---@class SpinePlaybook
 ---@field name string

@@ -38,7 +38,8 @@ const char spine_api_workflow_sql[] =
     " 'steps', (SELECT coalesce(jsonb_agg(jsonb_build_object('seq', s.seq, 'kind', s.kind,"
     " 'name', s.name, 'status', s.status, 'attempt', s.attempt, 'result', s.result,"
     " 'error', s.error, 'started_at', " EPOCH_ISO("s.started_at") ","
-    " 'ended_at', " EPOCH_ISO("s.ended_at") ", 'wake_at', " EPOCH_ISO("s.wake_at") ")"
+    " 'ended_at', " EPOCH_ISO("s.ended_at") ", 'wake_at', " EPOCH_ISO("s.wake_at") ","
+    " 'branch', s.branch)"
     " ORDER BY s.seq), '[]'::jsonb) FROM spine.steps s WHERE s.workflow_id = w.id))::text"
     " FROM spine.workflows w WHERE w.id = $1";
 
@@ -58,6 +59,11 @@ const char spine_api_explain_sql[] =
     " facts AS (SELECT w.*, g.pending, g.names,"
     "   (SELECT count(*) FROM spine.workers WHERE lease_until > now()) AS alive,"
     "   (SELECT count(*) FROM spine.steps st WHERE st.workflow_id = w.id) AS nsteps,"
+    /* the branches of a ctx.parallel still waiting, each its step */
+    "   (SELECT string_agg(format('%s \"%s\" in branch %s', st.kind, st.name, st.branch), ', '"
+    "     ORDER BY st.branch) FROM spine.steps st WHERE st.workflow_id = w.id"
+    "     AND st.branch IS NOT NULL AND st.status IN ('waiting', 'retrying', 'running'))"
+    "     AS branches,"
     "   s.seq AS s_seq, s.kind AS s_kind, s.name AS s_name, s.status AS s_status,"
     "   s.attempt AS s_attempt, s.error AS s_error, s.started_at AS s_started, s.wake_at AS s_wake,"
     "   k.id AS k_id, k.host AS k_host, k.pid AS k_pid, k.lease_until AS k_until"
@@ -70,6 +76,8 @@ const char spine_api_explain_sql[] =
     "    'pid', k_pid, 'until', " ISO("k_until") ", 'alive', k_until > now()) END,"
     "  'error', error, 'max_duration', max_duration, 'deadline_at', " ISO("deadline_at") ","
     "  'explanation', 'Workflow ' || id || ' (' || process || ') ' || CASE"
+    "   WHEN status = 'waiting' AND branches IS NOT NULL THEN"
+    "    format('waits in ctx.parallel for its branches: %s.', branches)"
     "   WHEN status = 'waiting' AND waiting_for->>'kind' = 'timer' THEN"
     "    format('is sleeping until %s (in %s), since %s.', waiting_for->>'until',"
     "      date_trunc('second', (waiting_for->>'until')::timestamptz - spine.clock_timestamp())::text, " ISO("s_started") ")"

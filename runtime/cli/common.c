@@ -307,6 +307,8 @@ void spine_cli__print_workflow(const char *json) {
       got = "(timed out: no signal)";
     printf("  %3lld  %-10s %-24s %-9s %.60s\n", seq, kind, field(L, s, "name"), status, got);
     if (attempt > 1) printf("       after %lld attempts\n", attempt);
+    const char *branch = field(L, s, "branch"); /* a step of a ctx.parallel's branch */
+    if (branch) printf("       in branch %s\n", branch);
     lua_pop(L, 1);
   }
   spine_buf_free(&b);

@@ -113,7 +113,7 @@ static int providers_busy(spine_engine *eng) {
   int n, busy = 0;
   spine_wf **all = spine_wf_all(eng, &n);
   for (int i = 0; i < n && !busy; i++)
-    busy = all[i]->phase == SPINE_WF_PHASE_PROVIDER;
+    busy = all[i]->phase == SPINE_WF_PHASE_PROVIDER || spine_wf_strand_calling(all[i]);
   free(all);
   return busy;
 }
@@ -196,8 +196,9 @@ static void clock_set(spine_engine *eng, int64_t to, int finishing) {
 
 static void clock_check(spine_engine *eng) {
   if (!eng->clk.active || eng->clk.setting || eng->stopping) return;
-  if (!eng->clk.op_done || !eng->clk.marker_seen) return;           /* the round is under way */
-  if (!spine_store_idle(eng->store) || providers_busy(eng)) return; /* idle calls us again */
+  if (!eng->clk.op_done || !eng->clk.marker_seen) return; /* the round is under way */
+  if (!spine_store_idle(eng->store) || providers_busy(eng) || eng->ndeferred)
+    return; /* idle (or the deferred workflows' turn) calls us again */
   uint64_t ops = spine_store_stats_get(eng->store)->ops - eng->clk.ops_at_start;
   if (eng->clk.foreign || eng->claim_busy || ops != (uint64_t)eng->clk.own_ops) {
     clock_round(eng);

@@ -32,7 +32,7 @@ enum { STEP_OK = 1, STEP_FAILED, STEP_BACKOFF };
 
 void spine_ctx_normalize_error(spine_wf *wf, lua_State *co, int status) {
   spine_lerror_normalize(co, status, &wf->limits);
-  lua_pushinteger(co, wf->seq - 1);
+  lua_pushinteger(co, wf->last_seq);
   lua_setfield(co, -2, "step");
 }
 
@@ -72,6 +72,8 @@ spine_wf *spine_ctx__check_step(lua_State *L) {
 /* A cancelled workflow stops at its next call that would act or wait (its undos still
  * run). */
 int spine_ctx__cancelled(const spine_wf *wf) {
+  if (spine_wf_in_branch(wf)) /* a cancelled branch stops too; an undo runs to its end */
+    return !wf->cur->undo && (wf->cur->cancelled || (wf->cancel_requested && !wf->compensating));
   return wf->cancel_requested && !wf->compensating;
 }
 
@@ -431,10 +433,9 @@ static int ctx_uuid(lua_State *L) {
 static int ctx_patched(lua_State *L) {
   spine_wf *wf = spine_ctx__check_step(L);
   const char *id = luaL_checkstring(L, 1);
-  int seq = wf->seq;
-  if (seq <= wf->nlog) {
+  if (wf->lseq <= wf->nlog) {
     /* Replaying: the branch is taken only if the history recorded it here. */
-    spine_steplog_peek(wf, L, seq);
+    spine_steplog_peek(wf, L, wf->lseq);
     int taken = 0;
     if (lua_istable(L, -1)) {
       lua_getfield(L, -1, "kind");
@@ -448,6 +449,7 @@ static int ctx_patched(lua_State *L) {
     return 1;
   }
   if (spine_ctx__cancelled(wf)) return spine_ctx__raise_cancel(L);
+  int seq = wf->last_seq = wf->seq++;
   spine_wf_take_step(wf);
   lua_pushboolean(L, 1);
   return record_value(L, wf, seq, "patch", id);
@@ -544,6 +546,7 @@ static int ctx_intent(lua_State *L) {
   spine_op_param(op, wf->id);
   spine_op_param_int(op, seq);
   spine_op_param(op, name);
+  spine_steplog_add_where(op, wf);
   spine_wf_submit(wf, intent_done);
   return lua_yieldk(L, 0, 0, spine_ctx__value_k);
 }
@@ -610,6 +613,7 @@ static int sleep_to(lua_State *L, spine_wf *wf, int64_t wake) {
   spine_op_param(op, "sleep");
   spine_op_param(op, NULL);
   spine_op_param_int(op, wake);
+  spine_steplog_add_where(op, wf);
   spine_wf_add_wait(op, wf, waiting_for, wake);
   spine_wf_submit(wf, sleep_recorded);
   return lua_yieldk(L, 0, 0, sleep_k);
@@ -690,11 +694,25 @@ int spine_ctx_cancel_waiting(spine_wf *wf) {
   return 1;
 }
 
-void spine_ctx_signal_arrived(spine_wf *wf) {
+static void signal_event(spine_wf *wf) {
   if (wf->phase == SPINE_WF_PHASE_SIGNAL && !wf->op_inflight)
     deliver(wf, 0);
   else
     wf->call.signal_pending = 1;
+}
+
+void spine_ctx_signal_arrived(spine_wf *wf) {
+  if (!wf->npar) {
+    signal_event(wf);
+    return;
+  }
+  if (spine_wf_stopped(wf)) { /* being released: noted, so that it is claimed back */
+    wf->call.signal_pending = 1;
+    return;
+  }
+  spine_wf_hold(wf); /* offered to every waiting branch, one after the other */
+  spine_wf_strand_offer(wf, signal_event);
+  spine_wf_unhold(wf);
 }
 
 /* After WAIT_BEGIN (statement `i` of the op): resume at once or wait. */
@@ -750,6 +768,7 @@ static void start_wait(spine_wf *wf, int seq, const char *kind, const char *name
   else
     spine_op_param(op, NULL);
   spine_op_param(op, match);
+  spine_steplog_add_where(op, wf);
   spine_wf_add_wait(op, wf, spine_buf_str(&waiting_for), wake);
   spine_buf_free(&waiting_for);
 }
@@ -1068,7 +1087,7 @@ static int ctx_log(lua_State *L) {
   spine_log_level lv;
   if (spine_log_parse_level(level, &lv))
     return luaL_argerror(L, 1, "level must be debug, info, warn or error");
-  if (wf->seq <= wf->nlog) return 0; /* replaying: it was logged the first time */
+  if (wf->lseq <= wf->nlog) return 0; /* replaying: it was logged the first time */
   spine_buf m = SPINE_BUF_INIT;
   spine_buf_puts(&m, ",\"workflow\":");
   spine_log_json_string(&m, wf->id, strlen(wf->id));
@@ -1104,8 +1123,7 @@ static int ctx_fail(lua_State *L) {
 static int ctx_compensate(lua_State *L) {
   spine_wf *wf = spine_ctx__check_wf(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, wf->anchor);
-  lua_rawgeti(L, -1, SPINE_ANCHOR_COMPS);
+  spine_wf_push_comps(wf, L); /* the main body's, or its branch's until the parallel ends */
   lua_pushvalue(L, 1);
   lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
   return 0;
@@ -1189,6 +1207,7 @@ void spine_ctx_open(lua_State *L) {
       {"log", ctx_log},
       {"fail", ctx_fail},
       {"compensate", ctx_compensate},
+      {"parallel", spine_ctx__parallel},
       {NULL, NULL},
   };
   lua_newuserdatauv(L, 0, 0);

@@ -9,6 +9,9 @@
 #include "buf.h"
 #include "workflow.h"
 
+struct spine_par;
+struct spine_ctx_provider;
+
 /* Set in wf->kstate by the scheduler when the resume value is an error to raise. */
 #define SPINE_CTX_RAISE 0x40000000
 
@@ -25,10 +28,24 @@ int spine_ctx_mark_compensation(lua_State *L);
 int spine_ctx_cancel_waiting(spine_wf *wf);
 /* Frees the provider step `wf` is in (ctx_provider.c), cancelling its call in flight. */
 void spine_ctx_provider_free(spine_wf *wf);
-/* Cancels the provider call `wf` has in flight, if any (the engine stops): its callback never
- * runs; the step stays as recorded. */
+/* The same for a provider step kept by a strand that is not loaded (a branch's). */
+void spine_ctx_provider_drop(spine_wf *wf, struct spine_ctx_provider *st);
+/* Cancels the provider calls `wf` has in flight, its branches' too (the engine stops): their
+ * callbacks never run; the steps stay as recorded. */
 void spine_ctx_provider_cancel(spine_wf *wf);
-/* A signal for `wf` was stored: deliver it if the workflow waits for one. */
+/* A signal for `wf` was stored: deliver it if the workflow waits for one (to each of its
+ * branches that waits, in the order of their paths). */
 void spine_ctx_signal_arrived(spine_wf *wf);
+
+/* ---- ctx.parallel (ctx_parallel.c) ---- */
+
+/* The loaded branch (or undo) of a parallel ended: returned `nres` values, or raised (ok 0,
+ * its error table on top of its coroutine). */
+void spine_ctx_parallel_ended(spine_wf *wf, int ok, int nres);
+/* The workflow is cancelled while a parallel runs: the parallel stops first (its branches are
+ * cancelled, their compensations run), then its caller raises the cancellation. */
+void spine_ctx_parallel_cancel(spine_wf *wf);
+/* Frees a parallel (the workflow leaves memory): its timer and what it holds. */
+void spine_ctx_parallel_free(spine_wf *wf, struct spine_par *p);
 
 #endif

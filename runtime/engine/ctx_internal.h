@@ -43,5 +43,7 @@ int spine_ctx__value_k(lua_State *L, int status, lua_KContext k);
 
 /* ctx.provider (ctx_provider.c). */
 int spine_ctx__provider(lua_State *L);
+/* ctx.parallel (ctx_parallel.c). */
+int spine_ctx__parallel(lua_State *L);
 
 #endif

@@ -30,6 +30,11 @@ static const spine_ctx__policy provider_policy = {5, 1000, 5 * 60 * 1000, 2.0};
  * callbacks never read the coroutine's frame. */
 struct spine_ctx_provider {
   spine_provider_call *call; /* the attempt in flight, or NULL */
+  spine_wf *wf;
+  spine_strand *strand; /* the branch whose step it is (NULL: the main body) */
+  int pending_kind;     /* an outcome that came while another strand was loaded ... */
+  char *pending_json;   /* ... queued for its own (on_outcome) */
+  size_t pending_len;
   spine_ctx__policy policy;
   int64_t timeout_ms; /* per attempt, 0 = the provider's */
   int seq, attempt;
@@ -48,21 +53,30 @@ static const char *provider_of(const spine_ctx_provider *st) {
   return operation_of(st) + strlen(operation_of(st)) + 1;
 }
 
-void spine_ctx_provider_cancel(spine_wf *wf) {
-  spine_ctx_provider *st = wf->call.provider;
+static void cancel_call(spine_wf *wf, spine_ctx_provider *st) {
   const spine_provider_port *port = spine_wf_providers(wf);
   if (st && st->call && port) port->cancel(port->impl, st->call);
   if (st) st->call = NULL;
 }
 
-void spine_ctx_provider_free(spine_wf *wf) {
-  spine_ctx_provider *st = wf->call.provider;
+void spine_ctx_provider_cancel(spine_wf *wf) {
+  cancel_call(wf, wf->call.provider);
+  for (int i = 0; i < wf->nstrands; i++) /* its branches' calls too */
+    if (wf->strands[i] != wf->cur) cancel_call(wf, wf->strands[i]->call.provider);
+}
+
+void spine_ctx_provider_drop(spine_wf *wf, spine_ctx_provider *st) {
   if (!st) return;
-  spine_ctx_provider_cancel(wf);
+  cancel_call(wf, st);
   free(st->outcome);
   free(st->args);
   free(st->no_retry);
+  free(st->pending_json);
   free(st);
+}
+
+void spine_ctx_provider_free(spine_wf *wf) {
+  spine_ctx_provider_drop(wf, wf->call.provider);
   wf->call.provider = NULL;
 }
 
@@ -171,11 +185,42 @@ static int not_retried(spine_wf *wf, const char *json, size_t len) {
   return hit;
 }
 
-static void on_outcome(void *data, const spine_provider_outcome *o) {
-  spine_wf *wf = data;
+static void handle_outcome(spine_wf *wf, const spine_provider_outcome *o);
+
+/* A branch's outcome, run with the branch loaded. */
+static void outcome_event(spine_wf *wf) {
   spine_ctx_provider *st = wf->call.provider;
+  if (!st || !st->pending_json) return;
+  spine_provider_outcome o = {0};
+  char *json = st->pending_json;
+  st->pending_json = NULL;
+  o.kind = st->pending_kind;
+  o.json = json;
+  o.json_len = st->pending_len;
+  handle_outcome(wf, &o);
+  free(json);
+}
+
+static void on_outcome(void *data, const spine_provider_outcome *o) {
+  spine_ctx_provider *st = data;
+  spine_wf *wf = st->wf;
   st->call = NULL;
   if (spine_wf_stopped(wf)) return;
+  if (st->strand && wf->cur != st->strand) { /* a branch's: queued behind what runs */
+    st->pending_kind = o->kind;
+    st->pending_json = strndup(o->json, o->json_len);
+    if (!st->pending_json) abort();
+    st->pending_len = o->json_len;
+    spine_wf_hold(wf);
+    spine_wf_strand_post(wf, st->strand, outcome_event);
+    spine_wf_unhold(wf);
+    return;
+  }
+  handle_outcome(wf, o);
+}
+
+static void handle_outcome(spine_wf *wf, const spine_provider_outcome *o) {
+  spine_ctx_provider *st = wf->call.provider;
   switch (o->kind) {
     case SPINE_PROVIDER_OK:
       finish(wf, 0, o->json, o->json_len);
@@ -241,7 +286,7 @@ static void begun(spine_op *op) {
   spine_err_clear(&e);
   spine_wf_move(wf, SPINE_WF_PHASE_PROVIDER);
   const spine_provider_port *port = spine_wf_providers(wf);
-  if (port->call(port->impl, &req, on_outcome, wf, &st->call, &e)) refused(wf, &e);
+  if (port->call(port->impl, &req, on_outcome, st, &st->call, &e)) refused(wf, &e);
 }
 
 /* Records attempt `n` as running, then makes it. */
@@ -254,6 +299,7 @@ static void attempt(spine_wf *wf, int n) {
   spine_op_param_int(op, st->seq);
   spine_op_param(op, st->name);
   spine_op_param_int(op, n);
+  spine_steplog_add_where(op, wf);
   spine_wf_submit(wf, begun);
 }
 
@@ -302,6 +348,8 @@ static spine_ctx_provider *state_new(spine_wf *wf, const char *provider, const c
   memcpy(st->name + lp + lo + 2, operation, lo + 1);
   memcpy(st->name + lp + lo + 2 + lo + 1, provider, lp + 1);
   st->seq = seq;
+  st->wf = wf;
+  st->strand = spine_wf_in_branch(wf) ? wf->cur : NULL;
   spine_ctx_provider_free(wf); /* one left by a cancellation during a backoff */
   wf->call.provider = st;
   return st;

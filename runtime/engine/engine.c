@@ -58,8 +58,9 @@ static void on_notify(void *data, const char *channel, const char *payload) {
           break;
         default: /* 'm': migrated or superseded, its claim moved (0013_repair.sql) */
           /* Idle: dropped now. Otherwise its next op's fence finds the claim gone. */
-          if ((wf->phase == SPINE_WF_PHASE_TIMER || wf->phase == SPINE_WF_PHASE_SIGNAL) &&
-              !wf->op_inflight)
+          if (((wf->phase == SPINE_WF_PHASE_TIMER || wf->phase == SPINE_WF_PHASE_SIGNAL) &&
+               !wf->op_inflight) ||
+              spine_wf_strand_idle(wf))
             spine_wf_lost(wf, "an operator migrated or superseded it");
       }
       return;
@@ -383,6 +384,8 @@ int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engin
   uv_timer_init(loop, &eng->heartbeat);
   uv_timer_init(loop, &eng->vtick);
   uv_timer_init(loop, &eng->reconnect);
+  uv_idle_init(loop, &eng->defer);
+  eng->defer.data = eng;
   eng->timer.data = eng->wake.data = eng->heartbeat.data = eng->vtick.data = eng;
   eng->reconnect.data = eng;
   spine_op_init(&eng->claim_op);
@@ -540,9 +543,11 @@ void spine_engine_stop(spine_engine *eng) {
   uv_timer_stop(&eng->heartbeat);
   uv_timer_stop(&eng->vtick);
   uv_timer_stop(&eng->reconnect);
+  spine_sched_drop_deferred(eng);
   /* Blocking is fine here: the loop serves nothing more. The session connection is idle. */
   release_all(eng);
   uv_close((uv_handle_t *)&eng->reconnect, NULL);
+  uv_close((uv_handle_t *)&eng->defer, NULL);
   uv_close((uv_handle_t *)&eng->timer, NULL);
   uv_close((uv_handle_t *)&eng->wake, NULL);
   uv_close((uv_handle_t *)&eng->heartbeat, NULL);

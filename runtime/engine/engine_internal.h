@@ -9,10 +9,12 @@
  *   workflow_run.c  its coroutine: the first resume, replay, every resume after, failure and
  *                   compensations
  *   workflow_end.c  how it leaves memory: ended, stuck, parked, lost, given up
+ *   workflow_strand.c  its strands while a ctx.parallel runs: loaded one at a time, events
  *   clock.c         the clocks (real, virtual, manual) and the deadlines on them
  *   version.c       playbook versions: compiled once, loaded from the database for a claim
  *   replay.c        `spine replay`: a history against a playbook, without a database
- *   ctx*.c, steplog.c  the playbook API, which asks the workflow for each step */
+ *   ctx*.c, steplog.c  the playbook API, which asks the workflow for each step (ctx_parallel.c:
+ *                   ctx.parallel) */
 #ifndef SPINE_ENGINE_INTERNAL_H
 #define SPINE_ENGINE_INTERNAL_H
 
@@ -45,6 +47,12 @@ struct spine_engine {
   uv_timer_t heartbeat; /* lease renewal and reaping of dead workers */
   uv_timer_t vtick;     /* virtual clock: fires the next deadline when idle */
   uv_timer_t reconnect; /* after the database connection was lost */
+  /* Workflows whose branches' events ran long in one go: the rest run on the next loop
+   * iteration, so that a workflow with many busy branches cannot hold the loop
+   * (workflow_strand.c). Each is held (spine_wf_hold) until then. */
+  uv_idle_t defer;
+  spine_wf **deferred;
+  int ndeferred, capdeferred;
   int64_t reconnect_ms; /* the next attempt's delay: doubles up to RECONNECT_MAX_MS */
 
   int ctx_ref;             /* the ctx object */
@@ -118,6 +126,10 @@ void spine_sched_claim(spine_engine *eng);
 void spine_sched_refresh_wake(spine_engine *eng);
 /* Releases the workflows that have waited idle longer than opts.evict_after_ms. */
 void spine_sched_evict_idle(spine_engine *eng);
+/* Runs the rest of `wf`'s queued events on the next loop iteration (workflow_strand.c). */
+void spine_sched_defer(spine_engine *eng, spine_wf *wf);
+/* The engine stops: the workflows deferred are let go (released with the others). */
+void spine_sched_drop_deferred(spine_engine *eng);
 
 /* ---- clock.c ---- */
 

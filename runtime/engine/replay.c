@@ -46,10 +46,9 @@ int spine_engine_replay(const char *path, const char *source, size_t len, const 
     if (!wf) abort();
     if (params_json && !(wf->params = strdup(params_json))) abort();
     spine_wf_begin(wf, input_json, steps_json, NULL);
-    out->recorded = wf->nlog;
-    out->replayed = wf->seq - 1 < wf->nlog ? wf->seq - 1 : wf->nlog;
+    out->recorded = wf->nrecorded;
+    out->replayed = wf->replayed;
     out->nondeterministic = out->ended && out->status == SPINE_WF_STUCK;
-    if (out->nondeterministic && out->replayed > 0) out->replayed--;
     spine_wf_free(wf);
   }
   uv_close((uv_handle_t *)&eng->timer, NULL);

@@ -218,6 +218,14 @@ void spine_sched_evict_idle(spine_engine *eng) {
   for (int i = 0; i < n; i++) {
     spine_wf *wf = all[i];
     if (wf->op_inflight || wf->compensating) continue;
+    if (wf->phase == SPINE_WF_PHASE_PARALLEL) { /* its branches all wait, its row says so */
+      int64_t at = spine_wf_strand_earliest(wf);
+      if (!spine_wf_strand_idle(wf) || wf->active_at > idle_before) continue;
+      if (at && at < now + eng->o.evict_after_ms) continue;
+      spine_wf_move(wf, SPINE_WF_PHASE_RELEASING);
+      spine_wf_release(wf, 0, evicted);
+      continue;
+    }
     if (wf->phase != SPINE_WF_PHASE_SIGNAL && wf->phase != SPINE_WF_PHASE_TIMER) continue;
     if (wf->active_at > idle_before) continue;
     if (spine_timer_armed(&wf->timer) && wf->timer.at < now + eng->o.evict_after_ms)
@@ -226,4 +234,49 @@ void spine_sched_evict_idle(spine_engine *eng) {
     spine_wf_release(wf, 0, evicted);
   }
   free(all);
+}
+
+/* ---- workflows whose branches' events ran long: the rest on the next iteration ---- */
+
+static void on_defer(uv_idle_t *h) {
+  spine_engine *eng = h->data;
+  uv_idle_stop(h);
+  int n = eng->ndeferred;
+  spine_wf **list = eng->deferred;
+  eng->deferred = NULL;
+  eng->ndeferred = eng->capdeferred = 0;
+  for (int i = 0; i < n; i++) {
+    list[i]->deferred = 0;
+    spine_wf_unhold(list[i]); /* runs its events, or frees it if it left meanwhile */
+  }
+  free(list);
+  spine_clock_store_idle(eng); /* a manual clock's advance waited for these */
+}
+
+void spine_sched_defer(spine_engine *eng, spine_wf *wf) {
+  if (wf->deferred) return;
+  if (eng->ndeferred == eng->capdeferred) {
+    int cap = eng->capdeferred ? eng->capdeferred * 2 : 8;
+    spine_wf **a = realloc(eng->deferred, (size_t)cap * sizeof *a);
+    if (!a) abort();
+    eng->deferred = a;
+    eng->capdeferred = cap;
+  }
+  wf->deferred = 1;
+  spine_wf_hold(wf);
+  eng->deferred[eng->ndeferred++] = wf;
+  uv_idle_start(&eng->defer, on_defer);
+}
+
+void spine_sched_drop_deferred(spine_engine *eng) {
+  uv_idle_stop(&eng->defer);
+  for (int i = 0; i < eng->ndeferred; i++) {
+    spine_wf *wf = eng->deferred[i];
+    wf->deferred = 0;
+    wf->holds--; /* without running anything: the engine stops */
+    if (!wf->holds && wf->doomed) free(wf);
+  }
+  free(eng->deferred);
+  eng->deferred = NULL;
+  eng->ndeferred = eng->capdeferred = 0;
 }

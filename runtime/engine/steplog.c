@@ -10,37 +10,78 @@
 #include "sql.h"
 #include "workflow_internal.h"
 
-int spine_steplog_index(lua_State *L) {
+/* The log in memory is keyed by strand: log[path][bseq] (path "" for the main body), each
+ * path's table with its highest number in field "n". */
+int spine_steplog_index(lua_State *L, int *count) {
   int log = lua_gettop(L);
   lua_Integer n = luaL_len(L, log);
-  lua_createtable(L, (int)n, 0);
+  lua_createtable(L, 0, 1);
+  int byp = lua_gettop(L);
   int max = 0;
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, log, i);
-    lua_getfield(L, -1, "seq");
+    int e = lua_gettop(L);
+    lua_getfield(L, e, "seq");
     int seq = (int)lua_tointeger(L, -1);
+    lua_getfield(L, e, "bseq");
+    int bseq = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : seq;
+    if (lua_getfield(L, e, "branch") != LUA_TSTRING) {
+      lua_pop(L, 1);
+      lua_pushliteral(L, "");
+    }
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, byp) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_newtable(L);
+      lua_pushvalue(L, -2);
+      lua_pushvalue(L, -2);
+      lua_rawset(L, byp);
+    }
+    lua_getfield(L, -1, "n");
+    if (lua_tointeger(L, -1) < bseq) {
+      lua_pushinteger(L, bseq);
+      lua_setfield(L, -3, "n");
+    }
     lua_pop(L, 1);
+    lua_pushvalue(L, e);
+    lua_rawseti(L, -2, bseq);
     if (seq > max) max = seq;
-    lua_rawseti(L, -2, seq);
+    lua_settop(L, byp);
   }
   lua_replace(L, log);
+  if (count) *count = (int)n;
   return max;
 }
 
-void spine_steplog_peek(spine_wf *wf, lua_State *L, int seq) {
-  if (seq > wf->nlog || wf->anchor == LUA_NOREF) {
+int spine_steplog_count(spine_wf *wf, lua_State *L, const char *path) {
+  int n = 0, top = lua_gettop(L);
+  if (wf->anchor == LUA_NOREF) return 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, wf->anchor);
+  if (lua_rawgeti(L, -1, SPINE_ANCHOR_LOG) == LUA_TTABLE &&
+      lua_getfield(L, -1, path ? path : "") == LUA_TTABLE) {
+    lua_getfield(L, -1, "n");
+    n = (int)lua_tointeger(L, -1);
+  }
+  lua_settop(L, top);
+  return n;
+}
+
+void spine_steplog_peek(spine_wf *wf, lua_State *L, int bseq) {
+  int top = lua_gettop(L);
+  if (bseq > wf->nlog || wf->anchor == LUA_NOREF) {
     lua_pushnil(L);
     return;
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, wf->anchor);
-  if (lua_rawgeti(L, -1, SPINE_ANCHOR_LOG) != LUA_TTABLE) {
-    lua_pop(L, 2);
+  if (lua_rawgeti(L, -1, SPINE_ANCHOR_LOG) != LUA_TTABLE ||
+      lua_getfield(L, -1, wf->path ? wf->path : "") != LUA_TTABLE) {
+    lua_settop(L, top);
     lua_pushnil(L);
     return;
   }
-  lua_rawgeti(L, -1, seq);
-  lua_remove(L, -2);
-  lua_remove(L, -2);
+  lua_rawgeti(L, -1, bseq);
+  lua_replace(L, top + 1);
+  lua_settop(L, top + 1);
 }
 
 static void drop_log(spine_wf *wf, lua_State *L) {
@@ -50,12 +91,13 @@ static void drop_log(spine_wf *wf, lua_State *L) {
   lua_pop(L, 1);
 }
 
-int spine_steplog_expect(spine_wf *wf, lua_State *L, int seq, const char *kind, const char *name) {
-  if (seq > wf->nlog) {
-    if (wf->nlog && seq == wf->nlog + 1) drop_log(wf, L);
+int spine_steplog_expect(spine_wf *wf, lua_State *L, int bseq, const char *kind, const char *name) {
+  if (bseq > wf->nlog) {
+    /* The main body past its history runs live, and so does everything after it. */
+    if (!wf->path && wf->nlog && bseq == wf->nlog + 1) drop_log(wf, L);
     return 0;
   }
-  spine_steplog_peek(wf, L, seq);
+  spine_steplog_peek(wf, L, bseq);
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     return 0; /* a step that failed before its commit: it runs again */
@@ -70,15 +112,27 @@ int spine_steplog_expect(spine_wf *wf, lua_State *L, int seq, const char *kind, 
   }
   char msg[256];
   snprintf(msg, sizeof msg,
-           "non-determinism at step %d: the history has %s \"%s\", the playbook now asks for %s "
-           "\"%s\"",
-           seq, rk ? rk : "?", rn ? rn : "?", kind, name);
+           "non-determinism at step %d%s%s: the history has %s \"%s\", the playbook now asks for "
+           "%s \"%s\"",
+           bseq, wf->path ? " of branch " : "", wf->path ? wf->path : "", rk ? rk : "?",
+           rn ? rn : "?", kind, name);
   lua_pop(L, 3);
   lua_pushstring(L, msg);
   return -1;
 }
 
 /* ---- the rows that record steps ---- */
+
+/* Where the step being recorded is: its strand's path (NULL: the main body) and its number
+ * there (the strand's step in progress: one at a time per strand). */
+static void add_where(spine_op *op, const spine_wf *wf) {
+  spine_op_param(op, wf->path);
+  spine_op_param_int(op, wf->lseq - 1);
+}
+
+void spine_steplog_add_where(spine_op *op, const spine_wf *wf) {
+  add_where(op, wf);
+}
 
 void spine_steplog_add_done(spine_op *op, const spine_wf *wf, int seq, const char *kind,
                             const char *name, const char *status, const char *result,
@@ -92,6 +146,7 @@ void spine_steplog_add_done(spine_op *op, const spine_wf *wf, int seq, const cha
   spine_op_param(op, result);
   spine_op_param(op, error);
   spine_op_param_int(op, attempt);
+  add_where(op, wf);
 }
 
 void spine_steplog_add_finish(spine_op *op, const spine_wf *wf, int seq, const char *status,
@@ -115,4 +170,5 @@ void spine_steplog_add_retry(spine_op *op, const spine_wf *wf, int seq, const ch
   spine_op_param(op, error);
   spine_op_param_int(op, attempt);
   spine_op_param_int(op, wake_ms);
+  add_where(op, wf);
 }

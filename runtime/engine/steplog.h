@@ -11,17 +11,25 @@
 
 #include "workflow.h"
 
-/* Re-keys a decoded log (array of step tables, on top of L) by seq, in place; returns the
- * highest seq (0 for none). */
-int spine_steplog_index(lua_State *L);
+/* Re-keys a decoded log (array of step tables, on top of L) in place by strand and number
+ * within it: log[branch or ""][bseq]; returns the highest seq (0 for none), the number of
+ * steps in *count. */
+int spine_steplog_index(lua_State *L, int *count);
 
-/* Step `seq`: 0 when not recorded (run it live); 1 with its entry table {kind, name, status,
- * result, error, attempt, wake_at} pushed when it matches; -1 on a mismatch, with a message
- * saying what the history has and what the playbook asks for pushed. */
-int spine_steplog_expect(spine_wf *wf, lua_State *L, int seq, const char *kind, const char *name);
+/* The highest recorded number of the strand `path` (NULL: the main body), 0 for none. */
+int spine_steplog_count(spine_wf *wf, lua_State *L, const char *path);
 
-/* Pushes the recorded entry of `seq` (or nil) without checking it. */
-void spine_steplog_peek(spine_wf *wf, lua_State *L, int seq);
+/* Step `bseq` of the running strand (wf->path): 0 when not recorded (run it live); 1 with its
+ * entry table {seq, kind, name, status, result, error, attempt, wake_at} pushed when it
+ * matches; -1 on a mismatch, with a message saying what the history has and what the playbook
+ * asks for pushed. */
+int spine_steplog_expect(spine_wf *wf, lua_State *L, int bseq, const char *kind, const char *name);
+
+/* Pushes the recorded entry of `bseq` of the running strand (or nil) without checking it. */
+void spine_steplog_peek(spine_wf *wf, lua_State *L, int bseq);
+
+/* Adds the step's place as two parameters: its strand's path and its number there. */
+void spine_steplog_add_where(spine_op *op, const spine_wf *wf);
 
 /* The rows that record a step, added to `op` (the workflow's op, after its fence). */
 /* A step done at once: its outcome (status "completed" or "failed", result or error JSON). */

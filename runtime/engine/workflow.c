@@ -22,12 +22,16 @@
 /* allowed[from]: the phases a workflow may move to from `from`. */
 static const unsigned allowed[] = {
     [SPINE_WF_PHASE_LOADING] = BIT(RUNNING) | BIT(COMMITTING) | FINAL,
-    [SPINE_WF_PHASE_RUNNING] = BIT(COMMITTING) | BIT(TIMER) | BIT(SIGNAL) | FINAL,
-    [SPINE_WF_PHASE_COMMITTING] =
-        BIT(RUNNING) | BIT(COMMITTING) | BIT(TIMER) | BIT(SIGNAL) | BIT(PROVIDER) | FINAL,
+    [SPINE_WF_PHASE_RUNNING] = BIT(COMMITTING) | BIT(TIMER) | BIT(SIGNAL) | BIT(PARALLEL) | FINAL,
+    [SPINE_WF_PHASE_COMMITTING] = BIT(RUNNING) | BIT(COMMITTING) | BIT(TIMER) | BIT(SIGNAL) |
+                                  BIT(PROVIDER) | BIT(PARALLEL) | FINAL,
     [SPINE_WF_PHASE_TIMER] = BIT(RUNNING) | BIT(COMMITTING) | FINAL,
     [SPINE_WF_PHASE_SIGNAL] = BIT(RUNNING) | BIT(COMMITTING) | FINAL,
-    [SPINE_WF_PHASE_PROVIDER] = BIT(COMMITTING) | FINAL,
+    /* RUNNING: a branch cancelled while its provider call is in flight. */
+    [SPINE_WF_PHASE_PROVIDER] = BIT(COMMITTING) | BIT(RUNNING) | FINAL,
+    /* A strand waits for its parallel's branches (or, unloaded, the workflow for its strands:
+     * workflow_strand.c saves and loads strands without a move). */
+    [SPINE_WF_PHASE_PARALLEL] = BIT(RUNNING) | BIT(COMMITTING) | FINAL,
     /* Final: the last op (the end, the release, the drop) commits, then the workflow is freed.
      * A replay without a database ends in DROPPED and may be stopped again there. */
     [SPINE_WF_PHASE_ENDING] = 0,
@@ -49,6 +53,8 @@ const char *spine_wf_phase_name(spine_wf_phase p) {
       return "signal";
     case SPINE_WF_PHASE_PROVIDER:
       return "provider";
+    case SPINE_WF_PHASE_PARALLEL:
+      return "parallel";
     case SPINE_WF_PHASE_ENDING:
       return "ending";
     case SPINE_WF_PHASE_RELEASING:
@@ -127,6 +133,7 @@ spine_wf *spine_wf_new(spine_engine *eng, const char *id, spine_version *v, cons
   wf->status = SPINE_WF_RUNNING;
   wf->anchor = LUA_NOREF;
   wf->seq = 1;
+  wf->lseq = 1;
   spine_timer_init(&wf->timer, timer_fired);
   spine_op_init(&wf->op);
   wf->op.data = wf;
@@ -137,7 +144,24 @@ spine_wf *spine_wf_new(spine_engine *eng, const char *id, spine_version *v, cons
 
 void spine_wf_free(spine_wf *wf) {
   spine_engine *eng = wf->eng;
+  if (wf->doomed) return;
   spine_clock_remove(eng, &wf->timer);
+  /* Its parallels and strands, innermost last created first. */
+  for (int i = wf->nstrands - 1; i >= 0; i--) {
+    spine_strand *s = wf->strands[i];
+    spine_par *p = s == wf->cur ? wf->call.par : s->call.par;
+    s->call.par = NULL;
+    if (s == wf->cur) wf->call.par = NULL;
+    if (p) spine_ctx_parallel_free(wf, p);
+  }
+  while (wf->nstrands)
+    spine_wf_strand_free(wf, wf->strands[wf->nstrands - 1]);
+  free(wf->strands);
+  free(wf->events);
+  wf->strands = NULL;
+  wf->events = NULL;
+  wf->nevents = wf->npar = 0;
+  wf->cur = wf->main = NULL;
   if (wf->anchor != LUA_NOREF) {
     luaL_unref(eng->L, LUA_REGISTRYINDEX, wf->anchor);
     wf->anchor = LUA_NOREF;
@@ -155,8 +179,12 @@ void spine_wf_free(spine_wf *wf) {
   free(wf->outcome);
   free(wf->end_result);
   free(wf->end_error);
-  free(wf);
   eng->live--;
+  if (wf->holds) { /* an entry point is under way: spine_wf_unhold frees it */
+    wf->doomed = 1;
+    return;
+  }
+  free(wf);
 }
 
 void spine_wf_drop_pending(spine_wf *wf) {
@@ -243,7 +271,9 @@ spine_op *spine_wf_op_begin(spine_wf *wf) {
 static void op_done(spine_op *op) {
   spine_wf *wf = op->data;
   wf->op_inflight = 0;
+  spine_wf_hold(wf);
   wf->op_cb(op);
+  spine_wf_unhold(wf);
 }
 
 void spine_wf_submit(spine_wf *wf, spine_op_cb cb) {
@@ -290,7 +320,13 @@ void spine_wf_add_insert(spine_engine *eng, spine_op *op, const char *id, spine_
   spine_op_param_len(op, stored ? NULL : source, len);
 }
 
-void spine_wf_add_wait(spine_op *op, const spine_wf *wf, const char *waiting_for, int64_t wake_ms) {
+void spine_wf_add_wait(spine_op *op, spine_wf *wf, const char *waiting_for, int64_t wake_ms) {
+  /* Branches wait side by side: the row wakes at the earliest deadline of them all. */
+  if (wf->npar) {
+    int64_t at = spine_wf_strand_earliest(wf);
+    if (at && (!wake_ms || at < wake_ms)) wake_ms = at;
+  }
+  wf->row_wake = wake_ms;
   spine_op_stmt(op, SPINE_SQL_WF_WAIT, 0);
   spine_op_param(op, wf->id);
   spine_op_param(op, waiting_for);
@@ -317,15 +353,32 @@ static void timer_fired(spine_timer *t) {
   spine_wf *wf = (spine_wf *)((char *)t - offsetof(spine_wf, timer));
   spine_wf_timer_fn fn = wf->on_timer;
   wf->on_timer = NULL;
-  if (fn) fn(wf);
+  if (!fn) return;
+  spine_wf_hold(wf);
+  if (wf->npar && wf->main) /* the main body's, queued behind what its branches do */
+    spine_wf_strand_post(wf, wf->main, fn);
+  else
+    fn(wf);
+  spine_wf_unhold(wf);
 }
 
+/* A branch's deadline is its own: several wait side by side. */
 void spine_wf_timer(spine_wf *wf, int64_t wake_ms, spine_wf_timer_fn fn) {
+  if (spine_wf_in_branch(wf)) {
+    wf->cur->on_timer = fn;
+    spine_clock_add(wf->eng, &wf->cur->timer, wake_ms);
+    return;
+  }
   wf->on_timer = fn;
   spine_clock_add(wf->eng, &wf->timer, wake_ms);
 }
 
 void spine_wf_timer_cancel(spine_wf *wf) {
+  if (spine_wf_in_branch(wf)) {
+    wf->cur->on_timer = NULL;
+    spine_clock_remove(wf->eng, &wf->cur->timer);
+    return;
+  }
   wf->on_timer = NULL;
   spine_clock_remove(wf->eng, &wf->timer);
 }
@@ -360,7 +413,7 @@ void spine_wf_row_waits(spine_wf *wf) {
 /* ---- its steps, state and attributes ---- */
 
 void spine_wf_take_step(spine_wf *wf) {
-  wf->seq++;
+  wf->lseq++;
 }
 
 void spine_wf_set_state(spine_wf *wf, const char *state) {
@@ -382,9 +435,39 @@ void spine_wf_set_outcome(spine_wf *wf, const char *outcome) {
   wf->dirty = 1;
 }
 
+/* A branch of a parallel whose outcome the history holds replays up to where it was when its
+ * parallel ended: there (a step not recorded, or recorded unfinished) it was cancelled, and is
+ * again: the cancellation error is pushed for the call to raise. */
+static int cut_off(spine_wf *wf, lua_State *L, int m) {
+  if (!spine_wf_in_branch(wf) || wf->cur->undo || !wf->cur->par->recorded) return 0;
+  if (m > 0) {
+    lua_getfield(L, -1, "status");
+    const char *st = lua_tostring(L, -1);
+    int done = st && (!strcmp(st, "completed") || !strcmp(st, "failed"));
+    lua_pop(L, 1);
+    if (done) return 0;
+    lua_pop(L, 1);
+  }
+  wf->cur->cancelled = 1;
+  spine_wf_push_stop(wf, L);
+  return 1;
+}
+
 int spine_wf_next_step(spine_wf *wf, lua_State *L, const char *kind, const char *name, int *seq) {
-  *seq = wf->seq++;
-  int m = spine_steplog_expect(wf, L, *seq, kind, name);
+  int bseq = wf->lseq++;
+  int m = spine_steplog_expect(wf, L, bseq, kind, name);
+  if (m > 0) {
+    lua_getfield(L, -1, "seq");
+    *seq = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    wf->replayed++;
+  } else if (m == 0) {
+    *seq = wf->seq++;
+  } else {
+    *seq = 0;
+  }
+  wf->last_seq = m < 0 ? bseq : *seq;
+  if (m >= 0 && cut_off(wf, L, m)) return -1;
   if (m >= 0) {
     /* A replay runs the whole history in one resume: each replayed step is charged as the
      * resume it once was, so a workflow that ran within its budget live replays within it. */

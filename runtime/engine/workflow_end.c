@@ -73,7 +73,7 @@ void spine_wf_stuck(spine_wf *wf, const char *code, const char *message) {
   spine_log_json_string(&err, code, strlen(code));
   spine_buf_puts(&err, ",\"message\":");
   spine_log_json_string(&err, message, strlen(message));
-  spine_buf_printf(&err, ",\"step\":%d}", wf->seq - 1);
+  spine_buf_printf(&err, ",\"step\":%d}", wf->last_seq);
   spine_wf_end(wf, SPINE_WF_STUCK, NULL, spine_buf_str(&err));
   spine_buf_free(&err);
 }

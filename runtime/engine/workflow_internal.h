@@ -19,6 +19,8 @@
 #include "workflow.h"
 
 typedef struct spine_ctx_provider spine_ctx_provider;
+typedef struct spine_strand spine_strand;
+typedef struct spine_par spine_par;
 
 /* A workflow's row data between its insert or claim and its first resume (owned). */
 typedef struct spine_wf_pending {
@@ -42,6 +44,8 @@ typedef enum {
   SPINE_WF_PHASE_TIMER,      /* waits for a timer: a sleep or a retry backoff */
   SPINE_WF_PHASE_SIGNAL,     /* waits for a signal (ctx.wait, a child's end), maybe a deadline */
   SPINE_WF_PHASE_PROVIDER,   /* a provider call is in flight (ctx.provider) */
+  SPINE_WF_PHASE_PARALLEL,   /* waits for the branches of a ctx.parallel (workflow_strand.c):
+                                no strand runs or commits now */
   SPINE_WF_PHASE_ENDING,     /* its end (completed, failed, stuck ...) is being committed */
   SPINE_WF_PHASE_RELEASING,  /* its claim is being handed back (evicted, given up) */
   SPINE_WF_PHASE_DROPPED,    /* no longer this worker's (a lost claim, a replay's end) */
@@ -57,6 +61,72 @@ enum {
 };
 
 typedef void (*spine_wf_timer_fn)(spine_wf *wf);
+
+/* ctx's own: what the ctx call that yielded keeps until its continuation runs (one call at a
+ * time a strand). The workflow module reads only kstate (a resume with an error sets
+ * SPINE_CTX_RAISE), signal_pending (eviction) and provider (freed with the workflow). */
+typedef struct spine_wf_call {
+  int kstate;                   /* continuation state of the call that yielded */
+  int wait_seq;                 /* the step that waits */
+  int64_t wake_ms;              /* the deadline of the wait or backoff it is in */
+  char signal[128];             /* the signal name it waits for */
+  const char *match;            /* the payload it must hold, JSON, or NULL for any: borrowed
+                                   from the waiting ctx.wait's stack, which keeps it */
+  spine_ctx_provider *provider; /* the provider step in progress (ctx_provider.c), or NULL */
+  spine_par *par;               /* the ctx.parallel it waits for (ctx_parallel.c), or NULL */
+  unsigned in_step : 1;         /* inside ctx.step's function: no ctx calls */
+  unsigned signal_pending : 1;  /* a signal arrived while an op was in flight */
+  unsigned timer_fired : 1;     /* the deadline passed while an op was in flight */
+} spine_wf_call;
+
+/* A strand of a workflow: the main body, a branch of a ctx.parallel, or the undo of one (its
+ * compensations). One strand at a time is loaded into its workflow (wf->co, wf->call,
+ * wf->path, wf->lseq, wf->nlog and wf->phase are the loaded strand's), and only while nothing
+ * else runs or commits: every other strand waits in its record, its events queued
+ * (workflow_strand.c). */
+struct spine_strand {
+  spine_wf *wf;
+  spine_par *par; /* the parallel it is a branch or the undo of; NULL: the main body */
+  char *path;     /* owned: "3.a", "3.a/2.x", an undo's "3!"; NULL: the main body */
+  char *key;      /* owned: its key among the branches ("a", "2"), NULL for the others */
+  int index;      /* its place among the branches, in key order; -1: the undo */
+  int ref;        /* registry ref of its coroutine (the main body's is in the anchor) */
+  int comps_ref;  /* its ctx.compensate functions, a table (LUA_NOREF: the main body's) */
+  lua_State *co;
+  int lseq, nlog;
+  spine_wf_phase phase; /* where it is while another strand is loaded */
+  spine_wf_call call;
+  spine_timer timer; /* its deadline (a sleep, a wait's timeout, a backoff) */
+  spine_wf_timer_fn on_timer;
+  unsigned gen;         /* bumped at each resume: an event queued before is stale */
+  unsigned started : 1; /* resumed once */
+  unsigned ended : 1;   /* returned or raised */
+  unsigned failed : 1;  /* ... raised */
+  unsigned cancelled : 1;
+  unsigned undo : 1; /* it runs compensations: a cancellation does not stop it */
+};
+
+/* A ctx.parallel under way (ctx_parallel.c): its branches, its step in the parent strand, its
+ * deadline, and what it decided. */
+struct spine_par {
+  spine_strand *parent; /* the strand that called it (wf->main for the main body) */
+  spine_strand **br;    /* its branches, in key order */
+  spine_strand *undo;   /* its compensations running, or NULL */
+  int n, nstarted, nended;
+  int seq;        /* its step, the parent's */
+  int mode;       /* ctx_parallel.c's */
+  int depth;      /* 1 in the main body, one more a level of nesting */
+  int values_ref; /* a table: each branch's result or error, by index (from 1) */
+  int winner;     /* the branch whose result it returns (any, race), -1 */
+  int64_t deadline;
+  spine_timer timer;     /* its timeout */
+  char *prefix;          /* owned: its branches' paths start with it ("3.", "3.a/2.") */
+  unsigned list : 1;     /* its keys are 1..n */
+  unsigned decided : 1;  /* its outcome is known: the branches left are cancelled */
+  unsigned recorded : 1; /* ... by the history: its branches replay up to where they were */
+  unsigned ok : 1;       /* the outcome: returns (else raises the error in values[0]) */
+  unsigned finishing : 1;
+};
 
 struct spine_wf {
   spine_limits limits; /* first: a coroutine's extra space points here (see sandbox.h) */
@@ -78,8 +148,15 @@ struct spine_wf {
 
   lua_State *co; /* the running coroutine, kept alive by the anchor table */
   int anchor;    /* registry ref; LUA_NOREF once released */
-  int seq;       /* the next step's sequence number (from 1) */
-  int nlog;      /* recorded steps: seq <= nlog replays */
+  int seq;       /* the next new step's number in the workflow (from 1): its key, in commit order */
+  /* The running strand (the main body, or a branch of ctx.parallel): a step is matched on
+   * replay by its strand's path and its number there, whatever the order of commits. */
+  const char *path; /* NULL: the main body */
+  int lseq;         /* the strand's next step number (from 1) */
+  int nlog;         /* the strand's recorded steps: lseq <= nlog replays */
+  int nrecorded;    /* steps in the history it began with; replayed: matched so far */
+  int replayed;
+  int last_seq; /* the step asked for last (its seq; on a mismatch, its number in the strand) */
 
   spine_wf_phase phase; /* see spine_wf_move() */
   spine_timer timer;    /* armed while it waits for a deadline (spine_wf_timer) */
@@ -96,21 +173,26 @@ struct spine_wf {
   unsigned cancel_requested : 1; /* an operator cancelled it (spine_wf_cancel) */
   unsigned expired : 1;          /* ... or its max_duration ran out: it ends failed */
 
-  /* ctx's own: what the ctx call that yielded keeps until its continuation runs (one call at
-   * a time). The workflow module reads only kstate (a resume with an error sets
-   * SPINE_CTX_RAISE), signal_pending (eviction) and provider (freed with the workflow). */
-  struct {
-    int kstate;                   /* continuation state of the call that yielded */
-    int wait_seq;                 /* the step that waits */
-    int64_t wake_ms;              /* the deadline of the wait or backoff it is in */
-    char signal[128];             /* the signal name it waits for */
-    const char *match;            /* the payload it must hold, JSON, or NULL for any: borrowed
-                                     from the waiting ctx.wait's stack, which keeps it */
-    spine_ctx_provider *provider; /* the provider step in progress (ctx_provider.c), or NULL */
-    unsigned in_step : 1;         /* inside ctx.step's function: no ctx calls */
-    unsigned signal_pending : 1;  /* a signal arrived while an op was in flight */
-    unsigned timer_fired : 1;     /* the deadline passed while an op was in flight */
-  } call;
+  spine_wf_call call; /* ctx's own: the loaded strand's call (see spine_wf_call) */
+
+  /* ctx.parallel (workflow_strand.c): the loaded strand (NULL with no parallel under way), the
+   * main body's record while one is, the strands in creation order, the queue of their events
+   * (a timer fired, a signal to offer, a start, a cancellation) run one at a time while nothing
+   * runs or commits. */
+  spine_strand *cur, *main;
+  spine_strand **strands;
+  int nstrands, capstrands;
+  int npar; /* parallels under way */
+  struct spine_wf_event {
+    spine_strand *s;
+    spine_wf_timer_fn fn;
+    unsigned gen;
+  } * events;
+  int nevents, capevents;
+  int64_t row_wake; /* the wake-up its row was last given (spine_wf_add_wait) */
+  int holds;        /* entry points under way (spine_wf_hold): its free waits for them */
+  unsigned doomed : 1;
+  unsigned deferred : 1; /* its events go on at the next loop iteration (scheduler.c) */
 
   char *end_result, *end_error; /* the outcome being committed (owned) */
   spine_wf_pending *pending;    /* the row's input, log and attributes until it begins */
@@ -162,7 +244,7 @@ void spine_wf_add_insert(spine_engine *eng, spine_op *op, const char *id, spine_
                          const char *parent, int parent_seq);
 /* Adds to `op` the update that marks its row waiting (for `waiting_for`, JSON) until
  * `wake_ms` (0: no deadline). */
-void spine_wf_add_wait(spine_op *op, const spine_wf *wf, const char *waiting_for, int64_t wake_ms);
+void spine_wf_add_wait(spine_op *op, spine_wf *wf, const char *waiting_for, int64_t wake_ms);
 /* Counts a committed step (bench figures). */
 void spine_wf_count_step(spine_wf *wf);
 /* A fresh instruction budget for the running workflow. */
@@ -181,7 +263,8 @@ void spine_wf_sleep(spine_wf *wf, int64_t wake_ms, spine_wf_timer_fn fn);
 /* Its row says waiting now (the op that began a wait committed); it runs again at the next
  * step, whose op writes it running. */
 void spine_wf_row_waits(spine_wf *wf);
-/* Takes the step number `seq` without the step log (a ctx.patched branch in the history). */
+/* Takes the strand's next step number without the step log (a ctx.patched branch the history
+ * recorded). */
 void spine_wf_take_step(spine_wf *wf);
 /* Its business state (ctx.state) and attributes (ctx.set) changed: the next op writes them. */
 void spine_wf_set_state(spine_wf *wf, const char *state);
@@ -220,6 +303,44 @@ void spine_wf_cancel(spine_wf *wf);
 void spine_wf_expire(spine_wf *wf);
 /* Pushes on L the error a cancelled call raises: cancelled, or max_duration when it expired. */
 void spine_wf_push_stop(const spine_wf *wf, lua_State *L);
+/* Runs the loaded strand, a branch or an undo, from its start (its function and arguments
+ * on its coroutine, `nargs` of them). */
+void spine_wf_start_strand(spine_wf *wf, int nargs);
+
+/* ---- strands: ctx.parallel's branches (workflow_strand.c) ---- */
+
+/* An entry point into the workflow begins (a commit, a timer, a signal, a cancel) and ends: at
+ * the end of the outermost, the queued events of its strands run, and a workflow freed
+ * meanwhile is released. */
+void spine_wf_hold(spine_wf *wf);
+void spine_wf_unhold(spine_wf *wf);
+/* A new strand (a branch or an undo of `par`; the main body's record when par is NULL), with
+ * its coroutine `ref`; registered in creation order. NULL without memory. */
+spine_strand *spine_wf_strand_new(spine_wf *wf, spine_par *par, const char *path, const char *key,
+                                  int index, int ref);
+/* Frees a strand (not loaded): its coroutine, compensations, timer and queued events. */
+void spine_wf_strand_free(spine_wf *wf, spine_strand *s);
+/* Queues `fn` to run with strand `s` loaded, once nothing runs or commits. */
+void spine_wf_strand_post(spine_wf *wf, spine_strand *s, spine_wf_timer_fn fn);
+/* Drops the events queued for `s` and disarms its timer (it is cancelled). */
+void spine_wf_strand_quiet(spine_wf *wf, spine_strand *s);
+/* Unloads the loaded strand into its record: the workflow waits in PARALLEL. */
+void spine_wf_strand_save(spine_wf *wf);
+/* Loads strand `s` (nothing loaded). */
+void spine_wf_strand_load(spine_wf *wf, spine_strand *s);
+/* The loaded strand is a branch or an undo of a parallel (not the main body). */
+int spine_wf_in_branch(const spine_wf *wf);
+/* Offers a signal to each strand waiting for one, in the order of their paths (the loaded one
+ * first, as spine_ctx_signal_arrived would); `fn` delivers it to the loaded strand. */
+void spine_wf_strand_offer(spine_wf *wf, spine_wf_timer_fn fn);
+/* Pushes the table the loaded strand's ctx.compensate adds to. */
+void spine_wf_push_comps(spine_wf *wf, lua_State *L);
+/* The earliest deadline of its strands and parallels (0: none), and whether it may be
+ * released from memory now (idle, its row waiting until that deadline). */
+int64_t spine_wf_strand_earliest(const spine_wf *wf);
+int spine_wf_strand_idle(const spine_wf *wf);
+/* One of its branches waits for a provider call (the manual clock is not idle). */
+int spine_wf_strand_calling(const spine_wf *wf);
 
 /* ---- how it leaves memory (workflow_end.c) ---- */
 

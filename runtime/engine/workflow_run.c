@@ -33,6 +33,11 @@ static void after_resume(spine_wf *wf, int st, int nres) {
     return;
   }
   if (wf->phase != SPINE_WF_PHASE_RUNNING) return; /* stuck or lost while it ran */
+  if (spine_wf_in_branch(wf)) { /* a branch (or an undo) ended: its parallel hears of it */
+    if (st != LUA_OK) spine_ctx_normalize_error(wf, co, st);
+    spine_ctx_parallel_ended(wf, st == LUA_OK, st == LUA_OK ? nres : 1);
+    return;
+  }
   if (st == LUA_OK) {
     if (wf->compensating) {
       lua_State *L = wf->eng->L;
@@ -85,16 +90,20 @@ void spine_wf_resume(spine_wf *wf, int error) {
   wf->active_at = spine_clock_real();
   spine_wf_move(wf, SPINE_WF_PHASE_RUNNING);
   if (error) wf->call.kstate |= SPINE_CTX_RAISE;
+  if (wf->cur) wf->cur->gen++; /* what was queued for the strand is stale now */
+  spine_wf_hold(wf);
   spine_sandbox_begin(co, eng->o.instructions, eng->o.mem_limit);
   int nres = 0;
   int st = lua_resume(co, eng->L, 1, &nres);
   spine_sandbox_end(co);
   after_resume(wf, st, nres);
+  spine_wf_unhold(wf);
 }
 
 static void resume_first(spine_wf *wf, int nargs) {
   spine_engine *eng = wf->eng;
   wf->active_at = spine_clock_real();
+  if (wf->cur) wf->cur->gen++;
   /* From loading, or from the failure's checkpoint to the compensations (already running when
    * the failure was replayed). */
   if (wf->phase != SPINE_WF_PHASE_RUNNING) spine_wf_move(wf, SPINE_WF_PHASE_RUNNING);
@@ -151,9 +160,10 @@ static void fail(spine_wf *wf) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, wf->anchor);
   lua_xmove(wf->co, L, 1);
   lua_rawseti(L, -2, SPINE_ANCHOR_ERROR);
-  int seq = wf->seq;
-  if (seq > wf->nlog) {
-    wf->seq++;
+  int seq;
+  if (wf->lseq > wf->nlog) {
+    seq = wf->last_seq = wf->seq++;
+    wf->lseq++;
   } else {
     int m = spine_wf_next_step(wf, L, "fail", "fail", &seq);
     lua_settop(L, top + 1); /* the anchor */
@@ -195,11 +205,12 @@ void spine_wf_begin(spine_wf *wf, const char *input_json, const char *log_json,
   wf->nlog = 0;
   if (log_json && strcmp(log_json, "[]") != 0) {
     if (spine_codec_decode(L, log_json, strlen(log_json), &e) == 0) {
-      wf->nlog = spine_steplog_index(L);
+      wf->seq = spine_steplog_index(L, &wf->nrecorded) + 1;
       lua_rawseti(L, anchor, SPINE_ANCHOR_LOG);
     }
   }
   wf->anchor = luaL_ref(L, LUA_REGISTRYINDEX);
+  wf->nlog = spine_steplog_count(wf, L, NULL);
   wf->co = co;
   spine_sandbox_attach(co, &wf->limits);
 
@@ -212,7 +223,15 @@ void spine_wf_begin(spine_wf *wf, const char *input_json, const char *log_json,
     lua_newtable(L);
   lua_xmove(L, co, 3);
   if (eng->begin_cb) eng->begin_cb(eng->begin_data, wf);
+  spine_wf_hold(wf);
   resume_first(wf, 2);
+  spine_wf_unhold(wf);
+}
+
+void spine_wf_start_strand(spine_wf *wf, int nargs) {
+  spine_wf_hold(wf);
+  resume_first(wf, nargs);
+  spine_wf_unhold(wf);
 }
 
 /* Begins a workflow with its pending row data, then drops that data. */
@@ -241,6 +260,12 @@ int spine_wf_adopt(spine_engine *eng, const char *id, spine_version *v, const ch
 void spine_wf_cancel(spine_wf *wf) {
   int first = !wf->cancel_requested;
   wf->cancel_requested = 1;
+  if (first && !wf->compensating && wf->npar) { /* its parallel stops, then it */
+    spine_wf_hold(wf);
+    spine_ctx_parallel_cancel(wf);
+    spine_wf_unhold(wf);
+    return;
+  }
   if (!first || wf->compensating || wf->op_inflight) return;
   if (wf->phase != SPINE_WF_PHASE_TIMER && wf->phase != SPINE_WF_PHASE_SIGNAL) return;
   /* Waiting: stop waiting now; the call raises the cancellation at its site. */
@@ -255,7 +280,10 @@ void spine_wf_expire(spine_wf *wf) {
 }
 
 void spine_wf_push_stop(const spine_wf *wf, lua_State *L) {
-  if (wf && wf->expired)
+  if (wf && !wf->cancel_requested && spine_wf_in_branch(wf) && wf->cur->cancelled)
+    spine_lerror_push(L, "cancelled", "branch_cancelled",
+                      "the branch was cancelled: its ctx.parallel ended without it", NULL);
+  else if (wf && wf->expired)
     spine_lerror_push(L, "failed", "max_duration",
                       "the workflow ran past the max_duration of its process (its manifest)", NULL);
   else

@@ -13,7 +13,8 @@
 #define SPINE_WF_STEPS(cond)                                                                       \
   "(SELECT coalesce(jsonb_agg(jsonb_build_object('seq', s.seq, 'kind', s.kind, 'name', s.name,"   \
   " 'status', s.status, 'result', s.result, 'error', s.error, 'attempt', s.attempt,"              \
-  " 'wake_at', " SPINE_EPOCH_MS("s.wake_at") ") ORDER BY s.seq), '[]')"                           \
+  " 'wake_at', " SPINE_EPOCH_MS("s.wake_at") ", 'branch', s.branch,"                   \
+  " 'bseq', coalesce(s.branch_seq, s.seq)) ORDER BY s.seq), '[]')"                           \
   " FROM spine.steps s WHERE s.workflow_id = w.id" cond ")"
 
 /* The columns a claimed or loaded workflow comes back with, steps included as one JSON array. */
@@ -28,14 +29,18 @@
   XX(WF_INSERT, "SELECT spine.start_workflow($1, $2, $3, $4, $5, $6, $7, $8, $9,"                 \
                 " path => $10, source => $11)")                                                    \
   XX(STEP_DONE, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, error,"   \
-                " attempt, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, spine.now())")        \
+                " attempt, ended_at, branch, branch_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"  \
+                " spine.now(), $9, $10)")        \
   XX(STEP_INTENT, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result,"        \
-                  " attempt, ended_at) VALUES ($1, $2, 'intent', $3, 'completed',"                 \
-                  " current_setting('spine.result')::jsonb, 1, spine.now()) RETURNING result")     \
+                  " attempt, ended_at, branch, branch_seq) VALUES ($1, $2, 'intent', $3,"          \
+                  " 'completed', current_setting('spine.result')::jsonb, 1, spine.now(), $4, $5)"  \
+                  " RETURNING result")     \
   XX(STEP_WAIT, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, attempt," \
-                " wake_at) VALUES ($1, $2, $3, $4, 'waiting', $5, 1, " SPINE_MS("$6") ")")         \
+                " wake_at, branch, branch_seq) VALUES ($1, $2, $3, $4, 'waiting', $5, 1, "          \
+                SPINE_MS("$6") ", $7, $8)")         \
   XX(STEP_RETRY, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, error, attempt," \
-                 " wake_at) VALUES ($1, $2, $3, $4, 'retrying', $5, $6, " SPINE_MS("$7") ")"       \
+                 " wake_at, branch, branch_seq) VALUES ($1, $2, $3, $4, 'retrying', $5, $6, "       \
+                 SPINE_MS("$7") ", $8, $9)"       \
                  " ON CONFLICT (workflow_id, seq) DO UPDATE SET status = 'retrying',"              \
                  " error = EXCLUDED.error, attempt = EXCLUDED.attempt, wake_at = EXCLUDED.wake_at" \
                  " WHERE spine.steps.status IN ('retrying', 'running')"                           \
@@ -44,8 +49,9 @@
                   " ended_at = spine.now() WHERE workflow_id = $1 AND seq = $2"                    \
                   " AND status IN ('waiting', 'retrying', 'running')")                             \
   XX(PROVIDER_BEGIN,                                                                               \
-     "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, attempt)"                    \
-     " VALUES ($1, $2, 'provider', $3, 'running', $4) ON CONFLICT (workflow_id, seq) DO UPDATE"   \
+     "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, attempt, branch, branch_seq)" \
+     " VALUES ($1, $2, 'provider', $3, 'running', $4, $5, $6)"                                     \
+     " ON CONFLICT (workflow_id, seq) DO UPDATE"                                                   \
      " SET status = 'running', attempt = EXCLUDED.attempt, wake_at = NULL,"                        \
      " started_at = spine.now()"                                                                   \
      " WHERE spine.steps.kind = 'provider' AND spine.steps.name = EXCLUDED.name"                  \
@@ -67,11 +73,12 @@
      " u AS (UPDATE spine.signals g SET consumed_seq = $2 FROM s WHERE g.id = s.id"               \
      " RETURNING s.payload)"                                                                       \
      " INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, wake_at, ended_at,"  \
-     " signal, match)"                                                                             \
+     " signal, match, branch, branch_seq)"                                                         \
      " SELECT $1::text, $2::int, $3::text, $4::text,"                                              \
      " CASE WHEN u.payload IS NULL THEN 'waiting' ELSE 'completed' END,"                          \
      " u.payload, " SPINE_MS("$6") ", CASE WHEN u.payload IS NULL THEN NULL ELSE spine.now() END," \
-     " $5::text, $7::jsonb FROM (SELECT 1) one LEFT JOIN u ON true RETURNING status, result")      \
+     " $5::text, $7::jsonb, $8::text, $9::int FROM (SELECT 1) one LEFT JOIN u ON true"             \
+     " RETURNING status, result")                                                                  \
   XX(WAIT_DELIVER,                                                                                 \
      "WITH st AS (SELECT 1 FROM spine.steps WHERE workflow_id = $1 AND seq = $2"                  \
      " AND status = 'waiting' FOR UPDATE),"                                                        \
@@ -83,6 +90,10 @@
      " UPDATE spine.steps t SET status = 'completed', result = (SELECT payload FROM u),"          \
      " ended_at = spine.now() WHERE t.workflow_id = $1 AND t.seq = $2 AND t.status = 'waiting'"    \
      " AND (EXISTS (SELECT 1 FROM u) OR $4::bool) RETURNING t.result")                             \
+  /* The waits of a parallel's branches it no longer waits for (their paths start with $2). */ \
+  XX(STEPS_CANCEL, "UPDATE spine.steps SET status = 'cancelled', ended_at = spine.now()"          \
+                   " WHERE workflow_id = $1 AND left(branch, length($2)) = $2"                     \
+                   " AND status IN ('waiting', 'retrying', 'running')")                            \
   XX(WF_WAIT, "UPDATE spine.workflows SET status = 'waiting', waiting_for = $2,"                  \
               " wake_at = " SPINE_MS("$3") ", updated_at = spine.now() WHERE id = $1")             \
   XX(WF_RUN, "UPDATE spine.workflows SET status = 'running', waiting_for = NULL,"                 \

@@ -27,6 +27,23 @@ TEST_IMPL(engine_runs_playbooks) {
   return 0;
 }
 
+/* ctx.parallel's branches, timers, cancellations and undos, nested, with hostile branches,
+ * under the sanitizers (tests/playbooks/parallel_tour.lua). */
+TEST_IMPL(engine_runs_parallels) {
+  const char *db = test_newdb("engine_runs_parallels");
+  static const char *const playbooks[] = {"tests/playbooks/parallel_tour.lua"};
+  test_ended out = {0};
+  test_engine_run(db, playbooks, 1, INPUT, &out);
+  ASSERT_EQ(out.count, 1);
+  ASSERT_EQ(out.status[0], SPINE_WF_COMPLETED);
+  ASSERT_STR_EQ(out.result[0], "{\"a\":3,\"any\":\"2:second\",\"b\":true,\"children\":true,"
+                               "\"hostile\":"
+                               "\"all_branches_failed\",\"race\":\"fast\",\"timeout\":"
+                               "\"timeout\",\"too_wide\":\"parallel_limit\",\"undone\":"
+                               "\"y_failed\"}");
+  return 0;
+}
+
 TEST_IMPL(engine_contains_bad_playbooks) {
   const char *db = test_newdb("engine_contains_bad_playbooks");
   static const char *const playbooks[] = {

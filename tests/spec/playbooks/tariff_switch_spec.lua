@@ -236,6 +236,28 @@ describe("tariff_switch", function()
     assert.is_true((case:replays()))
   end)
 
+  it("waits for both confirmations at once: the old provider's may come first", function()
+    local ids = contract_of(env, "reversed")
+    local case = env:start("tariff_switch", { contract_id = ids.contract,
+                                              switch_date = "2027-01-01" })
+    env:advance("1d")
+    confirm(env, "acme_energy", "reversed", "termination.confirmed")
+    assert.are.equal("awaiting_confirmations", case:state())
+    env:restart("KILL") -- a worker dies between the two: the next one replays both branches
+    env:advance("1d")
+    confirm(env, "gridco", "reversed", "switch.confirmed")
+    assert.are.equal("completed", case:status())
+    assert.are.equal("switched", case:result().outcome)
+    local switch = step(case, "wait", "provider.switch_confirmed")
+    local termination = step(case, "wait", "provider.termination_confirmed")
+    assert.are.same({ "6.switch", "6.termination" }, { switch.branch, termination.branch })
+    assert.is_true(termination.ended_at < switch.ended_at) -- taken in the order they came
+    assert.are.same({ 1, 1 }, { #effects(env, "gridco", "reversed"),
+                                #effects(env, "acme_energy", "reversed") })
+    assert.are.same({ "GetContract", "RequestSwitch", "ConfirmSwitch" }, case:intent_names())
+    assert.is_true((case:replays()))
+  end)
+
   it("withdraws both sides when only the new provider confirms in time", function()
     local ids = contract_of(env, "halfconfirmed")
     local case = env:start("tariff_switch", { contract_id = ids.contract })
