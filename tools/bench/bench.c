@@ -186,7 +186,7 @@ static int throughput(bench *b, const char *name, const char *metric, spine_err 
   memcpy(sorted, rate, sizeof rate);
   qsort(sorted, (size_t)reps, sizeof sorted[0], cmp_double);
   double median = sorted[reps / 2], spread = (sorted[reps - 1] - sorted[0]) / median;
-  char params[600];
+  char params[1024];
   snprintf(params, sizeof params,
            "{\"batch\":%d,\"in_flight\":%d,\"steps_per_workflow\":10,\"reps\":%d,"
            "\"duration_s\":%g,\"warmup_s\":%g,\"workflows\":[%s],\"rates\":[%s],"
