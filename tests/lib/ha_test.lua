@@ -15,11 +15,12 @@ H.pgbin = F.pgbin
 local Formation = {}
 Formation.__index = Formation
 
--- What runs a command as the user PostgreSQL runs as, with pg_autoctl's files in the
--- formation's dir.
+-- What runs a command as the user PostgreSQL runs as, with pg_autoctl's files — its
+-- configuration, state and pid files (else under /tmp/pg_autoctl) — in the formation's dir.
 function Formation:runner()
   local env = "env XDG_CONFIG_HOME=" .. q(self.dir .. "/config") .. " XDG_DATA_HOME=" ..
-              q(self.dir .. "/share") .. " PG_CONFIG=" .. q(H.pgbin .. "/pg_config") .. " "
+              q(self.dir .. "/share") .. " XDG_RUNTIME_DIR=" .. q(self.dir .. "/run") ..
+              " PG_CONFIG=" .. q(H.pgbin .. "/pg_config") .. " "
   return (F.root and "runuser -u postgres -- " or "") .. env
 end
 
@@ -81,7 +82,8 @@ function H.formation()
   local f = setmetatable({ groups = {} }, Formation)
   f.dir = must("mktemp -d /tmp/spine-ha.XXXXXX", "mktemp")
   F.defer(function() f:destroy() end)
-  if F.root then must("chown postgres: " .. q(f.dir), "chown of the formation dir") end
+  must("mkdir -m 0700 " .. q(f.dir .. "/run"), "mkdir of the formation's run dir")
+  if F.root then must("chown -R postgres: " .. q(f.dir), "chown of the formation dir") end
   local common = " --hostname 127.0.0.1 --listen 127.0.0.1 --auth trust --no-ssl"
   -- the monitor
   f.monitor_port = F.free_port()
