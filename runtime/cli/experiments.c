@@ -22,16 +22,6 @@ static const char usage[] =
     "  cases named it, their share with its interval, and its difference to the control's.\n"
     "  T is a date, a date-time, or a duration back from now (\"7d\").\n";
 
-static double num(const spine_jsondoc *o, const char *key) {
-  const spine_jsondoc *v = spine_jsondoc_get(o, key);
-  return v && v->type == SPINE_JSONDOC_NUMBER ? v->num : 0;
-}
-
-static const char *str(const spine_jsondoc *o, const char *key) {
-  const spine_jsondoc *v = spine_jsondoc_get(o, key);
-  return v && v->type == SPINE_JSONDOC_STRING ? v->str : NULL;
-}
-
 /* Under a variant's line, one line an outcome: "outcome read  9 of 10  90.0% [59.6, 98.2]". */
 static void print_outcomes(const spine_jsondoc *v, int is_control) {
   const spine_jsondoc *os = spine_jsondoc_get(v, "outcomes");
@@ -40,18 +30,19 @@ static void print_outcomes(const spine_jsondoc *v, int is_control) {
     const spine_jsondoc *ci = spine_jsondoc_get(o, "ci95");
     const spine_jsondoc *vc = spine_jsondoc_get(o, "vs_control");
     if (ci && ci->type == SPINE_JSONDOC_ARRAY && ci->count == 2)
-      snprintf(share, sizeof share, "%5.1f%% [%.1f, %.1f]", 100.0 * num(o, "share"),
-               100 * ci->child->num, 100 * ci->child->next->num);
+      snprintf(share, sizeof share, "%5.1f%% [%.1f, %.1f]",
+               100.0 * spine_jsondoc_num(o, "share", 0), 100 * ci->child->num,
+               100 * ci->child->next->num);
     if (vc && vc->type == SPINE_JSONDOC_OBJECT) {
       const spine_jsondoc *sig = spine_jsondoc_get(vc, "significant");
-      snprintf(cmp, sizeof cmp, "%+.1f pts, p=%.3f%s", 100 * num(vc, "difference"),
-               num(vc, "p_value"), sig && sig->boolean ? " significant" : "");
+      snprintf(cmp, sizeof cmp, "%+.1f pts, p=%.3f%s", 100 * spine_jsondoc_num(vc, "difference", 0),
+               spine_jsondoc_num(vc, "p_value", 0), sig && sig->boolean ? " significant" : "");
     } else if (is_control) {
       snprintf(cmp, sizeof cmp, "control");
     }
-    const char *name = str(o, "outcome");
-    printf("    outcome %-20s %7.0f of %-7.0f %-24s %s\n", name ? name : "", num(o, "count"),
-           num(v, "finished"), share, cmp);
+    const char *name = spine_jsondoc_str(o, "outcome", NULL);
+    printf("    outcome %-20s %7.0f of %-7.0f %-24s %s\n", name ? name : "",
+           spine_jsondoc_num(o, "count", 0), spine_jsondoc_num(v, "finished", 0), share, cmp);
   }
 }
 
@@ -60,8 +51,10 @@ static void print_text(const spine_jsondoc *doc) {
   const spine_jsondoc *groups = spine_jsondoc_get(doc, "experiments");
   int first = 1;
   for (const spine_jsondoc *g = groups ? groups->child : NULL; g; g = g->next, first = 0) {
-    const char *exp = str(g, "experiment"), *control = str(g, "control");
-    printf("%s%s  experiment %s\n", first ? "" : "\n", str(g, "process"), exp ? exp : "(none)");
+    const char *exp = spine_jsondoc_str(g, "experiment", NULL),
+               *control = spine_jsondoc_str(g, "control", NULL);
+    printf("%s%s  experiment %s\n", first ? "" : "\n", spine_jsondoc_str(g, "process", NULL),
+           exp ? exp : "(none)");
     printf("  %-16s %7s %7s %6s %6s %6s %6s  %-24s %-18s %s\n", "VARIANT", "STARTED", "DONE",
            "FAILED", "COMP", "PAUSED", "ACTIVE", "SUCCESS [95% CI]", "MEDIAN/P95", "VS CONTROL");
     const spine_jsondoc *vs = spine_jsondoc_get(g, "variants");
@@ -70,27 +63,30 @@ static void print_text(const spine_jsondoc *doc) {
       const spine_jsondoc *ci = spine_jsondoc_get(v, "ci95");
       const spine_jsondoc *d = spine_jsondoc_get(v, "duration_ms");
       const spine_jsondoc *vc = spine_jsondoc_get(v, "vs_control");
-      const char *name = str(v, "variant");
+      const char *name = spine_jsondoc_str(v, "variant", NULL);
       if (ci && ci->type == SPINE_JSONDOC_ARRAY && ci->count == 2)
-        snprintf(rate, sizeof rate, "%5.1f%% [%.1f, %.1f]", 100.0 * num(v, "success_rate"),
-                 100 * ci->child->num, 100 * ci->child->next->num);
+        snprintf(rate, sizeof rate, "%5.1f%% [%.1f, %.1f]",
+                 100.0 * spine_jsondoc_num(v, "success_rate", 0), 100 * ci->child->num,
+                 100 * ci->child->next->num);
       const spine_jsondoc *median = d ? spine_jsondoc_get(d, "median") : NULL;
       if (median && median->type == SPINE_JSONDOC_NUMBER) {
         char m[32], p[32];
         spine_duration_format(median->num, m);
-        spine_duration_format(num(d, "p95"), p);
+        spine_duration_format(spine_jsondoc_num(d, "p95", 0), p);
         snprintf(dur, sizeof dur, "%s / %s", m, p);
       }
       if (name && control && !strcmp(name, control))
         snprintf(cmp, sizeof cmp, "control");
       else if (vc && vc->type == SPINE_JSONDOC_OBJECT) {
         const spine_jsondoc *sig = spine_jsondoc_get(vc, "significant");
-        snprintf(cmp, sizeof cmp, "%+.1f pts, p=%.3f%s", 100 * num(vc, "difference"),
-                 num(vc, "p_value"), sig && sig->boolean ? " significant" : "");
+        snprintf(cmp, sizeof cmp, "%+.1f pts, p=%.3f%s",
+                 100 * spine_jsondoc_num(vc, "difference", 0), spine_jsondoc_num(vc, "p_value", 0),
+                 sig && sig->boolean ? " significant" : "");
       }
       printf("  %-16s %7.0f %7.0f %6.0f %6.0f %6.0f %6.0f  %-24s %-18s %s\n", name ? name : "",
-             num(v, "started"), num(v, "completed"), num(v, "failed"), num(v, "compensated"),
-             num(v, "paused"), num(v, "active"), rate, dur, cmp);
+             spine_jsondoc_num(v, "started", 0), spine_jsondoc_num(v, "completed", 0),
+             spine_jsondoc_num(v, "failed", 0), spine_jsondoc_num(v, "compensated", 0),
+             spine_jsondoc_num(v, "paused", 0), spine_jsondoc_num(v, "active", 0), rate, dur, cmp);
       print_outcomes(v, name && control && !strcmp(name, control));
     }
   }

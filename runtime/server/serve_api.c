@@ -242,18 +242,16 @@ static void act(request *r, PGconn *c) {
   }
   r->rt->fn(r, c);
   if (!r->status) r->status = 200;
-  int ok = r->status < 400;
-  if (ok && audit(r, c, r->rt->method)) ok = 0;
-  if (ok && !spine_pgconn_end(c, &u, 1, &r->e)) return;
-  if (r->status < 400) { /* done, but the audit row or the commit failed: nothing happened */
-    spine_pgconn_end(c, &u, 0, NULL);
+  int acted = r->status < 400;
+  int recorded = acted && !audit(r, c, r->rt->method);
+  if (recorded && !spine_pgconn_end(c, &u, 1, &r->e)) return;
+  if (!recorded) spine_pgconn_end(c, &u, 0, NULL); /* a failed commit has rolled back already */
+  if (acted) { /* done, but the audit row or the commit failed: nothing happened */
     r->out.len = 0;
     r->answer = NULL;
     spine_err_set(&r->e, SPINE_EDB, NULL, NULL,
                   "the action could not be recorded, so it was not done; try again");
     spine_server__api_fail(r, 503, "unavailable");
-  } else {
-    spine_pgconn_end(c, &u, 0, NULL);
   }
   audit(r, c, r->rt->method);
 }
