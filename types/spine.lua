@@ -120,17 +120,24 @@ function ctx.uuid() end
 ---@return boolean
 function ctx.patched(id) end
 
---- Runs a child workflow and waits for its result (a failure raises kind "child_failed").
+---@class SpineChildOptions
+---@field playbook? string run this playbook, not the variant the process's manifest would pick
+---@field subject? string the subject key to route by (default: the manifest's subject field)
+
+--- Runs a child workflow and waits for its result (a failure raises kind "child_failed"). A
+--- process with a manifest in force is routed through it, like `spine start`.
 ---@param process string a process or playbook name, or a file path
 ---@param input? table
+---@param opts? SpineChildOptions
 ---@return any
-function ctx.child(process, input) end
+function ctx.child(process, input, opts) end
 
---- Starts a workflow without waiting; returns its id.
+--- Starts a workflow without waiting; returns its id. Routed like ctx.child.
 ---@param process string
 ---@param input? table
+---@param opts? SpineChildOptions
 ---@return string id
-function ctx.start(process, input) end
+function ctx.start(process, input, opts) end
 
 --- Sets the business state shown by `spine show` and `spine list`.
 ---@param name string

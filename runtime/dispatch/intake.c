@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "child_router.h"
 #include "codec.h"
 #include "log.h"
 #include "pgconn.h"
@@ -86,6 +87,9 @@ static int publish(PGconn *c, const spine_manifest_set *set, const char *by, int
               " VALUES ($1, $2, $3, $4, $5)",
               5, p, NULL, e);
   }
+  /* Workers route child workflows by the set in force: they hear of this one at its commit. */
+  const char *np[1] = {load_id};
+  if (!rc) rc = exec(c, "SELECT pg_notify('" SPINE_CHILD_ROUTER_CHANNEL "', $1)", 1, np, NULL, e);
   if (rc) {
     spine_pgconn_end(c, &u, 0, e);
     return rc;

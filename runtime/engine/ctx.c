@@ -899,15 +899,29 @@ static int child_k(lua_State *L, int status, lua_KContext k) {
   return child_outcome(L);
 }
 
+/* Slots of ctx.child's and ctx.start's frame, kept across the yield for adopt_child. */
+enum {
+  CHILD_PROCESS = 1,
+  CHILD_INPUT,
+  CHILD_OPTS,
+  CHILD_ID,
+  CHILD_JSON,
+  CHILD_VERSION,
+  CHILD_VARIANT,
+  CHILD_EXPERIMENT,
+  CHILD_PARAMS
+};
+
 /* After the op that inserted the child committed: run the child here. */
 static void adopt_child(spine_wf *wf) {
   lua_State *co = wf->co;
-  /* Stack of the yielded call: 1 process, 2 input, 3 child id, 4 input json, 5 version. */
-  spine_version *v = lua_touserdata(co, 5);
+  spine_version *v = lua_touserdata(co, CHILD_VERSION);
   spine_err e;
   spine_err_clear(&e);
-  if (spine_wf_adopt(wf->eng, lua_tostring(co, 3), v, lua_tostring(co, 1), lua_tostring(co, 4),
-                     wf->trace_id, wf->id, wf->call.wait_seq, &e))
+  if (spine_wf_adopt(wf->eng, lua_tostring(co, CHILD_ID), v, lua_tostring(co, CHILD_PROCESS),
+                     lua_tostring(co, CHILD_JSON), wf->trace_id, wf->id, wf->call.wait_seq,
+                     lua_tostring(co, CHILD_VARIANT), lua_tostring(co, CHILD_EXPERIMENT),
+                     lua_tostring(co, CHILD_PARAMS), &e))
     spine_log_error("ctx", "cannot run child workflow", "workflow", wf->id, "error", e.msg, NULL);
 }
 
@@ -923,25 +937,68 @@ static void start_recorded(spine_op *op) {
   if (!wf) return;
   spine_wf_count_step(wf);
   adopt_child(wf);
-  lua_pushvalue(wf->co, 3);
+  lua_pushvalue(wf->co, CHILD_ID);
   spine_wf_resume(wf, 0);
 }
 
+/* A process name, not a file path: the dispatcher may have a manifest for it. */
+static int is_process_name(const char *s) {
+  size_t n = strlen(s);
+  return !strchr(s, '/') && !(n > 4 && !strcmp(s + n - 4, ".lua"));
+}
+
+/* A string option of ctx.child's and ctx.start's third argument, or NULL. */
+static const char *child_opt(lua_State *L, const char *name) {
+  if (!lua_istable(L, CHILD_OPTS)) return NULL;
+  lua_getfield(L, CHILD_OPTS, name);
+  const char *s = lua_tostring(L, -1); /* kept alive by the options table */
+  int bad = !lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING;
+  lua_pop(L, 1);
+  if (bad) spine_lerror_raise(L, "invalid_argument", "bad_option", "%s: expected a string", name);
+  return s;
+}
+
+/* The dispatcher refused the child, or its variant's playbook is gone: a failed step, so that
+ * a replay raises the same error whatever the manifests in force are by then. */
+static int child_refused(lua_State *L, spine_wf *wf, int seq, const char *kind, const char *process,
+                         const char *code, const spine_err *e) {
+  char text[460], msg[600];
+  snprintf(msg, sizeof msg, "%s: %s", process, spine_err_format(e, text, sizeof text));
+  spine_lerror_push(L, "invalid_argument", code, msg, e->field[0] ? e->field : NULL);
+  spine_buf json = SPINE_BUF_INIT;
+  spine_lerror_encode(L, -1, &json);
+  spine_op *op = spine_wf_op_begin(wf);
+  spine_steplog_add_done(op, wf, seq, kind, process, "failed", NULL, spine_buf_str(&json), 1);
+  spine_buf_free(&json);
+  spine_wf_submit(wf, step_committed);
+  return lua_yieldk(L, 0, STEP_FAILED, keep_k);
+}
+
+/* ctx.child(process, input [, opts]) and ctx.start: a process with a manifest in force goes
+ * through the dispatcher (its variant's playbook, parameters and experiment, counted like a
+ * case of `spine start`); opts.playbook runs that playbook instead, unrouted; opts.subject
+ * routes by that key instead of the manifest's subject field. */
 static int child_or_start(lua_State *L, int wait) {
   spine_wf *wf = spine_ctx__check_step(L);
-  const char *process = luaL_checkstring(L, 1);
-  if (lua_isnoneornil(L, 2)) {
+  const char *process = luaL_checkstring(L, CHILD_PROCESS);
+  if (lua_isnoneornil(L, CHILD_INPUT)) {
     lua_settop(L, 1);
     lua_newtable(L);
   }
-  luaL_checktype(L, 2, LUA_TTABLE);
-  lua_settop(L, 2);
+  luaL_checktype(L, CHILD_INPUT, LUA_TTABLE);
+  if (!lua_isnoneornil(L, CHILD_OPTS)) luaL_checktype(L, CHILD_OPTS, LUA_TTABLE);
+  lua_settop(L, CHILD_OPTS);
+  const char *playbook = child_opt(L, "playbook");
+  const char *subject = child_opt(L, "subject");
+  const spine_router_port *router = spine_wf_router(wf);
+  int routed = router->impl && !playbook && is_process_name(process);
   spine_err e;
   spine_err_clear(&e);
-  spine_version *v = spine_version_get(wf->eng, process, &e);
-  if (!v) return spine_lerror_raise(L, "invalid_argument", "unknown_process", "%s", e.msg);
+  spine_version *v = NULL;
+  if (!routed && !(v = spine_version_get(wf->eng, playbook ? playbook : process, &e)))
+    return spine_lerror_raise(L, "invalid_argument", "unknown_process", "%s", e.msg);
   spine_buf input = SPINE_BUF_INIT;
-  if (spine_codec_encode(L, 2, "input", &input, &e)) {
+  if (spine_codec_encode(L, CHILD_INPUT, "input", &input, &e)) {
     spine_buf_free(&input);
     return spine_lerror_raise(L, "invalid_argument", "bad_input", "%s: %s", e.field, e.msg);
   }
@@ -959,6 +1016,10 @@ static int child_or_start(lua_State *L, int wait) {
   if (m > 0) {
     spine_buf_free(&input);
     if (!wait) {
+      lua_getfield(L, -1, "status");
+      int failed = !strcmp(lua_tostring(L, -1), "failed");
+      lua_pop(L, 1);
+      if (failed) return spine_ctx__replay_outcome(L);
       lua_getfield(L, -1, "result");
       lua_getfield(L, -1, "id");
       return 1;
@@ -979,13 +1040,31 @@ static int child_or_start(lua_State *L, int wait) {
     spine_buf_free(&input);
     return spine_ctx__raise_cancel(L);
   }
-  lua_pushstring(L, child_id);
-  lua_pushstring(L, spine_buf_str(&input));
-  lua_pushlightuserdata(L, v);
+  spine_child_route route = {0};
+  if (routed) {
+    int r = router->route(router->impl, process, spine_buf_str(&input), subject, &route, &e);
+    if (r < 0) {
+      spine_buf_free(&input);
+      return child_refused(L, wf, seq, kind, process, "routing_refused", &e);
+    }
+    routed = r == 1;
+    if (!(v = spine_version_get(wf->eng, routed ? route.playbook : process, &e))) {
+      router->release(router->impl, &route);
+      spine_buf_free(&input);
+      return child_refused(L, wf, seq, kind, process, "unknown_process", &e);
+    }
+  }
+  lua_pushstring(L, child_id);              /* CHILD_ID */
+  lua_pushstring(L, spine_buf_str(&input)); /* CHILD_JSON */
+  lua_pushlightuserdata(L, v);              /* CHILD_VERSION */
+  lua_pushstring(L, route.variant);         /* CHILD_VARIANT (nil: none) */
+  lua_pushstring(L, route.experiment);      /* CHILD_EXPERIMENT */
+  lua_pushstring(L, route.params);          /* CHILD_PARAMS */
   wf->call.wait_seq = seq;
   spine_op *op = spine_wf_op_begin(wf);
   spine_wf_add_insert(wf->eng, op, child_id, v, process, spine_buf_str(&input), wf->trace_id,
-                      wf->id, seq);
+                      wf->id, seq, routed ? &route : NULL);
+  if (routed) router->release(router->impl, &route);
   spine_buf_free(&input);
   if (!wait) {
     spine_buf res = SPINE_BUF_INIT;

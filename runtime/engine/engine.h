@@ -11,6 +11,7 @@
 
 #include "err.h"
 #include "provider_port.h"
+#include "router_port.h"
 #include "store.h"
 #include "workflow.h"
 
@@ -35,6 +36,9 @@ typedef struct spine_engine_opts {
    * spine_engine_stop returns; the caller frees them after that. Unset: no adapters, every
    * provider unknown. */
   spine_provider_port providers;
+  /* The dispatcher's routing of child workflows (spine_router_port), borrowed like the
+   * providers. Unset: every child runs the playbook its process names. */
+  spine_router_port router;
 } spine_engine_opts;
 
 /* Called when a workflow this engine ran reaches an end (completed, failed, compensated,

@@ -58,7 +58,7 @@ int spine_engine_start(spine_engine *eng, const char *playbook, const char *inpu
   spine_op *op = &wf->op;
   spine_op_reset(op);
   spine_clock_op(eng, op);
-  spine_wf_add_insert(eng, op, id, v, spine_version_name(v), input, trace, NULL, 0);
+  spine_wf_add_insert(eng, op, id, v, spine_version_name(v), input, trace, NULL, 0, NULL);
   spine_wf_submit(wf, started);
   snprintf(id_out, 80, "%s", id);
   return 0;

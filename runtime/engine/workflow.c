@@ -299,8 +299,8 @@ void spine_wf_count_step(spine_wf *wf) {
  * with its playbook version until that is known to be stored. */
 void spine_wf_add_insert(spine_engine *eng, spine_op *op, const char *id, spine_version *v,
                          const char *process, const char *input, const char *trace,
-                         const char *parent, int parent_seq) {
-  spine_op_stmt(op, SPINE_SQL_WF_INSERT, 0);
+                         const char *parent, int parent_seq, const spine_child_route *route) {
+  spine_op_stmt(op, route ? SPINE_SQL_WF_INSERT_ROUTED : SPINE_SQL_WF_INSERT, 0);
   spine_op_param(op, id);
   spine_op_param(op, process);
   spine_op_param(op, spine_version_name(v));
@@ -318,6 +318,17 @@ void spine_wf_add_insert(spine_engine *eng, spine_op *op, const char *id, spine_
   const char *source = spine_version_source(v, &len);
   spine_op_param(op, stored ? NULL : spine_version_path(v));
   spine_op_param_len(op, stored ? NULL : source, len);
+  if (!route) return;
+  spine_op_param(op, route->variant);
+  spine_op_param(op, route->experiment);
+  spine_op_param(op, route->subject);
+  spine_op_param_int(op, route->bucket);
+  spine_op_param(op, route->params);
+  spine_op_param(op, route->max_duration_ms ? route->max_duration : NULL);
+  if (route->max_duration_ms)
+    spine_op_param_int(op, route->max_duration_ms);
+  else
+    spine_op_param(op, NULL);
 }
 
 void spine_wf_add_wait(spine_op *op, spine_wf *wf, const char *waiting_for, int64_t wake_ms) {
@@ -393,6 +404,10 @@ double spine_wf_random(spine_wf *wf) {
 
 const spine_provider_port *spine_wf_providers(const spine_wf *wf) {
   return wf->eng->providers;
+}
+
+const spine_router_port *spine_wf_router(const spine_wf *wf) {
+  return &wf->eng->o.router;
 }
 
 int64_t spine_wf_worker(const spine_wf *wf) {

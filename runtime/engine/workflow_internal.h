@@ -13,6 +13,7 @@
 
 #include "err.h"
 #include "provider_port.h"
+#include "router_port.h"
 #include "sandbox.h"
 #include "store.h"
 #include "timers.h"
@@ -238,10 +239,11 @@ void spine_wf_submit(spine_wf *wf, spine_op_cb cb);
  * (spine_wf_checkpoint_failed). */
 spine_wf *spine_wf_committed(spine_op *op);
 /* Adds to `op` the statement that inserts a workflow row owned by this worker (and its
- * playbook version if not yet stored). */
+ * playbook version if not yet stored), with what the dispatcher chose when `route` is not
+ * NULL. */
 void spine_wf_add_insert(spine_engine *eng, spine_op *op, const char *id, spine_version *v,
                          const char *process, const char *input, const char *trace,
-                         const char *parent, int parent_seq);
+                         const char *parent, int parent_seq, const spine_child_route *route);
 /* Adds to `op` the update that marks its row waiting (for `waiting_for`, JSON) until
  * `wake_ms` (0: no deadline). */
 void spine_wf_add_wait(spine_op *op, spine_wf *wf, const char *waiting_for, int64_t wake_ms);
@@ -279,6 +281,8 @@ void spine_wf_timer_cancel(spine_wf *wf);
 int64_t spine_wf_now(const spine_wf *wf);
 double spine_wf_random(spine_wf *wf);
 const spine_provider_port *spine_wf_providers(const spine_wf *wf);
+/* The dispatcher's routing port (its impl NULL when there is none). */
+const spine_router_port *spine_wf_router(const spine_wf *wf);
 int64_t spine_wf_worker(const spine_wf *wf);
 
 /* ---- its coroutine (workflow_run.c) ---- */
@@ -290,10 +294,12 @@ void spine_wf_begin(spine_wf *wf, const char *input_json, const char *log_json,
 void spine_wf_start_pending(spine_wf *wf);
 /* Resumes the coroutine with the one value on top of its stack; `error` raises it there. */
 void spine_wf_resume(spine_wf *wf, int error);
-/* Starts, in memory, a workflow whose row the caller's op has just committed (ctx.child). */
+/* Starts, in memory, a workflow whose row the caller's op has just committed (ctx.child),
+ * with the variant, experiment and parameters the dispatcher gave it (each may be NULL). */
 int spine_wf_adopt(spine_engine *eng, const char *id, spine_version *v, const char *process,
                    const char *input_json, const char *trace_id, const char *parent_id,
-                   int parent_seq, spine_err *e);
+                   int parent_seq, const char *variant, const char *experiment, const char *params,
+                   spine_err *e);
 
 /* An operator cancelled it: a waiting workflow stops at once (the call it waits in raises the
  * cancellation), a running one at its next ctx call; then its compensations run and it ends

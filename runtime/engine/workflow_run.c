@@ -249,10 +249,14 @@ void spine_wf_start_pending(spine_wf *wf) {
 
 int spine_wf_adopt(spine_engine *eng, const char *id, spine_version *v, const char *process,
                    const char *input_json, const char *trace_id, const char *parent_id,
-                   int parent_seq, spine_err *e) {
+                   int parent_seq, const char *variant, const char *experiment, const char *params,
+                   spine_err *e) {
   spine_version_set_stored(v);
   spine_wf *wf = spine_wf_new(eng, id, v, process, trace_id, parent_id, parent_seq);
   if (!wf) return spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");
+  wf->variant = variant ? strdup(variant) : NULL;
+  wf->experiment = experiment ? strdup(experiment) : NULL;
+  wf->params = params ? strdup(params) : NULL;
   spine_wf_begin(wf, input_json, NULL, NULL);
   return 0;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "intake.h"
 #include "log.h"
 #include "server_internal.h"
 
@@ -19,12 +20,22 @@ int spine_server_engine_new(uv_loop_t *loop, const spine_engine_opts *o, const c
   po.dir = providers_dir;
   po.quiet = o->quiet;
   spine_engine_opts eo = *o;
+  if (!eo.playbooks) eo.playbooks = spine_intake_playbooks_dir(); /* where `spine start` looks */
   int rc = spine_providers_new(loop, &po, &se->providers, e);
   eo.providers = spine_providers_port(se->providers);
+  if (!rc) rc = spine_server__router_new(loop, o->conninfo, &se->router, &eo.router, e);
   if (!rc) rc = spine_engine_new(loop, &eo, &se->engine, e);
+  if (!rc && (rc = spine_server__router_serve(se->router, se->engine, e))) {
+    spine_server_engine_stop(se);
+    uv_run(loop, UV_RUN_DEFAULT);
+    spine_server_engine_free(se);
+    return rc;
+  }
   if (rc) {
     spine_providers_free(se->providers);
     se->providers = NULL;
+    spine_server__router_free(se->router);
+    se->router = NULL;
     uv_run(loop, UV_RUN_DEFAULT);
   }
   return rc;
@@ -32,6 +43,7 @@ int spine_server_engine_new(uv_loop_t *loop, const spine_engine_opts *o, const c
 
 void spine_server_engine_stop(spine_server_engine *se) {
   if (!se->providers) return;
+  spine_server__router_stop(se->router);
   spine_engine_stop(se->engine);
   spine_providers_free(se->providers); /* after the engine's stop: it cancelled its calls */
   se->providers = NULL;
@@ -40,6 +52,8 @@ void spine_server_engine_stop(spine_server_engine *se) {
 void spine_server_engine_free(spine_server_engine *se) {
   if (se->engine) spine_engine_free(se->engine);
   se->engine = NULL;
+  spine_server__router_free(se->router); /* after the engine: it borrowed the port */
+  se->router = NULL;
 }
 
 typedef struct server {

@@ -13,13 +13,15 @@
 #include "providers.h"
 #include "ratelimit.h"
 
-/* An engine on its provider adapters: the one assembly of `spine serve` (spine_server_run),
- * `spine run` and spine-bench. The adapters come first, so that a bad one stops the start
- * before anything is connected; the engine stops before they are freed, having cancelled its
- * calls to them. The assembler owns both. */
+/* An engine on its provider adapters and the dispatcher's router of its child workflows: the
+ * one assembly of `spine serve` (spine_server_run), `spine run` and spine-bench. The adapters come
+ * first, so that a bad one stops the start before anything is connected; the engine stops before
+ * they are freed, having cancelled its calls to them. The assembler owns both. */
+typedef struct spine_server__router spine_server__router;
 typedef struct spine_server_engine {
-  spine_providers *providers; /* NULL once stopped */
-  spine_engine *engine;       /* NULL once freed */
+  spine_providers *providers;   /* NULL once stopped */
+  spine_engine *engine;         /* NULL once freed */
+  spine_server__router *router; /* routes its children by the manifests in force */
 } spine_server_engine;
 
 /* Makes the adapters of `providers_dir` (NULL: "providers"; quiet when o->quiet), then the

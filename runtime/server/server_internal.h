@@ -27,6 +27,15 @@ void spine_server__http_stop(spine_server__http *h);
 /* The registry behind /metrics, for other parts of serve to register in. Borrowed. */
 spine_metrics *spine_server__http_metrics(spine_server__http *h);
 
+/* The dispatcher's router of an assembled engine (server_router.c): new makes it empty and
+ * gives the port for the engine's options; serve reads the manifests in force (blocking, after
+ * the engine migrated, before it serves) and listens for reloads; free after the loop ended. */
+int spine_server__router_new(uv_loop_t *loop, const char *conninfo, spine_server__router **out,
+                             spine_router_port *port, spine_err *e);
+int spine_server__router_serve(spine_server__router *r, spine_engine *eng, spine_err *e);
+void spine_server__router_stop(spine_server__router *r);
+void spine_server__router_free(spine_server__router *r);
+
 /* The outbox relay of `spine serve` (serve_outbox.c), set from SPINE_OUTBOX_* variables, with
  * manifests' on_events starting cases: create before spine_engine_serve, free (with its
  * connection) after the loop ended. */

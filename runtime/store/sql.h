@@ -28,6 +28,10 @@
   /* The version goes with the row while the engine has not stored it (path, source non-NULL). */ \
   XX(WF_INSERT, "SELECT spine.start_workflow($1, $2, $3, $4, $5, $6, $7, $8, $9,"                 \
                 " path => $10, source => $11)")                                                    \
+  XX(WF_INSERT_ROUTED, "SELECT spine.start_workflow($1, $2, $3, $4, $5, $6, $7, $8, $9,"          \
+                       " path => $10, source => $11, variant => $12, experiment => $13,"           \
+                       " subject => $14, bucket => $15, params => $16, max_duration => $17,"       \
+                       " max_duration_ms => $18)")                                                 \
   XX(STEP_DONE, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, error,"   \
                 " attempt, ended_at, branch, branch_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"  \
                 " spine.now(), $9, $10)")        \
