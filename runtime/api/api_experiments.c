@@ -52,15 +52,20 @@ static const char report_sql[] =
     " ORDER BY w.process, w.experiment NULLS FIRST, min(v.ord) NULLS LAST, w.variant";
 
 /* The finished cases of each (process, experiment, variant) by the outcome their playbook named
- * (ctx.outcome), outcomes by name. */
+ * (ctx.outcome), else, for a completed case, the value of its result where the manifest in
+ * force says ("outcome": "result.outcome"); outcomes by name. */
 static const char outcomes_sql[] =
-    "SELECT w.process, w.experiment, w.variant, w.outcome, count(*) FROM spine.workflows w"
-    " WHERE w.variant IS NOT NULL AND w.outcome IS NOT NULL"
+    "SELECT w.process, w.experiment, w.variant, o.name, count(*) FROM spine.workflows w"
+    " LEFT JOIN spine.manifests m ON m.process = w.process"
+    " CROSS JOIN LATERAL (SELECT coalesce(w.outcome, CASE WHEN w.status = 'completed'"
+    "   AND jsonb_typeof(w.result) = 'object' THEN w.result #>> string_to_array("
+    "   substr(m.body::jsonb ->> 'outcome', 8), '.') END) AS name) o"
+    " WHERE w.variant IS NOT NULL AND o.name IS NOT NULL"
     " AND w.status IN ('completed', 'failed', 'compensated')"
     " AND ($1::text IS NULL OR w.process = $1)"
     " AND ($2::timestamptz IS NULL OR w.created_at >= $2)"
-    " GROUP BY w.process, w.experiment, w.variant, w.outcome"
-    " ORDER BY w.process, w.experiment NULLS FIRST, w.outcome, w.variant";
+    " GROUP BY w.process, w.experiment, w.variant, o.name"
+    " ORDER BY w.process, w.experiment NULLS FIRST, o.name, w.variant";
 /* clang-format on */
 
 static long num(PGresult *r, int i, int c) {

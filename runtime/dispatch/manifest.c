@@ -3,6 +3,7 @@
  * refused so a misspelt key never passes silently. */
 #include "manifest.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -275,16 +276,42 @@ static int parse_max_duration(spine_manifest *m, const spine_jsondoc *md, spine_
   return 0;
 }
 
+/* "outcome": "result.outcome": where a completed case's result names its outcome, for
+ * playbooks that do not call ctx.outcome: "result." and one to four names, dot-separated. */
+static int parse_outcome(spine_manifest *m, const spine_jsondoc *o, spine_err *e) {
+  static const char want[] = "expected a path into the result such as \"result.outcome\"";
+  if (o->type != SPINE_JSONDOC_STRING)
+    return bad(e, m->path, o->line, "outcome", "%s, got %s", want,
+               spine_jsondoc_type_name(o->type));
+  const char *p = o->str + 7;
+  int names = 0, ok = !strncmp(o->str, "result.", 7);
+  while (ok) {
+    if (!(isalpha((unsigned char)*p) || *p == '_')) {
+      ok = 0;
+      break;
+    }
+    while (isalnum((unsigned char)*p) || *p == '_')
+      p++;
+    names++;
+    if (!*p) break;
+    ok = *p++ == '.';
+  }
+  if (!ok || names < 1 || names > 4)
+    return bad(e, m->path, o->line, "outcome", "%s (one to four names), got \"%s\"", want, o->str);
+  m->outcome = strdup(o->str);
+  return m->outcome ? 0 : spine_err_set(e, SPINE_ENOMEM, m->path, NULL, "out of memory");
+}
+
 static int parse_root(spine_manifest *m, const spine_jsondoc *root, spine_err *e) {
   static const char *const keys[] = {"process",      "description", "input",     "subject",
                                      "experiment",   "variants",    "overrides", "on_events",
-                                     "max_duration", NULL};
+                                     "max_duration", "outcome",     NULL};
   if (root->type != SPINE_JSONDOC_OBJECT)
     return bad(e, m->path, root->line, "", "expected a JSON object, got %s",
                spine_jsondoc_type_name(root->type));
   int rc = only(root, keys, "", m->path,
                 "process, description, input, subject, experiment, variants, overrides, "
-                "on_events, max_duration",
+                "on_events, max_duration, outcome",
                 e);
   if (!rc) rc = get_string(root, "process", 1, "process", m->path, &m->process, e);
   if (rc) return rc;
@@ -314,6 +341,8 @@ static int parse_root(spine_manifest *m, const spine_jsondoc *root, spine_err *e
   if (ev && (rc = parse_events(m, ev, e))) return rc;
   const spine_jsondoc *md = spine_jsondoc_get(root, "max_duration");
   if (md && (rc = parse_max_duration(m, md, e))) return rc;
+  const spine_jsondoc *oc = spine_jsondoc_get(root, "outcome");
+  if (oc && (rc = parse_outcome(m, oc, e))) return rc;
   return 0;
 }
 
@@ -372,6 +401,7 @@ void spine_manifest_free(spine_manifest *m) {
   free(m->overrides);
   free(m->on_events);
   free(m->max_duration);
+  free(m->outcome);
   free(m->path);
   free(m->text);
   free(m->process);

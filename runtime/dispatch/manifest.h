@@ -55,6 +55,8 @@ typedef struct spine_manifest {
   int noverrides;
   char **on_events;
   int nevents;
+  char *outcome;           /* "result.outcome": the outcome of a completed case that named none with
+                              ctx.outcome is its result's value there; NULL: no such rule */
   char *max_duration;      /* as written ("90d"), NULL when the process has no maximum */
   int64_t max_duration_ms; /* ... in ms: a case still running after it is failed */
 } spine_manifest;

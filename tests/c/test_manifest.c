@@ -58,7 +58,14 @@ TEST_IMPL(manifest_parse) {
   ASSERT_STR_EQ(m->on_events[0], "ContractSigned");
   ASSERT_STR_EQ(spine_manifest_input_type(m, "start"), "date?");
   ASSERT_EQ(strlen(m->hash), 64);
+  ASSERT(m->outcome == NULL);
   spine_manifest_free(m);
+  char *ruled = edit("\"subject\": \"contract_id\",",
+                     "\"subject\": \"contract_id\", \"outcome\": \"result.case.end_2\",");
+  ASSERT_EQ(spine_manifest_parse("m.json", ruled, strlen(ruled), &m, &e), 0);
+  ASSERT_STR_EQ(m->outcome, "result.case.end_2");
+  spine_manifest_free(m);
+  free(ruled);
   return 0;
 }
 
@@ -89,6 +96,18 @@ TEST_IMPL(manifest_errors) {
        "malformed JSON: trailing comma"},
       {"\"playbook\": \"contract_activation\",", "\"params\": 5,", "m.json:8", "variants[0].params",
        "expected an object of parameters"},
+      {"\"subject\": \"contract_id\",", "\"subject\": \"contract_id\", \"outcome\": \"outcome\",",
+       "m.json:4", "outcome", "expected a path into the result"},
+      {"\"subject\": \"contract_id\",", "\"subject\": \"contract_id\", \"outcome\": \"result.\",",
+       "m.json:4", "outcome", "got \"result.\""},
+      {"\"subject\": \"contract_id\",",
+       "\"subject\": \"contract_id\", \"outcome\": \"result.a..b\",", "m.json:4", "outcome",
+       "one to four names"},
+      {"\"subject\": \"contract_id\",",
+       "\"subject\": \"contract_id\", \"outcome\": \"result.a.b.c.d.e\",", "m.json:4", "outcome",
+       "one to four names"},
+      {"\"subject\": \"contract_id\",", "\"subject\": \"contract_id\", \"outcome\": [1],",
+       "m.json:4", "outcome", "got an array"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char *text = edit(cases[i].from, cases[i].to);

@@ -146,3 +146,55 @@ describe("GET /v1/experiments", function()
     assert.are.equal(9, api.variants[2].outcomes[2].count)
   end)
 end)
+
+describe("a manifest's outcome rule", function()
+  it("names the outcome of completed cases from their result; ctx.outcome wins", function()
+    local url = T.newdb("spec_outcomes_rule")
+    local dir = T.tmpfile()
+    assert(os.execute("mkdir -p " .. T.q(dir .. "/m") .. " " .. T.q(dir .. "/p")))
+    write(dir .. "/p/meter.lua", 'return { name = "meter", run = function(ctx) return {} end }')
+    write(dir .. "/m/meter.json", [[{
+  "process": "meter", "input": { "customer": "string" }, "subject": "customer",
+  "experiment": { "id": "exp-o" }, "outcome": "result.case.end",
+  "variants": [ { "name": "control", "weight": 50 }, { "name": "remind", "weight": 50 } ]
+}]])
+    local env = { SPINE_MANIFESTS = dir .. "/m", SPINE_PLAYBOOKS = dir .. "/p" }
+    local rc, _, err = T.spine_json(url, { "manifests", "reload" }, env)
+    assert.are.equal(0, rc, err)
+    T.sql(url, "INSERT INTO spine.playbook_versions (hash, name, path, source) VALUES " ..
+               "('h', 'x', 'x', 'return {}')")
+    -- control: 2 results say read, 1 says estimated, 1 named "read" itself though its result
+    -- says estimated, 1 failed (no result: no outcome); remind: 3 read, 1 with no such field
+    local rows = {
+      { "c1", "control", "completed", nil, '{"case": {"end": "read"}}' },
+      { "c2", "control", "completed", nil, '{"case": {"end": "read"}}' },
+      { "c3", "control", "completed", nil, '{"case": {"end": "estimated"}}' },
+      { "c4", "control", "completed", "read", '{"case": {"end": "estimated"}}' },
+      { "c5", "control", "failed", nil, nil },
+      { "r1", "remind", "completed", nil, '{"case": {"end": "read"}}' },
+      { "r2", "remind", "completed", nil, '{"case": {"end": "read"}}' },
+      { "r3", "remind", "completed", nil, '{"case": {"end": "read"}}' },
+      { "r4", "remind", "completed", nil, '{"other": 1}' },
+    }
+    local values = {}
+    for _, r in ipairs(rows) do
+      values[#values + 1] = ("('%s', 'meter', 'x', 'h', '%s', 'exp-o', '%s', %s, %s, 't')")
+        :format(r[1], r[2], r[3], r[4] and ("'" .. r[4] .. "'") or "NULL",
+                r[5] and ("'" .. r[5] .. "'") or "NULL")
+    end
+    T.sql(url, "INSERT INTO spine.workflows (id, process, playbook, version, variant," ..
+               " experiment, status, outcome, result, trace_id) VALUES " ..
+               table.concat(values, ","))
+    local code, rep = T.spine_json(url, { "experiments", "--process", "meter" })
+    os.execute("rm -rf " .. T.q(dir))
+    assert.are.equal(0, code)
+    local c, r = rep.experiments[1].variants[1], rep.experiments[1].variants[2]
+    local function counts(v)
+      local t = {}
+      for _, o in ipairs(v.outcomes) do t[o.outcome] = o.count end
+      return t
+    end
+    assert.are.same({ read = 3, estimated = 1 }, counts(c))
+    assert.are.same({ read = 3, estimated = 0 }, counts(r))
+  end)
+end)
