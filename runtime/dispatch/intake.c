@@ -220,12 +220,6 @@ static int check_playbook(const spine_playbook_src *src, const char *input, char
   return rc;
 }
 
-/* A process name, not a file path: the dispatcher may have a manifest for it. */
-static int is_name(const char *s) {
-  size_t n = strlen(s);
-  return !strchr(s, '/') && !(n > 4 && !strcmp(s + n - 4, ".lua"));
-}
-
 int spine_intake_start_case(PGconn *c, const spine_intake_case *req, char id_out[40],
                             const char **code, spine_err *e) {
   *code = NULL;
@@ -239,7 +233,9 @@ int spine_intake_start_case(PGconn *c, const spine_intake_case *req, char id_out
   memset(&src, 0, sizeof src);
   int rc = 0;
   /* The dispatcher: a manifest in force for the process picks the variant and its playbook. */
-  if (is_name(req->process)) rc = spine_intake_manifest_in_force(c, req->process, &m, e);
+  /* a process name, not a file path: the dispatcher may have a manifest for it */
+  if (!spine_playbook_is_path(req->process))
+    rc = spine_intake_manifest_in_force(c, req->process, &m, e);
   if (!rc && m) rc = spine_intake_route_case(m, input, req->subject, &route, &subject, e);
   if (!rc) {
     if (m)

@@ -941,12 +941,6 @@ static void start_recorded(spine_op *op) {
   spine_wf_resume(wf, 0);
 }
 
-/* A process name, not a file path: the dispatcher may have a manifest for it. */
-static int is_process_name(const char *s) {
-  size_t n = strlen(s);
-  return !strchr(s, '/') && !(n > 4 && !strcmp(s + n - 4, ".lua"));
-}
-
 /* A string option of ctx.child's and ctx.start's third argument, or NULL. */
 static const char *child_opt(lua_State *L, const char *name) {
   if (!lua_istable(L, CHILD_OPTS)) return NULL;
@@ -991,7 +985,7 @@ static int child_or_start(lua_State *L, int wait) {
   const char *playbook = child_opt(L, "playbook");
   const char *subject = child_opt(L, "subject");
   const spine_router_port *router = spine_wf_router(wf);
-  int routed = router->impl && !playbook && is_process_name(process);
+  int routed = router->impl && !playbook && !spine_playbook_is_path(process);
   spine_err e;
   spine_err_clear(&e);
   spine_version *v = NULL;

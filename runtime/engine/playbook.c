@@ -35,11 +35,15 @@ static char *read_file(const char *path, size_t *len, spine_err *e) {
   return data;
 }
 
+int spine_playbook_is_path(const char *name_or_path) {
+  size_t n = strlen(name_or_path);
+  return strchr(name_or_path, '/') || (n > 4 && !strcmp(name_or_path + n - 4, ".lua"));
+}
+
 int spine_playbook_read(const char *name_or_path, const char *dir, spine_playbook_src *out,
                         spine_err *e) {
   memset(out, 0, sizeof *out);
-  size_t n = strlen(name_or_path);
-  int is_path = strchr(name_or_path, '/') || (n > 4 && !strcmp(name_or_path + n - 4, ".lua"));
+  int is_path = spine_playbook_is_path(name_or_path);
   char path[1024];
   if (is_path)
     snprintf(path, sizeof path, "%s", name_or_path);

@@ -17,7 +17,9 @@ typedef struct spine_playbook_src {
   char hash[65]; /* sha256 of the source */
 } spine_playbook_src;
 
-/* `name_or_path` is a file path (has a '/' or ends in ".lua") or a name in `dir`. */
+/* Whether `name_or_path` is a file path (has a '/' or ends in ".lua"), not a name. */
+int spine_playbook_is_path(const char *name_or_path);
+/* `name_or_path` is a file path (spine_playbook_is_path) or a name in `dir`. */
 int spine_playbook_read(const char *name_or_path, const char *dir, spine_playbook_src *out,
                         spine_err *e);
 void spine_playbook_src_free(spine_playbook_src *p);
