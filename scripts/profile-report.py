@@ -57,6 +57,8 @@ def waldump(path):
 def run_figures(out, tag):
     d = delta(kv(f"{out}/{tag}.before"), kv(f"{out}/{tag}.after"))
     proc = kv(f"{out}/{tag}.proc")
+    with open(f"{out}/{tag}.backends") as f:
+        d["backend_ticks"] = int(f.read().split()[1])
     return d, proc, perfstat(f"{out}/{tag}.perfstat"), waldump(f"{out}/{tag}.waldump")
 
 
@@ -94,7 +96,10 @@ def counts(out, workload, admin):
     for k in s[2]:
         row("syscalls " + k, s[2][k], l[2].get(k, 0))
     print("## the database")
-    row("cpu_us (cluster, all processes)", s[0]["db_ticks"] * 10000, l[0]["db_ticks"] * 10000)
+    row("cpu_us of the bench's backends", s[0]["backend_ticks"] * 10000,
+        l[0]["backend_ticks"] * 10000)
+    row("cpu_us (cluster, all processes: autovacuum too)", s[0]["db_ticks"] * 10000,
+        l[0]["db_ticks"] * 10000)
     for k in ["commits", "rollbacks", "wal_records", "wal_fpi", "wal_bytes"]:
         row(k, s[0][k], l[0][k])
     idx = indexes(admin)
