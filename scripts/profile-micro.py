@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""The database's cost of one step's statements and of their variants (scripts/profile-bench
+micro; docs/performance.md).
+
+  profile-micro.py ADMIN_CONNINFO WORKDIR [SECONDS]
+
+Each variant is a pgbench script of 100 copies of one statement in one pipeline (one Sync: one
+implicit transaction, as the engine's store sends a batch), prepared (-M prepared), one client,
+for SECONDS (default 3); the figure is microseconds per statement = 1e6 / (tps * 100), best of
+two runs. One client on one backend: what it measures is mostly that backend's CPU. The tables
+are copies in schema public (WAL-logged, as the real ones), dropped at the end.
+"""
+import os
+import subprocess
+import sys
+
+PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
+admin, work = sys.argv[1], sys.argv[2]
+seconds = sys.argv[3] if len(sys.argv) > 3 else "3"
+
+SETUP = """
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS public.prof_steps, public.prof_steps_lean, public.prof_steps_pl,
+  public.prof_raw, public.prof_wf;
+DROP FUNCTION IF EXISTS public.prof_now_pl();
+-- spine.now()'s body, as PL/pgSQL (whose plans are cached per session) instead of SQL
+CREATE FUNCTION public.prof_now_pl() RETURNS timestamptz LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN coalesce(to_timestamp(nullif(current_setting('spine.now_ms', true), '')::float8 / 1000),
+                  (SELECT to_timestamp(c.now_ms::float8 / 1000) FROM spine.clock c), now());
+END $$;
+-- spine.steps as it is: its defaults call spine.now(), its CHECK constraint on status
+CREATE TABLE public.prof_steps (LIKE spine.steps INCLUDING ALL);
+-- the same, started_at's default by the PL/pgSQL copy
+CREATE TABLE public.prof_steps_pl (LIKE spine.steps INCLUDING ALL);
+ALTER TABLE public.prof_steps_pl ALTER COLUMN started_at SET DEFAULT public.prof_now_pl();
+-- the same without the CHECK constraint and without a default that calls a function
+CREATE TABLE public.prof_steps_lean (LIKE spine.steps INCLUDING INDEXES);
+-- the row raw-pg writes (rawpg.c)
+CREATE TABLE public.prof_raw (wf bigint, seq int, output jsonb NOT NULL, PRIMARY KEY (wf, seq));
+-- a fence target: a row of spine.workflows' shape, owned
+CREATE TABLE public.prof_wf (LIKE spine.workflows INCLUDING ALL);
+INSERT INTO public.prof_wf (id, process, playbook, version, status, trace_id, owner, epoch)
+VALUES ('wf-prof', 'p', 'p', 'v', 'running', 't', 7, 3);
+"""
+TEARDOWN = """DROP TABLE public.prof_steps, public.prof_steps_lean, public.prof_steps_pl,
+  public.prof_raw, public.prof_wf; DROP FUNCTION public.prof_now_pl();"""
+
+COLS = "(workflow_id, seq, kind, name, status, result, error, attempt, ended_at, branch, branch_seq)"
+COLS_T = ("(workflow_id, seq, kind, name, status, result, error, attempt, started_at, ended_at,"
+          " branch, branch_seq)")
+T = "to_timestamp(:t::float8 / 1000)"  # the worker's clock as a parameter (ms)
+VARIANTS = [
+    ("select_1", "SELECT 1;", "a trivial statement: the protocol's and executor's floor"),
+    ("spine_now", "SELECT spine.now();", "spine.now(): a SQL function with a sub-select"),
+    ("spine_now_plpgsql", "SELECT public.prof_now_pl();", "its body as PL/pgSQL"),
+    ("fence", "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM public.prof_wf WHERE id = 'wf-prof'"
+     " AND owner = 7 AND epoch = :e) THEN spine.lost_claim('wf-prof', 7, :e) END;",
+     "spine_FENCE"),
+    ("raw_insert", "INSERT INTO public.prof_raw (wf, seq, output) VALUES (:w, {i},"
+     " '{{\"step\": 1, \"ok\": true}}');", "rawpg.c's step"),
+    ("step_done", "INSERT INTO public.prof_steps " + COLS + " VALUES (:w || '-wf', {i}, 'step',"
+     " 's', 'completed', '3', NULL, 1, spine.now(), NULL, {i});",
+     "spine_STEP_DONE as it is (spine.now() twice: ended_at, started_at's default)"),
+    ("step_done_plpgsql_now", "INSERT INTO public.prof_steps_pl " + COLS + " VALUES (:w || '-wf',"
+     " {i}, 'step', 's', 'completed', '3', NULL, 1, public.prof_now_pl(), NULL, {i});",
+     "the same with spine.now() as PL/pgSQL"),
+    ("step_done_time_param", "INSERT INTO public.prof_steps " + COLS_T + " VALUES (:w || '-wf',"
+     " {i}, 'step', 's', 'completed', '3', NULL, 1, " + T + ", " + T + ", NULL, {i});",
+     "the same with the time a parameter"),
+    ("step_done_time_param_no_check", "INSERT INTO public.prof_steps_lean " + COLS_T +
+     " VALUES (:w || '-wf', {i}, 'step', 's', 'completed', '3', NULL, 1, " + T + ", " + T +
+     ", NULL, {i});", "... and no CHECK constraint"),
+]
+
+
+def psql(sql):
+    subprocess.run([f"{PGBIN}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", admin, "-c", sql],
+                   check=True, capture_output=True, text=True)
+
+
+psql(SETUP)
+try:
+    print(f"{'variant':32} {'us/stmt':>8}  what")
+    for name, stmt, what in VARIANTS:
+        path = f"{work}/{name}.pgbench"
+        with open(path, "w") as f:
+            f.write("\\set w random(1, 2000000000)\n\\set t 1765000000000\n\\set e 3\n")
+            f.write("\\startpipeline\n")
+            for i in range(100):
+                f.write(stmt.format(i=i) + "\n")
+            f.write("\\endpipeline\n")
+        best = None
+        for _ in range(2):
+            r = subprocess.run([f"{PGBIN}/pgbench", "-n", "-M", "prepared", "-c", "1", "-T",
+                                seconds, "-f", path, admin], capture_output=True, text=True)
+            tps = [float(l.split()[2]) for l in r.stdout.split("\n") if l.startswith("tps")]
+            if not tps:
+                sys.exit(f"pgbench {name}: {r.stderr.strip()}")
+            us = 1e6 / (tps[0] * 100)
+            best = us if best is None else min(best, us)
+        print(f"{name:32} {best:>8.2f}  {what}")
+finally:
+    psql(TEARDOWN)
