@@ -23,6 +23,11 @@
   " w.status, w.cancel_requested, w.attempt, w.state, w.attributes, " SPINE_WF_STEPS("")          \
   ", w.variant, w.experiment"
 
+/* A workflow's own row is found by its primary key alone. `owner IS NOT DISTINCT FROM` (for an
+ * owner that is never NULL: `=`) proves nothing of `owner IS NOT NULL`, so the planner cannot take
+ * the partial owner index instead, as it does for `owner =` when that index looked empty at the
+ * last ANALYZE (every row ended) — and then read every workflow the worker holds, at every step
+ * (docs/performance.md, "A plan that degrades"). */
 #define SPINE_SQL_LIST(XX)                                                                         \
   XX(VERSION_LOAD, "SELECT name, path, source FROM spine.playbook_versions WHERE hash = $1")       \
   /* The version goes with the row while the engine has not stored it (path, source non-NULL). */ \
@@ -105,9 +110,8 @@
   XX(WF_ATTRS, "UPDATE spine.workflows SET state = $2, attributes = $3,"                         \
                " outcome = coalesce($4, outcome), updated_at = spine.now() WHERE id = $1")         \
   XX(WF_END, "UPDATE spine.workflows SET status = $2, result = $3, error = $4, owner = NULL,"     \
-             " wake_at = NULL, waiting_for = NULL, updated_at = spine.now(),"                      \
-             " ended_at = spine.now()"                                                             \
-             " WHERE id = $1 AND owner = $5")                                                      \
+             " wake_at = NULL, waiting_for = NULL, updated_at = n.t, ended_at = n.t"               \
+             " FROM spine.now() n(t) WHERE id = $1 AND owner IS NOT DISTINCT FROM $5")                            \
   XX(WF_RELEASE_ALL, "UPDATE spine.workflows f SET owner = NULL, wake_at = CASE WHEN"             \
                      " f.status = 'waiting' AND NOT spine.signal_pending(f.id) THEN f.wake_at"     \
                      " ELSE spine.now() END WHERE f.owner = $1")                                   \
@@ -161,9 +165,9 @@
   XX(WF_RELEASE, "UPDATE spine.workflows f SET owner = NULL, lost_runs = f.lost_runs + $4,"       \
                  " wake_at = CASE WHEN $4 = 0 AND f.status = 'waiting'"                            \
                  " AND NOT spine.signal_pending(f.id) THEN f.wake_at"                              \
-                 " ELSE spine.now() END WHERE f.id = $1 AND f.owner = $2 AND f.epoch = $3")        \
+                 " ELSE spine.now() END WHERE f.id = $1 AND f.owner IS NOT DISTINCT FROM $2 AND f.epoch = $3")    \
   XX(FENCE, "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM spine.workflows WHERE id = $1"             \
-            " AND owner = $2 AND epoch = $3) THEN spine.lost_claim($1, $2, $3) END")
+            " AND owner IS NOT DISTINCT FROM $2 AND epoch = $3) THEN spine.lost_claim($1, $2, $3) END")
 
 typedef enum {
 #define XX(name, text) SPINE_SQL_##name,

@@ -169,12 +169,26 @@ static double timed_batches(bench *b, const char *path, int batch, double second
   return 10.0 * n / t;
 }
 
+/* Statistics of tables in use, as autovacuum keeps them in production: a plan made while the
+ * tables looked empty (a fresh or cleaned-up database) would scan them whole at every step
+ * (docs/performance.md, "A plan that degrades"). ANALYZE also invalidates the plans made. */
+static int analyze(bench *b, spine_err *e) {
+  PGconn *c = PQconnectdb(b->conninfo);
+  PGresult *r =
+      PQstatus(c) == CONNECTION_OK ? PQexec(c, "ANALYZE spine.workflows, spine.steps") : NULL;
+  int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+  if (!ok) spine_err_set(e, SPINE_EDB, "bench", NULL, "ANALYZE failed: %s", PQerrorMessage(c));
+  PQclear(r);
+  PQfinish(c);
+  return ok ? 0 : SPINE_EDB;
+}
+
 static int throughput(bench *b, const char *name, const char *metric, spine_err *e) {
   char path[128];
   snprintf(path, sizeof path, "%s/%s.lua", b->dir, name);
   int batch = b->quick ? 200 : 500, reps = b->quick ? 1 : 3, n;
   /* a warm-up: connections made, statements prepared, the playbook compiled, caches warm */
-  if (timed_batches(b, path, 100, b->duration_s / 4, &n, e) < 0) return -1;
+  if (timed_batches(b, path, 100, b->duration_s / 4, &n, e) < 0 || analyze(b, e)) return -1;
   double rate[3];
   char runs[256] = "", rates[256] = "";
   for (int r = 0; r < reps; r++) {
