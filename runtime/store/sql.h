@@ -37,13 +37,15 @@
                        " path => $10, source => $11, variant => $12, experiment => $13,"           \
                        " subject => $14, bucket => $15, params => $16, max_duration => $17,"       \
                        " max_duration_ms => $18)")                                                 \
+  /* A step done at once starts and ends at one time: spine.now() once, not twice. */             \
   XX(STEP_DONE, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, error,"   \
-                " attempt, ended_at, branch, branch_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"  \
-                " spine.now(), $9, $10)")        \
+                " attempt, started_at, ended_at, branch, branch_seq) SELECT $1::text, $2::int,"    \
+                " $3::text, $4::text, $5::text, $6::jsonb, $7::jsonb, $8::int, n.t, n.t,"          \
+                " $9::text, $10::int FROM spine.now() n(t)")                                       \
   XX(STEP_INTENT, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result,"        \
-                  " attempt, ended_at, branch, branch_seq) VALUES ($1, $2, 'intent', $3,"          \
-                  " 'completed', current_setting('spine.result')::jsonb, 1, spine.now(), $4, $5)"  \
-                  " RETURNING result")     \
+                  " attempt, started_at, ended_at, branch, branch_seq) SELECT $1::text, $2::int,"  \
+                  " 'intent', $3::text, 'completed', current_setting('spine.result')::jsonb, 1,"   \
+                  " n.t, n.t, $4::text, $5::int FROM spine.now() n(t) RETURNING result")           \
   XX(STEP_WAIT, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, attempt," \
                 " wake_at, branch, branch_seq) VALUES ($1, $2, $3, $4, 'waiting', $5, 1, "          \
                 SPINE_MS("$6") ", $7, $8)")         \
