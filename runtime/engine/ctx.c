@@ -547,6 +547,7 @@ static int ctx_intent(lua_State *L) {
   spine_op_param_int(op, seq);
   spine_op_param(op, name);
   spine_steplog_add_where(op, wf);
+  spine_op_param_int(op, spine_wf_now(wf));
   spine_wf_submit(wf, intent_done);
   return lua_yieldk(L, 0, 0, spine_ctx__value_k);
 }

@@ -147,6 +147,7 @@ void spine_steplog_add_done(spine_op *op, const spine_wf *wf, int seq, const cha
   spine_op_param(op, error);
   spine_op_param_int(op, attempt);
   add_where(op, wf);
+  spine_op_param_int(op, spine_wf_now(wf));
 }
 
 void spine_steplog_add_finish(spine_op *op, const spine_wf *wf, int seq, const char *status,

@@ -40,6 +40,7 @@ void spine_wf_end(spine_wf *wf, spine_wf_status status, const char *result, cons
   spine_op_param(op, result);
   spine_op_param(op, error);
   spine_op_param_int(op, eng->worker);
+  spine_op_param_int(op, spine_wf_now(wf));
   if (wf->parent_id) {
     spine_buf payload = SPINE_BUF_INIT;
     spine_buf_printf(&payload, "{\"status\":\"%s\",\"result\":%s,\"error\":%s,\"id\":",

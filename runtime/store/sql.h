@@ -37,15 +37,15 @@
                        " path => $10, source => $11, variant => $12, experiment => $13,"           \
                        " subject => $14, bucket => $15, params => $16, max_duration => $17,"       \
                        " max_duration_ms => $18)")                                                 \
-  /* A step done at once starts and ends at one time: spine.now() once, not twice. */             \
+  /* The time a step ends is the worker's clock ($11, ms; the one its deadlines use): a call of   \
+   * spine.now() a step cost more database CPU than the insert (docs/performance.md). */        \
   XX(STEP_DONE, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, error,"   \
-                " attempt, started_at, ended_at, branch, branch_seq) SELECT $1::text, $2::int,"    \
-                " $3::text, $4::text, $5::text, $6::jsonb, $7::jsonb, $8::int, n.t, n.t,"          \
-                " $9::text, $10::int FROM spine.now() n(t)")                                       \
+                " attempt, started_at, ended_at, branch, branch_seq) VALUES ($1, $2, $3, $4, $5,"  \
+                " $6, $7, $8, " SPINE_MS("$11") ", " SPINE_MS("$11") ", $9, $10)")                 \
   XX(STEP_INTENT, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result,"        \
-                  " attempt, started_at, ended_at, branch, branch_seq) SELECT $1::text, $2::int,"  \
-                  " 'intent', $3::text, 'completed', current_setting('spine.result')::jsonb, 1,"   \
-                  " n.t, n.t, $4::text, $5::int FROM spine.now() n(t) RETURNING result")           \
+                  " attempt, started_at, ended_at, branch, branch_seq) VALUES ($1, $2, 'intent',"  \
+                  " $3, 'completed', current_setting('spine.result')::jsonb, 1, " SPINE_MS("$6")   \
+                  ", " SPINE_MS("$6") ", $4, $5) RETURNING result")                                \
   XX(STEP_WAIT, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, attempt," \
                 " wake_at, branch, branch_seq) VALUES ($1, $2, $3, $4, 'waiting', $5, 1, "          \
                 SPINE_MS("$6") ", $7, $8)")         \
@@ -112,8 +112,8 @@
   XX(WF_ATTRS, "UPDATE spine.workflows SET state = $2, attributes = $3,"                         \
                " outcome = coalesce($4, outcome), updated_at = spine.now() WHERE id = $1")         \
   XX(WF_END, "UPDATE spine.workflows SET status = $2, result = $3, error = $4, owner = NULL,"     \
-             " wake_at = NULL, waiting_for = NULL, updated_at = n.t, ended_at = n.t"               \
-             " FROM spine.now() n(t) WHERE id = $1 AND owner IS NOT DISTINCT FROM $5")                            \
+             " wake_at = NULL, waiting_for = NULL, updated_at = " SPINE_MS("$6") ", ended_at = "   \
+             SPINE_MS("$6") " WHERE id = $1 AND owner IS NOT DISTINCT FROM $5")                    \
   XX(WF_RELEASE_ALL, "UPDATE spine.workflows f SET owner = NULL, wake_at = CASE WHEN"             \
                      " f.status = 'waiting' AND NOT spine.signal_pending(f.id) THEN f.wake_at"     \
                      " ELSE spine.now() END WHERE f.owner = $1")                                   \
