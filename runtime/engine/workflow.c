@@ -295,12 +295,21 @@ void spine_wf_count_step(spine_wf *wf) {
   wf->eng->steps++;
 }
 
-/* Adds the statement that inserts a workflow row owned by this worker (spine.start_workflow),
- * with its playbook version until that is known to be stored. */
+/* Adds the statements that insert a workflow row owned by this worker, with its playbook
+ * version until that is known to be stored. */
 void spine_wf_add_insert(spine_engine *eng, spine_op *op, const char *id, spine_version *v,
                          const char *process, const char *input, const char *trace,
                          const char *parent, int parent_seq, const spine_child_route *route) {
-  spine_op_stmt(op, route ? SPINE_SQL_WF_INSERT_ROUTED : SPINE_SQL_WF_INSERT, 0);
+  if (!spine_version_stored(v)) {
+    size_t len;
+    const char *source = spine_version_source(v, &len);
+    spine_op_stmt(op, SPINE_SQL_VERSION_STORE, 0);
+    spine_op_param(op, spine_version_hash(v));
+    spine_op_param(op, spine_version_name(v));
+    spine_op_param(op, spine_version_path(v));
+    spine_op_param_len(op, source, len);
+  }
+  spine_op_stmt(op, SPINE_SQL_WF_INSERT, 0);
   spine_op_param(op, id);
   spine_op_param(op, process);
   spine_op_param(op, spine_version_name(v));
@@ -313,22 +322,23 @@ void spine_wf_add_insert(spine_engine *eng, spine_op *op, const char *id, spine_
     spine_op_param_int(op, parent_seq);
   else
     spine_op_param(op, NULL);
-  int stored = spine_version_stored(v);
-  size_t len;
-  const char *source = spine_version_source(v, &len);
-  spine_op_param(op, stored ? NULL : spine_version_path(v));
-  spine_op_param_len(op, stored ? NULL : source, len);
-  if (!route) return;
-  spine_op_param(op, route->variant);
-  spine_op_param(op, route->experiment);
-  spine_op_param(op, route->subject);
-  spine_op_param_int(op, route->bucket);
-  spine_op_param(op, route->params);
-  spine_op_param(op, route->max_duration_ms ? route->max_duration : NULL);
-  if (route->max_duration_ms)
+  int deadline = route && route->max_duration_ms;
+  spine_op_param(op, route ? route->variant : NULL);
+  spine_op_param(op, route ? route->experiment : NULL);
+  spine_op_param(op, route ? route->subject : NULL);
+  if (route)
+    spine_op_param_int(op, route->bucket);
+  else
+    spine_op_param(op, NULL);
+  spine_op_param(op, route ? route->params : NULL);
+  spine_op_param(op, deadline ? route->max_duration : NULL);
+  spine_op_param_int(op, spine_clock_now(eng));
+  if (deadline)
     spine_op_param_int(op, route->max_duration_ms);
   else
     spine_op_param(op, NULL);
+  /* a worker arms its wake-up for the nearest deadline of them all */
+  if (deadline) spine_op_stmt(op, SPINE_SQL_NOTIFY_WORK, 0);
 }
 
 void spine_wf_add_wait(spine_op *op, spine_wf *wf, const char *waiting_for, int64_t wake_ms) {

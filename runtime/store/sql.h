@@ -30,13 +30,18 @@
  * (docs/performance.md, "A plan that degrades"). */
 #define SPINE_SQL_LIST(XX)                                                                         \
   XX(VERSION_LOAD, "SELECT name, path, source FROM spine.playbook_versions WHERE hash = $1")       \
-  /* The version goes with the row while the engine has not stored it (path, source non-NULL). */ \
-  XX(WF_INSERT, "SELECT spine.start_workflow($1, $2, $3, $4, $5, $6, $7, $8, $9,"                 \
-                " path => $10, source => $11)")                                                    \
-  XX(WF_INSERT_ROUTED, "SELECT spine.start_workflow($1, $2, $3, $4, $5, $6, $7, $8, $9,"          \
-                       " path => $10, source => $11, variant => $12, experiment => $13,"           \
-                       " subject => $14, bucket => $15, params => $16, max_duration => $17,"       \
-                       " max_duration_ms => $18)")                                                 \
+  /* A workflow this worker starts and runs (spine_engine_start, ctx.start, ctx.child): a plain   \
+   * INSERT, its times the worker's clock ($16, ms), a deadline when its manifest gives one      \
+   * ($15 ms); spine.start_workflow (PL/pgSQL) is for cases started from outside. The version    \
+   * goes first while the engine has not stored it. */                                           \
+  XX(VERSION_STORE, "INSERT INTO spine.playbook_versions (hash, name, path, source)"              \
+                    " VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING")                      \
+  XX(WF_INSERT, "INSERT INTO spine.workflows (id, process, playbook, version, status, input,"     \
+                " trace_id, owner, parent_id, parent_seq, variant, experiment, subject, bucket,"   \
+                " params, max_duration, deadline_at, created_at, updated_at) VALUES ($1, $2, $3,"  \
+                " $4, 'running', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "                \
+                SPINE_MS("$16::int8 + $17::int8") ", " SPINE_MS("$16::int8") ", "                  \
+                SPINE_MS("$16::int8") ") ON CONFLICT DO NOTHING")                                  \
   /* The time a step ends is the worker's clock ($11, ms; the one its deadlines use): a call of   \
    * spine.now() a step cost more database CPU than the insert (docs/performance.md). */        \
   XX(STEP_DONE, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, error,"   \
