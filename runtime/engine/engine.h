@@ -68,7 +68,9 @@ void spine_engine_on_begin(spine_engine *eng, void (*cb)(void *data, const spine
                            void *data);
 
 /* Starts a workflow of playbook `playbook` (a path, or a name in the playbooks directory)
- * owned by this process, with input JSON (NULL = {}). Its id goes into id_out[80]. */
+ * owned by this process, with input JSON (NULL = {}). Its id goes into id_out[80]. It runs
+ * at once, up to its first step (callbacks may run before this returns); its row is inserted
+ * by the op that records that step, so the start is durable with it. */
 int spine_engine_start(spine_engine *eng, const char *playbook, const char *input_json,
                        char id_out[80], spine_err *e);
 

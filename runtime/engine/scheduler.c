@@ -22,18 +22,6 @@ static void claimed(spine_op *op);
 
 /* ---- starting a case ---- */
 
-static void started(spine_op *op) {
-  spine_wf *wf = op->data;
-  if (op->status) {
-    spine_log_error("scheduler", "cannot start workflow", "workflow", wf->id, "error",
-                    spine_op_error(op)->msg, NULL);
-    spine_wf_free(wf);
-    return;
-  }
-  spine_version_set_stored(wf->version);
-  spine_wf_start_pending(wf);
-}
-
 int spine_engine_start(spine_engine *eng, const char *playbook, const char *input_json,
                        char id_out[80], spine_err *e) {
   spine_version *v = spine_version_get(eng, playbook, e);
@@ -54,13 +42,15 @@ int spine_engine_start(spine_engine *eng, const char *playbook, const char *inpu
   spine_uuid_trace_id(trace);
   spine_wf *wf = spine_wf_new(eng, id, v, spine_version_name(v), trace, NULL, 0);
   if (!wf) return spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");
-  spine_wf_set_pending(wf, strdup(input), NULL, NULL);
-  spine_op *op = &wf->op;
-  spine_op_reset(op);
-  spine_clock_op(eng, op);
-  spine_wf_add_insert(eng, op, id, v, spine_version_name(v), input, trace, NULL, 0, NULL);
-  spine_wf_submit(wf, started);
+  /* It runs now; its first op inserts its row with what that op records (the first step, or
+   * its end), one commit for both. Nothing it does is seen outside before that commit: a crash
+   * meanwhile loses a start nobody saw durable. */
+  if (!(wf->unsaved_input = strdup(input))) {
+    spine_wf_free(wf);
+    return spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");
+  }
   snprintf(id_out, 80, "%s", id);
+  spine_wf_begin(wf, input, NULL, NULL);
   return 0;
 }
 

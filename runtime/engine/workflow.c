@@ -174,6 +174,7 @@ void spine_wf_free(spine_wf *wf) {
   free(wf->parent_id);
   free(wf->variant);
   free(wf->params);
+  free(wf->unsaved_input);
   free(wf->experiment);
   free(wf->state);
   free(wf->outcome);
@@ -234,10 +235,15 @@ spine_op *spine_wf_op_fenced(spine_wf *wf) {
   spine_op *op = &wf->op;
   spine_op_reset(op);
   if (wf->eng->dry) return op;
-  spine_op_stmt(op, SPINE_SQL_FENCE, 0);
-  spine_op_param(op, wf->id);
-  spine_op_param_int(op, wf->eng->worker);
-  spine_op_param_int(op, wf->epoch);
+  if (wf->unsaved_input) { /* its row, inserted in this op: no claim to check yet */
+    spine_wf_add_insert(wf->eng, op, wf->id, wf->version, wf->process, wf->unsaved_input,
+                        wf->trace_id, NULL, 0, NULL);
+  } else {
+    spine_op_stmt(op, SPINE_SQL_FENCE, 0);
+    spine_op_param(op, wf->id);
+    spine_op_param_int(op, wf->eng->worker);
+    spine_op_param_int(op, wf->epoch);
+  }
   spine_clock_op(wf->eng, op);
   return op;
 }
@@ -271,6 +277,11 @@ spine_op *spine_wf_op_begin(spine_wf *wf) {
 static void op_done(spine_op *op) {
   spine_wf *wf = op->data;
   wf->op_inflight = 0;
+  if (!op->status && wf->unsaved_input) { /* the row is in: later ops fence */
+    free(wf->unsaved_input);
+    wf->unsaved_input = NULL;
+    spine_version_set_stored(wf->version);
+  }
   spine_wf_hold(wf);
   wf->op_cb(op);
   spine_wf_unhold(wf);

@@ -140,6 +140,10 @@ struct spine_wf {
   char *variant;   /* owned: the dispatcher's choice, NULL without a manifest */
   char *experiment;
   char *params; /* owned: the variant's parameters (JSON object text), NULL: none */
+  /* owned: started here (spine_engine_start) and running before its row exists: its first op
+   * inserts the row with this input instead of fencing, so that a start costs no commit of
+   * its own; NULL once that op committed (or for any other workflow) */
+  char *unsaved_input;
   int parent_seq;
   int64_t epoch; /* the claim's fencing token: every op checks owner and epoch (spine.fence) */
   char *state;   /* owned business state, NULL if never set */
