@@ -137,7 +137,10 @@ void spine_steplog_add_where(spine_op *op, const spine_wf *wf) {
 void spine_steplog_add_done(spine_op *op, const spine_wf *wf, int seq, const char *kind,
                             const char *name, const char *status, const char *result,
                             const char *error, int attempt) {
-  spine_op_stmt(op, SPINE_SQL_STEP_DONE, 0);
+  /* An op that is only its fence so far becomes the one statement that fences and records. */
+  int fenced = op->nstmts == 1 && op->stmts[0].sql == SPINE_SQL_FENCE;
+  if (fenced) spine_op_reset(op);
+  spine_op_stmt(op, fenced ? SPINE_SQL_STEP_DONE_FENCED : SPINE_SQL_STEP_DONE, 0);
   spine_op_param(op, wf->id);
   spine_op_param_int(op, seq);
   spine_op_param(op, kind);
@@ -148,6 +151,9 @@ void spine_steplog_add_done(spine_op *op, const spine_wf *wf, int seq, const cha
   spine_op_param_int(op, attempt);
   add_where(op, wf);
   spine_op_param_int(op, spine_wf_now(wf));
+  if (!fenced) return;
+  spine_op_param_int(op, spine_wf_worker(wf));
+  spine_op_param_int(op, wf->epoch);
 }
 
 void spine_steplog_add_finish(spine_op *op, const spine_wf *wf, int seq, const char *status,

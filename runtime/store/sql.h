@@ -47,6 +47,17 @@
   XX(STEP_DONE, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, error,"   \
                 " attempt, started_at, ended_at, branch, branch_seq) VALUES ($1, $2, $3, $4, $5,"  \
                 " $6, $7, $8, " SPINE_MS("$11") ", " SPINE_MS("$11") ", $9, $10)")                 \
+  /* STEP_DONE with its op's fence inside ($12 owner, $13 epoch), for an op that is nothing but  \
+   * a step's record (the hot path): one statement instead of two. A worker that lost its claim \
+   * raises SPLC0 before the row is written, as FENCE does. */                                   \
+  XX(STEP_DONE_FENCED, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result,"   \
+                       " error, attempt, started_at, ended_at, branch, branch_seq) SELECT"         \
+                       " $1::text, $2::int, $3::text, $4::text, $5::text, $6::jsonb, $7::jsonb,"   \
+                       " $8::int, " SPINE_MS("$11::int8") ", " SPINE_MS("$11::int8") ","           \
+                       " $9::text, $10::int WHERE CASE WHEN EXISTS (SELECT 1 FROM"                \
+                       " spine.workflows WHERE id = $1::text AND owner IS NOT DISTINCT FROM"       \
+                       " $12::int8 AND epoch = $13::int8) THEN true ELSE (SELECT false FROM"       \
+                       " spine.lost_claim($1::text, $12::int8, $13::int8)) END")                   \
   XX(STEP_INTENT, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result,"        \
                   " attempt, started_at, ended_at, branch, branch_seq) VALUES ($1, $2, 'intent',"  \
                   " $3, 'completed', current_setting('spine.result')::jsonb, 1, " SPINE_MS("$6")   \

@@ -215,3 +215,45 @@ TEST_IMPL(only_an_awaited_signal_wakes) {
   PQfinish(admin);
   return 0;
 }
+
+/* A step's record that carries its op's fence (STEP_DONE_FENCED, the hot path's one statement):
+ * with the claim (owner, epoch) its own it writes the step; once the claim moved on (another
+ * epoch, or another owner) it raises SPLC0 and writes nothing, as FENCE does. */
+TEST_IMPL(fenced_step_refuses_a_moved_claim) {
+  const char *db = test_newdb("fenced_step_refuses_a_moved_claim");
+  PGconn *admin = open_conn(db);
+  spine_err e;
+  ASSERT_EQ(spine_migrate(admin, NULL, &e), 0);
+  run(admin, "INSERT INTO spine.playbook_versions (hash, name, path, source)"
+             " VALUES ('h', 'p', 'p.lua', 'return {}')");
+  run(admin, "INSERT INTO spine.workflows (id, process, playbook, version, status, input, trace_id,"
+             " owner, epoch) VALUES ('wf-f', 'p', 'p', 'h', 'running', '{}', 't', 7, 3)");
+  static const struct {
+    const char *seq, *owner, *epoch, *sqlstate;
+  } cases[] = {
+      {"1", "7", "2", "SPLC0"}, /* an older claim of the same worker */
+      {"2", "8", "3", "SPLC0"}, /* another worker */
+      {"3", "7", "3", NULL},    /* its own */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *p[13] = {"wf-f",          cases[i].seq,   "step",        "a",  "completed",
+                         "{\"x\": 1}",    NULL,           "1",           NULL, NULL,
+                         "1765100000000", cases[i].owner, cases[i].epoch};
+    PGresult *r =
+        PQexecParams(admin, spine_sql_text(SPINE_SQL_STEP_DONE_FENCED), 13, NULL, p, NULL, NULL, 0);
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (cases[i].sqlstate) {
+      ASSERT_EQ(PQresultStatus(r), PGRES_FATAL_ERROR);
+      ASSERT_STR_EQ(state ? state : "", cases[i].sqlstate);
+    } else {
+      if (PQresultStatus(r) != PGRES_COMMAND_OK) TEST_FAIL_("%s", PQresultErrorMessage(r));
+      ASSERT_STR_EQ(PQcmdTuples(r), "1");
+    }
+    PQclear(r);
+  }
+  ASSERT_STR_EQ(value(admin, "SELECT string_agg(seq || ' ' || extract(epoch FROM ended_at)::int8"
+                             " || ' ' || (started_at = ended_at), ',') FROM spine.steps"),
+                "3 1765100000 true");
+  PQfinish(admin);
+  return 0;
+}
