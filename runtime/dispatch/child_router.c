@@ -24,7 +24,8 @@ void spine_child_router_free(spine_child_router *r) {
   free(r);
 }
 
-int spine_child_router_read(PGconn *c, spine_manifest_set *out, long long *load, spine_err *e) {
+int spine_child_router_read(PGconn *c, spine_manifest_set *out, long long *load,
+                            spine_manifest_set_report_fn fn, void *data, spine_err *e) {
   memset(out, 0, sizeof *out);
   *load = 0;
   /* One statement, one snapshot: the load and its manifests agree. */
@@ -40,9 +41,16 @@ int spine_child_router_read(PGconn *c, spine_manifest_set *out, long long *load,
   if (n && !out->items) rc = spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");
   for (int i = 0; !rc && i < n; i++) {
     if (PQgetisnull(r, i, 1)) continue; /* a load of no manifests */
-    rc = spine_manifest_parse(PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
-                              (size_t)PQgetlength(r, i, 2), &out->items[out->n], e);
-    if (!rc) out->n++;
+    spine_err bad;
+    spine_err_clear(&bad);
+    int prc = spine_manifest_parse(PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+                                   (size_t)PQgetlength(r, i, 2), &out->items[out->n], &bad);
+    if (!prc)
+      out->n++;
+    else if (prc == SPINE_ENOMEM)
+      rc = spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");
+    else if (fn)
+      fn(data, 0, &bad);
   }
   PQclear(r);
   if (rc) spine_manifest_set_free(out);

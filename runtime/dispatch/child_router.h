@@ -20,9 +20,11 @@ typedef struct spine_child_router spine_child_router;
 spine_child_router *spine_child_router_new(void);
 void spine_child_router_free(spine_child_router *r);
 /* Reads the manifests in force into `out` (empty when none was ever loaded) and the id of their
- * load (0: none). Blocking. 0, SPINE_EDB, or SPINE_EINVAL for a stored manifest that no longer
- * parses (out is then empty). */
-int spine_child_router_read(PGconn *c, spine_manifest_set *out, long long *load, spine_err *e);
+ * load (0: none). Blocking. A stored manifest that no longer parses (a newer version's stricter
+ * rules) is left out and reported through `fn` (may be NULL): children of its process then run
+ * the playbook of its name, and the worker still starts. 0, or SPINE_EDB / SPINE_ENOMEM. */
+int spine_child_router_read(PGconn *c, spine_manifest_set *out, long long *load,
+                            spine_manifest_set_report_fn fn, void *data, spine_err *e);
 /* Routes by `set` from now on (its manifests move into the router; `set` is left empty). A set
  * of an older load than the one in force is dropped. From the loop thread only. */
 void spine_child_router_put(spine_child_router *r, spine_manifest_set *set, long long load);

@@ -26,10 +26,19 @@ struct spine_server__router {
   spine_err err;
 };
 
+/* A stored manifest that no longer parses: logged (from the thread too: the log is
+ * thread-safe), and left out of the routes. */
+static void left_out(void *data, int warning, const spine_err *e) {
+  (void)data, (void)warning;
+  char msg[600];
+  spine_log_error("dispatcher", "a manifest in force no longer parses: its children run by name",
+                  "error", spine_err_format(e, msg, sizeof msg), NULL);
+}
+
 static int read_set(spine_server__router *r) {
   spine_err_clear(&r->err);
   PGconn *c = spine_pgconn_open(r->conninfo, &r->err);
-  r->rc = c ? spine_child_router_read(c, &r->set, &r->load, &r->err) : SPINE_EDB;
+  r->rc = c ? spine_child_router_read(c, &r->set, &r->load, left_out, NULL, &r->err) : SPINE_EDB;
   if (c) PQfinish(c);
   return r->rc;
 }

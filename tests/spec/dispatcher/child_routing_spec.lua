@@ -185,4 +185,25 @@ describe("children routed by the dispatcher", function()
     assert.are.equal(0, tonumber(T.sql(url, "SELECT count(*) FROM spine.workflows WHERE" ..
                                             " parent_id = '" .. p .. "'")))
   end)
+
+  it("starts with a stored manifest that no longer parses, and runs its children by name",
+     function()
+    -- as a newer version's stricter rules would find it: the row is there, the parser refuses it
+    T.sql(url, "UPDATE spine.manifests SET body = replace(body, '\"subject\"', '\"subjekt\"')" ..
+               " WHERE process = 'param_waiter'")
+    -- and serve's own reload at its start is refused (a bad file): the stored set stays
+    write(dir, "broken.json", "{")
+    T.kill(srv, "TERM")
+    srv = T.serve(url, env)
+    T.http_port(srv) -- it serves
+    T.wait_until(function() return T.log_of(srv):find("manifests refused", 1, true) end, 30,
+                 "serve's reload to be refused")
+    assert.truthy(T.log_of(srv):find("a manifest in force no longer parses", 1, true),
+                  T.log_of(srv))
+    local p = parent("start", "c-polling")
+    ended(p)
+    local child = row(started_child(p))
+    assert.are.equal("", child.variant)
+    assert.are.equal("param_waiter", child.playbook)
+  end)
 end)
