@@ -25,6 +25,8 @@ void spine_op_reset(spine_op *op) {
   op->key = 0;
   op->keyed = 0;
   op->solo = 0;
+  op->nomerge = 0;
+  op->merged = 0;
   op->next = NULL;
   free(op->err);
   op->err = NULL;

@@ -44,8 +44,10 @@ struct spine_op {
   int tries;        /* transient failures so far */
   uint32_t key;     /* hash of the lock key (see spine_op_key) */
   unsigned keyed : 1;
-  unsigned solo : 1; /* failed transiently: runs again in a batch of its own */
-  spine_op *next;    /* queue link */
+  unsigned solo : 1;    /* failed transiently: runs again in a batch of its own */
+  unsigned nomerge : 1; /* its merged statement failed: sent as it is until reset (merge.h) */
+  unsigned merged : 1;  /* store-private: statements of it went merged in the batch in flight */
+  spine_op *next;       /* queue link */
 };
 
 void spine_op_init(spine_op *op);

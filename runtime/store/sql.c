@@ -20,3 +20,20 @@ const char *spine_sql_text(spine_sql_id id) {
 const char *spine_sql_name(spine_sql_id id) {
   return names[id];
 }
+
+int spine_sql_merged(int id) {
+  switch (id) {
+    case SPINE_SQL_STEP_DONE:
+      return SPINE_SQL_STEP_DONE_MANY;
+    case SPINE_SQL_STEP_DONE_FENCED:
+      return SPINE_SQL_STEP_DONE_FENCED_MANY;
+    case SPINE_SQL_FENCE:
+      return SPINE_SQL_FENCE_MANY;
+    case SPINE_SQL_WF_INSERT:
+      return SPINE_SQL_WF_INSERT_MANY;
+    case SPINE_SQL_WF_END:
+      return SPINE_SQL_WF_END_MANY;
+    default:
+      return -1;
+  }
+}

@@ -23,6 +23,11 @@
   " w.status, w.cancel_requested, w.attempt, w.state, w.attributes, " SPINE_WF_STEPS("")          \
   ", w.variant, w.experiment"
 
+/* STEP_DONE's parameters as rows: arrays in its order ($1 … $11), then `more`. */
+#define SPINE_STEP_ROWS(more)                                                                      \
+  "unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::spine.step_status[], $6::jsonb[],"   \
+  " $7::jsonb[], $8::int[], $9::text[], $10::int[], $11::int8[]" more ")"
+
 /* A workflow's own row is found by its primary key alone. `owner IS NOT DISTINCT FROM` (for an
  * owner that is never NULL: `=`) proves nothing of `owner IS NOT NULL`, so the planner cannot take
  * the partial owner index instead, as it does for `owner =` when that index looked empty at the
@@ -58,6 +63,44 @@
                        " spine.workflows WHERE id = $1::text AND owner IS NOT DISTINCT FROM"       \
                        " $12::int8 AND epoch = $13::int8) THEN true ELSE (SELECT false FROM"       \
                        " spine.lost_claim($1::text, $12::int8, $13::int8)) END")                   \
+  /* The merged forms (runtime/store/merge.c): one statement for the same statement of many ops \
+   * of a batch, each parameter an array of the ops' values, in the order of the single form's.  \
+   * Those that fence compare the rows they wrote with the ops they carry, and raise SPLC0 for    \
+   * the batch when a claim was lost; the store then sends the ops one by one. */                 \
+  XX(STEP_DONE_MANY, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result,"     \
+                     " error, attempt, started_at, ended_at, branch, branch_seq) SELECT v.w, v.s,"  \
+                     " v.k, v.n, v.st, v.r, v.e, v.a, " SPINE_MS("v.t") ", " SPINE_MS("v.t") ","   \
+                     " v.b, v.bs FROM " SPINE_STEP_ROWS("") " AS v(w, s, k, n, st, r, e, a, b, bs," \
+                     " t)")                                                                          \
+  XX(STEP_DONE_FENCED_MANY,                                                                        \
+     "WITH v AS (SELECT * FROM " SPINE_STEP_ROWS(", $12::int8[], $13::int8[]") " AS v(w, s, k, n," \
+     " st, r, e, a, b, bs, t, o, ep)), i AS (INSERT INTO spine.steps (workflow_id, seq, kind,"     \
+     " name, status, result, error, attempt, started_at, ended_at, branch, branch_seq) SELECT"     \
+     " v.w, v.s, v.k, v.n, v.st, v.r, v.e, v.a, " SPINE_MS("v.t") ", " SPINE_MS("v.t") ", v.b,"    \
+     " v.bs FROM v JOIN spine.workflows f ON f.id = v.w AND f.owner IS NOT DISTINCT FROM v.o"      \
+     " AND f.epoch = v.ep RETURNING 1) SELECT CASE WHEN (SELECT count(*) FROM i) <>"              \
+     " cardinality($1::text[]) THEN spine.lost_claims(cardinality($1::text[]) -"                  \
+     " (SELECT count(*) FROM i)) END")                                                             \
+  XX(FENCE_MANY, "SELECT CASE WHEN l.n > 0 THEN spine.lost_claims(l.n) END FROM (SELECT"          \
+                 " cardinality($1::text[]) - count(*) AS n FROM unnest($1::text[], $2::int8[],"     \
+                 " $3::int8[]) AS v(id, o, ep) JOIN spine.workflows f ON f.id = v.id AND f.owner"  \
+                 " IS NOT DISTINCT FROM v.o AND f.epoch = v.ep) l")                                \
+  XX(WF_INSERT_MANY, "INSERT INTO spine.workflows (id, process, playbook, version, status, input," \
+                     " trace_id, owner, parent_id, parent_seq, variant, experiment, subject,"      \
+                     " bucket, params, max_duration, deadline_at, created_at, updated_at) SELECT"  \
+                     " v.id, v.pr, v.pb, v.ve, 'running', v.inp, v.tr, v.o, v.pa, v.ps, v.va,"     \
+                     " v.ex, v.su, v.bu, v.pm, v.md, " SPINE_MS("v.t + v.dl") ", " SPINE_MS("v.t") \
+                     ", " SPINE_MS("v.t") " FROM unnest($1::text[], $2::text[], $3::text[],"       \
+                     " $4::text[], $5::jsonb[], $6::text[], $7::int8[], $8::text[], $9::int[],"    \
+                     " $10::text[], $11::text[], $12::text[], $13::int[], $14::jsonb[],"           \
+                     " $15::text[], $16::int8[], $17::int8[]) AS v(id, pr, pb, ve, inp, tr, o, pa," \
+                     " ps, va, ex, su, bu, pm, md, t, dl) ON CONFLICT DO NOTHING")                  \
+  XX(WF_END_MANY, "UPDATE spine.workflows w SET status = v.st, result = v.r, error = v.e,"         \
+                  " owner = NULL, wake_at = NULL, waiting_for = NULL, updated_at = "               \
+                  SPINE_MS("v.t") ", ended_at = " SPINE_MS("v.t") " FROM unnest($1::text[],"      \
+                  " $2::spine.workflow_status[], $3::jsonb[], $4::jsonb[], $5::int8[], $6::int8[])" \
+                  " AS v(id, st, r, e, o, t) WHERE w.id = v.id AND w.owner IS NOT DISTINCT FROM"   \
+                  " v.o")                                                                          \
   XX(STEP_INTENT, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result,"        \
                   " attempt, started_at, ended_at, branch, branch_seq) VALUES ($1, $2, 'intent',"  \
                   " $3, 'completed', current_setting('spine.result')::jsonb, 1, " SPINE_MS("$6")   \
@@ -198,6 +241,8 @@ typedef enum {
 const char *spine_sql_text(spine_sql_id id);
 /* The statement's prepared name ("s3"), static. */
 const char *spine_sql_name(spine_sql_id id);
+/* The merged form of statement `id` (a *_MANY, same parameters as arrays), or -1 if it has none. */
+int spine_sql_merged(int id);
 
 /* clang-format on */
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "merge.h"
 
 #define MAX_EXTRA_STATEMENTS 256
 #define MAX_BATCH            1024
@@ -55,16 +56,26 @@ static spine_op *q_pop(opq *q) {
   return op;
 }
 
+/* A statement sent in the batch in flight: statement `stmt` of `op`, or (op NULL) a merged one. */
+typedef struct sent {
+  spine_op *op;
+  int stmt;
+} sent;
+
 typedef struct conn {
   uv_poll_t poll; /* first: the handle's close callback recovers the conn */
   PGconn *pg;
   spine_store *store;
-  spine_op *batch, *batch_tail; /* the ops in flight, in send order */
+  spine_op *batch, *batch_tail; /* the ops in flight, in submit order */
   int busy;                     /* a batch is in flight */
   int events;                   /* what the poll waits for */
-  spine_op *cur;                /* the op whose results are being read */
-  int cur_stmt;
-  spine_op *failed; /* the op whose statement failed first */
+  sent *sent;                   /* the statements of the batch in flight, in send order */
+  int nsent, cap_sent;
+  int cur;           /* the one whose results are being read */
+  spine_op *failed;  /* the op whose statement failed first */
+  int failed_merged; /* or: a merged statement failed first */
+  spine_merge_plan plan;
+  spine_buf arrays; /* a merged statement's parameters */
   int listen;       /* the LISTEN connection: notifications only */
   opq keyed;        /* ops whose lock key hashes to this connection */
   uint64_t sent_at; /* loop time the batch in flight was sent */
@@ -190,7 +201,10 @@ static void on_lost_timer(uv_timer_t *t) {
 
 /* Forgets the batch in flight on c: its ops are their owners' again, with no callback. */
 static void drop_batch(conn *c) {
-  c->batch = c->batch_tail = c->cur = c->failed = NULL;
+  for (spine_op *op = c->batch; op; op = op->next)
+    op->merged = 0;
+  c->batch = c->batch_tail = c->failed = NULL;
+  c->nsent = c->cur = c->failed_merged = 0;
   c->busy = 0;
 }
 
@@ -286,13 +300,36 @@ static void finish_batch(conn *c) {
   spine_store *s = c->store;
   spine_op *ops = c->batch;
   spine_op *failed = c->failed;
-  c->batch = c->batch_tail = c->cur = c->failed = NULL;
+  int failed_merged = c->failed_merged;
+  c->batch = c->batch_tail = c->failed = NULL;
+  c->nsent = c->cur = c->failed_merged = 0;
   c->busy = 0;
   s->busy_conns--;
   set_events(c, UV_READABLE);
   s->stats.batches++;
 
-  if (failed) {
+  if (failed_merged) {
+    /* A merged statement failed: which op it was for is not known. Every op runs again in the
+     * order they came, those that went merged now one by one, so that the culprit fails alone. */
+    spine_op *order[MAX_BATCH];
+    int n = 0;
+    for (spine_op *op = ops, *next; op; op = next) {
+      next = op->next;
+      op->next = NULL;
+      if (op->merged) op->nomerge = 1;
+      op->merged = 0;
+      for (int i = 0; i < op->nstmts && i < op->cap_results; i++) {
+        PQclear(op->results[i]);
+        op->results[i] = NULL;
+      }
+      order[n++] = op;
+    }
+    for (int i = n - 1; i >= 0; i--)
+      q_push_front(queue_of(s, order[i]), order[i]);
+    s->queued += n;
+    s->stats.retries += (uint64_t)n;
+    kick(s);
+  } else if (failed) {
     int code = failed->status;
     /* Everyone but a definite failure runs again, in the order they came: pushed to the front
      * of their queues from the last to the first. A transiently failed op runs alone next, so
@@ -302,6 +339,7 @@ static void finish_batch(conn *c) {
     for (spine_op *op = ops, *next; op; op = next) {
       next = op->next;
       op->next = NULL;
+      op->merged = 0;
       int retry = op != failed || (code == SPINE_ETRANSIENT && ++op->tries < MAX_TRIES);
       if (!retry) {
         done = op;
@@ -328,6 +366,7 @@ static void finish_batch(conn *c) {
     for (spine_op *op = ops, *next; op; op = next) {
       next = op->next;
       op->next = NULL;
+      op->merged = 0;
       s->stats.ops++;
       op->cb(op); /* may submit new work */
     }
@@ -350,10 +389,7 @@ static void read_results(conn *c) {
     if (PQisBusy(c->pg)) return;
     PGresult *r = PQgetResult(c->pg);
     if (!r) { /* the end of one statement's results */
-      if (c->cur && ++c->cur_stmt >= c->cur->nstmts) {
-        c->cur = c->cur->next;
-        c->cur_stmt = 0;
-      }
+      c->cur++;
       continue;
     }
     ExecStatusType st = PQresultStatus(r);
@@ -362,34 +398,39 @@ static void read_results(conn *c) {
       finish_batch(c);
       return;
     }
-    spine_op *op = c->cur;
-    if (!op) { /* more results than statements: a protocol bug */
+    if (c->cur >= c->nsent) { /* more results than statements: a protocol bug */
       PQclear(r);
       fatal(c->store, "unexpected result", c->pg);
       return;
     }
-    if (st == PGRES_FATAL_ERROR && !c->failed) {
+    spine_op *op = c->sent[c->cur].op;
+    int stmt = c->sent[c->cur].stmt;
+    if (st == PGRES_FATAL_ERROR && !c->failed && !c->failed_merged) {
+      if (!op) { /* a merged statement: its ops run again one by one (finish_batch) */
+        c->failed_merged = 1;
+        spine_log(SPINE_LOG_DEBUG, "store", "a merged statement failed", "error",
+                  PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY), NULL);
+        PQclear(r);
+        continue;
+      }
       c->failed = op;
-      op->failed_stmt = c->cur_stmt;
+      op->failed_stmt = stmt;
       const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
       snprintf(op->sqlstate, sizeof op->sqlstate, "%s", state ? state : "");
       if (!op->err) op->err = malloc(sizeof *op->err);
       if (!op->err) abort(); /* as spine_buf_grow_array(): control data */
       op->status = spine_store_classify(r, op->err);
       PQclear(r);
-    } else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-      if (op->stmts[c->cur_stmt].want_rows) {
-        int old = op->cap_results;
-        op->results =
-            spine_buf_grow_array(op->results, &op->cap_results, op->nstmts, sizeof *op->results);
-        memset(op->results + old, 0, (size_t)(op->cap_results - old) * sizeof *op->results);
-        PQclear(op->results[c->cur_stmt]);
-        op->results[c->cur_stmt] = r;
-      } else {
-        PQclear(r);
-      }
+    } else if (op && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) &&
+               op->stmts[stmt].want_rows) {
+      int old = op->cap_results;
+      op->results =
+          spine_buf_grow_array(op->results, &op->cap_results, op->nstmts, sizeof *op->results);
+      memset(op->results + old, 0, (size_t)(op->cap_results - old) * sizeof *op->results);
+      PQclear(op->results[stmt]);
+      op->results[stmt] = r;
     } else {
-      PQclear(r); /* PGRES_PIPELINE_ABORTED after the failure */
+      PQclear(r); /* no rows wanted, or PGRES_PIPELINE_ABORTED after the failure */
     }
   }
 }
@@ -446,14 +487,20 @@ static int take(spine_store *s, conn *c, opq *q, int max, int *nbatch) {
   return n;
 }
 
-static int send_op(spine_store *s, conn *c, spine_op *op) {
+static void note_sent(conn *c, spine_op *op, int stmt) {
+  c->sent = spine_buf_grow_array(c->sent, &c->cap_sent, c->nsent + 1, sizeof *c->sent);
+  c->sent[c->nsent++] = (sent){op, stmt};
+}
+
+/* Sends op's statements from `from` on. */
+static int send_op(spine_store *s, conn *c, spine_op *op, int from) {
   if (op->nparams) {
     op->param_ptr =
         spine_buf_grow_array(op->param_ptr, &op->cap_ptr, op->nparams, sizeof *op->param_ptr);
     for (int i = 0; i < op->nparams; i++)
       op->param_ptr[i] = op->param_off[i] < 0 ? NULL : op->params.data + op->param_off[i];
   }
-  for (int i = 0; i < op->nstmts; i++) {
+  for (int i = from; i < op->nstmts; i++) {
     const spine_stmt *st = &op->stmts[i];
     char name[32];
     statement_name(st->sql, name);
@@ -461,7 +508,46 @@ static int send_op(spine_store *s, conn *c, spine_op *op) {
       fatal(s, "send", c->pg);
       return -1;
     }
+    note_sent(c, op, i);
   }
+  return 0;
+}
+
+/* Sends a group's leading statements merged: one statement per position for all its ops. */
+static int send_group(spine_store *s, conn *c, const spine_merge_group *g) {
+  spine_op **members = c->plan.members + g->first;
+  for (int i = 0; i < g->n; i++)
+    members[i]->merged = 1;
+  for (int pos = 0; pos < g->len; pos++) {
+    const char *ptrs[64];
+    int offs[64];
+    if (g->nparams[pos] > 64) abort(); /* a programming error: no statement takes so many */
+    int np = spine_merge_params(&c->arrays, members, g->n, pos, ptrs, offs);
+    char name[32];
+    statement_name(spine_sql_merged(g->shape[pos]), name);
+    if (!PQsendQueryPrepared(c->pg, name, np, ptrs, NULL, NULL, 0)) {
+      fatal(s, "send", c->pg);
+      return -1;
+    }
+    note_sent(c, NULL, pos);
+  }
+  s->stats.merged += (uint64_t)g->n;
+  return 0;
+}
+
+/* Sends c's batch: first the merged groups, then each op's statements that did not go merged,
+ * in the order the ops came. Every op's statements keep their order; ops of different
+ * workflows are independent, and their order within the one transaction is any. */
+static int send_statements(spine_store *s, conn *c, int nbatch) {
+  spine_op *ops[MAX_BATCH];
+  int n = 0;
+  for (spine_op *op = c->batch; op && n < nbatch; op = op->next)
+    ops[n++] = op;
+  int ngroups = n > 1 ? spine_merge_plan_make(&c->plan, ops, n) : 0;
+  for (int g = 0; g < ngroups; g++)
+    if (send_group(s, c, &c->plan.groups[g])) return -1;
+  for (int i = 0; i < n; i++)
+    if (send_op(s, c, ops[i], ngroups ? c->plan.merged[i] : 0)) return -1;
   return 0;
 }
 
@@ -479,11 +565,9 @@ static int send_batch(spine_store *s, conn *c, int shared) {
   if (!nbatch) return 0;
   c->busy = 1;
   s->busy_conns++;
-  c->cur_stmt = 0;
+  c->nsent = c->cur = 0;
   c->sent_at = uv_now(s->loop);
-  for (spine_op *op = c->batch; op; op = op->next)
-    if (send_op(s, c, op)) return 1;
-  c->cur = c->batch;
+  if (send_statements(s, c, nbatch)) return 1;
   if (!PQpipelineSync(c->pg)) {
     fatal(s, "sync", c->pg);
     return 1;
@@ -626,6 +710,14 @@ void spine_store_session_listen(spine_store *s, spine_notify_cb cb, void *data) 
   }
 }
 
+static void conn_free_scratch(conn *c) {
+  free(c->sent);
+  c->sent = NULL;
+  c->cap_sent = c->nsent = 0;
+  spine_merge_plan_free(&c->plan);
+  spine_buf_free(&c->arrays);
+}
+
 static void on_closed(uv_handle_t *h) {
   spine_store *s;
   if (h->type == UV_PREPARE || h->type == UV_TIMER) { /* prepare, lost_timer, watchdog */
@@ -635,6 +727,7 @@ static void on_closed(uv_handle_t *h) {
     s = c->store;
     PQfinish(c->pg);
     c->pg = NULL;
+    conn_free_scratch(c);
   }
   if (--s->open_handles == 0) {
     free(s->conninfo);
@@ -651,6 +744,7 @@ static void conn_close(conn *c) {
   } else {
     PQfinish(c->pg);
     c->pg = NULL;
+    conn_free_scratch(c);
   }
 }
 

@@ -75,6 +75,7 @@ typedef struct spine_store_stats {
   uint64_t ops;
   uint64_t retries;
   uint64_t reconnects;
+  uint64_t merged; /* ops whose leading statements went merged (merge.h) */
 } spine_store_stats;
 const spine_store_stats *spine_store_stats_get(const spine_store *s);
 

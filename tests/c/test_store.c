@@ -118,3 +118,153 @@ TEST_IMPL(store_classify) {
   PQfinish(c);
   return 0;
 }
+
+/* Ops of the same shape in one batch go merged (merge.h): one statement over arrays for the
+ * steps of 300 workflows, another for their ends, for new workflows' rows. Values with the
+ * characters an array literal quotes come back as they went; an op whose claim moved on (one in
+ * each round) gets its own SPLC0, and every other op of its batch commits. */
+#define NWF       300
+#define LOST_STEP 123
+#define LOST_END  77
+#define NNEW      50
+
+static void submit_all(spine_store *s, uv_loop_t *loop, probe *p, int n) {
+  finished = 0;
+  for (int i = 0; i < n; i++) {
+    p[i].done = 0;
+    p[i].op.cb = on_done;
+    p[i].op.data = &p[i];
+    spine_store_submit(s, &p[i].op);
+  }
+  while (finished < n)
+    uv_run(loop, UV_RUN_ONCE);
+}
+
+TEST_IMPL(store_merges_statements) {
+  const char *db = test_newdb("store_merges_statements");
+  PGconn *c = PQconnectdb(db);
+  spine_err me;
+  ASSERT_EQ(spine_migrate(c, NULL, &me), 0);
+  PQfinish(c);
+  exec(db, "INSERT INTO spine.playbook_versions (hash, name, path, source)"
+           " VALUES ('h', 'p', 'p.lua', 'return {}')");
+  exec(db, "INSERT INTO spine.workflows (id, process, playbook, version, status, trace_id, owner,"
+           " epoch) SELECT 'wf-' || g, 'p', 'p', 'h', 'running', 't', 7, 3"
+           " FROM generate_series(0, 299) g");
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  spine_store *s;
+  spine_err e;
+  ASSERT_EQ(spine_store_open(&loop, db, 2, &s, &e), 0);
+  static probe p[NWF];
+  static const char *result = "{\"s\": \"q\\\"b\\\\c,{x} NULL\", \"u\": \"\xc3\xa9\"}";
+  char id[32];
+
+  /* a step each: STEP_DONE_FENCED; one of an older claim */
+  for (int i = 0; i < NWF; i++) {
+    spine_op_init(&p[i].op);
+    snprintf(id, sizeof id, "wf-%d", i);
+    spine_op_stmt(&p[i].op, SPINE_SQL_STEP_DONE_FENCED, 0);
+    spine_op_param(&p[i].op, id);
+    spine_op_param_int(&p[i].op, 1);
+    spine_op_param(&p[i].op, "step");
+    spine_op_param(&p[i].op, "a,\"b\"");
+    spine_op_param(&p[i].op, "completed");
+    spine_op_param(&p[i].op, result);
+    spine_op_param(&p[i].op, NULL);
+    spine_op_param_int(&p[i].op, 1);
+    spine_op_param(&p[i].op, NULL);
+    spine_op_param_int(&p[i].op, 1);
+    spine_op_param_int(&p[i].op, 1765100000000);
+    spine_op_param_int(&p[i].op, 7);
+    spine_op_param_int(&p[i].op, i == LOST_STEP ? 2 : 3);
+  }
+  submit_all(s, &loop, p, NWF);
+  for (int i = 0; i < NWF; i++)
+    ASSERT_EQ(p[i].status, i == LOST_STEP ? SPINE_ELOST : 0);
+  ASSERT_GT(spine_store_stats_get(s)->merged, NWF / 2);
+  ASSERT_EQ(count(db, "SELECT count(*) FROM spine.steps"), NWF - 1);
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM spine.steps WHERE result = '%s'::jsonb AND name = 'a,\"b\"'"
+           " AND error IS NULL AND branch IS NULL AND ended_at = to_timestamp(1765100000)",
+           "{\"s\": \"q\\\"b\\\\c,{x} NULL\", \"u\": \"\xc3\xa9\"}");
+  ASSERT_EQ(count(db, sql), NWF - 1);
+
+  /* their ends: FENCE then WF_END; one of another worker */
+  for (int i = 0; i < NWF; i++) {
+    spine_op_reset(&p[i].op);
+    snprintf(id, sizeof id, "wf-%d", i);
+    spine_op_stmt(&p[i].op, SPINE_SQL_FENCE, 0);
+    spine_op_param(&p[i].op, id);
+    spine_op_param_int(&p[i].op, i == LOST_END ? 8 : 7);
+    spine_op_param_int(&p[i].op, 3);
+    spine_op_stmt(&p[i].op, SPINE_SQL_WF_END, 0);
+    spine_op_param(&p[i].op, id);
+    spine_op_param(&p[i].op, "completed");
+    spine_op_param(&p[i].op, result);
+    spine_op_param(&p[i].op, NULL);
+    spine_op_param_int(&p[i].op, 7);
+    spine_op_param_int(&p[i].op, 1765100001000);
+  }
+  uint64_t merged = spine_store_stats_get(s)->merged;
+  submit_all(s, &loop, p, NWF);
+  for (int i = 0; i < NWF; i++)
+    ASSERT_EQ(p[i].status, i == LOST_END ? SPINE_ELOST : 0);
+  ASSERT_GT(spine_store_stats_get(s)->merged, merged + NWF / 2);
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM spine.workflows WHERE status = 'completed' AND owner IS NULL"
+           " AND result = '%s'::jsonb AND ended_at = to_timestamp(1765100001)",
+           "{\"s\": \"q\\\"b\\\\c,{x} NULL\", \"u\": \"\xc3\xa9\"}");
+  ASSERT_EQ(count(db, sql), NWF - 1);
+  ASSERT_EQ(count(db, "SELECT count(*) FROM spine.workflows WHERE id = 'wf-77' AND owner = 7"
+                      " AND status = 'running'"),
+            1);
+
+  /* new workflows with their first step: WF_INSERT then STEP_DONE */
+  for (int i = 0; i < NNEW; i++) {
+    spine_op_reset(&p[i].op);
+    snprintf(id, sizeof id, "new-%d", i);
+    spine_op_stmt(&p[i].op, SPINE_SQL_WF_INSERT, 0);
+    spine_op_param(&p[i].op, id);
+    spine_op_param(&p[i].op, "p");
+    spine_op_param(&p[i].op, "p");
+    spine_op_param(&p[i].op, "h");
+    spine_op_param(&p[i].op, result);
+    spine_op_param(&p[i].op, "trace \\ \"x\"");
+    spine_op_param_int(&p[i].op, 7);
+    for (int k = 0; k < 8; k++) /* parent, its step, variant … max_duration */
+      spine_op_param(&p[i].op, k == 2 ? "v{1}" : NULL);
+    spine_op_param_int(&p[i].op, 1765100002000);
+    spine_op_param(&p[i].op, NULL);
+    spine_op_stmt(&p[i].op, SPINE_SQL_STEP_DONE, 0);
+    spine_op_param(&p[i].op, id);
+    spine_op_param_int(&p[i].op, 1);
+    spine_op_param(&p[i].op, "step");
+    spine_op_param(&p[i].op, "first");
+    spine_op_param(&p[i].op, "completed");
+    spine_op_param(&p[i].op, "2");
+    spine_op_param(&p[i].op, NULL);
+    spine_op_param_int(&p[i].op, 1);
+    spine_op_param(&p[i].op, NULL);
+    spine_op_param_int(&p[i].op, 1);
+    spine_op_param_int(&p[i].op, 1765100002000);
+  }
+  submit_all(s, &loop, p, NNEW);
+  for (int i = 0; i < NNEW; i++)
+    ASSERT_EQ(p[i].status, 0);
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM spine.workflows w JOIN spine.steps s ON s.workflow_id = w.id"
+           " WHERE w.id LIKE 'new-%%' AND w.input = '%s'::jsonb AND w.trace_id = 'trace \\ \"x\"'"
+           " AND w.variant = 'v{1}' AND w.parent_id IS NULL AND w.deadline_at IS NULL"
+           " AND w.created_at = to_timestamp(1765100002) AND s.result = '2'",
+           "{\"s\": \"q\\\"b\\\\c,{x} NULL\", \"u\": \"\xc3\xa9\"}");
+  ASSERT_EQ(count(db, sql), NNEW);
+
+  for (int i = 0; i < NWF; i++)
+    spine_op_free(&p[i].op);
+  spine_store_close(s);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+  return 0;
+}
