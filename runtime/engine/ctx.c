@@ -542,7 +542,16 @@ static int ctx_intent(lua_State *L) {
     spine_wf_submit(wf, step_committed);
     return lua_yieldk(L, 0, STEP_FAILED, keep_k);
   }
-  spine_op_stmt(op, SPINE_SQL_STEP_INTENT, 1);
+  /* The intent's result statement records the step itself (one statement), or STEP_INTENT
+   * reads its result back. Either way the step's parameters are the same. */
+  spine_stmt *last = op->nstmts ? &op->stmts[op->nstmts - 1] : NULL;
+  int recorded = last ? spine_intents_recorded(last->sql, last->nparams) : -1;
+  if (recorded >= 0) {
+    last->sql = recorded;
+    last->want_rows = 1;
+  } else {
+    spine_op_stmt(op, SPINE_SQL_STEP_INTENT, 1);
+  }
   spine_op_param(op, wf->id);
   spine_op_param_int(op, seq);
   spine_op_param(op, name);

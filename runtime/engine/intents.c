@@ -3,6 +3,7 @@
 #include "intents.h"
 
 #include <lauxlib.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,17 +45,70 @@ int spine_intents_statement(const char *sql) {
   return spine_store_statement(sql);
 }
 
+/* A result statement's form that also records the step (spine_intents_recorded). */
+typedef struct recorded {
+  int stmt, recorded, nparams;
+} recorded;
+
+static recorded recorded_forms[MAX_INTENTS * 4];
+static int nrecorded;
+
+/* The highest $n in `sql`: the parameters the intent's statement takes ($1 … $n, all used). */
+static int max_param(const char *sql) {
+  int max = 0;
+  for (const char *p = sql; (p = strchr(p, '$'));) {
+    int n = 0;
+    for (p++; *p >= '0' && *p <= '9'; p++)
+      n = n * 10 + (*p - '0');
+    if (n > max) max = n;
+  }
+  return max;
+}
+
+static char *format_owned(const char *fmt, ...) SPINE_PRINTF(1, 2);
+
+static char *format_owned(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  char *out = n < 0 ? NULL : malloc((size_t)n + 1);
+  if (!out) abort();
+  va_start(ap, fmt);
+  vsnprintf(out, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  return out; /* lives as long as the process */
+}
+
 int spine_intents_result_statement(const char *sql) {
   /* The checkpoint that follows reads the result back from this transaction-local setting:
-   * a pipeline cannot pass one statement's output as the next one's parameter. */
-  size_t n = strlen(sql) + 128;
-  char *wrapped = malloc(n);
-  if (!wrapped) abort();
-  snprintf(wrapped, n,
-           "WITH r AS (%s) SELECT set_config('spine.result', coalesce((SELECT * FROM r)::text,"
-           " 'null'), true)",
-           sql);
-  return spine_store_statement(wrapped); /* lives as long as the process */
+   * a pipeline cannot pass one statement's output as the next one's parameter. Operators'
+   * intents (spine_store_exec) take this form. */
+  int id = spine_store_statement(
+      format_owned("WITH r AS (%s) SELECT set_config('spine.result', coalesce((SELECT * FROM r)"
+                   "::text, 'null'), true)",
+                   sql));
+  /* A playbook's intent step is one statement: the intent's SQL and the step's row together
+   * (the step's parameters after the intent's), its result read back from the row. */
+  int n = max_param(sql);
+  if (nrecorded < (int)(sizeof recorded_forms / sizeof recorded_forms[0])) {
+    char *text = format_owned(
+        "WITH r AS (%s), s AS (INSERT INTO spine.steps (workflow_id, seq, kind, name, status,"
+        " result, attempt, started_at, ended_at, branch, branch_seq) SELECT $%d::text, $%d::int,"
+        " 'intent', $%d::text, 'completed', coalesce((SELECT * FROM r)::text, 'null')::jsonb, 1,"
+        " to_timestamp($%d::int8::float8 / 1000), to_timestamp($%d::int8::float8 / 1000),"
+        " $%d::text, $%d::int RETURNING result) SELECT result FROM s",
+        sql, n + 1, n + 2, n + 3, n + 6, n + 6, n + 4, n + 5);
+    recorded_forms[nrecorded++] = (recorded){id, spine_store_statement(text), n};
+  }
+  return id;
+}
+
+int spine_intents_recorded(int stmt, int nparams) {
+  for (int i = 0; i < nrecorded; i++)
+    if (recorded_forms[i].stmt == stmt)
+      return recorded_forms[i].nparams == nparams ? recorded_forms[i].recorded : -1;
+  return -1;
 }
 
 const char *spine_intent_arg_string(spine_intent_call *c, const char *field, int required,

@@ -62,6 +62,10 @@ int spine_intents_statement(const char *sql);
  * step checkpoint records it. To reject, raise with ERRCODE 'SPNF0' (not found), 'SPIT0'
  * (invalid transition), 'SPCF0' (conflict) or 'SPIA0' (invalid argument). */
 int spine_intents_result_statement(const char *sql);
+/* The form of result statement `stmt` (with `nparams` parameters) that also inserts the intent
+ * step's row: the step's parameters follow the intent's (workflow id, seq, name, branch, its
+ * number there, the time in ms), and it returns the recorded result. -1 if it has none. */
+int spine_intents_recorded(int stmt, int nparams);
 
 /* Argument helpers for handlers: fetch a field of the args table as text. Return NULL and
  * fill `e` (field named) when a required field is missing or has the wrong type. */
