@@ -28,10 +28,11 @@
 #include "server.h"
 #include "sha256.h"
 
-static const char *const spec[] = {"quick", "json", "only=", "phase-limit=", "duration=", NULL};
+static const char *const spec[] = {
+    "quick", "json", "only=", "phase-limit=", "duration=", "pool=", NULL};
 static const char usage[] =
     "usage: spine bench [--quick] [--json] [--only NAME,...] [--phase-limit SECONDS]\n"
-    "                   [--duration D]\n"
+    "                   [--duration D] [--pool N]\n"
     "  Measures durable steps/s, intent steps/s, 10-step latency, start latency, memory per\n"
     "  waiting workflow and recovery after kill -9, as shared/bench/README.md defines them,\n"
     "  and the hot-key figures: ApplyManualCredit steps/s with one customer per workflow\n"
@@ -43,7 +44,8 @@ static const char usage[] =
     "  --duration: how long each repetition of the throughput figures and the latency\n"
     "  figures runs at least, after a warm-up of a quarter of it (default 2s, quick 0.5s);\n"
     "  the throughput figures are the median of 3 repetitions (quick: 1), with the spread\n"
-    "  ((max - min) / median) and every repetition's rate in params.\n";
+    "  ((max - min) / median) and every repetition's rate in params.\n"
+    "  --pool: the engine's database connections (default 4; docs/performance.md, Pool size).\n";
 
 static const char *const names[] = {"steps",   "intents", "real_intents", "hot_intents",
                                     "latency", "memory",  "recovery",     NULL};
@@ -89,6 +91,7 @@ typedef struct bench {
   int timed_out;
   double limit_s;
   double duration_s; /* --duration: each repetition runs at least this long */
+  int pool;          /* --pool: the engine's connections (default 4) */
   /* per-workflow start times for latency: only one in flight then */
   double started_at, begun_at, ended_at;
 } bench;
@@ -204,8 +207,8 @@ static int throughput(bench *b, const char *name, const char *metric, spine_err 
   snprintf(params, sizeof params,
            "{\"batch\":%d,\"in_flight\":%d,\"steps_per_workflow\":10,\"reps\":%d,"
            "\"duration_s\":%g,\"warmup_s\":%g,\"workflows\":[%s],\"rates\":[%s],"
-           "\"spread\":%.3f,\"value\":\"median\",\"pool\":4}",
-           batch, batch, reps, b->duration_s, b->duration_s / 4, runs, rates, spread);
+           "\"spread\":%.3f,\"value\":\"median\",\"pool\":%d}",
+           batch, batch, reps, b->duration_s, b->duration_s / 4, runs, rates, spread, b->pool);
   emit(b, metric, median, "1/s", params);
   if (!strcmp(metric, "steps_per_s")) emit(b, "workflows_per_s", median / 10, "1/s", params);
   return 0;
@@ -395,7 +398,7 @@ static void engine_close(bench *b) {
 static int engine_open(bench *b, spine_err *e) {
   spine_engine_opts o = {0};
   o.conninfo = b->engine_conninfo;
-  o.pool = 4;
+  o.pool = b->pool;
   o.quiet = 1;
   if (spine_server_engine_new(&b->loop, &o, NULL, &b->se, e)) return -1;
   if (spine_engine_serve(b->se.engine, e)) {
@@ -495,10 +498,10 @@ static int credit_phase(bench *b, const char *metric, int customers, spine_err *
   snprintf(
       params, sizeof params,
       "{\"workflows\":%d,\"customers\":%d,\"in_flight\":%d,\"steps_per_workflow\":10,"
-      "\"intent\":\"ApplyManualCredit\",\"pool\":4,\"elapsed_s\":%.3f,\"steps_committed\":%llu,"
+      "\"intent\":\"ApplyManualCredit\",\"pool\":%d,\"elapsed_s\":%.3f,\"steps_committed\":%llu,"
       "\"start_order\":\"shuffled\",\"completed\":%d,\"ended_without_result\":%d,"
       "\"timed_out\":%s,\"limit_s\":%g%s}",
-      n, customers, n, took, (unsigned long long)steps, ended - unfinished, unfinished,
+      n, customers, n, b->pool, took, (unsigned long long)steps, ended - unfinished, unfinished,
       b->timed_out ? "true" : "false", b->limit_s,
       b->quick ? ",\"quick\":true,\"note\":\"quick: 100 workflows, not 300\"" : "");
   emit(b, metric, took > 0 ? (double)steps / took : 0, "1/s", params);
@@ -656,6 +659,18 @@ int main(int argc, char **argv) {
       return SPINE_EXIT_USAGE;
     }
     b.duration_s = (double)ms / 1000;
+  }
+  const char *pool = spine_cli__opt(&a, spec, "pool");
+  b.pool = 4;
+  if (pool) {
+    char *end;
+    long n = strtol(pool, &end, 10);
+    if (end == pool || *end || n < 1 || n > 64) {
+      fprintf(stderr, "spine bench: --pool must be a number of connections, 1 to 64 (got \"%s\")\n",
+              pool);
+      return SPINE_EXIT_USAGE;
+    }
+    b.pool = (int)n;
   }
   const char *limit = spine_cli__opt(&a, spec, "phase-limit");
   b.limit_s = b.quick ? 60 : 120;

@@ -55,11 +55,12 @@ describe("spine bench", function()
   it("runs each repetition for --duration after a warm-up, and says so with its spread", function()
     local url = T.newdb("spec_bench_duration")
     local code, out, err = T.spine(url, { "bench", "--quick", "--json", "--only", "steps,latency",
-                                          "--duration", "300ms" })
+                                          "--duration", "300ms", "--pool", "2" })
     assert.are.equal(0, code, err)
     local by = lines(out)
     local p = by.steps_per_s.params
     assert.are.equal(0.3, p.duration_s)
+    assert.are.equal(2, p.pool) -- --pool: the engine's connections
     assert.are.equal(0.075, p.warmup_s)
     assert.are.equal(1, p.reps)
     assert.are.equal(1, #p.rates)
@@ -74,6 +75,9 @@ describe("spine bench", function()
     local bad, _, berr = T.spine(url, { "bench", "--duration", "soon" })
     assert.are.equal(2, bad)
     assert.truthy(berr:find("--duration", 1, true), berr)
+    bad, _, berr = T.spine(url, { "bench", "--pool", "0" })
+    assert.are.equal(2, bad)
+    assert.truthy(berr:find("--pool", 1, true), berr)
   end)
 
   it("refuses an unknown figure in --only with a usage error naming it", function()
