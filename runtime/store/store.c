@@ -408,8 +408,13 @@ static void read_results(conn *c) {
     if (st == PGRES_FATAL_ERROR && !c->failed && !c->failed_merged) {
       if (!op) { /* a merged statement: its ops run again one by one (finish_batch) */
         c->failed_merged = 1;
-        spine_log(SPINE_LOG_DEBUG, "store", "a merged statement failed", "error",
-                  PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY), NULL);
+        /* A lost claim or a transient failure is what may happen; anything else is worth an
+         * operator's look (its ops still commit, one by one). */
+        spine_err me;
+        int code = spine_store_classify(r, &me);
+        spine_log(
+            code == SPINE_ELOST || code == SPINE_ETRANSIENT ? SPINE_LOG_DEBUG : SPINE_LOG_WARN,
+            "store", "a merged statement failed: its ops go one by one", "error", me.msg, NULL);
         PQclear(r);
         continue;
       }
