@@ -156,10 +156,15 @@ int spine_intent_args_check(lua_State *L, int args, const char *schema, spine_er
 }
 
 int spine_intent_args_statement(const char *fn) {
-  char sql[200];
+  char sql[200], set[300];
   snprintf(sql, sizeof sql,
            "SELECT lifecycle.%s($1::jsonb, lifecycle.meta($2, $3, $4, $5::int, $6))", fn);
-  return spine_intents_result_statement(sql);
+  /* The calls of a batch's workflows, one after the other in one statement (intents.h). */
+  snprintf(set, sizeof set,
+           "r AS (SELECT v.ord, lifecycle.%s(v.p1::jsonb, lifecycle.meta(v.p2, v.p3, v.p4,"
+           " v.p5::int, v.p6)) AS result FROM v ORDER BY v.ord)",
+           fn);
+  return spine_intents_result_set_statement(sql, set);
 }
 
 /* The rows an intent locks belong to the first of these it names: the customer (credits,

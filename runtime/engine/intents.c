@@ -80,7 +80,34 @@ static char *format_owned(const char *fmt, ...) {
   return out; /* lives as long as the process */
 }
 
-int spine_intents_result_statement(const char *sql) {
+/* The merged form of an intent step (store.h, spine_store_statement_merged): the intent's set
+ * form over the arrays of many ops' parameters, the steps' rows, and a row per op back. */
+static char *merged_text(const char *set_ctes, int n) {
+  spine_buf b = SPINE_BUF_INIT;
+  int rc = spine_buf_puts(&b, "WITH v AS (SELECT * FROM unnest(");
+  for (int k = 1; k <= n; k++)
+    rc |= spine_buf_printf(&b, "$%d::text[], ", k);
+  rc |= spine_buf_printf(&b,
+                         "$%d::text[], $%d::int[], $%d::text[], $%d::text[], $%d::int[],"
+                         " $%d::int8[]) WITH ORDINALITY AS v(",
+                         n + 1, n + 2, n + 3, n + 4, n + 5, n + 6);
+  for (int k = 1; k <= n; k++)
+    rc |= spine_buf_printf(&b, "p%d, ", k);
+  rc |= spine_buf_printf(
+      &b,
+      "w, s, n, b, bs, t, ord)), %s, i AS (INSERT INTO spine.steps (workflow_id, seq, kind, name,"
+      " status, result, attempt, started_at, ended_at, branch, branch_seq) SELECT v.w, v.s,"
+      " 'intent', v.n, 'completed', coalesce(r.result::text, 'null')::jsonb, 1,"
+      " to_timestamp(v.t::float8 / 1000), to_timestamp(v.t::float8 / 1000), v.b, v.bs FROM v JOIN"
+      " r ON r.ord = v.ord RETURNING workflow_id, seq, result) SELECT i.result, v.ord FROM i JOIN v"
+      " ON v.w = i.workflow_id AND v.s = i.seq WHERE spine.merged_rows(cardinality($%d::text[]),"
+      " (SELECT count(*) FROM i))",
+      set_ctes, n + 1);
+  if (rc) abort();
+  return b.data; /* lives as long as the process */
+}
+
+static int result_statement(const char *sql, const char *set_ctes) {
   /* The checkpoint that follows reads the result back from this transaction-local setting:
    * a pipeline cannot pass one statement's output as the next one's parameter. Operators'
    * intents (spine_store_exec) take this form. */
@@ -99,9 +126,20 @@ int spine_intents_result_statement(const char *sql) {
         " to_timestamp($%d::int8::float8 / 1000), to_timestamp($%d::int8::float8 / 1000),"
         " $%d::text, $%d::int RETURNING result) SELECT result FROM s",
         sql, n + 1, n + 2, n + 3, n + 6, n + 6, n + 4, n + 5);
-    recorded_forms[nrecorded++] = (recorded){id, spine_store_statement(text), n};
+    int rec = spine_store_statement(text);
+    /* Many workflows' steps of this intent in one batch: one statement (store.h). */
+    if (set_ctes) spine_store_statement_merged(rec, merged_text(set_ctes, n));
+    recorded_forms[nrecorded++] = (recorded){id, rec, n};
   }
   return id;
+}
+
+int spine_intents_result_statement(const char *sql) {
+  return result_statement(sql, NULL);
+}
+
+int spine_intents_result_set_statement(const char *sql, const char *set_ctes) {
+  return result_statement(sql, set_ctes);
 }
 
 int spine_intents_recorded(int stmt, int nparams) {

@@ -62,6 +62,14 @@ int spine_intents_statement(const char *sql);
  * step checkpoint records it. To reject, raise with ERRCODE 'SPNF0' (not found), 'SPIT0'
  * (invalid transition), 'SPCF0' (conflict) or 'SPIA0' (invalid argument). */
 int spine_intents_result_statement(const char *sql);
+/* A result statement with a set form: the same intent for many workflows' steps of one batch
+ * in one statement. `set_ctes` is one or more common table expressions (`name AS (...)`, comma
+ * separated; data-modifying ones too) over `v`, the rows of the batch's calls: columns p1 … pN
+ * (text: `sql`'s $1 … $N, cast as `sql` casts them) and `ord`; they define `r (ord, result)`, one
+ * row per row of v, result as in `sql`. Calls run in ord order, each seeing the ones before, as
+ * `sql` one by one would. Any failure sends the batch's calls again one by one, so a rejection
+ * is its own call's. */
+int spine_intents_result_set_statement(const char *sql, const char *set_ctes);
 /* The form of result statement `stmt` (with `nparams` parameters) that also inserts the intent
  * step's row: the step's parameters follow the intent's (workflow id, seq, name, branch, its
  * number there, the time in ms), and it returns the recorded result. -1 if it has none. */

@@ -5,15 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sql.h"
-
 /* How many leading statements of `op` could merge. */
-static int mergeable(const spine_op *op) {
+static int mergeable(const spine_op *op, spine_merge_form_fn form) {
   if (op->solo || op->nomerge) return 0;
   int len = 0;
   while (len < op->nstmts && len < SPINE_MERGE_SHAPE) {
     const spine_stmt *st = &op->stmts[len];
-    if (st->want_rows || spine_sql_merged(st->sql) < 0) break;
+    int rows = 0;
+    if (form(st->sql, &rows) < 0 || (st->want_rows && !rows)) break;
     len++;
   }
   return len;
@@ -26,13 +25,13 @@ static int same_shape(const spine_merge_group *g, const spine_op *op, int len) {
   return 1;
 }
 
-int spine_merge_plan_make(spine_merge_plan *plan, spine_op **ops, int n) {
+int spine_merge_plan_make(spine_merge_plan *plan, spine_op **ops, int n, spine_merge_form_fn form) {
   plan->ngroups = 0;
   plan->members = spine_buf_grow_array(plan->members, &plan->cap_members, n, sizeof(spine_op *));
   plan->merged = spine_buf_grow_array(plan->merged, &plan->cap_merged, n, sizeof(int));
   /* First pass: each op's group (or -1), and the groups' sizes. */
   for (int i = 0; i < n; i++) {
-    int len = mergeable(ops[i]);
+    int len = mergeable(ops[i], form);
     plan->merged[i] = -1;
     if (!len) continue;
     int g = 0;
@@ -45,6 +44,7 @@ int spine_merge_plan_make(spine_merge_plan *plan, spine_op **ops, int n) {
       for (int k = 0; k < len; k++) {
         ng->shape[k] = ops[i]->stmts[k].sql;
         ng->nparams[k] = ops[i]->stmts[k].nparams;
+        ng->merged[k] = form(ng->shape[k], &ng->rows[k]);
       }
       ng->n = 0;
     }

@@ -16,6 +16,8 @@
 typedef struct spine_merge_group {
   int shape[SPINE_MERGE_SHAPE];   /* the statement ids (single forms) */
   int nparams[SPINE_MERGE_SHAPE]; /* and their parameters' count */
+  int merged[SPINE_MERGE_SHAPE];  /* their merged forms */
+  int rows[SPINE_MERGE_SHAPE];    /* 1: the merged form answers a row per op (its place last) */
   int len;
   int first, n; /* their ops: members[first .. first + n) */
 } spine_merge_group;
@@ -29,11 +31,13 @@ typedef struct spine_merge_plan {
   int cap_merged;
 } spine_merge_plan;
 
-/* Groups `ops` (a batch, in order): an op whose leading statements (all with a merged form, none
- * wanting rows) match another's joins its group; only groups of two ops or more stay. An op that
+/* Groups `ops` (a batch, in order): an op whose leading statements (all with a merged form by
+ * `form`; those that want rows only if their merged form answers a row per op) match another's
+ * joins its group; only groups of two ops or more stay. An op that
  * is solo or nomerge never merges. Returns the number of groups; plan->merged[i] says how many of
  * ops[i]'s statements a group sends. */
-int spine_merge_plan_make(spine_merge_plan *plan, spine_op **ops, int n);
+typedef int (*spine_merge_form_fn)(int stmt, int *rows); /* merged form of stmt, or -1 */
+int spine_merge_plan_make(spine_merge_plan *plan, spine_op **ops, int n, spine_merge_form_fn form);
 void spine_merge_plan_free(spine_merge_plan *plan);
 
 /* The parameters of the merged form of statement `pos` of `members` (n ops): one PostgreSQL

@@ -21,6 +21,7 @@
 #define MAX_POOL             64
 
 static const char *extra_texts[MAX_EXTRA_STATEMENTS];
+static int extra_merged[MAX_EXTRA_STATEMENTS]; /* its merged form's id + 1, 0 if none */
 static int nextra;
 
 /* A FIFO of ops linked through op->next. */
@@ -56,10 +57,12 @@ static spine_op *q_pop(opq *q) {
   return op;
 }
 
-/* A statement sent in the batch in flight: statement `stmt` of `op`, or (op NULL) a merged one. */
+/* A statement sent in the batch in flight: statement `stmt` of `op`, or (op NULL) the merged
+ * statement `stmt` of the batch's group `group`. */
 typedef struct sent {
   spine_op *op;
   int stmt;
+  int group;
 } sent;
 
 typedef struct conn {
@@ -111,6 +114,20 @@ int spine_store_statement(const char *text) {
   if (nextra == MAX_EXTRA_STATEMENTS) abort(); /* a programming error: raise the limit */
   extra_texts[nextra] = text;
   return SPINE_SQL_COUNT_ + nextra++;
+}
+
+void spine_store_statement_merged(int id, const char *text) {
+  if (id < SPINE_SQL_COUNT_ || id >= SPINE_SQL_COUNT_ + nextra) abort(); /* a programming error */
+  extra_merged[id - SPINE_SQL_COUNT_] = spine_store_statement(text) + 1;
+}
+
+/* The merged form of statement `id` (merge.h), or -1; *rows: it answers a row per op. The
+ * engine's have no rows to give back; the merged forms registered for extra statements do. */
+static int merged_form(int id, int *rows) {
+  *rows = 0;
+  if (id < SPINE_SQL_COUNT_) return spine_sql_merged(id);
+  *rows = 1;
+  return extra_merged[id - SPINE_SQL_COUNT_] - 1;
 }
 
 static const char *statement_text(int id) {
@@ -384,6 +401,37 @@ void spine_store_on_idle(spine_store *s, void (*cb)(void *data), void *data) {
   s->idle_data = data;
 }
 
+/* Statement `stmt`'s result for `op`'s callback (the op owns it). */
+static void keep_result(spine_op *op, int stmt, PGresult *r) {
+  int old = op->cap_results;
+  op->results =
+      spine_buf_grow_array(op->results, &op->cap_results, op->nstmts, sizeof *op->results);
+  memset(op->results + old, 0, (size_t)(op->cap_results - old) * sizeof *op->results);
+  PQclear(op->results[stmt]);
+  op->results[stmt] = r;
+}
+
+/* A merged statement's rows to the ops of group `g`: each row's last column is its op's place in
+ * the group (1-based); the op gets a result of that one row, as its own statement would have
+ * answered (the place as one more column). */
+static void hand_out_rows(conn *c, const spine_merge_group *g, int stmt, const PGresult *r) {
+  int nf = PQnfields(r);
+  for (int row = 0; row < PQntuples(r); row++) {
+    long place = atol(PQgetvalue(r, row, nf - 1));
+    if (place < 1 || place > g->n) continue; /* not one of ours: the merged form is wrong */
+    spine_op *op = c->plan.members[g->first + place - 1];
+    PGresult *one = PQcopyResult(r, PG_COPYRES_ATTRS);
+    if (!one) abort(); /* as spine_buf_grow_array(): out of memory */
+    for (int f = 0; f < nf; f++) {
+      int null = PQgetisnull(r, row, f);
+      if (!PQsetvalue(one, 0, f, null ? NULL : PQgetvalue(r, row, f),
+                      null ? -1 : PQgetlength(r, row, f)))
+        abort();
+    }
+    keep_result(op, stmt, one);
+  }
+}
+
 static void read_results(conn *c) {
   while (c->busy) {
     if (PQisBusy(c->pg)) return;
@@ -428,12 +476,10 @@ static void read_results(conn *c) {
       PQclear(r);
     } else if (op && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) &&
                op->stmts[stmt].want_rows) {
-      int old = op->cap_results;
-      op->results =
-          spine_buf_grow_array(op->results, &op->cap_results, op->nstmts, sizeof *op->results);
-      memset(op->results + old, 0, (size_t)(op->cap_results - old) * sizeof *op->results);
-      PQclear(op->results[stmt]);
-      op->results[stmt] = r;
+      keep_result(op, stmt, r);
+    } else if (!op && st == PGRES_TUPLES_OK && c->plan.groups[c->sent[c->cur].group].rows[stmt]) {
+      hand_out_rows(c, &c->plan.groups[c->sent[c->cur].group], stmt, r);
+      PQclear(r);
     } else {
       PQclear(r); /* no rows wanted, or PGRES_PIPELINE_ABORTED after the failure */
     }
@@ -492,9 +538,9 @@ static int take(spine_store *s, conn *c, opq *q, int max, int *nbatch) {
   return n;
 }
 
-static void note_sent(conn *c, spine_op *op, int stmt) {
+static void note_sent(conn *c, spine_op *op, int stmt, int group) {
   c->sent = spine_buf_grow_array(c->sent, &c->cap_sent, c->nsent + 1, sizeof *c->sent);
-  c->sent[c->nsent++] = (sent){op, stmt};
+  c->sent[c->nsent++] = (sent){op, stmt, group};
 }
 
 /* Sends op's statements from `from` on. */
@@ -513,13 +559,14 @@ static int send_op(spine_store *s, conn *c, spine_op *op, int from) {
       fatal(s, "send", c->pg);
       return -1;
     }
-    note_sent(c, op, i);
+    note_sent(c, op, i, -1);
   }
   return 0;
 }
 
-/* Sends a group's leading statements merged: one statement per position for all its ops. */
-static int send_group(spine_store *s, conn *c, const spine_merge_group *g) {
+/* Sends group `gi`'s leading statements merged: one statement per position for all its ops. */
+static int send_group(spine_store *s, conn *c, int gi) {
+  const spine_merge_group *g = &c->plan.groups[gi];
   spine_op **members = c->plan.members + g->first;
   for (int i = 0; i < g->n; i++)
     members[i]->merged = 1;
@@ -529,12 +576,12 @@ static int send_group(spine_store *s, conn *c, const spine_merge_group *g) {
     if (g->nparams[pos] > 64) abort(); /* a programming error: no statement takes so many */
     int np = spine_merge_params(&c->arrays, members, g->n, pos, ptrs, offs);
     char name[32];
-    statement_name(spine_sql_merged(g->shape[pos]), name);
+    statement_name(g->merged[pos], name);
     if (!PQsendQueryPrepared(c->pg, name, np, ptrs, NULL, NULL, 0)) {
       fatal(s, "send", c->pg);
       return -1;
     }
-    note_sent(c, NULL, pos);
+    note_sent(c, NULL, pos, gi);
   }
   s->stats.merged += (uint64_t)g->n;
   return 0;
@@ -548,9 +595,9 @@ static int send_statements(spine_store *s, conn *c, int nbatch) {
   int n = 0;
   for (spine_op *op = c->batch; op && n < nbatch; op = op->next)
     ops[n++] = op;
-  int ngroups = n > 1 ? spine_merge_plan_make(&c->plan, ops, n) : 0;
+  int ngroups = n > 1 ? spine_merge_plan_make(&c->plan, ops, n, merged_form) : 0;
   for (int g = 0; g < ngroups; g++)
-    if (send_group(s, c, &c->plan.groups[g])) return -1;
+    if (send_group(s, c, g)) return -1;
   for (int i = 0; i < n; i++)
     if (send_op(s, c, ops[i], ngroups ? c->plan.merged[i] : 0)) return -1;
   return 0;

@@ -26,6 +26,11 @@ typedef void (*spine_notify_cb)(void *data, const char *channel, const char *pay
  * Returns the id to use in spine_op_stmt(). */
 int spine_store_statement(const char *text);
 
+/* A merged form of extra statement `id` (merge.h): the same parameters as arrays, one row per op
+ * of the group answered with the op's place in the group (1-based: WITH ORDINALITY) as its last
+ * column; each op gets its row as its statement's result. Call before any store opens. */
+void spine_store_statement_merged(int id, const char *text);
+
 /* Opens `pool` connections to `conninfo` (blocking: call before serving) and prepares every
  * statement on each. Returns 0 and *out, or a negative code. Free with spine_store_close(). */
 int spine_store_open(uv_loop_t *loop, const char *conninfo, int pool, spine_store **out,

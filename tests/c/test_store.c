@@ -268,3 +268,85 @@ TEST_IMPL(store_merges_statements) {
   ASSERT_EQ(uv_loop_close(&loop), 0);
   return 0;
 }
+
+/* A merged form that answers rows (spine_store_statement_merged): each op gets its own row as its
+ * statement's result, as the single form would have answered it; one op whose value the
+ * database refuses fails alone (the batch went again one by one) and the others get theirs. */
+#define NROWS   120
+#define BAD_ROW 41
+
+TEST_IMPL(store_merged_rows_reach_their_ops) {
+  const char *db = test_newdb("store_merged_rows");
+  PGconn *c = PQconnectdb(db);
+  spine_err me;
+  ASSERT_EQ(spine_migrate(c, NULL, &me), 0);
+  PQfinish(c);
+  int twice = spine_store_statement("SELECT ($1::int * 2)::text AS v");
+  spine_store_statement_merged(twice, "SELECT (x::int * 2)::text AS v, ord FROM"
+                                      " unnest($1::text[]) WITH ORDINALITY AS u(x, ord)");
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  spine_store *s;
+  spine_err e;
+  ASSERT_EQ(spine_store_open(&loop, db, 2, &s, &e), 0);
+  static probe p[NROWS];
+  for (int i = 0; i < NROWS; i++) {
+    spine_op_init(&p[i].op);
+    spine_op_stmt(&p[i].op, twice, 1);
+    if (i == BAD_ROW)
+      spine_op_param(&p[i].op, "forty-one");
+    else
+      spine_op_param_int(&p[i].op, 1000 + i);
+  }
+  finished = 0;
+  for (int i = 0; i < NROWS; i++) {
+    p[i].done = 0;
+    p[i].op.cb = on_done;
+    p[i].op.data = &p[i];
+    spine_store_submit(s, &p[i].op);
+  }
+  while (finished < NROWS)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_GT(spine_store_stats_get(s)->merged, NROWS / 2);
+  for (int i = 0; i < NROWS; i++) {
+    ASSERT_EQ(p[i].done, 1);
+    if (i == BAD_ROW) {
+      ASSERT_EQ(p[i].status, SPINE_EREJECTED);
+      continue;
+    }
+    ASSERT_EQ(p[i].status, 0);
+    PGresult *r = spine_op_result(&p[i].op, 0);
+    ASSERT_EQ(PQntuples(r), 1);
+    char want[16];
+    snprintf(want, sizeof want, "%d", 2 * (1000 + i));
+    ASSERT_STR_EQ(PQgetvalue(r, 0, 0), want);
+  }
+  /* and merged again when nothing fails: every op its own row */
+  for (int i = 0; i < NROWS; i++) {
+    spine_op_reset(&p[i].op);
+    spine_op_stmt(&p[i].op, twice, 1);
+    spine_op_param_int(&p[i].op, -i);
+  }
+  uint64_t merged = spine_store_stats_get(s)->merged;
+  finished = 0;
+  for (int i = 0; i < NROWS; i++) {
+    p[i].op.cb = on_done;
+    p[i].op.data = &p[i];
+    spine_store_submit(s, &p[i].op);
+  }
+  while (finished < NROWS)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_GT(spine_store_stats_get(s)->merged, merged + NROWS / 2);
+  for (int i = 0; i < NROWS; i++) {
+    ASSERT_EQ(p[i].status, 0);
+    char want[16];
+    snprintf(want, sizeof want, "%d", -2 * i);
+    ASSERT_STR_EQ(PQgetvalue(spine_op_result(&p[i].op, 0), 0, 0), want);
+  }
+  for (int i = 0; i < NROWS; i++)
+    spine_op_free(&p[i].op);
+  spine_store_close(s);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+  return 0;
+}

@@ -8,9 +8,14 @@
 static int insert_row;
 
 static void prepare(void) {
-  insert_row = spine_intents_result_statement(
+  /* The set form inserts the batch's rows in one statement; the result is the one the single
+   * form returns (its row's n). */
+  insert_row = spine_intents_result_set_statement(
       "INSERT INTO spine.bench_effects (workflow_id, seq, n) VALUES ($1, $2, $3)"
-      " RETURNING jsonb_build_object('n', n)");
+      " RETURNING jsonb_build_object('n', n)",
+      "e AS (INSERT INTO spine.bench_effects (workflow_id, seq, n) SELECT v.p1, v.p2::int,"
+      " v.p3::int FROM v), r AS (SELECT v.ord, jsonb_build_object('n', v.p3::int) AS result"
+      " FROM v)");
 }
 
 static int apply(spine_intent_call *c, spine_err *e) {
