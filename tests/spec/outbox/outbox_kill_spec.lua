@@ -14,16 +14,19 @@ local function count(url, sql)
   return tonumber(T.sql(url, sql))
 end
 
--- Stores the cases in one statement (from the version one `spine start` stored).
-local function start_credits(url)
+-- Stores the cases in one statement (from the version one `spine start` stored); with `gate`,
+-- each holds its last credit until the signal of that name.
+local function start_credits(url, gate)
   local code, first = T.spine_json(url, { "start", "tests/playbooks/credits.lua", "--input",
-    T.json.encode({ customer_id = "kc-1", contract_id = "kk-1", n = CREDITS, pause = "400ms" }) })
+    T.json.encode({ customer_id = "kc-1", contract_id = "kk-1", n = CREDITS, pause = "400ms",
+                    gate = gate }) })
   assert(code == 0, "spine start failed")
   T.sql(url, ("INSERT INTO spine.workflows (id, process, playbook, version, status, input," ..
     " trace_id, wake_at) SELECT 'kill-' || g, w.process, w.playbook, w.version, 'pending'," ..
-    " jsonb_build_object('customer_id', 'kc-' || g, 'contract_id', 'kk-' || g, 'n', %d," ..
-    " 'pause', '400ms'), md5(g::text), now() FROM generate_series(2, %d) g, spine.workflows w" ..
-    " WHERE w.id = '%s'"):format(CREDITS, WORKFLOWS, first.id))
+    " jsonb_strip_nulls(jsonb_build_object('customer_id', 'kc-' || g, 'contract_id', 'kk-' || g," ..
+    " 'n', %d, 'pause', '400ms', 'gate', %s)), md5(g::text), now()" ..
+    " FROM generate_series(2, %d) g, spine.workflows w WHERE w.id = '%s'"):format(
+    CREDITS, gate and ("'" .. gate .. "'") or "NULL::text", WORKFLOWS, first.id))
   T.sql(url, "NOTIFY spine, 'w'")
 end
 
@@ -86,7 +89,9 @@ describe("the outbox relay across kill -9", function()
                   SPINE_OUTBOX_ALLOW_HTTP = ALLOW.SPINE_OUTBOX_ALLOW_HTTP }
     local srv = T.serve(url, env)
     running[#running + 1] = srv
-    start_credits(url)
+    -- the last credit of each case waits for "go", sent after the kill: intents are surely
+    -- still to come when it falls
+    start_credits(url, "go")
     -- each POST takes half a second at the sink; once some went through, the sink holds the
     -- next ones for good, so that POSTs are surely under way at the kill (on a busy machine the
     -- half-second ones could all end between a look and the kill)
@@ -121,6 +126,8 @@ describe("the outbox relay across kill -9", function()
                                 SPINE_OUTBOX_BACKOFF_MAX_MS = "200",
                                 SPINE_OUTBOX_ALLOW_HTTP = ALLOW.SPINE_OUTBOX_ALLOW_HTTP })
     running[#running + 1] = srv2
+    assert.are.equal(WORKFLOWS, count(url, "SELECT count(spine.signal_workflow(id, 'go', '{}'))" ..
+                                           " FROM spine.workflows"))
     T.wait_until(function()
       return count(url, "SELECT count(*) FROM spine.workflows WHERE status = 'completed'") ==
              WORKFLOWS
