@@ -105,7 +105,8 @@ struct spine_store {
   uv_timer_t lost_timer; /* calls lost_cb from the loop, outside the store's own calls */
   uv_timer_t watchdog;   /* batches unanswered past `timeout_ms`: the connection is gone */
   int64_t timeout_ms;
-  int lost; /* connections lost, not yet reopened */
+  int lost;  /* connections lost, not yet reopened */
+  int merge; /* merged statements (merge.h); SPINE_MERGE=off turns them off */
   char *conninfo;
   spine_store_stats stats;
 };
@@ -325,37 +326,19 @@ static void finish_batch(conn *c) {
   set_events(c, UV_READABLE);
   s->stats.batches++;
 
-  if (failed_merged) {
-    /* A merged statement failed: which op it was for is not known. Every op runs again in the
-     * order they came, those that went merged now one by one, so that the culprit fails alone. */
-    spine_op *order[MAX_BATCH];
-    int n = 0;
-    for (spine_op *op = ops, *next; op; op = next) {
-      next = op->next;
-      op->next = NULL;
-      if (op->merged) op->nomerge = 1;
-      op->merged = 0;
-      for (int i = 0; i < op->nstmts && i < op->cap_results; i++) {
-        PQclear(op->results[i]);
-        op->results[i] = NULL;
-      }
-      order[n++] = op;
-    }
-    for (int i = n - 1; i >= 0; i--)
-      q_push_front(queue_of(s, order[i]), order[i]);
-    s->queued += n;
-    s->stats.retries += (uint64_t)n;
-    kick(s);
-  } else if (failed) {
-    int code = failed->status;
+  if (failed || failed_merged) {
+    int code = failed ? failed->status : 0;
     /* Everyone but a definite failure runs again, in the order they came: pushed to the front
      * of their queues from the last to the first. A transiently failed op runs alone next, so
-     * that it cannot abort the batch of others again. */
+     * that it cannot abort the batch of others again. When a merged statement failed, whose it
+     * was is not known: every op runs again, those that went merged now one by one, so that the
+     * culprit fails alone. */
     spine_op *order[MAX_BATCH], *done = NULL;
     int n = 0;
     for (spine_op *op = ops, *next; op; op = next) {
       next = op->next;
       op->next = NULL;
+      if (failed_merged && op->merged) op->nomerge = 1;
       op->merged = 0;
       int retry = op != failed || (code == SPINE_ETRANSIENT && ++op->tries < MAX_TRIES);
       if (!retry) {
@@ -595,7 +578,7 @@ static int send_statements(spine_store *s, conn *c, int nbatch) {
   int n = 0;
   for (spine_op *op = c->batch; op && n < nbatch; op = op->next)
     ops[n++] = op;
-  int ngroups = n > 1 ? spine_merge_plan_make(&c->plan, ops, n, merged_form) : 0;
+  int ngroups = n > 1 && s->merge ? spine_merge_plan_make(&c->plan, ops, n, merged_form) : 0;
   for (int g = 0; g < ngroups; g++)
     if (send_group(s, c, g)) return -1;
   for (int i = 0; i < n; i++)
@@ -705,6 +688,8 @@ int spine_store_open(uv_loop_t *loop, const char *conninfo, int pool, spine_stor
   spine_store *s = calloc(1, sizeof *s);
   if (!s) return SPINE_ENOMEM;
   s->loop = loop;
+  const char *merge = getenv("SPINE_MERGE");
+  s->merge = !merge || strcmp(merge, "off");
   if (pool < 1) pool = 1;
   if (pool > MAX_POOL) pool = MAX_POOL;
   s->conns = calloc((size_t)pool, sizeof *s->conns);

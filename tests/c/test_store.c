@@ -298,15 +298,7 @@ TEST_IMPL(store_merged_rows_reach_their_ops) {
     else
       spine_op_param_int(&p[i].op, 1000 + i);
   }
-  finished = 0;
-  for (int i = 0; i < NROWS; i++) {
-    p[i].done = 0;
-    p[i].op.cb = on_done;
-    p[i].op.data = &p[i];
-    spine_store_submit(s, &p[i].op);
-  }
-  while (finished < NROWS)
-    uv_run(&loop, UV_RUN_ONCE);
+  submit_all(s, &loop, p, NROWS);
   ASSERT_GT(spine_store_stats_get(s)->merged, NROWS / 2);
   for (int i = 0; i < NROWS; i++) {
     ASSERT_EQ(p[i].done, 1);
@@ -328,19 +320,32 @@ TEST_IMPL(store_merged_rows_reach_their_ops) {
     spine_op_param_int(&p[i].op, -i);
   }
   uint64_t merged = spine_store_stats_get(s)->merged;
-  finished = 0;
-  for (int i = 0; i < NROWS; i++) {
-    p[i].op.cb = on_done;
-    p[i].op.data = &p[i];
-    spine_store_submit(s, &p[i].op);
-  }
-  while (finished < NROWS)
-    uv_run(&loop, UV_RUN_ONCE);
+  submit_all(s, &loop, p, NROWS);
   ASSERT_GT(spine_store_stats_get(s)->merged, merged + NROWS / 2);
   for (int i = 0; i < NROWS; i++) {
     ASSERT_EQ(p[i].status, 0);
     char want[16];
     snprintf(want, sizeof want, "%d", -2 * i);
+    ASSERT_STR_EQ(PQgetvalue(spine_op_result(&p[i].op, 0), 0, 0), want);
+  }
+  spine_store_close(s);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  /* SPINE_MERGE=off (an operator's escape hatch, and the A/B of docs/performance.md): nothing
+   * merged, the same answers */
+  setenv("SPINE_MERGE", "off", 1);
+  ASSERT_EQ(spine_store_open(&loop, db, 2, &s, &e), 0);
+  unsetenv("SPINE_MERGE");
+  for (int i = 0; i < NROWS; i++) {
+    spine_op_reset(&p[i].op);
+    spine_op_stmt(&p[i].op, twice, 1);
+    spine_op_param_int(&p[i].op, i);
+  }
+  submit_all(s, &loop, p, NROWS);
+  ASSERT_EQ(spine_store_stats_get(s)->merged, 0);
+  for (int i = 0; i < NROWS; i++) {
+    char want[16];
+    snprintf(want, sizeof want, "%d", 2 * i);
+    ASSERT_EQ(p[i].status, 0);
     ASSERT_STR_EQ(PQgetvalue(spine_op_result(&p[i].op, 0), 0, 0), want);
   }
   for (int i = 0; i < NROWS; i++)
