@@ -5,9 +5,9 @@ micro; docs/performance.md).
   profile-micro.py ADMIN_CONNINFO WORKDIR [SECONDS]
 
 Each variant is a pgbench script of 100 copies of one statement in one pipeline (one Sync: one
-implicit transaction, as the engine's store sends a batch), prepared (-M prepared), one client,
-for SECONDS (default 3); the figure is microseconds per statement = 1e6 / (tps * 100), best of
-two runs. One client on one backend: what it measures is mostly that backend's CPU. The tables
+implicit transaction, as the engine's store sends a batch), or of one merged statement of 100
+rows, prepared (-M prepared), one client, for SECONDS (default 3); the figure is microseconds
+per statement (per row for the merged ones) = 1e6 / (tps * 100), best of two runs. One client on one backend: what it measures is mostly that backend's CPU. The tables
 are copies in schema public (WAL-logged, as the real ones), dropped at the end.
 """
 import os
@@ -50,6 +50,27 @@ COLS = "(workflow_id, seq, kind, name, status, result, error, attempt, ended_at,
 COLS_T = ("(workflow_id, seq, kind, name, status, result, error, attempt, started_at, ended_at,"
           " branch, branch_seq)")
 T = "to_timestamp(:t::float8 / 1000)"  # the worker's clock as a parameter (ms)
+# The merged forms (runtime/store/merge.c): one statement of 100 rows, the arrays built from a
+# series as the store builds them from its ops; the figure is per row all the same.
+MERGED_ROWS = ("unnest(array_fill(:w || '-wf'::text, ARRAY[100]), (SELECT array_agg(g) FROM"
+               " generate_series(1, 100) g), array_fill('step'::text, ARRAY[100]),"
+               " array_fill('s'::text, ARRAY[100]), array_fill('completed'::text, ARRAY[100]),"
+               " array_fill('3'::jsonb, ARRAY[100]), array_fill(NULL::jsonb, ARRAY[100]),"
+               " array_fill(1, ARRAY[100]), array_fill(NULL::text, ARRAY[100]), (SELECT"
+               " array_agg(g) FROM generate_series(1, 100) g), array_fill(:t::int8, ARRAY[100]))"
+               " AS v(w, s, k, n, st, r, e, a, b, bs, t)")
+MERGED_INSERT = ("INSERT INTO public.prof_steps " + COLS_T + " SELECT v.w, v.s, v.k, v.n, v.st,"
+                 " v.r, v.e, v.a, to_timestamp(v.t::float8 / 1000), to_timestamp(v.t::float8 /"
+                 " 1000), v.b, v.bs FROM ")
+
+
+MERGED_PLAIN = MERGED_INSERT + MERGED_ROWS + ";"
+MERGED_FENCED = ("WITH v AS (SELECT * FROM " + MERGED_ROWS + "), i AS (" + MERGED_INSERT +
+                 "v JOIN public.prof_wf f ON f.id = 'wf-prof' AND f.owner IS NOT DISTINCT FROM 7"
+                 " AND f.epoch = :e RETURNING 1) SELECT CASE WHEN (SELECT count(*) FROM i) <> 100"
+                 " THEN spine.lost_claims(1) END;")
+ONCE = {"step_done_fenced_merged", "step_done_merged"}  # one statement of 100 rows, not 100
+
 VARIANTS = [
     ("select_1", "SELECT 1;", "a trivial statement: the protocol's and executor's floor"),
     ("spine_now", "SELECT spine.now();", "spine.now(): a SQL function with a sub-select"),
@@ -68,6 +89,15 @@ VARIANTS = [
     ("step_done_time_param", "INSERT INTO public.prof_steps " + COLS_T + " VALUES (:w || '-wf',"
      " {i}, 'step', 's', 'completed', '3', NULL, 1, " + T + ", " + T + ", NULL, {i});",
      "the same with the time a parameter"),
+    ("step_done_fenced", "INSERT INTO public.prof_steps " + COLS_T + " SELECT :w || '-wf', {i},"
+     " 'step', 's', 'completed', '3'::jsonb, NULL, 1, " + T + ", " + T + ", NULL, {i} WHERE CASE"
+     " WHEN EXISTS (SELECT 1 FROM public.prof_wf WHERE id = 'wf-prof' AND owner IS NOT DISTINCT"
+     " FROM 7 AND epoch = :e) THEN true ELSE (SELECT false FROM spine.lost_claim('wf-prof', 7,"
+     " :e)) END;", "spine_STEP_DONE_FENCED: the step's row with its claim check, one a step"),
+    ("step_done_fenced_merged", MERGED_FENCED,
+     "spine_STEP_DONE_FENCED_MANY: 100 steps' rows in one statement over arrays, per row"),
+    ("step_done_merged", MERGED_PLAIN,
+     "spine_STEP_DONE_MANY: the same without the claim check, per row"),
     ("step_done_time_param_no_check", "INSERT INTO public.prof_steps_lean " + COLS_T +
      " VALUES (:w || '-wf', {i}, 'step', 's', 'completed', '3', NULL, 1, " + T + ", " + T +
      ", NULL, {i});", "... and no CHECK constraint"),
@@ -87,7 +117,7 @@ try:
         with open(path, "w") as f:
             f.write("\\set w random(1, 2000000000)\n\\set t 1765000000000\n\\set e 3\n")
             f.write("\\startpipeline\n")
-            for i in range(100):
+            for i in range(1 if name in ONCE else 100):
                 f.write(stmt.format(i=i) + "\n")
             f.write("\\endpipeline\n")
         best = None
