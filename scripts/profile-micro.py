@@ -21,7 +21,8 @@ seconds = sys.argv[3] if len(sys.argv) > 3 else "3"
 SETUP = """
 SET client_min_messages = warning;
 DROP TABLE IF EXISTS public.prof_steps, public.prof_steps_lean, public.prof_steps_pl,
-  public.prof_raw, public.prof_wf;
+  public.prof_raw, public.prof_wf, public.prof_steps_v4, public.prof_steps_v7, public.prof_wf_fk,
+  public.prof_wf_lean, public.prof_versions;
 DROP FUNCTION IF EXISTS public.prof_now_pl();
 -- spine.now()'s body, as PL/pgSQL (whose plans are cached per session) instead of SQL
 CREATE FUNCTION public.prof_now_pl() RETURNS timestamptz LANGUAGE plpgsql STABLE AS $$
@@ -42,9 +43,31 @@ CREATE TABLE public.prof_raw (wf bigint, seq int, output jsonb NOT NULL, PRIMARY
 CREATE TABLE public.prof_wf (LIKE spine.workflows INCLUDING ALL);
 INSERT INTO public.prof_wf (id, process, playbook, version, status, trace_id, owner, epoch)
 VALUES ('wf-prof', 'p', 'p', 'v', 'running', 't', 7, 3);
+-- spine.steps with a history of 1,000,000 rows, keyed by random ids (version 4) and by ids in
+-- time order (as version 7: the wall clock's milliseconds first)
+CREATE TABLE public.prof_steps_v4 (LIKE spine.steps INCLUDING ALL);
+CREATE TABLE public.prof_steps_v7 (LIKE spine.steps INCLUDING ALL);
+INSERT INTO public.prof_steps_v4 (workflow_id, seq, kind, name, status, result, attempt)
+SELECT gen_random_uuid()::text, s, 'step', 's', 'completed', '3', 1
+FROM generate_series(1, 100000) w, generate_series(1, 10) s;
+INSERT INTO public.prof_steps_v7 (workflow_id, seq, kind, name, status, result, attempt)
+SELECT (lpad(to_hex(1700000000000 + w), 12, '0') || substr(md5(w::text), 1, 20))::uuid::text, s,
+  'step', 's', 'completed', '3', 1
+FROM generate_series(1, 100000) w, generate_series(1, 10) s;
+-- spine.workflows before migration 0024 (the foreign key to a copy of playbook_versions, a
+-- claimable index with the ended workflows, fillfactor 100) and after it
+CREATE TABLE public.prof_versions (LIKE spine.playbook_versions INCLUDING ALL);
+INSERT INTO public.prof_versions (hash, name, path, source) VALUES ('v', 'p', 'p.lua', '');
+CREATE TABLE public.prof_wf_fk (LIKE spine.workflows INCLUDING ALL);
+ALTER TABLE public.prof_wf_fk ADD FOREIGN KEY (version) REFERENCES public.prof_versions (hash);
+CREATE INDEX ON public.prof_wf_fk (wake_at) WHERE owner IS NULL;
+CREATE TABLE public.prof_wf_lean (LIKE spine.workflows INCLUDING ALL);
+ALTER TABLE public.prof_wf_lean SET (fillfactor = 70);
+ANALYZE public.prof_steps_v4, public.prof_steps_v7;
 """
 TEARDOWN = """DROP TABLE public.prof_steps, public.prof_steps_lean, public.prof_steps_pl,
-  public.prof_raw, public.prof_wf; DROP FUNCTION public.prof_now_pl();"""
+  public.prof_raw, public.prof_wf, public.prof_steps_v4, public.prof_steps_v7, public.prof_wf_fk,
+  public.prof_wf_lean, public.prof_versions; DROP FUNCTION public.prof_now_pl();"""
 
 COLS = "(workflow_id, seq, kind, name, status, result, error, attempt, ended_at, branch, branch_seq)"
 COLS_T = ("(workflow_id, seq, kind, name, status, result, error, attempt, started_at, ended_at,"
@@ -69,7 +92,43 @@ MERGED_FENCED = ("WITH v AS (SELECT * FROM " + MERGED_ROWS + "), i AS (" + MERGE
                  "v JOIN public.prof_wf f ON f.id = 'wf-prof' AND f.owner IS NOT DISTINCT FROM 7"
                  " AND f.epoch = :e RETURNING 1) SELECT CASE WHEN (SELECT count(*) FROM i) <> 100"
                  " THEN spine.lost_claims(1) END;")
-ONCE = {"step_done_fenced_merged", "step_done_merged"}  # one statement of 100 rows, not 100
+
+# 100 new ids a statement: random, or in time order (the clock's milliseconds, then random)
+IDS_V4 = "(SELECT array_agg(md5(:w::text || g)::uuid::text) FROM generate_series(1, 100) g)"
+IDS_V7 = ("(SELECT array_agg((lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::int8),"
+          " 12, '0') || substr(md5(:w::text || g), 1, 20))::uuid::text) FROM generate_series(1,"
+          " 100) g)")
+
+
+def merged_ids(table, ids):
+    """MERGED_PLAIN into `table`, the workflow ids `ids` (one step each)."""
+    rows = MERGED_ROWS.replace("array_fill(:w || '-wf'::text, ARRAY[100])", ids)
+    rows = rows.replace("(SELECT array_agg(g) FROM generate_series(1, 100) g), array_fill('step'",
+                        "array_fill(1, ARRAY[100]), array_fill('step'", 1)
+    return MERGED_INSERT.replace("public.prof_steps", table) + rows + ";"
+
+
+def lifecycle(table, conflict):
+    """100 workflows inserted as WF_INSERT_MANY does, then ended as FENCE_MANY and WF_END_MANY
+    do; their ids are made first (\\gset), outside the pipeline."""
+    return ("SELECT " + IDS_V7 + "::text AS ids \\gset\n\\startpipeline\n"
+            "INSERT INTO public." + table + " (id, process, playbook, version, status, input,"
+            " trace_id, owner, epoch, created_at, updated_at) SELECT v.id, 'p', 'p', 'v',"
+            " 'running', '{}', 't', 7, 0, to_timestamp(:t::float8 / 1000), to_timestamp(:t::float8"
+            " / 1000) FROM unnest(:ids::text[]) AS v(id)" + conflict + ";\n"
+            "SELECT CASE WHEN l.n > 0 THEN spine.lost_claims(l.n) END FROM (SELECT 100 - count(*)"
+            " AS n FROM unnest(:ids::text[]) AS v(id) JOIN public." + table + " f ON f.id = v.id"
+            " AND f.owner IS NOT DISTINCT FROM 7 AND f.epoch = 0) l;\n"
+            "UPDATE public." + table + " w SET status = 'completed', result = 'true', owner = NULL,"
+            " wake_at = NULL, waiting_for = NULL, updated_at = to_timestamp(:t::float8 / 1000),"
+            " ended_at = to_timestamp(:t::float8 / 1000) FROM unnest(:ids::text[]) AS v(id)"
+            " WHERE w.id = v.id AND w.owner IS NOT DISTINCT FROM 7;\n\\endpipeline")
+
+
+ONCE = {"step_done_fenced_merged", "step_done_merged", "step_done_merged_v4_ids",
+        "step_done_merged_v7_ids", "workflow_before_0024", "workflow_after_0024"}
+# one statement of 100 rows (a workflow's: three), not 100
+LIFECYCLE = {"workflow_before_0024", "workflow_after_0024"}
 
 VARIANTS = [
     ("select_1", "SELECT 1;", "a trivial statement: the protocol's and executor's floor"),
@@ -98,6 +157,14 @@ VARIANTS = [
      "spine_STEP_DONE_FENCED_MANY: 100 steps' rows in one statement over arrays, per row"),
     ("step_done_merged", MERGED_PLAIN,
      "spine_STEP_DONE_MANY: the same without the claim check, per row"),
+    ("step_done_merged_v4_ids", merged_ids("public.prof_steps_v4", IDS_V4),
+     "spine_STEP_DONE_MANY into 1,000,000 steps' rows, random workflow ids (version 4), per row"),
+    ("step_done_merged_v7_ids", merged_ids("public.prof_steps_v7", IDS_V7),
+     "... ids in time order (version 7, spine_uuid_ordered), per row"),
+    ("workflow_before_0024", lifecycle("prof_wf_fk", " ON CONFLICT DO NOTHING"),
+     "a workflow's row inserted and ended (100 a statement), before migration 0024, per workflow"),
+    ("workflow_after_0024", lifecycle("prof_wf_lean", ""),
+     "... after it: no foreign key, a plain INSERT, fillfactor 70, claimable without the ended"),
     ("step_done_time_param_no_check", "INSERT INTO public.prof_steps_lean " + COLS_T +
      " VALUES (:w || '-wf', {i}, 'step', 's', 'completed', '3', NULL, 1, " + T + ", " + T +
      ", NULL, {i});", "... and no CHECK constraint"),
@@ -116,10 +183,13 @@ try:
         path = f"{work}/{name}.pgbench"
         with open(path, "w") as f:
             f.write("\\set w random(1, 2000000000)\n\\set t 1765000000000\n\\set e 3\n")
-            f.write("\\startpipeline\n")
-            for i in range(1 if name in ONCE else 100):
-                f.write(stmt.format(i=i) + "\n")
-            f.write("\\endpipeline\n")
+            if name in LIFECYCLE:  # its own pipeline, after its ids
+                f.write(stmt + "\n")
+            else:
+                f.write("\\startpipeline\n")
+                for i in range(1 if name in ONCE else 100):
+                    f.write((stmt if name in ONCE else stmt.format(i=i)) + "\n")
+                f.write("\\endpipeline\n")
         best = None
         for _ in range(2):
             r = subprocess.run([f"{PGBIN}/pgbench", "-n", "-M", "prepared", "-c", "1", "-T",

@@ -86,7 +86,7 @@ int spine_api_fork(PGconn *c, const char *id, int from_step, const spine_playboo
                            id, from_step, src->path, rp.why);
   }
   char new_id[37], step[16];
-  spine_uuid(new_id);
+  spine_uuid_ordered(new_id);
   snprintf(step, sizeof step, "%d", from_step);
   const char *p[8] = {id,
                       step,

@@ -49,6 +49,17 @@ void spine_uuid(char out[37]) {
            (unsigned long long)(b & 0xFFFFFFFFFFFFull));
 }
 
+void spine_uuid_ordered(char out[37]) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+  uint64_t a = (ms << 16) | 0x7000ull | (next() & 0xFFFull); /* version 7, 12 random bits */
+  uint64_t b = (next() & ~(3ull << 62)) | (2ull << 62);      /* variant 10, 62 random bits */
+  snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32),
+           (unsigned)((a >> 16) & 0xFFFF), (unsigned)(a & 0xFFFF), (unsigned)(b >> 48),
+           (unsigned long long)(b & 0xFFFFFFFFFFFFull));
+}
+
 void spine_uuid_trace_id(char out[33]) {
   snprintf(out, 33, "%016llx%016llx", (unsigned long long)next(), (unsigned long long)next());
 }

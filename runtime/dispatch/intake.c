@@ -250,7 +250,7 @@ int spine_intake_start_case(PGconn *c, const spine_intake_case *req, char id_out
   char id[37] = "";
   if (!rc) {
     char trace[33], bucket[16] = "";
-    spine_uuid(id);
+    spine_uuid_ordered(id);
     if (req->trace && strlen(req->trace) < sizeof trace)
       snprintf(trace, sizeof trace, "%s", req->trace);
     else

@@ -38,7 +38,7 @@ int spine_engine_start(spine_engine *eng, const char *playbook, const char *inpu
   lua_pop(L, 2);
   if (rc) return rc;
   char id[37], trace[33];
-  spine_uuid(id);
+  spine_uuid_ordered(id);
   spine_uuid_trace_id(trace);
   spine_wf *wf = spine_wf_new(eng, id, v, spine_version_name(v), trace, NULL, 0);
   if (!wf) return spine_err_set(e, SPINE_ENOMEM, NULL, NULL, "out of memory");

@@ -320,7 +320,7 @@ void spine_wf_add_insert(spine_engine *eng, spine_op *op, const char *id, spine_
     spine_op_param(op, spine_version_path(v));
     spine_op_param_len(op, source, len);
   }
-  spine_op_stmt(op, SPINE_SQL_WF_INSERT, 0);
+  spine_op_stmt(op, parent ? SPINE_SQL_WF_INSERT_CHILD : SPINE_SQL_WF_INSERT, 0);
   spine_op_param(op, id);
   spine_op_param(op, process);
   spine_op_param(op, spine_version_name(v));

@@ -31,6 +31,8 @@ int spine_sql_merged(int id) {
       return SPINE_SQL_FENCE_MANY;
     case SPINE_SQL_WF_INSERT:
       return SPINE_SQL_WF_INSERT_MANY;
+    case SPINE_SQL_WF_INSERT_CHILD:
+      return SPINE_SQL_WF_INSERT_CHILD_MANY;
     case SPINE_SQL_WF_END:
       return SPINE_SQL_WF_END_MANY;
     default:

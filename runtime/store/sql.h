@@ -33,20 +33,35 @@
  * the partial owner index instead, as it does for `owner =` when that index looked empty at the
  * last ANALYZE (every row ended) — and then read every workflow the worker holds, at every step
  * (docs/performance.md, "A plan that degrades"). */
+/* A workflow this worker starts and runs (spine_engine_start, ctx.start, ctx.child): a plain
+ * INSERT, its times the worker's clock ($16, ms), a deadline when its manifest gives one ($15
+ * ms); spine.start_workflow (PL/pgSQL) is for cases started from outside. The version goes first
+ * while the engine has not stored it. No ON CONFLICT for a case started here: its id is new, and
+ * a speculative insertion costs a descent of the primary key more (docs/performance.md). */
+#define SPINE_WF_INSERT_TEXT                                                                       \
+  "INSERT INTO spine.workflows (id, process, playbook, version, status, input, trace_id, owner,"   \
+  " parent_id, parent_seq, variant, experiment, subject, bucket, params, max_duration,"           \
+  " deadline_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9,"  \
+  " $10, $11, $12, $13, $14, $15, " SPINE_MS("$16::int8 + $17::int8") ", "                         \
+  SPINE_MS("$16::int8") ", " SPINE_MS("$16::int8") ")"
+#define SPINE_WF_INSERT_MANY_TEXT                                                                  \
+  "INSERT INTO spine.workflows (id, process, playbook, version, status, input, trace_id, owner,"   \
+  " parent_id, parent_seq, variant, experiment, subject, bucket, params, max_duration,"           \
+  " deadline_at, created_at, updated_at) SELECT v.id, v.pr, v.pb, v.ve, 'running', v.inp, v.tr,"  \
+  " v.o, v.pa, v.ps, v.va, v.ex, v.su, v.bu, v.pm, v.md, " SPINE_MS("v.t + v.dl") ", "             \
+  SPINE_MS("v.t") ", " SPINE_MS("v.t") " FROM unnest($1::text[], $2::text[], $3::text[],"          \
+  " $4::text[], $5::jsonb[], $6::text[], $7::int8[], $8::text[], $9::int[], $10::text[],"          \
+  " $11::text[], $12::text[], $13::int[], $14::jsonb[], $15::text[], $16::int8[], $17::int8[])"    \
+  " AS v(id, pr, pb, ve, inp, tr, o, pa, ps, va, ex, su, bu, pm, md, t, dl)"
+
 #define SPINE_SQL_LIST(XX)                                                                         \
   XX(VERSION_LOAD, "SELECT name, path, source FROM spine.playbook_versions WHERE hash = $1")       \
-  /* A workflow this worker starts and runs (spine_engine_start, ctx.start, ctx.child): a plain   \
-   * INSERT, its times the worker's clock ($16, ms), a deadline when its manifest gives one      \
-   * ($15 ms); spine.start_workflow (PL/pgSQL) is for cases started from outside. The version    \
-   * goes first while the engine has not stored it. */                                           \
   XX(VERSION_STORE, "INSERT INTO spine.playbook_versions (hash, name, path, source)"              \
                     " VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING")                      \
-  XX(WF_INSERT, "INSERT INTO spine.workflows (id, process, playbook, version, status, input,"     \
-                " trace_id, owner, parent_id, parent_seq, variant, experiment, subject, bucket,"   \
-                " params, max_duration, deadline_at, created_at, updated_at) VALUES ($1, $2, $3,"  \
-                " $4, 'running', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "                \
-                SPINE_MS("$16::int8 + $17::int8") ", " SPINE_MS("$16::int8") ", "                  \
-                SPINE_MS("$16::int8") ") ON CONFLICT DO NOTHING")                                  \
+  XX(WF_INSERT, SPINE_WF_INSERT_TEXT)                                                             \
+  /* A child's (ctx.start, ctx.child): a repair that removed the parent's step of its start     \
+   * (spine.retry_workflows, a fork) replays that start, and finds the child's row there. */     \
+  XX(WF_INSERT_CHILD, SPINE_WF_INSERT_TEXT " ON CONFLICT DO NOTHING")                             \
   /* The time a step ends is the worker's clock ($11, ms; the one its deadlines use): a call of   \
    * spine.now() a step cost more database CPU than the insert (docs/performance.md). */        \
   XX(STEP_DONE, "INSERT INTO spine.steps (workflow_id, seq, kind, name, status, result, error,"   \
@@ -85,16 +100,8 @@
                  " cardinality($1::text[]) - count(*) AS n FROM unnest($1::text[], $2::int8[],"     \
                  " $3::int8[]) AS v(id, o, ep) JOIN spine.workflows f ON f.id = v.id AND f.owner"  \
                  " IS NOT DISTINCT FROM v.o AND f.epoch = v.ep) l")                                \
-  XX(WF_INSERT_MANY, "INSERT INTO spine.workflows (id, process, playbook, version, status, input," \
-                     " trace_id, owner, parent_id, parent_seq, variant, experiment, subject,"      \
-                     " bucket, params, max_duration, deadline_at, created_at, updated_at) SELECT"  \
-                     " v.id, v.pr, v.pb, v.ve, 'running', v.inp, v.tr, v.o, v.pa, v.ps, v.va,"     \
-                     " v.ex, v.su, v.bu, v.pm, v.md, " SPINE_MS("v.t + v.dl") ", " SPINE_MS("v.t") \
-                     ", " SPINE_MS("v.t") " FROM unnest($1::text[], $2::text[], $3::text[],"       \
-                     " $4::text[], $5::jsonb[], $6::text[], $7::int8[], $8::text[], $9::int[],"    \
-                     " $10::text[], $11::text[], $12::text[], $13::int[], $14::jsonb[],"           \
-                     " $15::text[], $16::int8[], $17::int8[]) AS v(id, pr, pb, ve, inp, tr, o, pa," \
-                     " ps, va, ex, su, bu, pm, md, t, dl) ON CONFLICT DO NOTHING")                  \
+  XX(WF_INSERT_MANY, SPINE_WF_INSERT_MANY_TEXT)                                                   \
+  XX(WF_INSERT_CHILD_MANY, SPINE_WF_INSERT_MANY_TEXT " ON CONFLICT DO NOTHING")                   \
   XX(WF_END_MANY, "UPDATE spine.workflows w SET status = v.st, result = v.r, error = v.e,"         \
                   " owner = NULL, wake_at = NULL, waiting_for = NULL, updated_at = "               \
                   SPINE_MS("v.t") ", ended_at = " SPINE_MS("v.t") " FROM unnest($1::text[],"      \

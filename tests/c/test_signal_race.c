@@ -94,13 +94,20 @@ static const char *race(const char *db, PGconn *admin, const char *signal, spine
   return value(admin, "SELECT wake_at IS NOT NULL FROM spine.workflows");
 }
 
-TEST_IMPL(signal_races_the_reaper) {
-  const char *db = test_newdb("signal_races_the_reaper");
+/* A connection to `db` (test_newdb's), migrated, with a playbook version 'h' for its workflows'
+ * rows. */
+static PGconn *migrated(const char *db) {
   PGconn *admin = open_conn(db);
   spine_err e;
   ASSERT_EQ(spine_migrate(admin, NULL, &e), 0);
   run(admin, "INSERT INTO spine.playbook_versions (hash, name, path, source)"
              " VALUES ('h', 'p', 'p.lua', 'return {}')");
+  return admin;
+}
+
+TEST_IMPL(signal_races_the_reaper) {
+  const char *db = test_newdb("signal_races_the_reaper");
+  PGconn *admin = migrated(db);
   char send[600];
   /* SIGNAL_SEND as `spine signal` runs it, with its parameters written in */
   const char *text = spine_sql_text(SPINE_SQL_SIGNAL_SEND);
@@ -129,11 +136,7 @@ TEST_IMPL(signal_races_the_reaper) {
  * or it waits on for a signal that may never come, cancelled in name only. */
 TEST_IMPL(cancel_wakes_a_dead_owners_workflow) {
   const char *db = test_newdb("cancel_wakes_a_dead_owners_workflow");
-  PGconn *admin = open_conn(db);
-  spine_err e;
-  ASSERT_EQ(spine_migrate(admin, NULL, &e), 0);
-  run(admin, "INSERT INTO spine.playbook_versions (hash, name, path, source)"
-             " VALUES ('h', 'p', 'p.lua', 'return {}')");
+  PGconn *admin = migrated(db);
   run(admin,
       "INSERT INTO spine.workers (id, host, pid, lease_until) VALUES"
       " (1, 'dead', 1, now() - interval '1 hour'), (2, 'live', 2, now() + interval '1 hour')");
@@ -161,11 +164,7 @@ TEST_IMPL(cancel_wakes_a_dead_owners_workflow) {
  * step's name is not its signal (a child wait's signal is "spine.child:<seq>"). */
 TEST_IMPL(only_an_awaited_signal_wakes) {
   const char *db = test_newdb("only_an_awaited_signal_wakes");
-  PGconn *admin = open_conn(db);
-  spine_err e;
-  ASSERT_EQ(spine_migrate(admin, NULL, &e), 0);
-  run(admin, "INSERT INTO spine.playbook_versions (hash, name, path, source)"
-             " VALUES ('h', 'p', 'p.lua', 'return {}')");
+  PGconn *admin = migrated(db);
   run(admin, "INSERT INTO spine.workers (id, host, pid, lease_until) VALUES"
              " (1, 'w', 1, now() + interval '1 hour')");
   run(admin, "INSERT INTO spine.workflows (id, process, playbook, version, status, input, trace_id,"
@@ -221,11 +220,7 @@ TEST_IMPL(only_an_awaited_signal_wakes) {
  * epoch, or another owner) it raises SPLC0 and writes nothing, as FENCE does. */
 TEST_IMPL(fenced_step_refuses_a_moved_claim) {
   const char *db = test_newdb("fenced_step_refuses_a_moved_claim");
-  PGconn *admin = open_conn(db);
-  spine_err e;
-  ASSERT_EQ(spine_migrate(admin, NULL, &e), 0);
-  run(admin, "INSERT INTO spine.playbook_versions (hash, name, path, source)"
-             " VALUES ('h', 'p', 'p.lua', 'return {}')");
+  PGconn *admin = migrated(db);
   run(admin, "INSERT INTO spine.workflows (id, process, playbook, version, status, input, trace_id,"
              " owner, epoch) VALUES ('wf-f', 'p', 'p', 'h', 'running', '{}', 't', 7, 3)");
   static const struct {
@@ -254,6 +249,28 @@ TEST_IMPL(fenced_step_refuses_a_moved_claim) {
   ASSERT_STR_EQ(value(admin, "SELECT string_agg(seq || ' ' || extract(epoch FROM ended_at)::int8"
                              " || ' ' || (started_at = ended_at), ',') FROM spine.steps"),
                 "3 1765100000 true");
+  PQfinish(admin);
+  return 0;
+}
+
+/* A playbook version is what its workflows replay from, and no foreign key stands guard over it
+ * any more (0024_lean_workflow_rows.sql): it can be added, never changed or removed. */
+TEST_IMPL(playbook_versions_are_append_only) {
+  const char *db = test_newdb("playbook_versions_are_append_only");
+  PGconn *admin = migrated(db);
+  static const char *const writes[] = {
+      "DELETE FROM spine.playbook_versions WHERE hash = 'h'",
+      "UPDATE spine.playbook_versions SET source = 'return nil' WHERE hash = 'h'",
+  };
+  for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
+    PGresult *r = PQexec(admin, writes[i]);
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    ASSERT_EQ(PQresultStatus(r), PGRES_FATAL_ERROR);
+    ASSERT_STR_EQ(state ? state : "", "SPV01");
+    ASSERT_STR_CONTAINS(PQresultErrorMessage(r), "append-only");
+    PQclear(r);
+  }
+  ASSERT_STR_EQ(value(admin, "SELECT source FROM spine.playbook_versions"), "return {}");
   PQfinish(admin);
   return 0;
 }
