@@ -81,7 +81,9 @@ static char *format_owned(const char *fmt, ...) {
 }
 
 /* The merged form of an intent step (store.h, spine_store_statement_merged): the intent's set
- * form over the arrays of many ops' parameters, the steps' rows, and a row per op back. */
+ * form over the arrays of many ops' parameters, the steps' rows, and a row per op back — its
+ * result as the step's row holds it, from r by ord (no join of the rows written back to v),
+ * once spine.merged_rows has seen a step's row written for every call. */
 static char *merged_text(const char *set_ctes, int n) {
   spine_buf b = SPINE_BUF_INIT;
   int rc = spine_buf_puts(&b, "WITH v AS (SELECT * FROM unnest(");
@@ -99,9 +101,8 @@ static char *merged_text(const char *set_ctes, int n) {
       " status, result, attempt, started_at, ended_at, branch, branch_seq) SELECT v.w, v.s,"
       " 'intent', v.n, 'completed', coalesce(r.result::text, 'null')::jsonb, 1,"
       " to_timestamp(v.t::float8 / 1000), to_timestamp(v.t::float8 / 1000), v.b, v.bs FROM v JOIN"
-      " r ON r.ord = v.ord RETURNING workflow_id, seq, result) SELECT i.result, v.ord FROM i JOIN v"
-      " ON v.w = i.workflow_id AND v.s = i.seq WHERE spine.merged_rows(cardinality($%d::text[]),"
-      " (SELECT count(*) FROM i))",
+      " r ON r.ord = v.ord RETURNING 1) SELECT coalesce(r.result::text, 'null')::jsonb, r.ord"
+      " FROM r WHERE spine.merged_rows(cardinality($%d::text[]), (SELECT count(*) FROM i))",
       set_ctes, n + 1);
   if (rc) abort();
   return b.data; /* lives as long as the process */
