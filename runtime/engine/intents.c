@@ -82,8 +82,8 @@ static char *format_owned(const char *fmt, ...) {
 
 /* The merged form of an intent step (store.h, spine_store_statement_merged): the intent's set
  * form over the arrays of many ops' parameters, the steps' rows, and a row per op back — its
- * result as the step's row holds it, from r by ord (no join of the rows written back to v),
- * once spine.merged_rows has seen a step's row written for every call. */
+ * result as the step's row holds it (j: r's results as jsonb, made once), by ord (no join of
+ * the rows written back to v), once spine.merged_rows has seen a step's row for every call. */
 static char *merged_text(const char *set_ctes, int n) {
   spine_buf b = SPINE_BUF_INIT;
   int rc = spine_buf_puts(&b, "WITH v AS (SELECT * FROM unnest(");
@@ -97,12 +97,12 @@ static char *merged_text(const char *set_ctes, int n) {
     rc |= spine_buf_printf(&b, "p%d, ", k);
   rc |= spine_buf_printf(
       &b,
-      "w, s, n, b, bs, t, ord)), %s, i AS (INSERT INTO spine.steps (workflow_id, seq, kind, name,"
-      " status, result, attempt, started_at, ended_at, branch, branch_seq) SELECT v.w, v.s,"
-      " 'intent', v.n, 'completed', coalesce(r.result::text, 'null')::jsonb, 1,"
-      " to_timestamp(v.t::float8 / 1000), to_timestamp(v.t::float8 / 1000), v.b, v.bs FROM v JOIN"
-      " r ON r.ord = v.ord RETURNING 1) SELECT coalesce(r.result::text, 'null')::jsonb, r.ord"
-      " FROM r WHERE spine.merged_rows(cardinality($%d::text[]), (SELECT count(*) FROM i))",
+      "w, s, n, b, bs, t, ord)), %s, j AS (SELECT r.ord, coalesce(r.result::text, 'null')::jsonb"
+      " AS result FROM r), i AS (INSERT INTO spine.steps (workflow_id, seq, kind, name, status,"
+      " result, attempt, started_at, ended_at, branch, branch_seq) SELECT v.w, v.s, 'intent', v.n,"
+      " 'completed', j.result, 1, to_timestamp(v.t::float8 / 1000), to_timestamp(v.t::float8 /"
+      " 1000), v.b, v.bs FROM v JOIN j ON j.ord = v.ord RETURNING 1) SELECT j.result, j.ord FROM j"
+      " WHERE spine.merged_rows(cardinality($%d::text[]), (SELECT count(*) FROM i))",
       set_ctes, n + 1);
   if (rc) abort();
   return b.data; /* lives as long as the process */
