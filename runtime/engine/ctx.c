@@ -482,10 +482,11 @@ static void intent_done(spine_op *op) {
   spine_wf *wf = op->data;
   int seq = wf->call.wait_seq;
   if (op->status == 0) {
-    PGresult *r = spine_op_result(op, op->nstmts - 1);
+    const PGresult *r;
+    int row = spine_op_row(op, op->nstmts - 1, &r); /* a merged intent step's is lent */
     spine_wf_count_step(wf);
-    if (r && PQntuples(r) == 1)
-      spine_ctx__push_json(wf->co, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
+    if (row >= 0)
+      spine_ctx__push_json(wf->co, PQgetvalue(r, row, 0), (size_t)PQgetlength(r, row, 0));
     else
       lua_pushnil(wf->co);
     spine_wf_resume(wf, 0);

@@ -15,6 +15,7 @@ void spine_op_reset(spine_op *op) {
     PQclear(op->results[i]);
     op->results[i] = NULL;
   }
+  op->lent = NULL;
   op->nstmts = 0;
   op->nparams = 0;
   spine_buf_reset(&op->params);
@@ -104,4 +105,13 @@ void spine_op_param_bool(spine_op *op, int v) {
 
 PGresult *spine_op_result(spine_op *op, int i) {
   return i < op->nstmts && i < op->cap_results ? op->results[i] : NULL;
+}
+
+int spine_op_row(const spine_op *op, int i, const PGresult **r) {
+  if (op->lent && op->lent_stmt == i) {
+    *r = op->lent;
+    return op->lent_row;
+  }
+  *r = i < op->nstmts && i < op->cap_results ? op->results[i] : NULL;
+  return *r && PQntuples(*r) == 1 ? 0 : -1;
 }

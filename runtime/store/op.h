@@ -37,6 +37,11 @@ struct spine_op {
   int cap_ptr;
   PGresult **results; /* per statement (NULL unless want_rows), owned by the op */
   int cap_results;
+  /* A merged statement's answer (the same statement of many ops in one, store.c) lends the op
+   * its row instead: statement `lent_stmt` answered row `lent_row` of `lent`, which the store
+   * owns and frees once the batch's callbacks have run. */
+  const PGresult *lent;
+  int lent_stmt, lent_row;
   int status;       /* 0 committed; else SPINE_E* (results then unset) */
   int failed_stmt;  /* the statement that failed, or -1 */
   char sqlstate[6]; /* of the failure, "" if none */
@@ -68,7 +73,10 @@ void spine_op_param(spine_op *op, const char *text); /* NULL = SQL NULL */
 void spine_op_param_len(spine_op *op, const char *text, size_t len);
 void spine_op_param_int(spine_op *op, int64_t v);
 void spine_op_param_bool(spine_op *op, int v);
-/* The result of statement i (NULL unless it was added with want_rows). */
+/* The result of statement i (NULL unless it was added with want_rows, or its row was lent). */
 PGresult *spine_op_result(spine_op *op, int i);
+/* Statement i's one row, its own result's or a lent one (see `lent`): the row's index in *r,
+ * or -1 when the statement answered no row or more than one. Valid in the callback only. */
+int spine_op_row(const spine_op *op, int i, const PGresult **r);
 
 #endif

@@ -79,6 +79,8 @@ typedef struct conn {
   int failed_merged; /* or: a merged statement failed first */
   spine_merge_plan plan;
   spine_buf arrays; /* a merged statement's parameters */
+  PGresult **lent;  /* merged statements' answers whose rows the batch's ops borrow */
+  int nlent, cap_lent;
   int listen;       /* the LISTEN connection: notifications only */
   opq keyed;        /* ops whose lock key hashes to this connection */
   uint64_t sent_at; /* loop time the batch in flight was sent */
@@ -217,10 +219,20 @@ static void on_lost_timer(uv_timer_t *t) {
   if (s->lost && !s->closing && s->lost_cb) s->lost_cb(s->lost_data);
 }
 
+/* Frees the merged answers the batch's ops borrowed rows of (theirs are forgotten first). */
+static void free_lent(conn *c) {
+  for (int i = 0; i < c->nlent; i++)
+    PQclear(c->lent[i]);
+  c->nlent = 0;
+}
+
 /* Forgets the batch in flight on c: its ops are their owners' again, with no callback. */
 static void drop_batch(conn *c) {
-  for (spine_op *op = c->batch; op; op = op->next)
+  for (spine_op *op = c->batch; op; op = op->next) {
     op->merged = 0;
+    op->lent = NULL;
+  }
+  free_lent(c);
   c->batch = c->batch_tail = c->failed = NULL;
   c->nsent = c->cur = c->failed_merged = 0;
   c->busy = 0;
@@ -349,6 +361,7 @@ static void finish_batch(conn *c) {
         PQclear(op->results[i]);
         op->results[i] = NULL;
       }
+      op->lent = NULL;
       /* The failed op too, when retried: a later success must not report the old error. */
       op->status = 0;
       op->failed_stmt = -1;
@@ -361,8 +374,17 @@ static void finish_batch(conn *c) {
     s->queued += n;
     s->stats.retries += (uint64_t)n;
     if (n) kick(s);
-    if (done) done->cb(done);
+    free_lent(c); /* no callback reads them: every op runs again, or failed */
+    if (done) {
+      done->lent = NULL;
+      done->cb(done);
+    }
   } else {
+    /* The lent rows outlive the callbacks, which may begin the next batch on c: theirs here. */
+    PGresult **lent = c->lent;
+    int nlent = c->nlent;
+    c->lent = NULL;
+    c->nlent = c->cap_lent = 0;
     for (spine_op *op = ops, *next; op; op = next) {
       next = op->next;
       op->next = NULL;
@@ -370,6 +392,9 @@ static void finish_batch(conn *c) {
       s->stats.ops++;
       op->cb(op); /* may submit new work */
     }
+    for (int i = 0; i < nlent; i++)
+      PQclear(lent[i]);
+    free(lent);
   }
   if (s->queued) kick(s); /* this connection's own queue may have waited for it */
   if (s->idle_cb && spine_store_idle(s)) s->idle_cb(s->idle_data);
@@ -395,14 +420,21 @@ static void keep_result(spine_op *op, int stmt, PGresult *r) {
 }
 
 /* A merged statement's rows to the ops of group `g`: each row's last column is its op's place in
- * the group (1-based); the op gets a result of that one row, as its own statement would have
- * answered (the place as one more column). */
-static void hand_out_rows(conn *c, const spine_merge_group *g, int stmt, const PGresult *r) {
+ * the group (1-based); the op borrows that row (spine_op_row), as its own statement would have
+ * answered it (the place as one more column), and c keeps the result until the callbacks have
+ * run. An op given a second such row in one batch gets a copy of it instead. */
+static void hand_out_rows(conn *c, const spine_merge_group *g, int stmt, PGresult *r) {
   int nf = PQnfields(r);
   for (int row = 0; row < PQntuples(r); row++) {
     long place = atol(PQgetvalue(r, row, nf - 1));
     if (place < 1 || place > g->n) continue; /* not one of ours: the merged form is wrong */
     spine_op *op = c->plan.members[g->first + place - 1];
+    if (!op->lent) {
+      op->lent = r;
+      op->lent_stmt = stmt;
+      op->lent_row = row;
+      continue;
+    }
     PGresult *one = PQcopyResult(r, PG_COPYRES_ATTRS);
     if (!one) abort(); /* as spine_buf_grow_array(): out of memory */
     for (int f = 0; f < nf; f++) {
@@ -413,6 +445,8 @@ static void hand_out_rows(conn *c, const spine_merge_group *g, int stmt, const P
     }
     keep_result(op, stmt, one);
   }
+  c->lent = spine_buf_grow_array(c->lent, &c->cap_lent, c->nlent + 1, sizeof *c->lent);
+  c->lent[c->nlent++] = r;
 }
 
 static void read_results(conn *c) {
@@ -461,8 +495,7 @@ static void read_results(conn *c) {
                op->stmts[stmt].want_rows) {
       keep_result(op, stmt, r);
     } else if (!op && st == PGRES_TUPLES_OK && c->plan.groups[c->sent[c->cur].group].rows[stmt]) {
-      hand_out_rows(c, &c->plan.groups[c->sent[c->cur].group], stmt, r);
-      PQclear(r);
+      hand_out_rows(c, &c->plan.groups[c->sent[c->cur].group], stmt, r); /* c keeps r */
     } else {
       PQclear(r); /* no rows wanted, or PGRES_PIPELINE_ABORTED after the failure */
     }
@@ -647,6 +680,7 @@ void spine_store_submit(spine_store *s, spine_op *op) {
   if (s->lost) return; /* its owner is about to be dropped (see spine_store_on_lost) */
   op->status = 0;
   op->failed_stmt = -1;
+  op->lent = NULL; /* a row lent to its last callback is not this run's */
   q_push(queue_of(s, op), op);
   s->queued++;
   kick(s);
@@ -753,6 +787,10 @@ static void conn_free_scratch(conn *c) {
   c->cap_sent = c->nsent = 0;
   spine_merge_plan_free(&c->plan);
   spine_buf_free(&c->arrays);
+  free_lent(c);
+  free(c->lent);
+  c->lent = NULL;
+  c->cap_lent = 0;
 }
 
 static void on_closed(uv_handle_t *h) {

@@ -12,6 +12,7 @@ typedef struct probe {
   int done;
   int status;
   int rows;
+  char value[32]; /* statement 0's one row's first value, read in the callback as results are */
 } probe;
 
 static int finished;
@@ -22,6 +23,9 @@ static void on_done(spine_op *op) {
   p->status = op->status;
   PGresult *r = spine_op_result(op, 0);
   p->rows = r ? PQntuples(r) : -1;
+  const PGresult *one;
+  int row = spine_op_row(op, 0, &one); /* a merged statement's row is lent: valid only here */
+  snprintf(p->value, sizeof p->value, "%s", row >= 0 ? PQgetvalue(one, row, 0) : "(no row)");
   finished++;
 }
 
@@ -307,11 +311,9 @@ TEST_IMPL(store_merged_rows_reach_their_ops) {
       continue;
     }
     ASSERT_EQ(p[i].status, 0);
-    PGresult *r = spine_op_result(&p[i].op, 0);
-    ASSERT_EQ(PQntuples(r), 1);
     char want[16];
     snprintf(want, sizeof want, "%d", 2 * (1000 + i));
-    ASSERT_STR_EQ(PQgetvalue(r, 0, 0), want);
+    ASSERT_STR_EQ(p[i].value, want);
   }
   /* and merged again when nothing fails: every op its own row */
   for (int i = 0; i < NROWS; i++) {
@@ -322,12 +324,15 @@ TEST_IMPL(store_merged_rows_reach_their_ops) {
   uint64_t merged = spine_store_stats_get(s)->merged;
   submit_all(s, &loop, p, NROWS);
   ASSERT_GT(spine_store_stats_get(s)->merged, merged + NROWS / 2);
+  int lent = 0;
   for (int i = 0; i < NROWS; i++) {
     ASSERT_EQ(p[i].status, 0);
     char want[16];
     snprintf(want, sizeof want, "%d", -2 * i);
-    ASSERT_STR_EQ(PQgetvalue(spine_op_result(&p[i].op, 0), 0, 0), want);
+    ASSERT_STR_EQ(p[i].value, want);
+    lent += p[i].rows == -1; /* a row of the merged answer, no result of its own */
   }
+  ASSERT_GT(lent, NROWS / 2);
   spine_store_close(s);
   uv_run(&loop, UV_RUN_DEFAULT);
   /* SPINE_MERGE=off (an operator's escape hatch, and the A/B of docs/performance.md): nothing
@@ -346,7 +351,7 @@ TEST_IMPL(store_merged_rows_reach_their_ops) {
     char want[16];
     snprintf(want, sizeof want, "%d", 2 * i);
     ASSERT_EQ(p[i].status, 0);
-    ASSERT_STR_EQ(PQgetvalue(spine_op_result(&p[i].op, 0), 0, 0), want);
+    ASSERT_STR_EQ(p[i].value, want);
   }
   for (int i = 0; i < NROWS; i++)
     spine_op_free(&p[i].op);
