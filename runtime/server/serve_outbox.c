@@ -44,7 +44,7 @@ static int start_cases(void *data, int64_t event_id, const char *event_type, con
   const char *p[1] = {event_type};
   PGresult *r = spine_pgconn_query(c,
                                    "SELECT process FROM spine.manifests"
-                                   " WHERE body::jsonb -> 'on_events' ? $1 ORDER BY process",
+                                   " WHERE on_events ? $1 ORDER BY process",
                                    1, p, e);
   if (!r) return SPINE_EDB;
   int rc = 0;
