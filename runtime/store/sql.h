@@ -28,11 +28,6 @@
   "unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::spine.step_status[], $6::jsonb[],"   \
   " $7::jsonb[], $8::int[], $9::text[], $10::int[], $11::int8[]" more ")"
 
-/* A workflow's own row is found by its primary key alone. `owner IS NOT DISTINCT FROM` (for an
- * owner that is never NULL: `=`) proves nothing of `owner IS NOT NULL`, so the planner cannot take
- * the partial owner index instead, as it does for `owner =` when that index looked empty at the
- * last ANALYZE (every row ended) — and then read every workflow the worker holds, at every step
- * (docs/performance.md, "A plan that degrades"). */
 /* A workflow this worker starts and runs (spine_engine_start, ctx.start, ctx.child): a plain
  * INSERT, its times the worker's clock ($16, ms), a deadline when its manifest gives one ($15
  * ms); spine.start_workflow (PL/pgSQL) is for cases started from outside. The version goes first
@@ -54,6 +49,11 @@
   " $11::text[], $12::text[], $13::int[], $14::jsonb[], $15::text[], $16::int8[], $17::int8[])"    \
   " AS v(id, pr, pb, ve, inp, tr, o, pa, ps, va, ex, su, bu, pm, md, t, dl)"
 
+/* A workflow's own row is found by its primary key alone. `owner IS NOT DISTINCT FROM` (for an
+ * owner that is never NULL: `=`) proves nothing of `owner IS NOT NULL`, so the planner cannot take
+ * the partial owner index instead, as it does for `owner =` when that index looked empty at the
+ * last ANALYZE (every row ended) — and then read every workflow the worker holds, at every step
+ * (docs/performance.md, "A plan that degrades"). */
 #define SPINE_SQL_LIST(XX)                                                                         \
   XX(VERSION_LOAD, "SELECT name, path, source FROM spine.playbook_versions WHERE hash = $1")       \
   XX(VERSION_STORE, "INSERT INTO spine.playbook_versions (hash, name, path, source)"              \

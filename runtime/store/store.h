@@ -28,7 +28,8 @@ int spine_store_statement(const char *text);
 
 /* A merged form of extra statement `id` (merge.h): the same parameters as arrays, one row per op
  * of the group answered with the op's place in the group (1-based: WITH ORDINALITY) as its last
- * column; each op gets its row as its statement's result. Call before any store opens. */
+ * column; each op gets its row as its statement's result, lent for its callback: read it with
+ * spine_op_row() (spine_op_result() is NULL for it). Call before any store opens. */
 void spine_store_statement_merged(int id, const char *text);
 
 /* Opens `pool` connections to `conninfo` (blocking: call before serving) and prepares every
