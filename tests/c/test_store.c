@@ -12,7 +12,8 @@ typedef struct probe {
   int done;
   int status;
   int rows;
-  char value[32]; /* statement 0's one row's first value, read in the callback as results are */
+  char value[32];  /* statement 0's one row's first value, read in the callback as results are */
+  char value2[32]; /* statement 1's, if it has one */
 } probe;
 
 static int finished;
@@ -26,6 +27,8 @@ static void on_done(spine_op *op) {
   const PGresult *one;
   int row = spine_op_row(op, 0, &one); /* a merged statement's row is lent: valid only here */
   snprintf(p->value, sizeof p->value, "%s", row >= 0 ? PQgetvalue(one, row, 0) : "(no row)");
+  row = op->nstmts > 1 ? spine_op_row(op, 1, &one) : -1;
+  snprintf(p->value2, sizeof p->value2, "%s", row >= 0 ? PQgetvalue(one, row, 0) : "(no row)");
   finished++;
 }
 
@@ -333,6 +336,25 @@ TEST_IMPL(store_merged_rows_reach_their_ops) {
     lent += p[i].rows == -1; /* a row of the merged answer, no result of its own */
   }
   ASSERT_GT(lent, NROWS / 2);
+  /* two such statements in one op: the first's row is lent, the second's a copy of its own */
+  for (int i = 0; i < NROWS; i++) {
+    spine_op_reset(&p[i].op);
+    spine_op_stmt(&p[i].op, twice, 1);
+    spine_op_param_int(&p[i].op, i);
+    spine_op_stmt(&p[i].op, twice, 1);
+    spine_op_param_int(&p[i].op, 3 * i);
+  }
+  merged = spine_store_stats_get(s)->merged;
+  submit_all(s, &loop, p, NROWS);
+  ASSERT_GT(spine_store_stats_get(s)->merged, merged + NROWS / 2);
+  for (int i = 0; i < NROWS; i++) {
+    char want[16], want2[16];
+    snprintf(want, sizeof want, "%d", 2 * i);
+    snprintf(want2, sizeof want2, "%d", 6 * i);
+    ASSERT_EQ(p[i].status, 0);
+    ASSERT_STR_EQ(p[i].value, want);
+    ASSERT_STR_EQ(p[i].value2, want2);
+  }
   spine_store_close(s);
   uv_run(&loop, UV_RUN_DEFAULT);
   /* SPINE_MERGE=off (an operator's escape hatch, and the A/B of docs/performance.md): nothing
