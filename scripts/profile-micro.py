@@ -22,7 +22,7 @@ SETUP = """
 SET client_min_messages = warning;
 DROP TABLE IF EXISTS public.prof_steps, public.prof_steps_lean, public.prof_steps_pl,
   public.prof_raw, public.prof_wf, public.prof_steps_v4, public.prof_steps_v7, public.prof_wf_fk,
-  public.prof_wf_lean, public.prof_versions;
+  public.prof_wf_lean, public.prof_versions, public.prof_credits, public.prof_manifests;
 DROP FUNCTION IF EXISTS public.prof_now_pl();
 -- spine.now()'s body, as PL/pgSQL (whose plans are cached per session) instead of SQL
 CREATE FUNCTION public.prof_now_pl() RETURNS timestamptz LANGUAGE plpgsql STABLE AS $$
@@ -63,11 +63,24 @@ ALTER TABLE public.prof_wf_fk ADD FOREIGN KEY (version) REFERENCES public.prof_v
 CREATE INDEX ON public.prof_wf_fk (wake_at) WHERE owner IS NULL;
 CREATE TABLE public.prof_wf_lean (LIKE spine.workflows INCLUDING ALL);
 ALTER TABLE public.prof_wf_lean SET (fillfactor = 70);
-ANALYZE public.prof_steps_v4, public.prof_steps_v7;
+-- a customer's ledger of 20,000 credits (lifecycle.credits' shape and indexes, 1010's included)
+CREATE TABLE public.prof_credits (LIKE lifecycle.credits INCLUDING INDEXES INCLUDING DEFAULTS);
+INSERT INTO public.prof_credits (customer_id, credit_id, amount_cents, currency, balance_cents,
+  reason, actor) SELECT 'cu-prof', 'cr-' || g, 1, 'EUR', g, 'r', 'a' FROM generate_series(1, 20000) g;
+-- 20 manifests of ~2 KB, none listing the event in on_events (spine.manifests' shape, 0025's
+-- generated column included)
+CREATE TABLE public.prof_manifests (LIKE spine.manifests INCLUDING ALL INCLUDING GENERATED);
+INSERT INTO public.prof_manifests (process, path, hash, body, load_id)
+SELECT 'p' || g, 'p.json', 'h', jsonb_build_object('process', 'p' || g, 'on_events',
+  jsonb_build_array('Other' || g), 'variants', (SELECT jsonb_agg(jsonb_build_object('name',
+  'v' || k, 'playbook', 'playbooks/p.lua', 'weight', k)) FROM generate_series(1, 30) k))::text, 1
+FROM generate_series(1, 20) g;
+ANALYZE public.prof_steps_v4, public.prof_steps_v7, public.prof_credits, public.prof_manifests;
 """
 TEARDOWN = """DROP TABLE public.prof_steps, public.prof_steps_lean, public.prof_steps_pl,
   public.prof_raw, public.prof_wf, public.prof_steps_v4, public.prof_steps_v7, public.prof_wf_fk,
-  public.prof_wf_lean, public.prof_versions; DROP FUNCTION public.prof_now_pl();"""
+  public.prof_wf_lean, public.prof_versions, public.prof_credits, public.prof_manifests;
+  DROP FUNCTION public.prof_now_pl();"""
 
 COLS = "(workflow_id, seq, kind, name, status, result, error, attempt, ended_at, branch, branch_seq)"
 COLS_T = ("(workflow_id, seq, kind, name, status, result, error, attempt, started_at, ended_at,"
@@ -165,6 +178,16 @@ VARIANTS = [
      "a workflow's row inserted and ended (100 a statement), before migration 0024, per workflow"),
     ("workflow_after_0024", lifecycle("prof_wf_lean", ""),
      "... after it: no foreign key, a plain INSERT, fillfactor 70, claimable without the ended"),
+    ("credit_balance_sum", "SELECT sum(amount_cents) FROM public.prof_credits WHERE customer_id ="
+     " 'cu-prof' AND currency = 'EUR';",
+     "ApplyManualCredit's balance before 1010: the sum of a 20,000-credit ledger"),
+    ("credit_balance_max", "SELECT max(balance_cents) FROM public.prof_credits WHERE customer_id ="
+     " 'cu-prof' AND currency = 'EUR';", "... after it: the greatest entry (credits_balance)"),
+    ("fan_out_parse_manifests", "SELECT EXISTS (SELECT 1 FROM public.prof_manifests m WHERE"
+     " m.body::jsonb -> 'on_events' ? 'CreditApplied');",
+     "outbox_fan_out's on_events test before 0025, per event (20 manifests of ~2 KB)"),
+    ("fan_out_on_events", "SELECT EXISTS (SELECT 1 FROM public.prof_manifests m WHERE"
+     " m.on_events ? 'CreditApplied');", "... after it: the stored column"),
     ("step_done_time_param_no_check", "INSERT INTO public.prof_steps_lean " + COLS_T +
      " VALUES (:w || '-wf', {i}, 'step', 's', 'completed', '3', NULL, 1, " + T + ", " + T +
      ", NULL, {i});", "... and no CHECK constraint"),
@@ -172,8 +195,10 @@ VARIANTS = [
 
 
 def psql(sql):
-    subprocess.run([f"{PGBIN}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", admin, "-c", sql],
-                   check=True, capture_output=True, text=True)
+    r = subprocess.run([f"{PGBIN}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", admin, "-c", sql],
+                       capture_output=True, text=True)
+    if r.returncode:
+        sys.exit(f"psql: {r.stderr.strip()}")
 
 
 psql(SETUP)
