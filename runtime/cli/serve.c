@@ -83,6 +83,8 @@ int spine_cli_serve(int argc, char **argv) {
   }
   const char *evict = getenv("SPINE_EVICT_AFTER_MS");
   o.evict_after_ms = evict ? atoll(evict) : 60000;
+  const char *passivate = getenv("SPINE_PASSIVATE_AFTER_MS");
+  o.passivate_after_ms = passivate ? atoll(passivate) : SPINE_ENGINE_PASSIVATE_AFTER_MS;
   const char *addr = spine_cli__get(&cmd, "listen");
   if (!addr) addr = spine_cli__get(&cmd, "http");
   if (!addr) addr = getenv("SPINE_LISTEN");

@@ -65,6 +65,11 @@ static void on_notify(void *data, const char *channel, const char *payload) {
       }
       return;
     }
+    spine_passive_event ev = payload[0] == 's'   ? SPINE_PASSIVE_SIGNAL
+                             : payload[0] == 'c' ? SPINE_PASSIVE_CANCEL
+                             : payload[0] == 'x' ? SPINE_PASSIVE_EXPIRY
+                                                 : SPINE_PASSIVE_MOVED;
+    if (spine_passive_wake(eng, payload + 2, ev)) return; /* passive: its row is loaded */
   }
   spine_sched_claim(eng);
 }
@@ -97,7 +102,7 @@ static void script_sent(spine_op *op) {
   spine_wf *wf = spine_wf_find(eng, s->id);
   if (wf)
     spine_ctx_signal_arrived(wf);
-  else
+  else if (!spine_passive_wake(eng, s->id, SPINE_PASSIVE_SIGNAL))
     spine_sched_claim(eng);
 }
 
@@ -385,6 +390,8 @@ int spine_engine_new(uv_loop_t *loop, const spine_engine_opts *opts, spine_engin
   uv_timer_init(loop, &eng->vtick);
   uv_timer_init(loop, &eng->reconnect);
   uv_idle_init(loop, &eng->defer);
+  uv_timer_init(loop, &eng->pas.sweep);
+  eng->pas.sweep.data = eng;
   eng->defer.data = eng;
   eng->timer.data = eng->wake.data = eng->heartbeat.data = eng->vtick.data = eng;
   eng->reconnect.data = eng;
@@ -484,12 +491,15 @@ static void on_store_lost(void *data) {
   uv_timer_stop(&eng->wake);
   uv_timer_stop(&eng->heartbeat);
   uv_timer_stop(&eng->vtick);
+  uv_timer_stop(&eng->pas.sweep);
   spine_version_forget_waiters(eng); /* each waiting workflow is in the registry: freed below */
   int n;
   spine_wf **all = spine_wf_all(eng, &n);
   for (int i = 0; i < n; i++)
     spine_wf_free(all[i]);
   free(all);
+  n += spine_passive_count(eng);
+  spine_passive_forget_all(eng);
   eng->claim_busy = eng->claim_again = eng->hb_busy = eng->wake_busy = 0;
   char dropped[16];
   snprintf(dropped, sizeof dropped, "%d", n);
@@ -552,6 +562,7 @@ void spine_engine_stop(spine_engine *eng) {
   uv_close((uv_handle_t *)&eng->wake, NULL);
   uv_close((uv_handle_t *)&eng->heartbeat, NULL);
   uv_close((uv_handle_t *)&eng->vtick, NULL);
+  uv_close((uv_handle_t *)&eng->pas.sweep, NULL);
   spine_store_close(eng->store);
   /* The adapters are the assembler's, freed after this: cancel our calls in flight (their
    * callbacks never run), give the breakers their own clock back, and let go of the port. */
@@ -568,6 +579,7 @@ void spine_engine_free(spine_engine *eng) {
   for (int i = 0; i < n; i++)
     spine_wf_free(all[i]); /* a provider call it had ended with the adapters */
   free(all);
+  spine_passive_forget_all(eng);
   spine_version_free_all(eng);
   spine_op_free(&eng->claim_op);
   spine_op_free(&eng->hb_op);
@@ -591,7 +603,11 @@ void spine_engine_on_begin(spine_engine *eng, void (*cb)(void *data, const spine
 }
 
 int spine_engine_live(const spine_engine *eng) {
-  return eng->live;
+  return eng->live + spine_passive_count(eng);
+}
+
+int spine_engine_passive(const spine_engine *eng) {
+  return spine_passive_count(eng);
 }
 
 uint64_t spine_engine_steps(const spine_engine *eng) {

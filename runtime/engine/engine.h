@@ -15,6 +15,9 @@
 #include "store.h"
 #include "workflow.h"
 
+/* What `spine serve` passivates after unless SPINE_PASSIVATE_AFTER_MS says otherwise (ms). */
+#define SPINE_ENGINE_PASSIVATE_AFTER_MS 1000
+
 typedef struct spine_engine_opts {
   const char *conninfo;
   int pool;               /* pipelined connections (default 4) */
@@ -29,7 +32,11 @@ typedef struct spine_engine_opts {
   int64_t lease_ms;       /* worker lease (default 10 s) */
   int64_t db_timeout_ms;  /* a batch unanswered this long: the connection is lost (15 s) */
   int64_t evict_after_ms; /* evict workflows waiting longer than this (0 = never) */
-  int quiet;              /* no info logs */
+  /* A workflow that waited idle this long, and will wait at least as long again, keeps only a
+   * compact record in memory and is replayed when it wakes (0 = never; never on a virtual or
+   * manual clock; `spine serve` and `spine bench`: SPINE_ENGINE_PASSIVATE_AFTER_MS) */
+  int64_t passivate_after_ms;
+  int quiet; /* no info logs */
 
   /* The provider adapters (spine_providers_port of a registry the caller made first, so that a
    * bad adapter stops the start before anything is connected), borrowed until
@@ -111,8 +118,10 @@ int spine_engine_advance(spine_engine *eng, int64_t to_ms, spine_engine_clock_cb
 /* Now on the engine's clock, ms since the epoch; 1 when it is a manual clock. */
 int64_t spine_engine_now(spine_engine *eng, int *manual);
 
-/* Number of workflows in memory; of steps committed. */
+/* Number of workflows this worker holds, with a coroutine or passive (a compact record); of
+ * passive ones alone; of steps committed. */
 int spine_engine_live(const spine_engine *eng);
+int spine_engine_passive(const spine_engine *eng);
 uint64_t spine_engine_steps(const spine_engine *eng);
 /* What this worker counted since it started, for /metrics: workflows whose end it committed,
  * by status (completed, failed, compensated, cancelled, stuck; the others stay 0) and paused
@@ -122,6 +131,8 @@ typedef struct spine_engine_counts {
   uint64_t ended[SPINE_WF_PAUSED + 1];
   uint64_t workers_lost;
   uint64_t taken_over;
+  uint64_t passivated; /* waiting workflows that left their coroutine (passive.c) */
+  uint64_t activated;  /* ... and that a wake-up replayed */
 } spine_engine_counts;
 /* Borrowed: valid until spine_engine_free; the engine updates it on the loop. */
 const spine_engine_counts *spine_engine_counts_get(const spine_engine *eng);

@@ -5,6 +5,7 @@
  *                   notifications, reconnecting, stopping
  *   scheduler.c     which workflows run here: claims of free work, wake-ups, starting a case,
  *                   eviction of idle ones
+ *   passive.c       waiting workflows kept as compact records, replayed when they wake
  *   workflow.c      one workflow in memory: its phases, its row's ops (fence, checkpoint)
  *   workflow_run.c  its coroutine: the first resume, replay, every resume after, failure and
  *                   compensations
@@ -29,6 +30,17 @@
 #include "workflow_internal.h"
 
 #define MAX_CHANNELS 4
+
+/* The passive workflows (passive.c): records by id, and the parked ones in the order they
+ * parked, waiting for their turn to become passive. */
+typedef struct spine_passive_set {
+  struct spine_passive **slots;
+  size_t cap, n;
+  struct spine_passive_slab *room;  /* the slabs of records with room */
+  struct spine_passive_op *pending; /* their ops in flight */
+  spine_wf *idle_head, *idle_tail;
+  uv_timer_t sweep;
+} spine_passive_set;
 
 struct spine_engine {
   uv_loop_t *loop;
@@ -61,6 +73,7 @@ struct spine_engine {
   spine_version *versions; /* version.c */
 
   int live;
+  spine_passive_set pas;
   uint64_t steps;
   spine_engine_counts counts;
   spine_op claim_op;
@@ -126,10 +139,40 @@ void spine_sched_claim(spine_engine *eng);
 void spine_sched_refresh_wake(spine_engine *eng);
 /* Releases the workflows that have waited idle longer than opts.evict_after_ms. */
 void spine_sched_evict_idle(spine_engine *eng);
+/* Makes a workflow of row `i` of a claim's or a load's answer (SPINE_WF_COLUMNS, epoch,
+ * lost_runs, expired, params) and runs it: a replay of its steps, or a failure as a poison pill
+ * when its workers were lost too often. */
+void spine_sched_adopt(spine_engine *eng, PGresult *r, int i);
 /* Runs the rest of `wf`'s queued events on the next loop iteration (workflow_strand.c). */
 void spine_sched_defer(spine_engine *eng, spine_wf *wf);
 /* The engine stops: the workflows deferred are let go (released with the others). */
 void spine_sched_drop_deferred(spine_engine *eng);
+
+/* ---- passive.c ---- */
+
+typedef enum {
+  SPINE_PASSIVE_SIGNAL, /* a signal was stored for it */
+  SPINE_PASSIVE_CANCEL,
+  SPINE_PASSIVE_EXPIRY, /* its max_duration ran out */
+  SPINE_PASSIVE_MOVED,  /* its claim moved on (an operator's repair): forgotten */
+} spine_passive_event;
+
+/* Workflows become passive here: not on a virtual or manual clock (time jumps there, and a
+ * test's clock keeps every workflow in memory), not in `spine replay`, not when stopping. */
+int spine_passive_enabled(const spine_engine *eng);
+/* `wf` moved to a wait (TIMER, SIGNAL): it becomes passive once it waited passivate_after_ms,
+ * if it still waits then; it moved on. */
+void spine_passive_parked(spine_wf *wf);
+void spine_passive_unparked(spine_wf *wf);
+/* An event for workflow `id`: 1 if it is passive here (its row is loaded and replayed, and the
+ * event told to it then; MOVED forgets it), else 0. */
+int spine_passive_wake(spine_engine *eng, const char *id, spine_passive_event ev);
+/* Releases the claims of passive workflows passive since before `idle_before` (real ms) and
+ * not due before `due_before` (the engine's clock). */
+void spine_passive_evict_idle(spine_engine *eng, int64_t idle_before, int64_t due_before);
+/* Forgets every passive workflow (the store forgot their ops: a lost connection, the end). */
+void spine_passive_forget_all(spine_engine *eng);
+int spine_passive_count(const spine_engine *eng);
 
 /* ---- clock.c ---- */
 

@@ -107,6 +107,36 @@ static void poisoned(spine_wf *wf, int runs) {
   spine_wf_end(wf, SPINE_WF_FAILED, NULL, err);
 }
 
+void spine_sched_adopt(spine_engine *eng, PGresult *r, int i) {
+  const char *id = PQgetvalue(r, i, 0);
+  int64_t epoch = atoll(PQgetvalue(r, i, 16));
+  const char *hash = PQgetvalue(r, i, 3);
+  spine_version *v = spine_version_of_hash(eng, hash, PQgetvalue(r, i, 2));
+  spine_wf *wf = spine_wf_new(eng, id, v, PQgetvalue(r, i, 1), PQgetvalue(r, i, 5),
+                              PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6),
+                              PQgetisnull(r, i, 7) ? 0 : atoi(PQgetvalue(r, i, 7)));
+  if (!wf) abort();
+  wf->epoch = epoch;
+  wf->cancel_requested = PQgetvalue(r, i, 9)[0] == 't';
+  wf->expired = PQgetvalue(r, i, 18)[0] == 't';
+  wf->attempt = atoi(PQgetvalue(r, i, 10));
+  wf->state = dup_value(r, i, 11);
+  wf->variant = dup_value(r, i, 14);
+  wf->experiment = dup_value(r, i, 15);
+  wf->params = dup_value(r, i, 19);
+  wf->row_waiting = !strcmp(PQgetvalue(r, i, 8), "waiting");
+  spine_wf_set_pending(wf, dup_value(r, i, 4), dup_value(r, i, 13), dup_value(r, i, 12));
+  int lost_runs = atoi(PQgetvalue(r, i, 17));
+  if (lost_runs >= POISON_RUNS) {
+    poisoned(wf, lost_runs);
+    return;
+  }
+  if (spine_version_module(v) != LUA_NOREF)
+    spine_wf_start_pending(wf);
+  else
+    spine_version_wait(v, wf); /* it begins once its version is loaded */
+}
+
 static void claimed(spine_op *op) {
   spine_engine *eng = op->data;
   eng->claim_busy = 0;
@@ -116,39 +146,16 @@ static void claimed(spine_op *op) {
     spine_log_error("scheduler", "claim failed", "error", spine_op_error(op)->msg, NULL);
   for (int i = 0; i < n; i++) {
     const char *id = PQgetvalue(r, i, 0);
-    int64_t epoch = atoll(PQgetvalue(r, i, 16));
     eng->clk.foreign++; /* work came: an advance is not idle yet */
+    /* Passive here under an older claim (it moved on and came back): that one is stale. */
+    spine_passive_wake(eng, id, SPINE_PASSIVE_MOVED);
     if (spine_wf_find(eng, id)) {
       /* Still in memory while its release (an eviction) commits: the old self goes when that
        * op ends; this claim is handed back so that the next one runs it. */
-      release_claim(eng, id, epoch);
+      release_claim(eng, id, atoll(PQgetvalue(r, i, 16)));
       continue;
     }
-    const char *hash = PQgetvalue(r, i, 3);
-    spine_version *v = spine_version_of_hash(eng, hash, PQgetvalue(r, i, 2));
-    spine_wf *wf = spine_wf_new(eng, id, v, PQgetvalue(r, i, 1), PQgetvalue(r, i, 5),
-                                PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6),
-                                PQgetisnull(r, i, 7) ? 0 : atoi(PQgetvalue(r, i, 7)));
-    if (!wf) abort();
-    wf->epoch = epoch;
-    wf->cancel_requested = PQgetvalue(r, i, 9)[0] == 't';
-    wf->expired = PQgetvalue(r, i, 18)[0] == 't';
-    wf->attempt = atoi(PQgetvalue(r, i, 10));
-    wf->state = dup_value(r, i, 11);
-    wf->variant = dup_value(r, i, 14);
-    wf->experiment = dup_value(r, i, 15);
-    wf->params = dup_value(r, i, 19);
-    wf->row_waiting = !strcmp(PQgetvalue(r, i, 8), "waiting");
-    spine_wf_set_pending(wf, dup_value(r, i, 4), dup_value(r, i, 13), dup_value(r, i, 12));
-    int lost_runs = atoi(PQgetvalue(r, i, 17));
-    if (lost_runs >= POISON_RUNS) {
-      poisoned(wf, lost_runs);
-      continue;
-    }
-    if (spine_version_module(v) != LUA_NOREF)
-      spine_wf_start_pending(wf);
-    else
-      spine_version_wait(v, wf); /* it begins once its version is loaded */
+    spine_sched_adopt(eng, r, i);
   }
   if (n == CLAIM_BATCH || eng->claim_again) {
     eng->claim_again = 0;
@@ -224,6 +231,7 @@ void spine_sched_evict_idle(spine_engine *eng) {
     spine_wf_release(wf, 0, evicted);
   }
   free(all);
+  spine_passive_evict_idle(eng, idle_before, now + eng->o.evict_after_ms);
 }
 
 /* ---- workflows whose branches' events ran long: the rest on the next iteration ---- */

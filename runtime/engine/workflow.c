@@ -71,7 +71,9 @@ void spine_wf_move(spine_wf *wf, spine_wf_phase to) {
                     "from", spine_wf_phase_name(wf->phase), "to", spine_wf_phase_name(to), NULL);
     abort();
   }
+  if (wf->idle_linked) spine_passive_unparked(wf);
   wf->phase = to;
+  if (to == SPINE_WF_PHASE_TIMER || to == SPINE_WF_PHASE_SIGNAL) spine_passive_parked(wf);
 }
 
 const char *spine_wf_status_name(spine_wf_status s) {
@@ -145,6 +147,7 @@ spine_wf *spine_wf_new(spine_engine *eng, const char *id, spine_version *v, cons
 void spine_wf_free(spine_wf *wf) {
   spine_engine *eng = wf->eng;
   if (wf->doomed) return;
+  spine_passive_unparked(wf);
   spine_clock_remove(eng, &wf->timer);
   /* Its parallels and strands, innermost last created first. */
   for (int i = wf->nstrands - 1; i >= 0; i--) {

@@ -167,6 +167,10 @@ struct spine_wf {
   spine_timer timer;    /* armed while it waits for a deadline (spine_wf_timer) */
   spine_wf_timer_fn on_timer;
   int64_t active_at; /* when it last ran (ms): idle waiting workflows are evicted */
+  /* Parked (a wait began): in the engine's list of workflows that may become passive once
+   * they waited long enough (passive.c), in the order they parked. */
+  int64_t parked_at;
+  spine_wf *idle_prev, *idle_next;
 
   spine_op op;       /* the one operation in flight; reused for every step */
   spine_op_cb op_cb; /* what runs once wf->op has committed (or failed) */
@@ -197,7 +201,8 @@ struct spine_wf {
   int64_t row_wake; /* the wake-up its row was last given (spine_wf_add_wait) */
   int holds;        /* entry points under way (spine_wf_hold): its free waits for them */
   unsigned doomed : 1;
-  unsigned deferred : 1; /* its events go on at the next loop iteration (scheduler.c) */
+  unsigned deferred : 1;    /* its events go on at the next loop iteration (scheduler.c) */
+  unsigned idle_linked : 1; /* in the list of parked workflows (passive.c) */
 
   char *end_result, *end_error; /* the outcome being committed (owned) */
   spine_wf_pending *pending;    /* the row's input, log and attributes until it begins */

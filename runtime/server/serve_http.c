@@ -38,6 +38,10 @@ static double live(void *data) {
   return spine_engine_live(((spine_server__http *)data)->eng);
 }
 
+static double passive(void *data) {
+  return spine_engine_passive(((spine_server__http *)data)->eng);
+}
+
 static double steps(void *data) {
   return (double)spine_engine_steps(((spine_server__http *)data)->eng);
 }
@@ -97,6 +101,14 @@ static int register_counts(spine_server__http *h) {
     rc = spine_metrics_add_fn(h->metrics, SPINE_METRIC_COUNTER, "spine_workflows_taken_over_total",
                               "Workflows of dead or hung workers this worker freed for claiming",
                               count, (void *)&c->taken_over);
+  if (!rc)
+    rc = spine_metrics_add_fn(h->metrics, SPINE_METRIC_COUNTER, "spine_workflows_passivated_total",
+                              "Waiting workflows that left their coroutine for a compact record",
+                              count, (void *)&c->passivated);
+  if (!rc)
+    rc = spine_metrics_add_fn(h->metrics, SPINE_METRIC_COUNTER, "spine_workflows_activated_total",
+                              "Passive workflows that woke and were replayed", count,
+                              (void *)&c->activated);
   return rc;
 }
 
@@ -129,7 +141,10 @@ static int register_metrics(spine_server__http *h) {
     const char *name, *help;
     double (*read)(void *);
   } m[] = {
-      {SPINE_METRIC_GAUGE, "spine_workflows_live", "Workflows held in memory by this worker", live},
+      {SPINE_METRIC_GAUGE, "spine_workflows_live",
+       "Workflows this worker holds, passive ones included", live},
+      {SPINE_METRIC_GAUGE, "spine_workflows_passive",
+       "Waiting workflows this worker holds as a compact record, without a coroutine", passive},
       {SPINE_METRIC_COUNTER, "spine_steps_total", "Steps committed by this worker", steps},
       {SPINE_METRIC_COUNTER, "spine_store_batches_total", "Group-commit batches committed",
        batches},

@@ -203,6 +203,10 @@
             " ORDER BY wake_at LIMIT $2 FOR UPDATE SKIP LOCKED) c"                                 \
             " WHERE w.id = c.id RETURNING " SPINE_WF_COLUMNS ", w.epoch, w.lost_runs,"               \
             " w.expired_at IS NOT NULL, w.params")             \
+  /* A passive workflow's row, as a claim returns it, while the claim is still ours. */        \
+  XX(WF_LOAD, "SELECT " SPINE_WF_COLUMNS ", w.epoch, w.lost_runs, w.expired_at IS NOT NULL,"     \
+              " w.params FROM spine.workflows w WHERE w.id = $1 AND w.owner = $2"                 \
+              " AND w.epoch = $3")                                                                 \
   /* The nearest wake-up of a free workflow, or deadline (max_duration) of any. */             \
   XX(NEXT_WAKE, "SELECT " SPINE_EPOCH_MS("least((SELECT min(wake_at) FROM spine.workflows"        \
                 " WHERE owner IS NULL AND wake_at IS NOT NULL), (SELECT min(deadline_at)"          \

@@ -6,6 +6,7 @@
  * the innocent ones are queued again at the front of their queues. */
 #include "store.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,9 @@
 
 #define MAX_EXTRA_STATEMENTS 256
 #define MAX_BATCH            1024
+/* Statements a batch sends at most (an op with more goes alone); each connection's libpq holds
+ * as many command-queue entries from its start (prewarm). */
+#define MAX_BATCH_STATEMENTS 2048
 #define MAX_TRIES            20
 #define DEFAULT_TIMEOUT_MS   15000
 #define WATCHDOG_MS          1000
@@ -70,6 +74,7 @@ typedef struct conn {
   PGconn *pg;
   spine_store *store;
   spine_op *batch, *batch_tail; /* the ops in flight, in submit order */
+  int nstatements;              /* ... and their statements (before merging) */
   int busy;                     /* a batch is in flight */
   int events;                   /* what the poll waits for */
   sent *sent;                   /* the statements of the batch in flight, in send order */
@@ -291,6 +296,33 @@ static int prepare_all(PGconn *pg, spine_err *e) {
   return 0;
 }
 
+/* libpq keeps each command-queue entry a pipeline ever needed (a free list per connection,
+ * freed only with the connection). Made in the middle of a burst, thousands of these small
+ * blocks would sit among the workflows of that burst, and keep each one's pages resident once
+ * those left memory. So each connection makes all it will need at its start: one pipeline of
+ * MAX_BATCH_STATEMENTS empty statements, answered before anything else is allocated. */
+static int prewarm(PGconn *pg, spine_err *e) {
+  if (PQsetnonblocking(pg, 1) || !PQenterPipelineMode(pg)) goto fail;
+  for (int i = 0; i < MAX_BATCH_STATEMENTS; i++)
+    if (!PQsendQueryParams(pg, "", 0, NULL, NULL, NULL, NULL, 0)) goto fail;
+  if (!PQpipelineSync(pg)) goto fail;
+  for (;;) {
+    int f = PQflush(pg);
+    if (f < 0) goto fail;
+    struct pollfd p = {PQsocket(pg), (short)(POLLIN | (f ? POLLOUT : 0)), 0};
+    if (poll(&p, 1, 5000) <= 0 || !PQconsumeInput(pg)) goto fail;
+    while (!PQisBusy(pg)) {
+      PGresult *r = PQgetResult(pg);
+      int sync = r && PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+      PQclear(r);
+      if (sync) return PQexitPipelineMode(pg) && !PQsetnonblocking(pg, 0) ? 0 : SPINE_EDB;
+    }
+  }
+fail:
+  return spine_err_set(e, SPINE_EDB, "database", NULL, "cannot prepare the pipeline: %s",
+                       PQerrorMessage(pg));
+}
+
 static int conn_open(spine_store *s, conn *c, const char *conninfo, int listen, spine_err *e) {
   c->store = s;
   c->listen = listen;
@@ -305,6 +337,7 @@ static int conn_open(spine_store *s, conn *c, const char *conninfo, int listen, 
   PQclear(r);
   if (!listen) {
     int rc = prepare_all(c->pg, e);
+    if (!rc) rc = prewarm(c->pg, e);
     if (rc) return rc;
     if (PQsetnonblocking(c->pg, 1) || !PQenterPipelineMode(c->pg))
       return spine_err_set(e, SPINE_EDB, "database", NULL, "cannot enter pipeline mode: %s",
@@ -540,6 +573,8 @@ static int take(spine_store *s, conn *c, opq *q, int max, int *nbatch) {
   while (q->head && n < max && *nbatch < MAX_BATCH) {
     spine_op *op = q->head;
     if (op->solo && *nbatch > 0) break;
+    if (*nbatch > 0 && c->nstatements + op->nstmts > MAX_BATCH_STATEMENTS) break;
+    c->nstatements += op->nstmts;
     q_pop(q);
     s->queued--;
     if (c->batch_tail)
@@ -622,6 +657,7 @@ static int send_statements(spine_store *s, conn *c, int nbatch) {
 /* Sends c's own keyed ops, then `shared` of the shared queue, as one batch. 0 if none. */
 static int send_batch(spine_store *s, conn *c, int shared) {
   int nbatch = 0;
+  c->nstatements = 0;
   if (c->keyed.head && c->keyed.head->solo) { /* a solo op at a head goes now, alone */
     take(s, c, &c->keyed, 1, &nbatch);
   } else if (s->shared.head && s->shared.head->solo) {

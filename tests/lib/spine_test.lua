@@ -21,6 +21,13 @@ local function read_all(path)
 end
 T.read = read_all -- a file's whole contents, "" when it cannot be read
 
+-- Writes `text` to `path` (made or replaced); fails the test when it cannot.
+function T.write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
 -- A file of the source tree (path relative to it); fails the test when it cannot be read.
 function T.source(path)
   local s = read_all(T.src .. "/" .. path)
@@ -51,8 +58,10 @@ function T.sh(cmd)
   return code or (ok and 0 or 1), o, e
 end
 
--- A fresh database in the test run's cluster; returns its conninfo.
+-- A fresh database in the test run's cluster; returns its conninfo. A spec run a second time
+-- in another setting (tests/CMakeLists.txt) names its databases apart with SPINE_TEST_DB_SUFFIX.
 function T.newdb(name)
+  name = name .. (os.getenv("SPINE_TEST_DB_SUFFIX") or "")
   local code, out, err = T.sh(T.q(T.src .. "/tests/lib/testpg") .. " newdb " .. T.q(name))
   assert(code == 0, "cannot create database " .. name .. ": " .. err)
   return (out:gsub("%s+$", ""))

@@ -85,6 +85,7 @@ typedef struct bench {
   char customer_prefix[40]; /* "bench-<run>-": this run's customers */
   int json;
   int quick;
+  int64_t passivate_after_ms; /* the engine's (SPINE_PASSIVATE_AFTER_MS, as `spine serve`) */
   int ended, begun;
   int failed;          /* workflows that ended without a result */
   uv_timer_t deadline; /* bounds a hot-key phase */
@@ -288,21 +289,36 @@ static void park(bench *b, const char *path, int n) {
     uv_run(&b->loop, UV_RUN_ONCE);
 }
 
+/* Waits until `n` parked workflows are passive: each becomes so once it waited
+ * passivate_after_ms (nothing when passivation is off). */
+static void settle(bench *b, int n) {
+  if (b->passivate_after_ms <= 0) return;
+  while (spine_engine_passive(b->se.engine) < n)
+    uv_run(&b->loop, UV_RUN_ONCE);
+}
+
 static int memory(bench *b) {
   char path[128];
   snprintf(path, sizeof path, "%s/bench_wait.lua", b->dir);
   int n = b->quick ? 1000 : 5000;
   lua_State *L = spine_engine_lua(b->se.engine);
   park(b, path, 50);
+  settle(b, 50);
   long before = min_rss(b);
+  fprintf(stderr, "DEBUG before inuse %zu arena %zu hblkhd %zu\n", mallinfo2().uordblks,
+          mallinfo2().arena, mallinfo2().hblkhd);
   long lua_before = (long)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + lua_gc(L, LUA_GCCOUNTB, 0);
   park(b, path, n);
+  settle(b, 50 + n);
   long after = min_rss(b);
   long lua_after = (long)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + lua_gc(L, LUA_GCCOUNTB, 0);
-  char params[200];
+  char params[300];
+  fprintf(stderr, "DEBUG inuse %zu arena %zu\n", mallinfo2().uordblks, mallinfo2().arena);
   snprintf(params, sizeof params,
-           "{\"parked\":%d,\"rss_before\":%ld,\"rss_after\":%ld,\"lua_bytes_per_workflow\":%ld}", n,
-           before, after, (lua_after - lua_before) / n);
+           "{\"parked\":%d,\"passive_total\":%d,\"passivate_after_ms\":%lld,\"rss_before\":%ld,"
+           "\"rss_after\":%ld,\"lua_bytes_per_workflow\":%ld}",
+           n, spine_engine_passive(b->se.engine), (long long)b->passivate_after_ms, before, after,
+           (lua_after - lua_before) / n);
   emit(b, "bytes_per_waiting_workflow", (double)(after - before) / n, "B", params);
   return 0;
 }
@@ -399,6 +415,9 @@ static int engine_open(bench *b, spine_err *e) {
   spine_engine_opts o = {0};
   o.conninfo = b->engine_conninfo;
   o.pool = b->pool;
+  const char *passivate = getenv("SPINE_PASSIVATE_AFTER_MS"); /* as `spine serve` */
+  o.passivate_after_ms = passivate ? atoll(passivate) : SPINE_ENGINE_PASSIVATE_AFTER_MS;
+  b->passivate_after_ms = o.passivate_after_ms;
   o.quiet = 1;
   if (spine_server_engine_new(&b->loop, &o, NULL, &b->se, e)) return -1;
   if (spine_engine_serve(b->se.engine, e)) {

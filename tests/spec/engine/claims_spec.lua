@@ -13,6 +13,9 @@ local function start_waiter(url)
   return wf.id
 end
 
+-- These look at a workflow held in memory while it waits (passive ones: passive_spec.lua).
+local IN_MEMORY = { SPINE_PASSIVATE_AFTER_MS = "0" }
+
 local function wait_waiting(url, id)
   T.wait_until(function()
     return T.sql(url, "SELECT count(*) FROM spine.steps WHERE workflow_id = '" .. id ..
@@ -23,7 +26,7 @@ end
 describe("a worker", function()
   it("writes nothing for a workflow whose claim moved on, and the new claim runs it", function()
     local url = T.newdb("spec_claims_fence")
-    local srv = T.serve(url)
+    local srv = T.serve(url, IN_MEMORY)
     local id = start_waiter(url)
     wait_waiting(url, id)
     -- another claim, as a reaper and a new owner would make it: the worker still holds the
@@ -43,7 +46,7 @@ describe("a worker", function()
 
   it("releases and replays a workflow whose next step the database already has", function()
     local url = T.newdb("spec_claims_dup")
-    local srv = T.serve(url)
+    local srv = T.serve(url, IN_MEMORY)
     local id = start_waiter(url)
     wait_waiting(url, id)
     -- step 2 committed behind the worker's back (its log in memory ends at step 1)

@@ -1,0 +1,122 @@
+/* Passive workflows (runtime/engine/passive.c) under the sanitizers: hundreds of waiting
+ * workflows leave their coroutines for compact records, then wake in a shuffled order, by a
+ * signal or by their deadline, each replayed from its row and ended with its own value; the
+ * records' table grows and shrinks through all of it, and nothing leaks. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+#include <uv.h>
+
+#include "engine.h"
+#include "test.h"
+
+#define WAITERS  600 /* by a signal: half with a deadline an hour away, half with none */
+#define SLEEPERS 20  /* by their deadline, 50 ms on */
+
+typedef struct ends {
+  int completed, wrong;
+} ends;
+
+/* Each waiter returns the id it was signalled with: its own, or it got another's signal. */
+static void ended(void *data, const spine_wf *wf, const char *result, const char *error) {
+  ends *e = data;
+  (void)error;
+  if (spine_wf_status_of(wf) != SPINE_WF_COMPLETED || !result) {
+    e->wrong++;
+    return;
+  }
+  e->completed++;
+  if (!strstr(result, "\"slept\":true") && !strstr(result, spine_wf_id(wf))) e->wrong++;
+}
+
+static const char waiter_src[] =
+    "return { name = 'passive_waiter', run = function(ctx, input)\n"
+    "  local got = ctx.wait('go', input.deadline and { timeout = '1h' } or nil)\n"
+    "  return { got = got.value }\n"
+    "end }\n";
+
+static const char sleeper_src[] = "return { name = 'passive_sleeper', run = function(ctx)\n"
+                                  "  ctx.sleep('50ms')\n"
+                                  "  return { slept = true }\n"
+                                  "end }\n";
+
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  ASSERT(f != NULL);
+  fputs(text, f);
+  fclose(f);
+}
+
+TEST_IMPL(engine_passivates_waiting_workflows) {
+  const char *db = test_newdb("engine_passivates_waiting_workflows");
+  char dir[] = "/tmp/spine-passive-XXXXXX", waiter[128], sleeper[128];
+  ASSERT(mkdtemp(dir) != NULL);
+  snprintf(waiter, sizeof waiter, "%s/waiter.lua", dir);
+  snprintf(sleeper, sizeof sleeper, "%s/sleeper.lua", dir);
+  write_file(waiter, waiter_src);
+  write_file(sleeper, sleeper_src);
+
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  spine_engine_opts o = {0};
+  o.conninfo = db;
+  o.pool = 2;
+  o.claims = 1;
+  o.quiet = 1;
+  o.passivate_after_ms = 1;
+  spine_engine *eng;
+  spine_err e;
+  if (spine_engine_new(&loop, &o, &eng, &e)) TEST_FAIL_("engine: %s", e.msg);
+  ends out = {0};
+  spine_engine_on_end(eng, ended, &out);
+  ASSERT_EQ(spine_engine_serve(eng, &e), 0);
+
+  char id[80];
+  for (int i = 0; i < WAITERS; i++)
+    if (spine_engine_start(eng, waiter, i % 2 ? "{\"deadline\":true}" : "{}", id, &e))
+      TEST_FAIL_("start: %s", e.msg);
+  while (spine_engine_passive(eng) < WAITERS)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(spine_engine_live(eng), WAITERS); /* held, each as a record */
+  ASSERT_EQ(out.completed + out.wrong, 0);
+
+  /* Deadlines: each sleeper goes passive and its timer wakes it. */
+  for (int i = 0; i < SLEEPERS; i++)
+    if (spine_engine_start(eng, sleeper, NULL, id, &e)) TEST_FAIL_("start: %s", e.msg);
+  while (out.completed + out.wrong < SLEEPERS)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(out.wrong, 0);
+
+  /* Signals, in an order unrelated to the records' slots, all committed at once. */
+  PGconn *c = PQconnectdb(db);
+  ASSERT_EQ(PQstatus(c), CONNECTION_OK);
+  PGresult *r = PQexec(c, "SELECT count(spine.signal_workflow(id, 'go', jsonb_build_object("
+                          "'value', id))) FROM (SELECT id FROM spine.workflows WHERE process ="
+                          " 'passive_waiter' ORDER BY md5(id)) w");
+  ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
+  ASSERT_EQ(atoi(PQgetvalue(r, 0, 0)), WAITERS);
+  PQclear(r);
+  while (out.completed + out.wrong < SLEEPERS + WAITERS)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(out.wrong, 0);
+  ASSERT_EQ(spine_engine_passive(eng), 0);
+  const spine_engine_counts *n = spine_engine_counts_get(eng);
+  ASSERT(n->passivated >= WAITERS); /* a sleeper may wake before its turn to be passive */
+  ASSERT(n->activated >= WAITERS);
+  r = PQexec(c, "SELECT count(*) FROM spine.workflows WHERE status = 'completed'");
+  ASSERT_EQ(atoi(PQgetvalue(r, 0, 0)), WAITERS + SLEEPERS);
+  PQclear(r);
+  PQfinish(c);
+
+  spine_engine_stop(eng);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  spine_engine_free(eng);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+  remove(waiter);
+  remove(sleeper);
+  rmdir(dir);
+  return 0;
+}
