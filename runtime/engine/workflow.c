@@ -287,6 +287,7 @@ static void op_done(spine_op *op) {
   }
   spine_wf_hold(wf);
   wf->op_cb(op);
+  if (wf->cancel_pending) spine_wf_cancel_pending(wf); /* cancelled meanwhile, now waiting */
   spine_wf_unhold(wf);
 }
 

@@ -181,6 +181,8 @@ struct spine_wf {
   unsigned compensating : 1;     /* its compensations run (after a failure or a cancel) */
   unsigned cancel_requested : 1; /* an operator cancelled it (spine_wf_cancel) */
   unsigned expired : 1;          /* ... or its max_duration ran out: it ends failed */
+  unsigned cancel_pending : 1;   /* cancelled while an op was in flight: a wait its callback
+                                    begins is stopped (spine_wf_cancel_pending) */
 
   spine_wf_call call; /* ctx's own: the loaded strand's call (see spine_wf_call) */
 
@@ -316,6 +318,9 @@ int spine_wf_adopt(spine_engine *eng, const char *id, spine_version *v, const ch
 void spine_wf_cancel(spine_wf *wf);
 /* Its process's max_duration ran out (spine.expire_workflows): cancelled, it ends failed. */
 void spine_wf_expire(spine_wf *wf);
+/* A cancel came while an op was in flight: if the workflow waits now (its op's callback began
+ * a wait instead of resuming it), it stops waiting as spine_wf_cancel would have. */
+void spine_wf_cancel_pending(spine_wf *wf);
 /* Pushes on L the error a cancelled call raises: cancelled, or max_duration when it expired. */
 void spine_wf_push_stop(const spine_wf *wf, lua_State *L);
 /* Runs the loaded strand, a branch or an undo, from its start (its function and arguments

@@ -88,6 +88,7 @@ void spine_wf_resume(spine_wf *wf, int error) {
   spine_engine *eng = wf->eng;
   lua_State *co = wf->co;
   wf->active_at = spine_clock_real();
+  wf->cancel_pending = 0; /* its next ctx call raises a cancel */
   spine_wf_move(wf, SPINE_WF_PHASE_RUNNING);
   if (error) wf->call.kstate |= SPINE_CTX_RAISE;
   if (wf->cur) wf->cur->gen++; /* what was queued for the strand is stale now */
@@ -103,6 +104,7 @@ void spine_wf_resume(spine_wf *wf, int error) {
 static void resume_first(spine_wf *wf, int nargs) {
   spine_engine *eng = wf->eng;
   wf->active_at = spine_clock_real();
+  wf->cancel_pending = 0; /* its first ctx call past the history raises a cancel */
   if (wf->cur) wf->cur->gen++;
   /* From loading, or from the failure's checkpoint to the compensations (already running when
    * the failure was replayed). */
@@ -270,9 +272,16 @@ void spine_wf_cancel(spine_wf *wf) {
     spine_wf_unhold(wf);
     return;
   }
-  if (!first || wf->compensating || wf->op_inflight) return;
+  if (!first || wf->compensating) return;
+  wf->cancel_pending = 1;
+  spine_wf_cancel_pending(wf);
+}
+
+void spine_wf_cancel_pending(spine_wf *wf) {
+  if (wf->doomed || wf->op_inflight || wf->compensating || wf->npar) return;
   if (wf->phase != SPINE_WF_PHASE_TIMER && wf->phase != SPINE_WF_PHASE_SIGNAL) return;
   /* Waiting: stop waiting now; the call raises the cancellation at its site. */
+  wf->cancel_pending = 0;
   spine_wf_timer_cancel(wf);
   spine_ctx_cancel_waiting(wf);
   spine_wf_resume(wf, 1);
