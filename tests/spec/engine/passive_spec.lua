@@ -148,6 +148,27 @@ describe("a passive workflow whose claim moved on", function()
   end)
 end)
 
+describe("a passive workflow idle past SPINE_EVICT_AFTER_MS", function()
+  it("leaves memory with its claim handed back, and a claim replays it when its signal comes",
+     function()
+    local url = T.newdb("spec_passive_evict")
+    local srv = T.serve(url, { SPINE_PASSIVATE_AFTER_MS = "1", SPINE_EVICT_AFTER_MS = "1",
+                               SPINE_LEASE_MS = "1000" })
+    local _, started = T.spine_json(url, { "start", "tests/playbooks/waiter.lua" })
+    passivated(srv, 0, 1)
+    T.wait_until(function() return owner_of(url, started.id) == "waiting:free" end, 30,
+                 "the passive workflow's claim to be handed back")
+    T.wait_until(function() return metric(srv, "spine_workflows_passive") == 0 end, 30,
+                 "the passive record to go")
+    assert.are.equal(0, (T.spine_json(url, { "signal", started.id, "go", "--data",
+                                              '{"value": 6}' })))
+    local wf = ended(url, started.id, "completed")
+    assert.are.same({ got = 6 }, wf.result)
+    assert.are.equal(2, #wf.steps)
+    T.kill(srv, "TERM")
+  end)
+end)
+
 describe("a worker killed while it holds passive workflows", function()
   it("leaves them to the next worker, which replays them when their signal comes", function()
     local url = T.newdb("spec_passive_kill")
