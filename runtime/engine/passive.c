@@ -1,6 +1,6 @@
 /* Waiting workflows kept small (engine_internal.h). A workflow that has waited idle for
  * opts.passivate_after_ms, and will go on waiting at least that long, leaves its coroutine and
- * keeps here only its id, its claim's epoch and its deadline: a passive record of ~100 bytes
+ * keeps here only its id, its claim's epoch and its deadline: a passive record of 144 bytes
  * instead of a coroutine and its workflow (~3.6 KB). Its row stays this worker's claim. What
  * would have woken it (its deadline; a signal, a cancel or an expiry notified for it) loads its
  * row again, fenced by that claim and without a commit, and replays it as a claim would; what
@@ -128,18 +128,20 @@ static passive *find(const spine_passive_set *t, const char *id) {
   return t->slots[slot_of(t, id)];
 }
 
+/* Moves every record to a table of `cap` slots. */
+static void resize(spine_passive_set *t, size_t cap) {
+  passive **old = t->slots;
+  size_t oldcap = t->cap;
+  t->slots = calloc(cap, sizeof *t->slots);
+  if (!t->slots) abort();
+  t->cap = cap;
+  for (size_t i = 0; i < oldcap; i++)
+    if (old[i]) t->slots[slot_of(t, old[i]->id)] = old[i];
+  free(old);
+}
+
 static void put(spine_passive_set *t, passive *p) {
-  if (2 * (t->n + 1) > t->cap) { /* at most half full */
-    size_t cap = t->cap ? 2 * t->cap : 64;
-    passive **old = t->slots;
-    size_t oldcap = t->cap;
-    t->slots = calloc(cap, sizeof *t->slots);
-    if (!t->slots) abort();
-    t->cap = cap;
-    for (size_t i = 0; i < oldcap; i++)
-      if (old[i]) t->slots[slot_of(t, old[i]->id)] = old[i];
-    free(old);
-  }
+  if (2 * (t->n + 1) > t->cap) resize(t, t->cap ? 2 * t->cap : 64); /* at most half full */
   t->slots[slot_of(t, p->id)] = p;
   t->n++;
 }
@@ -158,6 +160,7 @@ static void take(spine_passive_set *t, const passive *p) {
       i = j;
     }
   }
+  if (t->cap > 64 && 8 * t->n < t->cap) resize(t, t->cap / 4); /* after a peak has passed */
 }
 
 /* An op of a passive workflow in flight: listed, so that the engine's end finds it (the store
