@@ -10,7 +10,6 @@
  * not in the Lua registry: a Lua key would cost more than the record. Parked workflows wait for
  * their turn in a list in the order they parked, swept by one uv timer. */
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +19,9 @@
 #include "sql.h"
 
 /* How often a failed load of a passive workflow's row is tried again. */
-#define RETRY_MS 1000
+#define RETRY_MS  1000
+/* Workflows one sweep makes passive at most: the rest on the next loop iteration. */
+#define SWEEP_MAX 1024
 
 struct spine_passive {
   spine_timer timer; /* first: its deadline (unarmed: it waits for a notification only) */
@@ -37,6 +38,8 @@ struct spine_passive {
 };
 
 typedef struct spine_passive passive;
+
+_Static_assert(sizeof((passive *)0)->id == sizeof((spine_wf *)0)->id, "a record holds any id");
 
 /* ---- records in slabs ----
  *
@@ -259,7 +262,7 @@ void spine_passive_unparked(spine_wf *wf) {
 static int passivable(const spine_wf *wf, int64_t now) {
   if (wf->op_inflight || wf->compensating || wf->npar || wf->holds || wf->deferred || wf->dirty ||
       wf->unsaved_input || wf->pending || wf->call.provider || wf->call.signal_pending ||
-      wf->call.timer_fired || wf->cancel_requested || strlen(wf->id) >= sizeof((passive *)0)->id)
+      wf->call.timer_fired || wf->cancel_requested)
     return 0;
   int armed = spine_timer_armed(&wf->timer);
   if (wf->phase == SPINE_WF_PHASE_TIMER && !armed) return 0;
@@ -273,7 +276,7 @@ static void passivate(spine_wf *wf) {
   spine_engine *eng = wf->eng;
   passive *p = record_new(&eng->pas);
   if (!p) return; /* it stays as it is */
-  snprintf(p->id, sizeof p->id, "%s", wf->id);
+  memcpy(p->id, wf->id, sizeof p->id);
   spine_timer_init(&p->timer, passive_due);
   p->eng = eng;
   p->epoch = wf->epoch;
@@ -289,11 +292,13 @@ static void on_sweep(uv_timer_t *t) {
   spine_engine *eng = t->data;
   int64_t real = spine_clock_real(), now = spine_clock_now(eng);
   spine_wf *wf;
-  while ((wf = eng->pas.idle_head) && wf->parked_at + eng->o.passivate_after_ms <= real) {
+  for (int n = 0; n < SWEEP_MAX && (wf = eng->pas.idle_head) &&
+                  wf->parked_at + eng->o.passivate_after_ms <= real;
+       n++) {
     unlink_idle(eng, wf); /* one that may not go now parks again when it next waits */
     if (passivable(wf, now)) passivate(wf);
   }
-  arm_sweep(eng);
+  arm_sweep(eng); /* at once if more are due */
 }
 
 /* ---- waking: its row is loaded again and replayed ---- */
