@@ -137,7 +137,7 @@ static int key_from_params(loader *ld, const spine_jsondoc *k, OSSL_PARAM_BLD *b
 
 static int load_rsa(loader *ld, const spine_jsondoc *k, int i, EVP_PKEY **out) {
   unsigned char n[1024], e[16]; /* up to 8192 bits */
-  size_t nl = 0, el = 0; /* set by key_bytes when it succeeds; -O3 cannot tell */
+  size_t nl = 0, el = 0;        /* set by key_bytes when it succeeds; -O3 cannot tell */
   int rc = key_bytes(ld, k, i, "n", n, sizeof n, &nl);
   if (!rc) rc = key_bytes(ld, k, i, "e", e, sizeof e, &el);
   if (rc) return rc;
