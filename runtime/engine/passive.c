@@ -19,9 +19,13 @@
 #include "sql.h"
 
 /* How often a failed load of a passive workflow's row is tried again. */
-#define RETRY_MS  1000
+#define RETRY_MS        1000
 /* Workflows one sweep makes passive at most: the rest on the next loop iteration. */
-#define SWEEP_MAX 1024
+#define SWEEP_MAX       1024
+/* A replay costs in proportion to the steps it replays: a workflow waits passivate_after_ms
+ * more before it becomes passive for every STEPS_PER_GRACE steps of its history, so that one
+ * with a long history that wakes often is not replayed at every wake-up. */
+#define STEPS_PER_GRACE 32
 
 struct spine_passive {
   spine_timer timer; /* first: its deadline (unarmed: it waits for a notification only) */
@@ -233,14 +237,13 @@ static void on_sweep(uv_timer_t *t);
 static void arm_sweep(spine_engine *eng) {
   spine_wf *first = eng->pas.idle_head;
   if (!first || eng->stopping) return;
-  int64_t delay = first->parked_at + eng->o.passivate_after_ms - spine_clock_real();
+  int64_t delay = first->looked_at + eng->o.passivate_after_ms - spine_clock_real();
   uv_timer_start(&eng->pas.sweep, on_sweep, delay > 0 ? (uint64_t)delay : 0, 0);
 }
 
-void spine_passive_parked(spine_wf *wf) {
-  spine_engine *eng = wf->eng;
-  if (wf->idle_linked || !spine_passive_enabled(eng)) return;
-  wf->parked_at = spine_clock_real();
+/* Appends `wf` to the parked ones, looked at again passivate_after_ms after `at`. */
+static void link_idle(spine_engine *eng, spine_wf *wf, int64_t at) {
+  wf->looked_at = at;
   wf->idle_prev = eng->pas.idle_tail;
   wf->idle_next = NULL;
   if (eng->pas.idle_tail)
@@ -249,7 +252,19 @@ void spine_passive_parked(spine_wf *wf) {
     eng->pas.idle_head = wf;
   eng->pas.idle_tail = wf;
   wf->idle_linked = 1;
+}
+
+void spine_passive_parked(spine_wf *wf) {
+  spine_engine *eng = wf->eng;
+  if (wf->idle_linked || !spine_passive_enabled(eng)) return;
+  wf->parked_at = spine_clock_real();
+  link_idle(eng, wf, wf->parked_at);
   if (eng->pas.idle_head == wf) arm_sweep(eng);
+}
+
+/* How long `wf` waits before it becomes passive (see STEPS_PER_GRACE). */
+static int64_t grace(const spine_wf *wf) {
+  return wf->eng->o.passivate_after_ms * (1 + (wf->seq - 1) / STEPS_PER_GRACE);
 }
 
 void spine_passive_unparked(spine_wf *wf) {
@@ -257,8 +272,8 @@ void spine_passive_unparked(spine_wf *wf) {
 }
 
 /* Whether `wf` may leave its coroutine now: its main body waits (no parallel, no compensation,
- * nothing in flight, queued or unwritten) for a signal, or for a deadline at least
- * passivate_after_ms away. */
+ * nothing in flight, queued or unwritten) for a signal, or for a deadline at least its grace
+ * away. */
 static int passivable(const spine_wf *wf, int64_t now) {
   if (wf->op_inflight || wf->compensating || wf->npar || wf->holds || wf->deferred || wf->dirty ||
       wf->unsaved_input || wf->pending || wf->call.provider || wf->call.signal_pending ||
@@ -267,7 +282,7 @@ static int passivable(const spine_wf *wf, int64_t now) {
   int armed = spine_timer_armed(&wf->timer);
   if (wf->phase == SPINE_WF_PHASE_TIMER && !armed) return 0;
   if (wf->phase != SPINE_WF_PHASE_TIMER && wf->phase != SPINE_WF_PHASE_SIGNAL) return 0;
-  return !armed || wf->timer.at >= now + wf->eng->o.passivate_after_ms;
+  return !armed || wf->timer.at >= now + grace(wf);
 }
 
 static void passive_due(spine_timer *t);
@@ -293,10 +308,14 @@ static void on_sweep(uv_timer_t *t) {
   int64_t real = spine_clock_real(), now = spine_clock_now(eng);
   spine_wf *wf;
   for (int n = 0; n < SWEEP_MAX && (wf = eng->pas.idle_head) &&
-                  wf->parked_at + eng->o.passivate_after_ms <= real;
+                  wf->looked_at + eng->o.passivate_after_ms <= real;
        n++) {
     unlink_idle(eng, wf); /* one that may not go now parks again when it next waits */
-    if (passivable(wf, now)) passivate(wf);
+    if (!passivable(wf, now)) continue;
+    if (wf->parked_at + grace(wf) <= real)
+      passivate(wf);
+    else
+      link_idle(eng, wf, real); /* a long history: looked at again later */
   }
   arm_sweep(eng); /* at once if more are due */
 }

@@ -168,8 +168,8 @@ struct spine_wf {
   spine_wf_timer_fn on_timer;
   int64_t active_at; /* when it last ran (ms): idle waiting workflows are evicted */
   /* Parked (a wait began): in the engine's list of workflows that may become passive once
-   * they waited long enough (passive.c), in the order they parked. */
-  int64_t parked_at;
+   * they waited long enough (passive.c), in the order they were last looked at. */
+  int64_t parked_at, looked_at;
   spine_wf *idle_prev, *idle_next;
 
   spine_op op;       /* the one operation in flight; reused for every step */

@@ -120,3 +120,62 @@ TEST_IMPL(engine_passivates_waiting_workflows) {
   rmdir(dir);
   return 0;
 }
+
+/* A replay costs in proportion to the history: a workflow of 200 steps waits seven times
+ * passivate_after_ms (one more for every 32 steps) before it becomes passive. A lower bound on
+ * the time: a busy machine only makes it later. */
+static const char long_src[] =
+    "return { name = 'passive_long', run = function(ctx)\n"
+    "  for i = 1, 200 do ctx.step('s' .. i, function() return i end) end\n"
+    "  local got = ctx.wait('go')\n"
+    "  return { got = got.value }\n"
+    "end }\n";
+
+TEST_IMPL(engine_passivates_long_histories_later) {
+  const char *db = test_newdb("engine_passivates_long_histories_later");
+  char dir[] = "/tmp/spine-passive-XXXXXX", path[128];
+  ASSERT(mkdtemp(dir) != NULL);
+  snprintf(path, sizeof path, "%s/long.lua", dir);
+  write_file(path, long_src);
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  spine_engine_opts o = {0};
+  o.conninfo = db;
+  o.pool = 2;
+  o.claims = 1;
+  o.quiet = 1;
+  o.passivate_after_ms = 200;
+  spine_engine *eng;
+  spine_err e;
+  if (spine_engine_new(&loop, &o, &eng, &e)) TEST_FAIL_("engine: %s", e.msg);
+  ends out = {0};
+  spine_engine_on_end(eng, ended, &out);
+  ASSERT_EQ(spine_engine_serve(eng, &e), 0);
+  char id[80];
+  uint64_t t0 = uv_hrtime();
+  if (spine_engine_start(eng, path, NULL, id, &e)) TEST_FAIL_("start: %s", e.msg);
+  while (spine_engine_passive(eng) < 1)
+    uv_run(&loop, UV_RUN_ONCE);
+  uint64_t ms = (uv_hrtime() - t0) / 1000000;
+  if (ms < 1390)
+    TEST_FAIL_("passive after %llu ms, before its grace of 1,400", (unsigned long long)ms);
+  PGconn *c = PQconnectdb(db);
+  ASSERT_EQ(PQstatus(c), CONNECTION_OK);
+  char sql[256];
+  snprintf(sql, sizeof sql,
+           "SELECT spine.signal_workflow('%s', 'go', jsonb_build_object('value', '%s'))", id, id);
+  PGresult *r = PQexec(c, sql);
+  ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
+  PQclear(r);
+  PQfinish(c);
+  while (out.completed + out.wrong < 1)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(out.wrong, 0); /* replayed through its 200 steps, then given its signal */
+  spine_engine_stop(eng);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  spine_engine_free(eng);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+  remove(path);
+  rmdir(dir);
+  return 0;
+}
