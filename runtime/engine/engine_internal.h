@@ -142,7 +142,7 @@ void spine_sched_evict_idle(spine_engine *eng);
 /* Makes a workflow of row `i` of a claim's or a load's answer (SPINE_WF_COLUMNS, epoch,
  * lost_runs, expired, params) and runs it: a replay of its steps, or a failure as a poison pill
  * when its workers were lost too often. */
-void spine_sched_adopt(spine_engine *eng, PGresult *r, int i);
+void spine_sched_adopt(spine_engine *eng, const PGresult *r, int i);
 /* Runs the rest of `wf`'s queued events on the next loop iteration (workflow_strand.c). */
 void spine_sched_defer(spine_engine *eng, spine_wf *wf);
 /* The engine stops: the workflows deferred are let go (released with the others). */

@@ -342,8 +342,9 @@ static void loaded(spine_op *op) {
   pending *po = op->data;
   passive *p = po->p;
   spine_engine *eng = p->eng;
-  PGresult *r = spine_op_result(op, 0);
-  int n = (!op->status && r) ? PQntuples(r) : -1;
+  const PGresult *r = NULL;
+  int row = op->status ? -1 : spine_op_row(op, 0, &r); /* merged with other loads, or alone */
+  int n = op->status ? -1 : row >= 0;
   p->op = NULL;
   if (p->dropped) {
     record_free(&eng->pas, p);
@@ -358,7 +359,7 @@ static void loaded(spine_op *op) {
     drop(eng, p);
     if (n == 1) {
       eng->counts.activated++;
-      spine_sched_adopt(eng, r, 0);
+      spine_sched_adopt(eng, r, row);
       tell(eng, id, signal, cancel, expiry);
     } else {
       /* Its claim moved on (an operator's repair, a reaping after a lost lease): free now, or

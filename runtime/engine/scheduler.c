@@ -56,7 +56,7 @@ int spine_engine_start(spine_engine *eng, const char *playbook, const char *inpu
 
 /* ---- claims: free workflows this worker takes ---- */
 
-static char *dup_value(PGresult *r, int row, int col) {
+static char *dup_value(const PGresult *r, int row, int col) {
   return PQgetisnull(r, row, col) ? NULL : strdup(PQgetvalue(r, row, col));
 }
 
@@ -107,7 +107,7 @@ static void poisoned(spine_wf *wf, int runs) {
   spine_wf_end(wf, SPINE_WF_FAILED, NULL, err);
 }
 
-void spine_sched_adopt(spine_engine *eng, PGresult *r, int i) {
+void spine_sched_adopt(spine_engine *eng, const PGresult *r, int i) {
   const char *id = PQgetvalue(r, i, 0);
   int64_t epoch = atoll(PQgetvalue(r, i, 16));
   const char *hash = PQgetvalue(r, i, 3);

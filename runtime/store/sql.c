@@ -21,7 +21,8 @@ const char *spine_sql_name(spine_sql_id id) {
   return names[id];
 }
 
-int spine_sql_merged(int id) {
+int spine_sql_merged(int id, int *rows) {
+  *rows = 0;
   switch (id) {
     case SPINE_SQL_STEP_DONE:
       return SPINE_SQL_STEP_DONE_MANY;
@@ -35,6 +36,9 @@ int spine_sql_merged(int id) {
       return SPINE_SQL_WF_INSERT_CHILD_MANY;
     case SPINE_SQL_WF_END:
       return SPINE_SQL_WF_END_MANY;
+    case SPINE_SQL_WF_LOAD:
+      *rows = 1;
+      return SPINE_SQL_WF_LOAD_MANY;
     default:
       return -1;
   }

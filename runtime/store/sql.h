@@ -203,10 +203,15 @@
             " ORDER BY wake_at LIMIT $2 FOR UPDATE SKIP LOCKED) c"                                 \
             " WHERE w.id = c.id RETURNING " SPINE_WF_COLUMNS ", w.epoch, w.lost_runs,"               \
             " w.expired_at IS NOT NULL, w.params")             \
-  /* A passive workflow's row, as a claim returns it, while the claim is still ours. */        \
+  /* A passive workflow's row, as a claim returns it, while the claim is still ours; the      \
+   * merged form answers the rows of those still ours, each with its op's place last. */        \
   XX(WF_LOAD, "SELECT " SPINE_WF_COLUMNS ", w.epoch, w.lost_runs, w.expired_at IS NOT NULL,"     \
               " w.params FROM spine.workflows w WHERE w.id = $1 AND w.owner = $2"                 \
               " AND w.epoch = $3")                                                                 \
+  XX(WF_LOAD_MANY, "SELECT " SPINE_WF_COLUMNS ", w.epoch, w.lost_runs, w.expired_at IS NOT"       \
+                   " NULL, w.params, v.ord FROM unnest($1::text[], $2::int8[], $3::int8[]) WITH" \
+                   " ORDINALITY AS v(id, o, ep, ord) JOIN spine.workflows w ON w.id = v.id"        \
+                   " AND w.owner = v.o AND w.epoch = v.ep")                                        \
   /* The nearest wake-up of a free workflow, or deadline (max_duration) of any. */             \
   XX(NEXT_WAKE, "SELECT " SPINE_EPOCH_MS("least((SELECT min(wake_at) FROM spine.workflows"        \
                 " WHERE owner IS NULL AND wake_at IS NOT NULL), (SELECT min(deadline_at)"          \
@@ -252,8 +257,9 @@ typedef enum {
 const char *spine_sql_text(spine_sql_id id);
 /* The statement's prepared name ("s3"), static. */
 const char *spine_sql_name(spine_sql_id id);
-/* The merged form of statement `id` (a *_MANY, same parameters as arrays), or -1 if it has none. */
-int spine_sql_merged(int id);
+/* The merged form of statement `id` (a *_MANY, same parameters as arrays), or -1 if it has none;
+ * *rows: it answers a row per op that had one, its place in the group last (merge.h). */
+int spine_sql_merged(int id, int *rows);
 
 /* clang-format on */
 

@@ -132,8 +132,7 @@ void spine_store_statement_merged(int id, const char *text) {
 /* The merged form of statement `id` (merge.h), or -1; *rows: it answers a row per op. The
  * engine's have no rows to give back; the merged forms registered for extra statements do. */
 static int merged_form(int id, int *rows) {
-  *rows = 0;
-  if (id < SPINE_SQL_COUNT_) return spine_sql_merged(id);
+  if (id < SPINE_SQL_COUNT_) return spine_sql_merged(id, rows);
   *rows = 1;
   return extra_merged[id - SPINE_SQL_COUNT_] - 1;
 }

@@ -1,7 +1,8 @@
 /* Passive workflows (runtime/engine/passive.c) under the sanitizers: hundreds of waiting
  * workflows leave their coroutines for compact records, then wake in a shuffled order, by a
- * signal or by their deadline, each replayed from its row and ended with its own value; the
- * records' table grows and shrinks through all of it, and nothing leaks. */
+ * signal or by their deadline, each replayed from its row and ended with its own value (one
+ * whose claim moved on by its new claim); the records' table grows and shrinks through all of
+ * it, and nothing leaks. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,12 +91,20 @@ TEST_IMPL(engine_passivates_waiting_workflows) {
     uv_run(&loop, UV_RUN_ONCE);
   ASSERT_EQ(out.wrong, 0);
 
-  /* Signals, in an order unrelated to the records' slots, all committed at once. */
+  /* One of them has another claim now, as a reaper and a new owner would make it: its load
+   * (merged with the others') finds no row, it is dropped here, and a claim runs it. */
   PGconn *c = PQconnectdb(db);
   ASSERT_EQ(PQstatus(c), CONNECTION_OK);
-  PGresult *r = PQexec(c, "SELECT count(spine.signal_workflow(id, 'go', jsonb_build_object("
-                          "'value', id))) FROM (SELECT id FROM spine.workflows WHERE process ="
-                          " 'passive_waiter' ORDER BY md5(id)) w");
+  PGresult *r = PQexec(c, "UPDATE spine.workflows SET owner = NULL, epoch = epoch + 1, wake_at ="
+                          " now() WHERE id = (SELECT min(id) FROM spine.workflows WHERE process ="
+                          " 'passive_waiter')");
+  ASSERT_EQ(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  /* Signals, in an order unrelated to the records' slots, all committed at once: their loads
+   * go merged, hundreds in one statement. */
+  r = PQexec(c, "SELECT count(spine.signal_workflow(id, 'go', jsonb_build_object("
+                "'value', id))) FROM (SELECT id FROM spine.workflows WHERE process ="
+                " 'passive_waiter' ORDER BY md5(id)) w");
   ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
   ASSERT_EQ(atoi(PQgetvalue(r, 0, 0)), WAITERS);
   PQclear(r);
@@ -104,8 +113,8 @@ TEST_IMPL(engine_passivates_waiting_workflows) {
   ASSERT_EQ(out.wrong, 0);
   ASSERT_EQ(spine_engine_passive(eng), 0);
   const spine_engine_counts *n = spine_engine_counts_get(eng);
-  ASSERT(n->passivated >= WAITERS); /* a sleeper may wake before its turn to be passive */
-  ASSERT(n->activated >= WAITERS);
+  ASSERT(n->passivated >= WAITERS);    /* a sleeper may wake before its turn to be passive */
+  ASSERT(n->activated >= WAITERS - 1); /* the one claimed again was replayed by its claim */
   r = PQexec(c, "SELECT count(*) FROM spine.workflows WHERE status = 'completed'");
   ASSERT_EQ(atoi(PQgetvalue(r, 0, 0)), WAITERS + SLEEPERS);
   PQclear(r);

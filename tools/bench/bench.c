@@ -299,6 +299,26 @@ static void settle(bench *b, int n) {
     uv_run(&b->loop, UV_RUN_ONCE);
 }
 
+/* Signals every workflow parked here at once and runs until all have ended: each is loaded,
+ * replayed (passive) or resumed, and ended. Returns how many ended a second (0 on an error). */
+static double wake_all(bench *b) {
+  PGconn *c = PQconnectdb(b->conninfo);
+  char sql[300];
+  snprintf(sql, sizeof sql,
+           "SELECT count(spine.signal_workflow(id, 'message', '{}')) FROM spine.workflows"
+           " WHERE process = 'bench_wait' AND status = 'waiting' AND owner = %lld",
+           (long long)spine_engine_worker(b->se.engine));
+  double t0 = now_s();
+  PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
+  int n = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : 0;
+  PQclear(r);
+  PQfinish(c);
+  int target = b->ended + n;
+  while (b->ended < target)
+    uv_run(&b->loop, UV_RUN_ONCE);
+  return n ? n / (now_s() - t0) : 0;
+}
+
 static int memory(bench *b) {
   char path[128];
   snprintf(path, sizeof path, "%s/bench_wait.lua", b->dir);
@@ -312,12 +332,14 @@ static int memory(bench *b) {
   settle(b, 50 + n);
   long after = min_rss(b);
   long lua_after = (long)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + lua_gc(L, LUA_GCCOUNTB, 0);
-  char params[300];
+  int passive = spine_engine_passive(b->se.engine);
+  double woken = wake_all(b);
+  char params[360];
   snprintf(params, sizeof params,
            "{\"parked\":%d,\"passive_total\":%d,\"passivate_after_ms\":%lld,\"rss_before\":%ld,"
-           "\"rss_after\":%ld,\"lua_bytes_per_workflow\":%ld}",
-           n, spine_engine_passive(b->se.engine), (long long)b->passivate_after_ms, before, after,
-           (lua_after - lua_before) / n);
+           "\"rss_after\":%ld,\"lua_bytes_per_workflow\":%ld,\"woken_per_s\":%.0f}",
+           n, passive, (long long)b->passivate_after_ms, before, after,
+           (lua_after - lua_before) / n, woken);
   emit(b, "bytes_per_waiting_workflow", (double)(after - before) / n, "B", params);
   return 0;
 }
