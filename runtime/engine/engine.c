@@ -25,6 +25,37 @@
 
 /* ---- notifications ---- */
 
+/* Tells workflow `id` what an 's' (a signal), 'c' (a cancel), 'x' (its max_duration ran out,
+ * spine.expire_workflows) or 'm' (an operator migrated or superseded it, 0013_repair.sql)
+ * notification says, if this worker holds it, in memory or passive; 0 if it does not. */
+static int tell(spine_engine *eng, char kind, const char *id) {
+  spine_wf *wf = spine_wf_find(eng, id);
+  if (!wf) {
+    spine_passive_event ev = kind == 's'   ? SPINE_PASSIVE_SIGNAL
+                             : kind == 'c' ? SPINE_PASSIVE_CANCEL
+                             : kind == 'x' ? SPINE_PASSIVE_EXPIRY
+                                           : SPINE_PASSIVE_MOVED;
+    return spine_passive_wake(eng, id, ev); /* passive: its row is loaded */
+  }
+  switch (kind) {
+    case 's':
+      spine_ctx_signal_arrived(wf);
+      break;
+    case 'c':
+      spine_wf_cancel(wf);
+      break;
+    case 'x':
+      spine_wf_expire(wf);
+      break;
+    default: /* 'm': its claim moved. Idle: dropped now; else its next op's fence finds out. */
+      if (((wf->phase == SPINE_WF_PHASE_TIMER || wf->phase == SPINE_WF_PHASE_SIGNAL) &&
+           !wf->op_inflight) ||
+          spine_wf_strand_idle(wf))
+        spine_wf_lost(wf, "an operator migrated or superseded it");
+  }
+  return 1;
+}
+
 static void on_notify(void *data, const char *channel, const char *payload) {
   spine_engine *eng = data;
   for (int i = 0; i < eng->nchannels; i++)
@@ -43,34 +74,9 @@ static void on_notify(void *data, const char *channel, const char *payload) {
     return;
   }
   eng->clk.foreign++;
-  if (payload[0] && strchr("scxm", payload[0]) && payload[1] == ':') {
-    spine_wf *wf = spine_wf_find(eng, payload + 2);
-    if (wf) {
-      switch (payload[0]) {
-        case 's':
-          spine_ctx_signal_arrived(wf);
-          break;
-        case 'c':
-          spine_wf_cancel(wf);
-          break;
-        case 'x': /* its max_duration ran out (spine.expire_workflows) */
-          spine_wf_expire(wf);
-          break;
-        default: /* 'm': migrated or superseded, its claim moved (0013_repair.sql) */
-          /* Idle: dropped now. Otherwise its next op's fence finds the claim gone. */
-          if (((wf->phase == SPINE_WF_PHASE_TIMER || wf->phase == SPINE_WF_PHASE_SIGNAL) &&
-               !wf->op_inflight) ||
-              spine_wf_strand_idle(wf))
-            spine_wf_lost(wf, "an operator migrated or superseded it");
-      }
-      return;
-    }
-    spine_passive_event ev = payload[0] == 's'   ? SPINE_PASSIVE_SIGNAL
-                             : payload[0] == 'c' ? SPINE_PASSIVE_CANCEL
-                             : payload[0] == 'x' ? SPINE_PASSIVE_EXPIRY
-                                                 : SPINE_PASSIVE_MOVED;
-    if (spine_passive_wake(eng, payload + 2, ev)) return; /* passive: its row is loaded */
-  }
+  if (payload[0] && strchr("scxm", payload[0]) && payload[1] == ':' &&
+      tell(eng, payload[0], payload + 2))
+    return;
   spine_sched_claim(eng);
 }
 
@@ -99,11 +105,7 @@ static void script_sent(spine_op *op) {
                     spine_op_error(op)->msg, NULL);
     return;
   }
-  spine_wf *wf = spine_wf_find(eng, s->id);
-  if (wf)
-    spine_ctx_signal_arrived(wf);
-  else if (!spine_passive_wake(eng, s->id, SPINE_PASSIVE_SIGNAL))
-    spine_sched_claim(eng);
+  if (!tell(eng, 's', s->id)) spine_sched_claim(eng);
 }
 
 static void script_due(spine_timer *t) {

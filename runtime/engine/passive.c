@@ -8,7 +8,7 @@
  *
  * Records sit in an open-addressing table by id (linear probing, deletion by backward shift),
  * not in the Lua registry: a Lua key would cost more than the record. Parked workflows wait for
- * their turn in a list in the order they parked, swept by one uv timer. */
+ * their turn in a list in the order they were last looked at, swept by one uv timer. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

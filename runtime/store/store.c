@@ -129,8 +129,8 @@ void spine_store_statement_merged(int id, const char *text) {
   extra_merged[id - SPINE_SQL_COUNT_] = spine_store_statement(text) + 1;
 }
 
-/* The merged form of statement `id` (merge.h), or -1; *rows: it answers a row per op. The
- * engine's have no rows to give back; the merged forms registered for extra statements do. */
+/* The merged form of statement `id` (merge.h), or -1; *rows: it answers a row per op. Of the
+ * engine's, only a load's does (sql.c); the merged forms registered for extra statements do. */
 static int merged_form(int id, int *rows) {
   if (id < SPINE_SQL_COUNT_) return spine_sql_merged(id, rows);
   *rows = 1;
