@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "engine.h"
+#include "store.h"
 #include "test.h"
 
 #define WAITERS  600 /* by a signal: half with a deadline an hour away, half with none */
@@ -51,6 +52,38 @@ static void write_file(const char *path, const char *text) {
   fclose(f);
 }
 
+/* An engine on `db` that claims, makes waiting workflows passive after `grace_ms`, and counts
+ * their ends in `out`. */
+static spine_engine *open_engine(uv_loop_t *loop, const char *db, int64_t grace_ms, ends *out) {
+  ASSERT_EQ(uv_loop_init(loop), 0);
+  spine_engine_opts o = {0};
+  o.conninfo = db;
+  o.pool = 2;
+  o.claims = 1;
+  o.quiet = 1;
+  o.passivate_after_ms = grace_ms;
+  spine_engine *eng;
+  spine_err e;
+  if (spine_engine_new(loop, &o, &eng, &e)) TEST_FAIL_("engine: %s", e.msg);
+  spine_engine_on_end(eng, ended, out);
+  if (spine_engine_serve(eng, &e)) TEST_FAIL_("serve: %s", e.msg);
+  return eng;
+}
+
+static void close_engine(uv_loop_t *loop, spine_engine *eng) {
+  spine_engine_stop(eng);
+  uv_run(loop, UV_RUN_DEFAULT);
+  spine_engine_free(eng);
+  ASSERT_EQ(uv_loop_close(loop), 0);
+}
+
+/* Runs `sql` on `c`; its answer (cleared by the caller) must have status `want`. */
+static PGresult *query(PGconn *c, const char *sql, ExecStatusType want) {
+  PGresult *r = PQexec(c, sql);
+  if (PQresultStatus(r) != want) TEST_FAIL_("%s: %s", sql, PQresultErrorMessage(r));
+  return r;
+}
+
 TEST_IMPL(engine_passivates_waiting_workflows) {
   const char *db = test_newdb("engine_passivates_waiting_workflows");
   char dir[] = "/tmp/spine-passive-XXXXXX", waiter[128], sleeper[128];
@@ -61,19 +94,9 @@ TEST_IMPL(engine_passivates_waiting_workflows) {
   write_file(sleeper, sleeper_src);
 
   uv_loop_t loop;
-  ASSERT_EQ(uv_loop_init(&loop), 0);
-  spine_engine_opts o = {0};
-  o.conninfo = db;
-  o.pool = 2;
-  o.claims = 1;
-  o.quiet = 1;
-  o.passivate_after_ms = 1;
-  spine_engine *eng;
-  spine_err e;
-  if (spine_engine_new(&loop, &o, &eng, &e)) TEST_FAIL_("engine: %s", e.msg);
   ends out = {0};
-  spine_engine_on_end(eng, ended, &out);
-  ASSERT_EQ(spine_engine_serve(eng, &e), 0);
+  spine_engine *eng = open_engine(&loop, db, 1, &out);
+  spine_err e;
 
   char id[80];
   for (int i = 0; i < WAITERS; i++)
@@ -95,35 +118,36 @@ TEST_IMPL(engine_passivates_waiting_workflows) {
    * (merged with the others') finds no row, it is dropped here, and a claim runs it. */
   PGconn *c = PQconnectdb(db);
   ASSERT_EQ(PQstatus(c), CONNECTION_OK);
-  PGresult *r = PQexec(c, "UPDATE spine.workflows SET owner = NULL, epoch = epoch + 1, wake_at ="
-                          " now() WHERE id = (SELECT min(id) FROM spine.workflows WHERE process ="
-                          " 'passive_waiter')");
-  ASSERT_EQ(PQresultStatus(r), PGRES_COMMAND_OK);
-  PQclear(r);
+  PQclear(query(c,
+                "UPDATE spine.workflows SET owner = NULL, epoch = epoch + 1, wake_at = now()"
+                " WHERE id = (SELECT min(id) FROM spine.workflows WHERE process ="
+                " 'passive_waiter')",
+                PGRES_COMMAND_OK));
   /* Signals, in an order unrelated to the records' slots, all committed at once: their loads
-   * go merged, hundreds in one statement. */
-  r = PQexec(c, "SELECT count(spine.signal_workflow(id, 'go', jsonb_build_object("
-                "'value', id))) FROM (SELECT id FROM spine.workflows WHERE process ="
-                " 'passive_waiter' ORDER BY md5(id)) w");
-  ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
+   * go merged (each woken workflow's load, delivery and end: three ops that merge with the
+   * others' of a batch, where without merged loads only the last two would). */
+  const spine_store_stats *st = spine_store_stats_get(spine_engine_store(eng));
+  uint64_t merged = st->merged;
+  PGresult *r = query(c,
+                      "SELECT count(spine.signal_workflow(id, 'go', jsonb_build_object('value',"
+                      " id))) FROM (SELECT id FROM spine.workflows WHERE process ="
+                      " 'passive_waiter' ORDER BY md5(id)) w",
+                      PGRES_TUPLES_OK);
   ASSERT_EQ(atoi(PQgetvalue(r, 0, 0)), WAITERS);
   PQclear(r);
   while (out.completed + out.wrong < SLEEPERS + WAITERS)
     uv_run(&loop, UV_RUN_ONCE);
   ASSERT_EQ(out.wrong, 0);
   ASSERT_EQ(spine_engine_passive(eng), 0);
+  ASSERT(st->merged - merged > 2 * WAITERS + WAITERS / 4); /* 1,800 here; 1,200 without */
   const spine_engine_counts *n = spine_engine_counts_get(eng);
   ASSERT(n->passivated >= WAITERS);    /* a sleeper may wake before its turn to be passive */
   ASSERT(n->activated >= WAITERS - 1); /* the one claimed again was replayed by its claim */
-  r = PQexec(c, "SELECT count(*) FROM spine.workflows WHERE status = 'completed'");
+  r = query(c, "SELECT count(*) FROM spine.workflows WHERE status = 'completed'", PGRES_TUPLES_OK);
   ASSERT_EQ(atoi(PQgetvalue(r, 0, 0)), WAITERS + SLEEPERS);
   PQclear(r);
   PQfinish(c);
-
-  spine_engine_stop(eng);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  spine_engine_free(eng);
-  ASSERT_EQ(uv_loop_close(&loop), 0);
+  close_engine(&loop, eng);
   remove(waiter);
   remove(sleeper);
   rmdir(dir);
@@ -147,19 +171,9 @@ TEST_IMPL(engine_passivates_long_histories_later) {
   snprintf(path, sizeof path, "%s/long.lua", dir);
   write_file(path, long_src);
   uv_loop_t loop;
-  ASSERT_EQ(uv_loop_init(&loop), 0);
-  spine_engine_opts o = {0};
-  o.conninfo = db;
-  o.pool = 2;
-  o.claims = 1;
-  o.quiet = 1;
-  o.passivate_after_ms = 200;
-  spine_engine *eng;
-  spine_err e;
-  if (spine_engine_new(&loop, &o, &eng, &e)) TEST_FAIL_("engine: %s", e.msg);
   ends out = {0};
-  spine_engine_on_end(eng, ended, &out);
-  ASSERT_EQ(spine_engine_serve(eng, &e), 0);
+  spine_engine *eng = open_engine(&loop, db, 200, &out);
+  spine_err e;
   char id[80];
   uint64_t t0 = uv_hrtime();
   if (spine_engine_start(eng, path, NULL, id, &e)) TEST_FAIL_("start: %s", e.msg);
@@ -173,17 +187,12 @@ TEST_IMPL(engine_passivates_long_histories_later) {
   char sql[256];
   snprintf(sql, sizeof sql,
            "SELECT spine.signal_workflow('%s', 'go', jsonb_build_object('value', '%s'))", id, id);
-  PGresult *r = PQexec(c, sql);
-  ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
-  PQclear(r);
+  PQclear(query(c, sql, PGRES_TUPLES_OK));
   PQfinish(c);
   while (out.completed + out.wrong < 1)
     uv_run(&loop, UV_RUN_ONCE);
   ASSERT_EQ(out.wrong, 0); /* replayed through its 200 steps, then given its signal */
-  spine_engine_stop(eng);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  spine_engine_free(eng);
-  ASSERT_EQ(uv_loop_close(&loop), 0);
+  close_engine(&loop, eng);
   remove(path);
   rmdir(dir);
   return 0;
