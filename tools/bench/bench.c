@@ -333,14 +333,18 @@ static int memory(bench *b) {
   settle(b, 50 + n);
   long after = min_rss(b);
   long lua_after = (long)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + lua_gc(L, LUA_GCCOUNTB, 0);
+  /* What malloc has in use: far below what rss grew by, freed memory is kept resident by live
+   * blocks among it (docs/performance.md, "What was changed" 19). */
+  size_t in_use = mallinfo2().uordblks;
   int passive = spine_engine_passive(b->se.engine);
   double woken = wake_all(b);
-  char params[360];
+  char params[420];
   snprintf(params, sizeof params,
            "{\"parked\":%d,\"passive_total\":%d,\"passivate_after_ms\":%lld,\"rss_before\":%ld,"
-           "\"rss_after\":%ld,\"lua_bytes_per_workflow\":%ld,\"woken_per_s\":%.0f}",
+           "\"rss_after\":%ld,\"lua_bytes_per_workflow\":%ld,\"heap_in_use\":%zu,"
+           "\"woken_per_s\":%.0f}",
            n, passive, (long long)b->passivate_after_ms, before, after,
-           (lua_after - lua_before) / n, woken);
+           (lua_after - lua_before) / n, in_use, woken);
   emit(b, "bytes_per_waiting_workflow", (double)(after - before) / n, "B", params);
   return 0;
 }
