@@ -1,6 +1,7 @@
 /* `spine serve`: a worker. Claims free workflows, runs them, wakes on NOTIFY and timers, takes
  * over dead workers' work. SIGINT/SIGTERM release its workflows to the others and exit. Reads
  * the options and the environment; runtime/server assembles and runs the worker. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,25 @@ static const char usage[] =
     "  on loopback POSTs /v1/clock/advance {\"by\": \"14d\"}; every workflow and process on the\n"
     "  database follows it. --clock real (the default) removes a manual clock left behind.\n";
 
+/* $name, milliseconds, into *out (left as it is when unset): a whole number, at least `min`,
+ * or a usage error naming the variable ("1s" is not 1 ms). */
+static int env_ms(const char *name, long long min, int64_t *out) {
+  const char *v = getenv(name);
+  if (!v) return 0;
+  char *end;
+  errno = 0;
+  long long n = strtoll(v, &end, 10);
+  if (end == v || *end || errno || n < min) {
+    fprintf(stderr,
+            "spine serve: %s must be a whole number of milliseconds, at least %lld (got"
+            " \"%s\")\n",
+            name, min, v);
+    return -1;
+  }
+  *out = n;
+  return 0;
+}
+
 int spine_cli_serve(int argc, char **argv) {
   spine_cli_cmd cmd;
   if (spine_cli__begin(&cmd, argc, argv, spec, usage, 0, 0)) return cmd.exit_code;
@@ -52,10 +72,13 @@ int spine_cli_serve(int argc, char **argv) {
   o.conninfo = conninfo;
   const char *pool = spine_cli__get(&cmd, "pool");
   if (pool) o.pool = atoi(pool);
-  const char *lease = getenv("SPINE_LEASE_MS");
-  if (lease) o.lease_ms = atoll(lease);
-  const char *db_timeout = getenv("SPINE_DB_TIMEOUT_MS");
-  if (db_timeout) o.db_timeout_ms = atoll(db_timeout);
+  o.evict_after_ms = 60000;
+  o.passivate_after_ms = SPINE_ENGINE_PASSIVATE_AFTER_MS;
+  if (env_ms("SPINE_LEASE_MS", 1, &o.lease_ms) ||
+      env_ms("SPINE_DB_TIMEOUT_MS", 1, &o.db_timeout_ms) ||
+      env_ms("SPINE_EVICT_AFTER_MS", 0, &o.evict_after_ms) ||
+      env_ms("SPINE_PASSIVATE_AFTER_MS", 0, &o.passivate_after_ms))
+    return SPINE_EXIT_USAGE;
   const char *clock = spine_cli__get(&cmd, "clock");
   if (!clock) clock = getenv("SPINE_CLOCK");
   if (clock && strcmp(clock, "real")) {
@@ -81,10 +104,6 @@ int spine_cli_serve(int argc, char **argv) {
     }
     o.instructions = n;
   }
-  const char *evict = getenv("SPINE_EVICT_AFTER_MS");
-  o.evict_after_ms = evict ? atoll(evict) : 60000;
-  const char *passivate = getenv("SPINE_PASSIVATE_AFTER_MS");
-  o.passivate_after_ms = passivate ? atoll(passivate) : SPINE_ENGINE_PASSIVATE_AFTER_MS;
   const char *addr = spine_cli__get(&cmd, "listen");
   if (!addr) addr = spine_cli__get(&cmd, "http");
   if (!addr) addr = getenv("SPINE_LISTEN");

@@ -128,6 +128,17 @@ describe("passive workflows", function()
   end)
 end)
 
+describe("SPINE_PASSIVATE_AFTER_MS", function()
+  it("refuses what is not a whole number of milliseconds, naming the variable", function()
+    local url = T.newdb("spec_passive_env")
+    local code, _, err = T.spine(url, { "serve" }, { SPINE_PASSIVATE_AFTER_MS = "1s",
+                                                     SPINE_LISTEN = "127.0.0.1:0" })
+    assert.are.equal(2, code)
+    assert.matches('SPINE_PASSIVATE_AFTER_MS must be a whole number of milliseconds, at least 0' ..
+                   ' (got "1s")', err, 1, true)
+  end)
+end)
+
 describe("a passive workflow whose claim moved on", function()
   it("is dropped when it wakes, writing nothing, and the new claim runs it once", function()
     local url = T.newdb("spec_passive_fence")
